@@ -1,0 +1,174 @@
+"""The datasets: real MNIST shipped inside the package, fastai's subsets of it, all as tensors.
+
+The four IDX files in `digitlab/mnist/` are checked against their SHA-256 once, decoded, and cached
+as uint8 `.npy` under `home()`, so that later loads are a memory copy rather than a gunzip.
+
+Every dataset keeps each image's index in its MNIST split file: fastai names its PNGs after that
+index, so `export` can reproduce the archives' file names exactly.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from importlib import resources
+from pathlib import Path
+from typing import NamedTuple
+
+import numpy as np
+import torch
+
+from digitlab import idx
+from digitlab.errors import DataError
+from digitlab.files import atomic_write, read_sums, verify_sha256
+
+MNIST_FILES = {
+    "train": ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz"),
+    "test": ("t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"),
+}
+CACHE_VERSION = "v1"  # bump when the cache layout changes
+
+# fastai's MNIST_TINY has 709 training and 699 validation images of 3s and 7s; its exact file list
+# is not published, so digitlab takes a documented deterministic subset with those counts:
+# training 3s and 7s from training image TINY_TRAIN_START on, validation 3s and 7s from the start
+# of the test set, each in file order. It keeps fastai's `train/3/7030.png`.
+TINY_COUNTS = {"train": {3: 346, 7: 363}, "valid": {3: 346, 7: 353}}
+TINY_TRAIN_START = 7000
+
+
+class Digits(NamedTuple):
+    images: torch.Tensor  # (N, 28, 28) uint8 0-255, or float32 in [0, 1]
+    labels: torch.Tensor  # (N,) int64, the digit each image shows
+    index: torch.Tensor  # (N,) int64, each image's position in its MNIST split file
+    source: str  # "train" or "test": the MNIST split file the images come from
+
+
+def home() -> Path:
+    """Where digitlab keeps its cache: $DIGITLAB_HOME, else the platform's cache folder."""
+    if env := os.environ.get("DIGITLAB_HOME"):
+        return Path(env).expanduser()
+    if sys.platform == "win32":
+        base = Path(os.environ.get("LOCALAPPDATA", Path.home() / "AppData" / "Local"))
+    elif sys.platform == "darwin":
+        base = Path.home() / "Library" / "Caches"
+    else:
+        base = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache"))
+    return base / "digitlab"
+
+
+def shipped_dir() -> Path:
+    """The folder inside the installed package that holds the four MNIST files."""
+    return Path(str(resources.files("digitlab") / "mnist"))
+
+
+def _cache_paths(split: str) -> tuple[Path, Path]:
+    folder = home() / "mnist" / CACHE_VERSION
+    return folder / f"{split}-images.npy", folder / f"{split}-labels.npy"
+
+
+def _decode_shipped(split: str) -> tuple[np.ndarray, np.ndarray]:
+    folder = shipped_dir()
+    sums = read_sums(folder / "SHA256SUMS")
+    paths = [folder / name for name in MNIST_FILES[split]]
+    for path in paths:
+        verify_sha256(path, sums[path.name])
+    images, labels = idx.read_pair(*paths)
+    return images.copy(), labels.copy()  # writable, unlike the buffer they were parsed from
+
+
+def _save_npy(path: Path, array: np.ndarray) -> None:
+    with atomic_write(path) as f:
+        np.save(f, array)
+
+
+def mnist_arrays(split: str) -> tuple[np.ndarray, np.ndarray]:
+    """(images (N, 28, 28) uint8, labels (N,) uint8) of MNIST's "train" or "test" file."""
+    if split not in MNIST_FILES:
+        raise DataError(f"unknown MNIST split {split!r}; choose 'train' or 'test'")
+    images_path, labels_path = _cache_paths(split)
+    try:
+        images, labels = np.load(images_path), np.load(labels_path)
+        if images.shape[1:] == (28, 28) and len(images) == len(labels):
+            return images, labels
+    except (OSError, ValueError):
+        pass  # no cache yet, or a damaged one: rebuild it from the shipped files
+    images, labels = _decode_shipped(split)
+    _save_npy(images_path, images)
+    _save_npy(labels_path, labels)
+    return images, labels
+
+
+def _select(split: str, keep: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    images, labels = mnist_arrays(split)
+    return images[keep], labels[keep], keep
+
+
+def _digits_in_order(labels: np.ndarray, counts: dict[int, int] | None, start: int = 0) -> np.ndarray:
+    """Indices of the wanted digits, grouped by digit (ascending), each group in file order."""
+    groups = []
+    for digit, count in (counts or {3: None, 7: None}).items():
+        where = np.flatnonzero(labels[start:] == digit) + start
+        groups.append(where[:count])
+    return np.concatenate(groups)
+
+
+SPLIT_ALIASES = {"valid": "test", "validation": "test", "testing": "test", "training": "train"}
+
+
+def _mnist(split: str):
+    split = SPLIT_ALIASES.get(split, split)
+    images, labels = mnist_arrays(split)
+    return images, labels, np.arange(len(labels)), split
+
+
+def _part(split: str) -> str:
+    """fastai's subsets have "train" and "valid"; "test" names the same validation images."""
+    if split in ("train", "training"):
+        return "train"
+    if split in ("valid", "validation", "test", "testing"):
+        return "valid"
+    raise DataError(f"unknown split {split!r}; choose 'train' or 'valid'")
+
+
+def _mnist_sample(split: str):
+    source = "train" if _part(split) == "train" else "test"
+    _, labels = mnist_arrays(source)
+    return (*_select(source, _digits_in_order(labels, None)), source)
+
+
+def _mnist_tiny(split: str):
+    part = _part(split)
+    source, start = ("train", TINY_TRAIN_START) if part == "train" else ("test", 0)
+    _, labels = mnist_arrays(source)
+    return (*_select(source, _digits_in_order(labels, TINY_COUNTS[part], start)), source)
+
+
+DATASETS = {"mnist": _mnist, "mnist_sample": _mnist_sample, "mnist_tiny": _mnist_tiny}
+DESCRIPTIONS = {
+    "mnist": "all ten digits (valid = MNIST's test set)",
+    "mnist_sample": "fastai's 3s and 7s (valid = the test set's)",
+    "mnist_tiny": "a small 3s-and-7s subset, fastai's sizes",
+}
+
+
+def load(name: str, split: str = "train", dtype: torch.dtype = torch.uint8) -> Digits:
+    """Load a dataset split as tensors.
+
+    name: "mnist", "mnist_sample" or "mnist_tiny". split: "train", or "valid"/"test" (the same
+    thing here: fastai validates on MNIST's test images). dtype: torch.uint8 (0-255) or a float
+    dtype (scaled to [0, 1]).
+    """
+    if name not in DATASETS:
+        raise DataError(f"unknown dataset {name!r}; choose one of {', '.join(DATASETS)}")
+    images, labels, index, source = DATASETS[name](split)
+    images_t = torch.from_numpy(np.ascontiguousarray(images))
+    if dtype.is_floating_point:
+        images_t = images_t.to(dtype) / 255
+    elif dtype != torch.uint8:
+        raise DataError(f"dtype must be torch.uint8 or a float dtype, not {dtype}")
+    return Digits(
+        images_t,
+        torch.from_numpy(labels.astype(np.int64)),
+        torch.from_numpy(np.asarray(index, dtype=np.int64)),
+        source,
+    )

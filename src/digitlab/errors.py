@@ -1,0 +1,38 @@
+"""The errors and warnings digitlab raises for a user's mistakes.
+
+A `DigitlabError` means the input was wrong, not digitlab: its message names the file or option and
+says what to do. The command line prints it in one line and exits non-zero; anything else that
+escapes is a bug and keeps its traceback.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+
+class DigitlabError(Exception):
+    """A user-facing problem: bad data, a missing file, a wrong option."""
+
+
+class DataError(DigitlabError):
+    """Data that cannot be read: missing, empty, corrupt, or of the wrong shape."""
+
+
+class ChecksumError(DataError):
+    """A file whose SHA-256 is not the one expected."""
+
+
+class ModelError(DigitlabError):
+    """A checkpoint that is missing, damaged, or used on the wrong task."""
+
+
+class TrainingError(DigitlabError):
+    """Training that cannot go on, such as a loss that became NaN."""
+
+
+class DigitlabWarning(UserWarning):
+    """Something skipped or adjusted that the user should know about."""
+
+
+def warn(message: str) -> None:
+    warnings.warn(message, DigitlabWarning, stacklevel=2)

@@ -1,0 +1,81 @@
+import numpy as np
+import pytest
+import torch
+
+from digitlab import data
+from digitlab.errors import DataError
+
+TRAIN_COUNTS = [5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949]
+TEST_COUNTS = [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009]
+IMAGE_10000_CORNER = [
+    [0, 0, 0, 0, 0, 0],
+    [0, 0, 0, 0, 0, 29],
+    [0, 0, 0, 48, 166, 224],
+    [0, 93, 244, 249, 253, 187],
+    [0, 107, 253, 253, 230, 48],
+    [0, 3, 20, 20, 15, 0],
+]
+
+
+def test_mnist_has_the_real_sizes_and_label_counts(mnist_train, mnist_test):
+    assert mnist_train.images.shape == (60000, 28, 28) and mnist_train.images.dtype == torch.uint8
+    assert mnist_test.images.shape == (10000, 28, 28)
+    assert mnist_train.labels.dtype == torch.int64
+    assert np.bincount(mnist_train.labels.numpy()).tolist() == TRAIN_COUNTS
+    assert np.bincount(mnist_test.labels.numpy()).tolist() == TEST_COUNTS
+
+
+def test_training_image_10000_is_the_books_three(mnist_train):
+    assert mnist_train.labels[10000] == 3
+    assert mnist_train.images[10000, 4:10, 4:10].tolist() == IMAGE_10000_CORNER
+
+
+@pytest.mark.parametrize(
+    "name, split, counts",
+    [
+        ("mnist_sample", "train", {3: 6131, 7: 6265}),
+        ("mnist_sample", "valid", {3: 1010, 7: 1028}),
+        ("mnist_tiny", "train", {3: 346, 7: 363}),
+        ("mnist_tiny", "valid", {3: 346, 7: 353}),
+    ],
+)
+def test_fastai_subsets_have_fastais_sizes(name, split, counts):
+    digits = data.load(name, split)
+    found = dict(zip(*np.unique(digits.labels.numpy(), return_counts=True)))
+    assert {int(k): int(v) for k, v in found.items()} == counts
+    source = data.load("mnist", digits.source)
+    assert torch.equal(source.images[digits.index], digits.images)
+    assert torch.equal(source.labels[digits.index], digits.labels)
+
+
+def test_mnist_tiny_keeps_fastais_training_file_7030():
+    tiny = data.load("mnist_tiny", "train")
+    assert 7030 in tiny.index.tolist() and tiny.source == "train"
+
+
+def test_float_images_are_scaled_to_unit_range(mnist_test):
+    digits = data.load("mnist", "test", dtype=torch.float32)
+    assert digits.images.dtype == torch.float32
+    assert digits.images.min() == 0 and digits.images.max() == 1
+    torch.testing.assert_close(digits.images * 255, mnist_test.images.float())
+
+
+def test_valid_is_the_test_split_for_mnist(mnist_test):
+    assert torch.equal(data.load("mnist", "valid").images, mnist_test.images)
+
+
+def test_unknown_names_are_user_errors():
+    with pytest.raises(DataError, match="unknown dataset 'fashion'"):
+        data.load("fashion")
+    with pytest.raises(DataError, match="unknown split"):
+        data.load("mnist_sample", "holdout")
+
+
+def test_a_damaged_cache_is_rebuilt(tmp_path, monkeypatch):
+    monkeypatch.setenv("DIGITLAB_HOME", str(tmp_path))
+    first = data.load("mnist", "test")
+    images_cache, _ = data._cache_paths("test")
+    images_cache.write_bytes(b"not a numpy file")
+    again = data.load("mnist", "test")
+    assert torch.equal(first.images, again.images)
+    assert np.load(images_cache).shape == (10000, 28, 28)
