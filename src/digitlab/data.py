@@ -151,24 +151,84 @@ DESCRIPTIONS = {
 }
 
 
-def load(name: str, split: str = "train", dtype: torch.dtype = torch.uint8) -> Digits:
+def load(name: str, split: str | None = "train", dtype: torch.dtype = torch.uint8) -> Digits:
     """Load a dataset split as tensors.
 
-    name: "mnist", "mnist_sample" or "mnist_tiny". split: "train", or "valid"/"test" (the same
-    thing here: fastai validates on MNIST's test images). dtype: torch.uint8 (0-255) or a float
-    dtype (scaled to [0, 1]).
+    name: "mnist", "mnist_sample", "mnist_tiny", or the path of a folder: a tree of images
+    (`folders.load_folder`) or a folder holding MNIST's four IDX files (as `digitlab download`
+    writes them). split: "train", or "valid"/"test" (the same thing here: fastai validates on
+    MNIST's test images); None only for a folder of images without split folders. dtype:
+    torch.uint8 (0-255) or a float dtype (scaled to [0, 1]).
     """
-    if name not in DATASETS:
-        raise DataError(f"unknown dataset {name!r}; choose one of {', '.join(DATASETS)}")
-    images, labels, index, source = DATASETS[name](split)
-    images_t = torch.from_numpy(np.ascontiguousarray(images))
-    if dtype.is_floating_point:
-        images_t = images_t.to(dtype) / 255
-    elif dtype != torch.uint8:
+    if dtype != torch.uint8 and not dtype.is_floating_point:
         raise DataError(f"dtype must be torch.uint8 or a float dtype, not {dtype}")
+    if name in DATASETS:
+        if split is None:
+            raise DataError(f"{name} needs a split: 'train' or 'valid'")
+        images, labels, index, source = DATASETS[name](split)
+        digits = _as_digits(images, labels, index, source)
+    elif _is_path(name):
+        digits = _load_path(Path(name).expanduser(), split)
+    else:
+        raise DataError(
+            f"unknown dataset {name!r}; choose one of {', '.join(DATASETS)}, or give a folder path"
+        )
+    if dtype.is_floating_point:
+        return digits._replace(images=digits.images.to(dtype) / 255)
+    return digits
+
+
+def _as_digits(images: np.ndarray, labels: np.ndarray, index: np.ndarray, source: str) -> Digits:
     return Digits(
-        images_t,
+        torch.from_numpy(np.ascontiguousarray(images)),
         torch.from_numpy(labels.astype(np.int64)),
         torch.from_numpy(np.asarray(index, dtype=np.int64)),
         source,
     )
+
+
+def load_idx(images_path: str | os.PathLike, labels_path: str | os.PathLike) -> Digits:
+    """Digits from a pair of raw IDX files (gzipped or not), such as MNIST's originals.
+
+    `index` numbers the images from 0 (their position in the file); `source` is the images file's
+    name.
+    """
+    images, labels = idx.read_pair(images_path, labels_path)
+    return _as_digits(images, labels, np.arange(len(labels)), Path(images_path).name)
+
+
+def _is_path(name: str) -> bool:
+    return any(sep in name for sep in ("/", os.sep)) or name.startswith((".", "~")) or Path(name).exists()
+
+
+def _idx_files(folder: Path, split: str) -> tuple[Path, Path] | None:
+    """The IDX images and labels files of `split` in `folder`, if it holds MNIST's file names."""
+    pair = []
+    for name in MNIST_FILES[split]:
+        stem = name.removesuffix(".gz")
+        found = [folder / n for n in (name, stem) if (folder / n).is_file()]
+        if not found:
+            return None
+        pair.append(found[0])
+    return pair[0], pair[1]
+
+
+def _load_path(path: Path, split: str | None) -> Digits:
+    if not path.exists():
+        raise DataError(
+            f"{path}: no such folder; give a folder of images (<digit>/*.png) or one of "
+            f"{', '.join(DATASETS)}"
+        )
+    split = {"training": "train", "testing": "test", "validation": "valid"}.get(split, split)
+    if path.is_dir() and any(path.glob("*-idx[13]-ubyte*")):
+        mnist_split = "train" if split == "train" else "test"
+        files = _idx_files(path, mnist_split) if split is not None else None
+        if files is None:
+            raise DataError(
+                f"{path}: holds IDX files but not {' and '.join(MNIST_FILES[mnist_split])} "
+                "(gzipped or not); choose split 'train' or 'valid'"
+            )
+        return load_idx(*files)._replace(source=mnist_split)
+    from digitlab.folders import load_folder  # folders imports this module for Digits
+
+    return load_folder(path, split)

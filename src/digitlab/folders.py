@@ -1,0 +1,176 @@
+"""Any folder of digit images, loaded into the same `Digits` that `data.load` returns.
+
+The layout is fastai's: `root/<digit>/<anything>.png`, optionally one level deeper under split
+folders (`train/` and `valid/`, or `training/` and `testing/` like `mnist_png`). Label folders must
+be the digits 0-9. Images become grayscale uint8 28 x 28; other sizes are resized (with one warning).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import TypeVar
+
+import numpy as np
+import torch
+from PIL import Image, UnidentifiedImageError
+
+from digitlab.console import progress_bar
+from digitlab.data import Digits
+from digitlab.errors import DataError, warn
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif"}
+# Split folder names, in the order they are looked for; "test" accepts the validation folder too
+# because digitlab (like fastai) validates on MNIST's test images.
+SPLIT_FOLDERS = {
+    "train": ("train", "training"),
+    "valid": ("valid", "validation", "testing", "test"),
+    "test": ("test", "testing", "valid", "validation"),
+}
+SIZE = (28, 28)
+PROGRESS_FROM = 2000  # files: below this a folder loads too fast for a progress bar to help
+CHUNK = 500  # files per task given to a worker thread
+
+
+def default_workers() -> int:
+    return max(1, min(2, os.cpu_count() or 1))
+
+
+def map_chunks(
+    fn: Callable[[Sequence[T]], R],
+    items: Sequence[T],
+    workers: int,
+    description: str,
+    chunk: int = CHUNK,
+) -> list[R]:
+    """`fn` over `items` in chunks on a pool of threads, results in order, with a progress bar.
+
+    Threads are enough here: Pillow and zlib release the GIL while they decode and encode, and a
+    thread pool needs no pickling or process start-up (`benchmarks/load_data.py` measures it).
+    """
+    chunks = [items[start : start + chunk] for start in range(0, len(items), chunk)]
+    if len(items) < PROGRESS_FROM:
+        if workers <= 1:
+            return [fn(part) for part in chunks]
+        with ThreadPoolExecutor(workers) as pool:
+            return list(pool.map(fn, chunks))
+    results = []
+    with progress_bar() as bar, ThreadPoolExecutor(max(1, workers)) as pool:
+        task = bar.add_task(description, total=len(items))
+        for part, result in zip(chunks, pool.map(fn, chunks)):
+            results.append(result)
+            bar.advance(task, len(part))
+    return results
+
+
+def _split_folder(root: Path, split: str | None) -> Path:
+    """The folder holding the label folders for `split`, after checking the layout."""
+    present = sorted(
+        {name for names in SPLIT_FOLDERS.values() for name in names if (root / name).is_dir()}
+    )
+    if not present or _label_dirs(root, strict=False):
+        if split is not None:
+            raise DataError(
+                f"{root}: has no split folders, so no {split!r} split; make {root}/train/<digit>/ "
+                f"and {root}/valid/<digit>/, or load the folder with no split"
+            )
+        return root
+    if split is None:
+        raise DataError(
+            f"{root}: has split folders ({', '.join(present)}); choose one with split="
+            f"'train' or 'valid' (--split on the command line)"
+        )
+    if split not in SPLIT_FOLDERS:
+        raise DataError(f"unknown split {split!r}; choose 'train', 'valid' or 'test'")
+    for name in SPLIT_FOLDERS[split]:
+        if (root / name).is_dir():
+            return root / name
+    raise DataError(f"{root}: has no {split!r} split folder; it has {', '.join(present)}")
+
+
+def _label_dirs(folder: Path, strict: bool = True) -> list[Path]:
+    """The digit folders of `folder`; with `strict`, any other visible sub-folder is an error."""
+    subdirs = sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
+    labels = [p for p in subdirs if p.name.isdigit() and len(p.name) == 1]
+    if strict:
+        others = [p.name for p in subdirs if p not in labels]
+        if others:
+            raise DataError(
+                f"{folder}: label folders must be the digits 0-9, found {', '.join(others[:5])}; "
+                "rename or move them"
+            )
+        if not labels:
+            raise DataError(
+                f"{folder}: no label folders; put each image in a folder named after its digit, "
+                f"like {folder}/3/001.png"
+            )
+    return labels
+
+
+def _file_order(path: Path) -> tuple[int, str]:
+    """Numbered files in numeric order (fastai names them after their MNIST index), others after."""
+    stem = path.stem
+    return (int(stem), path.name) if stem.isdigit() else (1 << 62, path.name)
+
+
+def _decode(paths: Sequence[Path]) -> tuple[np.ndarray, int]:
+    """(images (n, 28, 28) uint8, how many had to be resized) for one chunk of image files."""
+    images = np.empty((len(paths), *SIZE), dtype=np.uint8)
+    resized = 0
+    for i, path in enumerate(paths):
+        try:
+            with Image.open(path) as image:
+                image = image.convert("L")  # decodes fully, so truncation shows up here
+        except (UnidentifiedImageError, Image.DecompressionBombError, OSError, ValueError, SyntaxError) as err:
+            raise DataError(f"{path}: not a readable image ({err}); remove or replace it") from err
+        if image.size != SIZE:
+            image = image.resize(SIZE, Image.Resampling.LANCZOS)
+            resized += 1
+        images[i] = np.asarray(image)
+    return images, resized
+
+
+def load_folder(root: str | os.PathLike, split: str | None = None, workers: int | None = None) -> Digits:
+    """Load `root/<digit>/*.png` (or `root/<split>/<digit>/*.png`) as `Digits`.
+
+    split: None for a folder without split folders, else "train", "valid" or "test". The images
+    keep the order digit by digit, files in numeric order; `index` numbers them from 0 and
+    `source` is the split ("all" without one).
+    """
+    root = Path(root)
+    if not root.exists():
+        raise DataError(f"{root}: no such folder")
+    if not root.is_dir():
+        raise DataError(f"{root}: not a folder; expected a folder of label folders 0-9")
+    if not any(root.iterdir()):
+        raise DataError(f"{root}: the folder is empty; expected label folders 0-9 of images")
+    folder = _split_folder(root, split)
+    paths, labels, skipped = [], [], 0
+    for label_dir in _label_dirs(folder):
+        files = sorted((p for p in label_dir.iterdir() if p.is_file()), key=_file_order)
+        images = [p for p in files if p.suffix.lower() in IMAGE_SUFFIXES]
+        skipped += len(files) - len(images)
+        paths += images
+        labels += [int(label_dir.name)] * len(images)
+    if skipped:
+        warn(f"{folder}: skipped {skipped} files that are not images ({', '.join(sorted(IMAGE_SUFFIXES))})")
+    if not paths:
+        raise DataError(f"{folder}: the label folders hold no images ({', '.join(sorted(IMAGE_SUFFIXES))})")
+    workers = default_workers() if workers is None else workers
+    parts = map_chunks(_decode, paths, workers, f"decoding {folder.name or folder}")
+    resized = sum(count for _, count in parts)
+    if resized:
+        warn(f"{folder}: resized {resized} images that were not 28 x 28 to 28 x 28")
+    images = np.concatenate([part for part, _ in parts])  # (N, 28, 28) uint8
+    return Digits(
+        torch.from_numpy(images),
+        torch.tensor(labels, dtype=torch.int64),
+        torch.arange(len(labels), dtype=torch.int64),
+        split or "all",
+    )
