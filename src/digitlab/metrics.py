@@ -1,0 +1,53 @@
+"""Metrics: numbers for people, as opposed to losses, which are numbers for gradients."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+import torch.nn.functional as F
+
+
+def predicted_index(outputs: torch.Tensor) -> torch.Tensor:
+    """Class index per row: argmax of many outputs, or for one output 0 when its sigmoid > 0.5.
+
+    One output follows the book's convention: a positive score means the first class (3 of 3-vs-7).
+    """
+    if outputs.ndim == 1 or outputs.shape[-1] == 1:
+        return (outputs.reshape(-1) <= 0).long()  # sigmoid(x) > 0.5 exactly when x > 0
+    return outputs.argmax(dim=-1)
+
+
+def accuracy(outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """Fraction of rows whose predicted class is the target class index.
+
+    For one output the target is the book's 1 (first class) / 0 (second class) encoding.
+    """
+    if outputs.ndim == 1 or outputs.shape[-1] == 1:
+        predicted_first = outputs.reshape(-1) > 0
+        return (predicted_first == (targets.reshape(-1) == 1)).float().mean()
+    return (outputs.argmax(dim=-1) == targets.reshape(-1)).float().mean()
+
+
+def confusion_matrix(predicted: torch.Tensor, actual: torch.Tensor, n_classes: int) -> torch.Tensor:
+    """(n_classes, n_classes) int64 counts: row = actual class index, column = predicted."""
+    flat = actual.reshape(-1).long() * n_classes + predicted.reshape(-1).long()
+    return torch.bincount(flat, minlength=n_classes * n_classes).reshape(n_classes, n_classes)
+
+
+def top_losses(
+    outputs: torch.Tensor,
+    targets: torch.Tensor,
+    k: int = 9,
+    loss_func: Callable | None = None,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The k largest per-item losses and their row indices, largest first: the images to look at.
+
+    loss_func: None for cross-entropy (many outputs), or any loss of (outputs, targets) -> scalar,
+    which is then called once per item (e.g. the book's `mnist_loss`).
+    """
+    if loss_func is None:
+        per_item = F.cross_entropy(outputs, targets, reduction="none")  # (N, C), (N,) -> (N,)
+    else:
+        per_item = torch.stack([loss_func(o[None], t[None]) for o, t in zip(outputs, targets)])
+    return per_item.topk(min(k, len(per_item)))

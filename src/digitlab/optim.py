@@ -1,0 +1,97 @@
+"""Optimisers in the book's shape: `BasicOptim` as chapter 4 writes it, and fastai's `SGD`.
+
+Both hold plain attributes (`lr`, and `mom`/`wd` for SGD) that schedules may change between steps,
+and both give their state as a dict of tensors so that a checkpoint can store it.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+
+import torch
+
+
+class BasicOptim:
+    """The chapter's optimiser: p <- p - lr * grad."""
+
+    def __init__(self, params: Iterable[torch.Tensor], lr: float):
+        self.params, self.lr = list(params), lr
+
+    def step(self, *args, **kwargs) -> None:
+        for p in self.params:
+            p.data -= p.grad.data * self.lr
+
+    def zero_grad(self, *args, **kwargs) -> None:
+        for p in self.params:
+            p.grad = None
+
+    def state_dict(self) -> dict[str, torch.Tensor]:
+        return {}  # nothing but the learning rate, which the config holds
+
+    def load_state_dict(self, state: dict[str, torch.Tensor]) -> None:
+        pass
+
+
+class SGD(BasicOptim):
+    """fastai's SGD: optional momentum and decoupled ("true") weight decay.
+
+    With mom > 0 each step uses the running sum grad_avg <- mom * grad_avg + grad (no dampening,
+    as fastai and torch.optim.SGD do). Weight decay shrinks the weights directly, p <- p * (1 - lr*wd),
+    instead of adding wd * p to the gradient: that is what fastai does by default.
+    """
+
+    def __init__(self, params: Iterable[torch.Tensor], lr: float, mom: float = 0.0, wd: float = 0.0):
+        super().__init__(params, lr)
+        self.mom, self.wd = mom, wd
+        self.use_momentum = mom != 0  # like fastai: a schedule may move `mom`, but only if it was on
+        self.grad_avg: list[torch.Tensor | None] = [None] * len(self.params)
+
+    @torch.no_grad()
+    def step(self, *args, **kwargs) -> None:
+        for i, p in enumerate(self.params):
+            if p.grad is None:
+                continue
+            if self.wd:
+                p.mul_(1 - self.lr * self.wd)
+            grad = p.grad
+            if self.use_momentum:
+                if self.grad_avg[i] is None:
+                    self.grad_avg[i] = grad.clone()  # torch.optim.SGD starts the buffer at the gradient
+                else:
+                    self.grad_avg[i].mul_(self.mom).add_(grad)
+                grad = self.grad_avg[i]
+            p.sub_(grad * self.lr)
+
+    def state_dict(self) -> dict[str, torch.Tensor]:
+        return {f"grad_avg.{i}": g.detach().cpu() for i, g in enumerate(self.grad_avg) if g is not None}
+
+    def load_state_dict(self, state: dict[str, torch.Tensor]) -> None:
+        for i, p in enumerate(self.params):
+            if (saved := state.get(f"grad_avg.{i}")) is not None:
+                self.grad_avg[i] = saved.to(p.device, p.dtype).clone()
+
+
+def sched_cos(start: float, end: float, pos: float) -> float:
+    """Cosine from `start` (pos 0) to `end` (pos 1)."""
+    return start + (1 + math.cos(math.pi * (1 - pos))) * (end - start) / 2
+
+
+def one_cycle(
+    pos: float,
+    lr_max: float,
+    div: float = 25.0,
+    div_final: float = 1e5,
+    pct_start: float = 0.25,
+    moms: tuple[float, float, float] = (0.95, 0.85, 0.95),
+) -> tuple[float, float]:
+    """(lr, momentum) at fraction `pos` of training, fastai's one-cycle defaults.
+
+    The lr warms up from lr_max/div to lr_max over the first `pct_start` of training, then anneals
+    to lr_max/div_final; momentum moves the opposite way, so that a large lr meets a small momentum.
+    """
+    if pos < pct_start:
+        p = pos / pct_start
+        return sched_cos(lr_max / div, lr_max, p), sched_cos(moms[0], moms[1], p)
+    p = (pos - pct_start) / (1 - pct_start)
+    return sched_cos(lr_max, lr_max / div_final, p), sched_cos(moms[1], moms[2], p)
