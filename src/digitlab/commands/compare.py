@@ -1,0 +1,77 @@
+"""`digitlab compare`: train and test every method on 3 vs 7 and on all ten digits, then report."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def add_parser(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "compare",
+        help="train and test every method on 3 vs 7 and on ten digits; write a report (the main job)",
+        description="Train and test pixel similarity, linear, simple_net and cnn on MNIST_SAMPLE (3 vs 7) "
+        "and MNIST (ten digits); print one table, save the models and write report.html into --out.",
+    )
+    parser.add_argument("--dataset", action="append", metavar="NAME|DIR",
+                        help="mnist_sample, mnist, mnist_tiny, or a folder of images; repeat for several "
+                        "(default: mnist_sample and mnist)")
+    parser.add_argument("--methods", metavar="LIST", help="comma list of methods (default: all four)")
+    parser.add_argument("--epochs", type=int, metavar="N", help="epochs for every trained method (default: each its own)")
+    parser.add_argument("--device", default="auto", help="cpu, cuda or auto (default: auto)")
+    parser.add_argument("--quick", action="store_true", help="a seconds-long smoke run: small subsets, 1 epoch")
+    parser.add_argument("--out", default="digitlab-out", metavar="DIR", help="where models and report go (default: ./digitlab-out)")
+    parser.add_argument("--seed", type=int, default=0, help="seeds every random choice (default: 0)")
+    parser.set_defaults(run=run)
+
+
+def _table(results):
+    from rich.table import Table
+
+    from digitlab.report import SUMMARY_HEADER, summary_rows
+
+    table = Table(title="digitlab compare")
+    for i, name in enumerate(SUMMARY_HEADER):
+        table.add_column(name, justify="left" if i < 2 else "right")
+    for row in summary_rows(results):
+        table.add_row(*row)
+    return table
+
+
+def run(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from rich.console import Console
+
+    from digitlab import compare, report
+    from digitlab.console import progress_bar
+    from digitlab.errors import DigitlabError
+
+    if args.epochs is not None and args.epochs < 1:
+        raise DigitlabError(f"--epochs {args.epochs}: give 1 or more")
+    device = compare.resolve_device(args.device)
+    methods = compare.parse_methods(args.methods)
+    config = compare.CompareConfig()
+    epochs = 1 if args.quick and args.epochs is None else args.epochs
+    out = Path(args.out)
+    tasks = [compare.load_task(name, args.quick, args.seed, config) for name in args.dataset or compare.DEFAULT_DATASETS]
+    results = []
+    with progress_bar(transient=False) as bar:
+        job = bar.add_task("compare", total=len(tasks) * len(methods))
+        for task in tasks:
+            for method in methods:
+                bar.update(job, description=f"{method} on {task.name}")
+                plan = config.plan(method, epochs)
+                results.append(compare.run_one(method, task, plan, out, args.seed, device, config.worst))
+                bar.advance(job)
+        bar.update(job, description="report")
+        settings = {
+            "datasets": ", ".join(t.dataset for t in tasks),
+            "quick": str(args.quick),
+            "seed": str(args.seed),
+            **{m: str(config.plan(m, epochs)) for m in methods},
+            **{f"{t.name} images (train / test)": f"{len(t.train_labels):,} / {len(t.test_labels):,}" for t in tasks},
+        }
+        page = report.write(out / "report.html", results, tasks, settings, report.environment(device))
+    Console().print(_table(results))
+    print(f"models: {out}/<method>-<task>/   report: {page}")
+    return 0

@@ -1,0 +1,231 @@
+"""The `compare` job: every classifier on every task, measured the same way, saved, and reported.
+
+A task is one dataset's training and test images (3 vs 7 from MNIST_SAMPLE, the ten digits from
+MNIST, or a folder). For each task and method the job fits on the training images, times
+`predict_proba` on the test images, records accuracy, the confusion matrix and the worst-classified
+images, and saves the model under `out/<method>-<task>/` for `digitlab evaluate` and `predict`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from digitlab import data, metrics
+from digitlab.errors import DigitlabError
+
+DEFAULT_DATASETS = ("mnist_sample", "mnist")
+
+
+@dataclass(frozen=True)
+class MethodPlan:
+    epochs: int  # passes over the training images (pixel similarity has nothing to train: 0)
+    lr: float | None = None  # None keeps the classifier's own default learning rate
+
+
+@dataclass(frozen=True)
+class CompareConfig:
+    """What `digitlab compare` trains by default, sized so both tasks finish in ~90 s on 2 CPU cores.
+
+    `benchmarks/compare_budget.py` measures the whole job against that budget.
+    """
+
+    pixel: MethodPlan = MethodPlan(epochs=0)
+    linear: MethodPlan = MethodPlan(epochs=5)
+    simple_net: MethodPlan = MethodPlan(epochs=5)
+    cnn: MethodPlan = MethodPlan(epochs=1)
+    quick_train: int = 600  # images per task with --quick: enough to learn something in a second
+    quick_test: int = 300
+    worst: int = 9  # top-loss images kept per run for the report
+
+    def plan(self, method: str, epochs: int | None = None) -> MethodPlan:
+        """The method's plan, with `epochs` (when given) overriding every trainable method's."""
+        plan = getattr(self, method)
+        if epochs is not None and plan.epochs > 0:
+            plan = dataclasses.replace(plan, epochs=epochs)
+        return plan
+
+
+@dataclass(frozen=True)
+class Task:
+    """One dataset's images: uint8 (N, 28, 28) and int64 digits, for training and for testing."""
+
+    name: str  # what tables call it: "3 vs 7", "0-9", or a folder's name
+    dataset: str  # what `--dataset` said
+    train_images: torch.Tensor
+    train_labels: torch.Tensor
+    test_images: torch.Tensor
+    test_labels: torch.Tensor
+
+    @property
+    def classes(self) -> list[int]:
+        return sorted(set(self.train_labels.tolist()))
+
+    @property
+    def slug(self) -> str:
+        """A folder-name-safe short name: "3v7", "0-9", or the dataset's own name."""
+        classes = self.classes
+        if classes == list(range(10)):
+            return "0-9"
+        if len(classes) == 2:
+            return f"{classes[0]}v{classes[1]}"
+        return Path(self.dataset).name or "data"
+
+
+@dataclass(frozen=True)
+class Worst:
+    image: torch.Tensor  # (28, 28) uint8
+    actual: int
+    predicted: int
+    probability: float  # the model's probability for what it predicted
+
+
+@dataclass
+class Result:
+    method: str
+    task: str
+    accuracy: float  # on the task's test images
+    train_seconds: float
+    predict_seconds_per_image: float
+    parameters: int  # numbers the model learned or stored (pixel similarity: its mean images)
+    size_bytes: int  # the saved model folder
+    history: list[dict]  # the classifier's history_, one row per epoch
+    classes: list[int]
+    confusion: torch.Tensor  # (K, K) int64: row = actual class, column = predicted
+    worst: list[Worst]
+    test_count: int
+    model_dir: str
+
+
+def resolve_device(device: str) -> str:
+    """"auto" -> "cuda" when PyTorch sees a GPU, else "cpu"; asking for a missing GPU is an error."""
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise DigitlabError("--device cuda: PyTorch sees no GPU here; use --device cpu or auto")
+    if device != "cpu" and not device.startswith("cuda"):
+        raise DigitlabError(f"--device {device}: choose cpu, cuda or auto")
+    return device
+
+
+def task_name(classes: Sequence[int], dataset: str) -> str:
+    if list(classes) == list(range(10)):
+        return "0-9"
+    if len(classes) == 2:
+        return f"{classes[0]} vs {classes[1]}"
+    return Path(dataset).name
+
+
+def _subset(images: torch.Tensor, labels: torch.Tensor, count: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """`count` images drawn at random (seeded), so a quick run still sees every class."""
+    if count >= len(labels):
+        return images, labels
+    keep = torch.randperm(len(labels), generator=torch.Generator().manual_seed(seed))[:count]
+    return images[keep], labels[keep]
+
+
+def load_task(dataset: str, quick: bool = False, seed: int = 0, config: CompareConfig = CompareConfig()) -> Task:
+    """A dataset name or folder path -> its training and test images as a Task."""
+    train, test = data.load(dataset, "train"), data.load(dataset, "valid")
+    train_xy, test_xy = (train.images, train.labels), (test.images, test.labels)
+    if quick:
+        train_xy = _subset(*train_xy, config.quick_train, seed)
+        test_xy = _subset(*test_xy, config.quick_test, seed + 1)
+    classes = sorted(set(train_xy[1].tolist()))
+    if len(classes) < 2:
+        raise DigitlabError(f"--dataset {dataset}: its training images hold only one digit; a classifier needs two or more")
+    return Task(task_name(classes, dataset), dataset, *train_xy, *test_xy)
+
+
+def folder_bytes(folder: Path) -> int:
+    return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
+
+
+def count_parameters(clf) -> int:
+    """How many numbers the fitted model holds: its network's parameters, or its stored tensors."""
+    for name in ("model_", "net_", "module_"):
+        module = getattr(clf, name, None)
+        if isinstance(module, torch.nn.Module):
+            return sum(p.numel() for p in module.parameters())
+    return sum(v.numel() for v in vars(clf).values() if isinstance(v, torch.Tensor) and v.is_floating_point())
+
+
+def evaluate(clf, images: torch.Tensor, labels: torch.Tensor, worst: int = 9) -> dict:
+    """Accuracy, confusion matrix, predict time per image and the worst images of a fitted model."""
+    classes = clf.classes_.cpu()
+    start = time.perf_counter()
+    proba = clf.predict_proba(images).float().cpu()  # (N, K)
+    seconds = time.perf_counter() - start
+    predicted = proba.argmax(1)  # (N,) class indices, columns follow classes_
+    actual = torch.searchsorted(classes, labels)  # (N,) digits -> class indices
+    _, rows = metrics.top_losses(proba.clamp_min(1e-12).log(), actual, k=worst)  # -log p(actual)
+    return {
+        "accuracy": float((predicted == actual).float().mean()),
+        "confusion": metrics.confusion_matrix(predicted, actual, len(classes)),
+        "seconds_per_image": seconds / max(1, len(labels)),
+        "worst": [
+            Worst(images[i].cpu(), int(labels[i]), int(classes[predicted[i]]), float(proba[i, predicted[i]]))
+            for i in rows.tolist()
+        ],
+    }
+
+
+def check_task(clf, labels: torch.Tensor, model: str) -> None:
+    """A model trained on other digits than these cannot be scored on them."""
+    known = set(clf.classes_.tolist())
+    unknown = sorted(set(labels.tolist()) - known)
+    if unknown:
+        raise DigitlabError(
+            f"{model}: the model knows the digits {sorted(known)} but the data also holds {unknown}; "
+            "use the dataset the model was trained on (or train one on this dataset)"
+        )
+
+
+def run_one(method: str, task: Task, plan: MethodPlan, out: Path, seed: int, device: str,
+            worst: int = 9) -> Result:
+    """Fit one method on one task, measure it, save it under `out`."""
+    from digitlab import classifiers
+
+    options = {"seed": seed, "epochs": plan.epochs} if plan.epochs else {"seed": seed}
+    if plan.lr is not None:
+        options["lr"] = plan.lr
+    clf = classifiers.make(method, **options)
+    start = time.perf_counter()
+    clf.fit(task.train_images, task.train_labels, valid=(task.test_images, task.test_labels), device=device)
+    train_seconds = time.perf_counter() - start
+    scores = evaluate(clf, task.test_images, task.test_labels, worst)
+    model_dir = out / f"{method}-{task.slug}"
+    clf.save(model_dir)
+    return Result(
+        method=method,
+        task=task.name,
+        accuracy=scores["accuracy"],
+        train_seconds=train_seconds,
+        predict_seconds_per_image=scores["seconds_per_image"],
+        parameters=count_parameters(clf),
+        size_bytes=folder_bytes(model_dir),
+        history=list(getattr(clf, "history_", [])),
+        classes=task.classes,
+        confusion=scores["confusion"],
+        worst=scores["worst"],
+        test_count=len(task.test_labels),
+        model_dir=str(model_dir),
+    )
+
+
+def parse_methods(text: str | None) -> list[str]:
+    """A comma list of method names (None: all of them), checked against classifiers.METHODS."""
+    from digitlab.classifiers import METHODS
+
+    if not text:
+        return list(METHODS)
+    methods = [m.strip() for m in text.split(",") if m.strip()]
+    unknown = [m for m in methods if m not in METHODS]
+    if unknown or not methods:
+        raise DigitlabError(f"--methods: unknown method {', '.join(unknown) or repr(text)}; choose from {', '.join(METHODS)}")
+    return methods

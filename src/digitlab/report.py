@@ -1,0 +1,237 @@
+"""The `compare` job's report: one self-contained HTML page with its pictures embedded as PNG.
+
+Nothing is fetched when the page opens (no scripts, fonts or style sheets from elsewhere), so it can be
+mailed, archived, or opened from disk on a machine with no network. Pictures are drawn with
+matplotlib's Agg renderer on `Figure` objects directly, never through pyplot's global state.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+import os
+import platform
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import torch
+from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
+
+from digitlab import __version__
+from digitlab.files import atomic_write
+
+if TYPE_CHECKING:
+    from digitlab.compare import Result, Task
+
+SECTIONS = {  # id -> heading, in page order; the tests check each one is there
+    "summary": "Results",
+    "examples": "Example digits",
+    "means": "Mean digit per class",
+    "curves": "Learning curves",
+    "confusion": "Confusion matrices",
+    "top-losses": "Top losses",
+    "timings": "Timings",
+    "environment": "Environment",
+}
+
+
+def environment(device: str) -> dict[str, str]:
+    """The versions and hardware a run used, for the report and for anyone repeating it."""
+    if device.startswith("cuda") and torch.cuda.is_available():
+        hardware = torch.cuda.get_device_name(torch.device(device))
+    else:
+        hardware = platform.processor() or platform.machine()
+    return {
+        "python": sys.version.split()[0],
+        "torch": torch.__version__,
+        "digitlab": __version__,
+        "device": f"{device} ({hardware})",
+        "torch threads": str(torch.get_num_threads()),
+        "CPU cores": str(os.cpu_count()),
+        "platform": platform.platform(),
+    }
+
+
+def png_uri(fig: Figure, dpi: int = 100) -> str:
+    """A figure as a `data:` URI, so the page needs no files beside it."""
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=dpi, bbox_inches="tight")
+    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+def digit_grid(images: torch.Tensor, titles: Sequence[str], columns: int, inches: float = 1.0) -> Figure:
+    """(N, 28, 28) images, one small titled panel each, white ink on black like MNIST."""
+    rows = max(1, -(-len(images) // columns))
+    fig = Figure(figsize=(columns * inches, rows * inches * 1.2))
+    for i, (image, title) in enumerate(zip(images, titles)):
+        ax = fig.add_subplot(rows, columns, i + 1)
+        ax.imshow(image.float().cpu(), cmap="gray", vmin=0, vmax=float(image.max()) or 1)
+        ax.set_title(title, fontsize=8)
+        ax.axis("off")
+    return fig
+
+
+def example_digits(task: Task, per_class: int = 6) -> Figure:
+    """The first few training images of each class, one row per class."""
+    images, titles = [], []
+    for digit in task.classes:
+        chosen = task.train_images[task.train_labels == digit][:per_class]
+        images.extend(chosen)
+        titles.extend([str(digit)] * len(chosen))
+    return digit_grid(torch.stack(images), titles, columns=per_class, inches=0.8)
+
+
+def mean_digits(task: Task) -> Figure:
+    """The book's "ideal" digits: each class's mean training image, which the pixel method uses."""
+    means = torch.stack([task.train_images[task.train_labels == d].float().mean(0) for d in task.classes])
+    return digit_grid(means, [f"mean {d}" for d in task.classes], columns=len(task.classes), inches=1.1)
+
+
+def learning_curves(results: Sequence[Result]) -> Figure:
+    """Validation accuracy and losses per epoch, one column per task, every trained method."""
+    tasks = list(dict.fromkeys(r.task for r in results))
+    fig = Figure(figsize=(5.5 * len(tasks), 6.5))
+    for column, task in enumerate(tasks):
+        top = fig.add_subplot(2, len(tasks), column + 1)
+        bottom = fig.add_subplot(2, len(tasks), len(tasks) + column + 1)
+        for result in (r for r in results if r.task == task):
+            rows = [row for row in result.history if row.get("accuracy") is not None]
+            if not rows:
+                continue  # pixel similarity has nothing to train
+            epochs = [row["epoch"] for row in rows]
+            top.plot(epochs, [row["accuracy"] for row in rows], marker="o", label=result.method)
+            line = bottom.plot(epochs, [row["valid_loss"] for row in rows], marker="o", label=f"{result.method} valid")
+            if all(row.get("train_loss") is not None for row in rows):
+                bottom.plot(epochs, [row["train_loss"] for row in rows], ls="--", color=line[0].get_color(),
+                            label=f"{result.method} train")
+        top.xaxis.set_major_locator(MaxNLocator(integer=True))
+        bottom.xaxis.set_major_locator(MaxNLocator(integer=True))
+        top.set_title(f"{task}: validation accuracy")
+        bottom.set_title(f"{task}: loss (each method's own)")
+        bottom.set_xlabel("epoch")
+        bottom.set_yscale("log")
+        for ax in (top, bottom):
+            ax.grid(alpha=0.3)
+            if ax.lines:
+                ax.legend(fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
+def confusion_figure(result: Result) -> Figure:
+    """Counts of (actual, predicted) on the test images; the diagonal is what was right."""
+    counts = result.confusion.cpu()
+    size = 1.6 + 0.28 * len(result.classes)
+    fig = Figure(figsize=(size, size))
+    ax = fig.add_subplot()
+    ax.imshow(counts, cmap="Blues")
+    labels = [str(c) for c in result.classes]
+    ax.set_xticks(range(len(labels)), labels)
+    ax.set_yticks(range(len(labels)), labels)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("actual")
+    ax.set_title(f"{result.method}, {result.task}", fontsize=9)
+    brightest = float(counts.max())
+    for i in range(len(labels)):
+        for j in range(len(labels)):
+            value = int(counts[i, j])
+            ax.text(j, i, str(value), ha="center", va="center", fontsize=6 if len(labels) > 2 else 10,
+                    color="white" if value > brightest / 2 else "black")
+    fig.tight_layout()
+    return fig
+
+
+def top_losses_figure(result: Result) -> Figure:
+    """The test images with the highest loss (least probability on the truth), as fastai shows them."""
+    titles = [f"{w.actual} / {w.predicted} / {w.probability:.2f}" for w in result.worst]
+    return digit_grid(torch.stack([w.image for w in result.worst]), titles, columns=min(9, len(titles)), inches=0.9)
+
+
+def _table(header: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
+    head = "".join(f"<th>{html.escape(str(h))}</th>" for h in header)
+    body = "".join("<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in row) + "</tr>" for row in rows)
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def _img(fig: Figure, alt: str) -> str:
+    return f'<figure><img src="{png_uri(fig)}" alt="{html.escape(alt)}"><figcaption>{html.escape(alt)}</figcaption></figure>'
+
+
+def summary_rows(results: Sequence[Result]) -> list[list[str]]:
+    """One row per (method, task): what the report's table and the command's table both show."""
+    return [
+        [
+            r.method,
+            r.task,
+            f"{r.accuracy:.2%}",
+            f"{r.train_seconds:.2f} s",
+            f"{r.predict_seconds_per_image * 1e6:.1f} µs",
+            f"{r.parameters:,}",
+            f"{r.size_bytes / 1024:,.1f} KiB",
+        ]
+        for r in results
+    ]
+
+
+SUMMARY_HEADER = ["method", "task", "test accuracy", "train time", "predict time / image", "parameters", "size on disk"]
+
+STYLE = """
+body { font-family: system-ui, sans-serif; max-width: 1200px; margin: 2em auto; padding: 0 1em; color: #222; }
+table { border-collapse: collapse; margin: 1em 0; }
+th, td { border: 1px solid #ccc; padding: 4px 10px; text-align: right; }
+th { background: #f2f2f2; } td:first-child, td:nth-child(2) { text-align: left; }
+figure { display: inline-block; margin: 0.5em 1em 0.5em 0; vertical-align: top; }
+figcaption { font-size: 0.8em; color: #555; }
+img { max-width: 100%; }
+section { border-top: 1px solid #ddd; margin-top: 1.5em; }
+"""
+
+
+def render(results: Sequence[Result], tasks: Sequence[Task], settings: dict, env: dict[str, str]) -> str:
+    """The whole page as one HTML string."""
+    parts = {
+        "summary": _table(SUMMARY_HEADER, summary_rows(results))
+        + "<p>Test accuracy on each task's held-out images (MNIST's test set). Predict time is per image"
+        " in one batch; size on disk is the saved model folder.</p>",
+        "examples": "".join(_img(example_digits(t), f"{t.name}: training images, one row per class") for t in tasks),
+        "means": "".join(_img(mean_digits(t), f"{t.name}: the mean training image of each class") for t in tasks),
+        "curves": _img(learning_curves(results), "validation accuracy and loss after each epoch"),
+        "confusion": "".join(_img(confusion_figure(r), f"{r.method}, {r.task}") for r in results),
+        "top-losses": "<p>Each test image is titled actual / predicted / the model's probability for its"
+        " prediction, highest loss first.</p>"
+        + "".join(_img(top_losses_figure(r), f"{r.method}, {r.task}") for r in results if r.worst),
+        "timings": _table(
+            ["method", "task", "epochs", "train time", "predict time, whole test set", "test images"],
+            [
+                [r.method, r.task, len(r.history), f"{r.train_seconds:.2f} s",
+                 f"{r.predict_seconds_per_image * r.test_count:.3f} s", f"{r.test_count:,}"]
+                for r in results
+            ],
+        )
+        + _table(["setting", "value"], sorted(settings.items())),
+        "environment": _table(["", "value"], list(env.items())),
+    }
+    body = "".join(
+        f'<section id="{key}"><h2>{html.escape(title)}</h2>{parts[key]}</section>' for key, title in SECTIONS.items()
+    )
+    return (
+        '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">'
+        f"<title>digitlab compare</title><style>{STYLE}</style></head><body>"
+        f"<h1>digitlab compare</h1><p>Every method on every task, trained and tested by digitlab {__version__}.</p>"
+        f"{body}</body></html>"
+    )
+
+
+def write(path: str | os.PathLike, results: Sequence[Result], tasks: Sequence[Task], settings: dict,
+          env: dict[str, str]) -> Path:
+    """Render the page and write it atomically; returns its path."""
+    path = Path(path)
+    page = render(results, tasks, settings, env)
+    with atomic_write(path, "w") as f:
+        f.write(page)
+    return path
