@@ -194,6 +194,7 @@ def load_idx(images_path: str | os.PathLike, labels_path: str | os.PathLike) -> 
     name.
     """
     images, labels = idx.read_pair(images_path, labels_path)
+    images = images.copy()  # writable, unlike the file buffer it was parsed from
     return _as_digits(images, labels, np.arange(len(labels)), Path(images_path).name)
 
 
