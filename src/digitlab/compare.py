@@ -17,9 +17,10 @@ from pathlib import Path
 import torch
 
 from digitlab import data, metrics
-from digitlab.errors import DigitlabError
+from digitlab.errors import DataError, DigitlabError, ModelError
 
 DEFAULT_DATASETS = ("mnist_sample", "mnist")
+DEFAULT_OUT = "digitlab-out"
 
 
 @dataclass(frozen=True)
@@ -138,7 +139,11 @@ def load_task(dataset: str, quick: bool = False, seed: int = 0, config: CompareC
         test_xy = _subset(*test_xy, config.quick_test, seed + 1)
     classes = sorted(set(train_xy[1].tolist()))
     if len(classes) < 2:
-        raise DigitlabError(f"--dataset {dataset}: its training images hold only one digit; a classifier needs two or more")
+        raise DataError(f"--dataset {dataset}: its training images hold only one digit; a classifier needs two or more")
+    unseen = sorted(set(test_xy[1].tolist()) - set(classes))
+    if unseen:
+        raise DataError(f"--dataset {dataset}: its test images hold digits {unseen} that no training image has; "
+                        "give every test digit training images too")
     return Task(task_name(classes, dataset), dataset, *train_xy, *test_xy)
 
 
@@ -175,26 +180,56 @@ def evaluate(clf, images: torch.Tensor, labels: torch.Tensor, worst: int = 9) ->
     }
 
 
+def load_model(folder: str | Path):
+    """A saved classifier from its folder; a missing or damaged folder is the user's ModelError."""
+    from digitlab import classifiers
+
+    path = Path(folder)
+    if not path.is_dir():
+        raise ModelError(f"{path}: no such model folder; give a folder written by `digitlab compare` or `digitlab train`")
+    return classifiers.load(path)
+
+
 def check_task(clf, labels: torch.Tensor, model: str) -> None:
     """A model trained on other digits than these cannot be scored on them."""
     known = set(clf.classes_.tolist())
     unknown = sorted(set(labels.tolist()) - known)
     if unknown:
-        raise DigitlabError(
+        raise ModelError(
             f"{model}: the model knows the digits {sorted(known)} but the data also holds {unknown}; "
             "use the dataset the model was trained on (or train one on this dataset)"
         )
 
 
+def options_of(method: str) -> set[str]:
+    """The option names a method's config accepts (pixel similarity has no epochs, lr or seed)."""
+    from digitlab import classifiers
+
+    return {f.name for f in dataclasses.fields(classifiers.make(method).config)}
+
+
+def make(method: str, **options):
+    """classifiers.make with the options this method has and that are set (not None)."""
+    from digitlab import classifiers
+
+    accepted = options_of(method)
+    return classifiers.make(method, **{k: v for k, v in options.items() if v is not None and k in accepted})
+
+
+def with_overrides(clf, **options):
+    """A loaded classifier whose config takes the options given (not None), e.g. more epochs on resume."""
+    changes = {k: v for k, v in options.items() if v is not None}
+    unknown = sorted(set(changes) - {f.name for f in dataclasses.fields(clf.config)})
+    if unknown:
+        raise DigitlabError(f"--{unknown[0]}: a {clf.method} model has no such setting")
+    clf.config = dataclasses.replace(clf.config, **changes)
+    return clf
+
+
 def run_one(method: str, task: Task, plan: MethodPlan, out: Path, seed: int, device: str,
             worst: int = 9) -> Result:
     """Fit one method on one task, measure it, save it under `out`."""
-    from digitlab import classifiers
-
-    options = {"seed": seed, "epochs": plan.epochs} if plan.epochs else {"seed": seed}
-    if plan.lr is not None:
-        options["lr"] = plan.lr
-    clf = classifiers.make(method, **options)
+    clf = make(method, seed=seed, epochs=plan.epochs or None, lr=plan.lr)
     start = time.perf_counter()
     clf.fit(task.train_images, task.train_labels, valid=(task.test_images, task.test_labels), device=device)
     train_seconds = time.perf_counter() - start

@@ -99,10 +99,10 @@ def learning_curves(results: Sequence[Result]) -> Figure:
         top = fig.add_subplot(2, len(tasks), column + 1)
         bottom = fig.add_subplot(2, len(tasks), len(tasks) + column + 1)
         for result in (r for r in results if r.task == task):
-            rows = [row for row in result.history if row.get("accuracy") is not None]
+            rows = [row for row in result.history if row.get("valid_loss") is not None]
             if not rows:
                 continue  # pixel similarity has nothing to train
-            epochs = [row["epoch"] for row in rows]
+            epochs = [row["epoch"] + 1 for row in rows]  # history counts from 0; people from 1
             top.plot(epochs, [row["accuracy"] for row in rows], marker="o", label=result.method)
             line = bottom.plot(epochs, [row["valid_loss"] for row in rows], marker="o", label=f"{result.method} valid")
             if all(row.get("train_loss") is not None for row in rows):

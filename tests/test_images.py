@@ -1,0 +1,118 @@
+"""images.to_mnist: real MNIST digits survive it, and photos, scans and drawings come out MNIST-style."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from digitlab import images
+from digitlab.errors import DataError
+
+
+@pytest.fixture(scope="module")
+def digits(mnist_test):
+    return mnist_test.images[:40]  # (40, 28, 28) uint8
+
+
+def _png(image: Image.Image, **params) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG", **params)
+    return buffer.getvalue()
+
+
+def _big_dark_on_light(digit: torch.Tensor, side: int = 200) -> Image.Image:
+    """An MNIST digit as a large dark-on-light scan, off-centre on a wider page."""
+    ink = Image.fromarray(digit.numpy()).resize((side, side), Image.Resampling.BICUBIC)
+    page = Image.new("L", (side * 2, int(side * 1.5)), 0)
+    page.paste(ink, (side // 3, side // 5))
+    return Image.eval(page, lambda v: 255 - v)
+
+
+def _centre_of_mass(image: torch.Tensor) -> tuple[float, float]:
+    ys, xs = torch.meshgrid(torch.arange(28.0), torch.arange(28.0), indexing="ij")
+    total = image.sum()
+    return float((image * ys).sum() / total), float((image * xs).sum() / total)
+
+
+def _correlation(a: torch.Tensor, b: torch.Tensor) -> float:
+    return float(torch.corrcoef(torch.stack([a.flatten(), b.flatten()]))[0, 1])
+
+
+def test_mnist_digits_come_back_nearly_unchanged(digits):
+    # MNIST is already in the target form, so the pipeline should barely move it.
+    out = torch.stack([images.to_mnist(Image.fromarray(d.numpy())) for d in digits])
+    assert out.shape == (40, 28, 28) and out.dtype == torch.float32
+    assert out.min() >= 0 and out.max() <= 1
+    scores = [_correlation(o, d.float() / 255) for o, d in zip(out, digits)]
+    assert np.median(scores) > 0.95, scores
+    assert min(scores) > 0.65, scores  # thin strokes: a centre rounded the other way costs much here
+
+
+def test_dark_ink_on_a_large_light_page_is_inverted_cropped_scaled_and_centred(digits):
+    out = images.to_mnist(_big_dark_on_light(digits[0]))
+    rows, cols = torch.nonzero(out > 0, as_tuple=True)
+    height, width = int(rows.max() - rows.min() + 1), int(cols.max() - cols.min() + 1)
+    assert max(height, width) in (20, 21)  # fitted to the 20 x 20 box (+1 for a rounding edge)
+    cy, cx = _centre_of_mass(out)
+    assert abs(cy - 14) <= 0.5 and abs(cx - 14) <= 0.5  # where MNIST puts it
+    assert out[0].sum() == 0 and out[:, 0].sum() == 0  # the page itself is black, not grey
+    assert _correlation(out, images.to_mnist(Image.fromarray(digits[0].numpy()))) > 0.9
+
+
+def test_exif_orientation_is_applied(digits):
+    upright = _big_dark_on_light(digits[1])
+    exif = Image.Exif()
+    exif[0x0112] = 6  # "rotate 90 degrees clockwise to display": store the pixels turned the other way
+    stored = upright.rotate(90, expand=True)
+    turned = images.to_mnist(_png(stored, exif=exif))
+    torch.testing.assert_close(turned, images.to_mnist(upright))
+
+
+def test_alpha_channel_drawing_matches_the_same_ink_on_paper(digits):
+    ink = Image.fromarray(digits[2].numpy()).resize((140, 140))
+    black = Image.new("L", ink.size, 0)
+    drawing = Image.merge("RGBA", (black, black, black, ink))  # black ink, transparent elsewhere
+    on_paper = Image.eval(ink, lambda v: 255 - v)
+    torch.testing.assert_close(images.to_mnist(_png(drawing)), images.to_mnist(on_paper), atol=0.02, rtol=0)
+    white = Image.new("L", ink.size, 255)
+    light = Image.merge("RGBA", (white, white, white, ink))  # white ink on nothing survives too
+    torch.testing.assert_close(images.to_mnist(light), images.to_mnist(on_paper), atol=0.02, rtol=0)
+
+
+def test_noisy_unevenly_lit_photo_keeps_only_the_digit(digits):
+    rng = np.random.default_rng(0)
+    page = np.asarray(_big_dark_on_light(digits[3]), dtype=np.float64)
+    height, width = page.shape
+    ys, xs = np.mgrid[0:height, 0:width]
+    lighting = 0.55 + 0.45 * xs / width  # a shadow over the left of the page
+    photo = page * lighting + rng.normal(0, 10, page.shape)
+    out = images.to_mnist(Image.fromarray(np.clip(photo, 0, 255).astype(np.uint8)))
+    clean = images.to_mnist(_big_dark_on_light(digits[3]))
+    assert _correlation(out, clean) > 0.9
+    assert out[:3].sum() == 0 and out[-3:].sum() == 0  # no noise specks left in the margins
+
+
+@pytest.mark.parametrize("page", [
+    Image.new("L", (300, 200), 235),
+    Image.fromarray(np.clip(np.random.default_rng(1).normal(220, 8, (240, 320)), 0, 255).astype(np.uint8)),
+])
+def test_blank_page_is_a_data_error(page):
+    with pytest.raises(DataError, match="no digit found"):
+        images.to_mnist(page)
+
+
+def test_not_an_image_and_a_truncated_one_are_data_errors(tmp_path, digits):
+    text = tmp_path / "notes.png"
+    text.write_text("not a picture")
+    with pytest.raises(DataError, match="notes.png: not a readable image"):
+        images.to_mnist(text)
+    truncated = tmp_path / "cut.png"
+    truncated.write_bytes(_png(_big_dark_on_light(digits[0]))[:300])
+    with pytest.raises(DataError, match="cut.png"):
+        images.to_mnist(truncated)
+    with pytest.raises(DataError, match="no such image file"):
+        images.to_mnist(tmp_path / "missing.png")
