@@ -167,12 +167,8 @@ def load(name: str, split: str | None = "train", dtype: torch.dtype = torch.uint
             raise DataError(f"{name} needs a split: 'train' or 'valid'")
         images, labels, index, source = DATASETS[name](split)
         digits = _as_digits(images, labels, index, source)
-    elif _is_path(name):
-        digits = _load_path(Path(name).expanduser(), split)
     else:
-        raise DataError(
-            f"unknown dataset {name!r}; choose one of {', '.join(DATASETS)}, or give a folder path"
-        )
+        digits = _load_path(_as_path(name), split)
     if dtype.is_floating_point:
         return digits._replace(images=digits.images.to(dtype) / 255)
     return digits
@@ -198,8 +194,20 @@ def load_idx(images_path: str | os.PathLike, labels_path: str | os.PathLike) -> 
     return _as_digits(images, labels, np.arange(len(labels)), Path(images_path).name)
 
 
-def _is_path(name: str) -> bool:
-    return any(sep in name for sep in ("/", os.sep)) or name.startswith((".", "~")) or Path(name).exists()
+def _as_path(name: str) -> Path:
+    """`name` as a folder path, or a DataError when it is neither a dataset nor a path."""
+    looks_like_path = any(sep in name for sep in ("/", os.sep)) or name.startswith((".", "~"))
+    if not looks_like_path and not Path(name).exists():
+        raise DataError(
+            f"unknown dataset {name!r}; choose one of {', '.join(DATASETS)}, or give a folder path"
+        )
+    path = Path(name).expanduser()
+    if not path.exists():
+        raise DataError(
+            f"{path}: no such folder; give a folder of images (<digit>/*.png) or one of "
+            f"{', '.join(DATASETS)}"
+        )
+    return path
 
 
 def _idx_files(folder: Path, split: str) -> tuple[Path, Path] | None:
@@ -214,14 +222,31 @@ def _idx_files(folder: Path, split: str) -> tuple[Path, Path] | None:
     return pair[0], pair[1]
 
 
+def _is_idx_folder(path: Path) -> bool:
+    return path.is_dir() and any(path.glob("*-idx[13]-ubyte*"))
+
+
+def splits(name: str) -> list[str | None]:
+    """The splits `load(name, split)` takes: "train" and "valid", or [None] for a folder of
+    images without split folders."""
+    if name in DATASETS:
+        return ["train", "valid"]
+    path = _as_path(name)
+    if _is_idx_folder(path):
+        found = [s for s, m in (("train", "train"), ("valid", "test")) if _idx_files(path, m)]
+        return found or ["train"]  # loading it then says which files are missing
+    from digitlab.folders import folder_splits  # folders imports this module for Digits
+
+    return folder_splits(path)
+
+
 def _load_path(path: Path, split: str | None) -> Digits:
-    if not path.exists():
-        raise DataError(
-            f"{path}: no such folder; give a folder of images (<digit>/*.png) or one of "
-            f"{', '.join(DATASETS)}"
-        )
+    # Not SPLIT_ALIASES: in a folder, "valid" must find valid/ before a test/ folder of unlabelled
+    # images (fastai's mnist_tiny has one).
     split = {"training": "train", "testing": "test", "validation": "valid"}.get(split, split)
-    if path.is_dir() and any(path.glob("*-idx[13]-ubyte*")):
+    if split not in ("train", "valid", "test", None):
+        raise DataError(f"unknown split {split!r}; choose 'train' or 'valid'")
+    if _is_idx_folder(path):
         mnist_split = "train" if split == "train" else "test"
         files = _idx_files(path, mnist_split) if split is not None else None
         if files is None:
@@ -230,6 +255,6 @@ def _load_path(path: Path, split: str | None) -> Digits:
                 "(gzipped or not); choose split 'train' or 'valid'"
             )
         return load_idx(*files)._replace(source=mnist_split)
-    from digitlab.folders import load_folder  # folders imports this module for Digits
+    from digitlab.folders import load_folder
 
     return load_folder(path, split)

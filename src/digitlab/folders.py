@@ -69,12 +69,27 @@ def map_chunks(
     return results
 
 
+def _present_splits(root: Path) -> list[str]:
+    """The split folder names that `root` holds, sorted."""
+    names = {name for names in SPLIT_FOLDERS.values() for name in names}
+    return sorted(name for name in names if (root / name).is_dir())
+
+
+def folder_splits(root: str | os.PathLike) -> list[str | None]:
+    """The splits `load_folder(root, split)` accepts: "train" and/or "valid", or [None]."""
+    root = Path(root)
+    if not root.is_dir():
+        return [None]  # load_folder says what is wrong with it
+    present = _present_splits(root)
+    if not present or _label_dirs(root, strict=False):
+        return [None]
+    return [s for s in ("train", "valid") if any(n in present for n in SPLIT_FOLDERS[s])]
+
+
 def _split_folder(root: Path, split: str | None) -> Path:
     """The folder holding the label folders for `split`, after checking the layout."""
-    present = sorted(
-        {name for names in SPLIT_FOLDERS.values() for name in names if (root / name).is_dir()}
-    )
-    if not present or _label_dirs(root, strict=False):
+    present = _present_splits(root)
+    if folder_splits(root) == [None]:
         if split is not None:
             raise DataError(
                 f"{root}: has no split folders, so no {split!r} split; make {root}/train/<digit>/ "
