@@ -191,11 +191,12 @@ class Learner:
         finally:
             self._callback("after_fit", cbs)
 
-    def fit_one_cycle(self, n_epoch: int, lr_max: float | None = None, cbs=(), **schedule) -> None:
+    def fit_one_cycle(self, n_epoch: int, lr_max: float | None = None, cbs=(), start_epoch: int = 0,
+                      **schedule) -> None:
         """fit with fastai's one-cycle schedule: cosine warm-up then annealing of the lr (and the
         opposite for momentum); `schedule` takes optim.one_cycle's div, div_final, pct_start, moms."""
         lr_max = lr_max if lr_max is not None else self.lr
-        self.fit(n_epoch, lr_max, cbs=[OneCycle(lr_max, **schedule), *cbs])
+        self.fit(n_epoch, lr_max, cbs=[OneCycle(lr_max, **schedule), *cbs], start_epoch=start_epoch)
 
     def lr_find(self, start_lr: float = 1e-7, end_lr: float = 10.0, num_it: int = 100) -> float:
         """Try exponentially growing lrs on a copy of the weights; return a suggested lr.

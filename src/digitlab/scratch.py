@@ -22,11 +22,15 @@ def linear1(xb: torch.Tensor, weights: torch.Tensor, bias: torch.Tensor) -> torc
 
 
 def sigmoid(x: torch.Tensor) -> torch.Tensor:
-    return 1 / (1 + torch.exp(-x))
+    # 1 / (1 + e^-x), with e^-x taken only where it is <= 1: the plain form overflows for x < -88 in float32 and
+    # its gradient becomes inf / inf = NaN.
+    positive = 1 / (1 + torch.exp(-x.clamp_min(0)))
+    e = torch.exp(x.clamp_max(0))
+    return torch.where(x >= 0, positive, e / (1 + e))
 
 
 def relu(x: torch.Tensor) -> torch.Tensor:
-    return x.clamp_min(0.0)
+    return torch.where(x > 0, x, torch.zeros_like(x))  # slope 0 at 0, as torch's relu
 
 
 def _same_shape(predictions: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
