@@ -1,0 +1,160 @@
+"""DataLoader, DataLoaders, Learner and its callbacks, on small real MNIST (mnist_tiny)."""
+
+import string
+
+import pytest
+import torch
+from torch import nn
+from torch.testing import assert_close
+
+from digitlab import data
+from digitlab.callbacks import Callback, CancelBatchException, CancelFitException
+from digitlab.errors import TrainingError
+from digitlab.learner import DataLoader, DataLoaders, Learner
+from digitlab.metrics import accuracy, confusion_matrix, top_losses
+from digitlab.optim import SGD, one_cycle
+from digitlab.scratch import batch_accuracy, mnist_loss
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    train, valid = data.load("mnist_tiny", "train", torch.float32), data.load("mnist_tiny", "valid", torch.float32)
+    # The book's encoding: flattened images, target 1 for a 3, 0 for a 7, one column.
+    enc = lambda d: (d.images.view(-1, 784), (d.labels == 3).float().unsqueeze(1))  # noqa: E731
+    return enc(train), enc(valid)
+
+
+def _learner(tiny, **kwargs):
+    (x, y), (xv, yv) = tiny
+    dls = DataLoaders(DataLoader((x, y), 64, shuffle=True, seed=0), DataLoader((xv, yv), 256))
+    torch.manual_seed(0)
+    kwargs.setdefault("loss_func", mnist_loss)
+    kwargs.setdefault("metrics", batch_accuracy)
+    kwargs.setdefault("opt_func", SGD)
+    return Learner(dls, nn.Linear(784, 1), progress=False, **kwargs)
+
+
+def test_dataloader_batches_a_range_and_shuffles_it_reproducibly():
+    plain = list(DataLoader(range(15), batch_size=5))
+    assert [b.tolist() for b in plain] == [[0, 1, 2, 3, 4], [5, 6, 7, 8, 9], [10, 11, 12, 13, 14]]
+    a = [b.tolist() for b in DataLoader(range(15), 5, shuffle=True, seed=1)]
+    b = [b.tolist() for b in DataLoader(range(15), 5, shuffle=True, seed=1)]
+    assert a == b and sorted(sum(a, [])) == list(range(15)) and a != [p.tolist() for p in plain]
+
+
+def test_dataloader_collates_numbers_into_tensors_and_strings_into_tuples():
+    ds = list(enumerate(string.ascii_lowercase))
+    batches = list(DataLoader(ds, batch_size=6, shuffle=True, seed=0))
+    assert len(batches) == 5 and len(batches[-1][0]) == 2
+    numbers, letters = batches[0]
+    assert isinstance(numbers, torch.Tensor) and isinstance(letters, tuple)
+    assert [string.ascii_lowercase[i] for i in numbers.tolist()] == list(letters)
+
+
+def test_each_epoch_gets_a_new_order_and_set_epoch_replays_one():
+    dl = DataLoader(range(100), 100, shuffle=True, seed=7)
+    first, second = next(iter(dl)), next(iter(dl))
+    assert not torch.equal(first, second)
+    dl.set_epoch(1)
+    assert torch.equal(next(iter(dl)), second)
+
+
+def test_the_tensor_fast_path_gives_the_same_batches_as_a_list_of_pairs(tiny):
+    (x, y), _ = tiny
+    fast = list(DataLoader((x, y), 256, shuffle=True, seed=3))
+    slow = list(DataLoader(list(zip(x, y)), 256, shuffle=True, seed=3))
+    assert len(fast) == len(slow) == 3
+    for (xf, yf), (xs, ys) in zip(fast, slow):
+        assert torch.equal(xf, xs) and torch.equal(yf, ys)
+    assert len(DataLoader((x, y), 256, drop_last=True)) == 2
+
+
+def test_dataloaders_hold_train_valid_and_the_device(tiny):
+    (x, y), (xv, yv) = tiny
+    dls = DataLoaders(DataLoader((x, y), 64), DataLoader((xv, yv), 64), device="cpu")
+    assert dls.device == torch.device("cpu") and dls[0] is dls.train and dls[1] is dls.valid
+
+
+def test_learner_fit_learns_3_vs_7_and_prints_fastais_table(tiny, capsys):
+    learn = _learner(tiny)
+    learn.cbs.append(__import__("digitlab.callbacks", fromlist=["x"]).ProgressCallback())
+    learn.fit(4, lr=1.0)
+    err = capsys.readouterr().err
+    header = err.splitlines()[0].split()
+    assert header == ["epoch", "train_loss", "valid_loss", "batch_accuracy", "time"]
+    assert "00:0" in err  # mm:ss
+    values = learn.recorder.values
+    assert len(values) == 4 and all(len(v) == 3 for v in values)
+    assert [v[2] for v in values][-1] > 0.9  # validation accuracy after 4 epochs on 709 images
+    assert len(learn.recorder.losses) == 4 * len(learn.dls.train)
+
+
+def test_cancel_batch_skips_the_step_and_cancel_fit_stops_training(tiny):
+    class SkipAll(Callback):
+        def after_loss(self, learn):
+            raise CancelBatchException()
+
+    learn = _learner(tiny)
+    before = [p.detach().clone() for p in learn.model.parameters()]
+    learn.fit(1, lr=1.0, cbs=[SkipAll()])
+    for a, b in zip(before, learn.model.parameters()):
+        assert torch.equal(a, b.detach())
+
+    class StopAfterFirstEpoch(Callback):
+        order = 100  # after the Recorder has written the epoch's row
+
+        def after_epoch(self, learn):
+            raise CancelFitException()
+
+    learn.fit(5, lr=1.0, cbs=[StopAfterFirstEpoch()])
+    assert len(learn.recorder.values) == 1
+
+
+def test_a_diverging_loss_stops_with_a_training_error_suggesting_a_lower_lr(tiny):
+    learn = _learner(tiny, loss_func=lambda p, t: (p * 1e30).pow(2).mean())
+    with pytest.raises(TrainingError, match="lower learning rate"):
+        learn.fit(1, lr=1e6)
+
+
+def test_fit_one_cycle_follows_the_schedule_batch_by_batch(tiny):
+    learn = _learner(tiny, opt_func=lambda ps, lr: SGD(ps, lr, mom=0.9))
+    learn.fit_one_cycle(2, 0.5)
+    n = len(learn.recorder.lrs)
+    expected = [one_cycle(i / n, 0.5)[0] for i in range(n)]
+    assert learn.recorder.lrs == pytest.approx(expected)
+    assert learn.opt.mom == pytest.approx(one_cycle((n - 1) / n, 0.5)[1])
+    assert learn.recorder.values[-1][2] > 0.9
+
+
+def test_lr_find_suggests_a_sensible_lr_and_restores_the_weights(tiny):
+    learn = _learner(tiny)
+    before = [p.detach().clone() for p in learn.model.parameters()]
+    lr = learn.lr_find(num_it=60)
+    assert 1e-5 < lr < 10
+    for a, b in zip(before, learn.model.parameters()):
+        assert torch.equal(a, b.detach())
+    lrs = learn.recorder.lrs
+    assert lrs[0] == pytest.approx(1e-7) and all(b > a for a, b in zip(lrs, lrs[1:]))
+    fig = learn.recorder.plot_lr_find()
+    assert fig.axes[0].get_xscale() == "log"
+
+
+def test_recorder_plots_and_its_values_work_like_fastais(tiny):
+    learn = _learner(tiny)
+    learn.fit(2, lr=1.0)
+    third_column = [row[2] for row in learn.recorder.values]  # what L(values).itemgot(2) gives
+    assert len(third_column) == 2
+    assert len(learn.recorder.plot_loss().axes[0].lines) == 2
+
+
+def test_metrics_accuracy_confusion_matrix_and_top_losses():
+    logits = torch.tensor([[2.0, 0.0, 0.0], [0.0, 3.0, 0.0], [0.0, 0.0, 1.0], [5.0, 0.0, 0.0]])
+    targets = torch.tensor([0, 1, 1, 2])
+    assert accuracy(logits, targets).item() == pytest.approx(0.5)
+    cm = confusion_matrix(logits.argmax(1), targets, 3)
+    assert cm.tolist() == [[1, 0, 0], [0, 1, 1], [1, 0, 0]]
+    losses, idx = top_losses(logits, targets, k=2)
+    assert idx.tolist() == [3, 2]
+    assert_close(losses, torch.nn.functional.cross_entropy(logits, targets, reduction="none")[[3, 2]])
+    one_out = torch.tensor([[1.0], [-1.0], [2.0]])
+    assert accuracy(one_out, torch.tensor([1, 0, 0])).item() == pytest.approx(2 / 3)
