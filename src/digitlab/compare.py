@@ -101,6 +101,7 @@ class Result:
     worst: list[Worst]
     test_count: int
     model_dir: str
+    config: dict  # the classifier's hyperparameters, as its checkpoint stores them
 
 
 def resolve_device(device: str) -> str:
@@ -250,10 +251,11 @@ def run_one(method: str, task: Task, plan: MethodPlan, out: Path, seed: int, dev
         worst=scores["worst"],
         test_count=len(task.test_labels),
         model_dir=str(model_dir),
+        config=dataclasses.asdict(clf.config),
     )
 
 
-def parse_methods(text: str | None) -> list[str]:
+def parse_methods(text: str | None, option: str = "--methods") -> list[str]:
     """A comma list of method names (None: all of them), checked against classifiers.METHODS."""
     from digitlab.classifiers import METHODS
 
@@ -262,5 +264,5 @@ def parse_methods(text: str | None) -> list[str]:
     methods = [m.strip() for m in text.split(",") if m.strip()]
     unknown = [m for m in methods if m not in METHODS]
     if unknown or not methods:
-        raise DigitlabError(f"--methods: unknown method {', '.join(unknown) or repr(text)}; choose from {', '.join(METHODS)}")
+        raise DigitlabError(f"{option}: unknown method {', '.join(unknown) or repr(text)}; choose from {', '.join(METHODS)}")
     return methods

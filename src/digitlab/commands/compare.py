@@ -68,10 +68,10 @@ def run(args: argparse.Namespace) -> int:
             "datasets": ", ".join(t.dataset for t in tasks),
             "quick": str(args.quick),
             "seed": str(args.seed),
-            **{m: str(config.plan(m, epochs)) for m in methods},
             **{f"{t.name} images (train / test)": f"{len(t.train_labels):,} / {len(t.test_labels):,}" for t in tasks},
         }
         page = report.write(out / "report.html", results, tasks, settings, report.environment(device))
-    Console().print(_table(results))
+    console = Console()
+    Console(width=max(console.width, 120)).print(_table(results))
     print(f"models: {out}/<method>-<task>/   report: {page}")
     return 0

@@ -1,0 +1,49 @@
+"""`digitlab evaluate MODEL`: a saved model's accuracy and confusion matrix on a dataset's test images."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def add_parser(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "evaluate",
+        help="accuracy and confusion matrix of a saved model",
+        description="Score a saved model (a folder written by compare or train) on a dataset's test images.",
+    )
+    parser.add_argument("model", metavar="MODEL", help="the model folder, e.g. digitlab-out/linear-3v7")
+    parser.add_argument("--dataset", metavar="NAME|DIR",
+                        help="mnist_sample, mnist, mnist_tiny or a folder of images "
+                        "(default: mnist_sample for a 3-vs-7 model, mnist for a ten-digit one)")
+    parser.set_defaults(run=run)
+
+
+def confusion_table(counts, classes, title: str):
+    """A rich table of (actual, predicted) counts, the diagonal in bold."""
+    from rich.table import Table
+
+    table = Table(title=title)
+    table.add_column("actual \\ predicted")
+    for digit in classes:
+        table.add_column(str(digit), justify="right")
+    for i, digit in enumerate(classes):
+        cells = [f"[bold]{int(v)}[/bold]" if i == j else str(int(v)) for j, v in enumerate(counts[i])]
+        table.add_row(str(digit), *cells)
+    return table
+
+
+def run(args: argparse.Namespace) -> int:
+    from rich.console import Console
+
+    from digitlab import compare, data
+
+    clf = compare.load_model(args.model)
+    classes = clf.classes_.tolist()
+    dataset = args.dataset or ("mnist" if len(classes) == 10 else "mnist_sample")
+    test = data.load(dataset, "valid")
+    compare.check_task(clf, test.labels, args.model)
+    scores = compare.evaluate(clf, test.images, test.labels)
+    title = f"{args.model} on {dataset} ({compare.task_name(classes, dataset)}), test images"
+    Console().print(confusion_table(scores["confusion"], classes, title))
+    print(f"accuracy {scores['accuracy']:.2%} on {len(test.labels):,} test images of {dataset}")
+    return 0

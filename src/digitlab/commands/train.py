@@ -1,0 +1,89 @@
+"""`digitlab train METHOD`: train one classifier, checkpointing after every epoch; Ctrl-C keeps it.
+
+The checkpoint written after epoch e holds the weights and the training state (optimiser, schedule
+position), so `--resume` goes on from epoch e + 1 and ends exactly where an uninterrupted run would.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+
+def add_parser(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "train",
+        help="train one method, checkpointing every epoch (Ctrl-C keeps the last checkpoint)",
+        description="Train one classifier on a dataset, saving a checkpoint after every epoch. "
+        "Ctrl-C stops it; --resume goes on from the last checkpoint.",
+    )
+    parser.add_argument("method", metavar="METHOD", help="pixel, linear, simple_net or cnn")
+    parser.add_argument("--dataset", default="mnist_sample", metavar="NAME|DIR",
+                        help="mnist_sample (default), mnist, mnist_tiny, or a folder of images")
+    parser.add_argument("--epochs", type=int, metavar="N", help="epochs in all (default: the method's own)")
+    parser.add_argument("--lr", type=float, help="learning rate (default: the method's own)")
+    parser.add_argument("--out", metavar="DIR", help="the model folder (default: digitlab-out/<method>-<task>)")
+    parser.add_argument("--seed", type=int, default=0, help="seeds every random choice (default: 0)")
+    parser.add_argument("--device", default="auto", help="cpu, cuda or auto (default: auto)")
+    parser.add_argument("--resume", action="store_true", help="go on from the checkpoint in --out")
+    parser.set_defaults(run=run)
+
+
+def resume_hint(args: argparse.Namespace, out) -> str:
+    return f"digitlab train {args.method} --dataset {args.dataset} --out {out} --resume"
+
+
+def run(args: argparse.Namespace) -> int:
+    import sys
+    from pathlib import Path
+
+    from digitlab import classifiers, compare
+    from digitlab.console import progress_bar
+    from digitlab.errors import DigitlabError, ModelError
+
+    method = compare.parse_methods(args.method, option="METHOD")
+    if len(method) != 1:
+        raise DigitlabError(f"train takes one METHOD, not {args.method!r}; choose from {', '.join(classifiers.METHODS)}")
+    if args.epochs is not None and args.epochs < 1:
+        raise DigitlabError(f"--epochs {args.epochs}: give 1 or more")
+    device = compare.resolve_device(args.device)
+    task = compare.load_task(args.dataset)
+    out = Path(args.out or Path(compare.DEFAULT_OUT) / f"{args.method}-{task.slug}")
+    if args.resume:
+        if not out.is_dir():
+            raise ModelError(f"--resume: {out} holds no checkpoint; train without --resume first (or give its --out)")
+        clf = classifiers.load(out)
+        compare.check_task(clf, task.train_labels, str(out))
+        clf = compare.with_overrides(clf, epochs=args.epochs, lr=args.lr)
+    else:
+        if out.exists() and any(out.iterdir()):
+            raise DigitlabError(f"--out {out}: already holds a model; add --resume to go on training it, "
+                                "or choose another --out")
+        clf = compare.make(args.method, seed=args.seed, epochs=args.epochs, lr=args.lr)
+
+    saved = {"epoch": None}
+    total = getattr(clf.config, "epochs", None)
+    with progress_bar(transient=False) as bar:
+        job = bar.add_task(f"training {args.method} on {task.name}", total=total)
+
+        def epoch_end(model, row: dict) -> None:
+            model.save(out)
+            saved["epoch"] = row.get("epoch")
+            accuracy = row.get("accuracy")
+            shown = f"  valid accuracy {accuracy:.2%}" if accuracy is not None else ""
+            bar.update(job, completed=saved["epoch"] + 1, description=f"{args.method} on {task.name}{shown}")
+
+        try:
+            clf.fit(task.train_images, task.train_labels, valid=(task.test_images, task.test_labels),
+                    epoch_end=epoch_end, resume=args.resume, device=device)
+        except KeyboardInterrupt:
+            bar.stop()
+            if saved["epoch"] is None:
+                print(f"digitlab: interrupted before an epoch ended; nothing saved in {out}", file=sys.stderr)
+            else:
+                print(f"digitlab: interrupted; checkpoint after epoch {saved['epoch']} is in {out}; "
+                      f"resume with: {resume_hint(args, out)}", file=sys.stderr)
+            return 130
+    clf.save(out)  # also covers a method with nothing to train, which has no epochs to end
+    accuracy = clf.score(task.test_images, task.test_labels)
+    print(f"{args.method} on {task.name}: test accuracy {accuracy:.2%}; model saved in {out}")
+    return 0
