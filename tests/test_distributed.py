@@ -1,0 +1,234 @@
+"""digitlab.distributed: no-ops in one process, DDP across processes, clear errors when one fails.
+
+The multi-process tests start real processes that meet through gloo on 127.0.0.1 with the same
+environment variables torchrun sets, and train on a few real MNIST digits.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import socket
+import time
+import traceback
+from pathlib import Path
+
+import pytest
+import torch
+import torch.distributed as dist
+from torch import nn
+
+from digitlab import distributed
+from digitlab.errors import DigitlabError, TrainingError
+from digitlab.files import atomic_write
+
+needs_gloo = pytest.mark.skipif(
+    not (dist.is_available() and dist.is_gloo_available()),
+    reason="this PyTorch build has no torch.distributed with the gloo backend",
+)
+TORCHRUN_VARS = ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT", "LOCAL_WORLD_SIZE")
+GLOBAL_BATCH, STEPS, SEED = 64, 6, 0
+WEIGHTS = ("1.weight", "1.bias", "3.weight", "3.bias")  # the small net's, by state_dict name
+
+
+@pytest.fixture(autouse=True)
+def not_launched(monkeypatch):
+    for name in TORCHRUN_VARS:
+        monkeypatch.delenv(name, raising=False)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _train(out: Path, timeout_s: float = 30.0) -> dict[str, torch.Tensor]:
+    """A few steps of plain SGD on real 3s and 7s, written the way a training loop uses the module."""
+    from digitlab import data
+
+    digits = data.load("mnist_tiny", "train", dtype=torch.float32)
+    with distributed.session(timeout_s=timeout_s):
+        torch.manual_seed(SEED)
+        model = nn.Sequential(nn.Flatten(), nn.Linear(28 * 28, 16), nn.ReLU(), nn.Linear(16, 10))
+        net = distributed.wrap(model)
+        opt = torch.optim.SGD(model.parameters(), lr=0.5)
+        order = torch.randperm(len(digits.labels), generator=torch.Generator().manual_seed(SEED))
+        mine, batch = distributed.shard(order), distributed.per_process_batch(GLOBAL_BATCH)
+        losses = []
+        for step in range(STEPS):
+            idx = mine[step * batch:(step + 1) * batch]  # (batch,)
+            loss = nn.functional.cross_entropy(net(digits.images[idx]), digits.labels[idx])  # (B/W, 28, 28) -> ()
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            losses.append(distributed.all_reduce_mean(loss.detach()))
+        distributed.main_only(_save)(model, out / "checkpoint" / "model.pt")
+        result = {name: p.detach().clone() for name, p in model.state_dict().items()}
+        result["losses"] = torch.stack(losses)
+        result["shard"] = mine
+        result["rank"] = torch.tensor(distributed.rank())
+        result["world_size"] = torch.tensor(distributed.world_size())
+    return result
+
+
+def _save(model: nn.Module, path: Path) -> None:
+    with atomic_write(path) as f:
+        torch.save(model.state_dict(), f)
+
+
+def _die_after_meeting(out: Path) -> None:
+    """Process 1 leaves the run abruptly; process 0 tries to train on."""
+    with distributed.session(timeout_s=5):
+        model = distributed.wrap(nn.Linear(4, 1))
+        if distributed.rank() == 1:
+            os._exit(3)
+        time.sleep(0.5)
+        model(torch.ones(8, 4)).sum().backward()  # DDP's gradient all-reduce meets a dead peer
+
+
+def _entry(rank: int, world: int, port: int, target, out: Path) -> None:
+    """What torchrun does for one process: set its variables, then run the job."""
+    os.environ.update(RANK=str(rank), LOCAL_RANK=str(rank), WORLD_SIZE=str(world),
+                      MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
+    try:
+        result = target(out)
+    except DigitlabError as err:
+        (out / f"error-{rank}.txt").write_text(str(err))
+        raise SystemExit(2)
+    except BaseException:
+        (out / f"error-{rank}.txt").write_text("not a DigitlabError:\n" + traceback.format_exc())
+        raise SystemExit(1)
+    if result is not None:
+        torch.save(result, out / f"result-{rank}.pt")
+
+
+def _launch(target, world: int, out: Path, nprocs: int | None = None, wait_s: float = 120.0) -> list[int]:
+    """Start `nprocs` (default `world`) processes of a `world`-process run; their exit codes."""
+    # A fork server imports torch once (and torch._dynamo, which DDP imports on first use); every
+    # process of every test is then a quick fork of it.
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload(["torch", "torch._dynamo", "digitlab.distributed", "digitlab.data"])
+    port = _free_port()
+    procs = [context.Process(target=_entry, args=(rank, world, port, target, out))
+             for rank in range(nprocs or world)]
+    for p in procs:
+        p.start()
+    deadline = time.monotonic() + wait_s
+    for p in procs:
+        p.join(max(0.0, deadline - time.monotonic()))
+    hung = [p for p in procs if p.is_alive()]
+    for p in hung:
+        p.kill()
+        p.join()
+    assert not hung, f"{len(hung)} process(es) still running after {wait_s} s: a hang"
+    return [p.exitcode for p in procs]
+
+
+def test_one_process_changes_nothing():
+    model = nn.Linear(3, 2)
+    order = torch.randperm(10)
+    with distributed.session() as started:
+        assert not started and not distributed.is_distributed()
+        assert (distributed.rank(), distributed.world_size(), distributed.is_main()) == (0, 1, True)
+        assert distributed.wrap(model) is model and distributed.unwrap(model) is model
+        assert distributed.shard(order) is order
+        assert distributed.per_process_batch(64) == 64
+        value = torch.tensor([1.0, 2.0])
+        assert distributed.all_reduce_mean(value) is value and distributed.all_reduce_sum(2.5) == 2.5
+        assert distributed.main_only(lambda x: x + 1)(1) == 2
+        distributed.barrier()
+
+
+def test_shards_are_disjoint_equal_and_keep_each_global_batch(monkeypatch):
+    order = torch.randperm(103, generator=torch.Generator().manual_seed(1))
+    world, batch = 4, 8
+    monkeypatch.setattr(distributed, "world_size", lambda: world)
+    shards = []
+    for r in range(world):
+        monkeypatch.setattr(distributed, "rank", lambda r=r: r)
+        shards.append(distributed.shard(order))
+    assert {len(s) for s in shards} == {103 // world}
+    together = torch.cat(shards)
+    assert len(together.unique()) == len(together) == 100  # disjoint; the last 3 dropped
+    for step in range(100 // (world * batch)):
+        global_batch = set(order[step * world * batch:(step + 1) * world * batch].tolist())
+        step_batches = [s[step * batch:(step + 1) * batch] for s in shards]
+        assert set(torch.cat(step_batches).tolist()) == global_batch
+    kept = []
+    for r in range(world):
+        monkeypatch.setattr(distributed, "rank", lambda r=r: r)
+        kept.append(distributed.shard(order, drop_remainder=False))
+    assert sorted(torch.cat(kept).tolist()) == sorted(order.tolist())
+
+
+def test_batch_that_does_not_split_is_refused(monkeypatch):
+    monkeypatch.setattr(distributed, "world_size", lambda: 3)
+    with pytest.raises(TrainingError, match="--batch-size 64 .* multiple of 3"):
+        distributed.per_process_batch(64)
+
+
+def test_torchrun_variables_are_checked(monkeypatch):
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    with pytest.raises(TrainingError, match="RANK is not"):
+        distributed.init_from_env()
+    monkeypatch.setenv("RANK", "5")
+    monkeypatch.setenv("MASTER_ADDR", "127.0.0.1")
+    monkeypatch.setenv("MASTER_PORT", "1")
+    with pytest.raises(TrainingError, match="RANK=5 is outside 0..1"):
+        distributed.init_from_env()
+    monkeypatch.setenv("RANK", "0")
+    monkeypatch.setenv(distributed.TIMEOUT_ENV, "soon")
+    with pytest.raises(TrainingError, match="DIGITLAB_DIST_TIMEOUT='soon'"):
+        distributed.init_from_env()
+    assert not distributed.is_distributed()
+
+
+@needs_gloo
+def test_two_processes_train_like_one_with_the_same_global_batch(tmp_path, mnist_train):
+    codes = _launch(_train, world=2, out=tmp_path)
+    errors = [p.read_text() for p in tmp_path.glob("error-*.txt")]
+    assert codes == [0, 0], errors
+    ranks = [torch.load(tmp_path / f"result-{r}.pt") for r in range(2)]
+    alone = _train(tmp_path / "alone")
+    assert [int(r["world_size"]) for r in ranks] == [2, 2] and int(alone["world_size"]) == 1
+
+    # Each process saw its own half of the epoch, drawn from the same seed.
+    assert not set(ranks[0]["shard"].tolist()) & set(ranks[1]["shard"].tolist())
+    assert len(ranks[0]["shard"]) == len(ranks[1]["shard"]) == len(alone["shard"]) // 2
+    # DDP kept the two copies identical, bit for bit, and all_reduce_mean gave both the same losses.
+    for name in WEIGHTS + ("losses",):
+        assert torch.equal(ranks[0][name], ranks[1][name]), name
+    # Averaged gradients of two half-batches are the full batch's gradient: same weights, same
+    # losses as one process, up to the order in which floats were added.
+    for name in WEIGHTS + ("losses",):
+        torch.testing.assert_close(ranks[0][name], alone[name], rtol=1e-4, atol=1e-5)
+    assert not torch.equal(alone["1.weight"], _initial_weight()), "training did not move the weights"
+    # Only the main process wrote a checkpoint.
+    assert [p.name for p in (tmp_path / "checkpoint").iterdir()] == ["model.pt"]
+
+
+def _initial_weight() -> torch.Tensor:
+    torch.manual_seed(SEED)
+    return nn.Linear(28 * 28, 16).weight.detach()
+
+
+@needs_gloo
+def test_a_process_that_dies_stops_the_others_with_a_clear_error(tmp_path):
+    codes = _launch(_die_after_meeting, world=2, out=tmp_path, wait_s=60)
+    assert codes == [2, 3]
+    message = (tmp_path / "error-0.txt").read_text()
+    assert message.startswith("process 0 of 2: another process of this run stopped"), message
+
+
+@needs_gloo
+@pytest.mark.parametrize("rank", ["0", "1"])  # 0 waits for the others; 1 finds nobody to call
+def test_a_meeting_that_never_completes_ends_within_the_timeout(monkeypatch, rank):
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    monkeypatch.setenv("RANK", rank)
+    monkeypatch.setenv("MASTER_ADDR", "127.0.0.1")
+    monkeypatch.setenv("MASTER_PORT", str(_free_port()))
+    with pytest.raises(TrainingError, match=rf"process {rank} of 2 could not meet the others at 127"
+                                            r"\.0\.0\.1:\d+ within 2 s \((?i:.*timed out)"):
+        distributed.init_from_env(timeout_s=1)
+    assert not distributed.is_distributed()
