@@ -33,10 +33,17 @@ def resume_hint(args: argparse.Namespace, out) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
+    from digitlab import distributed
+
+    with distributed.session():  # under torchrun: one process of several; else nothing changes
+        return _train(args)
+
+
+def _train(args: argparse.Namespace) -> int:
     import sys
     from pathlib import Path
 
-    from digitlab import classifiers, compare
+    from digitlab import classifiers, compare, distributed
     from digitlab.console import progress_bar
     from digitlab.errors import DigitlabError, ModelError
 
@@ -59,6 +66,7 @@ def run(args: argparse.Namespace) -> int:
             raise DigitlabError(f"--out {out}: already holds a model; add --resume to go on training it, "
                                 "or choose another --out")
         clf = compare.make(args.method, seed=args.seed, epochs=args.epochs, lr=args.lr)
+    distributed.barrier()  # every process has checked --out before the main one writes there
 
     saved = {"epoch": None}
     total = getattr(clf.config, "epochs", None)
@@ -66,7 +74,8 @@ def run(args: argparse.Namespace) -> int:
         job = bar.add_task(f"training {args.method} on {task.name}", total=total)
 
         def epoch_end(model, row: dict) -> None:
-            model.save(out)
+            if distributed.is_main():
+                model.save(out)
             saved["epoch"] = row.get("epoch")
             accuracy = row.get("accuracy")
             shown = f"  valid accuracy {accuracy:.2%}" if accuracy is not None else ""
@@ -83,6 +92,8 @@ def run(args: argparse.Namespace) -> int:
                 print(f"digitlab: interrupted; checkpoint after epoch {saved['epoch']} is in {out}; "
                       f"resume with: {resume_hint(args, out)}", file=sys.stderr)
             return 130
+    if not distributed.is_main():
+        return 0
     clf.save(out)  # also covers a method with nothing to train, which has no epochs to end
     accuracy = clf.score(task.test_images, task.test_labels)
     print(f"{args.method} on {task.name}: test accuracy {accuracy:.2%}; model saved in {out}")
