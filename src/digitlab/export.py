@@ -18,12 +18,13 @@ from __future__ import annotations
 import functools
 import os
 import shutil
+import struct
 import tempfile
+import zlib
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
 
 from digitlab.console import console
 from digitlab.errors import DataError
@@ -63,9 +64,31 @@ def _labels_csv(name: str, jobs: Sequence[Job]) -> str | None:
     return "\n".join(["name,label", *rows]) + "\n" if rows else None
 
 
+def _png_chunk(kind: bytes, body: bytes) -> bytes:
+    return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+
+def encode_png(image: np.ndarray) -> bytes:
+    """An 8-bit grayscale PNG of a (H, W) uint8 array, its pixels stored exactly.
+
+    Written by hand because the format is this small and Pillow's `save` costs ~8x more per
+    28 x 28 image, which adds up over 70,000 files.
+    """
+    height, width = image.shape
+    rows = np.zeros((height, width + 1), dtype=np.uint8)  # each row starts with filter type 0
+    rows[:, 1:] = image
+    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)  # 8-bit, grayscale, no interlace
+    return b"".join((
+        b"\x89PNG\r\n\x1a\n",
+        _png_chunk(b"IHDR", header),
+        _png_chunk(b"IDAT", zlib.compress(rows.tobytes(), 6)),
+        _png_chunk(b"IEND", b""),
+    ))
+
+
 def _write_pngs(root: Path, jobs: Sequence[Job]) -> int:
     for path, image in jobs:
-        Image.fromarray(image).save(root / path, format="PNG")  # uint8 (28, 28) -> 8-bit "L"
+        (root / path).write_bytes(encode_png(image))
     return len(jobs)
 
 
