@@ -19,7 +19,7 @@ import torch.distributed as dist
 from torch import nn
 
 from digitlab import distributed
-from digitlab.errors import DigitlabError, TrainingError
+from digitlab.errors import DigitlabError, DigitlabWarning, TrainingError
 from digitlab.files import atomic_write
 
 needs_gloo = pytest.mark.skipif(
@@ -162,10 +162,11 @@ def test_shards_are_disjoint_equal_and_keep_each_global_batch(monkeypatch):
     assert sorted(torch.cat(kept).tolist()) == sorted(order.tolist())
 
 
-def test_batch_that_does_not_split_is_refused(monkeypatch):
+def test_batch_that_does_not_split_is_rounded_down_with_a_warning(monkeypatch):
     monkeypatch.setattr(distributed, "world_size", lambda: 3)
-    with pytest.raises(TrainingError, match="--batch-size 64 .* multiple of 3"):
-        distributed.per_process_batch(64)
+    assert distributed.per_process_batch(96) == 32
+    with pytest.warns(DigitlabWarning, match="batch of 64 does not split evenly over 3 .* global batch is 63"):
+        assert distributed.per_process_batch(64) == 21
 
 
 def test_torchrun_variables_are_checked(monkeypatch):

@@ -34,7 +34,7 @@ import torch.distributed as dist
 from torch import nn
 
 from digitlab import console
-from digitlab.errors import TrainingError
+from digitlab.errors import TrainingError, warn
 
 T = TypeVar("T")
 
@@ -212,14 +212,17 @@ def unwrap(model: nn.Module) -> nn.Module:
 
 
 def per_process_batch(batch_size: int) -> int:
-    """The share of a global batch that each process trains on per step."""
+    """The share of a global batch of `batch_size` that each process trains on per step.
+
+    A batch that does not split evenly is rounded down (with a warning): every process must take
+    batches of the same size for DDP's average to be the whole batch's gradient.
+    """
     world = world_size()
-    if batch_size % world:
-        raise TrainingError(
-            f"--batch-size {batch_size} does not split evenly over {world} processes; "
-            f"choose a multiple of {world}"
-        )
-    return batch_size // world
+    share = max(1, batch_size // world)
+    if share * world != batch_size and is_main():
+        warn(f"a batch of {batch_size} does not split evenly over {world} processes; each takes "
+             f"{share}, so a global batch is {share * world}")
+    return share
 
 
 def shard(order: torch.Tensor, drop_remainder: bool = True) -> torch.Tensor:
