@@ -47,13 +47,14 @@ def map_chunks(
     items: Sequence[T],
     workers: int,
     description: str,
-    chunk: int = CHUNK,
+    chunk: int | None = None,
 ) -> list[R]:
     """`fn` over `items` in chunks on a pool of threads, results in order, with a progress bar.
 
     Threads are enough here: Pillow and zlib release the GIL while they decode and encode, and a
     thread pool needs no pickling or process start-up (`benchmarks/load_data.py` measures it).
     """
+    chunk = chunk or CHUNK
     chunks = [items[start : start + chunk] for start in range(0, len(items), chunk)]
     if len(items) < PROGRESS_FROM:
         if workers <= 1:

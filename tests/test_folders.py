@@ -1,0 +1,95 @@
+"""Loading a folder tree of images: layouts, splits, formats, resizing, order."""
+
+import warnings
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from digitlab import data, folders
+from digitlab.errors import DataError, DigitlabWarning
+from digitlab.folders import folder_splits, load_folder
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    return data.load("mnist_tiny", "valid")
+
+
+def save(path, pixels, **kwargs):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(pixels).save(path, **kwargs)
+
+
+def write_digits(root, digits, count):
+    """The first `count` images of `digits` as root/<digit>/<index>.png."""
+    for image, label, index in zip(digits.images[:count], digits.labels[:count], digits.index[:count]):
+        save(root / str(int(label)) / f"{int(index)}.png", image.numpy())
+    return root
+
+
+def test_flat_folder_loads_in_digit_then_numeric_order(tmp_path, tiny):
+    sevens = (tiny.labels == 7).nonzero().squeeze(1)[:3]
+    write_digits(tmp_path, data.Digits(tiny.images[sevens], tiny.labels[sevens], tiny.index[sevens], "test"), 3)
+    write_digits(tmp_path, tiny, 12)  # 3s; file 10.png must come after 9.png, not after 1.png
+    digits = load_folder(tmp_path)
+    assert digits.labels.tolist() == [3] * 12 + [7] * 3
+    assert torch.equal(digits.images, torch.cat([tiny.images[:12], tiny.images[sevens]]))
+    assert digits.index.tolist() == list(range(15)) and digits.source == "all"
+    assert digits.images.dtype == torch.uint8 and digits.labels.dtype == torch.int64
+
+
+@pytest.mark.parametrize("train_name, valid_name", [("train", "valid"), ("training", "testing")])
+def test_split_folders_are_picked_by_split(tmp_path, tiny, train_name, valid_name):
+    write_digits(tmp_path / train_name, tiny, 4)
+    write_digits(tmp_path / valid_name, tiny, 6)
+    assert folder_splits(tmp_path) == ["train", "valid"]
+    assert len(load_folder(tmp_path, "train").labels) == 4
+    valid = data.load(str(tmp_path), "valid", dtype=torch.float32)
+    assert len(valid.labels) == 6 and valid.source == "valid" and valid.images.max() <= 1
+    assert len(data.load(str(tmp_path), "test").labels) == 6
+    with pytest.raises(DataError, match=rf"has split folders \({', '.join(sorted([train_name, valid_name]))}\)"):
+        load_folder(tmp_path)
+
+
+def test_valid_is_not_confused_with_an_unlabelled_test_folder(tmp_path, tiny):
+    write_digits(tmp_path / "train", tiny, 2)
+    write_digits(tmp_path / "valid", tiny, 3)
+    save(tmp_path / "test" / "0001.png", tiny.images[0].numpy())  # fastai's mnist_tiny has one
+    assert len(load_folder(tmp_path, "valid").labels) == 3
+
+
+def test_a_flat_folder_has_no_named_splits(tmp_path, tiny):
+    write_digits(tmp_path, tiny, 2)
+    assert folder_splits(tmp_path) == [None]
+    with pytest.raises(DataError, match="has no split folders, so no 'valid' split"):
+        load_folder(tmp_path, "valid")
+
+
+def test_every_format_colour_and_size_becomes_28x28_gray_with_one_resize_warning(tmp_path, tiny):
+    gray = tiny.images[0].numpy()
+    save(tmp_path / "3" / "a.png", gray)
+    save(tmp_path / "3" / "b.bmp", gray)
+    save(tmp_path / "3" / "c.gif", gray)
+    save(tmp_path / "3" / "d.jpg", np.stack([gray] * 3, axis=-1), quality=100)  # RGB
+    big = np.asarray(Image.fromarray(gray).resize((56, 56), Image.Resampling.NEAREST))
+    save(tmp_path / "7" / "e.PNG", big)
+    save(tmp_path / "7" / "f.jpeg", big)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        digits = load_folder(tmp_path)
+    messages = [str(w.message) for w in caught if issubclass(w.category, DigitlabWarning)]
+    assert messages == [f"{tmp_path}: resized 2 images that were not 28 x 28 to 28 x 28"]
+    assert digits.images.shape == (6, 28, 28) and digits.labels.tolist() == [3, 3, 3, 3, 7, 7]
+    for i in range(3):  # lossless formats keep the pixels exactly
+        assert torch.equal(digits.images[i], tiny.images[0])
+    error = (digits.images[3:].float() - tiny.images[0].float()).abs().mean(dim=(1, 2))
+    assert (error < 8).all()  # JPEG and the downsizing change pixels a little, not the digit
+
+
+def test_one_thread_and_two_decode_the_same(tmp_path, tiny, monkeypatch):
+    monkeypatch.setattr(folders, "CHUNK", 7)  # several chunks, finishing out of order
+    write_digits(tmp_path, tiny, 60)
+    one, two = load_folder(tmp_path, workers=1), load_folder(tmp_path, workers=2)
+    assert torch.equal(one.images, two.images) and torch.equal(one.labels, two.labels)
