@@ -28,7 +28,12 @@ function say(text, isError = false) {
 function clearPad() {
   ctx.fillStyle = "#000";
   ctx.fillRect(0, 0, pad.width, pad.height);
-  drawn = false;
+  setDrawn(false);
+}
+
+function setDrawn(value) {
+  drawn = value;
+  document.getElementById("hint").hidden = value;
 }
 
 // ---- drawing, with pointer events: mouse, pen and finger alike ----
@@ -54,7 +59,7 @@ pad.addEventListener("pointerdown", (event) => {
   if (!drawn) showPhoto(null); // a new drawing replaces an uploaded photo
   last = point(event);
   line(last, last);
-  drawn = true;
+  setDrawn(true);
   schedule();
 });
 
@@ -130,7 +135,7 @@ async function send(body, what) {
     const answer = await response.json();
     if (!response.ok) throw new Error(answer.detail || `the server answered ${response.status}`);
     show(answer);
-    say(`The models read ${what} in ${(answer.seconds * 1000).toFixed(0)} ms.`);
+    say(`Read ${what} in ${(answer.seconds * 1000).toFixed(0)} ms.`);
   } catch (error) {
     if (error.name === "AbortError") return;
     reset();
@@ -158,8 +163,10 @@ function makeCard(model) {
     row.querySelector(".digit").textContent = digit;
     bars.append(row);
   }
-  const accuracy = model.accuracy == null ? "" : `, ${percent(model.accuracy)} on its test digits`;
-  card.querySelector(".meta").textContent = `${model.classes.length} digits, ${model.epochs} epoch${model.epochs === 1 ? "" : "s"}${accuracy}`;
+  const facts = [`${model.classes.length} digits`];
+  if (model.method !== "pixel") facts.push(`${model.epochs} epoch${model.epochs === 1 ? "" : "s"}`); // averages: nothing to train
+  if (model.accuracy != null) facts.push(`${percent(model.accuracy)} right on its test digits`);
+  card.querySelector(".meta").textContent = facts.join(" · ");
   return card;
 }
 

@@ -1,0 +1,182 @@
+"""Load test of `digitlab serve`: many clients at once, good and malformed images mixed, on 127.0.0.1 only.
+
+Starts the server in its own process on a free port, sends --requests requests from --clients
+concurrent clients (stopping early at --seconds), and prints requests/s, p50/p99 latency, every
+status seen, the count of 5xx answers and failed connections (both must be 0: exit 1 otherwise), and
+the server's resident memory before, after, and at its peak.
+
+    python benchmarks/load_server.py                      # quick models trained into a temp folder
+    python benchmarks/load_server.py --models digitlab-out  # the models of the last compare
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import io
+import os
+import random
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+from PIL import Image
+
+HOST = "127.0.0.1"  # never anywhere else
+START_SECONDS = 120  # the server imports torch and loads (or trains) its models first
+
+
+@dataclass
+class Tally:
+    latencies: dict[str, list[float]] = field(default_factory=lambda: {"good": [], "bad": []})  # seconds
+    statuses: Counter = field(default_factory=Counter)
+    failures: Counter = field(default_factory=Counter)  # no HTTP answer at all, by exception type
+
+
+def payloads(seed: int) -> tuple[list, list]:
+    """Good and malformed (kind, body, headers): real MNIST digits as photos and drawings, and junk."""
+    from digitlab import data
+
+    test = data.load("mnist", "test")
+    rng = random.Random(seed)
+    good = []
+    for index in rng.sample(range(len(test.labels)), 20):
+        pixels = test.images[index].numpy()  # (28, 28) uint8, white ink on black
+        photo, drawing = io.BytesIO(), io.BytesIO()
+        Image.fromarray(255 - pixels).resize((300, 300)).convert("RGB").save(photo, format="JPEG", quality=90)
+        Image.fromarray(pixels).resize((280, 280)).save(drawing, format="PNG")  # as the page sends
+        good += [("good", photo.getvalue(), {"Content-Type": "image/jpeg"}),
+                 ("good", drawing.getvalue(), {"Content-Type": "image/png"})]
+    blank, bomb = io.BytesIO(), io.BytesIO()
+    Image.new("L", (280, 280)).save(blank, format="PNG")
+    Image.new("1", (6000, 6000)).save(bomb, format="PNG")  # 36 million pixels in a few kB
+    drawing = good[1][1]
+    bad = [
+        ("bad", b"", {}),
+        ("bad", b"this is not an image", {"Content-Type": "image/png"}),
+        ("bad", drawing[: len(drawing) // 2], {"Content-Type": "image/png"}),  # truncated
+        ("bad", blank.getvalue(), {"Content-Type": "image/png"}),
+        ("bad", bomb.getvalue(), {"Content-Type": "image/png"}),
+        ("bad", b"\x89PNG" + os.urandom(2_200_000), {"Content-Type": "image/png"}),  # over 2 MB
+        ("bad", b"GIF89a" + bytes(200), {"Content-Type": "image/gif"}),
+    ]
+    return good, bad
+
+
+def start_server(models: Path, log_path: Path) -> tuple[subprocess.Popen, str]:
+    with open(log_path, "w") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "digitlab", "serve", "--host", HOST, "--port", "0", "--models", str(models)],
+            stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "NO_COLOR": "1"},
+        )
+    deadline = time.monotonic() + START_SECONDS
+    while not (found := re.search(r"open (http://127\.0\.0\.1:\d+)/", log_path.read_text())):
+        if process.poll() is not None or time.monotonic() > deadline:
+            process.kill()
+            raise SystemExit(f"the server did not start:\n{log_path.read_text()}")
+        time.sleep(0.2)
+    return process, found.group(1)
+
+
+def memory_mb(pid: int) -> dict[str, float]:
+    """Resident memory now (VmRSS) and at its peak (VmHWM), in MB, from Linux's /proc."""
+    status = Path(f"/proc/{pid}/status")
+    if not status.exists():
+        return {}
+    fields = dict(line.split(":", 1) for line in status.read_text().splitlines() if ":" in line)
+    return {key: int(fields[key].split()[0]) / 1024 for key in ("VmRSS", "VmHWM") if key in fields}
+
+
+async def load(url: str, good: list, bad: list, args: argparse.Namespace) -> tuple[Tally, float]:
+    tally = Tally()
+    rng = random.Random(args.seed)
+    plan = [rng.choice(bad) if rng.random() < args.bad_fraction else rng.choice(good) for _ in range(args.requests)]
+    queue = iter(plan)  # shared by the clients: each request is sent once
+    deadline = time.monotonic() + args.seconds
+    limits = httpx.Limits(max_connections=args.clients)
+
+    async def client(http: httpx.AsyncClient) -> None:
+        for kind, body, headers in queue:
+            if time.monotonic() > deadline:
+                return
+            start = time.perf_counter()
+            try:
+                response = await http.post(f"{url}/api/predict", content=body, headers=headers)
+            except httpx.HTTPError as err:
+                tally.failures[type(err).__name__] += 1
+                continue
+            tally.latencies[kind].append(time.perf_counter() - start)
+            tally.statuses[response.status_code] += 1
+
+    async with httpx.AsyncClient(limits=limits, timeout=args.seconds) as http:
+        start = time.perf_counter()
+        await asyncio.gather(*(client(http) for _ in range(args.clients)))
+        return tally, time.perf_counter() - start
+
+
+def quantile_ms(values: list[float], q: float) -> str:
+    if not values:
+        return "-"
+    ordered = sorted(values)
+    return f"{1000 * ordered[min(len(ordered) - 1, int(q * len(ordered)))]:.0f} ms"
+
+
+def report(tally: Tally, seconds: float, before: dict, after: dict) -> int:
+    every = tally.latencies["good"] + tally.latencies["bad"]
+    fives = sum(n for status, n in tally.statuses.items() if status >= 500)
+    failed = sum(tally.failures.values())
+    print(f"requests answered: {len(every):,} in {seconds:.1f} s = {len(every) / seconds:.1f} requests/s")
+    for name, values in (("all", every), ("good images", tally.latencies["good"]), ("malformed", tally.latencies["bad"])):
+        mean = f"{1000 * statistics.fmean(values):.0f} ms" if values else "-"
+        print(f"  latency {name:<12} p50 {quantile_ms(values, 0.5):>8}  p99 {quantile_ms(values, 0.99):>8}  mean {mean:>8}  (n={len(values)})")
+    print("statuses: " + ", ".join(f"{status}: {n}" for status, n in sorted(tally.statuses.items())))
+    print(f"5xx answers: {fives}   failed connections: {failed} {dict(tally.failures) or ''}")
+    print(f"server RSS: {before.get('VmRSS', 0):.0f} MB before, {after.get('VmRSS', 0):.0f} MB after "
+          f"(peak {after.get('VmHWM', 0):.0f} MB)")
+    return 1 if fives or failed else 0
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--requests", type=int, default=2000, help="requests to send in all (default: 2000)")
+    parser.add_argument("--clients", type=int, default=50, help="concurrent clients (default: 50)")
+    parser.add_argument("--seconds", type=float, default=300, help="stop sending after this long (default: 300)")
+    parser.add_argument("--bad-fraction", type=float, default=0.3, help="share of malformed requests (default: 0.3)")
+    parser.add_argument("--models", type=Path, help="a folder of saved models (default: quick ones trained now)")
+    parser.add_argument("--seed", type=int, default=0, help="seeds the mix of requests (default: 0)")
+    args = parser.parse_args()
+
+    with tempfile.TemporaryDirectory(prefix="digitlab-load-") as tmp:
+        models = args.models
+        if models is None:
+            from digitlab.classifiers import METHODS
+            from digitlab.web.models import QuickTraining, train_quick
+
+            models = Path(tmp) / "models"
+            train_quick(models, list(METHODS), QuickTraining(train_images=2000, test_images=500, seed=args.seed))
+        good, bad = payloads(args.seed)
+        process, url = start_server(models, Path(tmp) / "serve.log")
+        try:
+            httpx.get(f"{url}/healthz", timeout=30).raise_for_status()
+            before = memory_mb(process.pid)
+            print(f"{args.requests:,} requests from {args.clients} clients to {url} "
+                  f"({args.bad_fraction:.0%} malformed), at most {args.seconds:.0f} s")
+            tally, seconds = asyncio.run(load(url, good, bad, args))
+            after = memory_mb(process.pid)
+            alive = process.poll() is None and httpx.get(f"{url}/healthz", timeout=30).status_code == 200
+            print(f"server still answering /healthz: {alive}")
+        finally:
+            process.terminate()
+            process.wait(timeout=30)
+        return report(tally, seconds, before, after) or (0 if alive else 1)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
