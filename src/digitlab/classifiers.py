@@ -173,7 +173,8 @@ class Classifier:
         raise NotImplementedError
 
     def predict(self, X) -> torch.Tensor:
-        return self.classes_[self.predict_proba(X).argmax(dim=1)]  # (N, C) -> (N,) digits
+        best = self.predict_proba(X).argmax(dim=1)  # (N, C) -> (N,) column index
+        return self.classes_[best]
 
     def score(self, X, y) -> float:
         predicted = self.predict(X)

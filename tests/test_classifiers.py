@@ -1,0 +1,159 @@
+"""Every classifier checked the same way (scikit-learn's shape), then what is special to each."""
+
+import dataclasses
+
+import pytest
+import torch
+
+from digitlab import data
+from digitlab.classifiers import METHODS, CNNClassifier, as_images, load, make
+from digitlab.errors import DataError, DigitlabError, TrainingError
+
+# Small but real: the book's 3s and 7s (mnist_tiny), and 2,000 training digits of all ten.
+QUICK = {
+    "pixel": {},
+    "linear": {"epochs": 3},
+    "simple_net": {"epochs": 3, "lr": 0.5},
+    "cnn": {"arch": "resnet18", "epochs": 1, "batch_size": 32},
+}
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    return data.load("mnist_tiny", "train"), data.load("mnist_tiny", "valid")
+
+
+@pytest.fixture(scope="module")
+def ten(mnist_train, mnist_test):
+    return (mnist_train.images[:2000], mnist_train.labels[:2000]), (mnist_test.images[:500], mnist_test.labels[:500])
+
+
+def _small(d, n=None):
+    """n images drawn across the whole split (mnist_tiny lists all its 3s before its 7s)."""
+    if n is None:
+        return d.images, d.labels
+    keep = torch.randperm(len(d.labels), generator=torch.Generator().manual_seed(0))[:n]
+    return d.images[keep], d.labels[keep]
+
+
+@pytest.mark.parametrize("method", METHODS[:3] + ("cnn",))
+def test_every_classifier_has_scikit_learns_shape(method, tiny, tmp_path):
+    clf = make(method, **QUICK[method])
+    assert list(vars(clf)) == ["config"] and dataclasses.is_dataclass(clf.config)
+    train, valid = tiny
+    rows = []
+    n, m = (64, 32) if method == "cnn" else (None, 100)  # resnet18 on CPU: two batches will do
+    assert clf.fit(*_small(train, n), valid=_small(valid, m), epoch_end=lambda c, r: rows.append(r),
+                   progress=False) is clf
+    assert clf.classes_.tolist() == [3, 7]
+    x, y = _small(valid, m)
+    predicted, proba = clf.predict(x), clf.predict_proba(x)
+    assert predicted.dtype == torch.int64 and set(predicted.tolist()) <= {3, 7}
+    assert proba.shape == (m, 2) and torch.allclose(proba.sum(1), torch.ones(m))
+    assert torch.equal(clf.classes_[proba.argmax(1)], predicted)
+    assert torch.equal(clf.predict(x.float() / 255), predicted)  # uint8 or float in [0, 1], same thing
+    assert clf.score(x, y) == (predicted == y).float().mean().item()
+    assert rows == clf.history_ and len(rows) == QUICK[method].get("epochs", 1)
+    assert set(rows[-1]) >= {"epoch", "train_loss", "valid_loss", "accuracy", "seconds"}
+    clf.save(tmp_path / method)
+    again = load(tmp_path / method)
+    assert type(again) is type(clf) and again.config == clf.config
+    assert torch.allclose(again.predict_proba(x), proba, atol=1e-6)
+    assert again.history_ == clf.history_
+
+
+def test_the_binary_networks_have_one_output_and_3_is_target_1(tiny):
+    clf = make("linear", epochs=2).fit(*_small(tiny[0]), progress=False)
+    assert clf.model_[-1].out_features == 1
+    out = clf.model_(as_images(tiny[1].images[:50]))[:, 0]
+    assert torch.allclose(clf.predict_proba(tiny[1].images[:50])[:, 0], torch.sigmoid(out))
+
+
+@pytest.mark.parametrize("method, floor", [("linear", 0.95), ("simple_net", 0.95)])
+def test_short_seeded_runs_learn_3_vs_7(method, floor, tiny):
+    clf = make(method, epochs=10, lr=1.0 if method == "linear" else 0.5, seed=0)
+    clf.fit(*_small(tiny[0]), progress=False)
+    assert clf.score(*_small(tiny[1])) >= floor
+
+
+@pytest.mark.parametrize("method, kwargs, floor", [
+    ("pixel", {}, 0.75), ("linear", {"epochs": 5, "lr": 0.25}, 0.80),
+    ("simple_net", {"epochs": 5, "lr": 0.5}, 0.80)])
+def test_ten_digits_on_2000_images(method, kwargs, floor, ten):
+    clf = make(method, **kwargs).fit(*ten[0], progress=False)
+    assert clf.classes_.tolist() == list(range(10))
+    assert clf.predict_proba(ten[1][0]).shape == (500, 10)
+    assert clf.score(*ten[1]) >= floor
+
+
+@pytest.mark.parametrize("method", ["linear", "simple_net"])
+def test_the_same_seed_gives_identical_weights(method, tiny):
+    a, b = (make(method, epochs=2, seed=5).fit(*_small(tiny[0]), progress=False) for _ in range(2))
+    for (name, p), q in zip(a.model_.state_dict().items(), b.model_.state_dict().values()):
+        assert torch.equal(p, q), name
+    c = make(method, epochs=2, seed=6).fit(*_small(tiny[0]), progress=False)
+    assert not torch.equal(c.model_[1].weight, a.model_[1].weight)
+
+
+@pytest.mark.parametrize("trainer", ["loop", "learner"])
+def test_resume_ends_exactly_where_an_uninterrupted_run_ends(trainer, tiny, tmp_path):
+    options = {"epochs": 4, "lr": 1.0, "batch_size": 64, "trainer": trainer, "seed": 3}
+    full = make("linear", **options).fit(*_small(tiny[0]), progress=False)
+
+    def save_at_epoch_1(clf, row):
+        if row["epoch"] == 1:
+            clf.save(tmp_path / "ck")
+            raise KeyboardInterrupt  # the run is cut short here
+
+    with pytest.raises(KeyboardInterrupt):
+        make("linear", **options).fit(*_small(tiny[0]), epoch_end=save_at_epoch_1, progress=False)
+    resumed = load(tmp_path / "ck")
+    assert resumed.state_["epoch"] == 1 and len(resumed.history_) == 2
+    resumed.fit(*_small(tiny[0]), resume=True, progress=False)
+    assert [r["epoch"] for r in resumed.history_] == [0, 1, 2, 3]
+    for p, q in zip(full.model_.state_dict().values(), resumed.model_.state_dict().values()):
+        assert torch.equal(p, q)
+
+
+def test_a_diverging_run_stops_with_a_training_error(ten):
+    with pytest.raises(TrainingError, match="lower learning rate"):
+        make("simple_net", epochs=2, lr=1e10).fit(*ten[0], progress=False)
+    with pytest.raises(TrainingError, match="lower learning rate"):
+        make("simple_net", epochs=2, lr=1e10, trainer="learner").fit(*ten[0], progress=False)
+
+
+def test_pixel_distances_l2_by_matmul_equal_the_direct_formula(ten):
+    clf = make("pixel", distance="l2").fit(*ten[0])
+    x = as_images(ten[1][0][:50])
+    direct = ((x[:, None] - clf.means_[None]) ** 2).mean((-1, -2)).sqrt()  # the book's RMSE, (50, 10)
+    assert torch.allclose(clf.distances(x), direct, atol=1e-5)
+    l1 = make("pixel", distance="l1").fit(*ten[0])
+    assert torch.allclose(l1.distances(x), (x[:, None] - l1.means_[None]).abs().mean((-1, -2)), atol=1e-6)
+
+
+@pytest.mark.parametrize("call, error, words", [
+    (lambda: make("forest"), DigitlabError, "unknown method"),
+    (lambda: make("linear", learning_rate=1), DigitlabError, "unknown option"),
+    (lambda: make("linear", epochs=0), DigitlabError, "epochs=0"),
+    (lambda: make("pixel", distance="cosine"), DigitlabError, "'l1' or 'l2'"),
+    (lambda: make("cnn", arch="vgg"), DigitlabError, "'fast' or 'resnet18'"),
+    (lambda: make("pixel").fit(torch.zeros(4, 32, 32), torch.tensor([0, 1, 0, 1])), DataError, "28 x 28"),
+    (lambda: make("pixel").fit(torch.full((2, 28, 28), 2.0), torch.tensor([0, 1])), DataError, "divide by 255"),
+    (lambda: make("pixel").fit(torch.zeros(2, 28, 28), torch.tensor([3, 3])), DataError, "at least two"),
+    (lambda: make("pixel").fit(torch.zeros(2, 28, 28), torch.tensor([3])), DataError, "one label per image"),
+    (lambda: make("linear").predict(torch.zeros(1, 28, 28)), DigitlabError, "not trained"),
+    (lambda: make("linear").fit(torch.zeros(2, 28, 28), torch.tensor([3, 7]), resume=True), DigitlabError,
+     "not trained"),
+])
+def test_user_mistakes_raise_digitlab_errors(call, error, words):
+    with pytest.raises(error, match=words):
+        call()
+
+
+def test_fast_cnn_trains_with_the_recipe(tiny, tmp_path):
+    pytest.importorskip("digitlab.recipe")
+    clf = make("cnn", epochs=1, seed=0).fit(*_small(tiny[0]), valid=_small(tiny[1]), progress=False)
+    assert isinstance(clf, CNNClassifier) and clf.score(*_small(tiny[1])) > 0.9
+    clf.save(tmp_path / "cnn")
+    assert torch.allclose(load(tmp_path / "cnn").predict_proba(tiny[1].images[:20]),
+                          clf.predict_proba(tiny[1].images[:20]), atol=1e-5)
