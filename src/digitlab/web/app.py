@@ -71,10 +71,9 @@ async def image_bytes(request: Request) -> bytes:
 
     try:
         form = await Request(request.scope, replay).form(max_files=1, max_fields=10)
-    except HTTPException:
-        raise
-    except Exception as err:  # python-multipart's own errors for a malformed form
-        raise _refuse(400, f"malformed multipart form ({err}); send the image as a file field") from None
+    except Exception as err:  # whatever the form parser makes of a visitor's bytes, it is their mistake
+        raise _refuse(400, f"malformed multipart form ({getattr(err, 'detail', err)}); "
+                      "send the image as a file field") from None
     try:
         upload = next((v for v in form.values() if isinstance(v, UploadFile)), None)
         if upload is None:
@@ -93,7 +92,7 @@ def decode(body: bytes) -> torch.Tensor:
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as err:
         raise _refuse(400, f"image refused: {err}") from None
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError):
-        raise _refuse(415, "not a PNG or JPEG image; send a PNG or JPEG of one digit") from None
+        raise _refuse(415, "not a PNG or JPEG image that can be read; send a PNG or JPEG of one digit") from None
     width, height = image.size
     if width > MAX_SIDE or height > MAX_SIDE:
         raise _refuse(400, f"image is {width} x {height} pixels, over the {MAX_SIDE} x {MAX_SIDE} limit; "
