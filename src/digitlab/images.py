@@ -30,7 +30,7 @@ def open_image(source: str | os.PathLike | bytes | Image.Image, name: str = "ima
         image = source
     else:
         if isinstance(source, (bytes, bytearray)):
-            stream, name = io.BytesIO(source), name
+            stream = io.BytesIO(source)
         else:
             path = Path(source)
             if not path.is_file():
@@ -130,8 +130,8 @@ def to_mnist(source: str | os.PathLike | bytes | Image.Image, name: str = "image
 
     Raises DataError for a missing file, a non-image, a corrupt file, or a page with no ink.
     """
-    image = open_image(source, name)
-    label = getattr(image, "filename", "") or name
+    label = str(source) if isinstance(source, (str, os.PathLike)) else name
+    image = open_image(source, label)
     grey = _grey(image)  # (H, W)
     scale = WORK_SIDE / max(grey.shape)
     size = (max(1, round(grey.shape[1] * scale)), max(1, round(grey.shape[0] * scale)))  # (W, H) for PIL

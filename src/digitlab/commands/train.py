@@ -32,6 +32,17 @@ def resume_hint(args: argparse.Namespace, out) -> str:
     return f"digitlab train {args.method} --dataset {args.dataset} --out {out} --resume"
 
 
+def _saved_epoch(out, fallback: int | None) -> int | None:
+    """The last epoch the checkpoint on disk holds: Ctrl-C may land just after a save finished."""
+    from digitlab import classifiers
+    from digitlab.errors import DigitlabError
+
+    try:
+        return classifiers.load(out).state_["epoch"]
+    except DigitlabError:
+        return fallback
+
+
 def run(args: argparse.Namespace) -> int:
     from digitlab import distributed
 
@@ -86,6 +97,7 @@ def _train(args: argparse.Namespace) -> int:
                     epoch_end=epoch_end, resume=args.resume, device=device)
         except KeyboardInterrupt:
             bar.stop()
+            saved["epoch"] = _saved_epoch(out, saved["epoch"])
             if saved["epoch"] is None:
                 print(f"digitlab: interrupted before an epoch ended; nothing saved in {out}", file=sys.stderr)
             else:

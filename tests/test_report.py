@@ -1,0 +1,74 @@
+"""The compare report: every section present, every picture embedded, and it renders in a browser.
+
+The browser test screenshots the page to test-artifacts/report.png (git-ignored) for a person to look at.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from digitlab import compare, report
+
+CHROMIUM = "/usr/bin/chromium"
+ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
+
+
+@pytest.fixture(scope="module")
+def page_path(tmp_path_factory):
+    """A report from real quick runs: pixel and linear on 3 vs 7 and on ten digits."""
+    out = tmp_path_factory.mktemp("report")
+    tasks = [compare.load_task(name, quick=True) for name in ("mnist_tiny", "mnist")]
+    plan = compare.MethodPlan(epochs=2)
+    results = [compare.run_one(m, t, plan, out, seed=0, device="cpu") for t in tasks for m in ("pixel", "linear")]
+    return report.write(out / "report.html", results, tasks, {"seed": 0}, report.environment("cpu"))
+
+
+def test_every_section_is_there_and_every_picture_is_an_embedded_png(page_path):
+    page = page_path.read_text()
+    for key, heading in report.SECTIONS.items():
+        assert f'<section id="{key}"><h2>{heading}</h2>' in page
+    sources = re.findall(r'<img src="([^"]+)"', page)
+    # examples and means per task, curves, then a confusion matrix and top losses per run
+    assert len(sources) == 2 * 2 + 1 + 4 * 2
+    for source in sources:
+        prefix = "data:image/png;base64,"
+        assert source.startswith(prefix)
+        picture = Image.open(io.BytesIO(base64.b64decode(source[len(prefix):])))
+        assert picture.format == "PNG" and min(picture.size) > 50
+    for row in ("pixel", "linear"):
+        assert f"<td>{row}</td><td>3 vs 7</td>" in page and f"<td>{row}</td><td>0-9</td>" in page
+    for name in ("python", "torch", "digitlab", "device", "torch threads"):
+        assert f"<td>{name}</td>" in page
+
+
+@pytest.mark.browser
+def test_report_renders_offline_in_headless_chromium(page_path):
+    if not shutil.which(CHROMIUM):
+        pytest.skip(f"no Chromium at {CHROMIUM} (apt install chromium) for the browser test")
+    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed (pip install playwright)")
+    ARTIFACTS.mkdir(exist_ok=True)
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=[
+            "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+            "--disable-component-update", "--disable-sync"])
+        try:
+            tab = browser.new_page(viewport={"width": 1280, "height": 900})
+            fetched = []
+            tab.on("request", lambda request: fetched.append(request.url))
+            tab.goto(page_path.as_uri())
+            tab.screenshot(path=str(ARTIFACTS / "report.png"), full_page=True)
+            headings = tab.eval_on_selector_all("section > h2", "hs => hs.map(h => h.textContent)")
+            widths = tab.eval_on_selector_all("img", "imgs => imgs.map(i => i.complete ? i.naturalWidth : 0)")
+        finally:
+            browser.close()
+    assert headings == list(report.SECTIONS.values())
+    assert len(widths) == 13 and all(w > 0 for w in widths), widths
+    assert all(url.startswith(("file:", "data:")) for url in fetched), fetched  # nothing from a network
+    assert Image.open(ARTIFACTS / "report.png").size[1] > 2000  # the whole page, not a blank viewport
