@@ -29,6 +29,9 @@ MIRRORS = (
     "http://yann.lecun.com/exdb/mnist/",
 )
 FILES = (*MNIST_FILES["train"], *MNIST_FILES["test"])
+# Whatever goes wrong with one mirror (HTTPError and URLError are OSErrors; ValueError is a
+# malformed URL; DataError a truncated gzip or a checksum mismatch) sends us to the next.
+FETCH_ERRORS = (OSError, http.client.HTTPException, zlib.error, ValueError, DataError)
 TIMEOUT_S = 30.0  # seconds a connection may stay silent before the next mirror is tried
 READ_BYTES = 1 << 16
 
@@ -69,7 +72,7 @@ def download(
                 try:
                     _fetch(url, target, expected, timeout, bar, task)
                     break
-                except (OSError, http.client.HTTPException, zlib.error, ValueError, DataError) as err:
+                except FETCH_ERRORS as err:
                     failures.append(f"{url} ({_reason(err)})")
                 finally:
                     bar.remove_task(task)

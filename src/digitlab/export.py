@@ -47,8 +47,9 @@ def _jobs(name: str) -> list[Job]:
     jobs = []
     for folder, dataset, split in LAYOUTS[name]:
         digits = data.load(dataset, split)
-        for image, label, index in zip(digits.images.numpy(), digits.labels.tolist(), digits.index.tolist()):
-            jobs.append((f"{folder}/{label}/{index}.png", image))
+        images, labels, index = digits.images.numpy(), digits.labels.tolist(), digits.index.tolist()
+        for image, label, i in zip(images, labels, index):
+            jobs.append((f"{folder}/{label}/{i}.png", image))
     return jobs
 
 
@@ -120,7 +121,7 @@ def export_layout(name: str, dest_dir: str | os.PathLike, workers: int | None = 
         dest.mkdir(parents=True, exist_ok=True)
         partial = Path(tempfile.mkdtemp(dir=dest, prefix=f".{name}.", suffix=".partial"))
     except OSError as err:
-        raise DataError(f"{dest}: cannot write here ({err.strerror}); choose another folder") from err
+        raise DataError(f"{dest}: cannot write here ({err.strerror}); choose another DIR") from err
     try:
         for folder in sorted({path.rsplit("/", 1)[0] for path, _ in jobs}):
             (partial / folder).mkdir(parents=True)
@@ -145,5 +146,8 @@ def _reuse(final: Path, name: str, jobs: Sequence[Job]) -> Path:
             f"{final}: already exists but is not a complete {name} export; remove it or choose "
             "another folder"
         )
-    console.print(f"{final}: a complete {name} export is already there ({len(jobs):,} images); reusing it", soft_wrap=True)
+    console.print(
+        f"{final}: a complete {name} export is already there ({len(jobs):,} images); reusing it",
+        soft_wrap=True,
+    )
     return final

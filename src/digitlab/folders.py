@@ -2,7 +2,7 @@
 
 The layout is fastai's: `root/<digit>/<anything>.png`, optionally one level deeper under split
 folders (`train/` and `valid/`, or `training/` and `testing/` like `mnist_png`). Label folders must
-be the digits 0-9. Images become grayscale uint8 28 x 28; other sizes are resized (with one warning).
+be the digits 0-9. Images become grayscale uint8 28 x 28; other sizes are resized (one warning).
 """
 
 from __future__ import annotations
@@ -33,6 +33,11 @@ SPLIT_FOLDERS = {
     "valid": ("valid", "validation", "testing", "test"),
     "test": ("test", "testing", "valid", "validation"),
 }
+# What Pillow raises for a file it cannot decode: not an image, truncated (OSError), a bad chunk
+# checksum (SyntaxError, from the PNG reader), absurd dimensions (DecompressionBombError).
+DECODE_ERRORS = (
+    UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError
+)
 SIZE = (28, 28)
 PROGRESS_FROM = 2000  # files: below this a folder loads too fast for a progress bar to help
 CHUNK = 500  # files per task given to a worker thread
@@ -143,7 +148,7 @@ def _decode(paths: Sequence[Path]) -> tuple[np.ndarray, int]:
         try:
             with Image.open(path) as image:
                 image = image.convert("L")  # decodes fully, so truncation shows up here
-        except (UnidentifiedImageError, Image.DecompressionBombError, OSError, ValueError, SyntaxError) as err:
+        except DECODE_ERRORS as err:
             raise DataError(f"{path}: not a readable image ({err}); remove or replace it") from err
         if image.size != SIZE:
             image = image.resize(SIZE, Image.Resampling.LANCZOS)
@@ -152,7 +157,9 @@ def _decode(paths: Sequence[Path]) -> tuple[np.ndarray, int]:
     return images, resized
 
 
-def load_folder(root: str | os.PathLike, split: str | None = None, workers: int | None = None) -> Digits:
+def load_folder(
+    root: str | os.PathLike, split: str | None = None, workers: int | None = None
+) -> Digits:
     """Load `root/<digit>/*.png` (or `root/<split>/<digit>/*.png`) as `Digits`.
 
     split: None for a folder without split folders, else "train", "valid" or "test". The images
@@ -174,10 +181,11 @@ def load_folder(root: str | os.PathLike, split: str | None = None, workers: int 
         skipped += len(files) - len(images)
         paths += images
         labels += [int(label_dir.name)] * len(images)
+    kinds = ", ".join(sorted(IMAGE_SUFFIXES))
     if skipped:
-        warn(f"{folder}: skipped {skipped} files that are not images ({', '.join(sorted(IMAGE_SUFFIXES))})")
+        warn(f"{folder}: skipped {skipped} files that are not images ({kinds})")
     if not paths:
-        raise DataError(f"{folder}: the label folders hold no images ({', '.join(sorted(IMAGE_SUFFIXES))})")
+        raise DataError(f"{folder}: the label folders hold no images ({kinds})")
     workers = default_workers() if workers is None else workers
     parts = map_chunks(_decode, paths, workers, f"decoding {folder.name or folder}")
     resized = sum(count for _, count in parts)

@@ -73,7 +73,8 @@ def run_show(args: argparse.Namespace) -> int:
     for ax, image, label, index in zip(axes.flat, digits.images, digits.labels, digits.index):
         ax.imshow(image.numpy(), cmap="gray", vmin=0, vmax=255)
         ax.set_title(f"{int(label)} (#{int(index)})", fontsize=7)
-    fig.suptitle(f"{args.dataset} {split or ''}: first {count} of {len(digits.labels):,}", fontsize=9)
+    title = f"{args.dataset} {split or ''}: first {count} of {len(digits.labels):,}"
+    fig.suptitle(title, fontsize=9)
     with atomic_write(args.out) as f:
         fig.savefig(f, format="png", dpi=100, bbox_inches="tight")
     plt.close(fig)

@@ -21,7 +21,7 @@ def add_parser(subparsers) -> None:
         help="a mirror's base URL, tried in the order given (repeatable; default: the public ones)",
     )
     parser.add_argument(
-        "--timeout", type=float, default=30.0, help="seconds of silence before trying the next mirror"
+        "--timeout", type=float, default=30.0, help="seconds of silence before the next mirror"
     )
     parser.set_defaults(run=run)
 
