@@ -53,15 +53,19 @@ __all__ = [
 ]
 
 
-class NotInBook(DigitlabError, AttributeError):
-    """A fastai feature that digitlab.book does not provide.
+class NotInBook(DigitlabError):
+    """A fastai feature that digitlab.book does not provide."""
+
+
+class MissingAttribute(NotInBook, AttributeError):
+    """A fastai method or attribute that digitlab's object lacks.
 
     It is also an AttributeError, so `hasattr` and `getattr(obj, name, default)` keep working.
     """
 
 
-def _not_in_book(what: str) -> NotInBook:
-    return NotInBook(
+def _not_in_book(what: str, kind: type[NotInBook] = MissingAttribute) -> NotInBook:
+    return kind(
         f"fastai's {what} is not part of digitlab.book; docs/book.md lists what the chapter 4 "
         "tutorials can use"
     )
@@ -76,10 +80,13 @@ def _refuse_missing(owner: str, name: str) -> NotInBook | AttributeError:
 
 
 def __getattr__(name: str):
-    """`from digitlab.book import X` for a fastai name that is not here says so."""
+    """`from digitlab.book import X` for a fastai name that is not here says so.
+
+    Not an AttributeError: `from ... import` would turn that into a bare ImportError.
+    """
     if name.startswith("_"):
         raise AttributeError(name)
-    raise _not_in_book(name)
+    raise _not_in_book(name, NotInBook)
 
 
 # -- L: fastai's list ----------------------------------------------------------------------------
@@ -190,7 +197,7 @@ class _URLs:
     def __getattr__(self, name: str):
         if name.startswith("_"):
             raise AttributeError(name)
-        raise NotInBook(
+        raise MissingAttribute(
             f"fastai's URLs.{name} is not part of digitlab.book: only the MNIST data ships with "
             "digitlab; use URLs.MNIST, URLs.MNIST_SAMPLE or URLs.MNIST_TINY"
         )

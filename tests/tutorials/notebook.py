@@ -36,7 +36,7 @@ def split_cells(source: str) -> list[tuple[set[str], int, str]]:
             lines.append(line)
     if any(ln.strip() for ln in lines):
         cells.append((tags, start, "".join(lines)))
-    return cells
+    return [cell for cell in cells if ast.parse(cell[2]).body]  # not the comments-only header
 
 
 def run_cell(code: str, first_line: int, filename: str, namespace: dict) -> None:

@@ -1,0 +1,139 @@
+"""digitlab.book: fastai's names behave as the tutorials expect, and fastai's other names say clearly
+that they are not here."""
+
+from __future__ import annotations
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+import torch  # noqa: E402
+
+from digitlab import book, data  # noqa: E402
+from digitlab.errors import DataError, DigitlabError  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    return book.untar_data(book.URLs.MNIST_TINY)
+
+
+@pytest.fixture
+def base_path():
+    """Restores Path.BASE_PATH, which a test sets as the tutorials do."""
+    saved = book.Path.BASE_PATH
+    yield
+    book.Path.BASE_PATH = saved
+
+
+def test_all_names_exist_and_are_what_the_tutorials_expect():
+    assert len(set(book.__all__)) == len(book.__all__)
+    for name in book.__all__:
+        assert getattr(book, name) is not None, name
+    assert book.F is torch.nn.functional and book.np is np and book.array is np.array
+    assert book.cnn_learner is book.vision_learner
+
+
+def test_L_shows_length_and_first_twenty_items_like_fastai():
+    letters = book.L(enumerate("abcdefghijklmnopqrstuvwxyz"))
+    assert repr(letters).startswith("(#26) [(0, 'a'),(1, 'b'),")
+    assert repr(letters).endswith("(19, 't')...]")
+    assert repr(book.L([1, 2])) == "(#2) [1,2]"
+    assert book.L("abc") == ["abc"] and book.L() == [] and book.L(1, 2) == [1, 2]
+
+
+def test_L_itemgot_map_sorted_and_indexing():
+    values = book.L([[0.5, 0.1, 0.9], [0.4, 0.2, 0.95]])  # like learn.recorder.values
+    assert values.itemgot(2) == [0.9, 0.95] and isinstance(values.itemgot(2), book.L)
+    assert book.L([3, 1, 2]).sorted() == [1, 2, 3]
+    assert book.L([1, 2, 3]).map(lambda x: x * 10) == [10, 20, 30]
+    assert isinstance(book.L(range(30))[:3], book.L)
+    assert book.L("a b c".split())[[0, 2]] == ["a", "c"]
+    assert book.L([1, 2, 3])[[True, False, True]] == [1, 3]
+
+
+def test_missing_fastai_names_raise_a_clear_error():
+    with pytest.raises(book.NotInBook, match="fastai's L.shuffle is not part of digitlab.book"):
+        book.L([1]).shuffle()
+    assert not hasattr(book.L(), "shuffle")  # still an AttributeError for hasattr
+    with pytest.raises(book.NotInBook, match="ClassificationInterpretation"):
+        from digitlab.book import ClassificationInterpretation  # noqa: F401
+    with pytest.raises(book.NotInBook, match="URLs.PETS"):
+        book.URLs.PETS
+    with pytest.raises(AttributeError):
+        book.L()._private  # Python's own probes get a plain AttributeError
+    assert issubclass(book.NotInBook, DigitlabError)
+
+
+def test_untar_data_writes_fastais_layout_offline(tiny, base_path):
+    assert tiny == data.home() / "book" / "mnist_tiny"
+    assert len((tiny / "train" / "3").ls()) == 346 and len((tiny / "valid" / "7").ls()) == 353
+    assert book.untar_data(book.URLs.MNIST_TINY) == tiny  # the second call reuses it
+    book.Path.BASE_PATH = tiny
+    assert repr(tiny) == "Path('.')"
+    assert repr((tiny / "train").ls().sorted()) == "(#2) [Path('train/3'),Path('train/7')]"
+
+
+def test_untar_data_refuses_what_does_not_ship(tmp_path):
+    with pytest.raises(DataError, match="offline"):
+        book.untar_data("https://example.org/data/oxford-iiit-pet.tgz")
+    with pytest.raises(DataError, match="not a folder"):
+        book.Path(tmp_path / "nothing").ls()
+
+
+def test_tensor_of_a_png_is_the_shipped_mnist_image(tiny):
+    """fastai's train/3/7030.png is training image 7030, byte for byte."""
+    from_png = book.tensor(book.Image.open(tiny / "train" / "3" / "7030.png"))
+    images, _ = data.mnist_arrays("train")
+    assert from_png.dtype == torch.uint8 and from_png.shape == (28, 28)
+    assert torch.equal(from_png, torch.from_numpy(images[7030]))
+    assert book.Image.open(tiny / "train" / "3" / "7030.png").shape == (28, 28)
+    assert torch.equal(book.tensor([1, 2]), torch.tensor([1, 2])) and book.tensor(3).ndim == 0
+
+
+def test_first_and_the_dataloader_of_the_tutorials():
+    dl = book.DataLoader(book.L(enumerate("abcdefg")), batch_size=3)
+    xb, yb = book.first(dl)
+    assert torch.equal(xb, torch.tensor([0, 1, 2])) and yb == ("a", "b", "c")
+    assert book.first([], None) is None and book.first([1, 2, 3], lambda x: x > 1) == 2
+
+
+def test_pictures_draw_without_a_screen(tiny):
+    image = book.PILImage.create(tiny / "train" / "3" / "7030.png")
+    assert image.mode == "RGB" and image.shape == (28, 28)
+    assert image.show(figsize=(2, 2)).images  # drawn on matplotlib axes, not an image viewer
+    fig = book.show_images([torch.rand(28, 28)] * 5, nrows=2, titles=list("abcde"))
+    assert len(fig.axes) == 6 and fig.axes[0].get_title() == "a"
+    ax = book.plot_function(torch.sigmoid, title="Sigmoid", min=-4, max=4)
+    xs, ys = ax.lines[0].get_data()
+    torch.testing.assert_close(torch.as_tensor(ys), torch.sigmoid(torch.as_tensor(xs)))
+    assert book.show_image(torch.rand(1, 28, 28)).images[0].get_array().shape == (28, 28)
+    with pytest.raises(book.NotInBook, match="PILImage.to_thumb"):
+        image.to_thumb(10)
+    book.plt.close("all")
+
+
+def test_image_dataloaders_from_folder(tiny):
+    dls = book.ImageDataLoaders.from_folder(tiny, bs=64, seed=0)
+    assert dls.vocab == ["3", "7"] and dls.c == 2
+    xb, yb = book.first(dls.train)
+    assert xb.shape == (64, 1, 28, 28) and xb.dtype == torch.float32 and float(xb.max()) <= 1
+    assert set(yb.tolist()) <= {0, 1}
+    assert len(dls.train) == 709 // 64  # fastai drops the last partial training batch
+    assert sum(len(y) for _, y in dls.valid) == 699
+    with pytest.raises(book.NotInBook, match="item_tfms"):
+        book.ImageDataLoaders.from_folder(tiny, item_tfms=None)
+
+
+def test_vision_learner_trains_from_scratch_and_refuses_pretrained_weights(tiny):
+    dls = book.ImageDataLoaders.from_folder(tiny, seed=0)
+    with pytest.raises(DigitlabError, match="pretrained=False"):
+        book.vision_learner(dls, book.resnet18)  # fastai's default asks for pretrained weights
+    torch.manual_seed(0)
+    learn = book.cnn_learner(dls, book.resnet18, pretrained=False, metrics=book.accuracy)
+    learn.model = learn.model  # plain attributes still work
+    with pytest.raises(book.NotInBook, match="Learner.show_results"):
+        learn.show_results()
+    assert callable(learn.fit_one_cycle) and learn.loss_func is book.F.cross_entropy
