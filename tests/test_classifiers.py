@@ -127,6 +127,10 @@ def test_pixel_distances_l2_by_matmul_equal_the_direct_formula(ten):
     x = as_images(ten[1][0][:50])
     direct = ((x[:, None] - clf.means_[None]) ** 2).mean((-1, -2)).sqrt()  # the book's RMSE, (50, 10)
     assert torch.allclose(clf.distances(x), direct, atol=1e-5)
+    # predict's shortcut (no ||x||^2, no sqrt, /255 folded in) picks the same class, uint8 or float
+    nearest = clf.classes_[clf.distances(ten[1][0]).argmin(1)]
+    assert torch.equal(clf.predict(ten[1][0]), nearest)
+    assert torch.equal(clf.predict(as_images(ten[1][0])), nearest)
     l1 = make("pixel", distance="l1").fit(*ten[0])
     assert torch.allclose(l1.distances(x), (x[:, None] - l1.means_[None]).abs().mean((-1, -2)), atol=1e-6)
 
