@@ -8,6 +8,7 @@ import torch
 from PIL import Image
 
 from digitlab import data, folders
+from digitlab.cli import main
 from digitlab.errors import DataError, DigitlabWarning
 from digitlab.folders import folder_splits, load_folder
 
@@ -93,3 +94,12 @@ def test_one_thread_and_two_decode_the_same(tmp_path, tiny, monkeypatch):
     write_digits(tmp_path, tiny, 60)
     one, two = load_folder(tmp_path, workers=1), load_folder(tmp_path, workers=2)
     assert torch.equal(one.images, two.images) and torch.equal(one.labels, two.labels)
+
+
+def test_data_show_draws_the_first_images_of_a_folder(tmp_path, tiny, capsys):
+    write_digits(tmp_path / "digits" / "train", tiny, 12)
+    out = tmp_path / "first.png"
+    assert main(["data", "show", str(tmp_path / "digits"), "--count", "12", "--out", str(out)]) == 0
+    assert capsys.readouterr().out.strip() == str(out)
+    with Image.open(out) as picture:
+        assert picture.format == "PNG" and picture.width > 300

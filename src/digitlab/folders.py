@@ -56,8 +56,9 @@ def map_chunks(
 ) -> list[R]:
     """`fn` over `items` in chunks on a pool of threads, results in order, with a progress bar.
 
-    Threads are enough here: Pillow and zlib release the GIL while they decode and encode, and a
-    thread pool needs no pickling or process start-up (`benchmarks/load_data.py` measures it).
+    Threads rather than processes: the work is zlib, Pillow's decoders and file system calls, which
+    release the GIL, and threads need no pickling or process start-up. `benchmarks/load_data.py`
+    measures one worker against two.
     """
     chunk = chunk or CHUNK
     chunks = [items[start : start + chunk] for start in range(0, len(items), chunk)]
