@@ -17,6 +17,7 @@ from pathlib import Path
 import torch
 
 from digitlab import data, metrics
+from digitlab.console import progress_bar
 from digitlab.errors import DataError, DigitlabError, ModelError
 
 DEFAULT_DATASETS = ("mnist_sample", "mnist")
@@ -253,6 +254,21 @@ def run_one(method: str, task: Task, plan: MethodPlan, out: Path, seed: int, dev
         model_dir=str(model_dir),
         config=dataclasses.asdict(clf.config),
     )
+
+
+def run_all(tasks: Sequence[Task], methods: Sequence[str], out: Path, seed: int = 0, device: str = "cpu",
+            epochs: int | None = None, config: CompareConfig = CompareConfig()) -> list[Result]:
+    """Every method on every task, with a progress bar over the runs; models saved under `out`."""
+    results = []
+    with progress_bar(transient=False) as bar:
+        job = bar.add_task("compare", total=len(tasks) * len(methods))
+        for task in tasks:
+            for method in methods:
+                bar.update(job, description=f"{method} on {task.name}")
+                results.append(run_one(method, task, config.plan(method, epochs), out, seed, device, config.worst))
+                bar.advance(job)
+        bar.update(job, description="compared")
+    return results
 
 
 def parse_methods(text: str | None, option: str = "--methods") -> list[str]:

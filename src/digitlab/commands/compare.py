@@ -43,7 +43,7 @@ def run(args: argparse.Namespace) -> int:
     from rich.console import Console
 
     from digitlab import compare, report
-    from digitlab.console import progress_bar
+    from digitlab.console import console
     from digitlab.errors import DigitlabError
 
     if args.epochs is not None and args.epochs < 1:
@@ -54,24 +54,15 @@ def run(args: argparse.Namespace) -> int:
     epochs = 1 if args.quick and args.epochs is None else args.epochs
     out = Path(args.out)
     tasks = [compare.load_task(name, args.quick, args.seed, config) for name in args.dataset or compare.DEFAULT_DATASETS]
-    results = []
-    with progress_bar(transient=False) as bar:
-        job = bar.add_task("compare", total=len(tasks) * len(methods))
-        for task in tasks:
-            for method in methods:
-                bar.update(job, description=f"{method} on {task.name}")
-                plan = config.plan(method, epochs)
-                results.append(compare.run_one(method, task, plan, out, args.seed, device, config.worst))
-                bar.advance(job)
-        bar.update(job, description="report")
-        settings = {
-            "datasets": ", ".join(t.dataset for t in tasks),
-            "quick": str(args.quick),
-            "seed": str(args.seed),
-            **{f"{t.name} images (train / test)": f"{len(t.train_labels):,} / {len(t.test_labels):,}" for t in tasks},
-        }
+    results = compare.run_all(tasks, methods, out, args.seed, device, epochs, config)
+    settings = {
+        "datasets": ", ".join(t.dataset for t in tasks),
+        "quick": str(args.quick),
+        "seed": str(args.seed),
+        **{f"{t.name} images (train / test)": f"{len(t.train_labels):,} / {len(t.test_labels):,}" for t in tasks},
+    }
+    with console.status("drawing the report"):
         page = report.write(out / "report.html", results, tasks, settings, report.environment(device))
-    console = Console()
-    Console(width=max(console.width, 120)).print(_table(results))
+    Console(width=max(Console().width, 120)).print(_table(results))
     print(f"models: {out}/<method>-<task>/   report: {page}")
     return 0

@@ -1,0 +1,106 @@
+"""The compare job's pieces: plans, tasks, scoring, and the checks on what a user asks for."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+import torch
+from PIL import Image
+
+from digitlab import classifiers, compare
+from digitlab.errors import DataError, DigitlabError
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    return compare.load_task("mnist_tiny")
+
+
+def test_epochs_override_every_trained_method_but_not_pixel():
+    config = compare.CompareConfig()
+    assert config.plan("linear", 7).epochs == 7 and config.plan("cnn", 7).epochs == 7
+    assert config.plan("pixel", 7).epochs == 0
+    assert config.plan("linear") == config.linear
+
+
+def test_methods_are_checked_and_the_valid_ones_listed():
+    assert compare.parse_methods(None) == list(classifiers.METHODS)
+    assert compare.parse_methods(" linear,cnn ") == ["linear", "cnn"]
+    with pytest.raises(DigitlabError, match="unknown method svm; choose from pixel, linear, simple_net, cnn"):
+        compare.parse_methods("linear,svm")
+
+
+def test_quick_tasks_are_seeded_subsets_of_both_classes():
+    config = compare.CompareConfig()
+    task = compare.load_task("mnist_sample", quick=True, seed=1)
+    assert (len(task.train_labels), len(task.test_labels)) == (config.quick_train, config.quick_test)
+    assert task.classes == [3, 7] and (task.name, task.slug) == ("3 vs 7", "3v7")
+    again = compare.load_task("mnist_sample", quick=True, seed=1)
+    other = compare.load_task("mnist_sample", quick=True, seed=2)
+    assert torch.equal(task.train_images, again.train_images)
+    assert not torch.equal(task.train_images, other.train_images)
+    ten = compare.load_task("mnist", quick=True)
+    assert ten.classes == list(range(10)) and (ten.name, ten.slug) == ("0-9", "0-9")
+
+
+def test_evaluate_agrees_with_the_classifier(tiny):
+    clf = classifiers.make("pixel").fit(tiny.train_images, tiny.train_labels)
+    scores = compare.evaluate(clf, tiny.test_images, tiny.test_labels, worst=5)
+    assert scores["accuracy"] == pytest.approx(clf.score(tiny.test_images, tiny.test_labels))
+    confusion = scores["confusion"]
+    assert int(confusion.sum()) == len(tiny.test_labels)
+    assert float(confusion.diag().sum()) / len(tiny.test_labels) == pytest.approx(scores["accuracy"])
+    proba = clf.predict_proba(tiny.test_images)
+    truth = torch.searchsorted(clf.classes_, tiny.test_labels)
+    p_true = proba[torch.arange(len(truth)), truth]
+    worst = scores["worst"]
+    assert len(worst) == 5
+    # The worst are the five lowest probabilities given to the true digit, lowest first.
+    expected = p_true.sort().values[:5]
+    got = [w.probability if w.predicted == w.actual else 1 - w.probability for w in worst]  # two classes
+    torch.testing.assert_close(torch.tensor(got), expected, atol=1e-5, rtol=0)
+
+
+def test_parameters_are_what_the_model_holds(tiny):
+    linear = classifiers.make("linear", epochs=1).fit(tiny.train_images, tiny.train_labels)
+    assert compare.count_parameters(linear) == 28 * 28 + 1  # one output for the binary task, and its bias
+    pixel = classifiers.make("pixel").fit(tiny.train_images, tiny.train_labels)
+    assert compare.count_parameters(pixel) == 2 * 28 * 28  # the two mean digits
+
+
+def test_devices():
+    assert compare.resolve_device("auto") == ("cuda" if torch.cuda.is_available() else "cpu")
+    with pytest.raises(DigitlabError, match="--device tpu: choose cpu, cuda or auto"):
+        compare.resolve_device("tpu")
+    if not torch.cuda.is_available():
+        with pytest.raises(DigitlabError, match="sees no GPU"):
+            compare.resolve_device("cuda")
+
+
+def test_resumed_models_take_new_settings_and_refuse_unknown_ones(tiny):
+    clf = compare.make("linear", seed=1, epochs=None, lr=0.5)  # None keeps the method's default
+    assert (clf.config.epochs, clf.config.lr, clf.config.seed) == (classifiers.LinearConfig().epochs, 0.5, 1)
+    assert compare.with_overrides(clf, epochs=3, lr=None).config == dataclasses.replace(clf.config, epochs=3)
+    with pytest.raises(DigitlabError, match="--lr: a pixel model has no such setting"):
+        compare.with_overrides(classifiers.make("pixel"), lr=0.1)
+
+
+def _write_folder(root, layout: dict[str, dict[int, int]], digits: torch.Tensor, labels: torch.Tensor) -> None:
+    for split, counts in layout.items():
+        for digit, count in counts.items():
+            folder = root / split / str(digit)
+            folder.mkdir(parents=True)
+            for i, image in enumerate(digits[labels == digit][:count]):
+                Image.fromarray(image.numpy()).save(folder / f"{i}.png")
+
+
+def test_a_folder_is_a_task_and_test_digits_must_have_been_trained(tmp_path, mnist_test):
+    good = tmp_path / "good"
+    _write_folder(good, {"train": {3: 20, 7: 20}, "valid": {3: 5, 7: 5}}, mnist_test.images, mnist_test.labels)
+    task = compare.load_task(str(good))
+    assert task.classes == [3, 7] and len(task.test_labels) == 10 and task.name == "3 vs 7"
+    bad = tmp_path / "bad"
+    _write_folder(bad, {"train": {3: 20, 7: 20}, "valid": {3: 5, 1: 5}}, mnist_test.images, mnist_test.labels)
+    with pytest.raises(DataError, match=r"test images hold digits \[1\] that no training image has"):
+        compare.load_task(str(bad))
