@@ -1,0 +1,223 @@
+"""The demo server's API: real models trained here on a few hundred MNIST digits, every status it answers."""
+
+from __future__ import annotations
+
+import base64
+import io
+import struct
+import zlib
+
+import pytest
+import torch
+from fastapi.testclient import TestClient
+from PIL import Image
+
+from digitlab import cli, images
+from digitlab.classifiers import METHODS
+from digitlab.web import models as web_models
+from digitlab.web.app import MAX_UPLOAD_BYTES, create_app
+
+QUICK = web_models.QuickTraining(train_images=600, test_images=200, seed=0)
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory):
+    """The four models as `digitlab serve` gets them with none saved: trained once, cached in the
+    session's DIGITLAB_HOME (test_web_browser serves the same cache), found there afterwards."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.chdir(tmp_path_factory.mktemp("cwd"))  # no ./digitlab-out here: the quick path runs
+        found = web_models.resolve(None, QUICK)
+    return found
+
+
+@pytest.fixture(scope="module")
+def client(served):
+    with TestClient(create_app(served)) as client:
+        yield client
+
+
+def digit_png(index: int = 0, dark_on_light: bool = True, side: int = 140, fmt: str = "PNG") -> bytes:
+    """A real MNIST test digit, enlarged like a photo of paper: dark ink on light unless told."""
+    from digitlab import data
+
+    pixels = data.load("mnist", "test").images[index].numpy()  # (28, 28) uint8, white on black
+    image = Image.fromarray(255 - pixels if dark_on_light else pixels).resize((side, side), Image.Resampling.BILINEAR)
+    buffer = io.BytesIO()
+    image.convert("RGB").save(buffer, format=fmt)
+    return buffer.getvalue()
+
+
+def png_claiming(width: int, height: int) -> bytes:
+    """A tiny PNG whose header claims `width` x `height` pixels: a decompression bomb's calling card."""
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+    header = struct.pack(">IIBBBBB", width, height, 1, 0, 0, 0, 0)  # 1-bit greyscale
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"\0" * 64)) + chunk(b"IEND", b"")
+
+
+def test_quick_models_are_trained_once_then_found(served, tmp_path, capfd):
+    assert list(served) == list(METHODS)
+    for method, model in served.items():
+        assert model.clf.classes_.tolist() == list(range(10)), method
+        assert model.folder.parent.name == web_models.CACHE_NAME
+    again = web_models.find(next(iter(served.values())).folder.parent)
+    assert list(again) == list(METHODS)  # what the cache holds is all a second start needs
+
+
+def test_healthz_and_models(client):
+    assert client.get("/healthz").json()["models"] == len(METHODS)
+    described = client.get("/api/models").json()["models"]
+    assert [m["method"] for m in described] == list(METHODS)
+    for model in described:
+        assert model["classes"] == list(range(10))
+        assert "/" not in model["folder"]  # names only, never the server's paths
+        assert isinstance(model["config"], dict)
+
+
+def test_predict_raw_png_matches_the_models_run_directly(client, served):
+    body = digit_png(0)
+    response = client.post("/api/predict", content=body, headers={"Content-Type": "image/png"})
+    assert response.status_code == 200, response.text
+    answer = response.json()
+    seen = images.to_mnist(body)  # (28, 28): what the models must have been given
+    shown = torch.tensor(list(Image.open(io.BytesIO(base64.b64decode(answer["image"]))).getdata()),
+                         dtype=torch.float32).reshape(28, 28) / 255
+    torch.testing.assert_close(shown, seen, atol=0.5 / 255, rtol=0)
+    assert [p["method"] for p in answer["predictions"]] == list(METHODS)
+    for p in answer["predictions"]:
+        expected = served[p["method"]].clf.predict_proba(seen[None])[0]  # (10,)
+        torch.testing.assert_close(torch.tensor(p["probabilities"]), expected.float(), atol=1e-5, rtol=0)
+        assert p["label"] == p["classes"][int(expected.argmax())]
+
+
+def test_the_models_read_uploaded_digits(client, mnist_test):
+    """Real test digits as photos (dark ink on light, JPEG, multipart): well above chance for the best model."""
+    wanted = mnist_test.labels[:20].tolist()
+    right = {m: 0 for m in METHODS}
+    for index, label in enumerate(wanted):
+        files = {"file": (f"{index}.jpg", digit_png(index, fmt="JPEG"), "image/jpeg")}
+        response = client.post("/api/predict", files=files)
+        assert response.status_code == 200, response.text
+        for p in response.json()["predictions"]:
+            right[p["method"]] += p["label"] == label
+    assert max(right.values()) >= 12, right  # 60% where chance is 10%, after 600 training digits
+
+
+def test_white_ink_on_black_drawing_like_the_page_sends(client):
+    response = client.post("/api/predict", content=digit_png(1, dark_on_light=False))
+    assert response.status_code == 200, response.text
+
+
+@pytest.mark.parametrize("size", [MAX_UPLOAD_BYTES + 1, 3 * MAX_UPLOAD_BYTES])
+def test_upload_over_the_limit_by_content_length_is_413(client, size):
+    response = client.post("/api/predict", content=b"\x89PNG" + b"\0" * (size - 4))
+    assert response.status_code == 413
+    assert "limit" in response.json()["detail"]
+
+
+def test_upload_over_the_limit_without_content_length_is_413(client):
+    chunks = (b"\0" * 65536 for _ in range(MAX_UPLOAD_BYTES // 65536 + 2))  # streamed: no length declared
+    response = client.post("/api/predict", content=chunks)
+    assert response.status_code == 413
+
+
+def test_multipart_over_the_limit_is_413(client):
+    files = {"file": ("big.png", b"\0" * (MAX_UPLOAD_BYTES + 10), "image/png")}
+    assert client.post("/api/predict", files=files).status_code == 413
+
+
+@pytest.mark.parametrize("width, height", [(4097, 10), (10, 5000), (20000, 20000), (100_000, 100_000)])
+def test_images_over_4096_a_side_and_bombs_are_refused(client, width, height):
+    response = client.post("/api/predict", content=png_claiming(width, height))
+    assert response.status_code == 400
+    assert "4096" in response.json()["detail"] or "bomb" in response.json()["detail"]
+
+
+@pytest.mark.filterwarnings("error::PIL.Image.DecompressionBombWarning")  # as create_app sets it in the server
+def test_a_real_decompression_bomb_is_refused(client):
+    bomb = io.BytesIO()
+    Image.new("1", (5000, 5000)).save(bomb, format="PNG")  # 25 million pixels in a few kB
+    assert len(bomb.getvalue()) < 50_000
+    response = client.post("/api/predict", content=bomb.getvalue())
+    assert response.status_code == 400
+    assert "decompression bomb" in response.json()["detail"]  # PIL's own check stopped it, before the size check
+
+
+@pytest.mark.parametrize("body, status, words", [
+    (b"", 400, "empty"),
+    (b"hello, this is text", 415, "PNG or JPEG"),
+    (b"GIF89a" + b"\0" * 100, 415, "PNG or JPEG"),
+    (b"\x89PNG\r\n\x1a\n" + b"\0" * 40, 415, "PNG or JPEG"),
+])
+def test_non_images_and_empty_bodies(client, body, status, words):
+    response = client.post("/api/predict", content=body, headers={"Content-Type": "image/png"})
+    assert response.status_code == status
+    assert words in response.json()["detail"]
+
+
+def test_truncated_and_blank_images_are_400(client):
+    whole = digit_png(2)
+    truncated = client.post("/api/predict", content=whole[: len(whole) // 2])
+    assert truncated.status_code == 400
+    blank = io.BytesIO()
+    Image.new("L", (280, 280), 0).save(blank, format="PNG")
+    response = client.post("/api/predict", content=blank.getvalue())
+    assert response.status_code == 400
+    assert "no digit" in response.json()["detail"]
+
+
+def test_multipart_without_a_file_or_malformed_is_400(client):
+    form = {"Content-Type": "multipart/form-data; boundary=xyz"}
+    no_file = b'--xyz\r\nContent-Disposition: form-data; name="note"\r\n\r\nno file here\r\n--xyz--\r\n'
+    response = client.post("/api/predict", content=no_file, headers=form)
+    assert response.status_code == 400
+    assert "no file" in response.json()["detail"]
+    broken = b'--xyz\r\nContent-Disposition: form-data; name="file"\r\n\r\nno end'
+    assert client.post("/api/predict", content=broken, headers=form).status_code == 400
+
+
+def test_wrong_methods_and_paths(client):
+    assert client.get("/api/predict").status_code == 405
+    assert client.put("/api/predict", content=digit_png(0)).status_code == 405
+    assert client.post("/api/nothing", content=b"x").status_code == 404
+    assert client.get("/static/../../pyproject.toml").status_code == 404
+    assert client.get("/nothing").status_code == 404
+
+
+def test_page_and_its_assets_are_served_with_a_strict_policy(client):
+    page = client.get("/")
+    assert page.status_code == 200 and "<canvas" in page.text
+    assert "default-src 'self'" in page.headers["content-security-policy"]
+    for asset in ("app.js", "style.css"):
+        assert client.get(f"/static/{asset}").status_code == 200
+    assert "http" not in client.get("/static/index.html").text.replace("http-equiv", "")  # nothing from a CDN
+
+
+def test_find_prefers_ten_digits_and_skips_damaged_folders(tmp_path, mnist_train):
+    from digitlab.classifiers import make
+
+    three_seven = (mnist_train.labels == 3) | (mnist_train.labels == 7)
+    make("pixel").fit(mnist_train.images[three_seven][:200], mnist_train.labels[three_seven][:200]).save(tmp_path / "pixel-3v7")
+    make("pixel").fit(mnist_train.images[:300], mnist_train.labels[:300]).save(tmp_path / "pixel-0-9")
+    (tmp_path / "linear-0-9").mkdir()
+    (tmp_path / "linear-0-9" / "config.json").write_text("{not json")
+    with pytest.warns(UserWarning, match="linear-0-9"):
+        found = web_models.find(tmp_path)
+    assert list(found) == ["pixel"]
+    assert found["pixel"].folder.name == "pixel-0-9"
+    assert list(web_models.find(tmp_path / "pixel-3v7")["pixel"].clf.classes_.tolist()) == [3, 7]
+
+
+def test_serve_command_errors_are_one_line(tmp_path, capsys):
+    assert cli.main(["serve", "--port", "0", "--models", str(tmp_path)]) == 2
+    assert "--models" in capsys.readouterr().err
+    assert cli.main(["serve", "--port", "70000"]) == 2
+    assert "--port 70000" in capsys.readouterr().err
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen(1)
+        assert cli.main(["serve", "--port", str(taken.getsockname()[1])]) == 2
+    assert "pick another --port" in capsys.readouterr().err
