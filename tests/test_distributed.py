@@ -6,6 +6,7 @@ environment variables torchrun sets, and train on a few real MNIST digits.
 
 from __future__ import annotations
 
+import faulthandler
 import multiprocessing
 import os
 import socket
@@ -22,7 +23,7 @@ from digitlab import distributed
 from digitlab.errors import DigitlabError, DigitlabWarning, TrainingError
 from digitlab.files import atomic_write
 
-needs_gloo = pytest.mark.skipif(
+needs_gloo = pytest.mark.skipif(  # the processes' own fixture skips the same way
     not (dist.is_available() and dist.is_gloo_available()),
     reason="this PyTorch build has no torch.distributed with the gloo backend",
 )
@@ -37,10 +38,14 @@ def not_launched(monkeypatch):
         monkeypatch.delenv(name, raising=False)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+def _free_ports(n: int) -> list[int]:
+    sockets = [socket.socket() for _ in range(n)]
+    for s in sockets:
+        s.bind(("127.0.0.1", 0))  # all bound at once, so the n ports differ
+    ports = [s.getsockname()[1] for s in sockets]
+    for s in sockets:
+        s.close()
+    return ports
 
 
 def _train(out: Path, timeout_s: float = 30.0) -> dict[str, torch.Tensor]:
@@ -77,6 +82,14 @@ def _save(model: nn.Module, path: Path) -> None:
         torch.save(model.state_dict(), f)
 
 
+def _train_command(out: Path) -> dict[str, torch.Tensor]:
+    from digitlab import cli
+
+    code = cli.main(["train", "linear", "--dataset", "mnist_tiny", "--epochs", "2", "--device", "cpu",
+                     "--out", str(out / "model")])
+    return {"code": torch.tensor(code)}
+
+
 def _die_after_meeting(out: Path) -> None:
     """Process 1 leaves the run abruptly; process 0 tries to train on."""
     with distributed.session(timeout_s=5):
@@ -87,31 +100,41 @@ def _die_after_meeting(out: Path) -> None:
         model(torch.ones(8, 4)).sum().backward()  # DDP's gradient all-reduce meets a dead peer
 
 
-def _entry(rank: int, world: int, port: int, target, out: Path) -> None:
+def _job(out: Path, ports: list[int]) -> None:
+    """All that the two processes do, in order; each step meets the others afresh on its own port."""
+    rank = os.environ["RANK"]
+    os.environ["MASTER_PORT"] = str(ports[0])
+    torch.save(_train(out / "ddp"), out / f"ddp-{rank}.pt")
+    os.environ["MASTER_PORT"] = str(ports[1])
+    torch.save(_train_command(out / "command"), out / f"command-{rank}.pt")
+    os.environ["MASTER_PORT"] = str(ports[2])
+    _die_after_meeting(out)  # last, as process 1 leaves abruptly
+
+
+def _entry(rank: int, world: int, out: Path, wait_s: float) -> None:
     """What torchrun does for one process: set its variables, then run the job."""
-    os.environ.update(RANK=str(rank), LOCAL_RANK=str(rank), WORLD_SIZE=str(world),
-                      MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
+    faulthandler.dump_traceback_later(wait_s * 0.8, exit=True)  # a hang shows where it hung
+    os.environ.update(RANK=str(rank), LOCAL_RANK=str(rank), WORLD_SIZE=str(world), MASTER_ADDR="127.0.0.1")
+    torch.set_num_threads(1)  # as torchrun does: the processes share this machine's cores
     try:
-        result = target(out)
+        _job(out, [int(p) for p in (out / "ports.txt").read_text().split()])
     except DigitlabError as err:
         (out / f"error-{rank}.txt").write_text(str(err))
         raise SystemExit(2)
     except BaseException:
         (out / f"error-{rank}.txt").write_text("not a DigitlabError:\n" + traceback.format_exc())
         raise SystemExit(1)
-    if result is not None:
-        torch.save(result, out / f"result-{rank}.pt")
 
 
-def _launch(target, world: int, out: Path, nprocs: int | None = None, wait_s: float = 120.0) -> list[int]:
-    """Start `nprocs` (default `world`) processes of a `world`-process run; their exit codes."""
-    # A fork server imports torch once (and torch._dynamo, which DDP imports on first use); every
-    # process of every test is then a quick fork of it.
-    context = multiprocessing.get_context("forkserver")
-    context.set_forkserver_preload(["torch", "torch._dynamo", "digitlab.distributed", "digitlab.data"])
-    port = _free_port()
-    procs = [context.Process(target=_entry, args=(rank, world, port, target, out))
-             for rank in range(nprocs or world)]
+@pytest.fixture(scope="module")
+def two_processes(tmp_path_factory, mnist_train) -> tuple[Path, list[int]]:
+    """Runs `_job` once in two processes (starting one costs seconds); its folder and exit codes."""
+    if not (dist.is_available() and dist.is_gloo_available()):
+        pytest.skip("this PyTorch build has no torch.distributed with the gloo backend")
+    out, world, wait_s = tmp_path_factory.mktemp("two-processes"), 2, 240.0
+    (out / "ports.txt").write_text(" ".join(map(str, _free_ports(3))))
+    context = multiprocessing.get_context("spawn")  # fork is unsafe once torch has threads
+    procs = [context.Process(target=_entry, args=(rank, world, out, wait_s)) for rank in range(world)]
     for p in procs:
         p.start()
     deadline = time.monotonic() + wait_s
@@ -122,7 +145,11 @@ def _launch(target, world: int, out: Path, nprocs: int | None = None, wait_s: fl
         p.kill()
         p.join()
     assert not hung, f"{len(hung)} process(es) still running after {wait_s} s: a hang"
-    return [p.exitcode for p in procs]
+    return out, [p.exitcode for p in procs]
+
+
+def _errors(out: Path) -> str:
+    return "\n".join(p.read_text() for p in sorted(out.glob("error-*.txt")))
 
 
 def test_one_process_changes_nothing():
@@ -185,13 +212,11 @@ def test_torchrun_variables_are_checked(monkeypatch):
     assert not distributed.is_distributed()
 
 
-@needs_gloo
-def test_two_processes_train_like_one_with_the_same_global_batch(tmp_path, mnist_train):
-    codes = _launch(_train, world=2, out=tmp_path)
-    errors = [p.read_text() for p in tmp_path.glob("error-*.txt")]
-    assert codes == [0, 0], errors
-    ranks = [torch.load(tmp_path / f"result-{r}.pt") for r in range(2)]
-    alone = _train(tmp_path / "alone")
+def test_two_processes_train_like_one_with_the_same_global_batch(two_processes, tmp_path):
+    out, _ = two_processes
+    assert (out / "ddp-1.pt").exists(), _errors(out)
+    ranks = [torch.load(out / f"ddp-{r}.pt") for r in range(2)]
+    alone = _train(tmp_path)
     assert [int(r["world_size"]) for r in ranks] == [2, 2] and int(alone["world_size"]) == 1
 
     # Each process saw its own half of the epoch, drawn from the same seed.
@@ -206,7 +231,7 @@ def test_two_processes_train_like_one_with_the_same_global_batch(tmp_path, mnist
         torch.testing.assert_close(ranks[0][name], alone[name], rtol=1e-4, atol=1e-5)
     assert not torch.equal(alone["1.weight"], _initial_weight()), "training did not move the weights"
     # Only the main process wrote a checkpoint.
-    assert [p.name for p in (tmp_path / "checkpoint").iterdir()] == ["model.pt"]
+    assert [p.name for p in (out / "ddp" / "checkpoint").iterdir()] == ["model.pt"]
 
 
 def _initial_weight() -> torch.Tensor:
@@ -214,11 +239,24 @@ def _initial_weight() -> torch.Tensor:
     return nn.Linear(28 * 28, 16).weight.detach()
 
 
-@needs_gloo
-def test_a_process_that_dies_stops_the_others_with_a_clear_error(tmp_path):
-    codes = _launch(_die_after_meeting, world=2, out=tmp_path, wait_s=60)
-    assert codes == [2, 3]
-    message = (tmp_path / "error-0.txt").read_text()
+def test_train_command_under_two_processes_writes_one_checkpoint(two_processes, tmp_path):
+    from safetensors.torch import load_file
+
+    out, _ = two_processes
+    assert (out / "command-1.pt").exists(), _errors(out)
+    assert [int(torch.load(out / f"command-{r}.pt")["code"]) for r in range(2)] == [0, 0]
+    assert sorted(p.name for p in (out / "command" / "model").iterdir()) == ["config.json", "model.safetensors"]
+    assert int(_train_command(tmp_path)["code"]) == 0
+    two, one = (load_file(run / "model" / "model.safetensors") for run in (out / "command", tmp_path))
+    assert two.keys() == one.keys()
+    for name in one:
+        torch.testing.assert_close(two[name], one[name])
+
+
+def test_a_process_that_dies_stops_the_others_with_a_clear_error(two_processes):
+    out, codes = two_processes
+    assert codes == [2, 3], _errors(out)
+    message = (out / "error-0.txt").read_text()
     assert message.startswith("process 0 of 2: another process of this run stopped"), message
 
 
@@ -228,7 +266,7 @@ def test_a_meeting_that_never_completes_ends_within_the_timeout(monkeypatch, ran
     monkeypatch.setenv("WORLD_SIZE", "2")
     monkeypatch.setenv("RANK", rank)
     monkeypatch.setenv("MASTER_ADDR", "127.0.0.1")
-    monkeypatch.setenv("MASTER_PORT", str(_free_port()))
+    monkeypatch.setenv("MASTER_PORT", str(_free_ports(1)[0]))
     with pytest.raises(TrainingError, match=rf"process {rank} of 2 could not meet the others at 127"
                                             r"\.0\.0\.1:\d+ within 1 s \((?i:.*timed out)"):
         distributed.init_from_env(timeout_s=1)
