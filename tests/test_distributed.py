@@ -69,9 +69,13 @@ def _train(out: Path, timeout_s: float = 30.0) -> dict[str, torch.Tensor]:
             opt.step()
             losses.append(distributed.all_reduce_mean(loss.detach()))
         distributed.main_only(_save)(model, out / "checkpoint" / "model.pt")
+        norm = nn.BatchNorm1d(3)
+        norm.running_mean.fill_(distributed.rank())  # as if each process had seen its own batches
+        distributed.broadcast_buffers(norm)
         result = {name: p.detach().clone() for name, p in model.state_dict().items()}
         result["losses"] = torch.stack(losses)
         result["shard"] = mine
+        result["running_mean"] = norm.running_mean
         result["rank"] = torch.tensor(distributed.rank())
         result["world_size"] = torch.tensor(distributed.world_size())
     return result
@@ -230,6 +234,8 @@ def test_two_processes_train_like_one_with_the_same_global_batch(two_processes, 
     for name in WEIGHTS + ("losses",):
         torch.testing.assert_close(ranks[0][name], alone[name], rtol=1e-4, atol=1e-5)
     assert not torch.equal(alone["1.weight"], _initial_weight()), "training did not move the weights"
+    # broadcast_buffers gave every process process 0's buffers.
+    assert [r["running_mean"].tolist() for r in ranks] == [[0.0, 0.0, 0.0]] * 2
     # Only the main process wrote a checkpoint.
     assert [p.name for p in (out / "ddp" / "checkpoint").iterdir()] == ["model.pt"]
 

@@ -211,6 +211,18 @@ def unwrap(model: nn.Module) -> nn.Module:
     return model.module if isinstance(model, nn.parallel.DistributedDataParallel) else model
 
 
+def broadcast_buffers(model: nn.Module) -> None:
+    """Copy process 0's buffers (BatchNorm's running statistics) to every process.
+
+    DDP copies them at the start of each training forward, but then every process updates its
+    copy from its own batch; after the last step they differ a little. Call this before evaluating
+    or saving, so that every process holds the very model that process 0 saves.
+    """
+    if is_distributed():
+        for buffer in unwrap(model).buffers():
+            dist.broadcast(buffer, src=0)
+
+
 def per_process_batch(batch_size: int) -> int:
     """The share of a global batch of `batch_size` that each process trains on per step.
 
