@@ -344,6 +344,8 @@ class ImageDataLoaders(DataLoaders):
                 raise DataError(f"{root / valid}: has digits that {root / train} does not; they cannot be classes")
             return images, targets
 
+        if device is None and torch.cuda.is_available():
+            device = "cuda"  # as fastai, the GPU when there is one
         dls = cls(
             DataLoader(tensors(train_set), batch_size=bs, shuffle=True, seed=seed, drop_last=True),
             DataLoader(tensors(valid_set), batch_size=bs * 2),  # no gradients: twice the batch fits
