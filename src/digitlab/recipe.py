@@ -1,0 +1,336 @@
+"""The fast CNN recipe: the shortest road from MNIST pixels to a given accuracy, on CPU or GPU.
+
+What makes it fast (each lever measured; see benchmarks/RESULTS.md):
+- the whole training set lives in one tensor on the device: a batch is one index, no loader;
+- a small convolutional net sized for 28 x 28, pooling before batch norm so that norm and ReLU
+  run on a quarter of the pixels;
+- SGD with Nesterov momentum under fastai's one-cycle schedule, with label smoothing;
+- on CUDA: channels-last memory and bfloat16 autocast.
+
+Everything random in epoch `e` (the order, the shifts) draws from a generator seeded from
+(seed, e), and the learning rate is a function of the global step, so a run resumed after epoch
+`e` ends with exactly the weights of an uninterrupted one.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import nn
+
+from digitlab.console import progress_bar
+from digitlab.errors import DataError, DigitlabError, TrainingError
+from digitlab.optim import one_cycle
+
+MNIST_MEAN, MNIST_STD = 0.1307, 0.3081  # of the training pixels in [0, 1]
+
+
+@dataclass
+class CNNConfig:
+    epochs: int = 2  # passes over the training images
+    batch_size: int = 256  # images per step
+    lr: float = 0.2  # peak learning rate of the one-cycle schedule (SGD, Nesterov momentum)
+    momentum: float = 0.9  # the one-cycle schedule moves it 0.95 -> 0.85 -> 0.95 around this
+    weight_decay: float = 5e-4  # L2 penalty added to the gradient, per unit of lr
+    label_smoothing: float = 0.1  # share of the target spread evenly over all classes
+    pct_start: float = 0.25  # share of the steps spent warming the lr up
+    width: int = 16  # channels of the first stage; the next two have 2x and 4x
+    blocks: int = 0  # residual blocks (two 3x3 convs each) after each of the last two stages
+    augment: bool = False  # shift each training image by up to `shift` pixels, new shifts each epoch
+    shift: int = 2  # pixels, the largest shift when augmenting
+    tta: bool = False  # at prediction, also average the logits of the image shifted by 1 pixel
+    ensemble: int = 1  # networks trained side by side on the same batches; their logits averaged
+    seed: int = 0  # seeds the initial weights (through the caller), the order and the shifts
+
+    def __post_init__(self):
+        checks = {
+            "epochs": self.epochs >= 1, "batch_size": self.batch_size >= 1, "lr": self.lr > 0,
+            "width": self.width >= 1, "blocks": self.blocks >= 0, "ensemble": self.ensemble >= 1,
+            "weight_decay": self.weight_decay >= 0, "shift": 0 <= self.shift <= 8,
+            "label_smoothing": 0 <= self.label_smoothing < 1, "pct_start": 0 < self.pct_start < 1,
+        }
+        for name, ok in checks.items():
+            if not ok:
+                raise DigitlabError(f"{name}={getattr(self, name)!r} is out of range for the cnn recipe; "
+                                    "see recipe.CNNConfig for each option's meaning and range")
+
+
+PRESETS = {
+    # 99.0 % on the 10,000 test images in seconds on two CPU cores
+    "fast": CNNConfig(),
+    # the >= 99.7 % recipe: wider, residual, shifted digits, longer, three nets and shifted copies
+    "best": CNNConfig(epochs=15, width=32, blocks=1, augment=True, tta=True, ensemble=3, lr=0.1),
+}
+
+
+def preset(name: str, **changes) -> CNNConfig:
+    """A named recipe ("fast", "best"), with any field changed: preset("best", seed=1)."""
+    if name not in PRESETS:
+        raise DigitlabError(f"unknown cnn recipe {name!r}; choose one of {', '.join(PRESETS)}")
+    return dataclasses.replace(PRESETS[name], **changes)
+
+
+# ---------------------------------------------------------------------------------------------
+# The network
+# ---------------------------------------------------------------------------------------------
+
+
+def _conv(ni: int, nf: int) -> nn.Conv2d:
+    return nn.Conv2d(ni, nf, 3, padding=1, bias=False)  # batch norm follows: a bias would be wasted
+
+
+class Residual(nn.Module):
+    """x + conv-bn-relu(conv-bn-relu(x)), at constant resolution and width."""
+
+    def __init__(self, nf: int):
+        super().__init__()
+        self.body = nn.Sequential(_conv(nf, nf), nn.BatchNorm2d(nf), nn.ReLU(),
+                                  _conv(nf, nf), nn.BatchNorm2d(nf), nn.ReLU())
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.body(x)
+
+
+class FastNet(nn.Module):
+    """(B, 1, 28, 28) or (B, 28, 28) floats in [0, 1] -> (B, n_classes) logits.
+
+    Three conv stages of width w, 2w, 4w at 28, 14 and 7 pixels; global max pooling; a linear head.
+    The pixel normalisation is a buffer, so a checkpoint carries it.
+    """
+
+    def __init__(self, n_classes: int, width: int = 16, blocks: int = 0):
+        super().__init__()
+        w1, w2, w3 = width, 2 * width, 4 * width
+        self.register_buffer("mean", torch.tensor(MNIST_MEAN))
+        self.register_buffer("std", torch.tensor(MNIST_STD))
+        self.body = nn.Sequential(
+            _conv(1, w1), nn.MaxPool2d(2), nn.BatchNorm2d(w1), nn.ReLU(),  # -> (B, w1, 14, 14)
+            _conv(w1, w2), nn.MaxPool2d(2), nn.BatchNorm2d(w2), nn.ReLU(),  # -> (B, w2, 7, 7)
+            *[Residual(w2) for _ in range(blocks)],
+            _conv(w2, w3), nn.BatchNorm2d(w3), nn.ReLU(),  # -> (B, w3, 7, 7)
+            *[Residual(w3) for _ in range(blocks)],
+        )
+        self.head = nn.Linear(w3, n_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.ndim == 3:
+            x = x.unsqueeze(1)  # (B, 28, 28) -> (B, 1, 28, 28)
+        x = (x - self.mean) / self.std
+        features = self.body(x).amax(dim=(2, 3))  # (B, w3, 7, 7) -> (B, w3)
+        return self.head(features)  # (B, n_classes)
+
+
+class Ensemble(nn.Module):
+    """Several FastNets. Training: (k, B, C) logits, one loss each; eval: (B, C) mean of their logits."""
+
+    def __init__(self, members: list[nn.Module]):
+        super().__init__()
+        self.members = nn.ModuleList(members)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        logits = torch.stack([m(x) for m in self.members])  # (k, B, C)
+        return logits if self.training else logits.mean(dim=0)
+
+
+class ShiftAverage(nn.Module):
+    """Test-time augmentation: in eval mode, the mean logits of the image and its 1-pixel shifts."""
+
+    SHIFTS = ((0, 0), (1, 0), (-1, 0), (0, 1), (0, -1))  # (rows, columns)
+
+    def __init__(self, net: nn.Module):
+        super().__init__()
+        self.net = net
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.training:
+            return self.net(x)
+        if x.ndim == 3:
+            x = x.unsqueeze(1)  # (B, 28, 28) -> (B, 1, 28, 28)
+        padded = nn.functional.pad(x, (1, 1, 1, 1))  # (B, 1, 30, 30), background is 0
+        views = [padded[..., 1 + dy:29 + dy, 1 + dx:29 + dx] for dy, dx in self.SHIFTS]
+        return torch.stack([self.net(v) for v in views]).mean(dim=0)  # (5, B, C) -> (B, C)
+
+
+def build(config: CNNConfig, n_classes: int) -> nn.Module:
+    """The recipe's network, its weights drawn from torch's global generator (seed it first)."""
+    nets = [FastNet(n_classes, config.width, config.blocks) for _ in range(config.ensemble)]
+    model = nets[0] if config.ensemble == 1 else Ensemble(nets)
+    return ShiftAverage(model) if config.tta else model
+
+
+# ---------------------------------------------------------------------------------------------
+# Training
+# ---------------------------------------------------------------------------------------------
+
+
+def resolve_device(device: str | torch.device) -> torch.device:
+    """"auto" picks CUDA when present; asking for CUDA without it is the user's mistake."""
+    if str(device) == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = torch.device(device)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise DigitlabError("--device cuda: no CUDA GPU is visible to PyTorch; use --device cpu")
+    return device
+
+
+def epoch_generator(seed: int, epoch: int) -> torch.Generator:
+    """The generator for everything random in one epoch, the same however the run was split."""
+    state = np.random.SeedSequence([seed, epoch]).generate_state(1)[0]
+    return torch.Generator().manual_seed(int(state))
+
+
+def _as_pixels(x, name: str) -> torch.Tensor:
+    """(N, 28, 28) uint8 or float in [0, 1], left in its dtype (uint8 is 4x smaller on the device)."""
+    x = torch.as_tensor(x)
+    if x.ndim == 4 and x.shape[1] == 1:
+        x = x[:, 0]
+    if x.ndim != 3 or x.shape[1:] != (28, 28):
+        raise DataError(f"{name}: images must be (N, 28, 28), got {tuple(x.shape)}")
+    if x.dtype != torch.uint8 and not x.dtype.is_floating_point:
+        raise DataError(f"{name}: images must be uint8 0-255 or float in [0, 1], got {x.dtype}")
+    return x
+
+
+def _to_unit(x: torch.Tensor) -> torch.Tensor:
+    return x.float().div_(255) if x.dtype == torch.uint8 else x.float()
+
+
+def shifted(images: torch.Tensor, shift: int, generator: torch.Generator) -> torch.Tensor:
+    """Each image moved by its own random (dy, dx) in [-shift, shift]^2, the border filled with 0."""
+    n = len(images)
+    padded = nn.functional.pad(images, (shift, shift, shift, shift))  # (N, 28+2s, 28+2s)
+    offsets = torch.randint(0, 2 * shift + 1, (2, n), generator=generator).to(images.device)
+    out = torch.empty_like(images)
+    for dy in range(2 * shift + 1):  # one slice per offset pair beats a per-image gather
+        for dx in range(2 * shift + 1):
+            pick = (offsets[0] == dy) & (offsets[1] == dx)  # (N,) bool
+            out[pick] = padded[pick, dy:dy + 28, dx:dx + 28]
+    return out
+
+
+def _loss(logits: torch.Tensor, y: torch.Tensor, smoothing: float) -> torch.Tensor:
+    """Cross-entropy; an ensemble's (k, B, C) logits give the sum of its members' losses."""
+    if logits.ndim == 3:
+        k = logits.shape[0]
+        return nn.functional.cross_entropy(logits.flatten(0, 1), y.repeat(k), label_smoothing=smoothing) * k
+    return nn.functional.cross_entropy(logits, y, label_smoothing=smoothing)
+
+
+def _optimizer(model: nn.Module, config: CNNConfig) -> torch.optim.SGD:
+    # No weight decay on batch-norm scales and biases: decaying them only fights the normalisation.
+    decay = [p for p in model.parameters() if p.ndim > 1]
+    rest = [p for p in model.parameters() if p.ndim <= 1]
+    groups = [{"params": decay, "weight_decay": config.weight_decay}, {"params": rest, "weight_decay": 0.0}]
+    return torch.optim.SGD(groups, lr=config.lr, momentum=config.momentum, nesterov=True)
+
+
+def _cpu_copy(state):
+    """A detached CPU copy, so later steps cannot change what the caller was handed."""
+    return copy.deepcopy(state) if not isinstance(state, dict) else {
+        k: (v.detach().to("cpu", copy=True) if isinstance(v, torch.Tensor) else _cpu_copy(v))
+        for k, v in state.items()}
+
+
+def fit(model: nn.Module, config: CNNConfig, x, y, valid=None, *, device="cpu", start_epoch: int = 0,
+        state: dict | None = None, epoch_end: Callable | None = None, progress: bool = True) -> list[dict]:
+    """Train `model` for epochs start_epoch .. config.epochs-1; return one history row per epoch.
+
+    x: (N, 28, 28) uint8 or float in [0, 1]; y: (N,) int64 class ids; valid: (xv, yv) or None.
+    `epoch_end(epoch, row, state)` runs after each epoch; `state` is what `fit(...,
+    start_epoch=epoch + 1, state=state)` needs to go on exactly as if never stopped.
+    """
+    device = resolve_device(device)
+    x, y = _as_pixels(x, "training images"), torch.as_tensor(y).long()
+    if len(x) != len(y) or len(x) == 0:
+        raise DataError(f"{len(x)} training images but {len(y)} labels; give one label per image")
+    model.to(device)
+    on_cuda = device.type == "cuda"
+    model.to(memory_format=torch.channels_last)  # faster on CPU (oneDNN) and CUDA alike: RESULTS.md
+    x, y = x.to(device), y.to(device)  # the whole training set, once
+    if valid is not None:
+        valid = (_as_pixels(valid[0], "validation images").to(device), torch.as_tensor(valid[1]).long().to(device))
+
+    opt = _optimizer(model, config)
+    if state:
+        opt.load_state_dict(state["optimizer"])
+    steps_per_epoch = -(-len(x) // config.batch_size)
+    total_steps = steps_per_epoch * config.epochs
+    history = []
+    with progress_bar() if progress else _Silent() as bar:
+        task = bar.add_task("training cnn", total=steps_per_epoch * (config.epochs - start_epoch))
+        for epoch in range(start_epoch, config.epochs):
+            started = time.perf_counter()
+            generator = epoch_generator(config.seed, epoch)
+            order = torch.randperm(len(x), generator=generator).to(device)  # (N,)
+            images = shifted(x, config.shift, generator) if config.augment and config.shift else x
+            model.train()
+            loss_sum = torch.zeros((), device=device)
+            for i in range(steps_per_epoch):
+                step = epoch * steps_per_epoch + i
+                lr, momentum = one_cycle(step / total_steps, config.lr, pct_start=config.pct_start,
+                                         moms=(config.momentum + 0.05, config.momentum - 0.05,
+                                               config.momentum + 0.05))
+                for group in opt.param_groups:
+                    group["lr"], group["momentum"] = lr, momentum
+                batch = order[i * config.batch_size:(i + 1) * config.batch_size]  # (B,)
+                xb = _to_unit(images[batch]).unsqueeze(1)  # (B, 1, 28, 28)
+                xb = xb.contiguous(memory_format=torch.channels_last)
+                with torch.autocast("cuda", dtype=torch.bfloat16, enabled=on_cuda):
+                    loss = _loss(model(xb), y[batch], config.label_smoothing)
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
+                loss_sum += loss.detach()
+                bar.advance(task)
+            train_loss = loss_sum.item() / steps_per_epoch  # one sync per epoch, not per step
+            if train_loss != train_loss:
+                raise TrainingError(f"the training loss became NaN in epoch {epoch}; lower the lr "
+                                    f"(now {config.lr}) and train again")
+            row = {"epoch": epoch, "train_loss": train_loss, "valid_loss": None, "accuracy": None}
+            if valid is not None:
+                logits = predict_logits(model, valid[0], device=device)
+                row["valid_loss"] = nn.functional.cross_entropy(logits, valid[1]).item()
+                row["accuracy"] = (logits.argmax(dim=1) == valid[1]).float().mean().item()
+            row["seconds"] = time.perf_counter() - started
+            history.append(row)
+            if epoch_end is not None:
+                epoch_end(epoch, row, {"optimizer": _cpu_copy(opt.state_dict())})
+    return history
+
+
+class _Silent:
+    """A stand-in for the progress bar when progress=False."""
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+    def add_task(self, *args, **kwargs) -> int:
+        return 0
+
+    def advance(self, *args, **kwargs) -> None:
+        pass
+
+
+@torch.no_grad()
+def predict_logits(model: nn.Module, x, *, device="cpu", batch_size: int = 1024) -> torch.Tensor:
+    """(N, 28, 28) uint8 or float in [0, 1] -> (N, n_classes) float32 logits, on `device`."""
+    device = resolve_device(device)
+    x = _as_pixels(x, "images")
+    model.to(device).eval()
+    on_cuda = device.type == "cuda"
+    outputs = []
+    for chunk in x.split(batch_size):
+        xb = _to_unit(chunk.to(device)).unsqueeze(1)  # (b, 1, 28, 28)
+        xb = xb.contiguous(memory_format=torch.channels_last)
+        with torch.autocast("cuda", dtype=torch.bfloat16, enabled=on_cuda):
+            outputs.append(model(xb).float())
+    return torch.cat(outputs) if outputs else model(torch.zeros(0, 1, 28, 28, device=device))

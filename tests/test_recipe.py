@@ -1,0 +1,162 @@
+"""The fast CNN recipe: shapes, the pieces checked against PyTorch, resume, and a seeded accuracy run."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+import torch
+from torch.testing import assert_close
+
+from digitlab import recipe
+from digitlab.errors import DataError, DigitlabError
+
+
+def _seeded_model(config: recipe.CNNConfig, n_classes: int = 10) -> torch.nn.Module:
+    torch.manual_seed(config.seed)
+    return recipe.build(config, n_classes)
+
+
+@pytest.mark.parametrize("changes", [{}, {"blocks": 1, "width": 4}, {"ensemble": 3, "width": 4},
+                                     {"tta": True, "width": 4}])
+@pytest.mark.parametrize("n_classes", [2, 10])
+def test_build_maps_images_to_logits(changes, n_classes):
+    model = _seeded_model(recipe.CNNConfig(**changes), n_classes).eval()
+    assert model(torch.rand(5, 28, 28)).shape == (5, n_classes)
+    assert model(torch.rand(5, 1, 28, 28)).shape == (5, n_classes)
+
+
+def test_normalisation_travels_in_the_state_dict():
+    state = _seeded_model(recipe.CNNConfig()).state_dict()
+    assert state["mean"].item() == pytest.approx(recipe.MNIST_MEAN)
+    assert state["std"].item() == pytest.approx(recipe.MNIST_STD)
+
+
+def test_ensemble_trains_each_member_on_its_own_loss():
+    model = _seeded_model(recipe.CNNConfig(ensemble=3, width=4)).train()
+    x, y = torch.rand(6, 1, 28, 28), torch.randint(0, 10, (6,))
+    logits = model(x)  # (3, 6, 10)
+    assert logits.shape == (3, 6, 10)
+    expected = sum(torch.nn.functional.cross_entropy(member, y, label_smoothing=0.1) for member in logits)
+    assert_close(recipe._loss(logits, y, 0.1), expected)
+    model.eval()
+    assert_close(model(x), torch.stack([m(x) for m in model.members]).mean(dim=0))
+
+
+def test_tta_averages_the_image_and_its_one_pixel_shifts(mnist_test):
+    model = _seeded_model(recipe.CNNConfig(tta=True, width=4)).eval()
+    x = mnist_test.images[:8].float().div(255)  # (8, 28, 28), ink well inside the border
+    # MNIST's border is blank, so rolling by one pixel is the same as shifting in a zero.
+    views = [torch.roll(x, shifts=(dy, dx), dims=(1, 2)) for dy, dx in recipe.ShiftAverage.SHIFTS]
+    expected = torch.stack([model.net(v) for v in views]).mean(dim=0)
+    assert_close(model(x), expected)
+
+
+def test_shifted_moves_every_digit_without_losing_ink(mnist_train):
+    x = mnist_train.images[:300]  # (300, 28, 28) uint8
+    inner = torch.zeros(28, 28, dtype=torch.bool)
+    inner[2:26, 2:26] = True
+    x = x[(x * ~inner).flatten(1).amax(dim=1) == 0]  # the digits with no ink within 2 pixels of the edge
+    assert len(x) > 200
+    out = recipe.shifted(x, 2, torch.Generator().manual_seed(0))
+    assert out.shape == x.shape and out.dtype == x.dtype
+    assert torch.equal(out.sum(dim=(1, 2), dtype=torch.int64), x.sum(dim=(1, 2), dtype=torch.int64))
+    rolled = torch.stack([torch.roll(x, (dy, dx), (1, 2)) for dy in range(-2, 3) for dx in range(-2, 3)])
+    matches = (rolled == out).flatten(2).all(dim=2)  # (25, N): which shift each image got
+    assert matches.any(dim=0).all()
+    assert (matches.float().argmax(dim=0) != 12).any()  # not all left in place (12 = no shift)
+    assert torch.equal(recipe.shifted(x, 0, torch.Generator().manual_seed(0)), x)
+
+
+def test_epoch_generators_differ_by_seed_and_epoch():
+    draws = {(s, e): torch.randint(0, 1 << 30, (4,), generator=recipe.epoch_generator(s, e)).tolist()
+             for s in (0, 1) for e in (0, 1)}
+    assert len({tuple(v) for v in draws.values()}) == 4
+    again = torch.randint(0, 1 << 30, (4,), generator=recipe.epoch_generator(1, 0)).tolist()
+    assert again == draws[(1, 0)]
+
+
+class _Stop(Exception):
+    pass
+
+
+def test_resume_continues_exactly_as_an_uninterrupted_run(mnist_train):
+    x, y = mnist_train.images[:384], mnist_train.labels[:384]
+    config = recipe.CNNConfig(epochs=3, batch_size=128, width=4, augment=True, seed=3)
+
+    straight = _seeded_model(config)
+    rows = recipe.fit(straight, config, x, y, progress=False)
+
+    saved = {}
+
+    def stop_after_first(epoch, row, state):
+        saved.update(weights={k: v.clone() for k, v in interrupted.state_dict().items()}, state=state)
+        raise _Stop
+
+    interrupted = _seeded_model(config)
+    with pytest.raises(_Stop):
+        recipe.fit(interrupted, config, x, y, epoch_end=stop_after_first, progress=False)
+    resumed = recipe.build(config, 10)  # fresh weights, replaced by the saved ones
+    resumed.load_state_dict(saved["weights"])
+    rest = recipe.fit(resumed, config, x, y, start_epoch=1, state=saved["state"], progress=False)
+
+    assert [r["epoch"] for r in rest] == [1, 2]
+    assert [r["train_loss"] for r in rest] == [r["train_loss"] for r in rows[1:]]
+    for name, value in straight.state_dict().items():
+        assert_close(resumed.state_dict()[name], value, rtol=0, atol=0, msg=name)
+
+
+def test_same_seed_same_model_other_seed_other_model(mnist_train):
+    x, y = mnist_train.images[:256], mnist_train.labels[:256]
+    config = recipe.CNNConfig(epochs=1, batch_size=64, width=4)
+    runs = []
+    for seed in (0, 0, 1):
+        cfg = dataclasses.replace(config, seed=seed)
+        model = _seeded_model(cfg)
+        recipe.fit(model, cfg, x, y, progress=False)
+        runs.append(model.head.weight.detach().clone())
+    assert torch.equal(runs[0], runs[1])
+    assert not torch.equal(runs[0], runs[2])
+
+
+def test_seeded_short_run_reaches_97_percent(mnist_train, mnist_test):
+    # 10,000 training images, one epoch of the fast recipe: a few seconds on two cores.
+    config = recipe.preset("fast", epochs=1, seed=0)
+    model = _seeded_model(config)
+    rows = []
+    history = recipe.fit(model, config, mnist_train.images[:10_000], mnist_train.labels[:10_000],
+                         valid=(mnist_test.images, mnist_test.labels), progress=False,
+                         epoch_end=lambda epoch, row, state: rows.append((epoch, row, state)))
+    assert len(history) == 1 and rows[0][0] == 0 and "optimizer" in rows[0][2]
+    assert set(history[0]) == {"epoch", "train_loss", "valid_loss", "accuracy", "seconds"}
+    assert history[0]["accuracy"] >= 0.97, history
+    logits = recipe.predict_logits(model, mnist_test.images)
+    assert logits.shape == (10_000, 10)
+    accuracy = (logits.argmax(dim=1) == mnist_test.labels).float().mean().item()
+    assert accuracy == pytest.approx(history[0]["accuracy"])
+
+
+def test_presets_are_configs_and_unknown_names_say_which_exist():
+    assert recipe.preset("best").augment and recipe.preset("best").epochs > recipe.preset("fast").epochs
+    assert recipe.preset("fast", seed=4).seed == 4
+    with pytest.raises(DigitlabError, match="fast, best"):
+        recipe.preset("fastest")
+
+
+@pytest.mark.parametrize("field, value", [("epochs", 0), ("lr", -1.0), ("label_smoothing", 1.0),
+                                          ("ensemble", 0)])
+def test_out_of_range_settings_name_the_option(field, value):
+    with pytest.raises(DigitlabError, match=field):
+        recipe.CNNConfig(**{field: value})
+
+
+def test_wrong_inputs_are_data_errors():
+    config = recipe.CNNConfig(epochs=1, width=4)
+    model = _seeded_model(config)
+    with pytest.raises(DataError, match=r"\(N, 28, 28\)"):
+        recipe.fit(model, config, torch.zeros(4, 32, 32), torch.zeros(4, dtype=torch.long), progress=False)
+    with pytest.raises(DataError, match="labels"):
+        recipe.fit(model, config, torch.zeros(4, 28, 28), torch.zeros(3, dtype=torch.long), progress=False)
+    if not torch.cuda.is_available():
+        with pytest.raises(DigitlabError, match="--device cpu"):
+            recipe.predict_logits(model, torch.zeros(1, 28, 28), device="cuda")
