@@ -101,6 +101,13 @@ def test_cli_download_and_its_errors(mirrors, tmp_path, capsys):
     assert list((tmp_path / "bad").glob("*")) == []
 
 
+def test_a_destination_that_is_a_file_is_named(mirrors, tmp_path, capsys):
+    urls, _ = mirrors
+    (tmp_path / "taken").write_text("a file, not a folder")
+    assert main(["download", "--dest", str(tmp_path / "taken"), "--mirror", urls["good"]]) == 2
+    assert "taken: cannot write here" in capsys.readouterr().err
+
+
 def test_default_destination_is_under_the_cache_folder():
     assert download.default_dest().is_relative_to(data.home())
 

@@ -58,6 +58,10 @@ def download(
     dest = Path(dest).expanduser() if dest is not None else default_dest()
     if not mirrors:
         raise DataError("no mirrors to download from; pass --mirror URL")
+    try:
+        dest.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise DataError(f"{dest}: cannot write here ({err.strerror}); choose another --dest") from err
     sums = expected_sums()
     with progress_bar() as bar:
         for name in FILES:
