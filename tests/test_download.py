@@ -65,7 +65,7 @@ def test_every_mirror_failing_names_the_file_and_the_mirrors(mirrors, tmp_path):
     with socket.socket() as closed:  # a port nothing listens on: the connection is refused
         closed.bind(("127.0.0.1", 0))
         refused = f"http://127.0.0.1:{closed.getsockname()[1]}/"
-    tried = [refused, urls["missing"], urls["corrupt"], urls["truncated"]]
+    tried = ["not a url", refused, urls["missing"], urls["corrupt"], urls["truncated"]]
     with pytest.raises(DataError) as err:
         download.download(tmp_path, tried, timeout=5)
     message = str(err.value)

@@ -11,6 +11,7 @@ import hashlib
 import http.client
 import os
 import urllib.error
+import urllib.parse
 import urllib.request
 import zlib
 from collections.abc import Sequence
@@ -72,7 +73,8 @@ def download(
             failures = []
             for mirror in mirrors:
                 url = mirror.rstrip("/") + "/" + name
-                task = bar.add_task(f"{name} from {url.split('/')[2] or url}", total=None)
+                host = urllib.parse.urlsplit(url).netloc or mirror
+                task = bar.add_task(f"{name} from {host}", total=None)
                 try:
                     _fetch(url, target, expected, timeout, bar, task)
                     break
