@@ -14,8 +14,10 @@ def add_parser(subparsers) -> None:
         description="Write fastai's folder layout LAYOUT into DIR/LAYOUT, pixel for pixel from "
         "the shipped MNIST files. An existing complete export is reused.",
     )
-    parser.add_argument("layout", choices=LAYOUT_NAMES, help="which of fastai's layouts")
-    parser.add_argument("dir", help="the folder to write it into (created if needed)")
+    parser.add_argument(
+        "layout", metavar="LAYOUT", choices=LAYOUT_NAMES, help=", ".join(LAYOUT_NAMES)
+    )
+    parser.add_argument("dir", metavar="DIR", help="the folder to write it into (created if needed)")
     parser.add_argument(
         "--workers", type=int, default=None, help="threads encoding PNGs (default: up to 2)"
     )
