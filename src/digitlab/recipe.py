@@ -24,6 +24,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from digitlab import distributed
 from digitlab.console import progress_bar
 from digitlab.errors import DataError, DigitlabError, TrainingError
 from digitlab.optim import one_cycle
@@ -256,10 +257,14 @@ def fit(model: nn.Module, config: CNNConfig, x, y, valid=None, *, device="cpu", 
     if valid is not None:
         valid = (_as_pixels(valid[0], "validation images").to(device), torch.as_tensor(valid[1]).long().to(device))
 
+    net = distributed.wrap(model)  # under torchrun: DDP, gradients averaged over the processes
     opt = _optimizer(model, config)
     if state:
         opt.load_state_dict(state["optimizer"])
-    steps_per_epoch = -(-len(x) // config.batch_size)
+    # Under torchrun each process takes every world_size-th image of the epoch's order, in batches
+    # of batch_size / world_size: together, the one-process batches.
+    batch_size = distributed.per_process_batch(config.batch_size)
+    steps_per_epoch = -(-(len(x) // distributed.world_size()) // batch_size)
     total_steps = steps_per_epoch * config.epochs
     history = []
     with progress_bar() if progress else _Silent() as bar:
@@ -267,7 +272,7 @@ def fit(model: nn.Module, config: CNNConfig, x, y, valid=None, *, device="cpu", 
         for epoch in range(start_epoch, config.epochs):
             started = time.perf_counter()
             generator = epoch_generator(config.seed, epoch)
-            order = torch.randperm(len(x), generator=generator).to(device)  # (N,)
+            order = distributed.shard(torch.randperm(len(x), generator=generator)).to(device)  # (N / world,)
             images = shifted(x, config.shift, generator) if config.augment and config.shift else x
             model.train()
             loss_sum = torch.zeros((), device=device)
@@ -278,21 +283,23 @@ def fit(model: nn.Module, config: CNNConfig, x, y, valid=None, *, device="cpu", 
                                                config.momentum + 0.05))
                 for group in opt.param_groups:
                     group["lr"], group["momentum"] = lr, momentum
-                batch = order[i * config.batch_size:(i + 1) * config.batch_size]  # (B,)
+                batch = order[i * batch_size:(i + 1) * batch_size]  # (B,)
                 xb = _to_unit(images[batch]).unsqueeze(1)  # (B, 1, 28, 28)
                 xb = xb.contiguous(memory_format=torch.channels_last)
                 with torch.autocast("cuda", dtype=torch.bfloat16, enabled=on_cuda):
-                    loss = _loss(model(xb), y[batch], config.label_smoothing)
+                    loss = _loss(net(xb), y[batch], config.label_smoothing)
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
                 opt.step()
                 loss_sum += loss.detach()
                 bar.advance(task)
-            train_loss = loss_sum.item() / steps_per_epoch  # one sync per epoch, not per step
+            train_loss = distributed.all_reduce_mean(loss_sum).item() / steps_per_epoch  # one sync per epoch
             if train_loss != train_loss:
                 raise TrainingError(f"the training loss became NaN in epoch {epoch}; lower the lr "
                                     f"(now {config.lr}) and train again")
             row = {"epoch": epoch, "train_loss": train_loss, "valid_loss": None, "accuracy": None}
+            # Every process now holds process 0's model, so each scores the validation set alike.
+            distributed.broadcast_buffers(model)
             if valid is not None:
                 logits = predict_logits(model, valid[0], device=device)
                 row["valid_loss"] = nn.functional.cross_entropy(logits, valid[1]).item()
