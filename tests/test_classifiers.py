@@ -156,8 +156,23 @@ def test_user_mistakes_raise_digitlab_errors(call, error, words):
 
 def test_fast_cnn_trains_with_the_recipe(tiny, tmp_path):
     pytest.importorskip("digitlab.recipe")
-    clf = make("cnn", epochs=1, seed=0).fit(*_small(tiny[0]), valid=_small(tiny[1]), progress=False)
+    clf = make("cnn", epochs=4, batch_size=32, lr=0.05, seed=0)  # 709 images: small steps, several epochs
+    clf.fit(*_small(tiny[0]), valid=_small(tiny[1]), progress=False)
     assert isinstance(clf, CNNClassifier) and clf.score(*_small(tiny[1])) > 0.9
     clf.save(tmp_path / "cnn")
     assert torch.allclose(load(tmp_path / "cnn").predict_proba(tiny[1].images[:20]),
                           clf.predict_proba(tiny[1].images[:20]), atol=1e-5)
+
+    # The recipe's optimizer state (torch SGD: momentum buffers keyed by integers) survives the
+    # checkpoint, so a resumed run ends on the same weights.
+    def stop_after_epoch_1(c, row):
+        if row["epoch"] == 1:
+            c.save(tmp_path / "half")
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        make("cnn", **dataclasses.asdict(clf.config)).fit(*_small(tiny[0]), epoch_end=stop_after_epoch_1,
+                                                          progress=False)
+    resumed = load(tmp_path / "half").fit(*_small(tiny[0]), resume=True, progress=False)
+    for p, q in zip(clf.model_.state_dict().values(), resumed.model_.state_dict().values()):
+        assert torch.equal(p, q)

@@ -80,6 +80,7 @@ class SimpleNetConfig(LinearConfig):
 @dataclass
 class CNNSettings:
     arch: str = "fast"  # "fast": recipe.py's small 28x28 ResNet; "resnet18": the book's network
+    preset: str = "fast"  # arch "fast" only: recipe.py's named recipe, "fast" or "best" (slower, better)
     epochs: int | None = None  # None: the recipe's default (fast), the book's 1 (resnet18)
     lr: float | None = None  # peak one-cycle lr; None: the recipe's default (fast), 0.1 (resnet18)
     batch_size: int | None = None  # None: the recipe's default (fast), fastai's 64 (resnet18)
@@ -487,7 +488,8 @@ class CNNClassifier(Classifier):
         from digitlab import recipe
 
         given = {k: getattr(self.config, k) for k in ("epochs", "lr", "batch_size")}
-        return recipe.CNNConfig(seed=self.config.seed, **{k: v for k, v in given.items() if v is not None})
+        return recipe.preset(self.config.preset, seed=self.config.seed,
+                             **{k: v for k, v in given.items() if v is not None})
 
     def _build(self) -> nn.Module:
         if self.config.arch == "fast":
