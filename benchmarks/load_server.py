@@ -3,7 +3,7 @@
 Starts the server in its own process on a free port, sends --requests requests from --clients
 concurrent clients (stopping early at --seconds), and prints requests/s, p50/p99 latency, every
 status seen, the count of 5xx answers and failed connections (both must be 0: exit 1 otherwise), and
-the server's resident memory before, after, and at its peak.
+the server's resident memory before and after each round, and at its peak.
 
     python benchmarks/load_server.py                      # quick models trained into a temp folder
     python benchmarks/load_server.py --models digitlab-out  # the models of the last compare
@@ -96,7 +96,7 @@ def memory_mb(pid: int) -> dict[str, float]:
 
 async def load(url: str, good: list, bad: list, args: argparse.Namespace) -> tuple[Tally, float]:
     tally = Tally()
-    rng = random.Random(args.seed)
+    rng = random.Random(args.seed)  # every round sends the same mix
     plan = [rng.choice(bad) if rng.random() < args.bad_fraction else rng.choice(good) for _ in range(args.requests)]
     queue = iter(plan)  # shared by the clients: each request is sent once
     deadline = time.monotonic() + args.seconds
@@ -128,7 +128,7 @@ def quantile_ms(values: list[float], q: float) -> str:
     return f"{1000 * ordered[min(len(ordered) - 1, int(q * len(ordered)))]:.0f} ms"
 
 
-def report(tally: Tally, seconds: float, before: dict, after: dict) -> int:
+def report(tally: Tally, seconds: float) -> int:
     every = tally.latencies["good"] + tally.latencies["bad"]
     fives = sum(n for status, n in tally.statuses.items() if status >= 500)
     failed = sum(tally.failures.values())
@@ -138,9 +138,11 @@ def report(tally: Tally, seconds: float, before: dict, after: dict) -> int:
         print(f"  latency {name:<12} p50 {quantile_ms(values, 0.5):>8}  p99 {quantile_ms(values, 0.99):>8}  mean {mean:>8}  (n={len(values)})")
     print("statuses: " + ", ".join(f"{status}: {n}" for status, n in sorted(tally.statuses.items())))
     print(f"5xx answers: {fives}   failed connections: {failed} {dict(tally.failures) or ''}")
-    print(f"server RSS: {before.get('VmRSS', 0):.0f} MB before, {after.get('VmRSS', 0):.0f} MB after "
-          f"(peak {after.get('VmHWM', 0):.0f} MB)")
     return 1 if fives or failed else 0
+
+
+def print_memory(when: str, memory: dict) -> None:
+    print(f"server RSS {when}: {memory.get('VmRSS', 0):.0f} MB (peak so far {memory.get('VmHWM', 0):.0f} MB)")
 
 
 def main() -> int:
@@ -150,6 +152,8 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=300, help="stop sending after this long (default: 300)")
     parser.add_argument("--bad-fraction", type=float, default=0.3, help="share of malformed requests (default: 0.3)")
     parser.add_argument("--models", type=Path, help="a folder of saved models (default: quick ones trained now)")
+    parser.add_argument("--rounds", type=int, default=1,
+                        help="repeat the whole load this many times: RSS that keeps growing round after round is a leak (default: 1)")
     parser.add_argument("--seed", type=int, default=0, help="seeds the mix of requests (default: 0)")
     args = parser.parse_args()
 
@@ -163,19 +167,22 @@ def main() -> int:
             train_quick(models, list(METHODS), QuickTraining(train_images=2000, test_images=500, seed=args.seed))
         good, bad = payloads(args.seed)
         process, url = start_server(models, Path(tmp) / "serve.log")
+        failed = 0
         try:
             httpx.get(f"{url}/healthz", timeout=30).raise_for_status()
-            before = memory_mb(process.pid)
-            print(f"{args.requests:,} requests from {args.clients} clients to {url} "
-                  f"({args.bad_fraction:.0%} malformed), at most {args.seconds:.0f} s")
-            tally, seconds = asyncio.run(load(url, good, bad, args))
-            after = memory_mb(process.pid)
+            print_memory("before", memory_mb(process.pid))
+            for round_ in range(1, args.rounds + 1):
+                print(f"\nround {round_}: {args.requests:,} requests from {args.clients} clients to {url} "
+                      f"({args.bad_fraction:.0%} malformed), at most {args.seconds:.0f} s")
+                tally, seconds = asyncio.run(load(url, good, bad, args))
+                failed |= report(tally, seconds)
+                print_memory(f"after round {round_}", memory_mb(process.pid))
             alive = process.poll() is None and httpx.get(f"{url}/healthz", timeout=30).status_code == 200
             print(f"server still answering /healthz: {alive}")
         finally:
             process.terminate()
             process.wait(timeout=30)
-        return report(tally, seconds, before, after) or (0 if alive else 1)
+        return failed or (0 if alive else 1)
 
 
 if __name__ == "__main__":

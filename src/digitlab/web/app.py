@@ -42,7 +42,9 @@ HEADERS = {
 
 
 def _refuse(status: int, message: str) -> HTTPException:
-    return HTTPException(status_code=status, detail=message)
+    # After a 413 the rest of the body is never read, so the connection cannot carry another request.
+    headers = {"Connection": "close"} if status == 413 else None
+    return HTTPException(status_code=status, detail=message, headers=headers)
 
 
 async def read_body(request: Request) -> bytes:
