@@ -41,13 +41,13 @@ def assert_one_line_error(code: int, err: str, *fragments: str) -> None:
 def compared(tmp_path_factory):
     """One `digitlab compare --quick` run; the other tests use its saved models."""
     out = tmp_path_factory.mktemp("compare")
-    code = cli.main(["compare", "--quick", "--device", "cpu", "--out", str(out), "--methods", "pixel,linear,simple_net"])
+    code = cli.main(["compare", "--quick", "--device", "cpu", "--out", str(out)])
     assert code == 0
     return out
 
 
 def test_compare_quick_prints_the_table_and_saves_models_and_report(compared, capsys):
-    for method in ("pixel", "linear", "simple_net"):
+    for method in classifiers.METHODS:
         for task in ("3v7", "0-9"):
             config = json.loads((compared / f"{method}-{task}" / "config.json").read_text())
             assert config["method"] == method
