@@ -127,13 +127,20 @@ def test_image_dataloaders_from_folder(tiny):
         book.ImageDataLoaders.from_folder(tiny, item_tfms=None)
 
 
-def test_vision_learner_trains_from_scratch_and_refuses_pretrained_weights(tiny):
+def test_vision_learner_trains_resnet18_from_scratch_and_refuses_pretrained_weights(tiny):
     dls = book.ImageDataLoaders.from_folder(tiny, seed=0)
     with pytest.raises(DigitlabError, match="pretrained=False"):
         book.vision_learner(dls, book.resnet18)  # fastai's default asks for pretrained weights
+    images, targets = dls.train.dataset
+    few = book.DataLoaders(  # two training steps and one validation batch keep this quick
+        book.DataLoader((images[:128], targets[:128]), batch_size=64, shuffle=True, seed=0),
+        book.DataLoader((images[-64:], targets[-64:]), batch_size=64),
+    )
     torch.manual_seed(0)
-    learn = book.cnn_learner(dls, book.resnet18, pretrained=False, metrics=book.accuracy)
-    learn.model = learn.model  # plain attributes still work
+    learn = book.cnn_learner(few, book.resnet18, pretrained=False, n_out=dls.c, metrics=book.accuracy)
+    assert learn.loss_func is book.F.cross_entropy
+    learn.fit_one_cycle(1, 0.1)
+    (train_loss, valid_loss, acc), = learn.recorder.values
+    assert np.isfinite([train_loss, valid_loss]).all() and 0 <= acc <= 1
     with pytest.raises(book.NotInBook, match="Learner.show_results"):
         learn.show_results()
-    assert callable(learn.fit_one_cycle) and learn.loss_func is book.F.cross_entropy
