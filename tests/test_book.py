@@ -76,6 +76,12 @@ def test_untar_data_writes_fastais_layout_offline(tiny, base_path):
     assert repr((tiny / "train").ls().sorted()) == "(#2) [Path('train/3'),Path('train/7')]"
 
 
+def test_untar_data_into_a_folder_of_ones_choosing(tmp_path):
+    path = book.untar_data(book.URLs.MNIST_TINY, data=tmp_path)
+    assert path == tmp_path / "mnist_tiny" and (path / "labels.csv").is_file()
+    assert len((path / "train" / "7").ls(file_exts=[".png"])) == 363
+
+
 def test_untar_data_refuses_what_does_not_ship(tmp_path):
     with pytest.raises(DataError, match="offline"):
         book.untar_data("https://example.org/data/oxford-iiit-pet.tgz")

@@ -31,7 +31,7 @@ from numpy import array
 from PIL import Image
 from torch import nn
 
-from digitlab import data
+from digitlab.data import home
 from digitlab.errors import DataError, DigitlabError
 from digitlab.learner import DataLoader, DataLoaders
 from digitlab.learner import Learner as _Learner
@@ -207,11 +207,11 @@ URLs = _URLs()
 _LAYOUTS = {"mnist_png", "mnist_sample", "mnist_tiny"}
 
 
-def untar_data(url: str, data_dir: str | os.PathLike | None = None, force_download: bool = False) -> Path:
+def untar_data(url: str, data: str | os.PathLike | None = None, force_download: bool = False) -> Path:
     """The folder of fastai's dataset `url`, written from the shipped MNIST on first use.
 
     url: `URLs.MNIST`, `URLs.MNIST_SAMPLE` or `URLs.MNIST_TINY` (or the layout name itself).
-    data_dir: where the layout goes; default `<digitlab cache>/book`, reused on later calls.
+    data: the folder the layout goes in; default `<digitlab cache>/book`, reused on later calls.
     force_download is accepted for fastai's signature and changes nothing: nothing is downloaded.
     """
     name = str(url).rstrip("/").rsplit("/", 1)[-1].removesuffix(".tgz").removesuffix(".tar.gz")
@@ -222,7 +222,7 @@ def untar_data(url: str, data_dir: str | os.PathLike | None = None, force_downlo
         )
     from digitlab.export import export_layout  # writes the layout, or reuses a complete one
 
-    return export_layout(name, data_dir if data_dir is not None else data.home() / "book")
+    return export_layout(name, data if data is not None else home() / "book")
 
 
 # -- pictures ----------------------------------------------------------------------------------
