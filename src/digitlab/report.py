@@ -40,12 +40,24 @@ SECTIONS = {  # id -> heading, in page order; the tests check each one is there
 }
 
 
+def _cpu_name() -> str:
+    """The processor's marketing name where the system tells it (Linux), else its architecture."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
 def environment(device: str) -> dict[str, str]:
     """The versions and hardware a run used, for the report and for anyone repeating it."""
     if device.startswith("cuda") and torch.cuda.is_available():
         hardware = torch.cuda.get_device_name(torch.device(device))
     else:
-        hardware = platform.processor() or platform.machine()
+        hardware = _cpu_name()
     return {
         "python": sys.version.split()[0],
         "torch": torch.__version__,
@@ -194,7 +206,8 @@ SUMMARY_HEADER = ["method", "task", "test accuracy", "train time", "predict time
 STYLE = """
 body { font-family: system-ui, sans-serif; max-width: 1200px; margin: 2em auto; padding: 0 1em; color: #222; }
 table { border-collapse: collapse; margin: 1em 0; }
-th, td { border: 1px solid #ccc; padding: 4px 10px; text-align: right; }
+th, td { border: 1px solid #ccc; padding: 4px 10px; text-align: right; white-space: nowrap; }
+td:last-child { white-space: normal; } th:first-child, th:last-child { text-align: left; }
 th { background: #f2f2f2; } td:first-child, td:nth-child(2), td:last-child { text-align: left; }
 figure { display: inline-block; margin: 0.5em 1em 0.5em 0; vertical-align: top; }
 figcaption { font-size: 0.8em; color: #555; }
