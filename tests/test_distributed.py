@@ -146,8 +146,11 @@ def _entry(rank: int, world: int, out: Path, wait_s: float) -> None:
 
 
 @pytest.fixture(scope="module")
-def two_processes(tmp_path_factory, mnist_train) -> tuple[Path, list[int]]:
-    """Runs `_job` once in two processes (starting one costs seconds); its folder and exit codes."""
+def two_processes(tmp_path_factory, mnist_train, mnist_test) -> tuple[Path, list[int]]:
+    """Runs `_job` once in two processes (starting one costs seconds); its folder and exit codes.
+
+    The MNIST fixtures build the data cache first, so the two processes only read it.
+    """
     if not (dist.is_available() and dist.is_gloo_available()):
         pytest.skip("this PyTorch build has no torch.distributed with the gloo backend")
     out, world, wait_s = tmp_path_factory.mktemp("two-processes"), 2, 240.0

@@ -146,12 +146,14 @@ def session(backend: str | None = None, timeout_s: float | None = None) -> Itera
 
     Inside it, a failure of the communication layer (another process died, or stopped answering
     for longer than the timeout) becomes a one-line TrainingError instead of a gloo/NCCL traceback.
+    A session inside another leaves the process group to the outer one.
     """
+    outer = is_distributed()
     started = init_from_env(backend, timeout_s)
     try:
         yield started
     except Exception as err:
-        if started and _is_peer_failure(err):
+        if started and not outer and _is_peer_failure(err):
             raise TrainingError(
                 f"process {rank()} of {world_size()}: another process of this run stopped or stopped "
                 f"answering ({_reason(err)}); read that process's own error above, fix it and "
@@ -159,7 +161,8 @@ def session(backend: str | None = None, timeout_s: float | None = None) -> Itera
             ) from err
         raise
     finally:
-        cleanup()
+        if not outer:
+            cleanup()
 
 
 def is_distributed() -> bool:
