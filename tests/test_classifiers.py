@@ -163,16 +163,60 @@ def test_fast_cnn_trains_with_the_recipe(tiny, tmp_path):
     assert torch.allclose(load(tmp_path / "cnn").predict_proba(tiny[1].images[:20]),
                           clf.predict_proba(tiny[1].images[:20]), atol=1e-5)
 
+
+@pytest.mark.slow
+def test_fast_cnn_resumes_exactly_from_a_checkpoint(tiny, tmp_path):
     # The recipe's optimizer state (torch SGD: momentum buffers keyed by integers) survives the
     # checkpoint, so a resumed run ends on the same weights.
+    pytest.importorskip("digitlab.recipe")
+    options = {"epochs": 4, "batch_size": 32, "lr": 0.05, "seed": 0}
+    clf = make("cnn", **options).fit(*_small(tiny[0]), progress=False)
+
     def stop_after_epoch_1(c, row):
         if row["epoch"] == 1:
             c.save(tmp_path / "half")
             raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
-        make("cnn", **dataclasses.asdict(clf.config)).fit(*_small(tiny[0]), epoch_end=stop_after_epoch_1,
-                                                          progress=False)
+        make("cnn", **options).fit(*_small(tiny[0]), epoch_end=stop_after_epoch_1, progress=False)
     resumed = load(tmp_path / "half").fit(*_small(tiny[0]), resume=True, progress=False)
     for p, q in zip(clf.model_.state_dict().values(), resumed.model_.state_dict().values()):
         assert torch.equal(p, q)
+
+
+@pytest.mark.parametrize("change, words", [
+    (lambda c: c.update(method="forest"), "unknown method 'forest'"),
+    (lambda c: c["config"].update(bogus=1), "invalid config.json"),
+    (lambda c: c["config"].update(distance="cosine"), "invalid config.json"),
+    (lambda c: c.update(classes=[3]), "fewer than two classes"),
+])
+def test_load_refuses_a_checkpoint_whose_config_does_not_fit(change, words, tiny, tmp_path):
+    import json
+
+    from digitlab.errors import ModelError
+
+    make("pixel").fit(*_small(tiny[0])).save(tmp_path / "ck")
+    path = tmp_path / "ck" / "config.json"
+    config = json.loads(path.read_text())
+    change(config)
+    path.write_text(json.dumps(config))
+    with pytest.raises(ModelError, match=words):
+        load(tmp_path / "ck")
+
+
+def test_load_refuses_weights_that_do_not_fit_the_network(tiny, tmp_path):
+    import json
+
+    from safetensors.torch import save_file
+
+    from digitlab.errors import ModelError
+
+    make("linear", epochs=1).fit(*_small(tiny[0]), progress=False).save(tmp_path / "ck")
+    # A consistent folder (manifest = file) whose weights are for 10 outputs, not the 1 of 3-vs-7.
+    tensors = {"model.1.weight": torch.zeros(10, 784), "model.1.bias": torch.zeros(10)}
+    save_file(tensors, str(tmp_path / "ck" / "model.safetensors"))
+    config = json.loads((tmp_path / "ck" / "config.json").read_text())
+    config["tensors"] = {k: {"shape": list(v.shape), "dtype": "float32"} for k, v in tensors.items()}
+    (tmp_path / "ck" / "config.json").write_text(json.dumps(config))
+    with pytest.raises(ModelError, match="do not fit a linear network"):
+        load(tmp_path / "ck")

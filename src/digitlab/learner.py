@@ -8,6 +8,7 @@ step. Everything else (the table, the recorder, schedules, the NaN guard) is a c
 from __future__ import annotations
 
 import copy
+import math
 from collections.abc import Callable, Iterator, Sequence
 
 import torch
@@ -225,7 +226,7 @@ def suggest_lr(lrs: Sequence[float], losses: Sequence[float]) -> float:
     At the minimum the lr is already about to make training diverge; a tenth of it still learns
     fast with room to spare.
     """
-    finite = [(loss, lr) for lr, loss in zip(lrs, losses) if loss == loss and abs(loss) != float("inf")]
+    finite = [(loss, lr) for lr, loss in zip(lrs, losses) if math.isfinite(loss)]
     if not finite:
         raise ValueError("lr_find recorded no finite loss")
     return min(finite)[1] / 10
