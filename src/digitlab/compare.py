@@ -192,7 +192,8 @@ def load_model(folder: str | Path):
 
     path = Path(folder)
     if not path.is_dir():
-        raise ModelError(f"{path}: no such model folder; give a folder written by `digitlab compare` or `digitlab train`")
+        raise ModelError(f"{path}: no such model folder; give a folder written by `digitlab compare` or "
+                         "`digitlab train`")
     return classifiers.load(path)
 
 
@@ -284,5 +285,6 @@ def parse_methods(text: str | None, option: str = "--methods") -> list[str]:
     methods = [m.strip() for m in text.split(",") if m.strip()]
     unknown = [m for m in methods if m not in METHODS]
     if unknown or not methods:
-        raise DigitlabError(f"{option}: unknown method {', '.join(unknown) or repr(text)}; choose from {', '.join(METHODS)}")
+        named = ", ".join(unknown) or repr(text)
+        raise DigitlabError(f"{option}: unknown method {named}; choose from {', '.join(METHODS)}")
     return methods

@@ -135,7 +135,8 @@ def to_mnist(source: str | os.PathLike | bytes | Image.Image, name: str = "image
     grey = _grey(image)  # (H, W)
     scale = WORK_SIDE / max(grey.shape)
     size = (max(1, round(grey.shape[1] * scale)), max(1, round(grey.shape[0] * scale)))  # (W, H) for PIL
-    grey = np.asarray(Image.fromarray(grey).resize(size, Image.Resampling.BOX if scale < 1 else Image.Resampling.BICUBIC))
+    resample = Image.Resampling.BOX if scale < 1 else Image.Resampling.BICUBIC  # BOX averages when shrinking
+    grey = np.asarray(Image.fromarray(grey).resize(size, resample))
     ink = _ink(np.clip(grey, 0, 255))  # (H', W')
     if (ink > 0).sum() < MIN_INK_PIXELS:
         raise DataError(f"{label}: no digit found (the image looks blank); give a photo or drawing of one digit")

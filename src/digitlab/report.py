@@ -182,7 +182,8 @@ def _table(header: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
 
 
 def _img(fig: Figure, alt: str) -> str:
-    return f'<figure><img src="{png_uri(fig)}" alt="{html.escape(alt)}"><figcaption>{html.escape(alt)}</figcaption></figure>'
+    alt = html.escape(alt)
+    return f'<figure><img src="{png_uri(fig)}" alt="{alt}"><figcaption>{alt}</figcaption></figure>'
 
 
 def summary_rows(results: Sequence[Result]) -> list[list[str]]:

@@ -16,10 +16,12 @@ def add_parser(subparsers) -> None:
                         help="mnist_sample, mnist, mnist_tiny, or a folder of images; repeat for several "
                         "(default: mnist_sample and mnist)")
     parser.add_argument("--methods", metavar="LIST", help="comma list of methods (default: all four)")
-    parser.add_argument("--epochs", type=int, metavar="N", help="epochs for every trained method (default: each its own)")
+    parser.add_argument("--epochs", type=int, metavar="N",
+                        help="epochs for every trained method (default: each its own)")
     parser.add_argument("--device", default="auto", help="cpu, cuda or auto (default: auto)")
     parser.add_argument("--quick", action="store_true", help="a seconds-long smoke run: small subsets, 1 epoch")
-    parser.add_argument("--out", default="digitlab-out", metavar="DIR", help="where models and report go (default: ./digitlab-out)")
+    parser.add_argument("--out", default="digitlab-out", metavar="DIR",
+                        help="where models and report go (default: ./digitlab-out)")
     parser.add_argument("--seed", type=int, default=0, help="seeds every random choice (default: 0)")
     parser.set_defaults(run=run)
 
@@ -53,7 +55,8 @@ def run(args: argparse.Namespace) -> int:
     config = compare.CompareConfig()
     epochs = 1 if args.quick and args.epochs is None else args.epochs
     out = Path(args.out)
-    tasks = [compare.load_task(name, args.quick, args.seed, config) for name in args.dataset or compare.DEFAULT_DATASETS]
+    names = args.dataset or compare.DEFAULT_DATASETS
+    tasks = [compare.load_task(name, args.quick, args.seed, config) for name in names]
     results = compare.run_all(tasks, methods, out, args.seed, device, epochs, config)
     settings = {
         "datasets": ", ".join(t.dataset for t in tasks),

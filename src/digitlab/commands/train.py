@@ -60,7 +60,8 @@ def _train(args: argparse.Namespace) -> int:
 
     method = compare.parse_methods(args.method, option="METHOD")
     if len(method) != 1:
-        raise DigitlabError(f"train takes one METHOD, not {args.method!r}; choose from {', '.join(classifiers.METHODS)}")
+        raise DigitlabError(f"train takes one METHOD, not {args.method!r}; "
+                            f"choose from {', '.join(classifiers.METHODS)}")
     if args.epochs is not None and args.epochs < 1:
         raise DigitlabError(f"--epochs {args.epochs}: give 1 or more")
     device = compare.resolve_device(args.device)
@@ -68,7 +69,8 @@ def _train(args: argparse.Namespace) -> int:
     out = Path(args.out or Path(compare.DEFAULT_OUT) / f"{args.method}-{task.slug}")
     if args.resume:
         if not out.is_dir():
-            raise ModelError(f"--resume: {out} holds no checkpoint; train without --resume first (or give its --out)")
+            raise ModelError(f"--resume: {out} holds no checkpoint; train without --resume first "
+                             "(or give its --out)")
         clf = classifiers.load(out)
         compare.check_task(clf, task.train_labels, str(out))
         clf = compare.with_overrides(clf, epochs=args.epochs, lr=args.lr)
@@ -101,7 +103,8 @@ def _train(args: argparse.Namespace) -> int:
             if saved["epoch"] is None:
                 print(f"digitlab: interrupted before an epoch ended; nothing saved in {out}", file=sys.stderr)
             else:
-                print(f"digitlab: interrupted; checkpoint after epoch {saved['epoch']} is in {out}; "
+                done = saved["epoch"] + 1  # history counts epochs from 0; people count from 1
+                print(f"digitlab: interrupted; the checkpoint after epoch {done} is in {out}; "
                       f"resume with: {resume_hint(args, out)}", file=sys.stderr)
             return 130
     if not distributed.is_main():
