@@ -114,16 +114,15 @@ def main() -> None:
         ("10 digits: simple net", ">= 0.975", lambda: ten_digits("simple_net", args.seed)),
         ("10 digits: CNN (recipe.py)", ">= 0.993", lambda: ten_digits("cnn", args.seed, args.device)),
     ]
-    results = []
+    lines = [f"{'experiment':<44} {'book':>10} {'digitlab':>9} {'seconds':>8}"]
     for name, book, run in rows:
         if args.quick and ("resnet18" in name or "CNN" in name):
             continue
         start = time.perf_counter()
         value = run()
-        results.append((name, book, value, time.perf_counter() - start))
-    print(f"\n{'experiment':<44} {'book':>10} {'digitlab':>9} {'seconds':>8}")
-    for name, book, value, seconds in results:
-        print(f"{name:<44} {book:>10} {value:>9.4f} {seconds:>8.1f}")
+        lines.append(f"{name:<44} {book:>10} {value:>9.4f} {time.perf_counter() - start:>8.1f}")
+        print(lines[-1], flush=True)  # as each row finishes; the whole table again at the end
+    print("\n" + "\n".join(lines))
 
 
 if __name__ == "__main__":

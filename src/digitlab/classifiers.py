@@ -543,13 +543,7 @@ class CNNClassifier(Classifier):
                         loss_func=nn.functional.cross_entropy, metrics=[accuracy], progress=progress)
         learn.opt = opt_func(list(self.model_.parameters()), self._setting("lr"))
         learn.opt.load_state_dict(opt_state or {})
-
-        def on_epoch(epoch, train_loss, valid_loss, acc, seconds, opt) -> None:
-            self.state_ = {"epoch": epoch, "optimizer": opt.state_dict()}
-            self._record({"epoch": epoch, "train_loss": _nan_if_none(train_loss),
-                          "valid_loss": _nan_if_none(valid_loss), "accuracy": _nan_if_none(acc),
-                          "seconds": seconds}, epoch_end)
-
+        on_epoch = partial(self._on_epoch, epoch_end=epoch_end)
         learn.fit_one_cycle(self._setting("epochs"), self._setting("lr"), start_epoch=start_epoch,
                             cbs=[_SeedEachEpoch(seed), _EpochEnd(on_epoch)])
 
@@ -570,6 +564,7 @@ class CNNClassifier(Classifier):
     def predict_proba(self, X) -> torch.Tensor:
         return torch.softmax(self.logits(X), dim=1)
 
+    _on_epoch = _NetClassifier._on_epoch
     _tensors = _NetClassifier._tensors
     _restore = _NetClassifier._restore
 
