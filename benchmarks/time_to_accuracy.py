@@ -1,0 +1,274 @@
+"""Seconds of training to 99.0 % and 99.5 % MNIST test accuracy: digitlab's recipe against plain PyTorch.
+
+    python benchmarks/time_to_accuracy.py [--device cpu|cuda|auto] [--seeds 3] [--quick]
+    python benchmarks/time_to_accuracy.py --end-to-end      # the whole `digitlab train cnn` command
+
+Side by side, in one run, on the full MNIST (60,000 training images, 10,000 test images):
+- digitlab: `recipe.fit` with a preset (fast by default), data kept on the device;
+- baseline: what tutorials write: a two-conv net with dropout and Adam, fed by a per-sample
+  `torch.utils.data.DataLoader` over a `Dataset`;
+- fastai, when installed.
+Each is scored on the test images at every epoch end; "to 99.0 %" is the training time (scoring
+excluded) up to the first epoch end at or above it. Means are over the seeds. The machine may be
+shared: wall-clock figures are noisy, so read them with the load average printed beside them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+TARGETS = (0.990, 0.995)
+
+
+def _load_mnist():
+    from digitlab import data
+
+    train, test = data.load("mnist", "train"), data.load("mnist", "test")
+    return train.images, train.labels, test.images, test.labels
+
+
+def _first_reaching(rows: list[dict], target: float) -> float | None:
+    """Training seconds up to the first epoch end at or above `target`, or None."""
+    spent = 0.0
+    for row in rows:
+        spent += row["seconds"]
+        if row["accuracy"] >= target:
+            return spent
+    return None
+
+
+# ---------------------------------------------------------------------------------------------
+# digitlab
+# ---------------------------------------------------------------------------------------------
+
+
+def run_digitlab(seed: int, device: str, preset: str, epochs: int | None, n_train: int) -> list[dict]:
+    import torch
+
+    from digitlab import recipe
+
+    xs, ys, xv, yv = _load_mnist()
+    changes = {"seed": seed} | ({"epochs": epochs} if epochs else {})
+    config = recipe.preset(preset, **changes)
+    torch.manual_seed(seed)
+    model = recipe.build(config, 10)
+    return recipe.fit(model, config, xs[:n_train], ys[:n_train], valid=(xv, yv), device=device, progress=False)
+
+
+# ---------------------------------------------------------------------------------------------
+# The plain-PyTorch baseline, as tutorials write it
+# ---------------------------------------------------------------------------------------------
+
+
+def run_baseline(seed: int, device: str, epochs: int, n_train: int) -> list[dict]:
+    import torch
+    from torch import nn
+    from torch.utils.data import DataLoader, Dataset
+
+    class Digits(Dataset):
+        def __init__(self, images, labels):
+            self.images, self.labels = images, labels
+
+        def __len__(self):
+            return len(self.labels)
+
+        def __getitem__(self, i):
+            x = (self.images[i].float() / 255 - 0.1307) / 0.3081  # (28, 28), standardised
+            return x.unsqueeze(0), self.labels[i]  # (1, 28, 28), label
+
+    class Net(nn.Module):  # the shape of PyTorch's own MNIST example
+        def __init__(self):
+            super().__init__()
+            self.conv1, self.conv2 = nn.Conv2d(1, 32, 3), nn.Conv2d(32, 64, 3)
+            self.fc1, self.fc2 = nn.Linear(9216, 128), nn.Linear(128, 10)
+            self.drop1, self.drop2 = nn.Dropout(0.25), nn.Dropout(0.5)
+
+        def forward(self, x):
+            x = torch.relu(self.conv2(torch.relu(self.conv1(x))))  # (B, 64, 24, 24)
+            x = self.drop1(torch.max_pool2d(x, 2)).flatten(1)  # (B, 9216)
+            return self.fc2(self.drop2(torch.relu(self.fc1(x))))  # (B, 10)
+
+    torch.manual_seed(seed)
+    xs, ys, xv, yv = _load_mnist()
+    device = torch.device("cuda" if device == "auto" and torch.cuda.is_available() else
+                          "cpu" if device == "auto" else device)
+    model = Net().to(device)
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+    loader = DataLoader(Digits(xs[:n_train], ys[:n_train]), batch_size=64, shuffle=True)
+    test_loader = DataLoader(Digits(xv, yv), batch_size=1000)
+    rows = []
+    for epoch in range(epochs):
+        started = time.perf_counter()
+        model.train()
+        for xb, yb in loader:
+            xb, yb = xb.to(device), yb.to(device)
+            loss = nn.functional.cross_entropy(model(xb), yb)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+        seconds = time.perf_counter() - started
+        model.eval()
+        correct = 0
+        with torch.no_grad():
+            for xb, yb in test_loader:
+                correct += (model(xb.to(device)).argmax(dim=1).cpu() == yb).sum().item()
+        rows.append({"epoch": epoch, "accuracy": correct / len(yv), "seconds": seconds})
+    return rows
+
+
+# ---------------------------------------------------------------------------------------------
+# The whole command, start-up included
+# ---------------------------------------------------------------------------------------------
+
+
+def run_command(seed: int, device: str, epochs: int | None) -> dict:
+    """Wall seconds of `digitlab train cnn --dataset mnist` in a fresh process, and its accuracy."""
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "model"
+        command = [sys.executable, "-m", "digitlab", "train", "cnn", "--dataset", "mnist", "--device", device,
+                   "--seed", str(seed), "--out", str(out)] + (["--epochs", str(epochs)] if epochs else [])
+        started = time.perf_counter()
+        done = subprocess.run(command, capture_output=True, text=True)
+        wall = time.perf_counter() - started
+        if done.returncode != 0:
+            raise SystemExit(f"digitlab train failed ({done.returncode}):\n{done.stderr[-2000:]}")
+        saved = json.loads((out / "config.json").read_text())
+    return {"wall": wall, "accuracy": saved["accuracy"], "epochs": len(saved["history"])}
+
+
+# ---------------------------------------------------------------------------------------------
+# The table
+# ---------------------------------------------------------------------------------------------
+
+
+def _mean(values: list[float | None]) -> str:
+    if not values or any(v is None for v in values):
+        reached = sum(v is not None for v in values)
+        return f"not reached ({reached}/{len(values)} seeds)" if values else "-"
+    return f"{statistics.mean(values):.1f} s" + (f" ± {statistics.stdev(values):.1f}" if len(values) > 1 else "")
+
+
+def summarise(name: str, runs: list[list[dict]]) -> dict:
+    finals = [rows[-1]["accuracy"] for rows in runs]
+    return {
+        "name": name,
+        "to": {t: [_first_reaching(rows, t) for rows in runs] for t in TARGETS},
+        "final": finals,
+        "epochs": len(runs[0]),
+        "train_seconds": [sum(r["seconds"] for r in rows) for rows in runs],
+    }
+
+
+def print_table(results: list[dict]) -> None:
+    print(f"\n{'method':<34} {'to 99.0 %':>20} {'to 99.5 %':>24} {'final accuracy':>20} {'epochs':>6}")
+    for r in results:
+        final = f"{100 * statistics.mean(r['final']):.2f} %" + (
+            f" ± {100 * statistics.stdev(r['final']):.2f}" if len(r["final"]) > 1 else "")
+        print(f"{r['name']:<34} {_mean(r['to'][0.990]):>20} {_mean(r['to'][0.995]):>24} {final:>20} "
+              f"{r['epochs']:>6}")
+    mine, base = results[0], next((r for r in results if r["name"].startswith("baseline")), None)
+    if base is None:
+        return
+    for target in TARGETS:
+        a, b = mine["to"][target], base["to"][target]
+        if all(v is not None for v in a + b):
+            print(f"baseline / digitlab, seconds to {100 * target:.1f} %: "
+                  f"{statistics.mean(b) / statistics.mean(a):.1f}x")
+        else:
+            print(f"baseline / digitlab, seconds to {100 * target:.1f} %: n/a (not reached by every seed)")
+    print(f"baseline / digitlab, training seconds per epoch: "
+          f"{statistics.mean(base['train_seconds']) / base['epochs'] / (statistics.mean(mine['train_seconds']) / mine['epochs']):.1f}x")
+
+
+def describe_machine(device: str) -> str:
+    import platform
+
+    import torch
+
+    model = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                  if line.startswith("model name")), platform.processor()) if Path("/proc/cpuinfo").exists() else platform.processor()
+    gpu = torch.cuda.get_device_name() if torch.cuda.is_available() else "none"
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    return (f"{os.cpu_count()} cores, {model}; GPU {gpu}; torch {torch.__version__}, {torch.get_num_threads()} "
+            f"threads; python {platform.python_version()}; load average {load:.1f}; device {device}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--device", default="cpu", help="cpu, cuda or auto (default: cpu)")
+    parser.add_argument("--seeds", type=int, default=3, help="runs per method, seeds 0..N-1 (default: 3)")
+    parser.add_argument("--preset", default="fast", help="digitlab's recipe: fast (default) or best")
+    parser.add_argument("--epochs", type=int, help="digitlab's epochs (default: the preset's)")
+    parser.add_argument("--baseline-epochs", type=int, default=3, help="baseline epochs (default: 3)")
+    parser.add_argument("--threads", type=int, help="torch.set_num_threads (default: torch's choice)")
+    parser.add_argument("--skip-baseline", action="store_true", help="digitlab only")
+    parser.add_argument("--end-to-end", action="store_true",
+                        help="time the whole `digitlab train cnn --dataset mnist` command instead")
+    parser.add_argument("--quick", action="store_true",
+                        help="a smoke run: one seed, 5,000 training images, one baseline epoch")
+    parser.add_argument("--json", metavar="FILE", help="also write the results here")
+    args = parser.parse_args()
+
+    import torch
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    if args.quick:
+        args.seeds, args.baseline_epochs = 1, 1
+    n_train = 5_000 if args.quick else 60_000
+    print(describe_machine(args.device), flush=True)
+
+    if args.end_to_end:
+        runs = []
+        for seed in range(args.seeds):
+            runs.append(run_command(seed, args.device, args.epochs))
+            print(f"seed {seed}: {runs[-1]['wall']:.1f} s wall, accuracy {100 * runs[-1]['accuracy']:.2f} % "
+                  f"after {runs[-1]['epochs']} epochs", flush=True)
+        walls = sorted(r["wall"] for r in runs)
+        print(f"digitlab train cnn --dataset mnist: median {statistics.median(walls):.1f} s wall "
+              f"(min {walls[0]:.1f}, max {walls[-1]:.1f}), mean accuracy "
+              f"{100 * statistics.mean(r['accuracy'] for r in runs):.2f} %")
+        return
+
+    results = []
+    digitlab_runs = []
+    for seed in range(args.seeds):
+        digitlab_runs.append(run_digitlab(seed, args.device, args.preset, args.epochs, n_train))
+        print(f"digitlab seed {seed}: " + ", ".join(f"{100 * r['accuracy']:.2f} % @ {r['seconds']:.1f} s"
+                                                    for r in digitlab_runs[-1]), flush=True)
+    results.append(summarise(f"digitlab recipe ({args.preset})", digitlab_runs))
+    if not args.skip_baseline:
+        base_runs = []
+        for seed in range(args.seeds):
+            base_runs.append(run_baseline(seed, args.device, args.baseline_epochs, n_train))
+            print(f"baseline seed {seed}: " + ", ".join(f"{100 * r['accuracy']:.2f} % @ {r['seconds']:.1f} s"
+                                                        for r in base_runs[-1]), flush=True)
+        results.append(summarise("baseline (DataLoader, Adam)", base_runs))
+    try:
+        import fastai  # noqa: F401
+        print("fastai is installed, but this script has no fastai run: skipped")
+    except ImportError:
+        print("fastai: not installed, skipped")
+    print_table(results)
+    print(describe_machine(args.device))
+    if args.json:
+        from digitlab import recipe
+        from digitlab.files import atomic_write
+
+        config = dataclasses.asdict(recipe.preset(args.preset))
+        with atomic_write(args.json, "w") as f:
+            json.dump({"machine": describe_machine(args.device), "config": config, "results": results}, f,
+                      indent=1, default=str)
+
+
+if __name__ == "__main__":
+    main()
