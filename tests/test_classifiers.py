@@ -14,7 +14,7 @@ QUICK = {
     "pixel": {},
     "linear": {"epochs": 3},
     "simple_net": {"epochs": 3, "lr": 0.5},
-    "cnn": {"arch": "resnet18", "epochs": 1, "batch_size": 32},
+    "cnn": {"arch": "resnet18", "epochs": 1, "batch_size": 16},
 }
 
 
@@ -42,7 +42,7 @@ def test_every_classifier_has_scikit_learns_shape(method, tiny, tmp_path):
     assert list(vars(clf)) == ["config"] and dataclasses.is_dataclass(clf.config)
     train, valid = tiny
     rows = []
-    n, m = (64, 32) if method == "cnn" else (None, 100)  # resnet18 on CPU: two batches will do
+    n, m = (32, 16) if method == "cnn" else (None, 100)  # resnet18 on CPU: two batches will do
     assert clf.fit(*_small(train, n), valid=_small(valid, m), epoch_end=lambda c, r: rows.append(r),
                    progress=False) is clf
     assert clf.classes_.tolist() == [3, 7]
