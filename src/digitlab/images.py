@@ -38,8 +38,10 @@ def open_image(source: str | os.PathLike | bytes | Image.Image, name: str = "ima
             stream, name = path, str(path)
         try:
             image = Image.open(stream)
+            # A phone photo is megapixels; JPEG can decode straight at a fraction of that size.
+            image.draft(image.mode, (4 * WORK_SIDE, 4 * WORK_SIDE))
             image.load()  # decode now, so a truncated file fails here rather than later
-        except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as err:
+        except (UnidentifiedImageError, Image.DecompressionBombError, OSError, SyntaxError, ValueError) as err:
             raise DataError(f"{name}: not a readable image ({err}); give a PNG or JPEG of one digit") from None
     try:
         return ImageOps.exif_transpose(image)
