@@ -164,7 +164,7 @@ class Classifier:
         if unknown.any():
             raise DataError(f"labels {torch.unique(y[unknown]).tolist()} were not among the training "
                             f"classes {self.classes_.tolist()}")
-        return torch.searchsorted(self.classes_, y)
+        return torch.searchsorted(self.classes_, y.contiguous())
 
     def _fitted(self) -> None:
         if not hasattr(self, "classes_"):
