@@ -327,7 +327,7 @@ def _seeded(seed: int, build: Callable[[], nn.Module]) -> nn.Module:
         return build()
 
 
-def _nan_if_none(value) -> float | None:
+def _none_if_nan(value) -> float | None:
     return None if value is None or value != value else float(value)
 
 
@@ -374,8 +374,8 @@ class _NetClassifier(Classifier):
 
     def _on_epoch(self, epoch, train_loss, valid_loss, acc, seconds, opt, epoch_end) -> None:
         self.state_ = {"epoch": epoch, "optimizer": opt.state_dict()}
-        self._record({"epoch": epoch, "train_loss": _nan_if_none(train_loss),
-                      "valid_loss": _nan_if_none(valid_loss), "accuracy": _nan_if_none(acc),
+        self._record({"epoch": epoch, "train_loss": _none_if_nan(train_loss),
+                      "valid_loss": _none_if_nan(valid_loss), "accuracy": _none_if_nan(acc),
                       "seconds": seconds}, epoch_end)
 
     @torch.no_grad()
