@@ -114,6 +114,12 @@ def test_upload_over_the_limit_by_content_length_is_413(client, size):
     response = client.post("/api/predict", content=b"\x89PNG" + b"\0" * (size - 4))
     assert response.status_code == 413
     assert "limit" in response.json()["detail"]
+
+
+def test_a_huge_declared_upload_is_refused_unread(client):
+    headers = {"Content-Length": str(100 * MAX_UPLOAD_BYTES), "Content-Type": "image/png"}
+    response = client.post("/api/predict", content=b"\x89PNG", headers=headers)  # the rest never comes
+    assert response.status_code == 413
     assert response.headers["connection"] == "close"  # the unread rest of the body spoils the connection
 
 

@@ -29,6 +29,7 @@ from digitlab.errors import DataError
 from digitlab.web.models import Served
 
 MAX_UPLOAD_BYTES = 2 * 1024 * 1024  # a phone photo as JPEG fits; anything larger is refused (413)
+DRAIN_BYTES = 8 * MAX_UPLOAD_BYTES  # an oversized body is read and dropped up to this (see read_body)
 MAX_SIDE = 4096  # px: a larger image is refused before its pixels are decoded
 FORMATS = ("PNG", "JPEG")  # the only decoders PIL may try on a visitor's bytes
 PREDICT_AT_ONCE = 2  # decodes at a time: a 4096 x 4096 image briefly takes ~200 MB to clean up
@@ -41,24 +42,30 @@ HEADERS = {
 }
 
 
-def _refuse(status: int, message: str) -> HTTPException:
-    # After a 413 the rest of the body is never read, so the connection cannot carry another request.
-    headers = {"Connection": "close"} if status == 413 else None
-    return HTTPException(status_code=status, detail=message, headers=headers)
+def _refuse(status: int, message: str, close: bool = False) -> HTTPException:
+    return HTTPException(status_code=status, detail=message, headers={"Connection": "close"} if close else None)
 
 
 async def read_body(request: Request) -> bytes:
-    """The request body, refusing (413) one over MAX_UPLOAD_BYTES by its header or by what arrives."""
+    """The request body, refusing (413) one over MAX_UPLOAD_BYTES by its header or by what arrives.
+
+    An oversized body up to DRAIN_BYTES is still read to its end, and dropped: answering while the
+    client is still sending would close the socket under it, and it would see a reset, not the 413.
+    """
     declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > MAX_UPLOAD_BYTES:
-        raise _refuse(413, f"upload of {int(declared):,} bytes is over the {MAX_UPLOAD_BYTES:,}-byte limit; "
-                      "send a smaller PNG or JPEG")
+    declared = int(declared) if declared is not None and declared.isdigit() else None
+    limit = f"over the {MAX_UPLOAD_BYTES:,}-byte limit; send a smaller PNG or JPEG"
+    if declared is not None and declared > DRAIN_BYTES:
+        raise _refuse(413, f"upload of {declared:,} bytes is {limit}", close=True)
     chunks, size = [], 0
     async for chunk in request.stream():
-        size += len(chunk)
-        if size > MAX_UPLOAD_BYTES:  # a client may send more than it declared, or declare nothing
-            raise _refuse(413, f"upload is over the {MAX_UPLOAD_BYTES:,}-byte limit; send a smaller PNG or JPEG")
-        chunks.append(chunk)
+        size += len(chunk)  # a client may send more than it declared, or declare nothing
+        if size > DRAIN_BYTES:
+            raise _refuse(413, f"upload is {limit}", close=True)
+        if size <= MAX_UPLOAD_BYTES:
+            chunks.append(chunk)
+    if size > MAX_UPLOAD_BYTES or (declared or 0) > MAX_UPLOAD_BYTES:
+        raise _refuse(413, f"upload of {max(size, declared or 0):,} bytes is {limit}")
     return b"".join(chunks)
 
 
