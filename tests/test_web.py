@@ -56,7 +56,7 @@ def png_claiming(width: int, height: int) -> bytes:
     return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"\0" * 64)) + chunk(b"IEND", b"")
 
 
-def test_quick_models_are_trained_once_then_found(served, tmp_path, capfd):
+def test_quick_models_are_trained_once_then_found(served):
     assert list(served) == list(METHODS)
     for method, model in served.items():
         assert model.clf.classes_.tolist() == list(range(10)), method
