@@ -156,7 +156,7 @@ def test_user_mistakes_raise_digitlab_errors(call, error, words):
 
 def test_fast_cnn_trains_with_the_recipe(tiny, tmp_path):
     pytest.importorskip("digitlab.recipe")
-    clf = make("cnn", epochs=4, batch_size=32, lr=0.05, seed=0)  # 709 images: small steps, several epochs
+    clf = make("cnn", epochs=2, batch_size=64, lr=0.1, seed=0)  # 709 images: 22 small steps
     clf.fit(*_small(tiny[0]), valid=_small(tiny[1]), progress=False)
     assert isinstance(clf, CNNClassifier) and clf.score(*_small(tiny[1])) > 0.9
     clf.save(tmp_path / "cnn")
