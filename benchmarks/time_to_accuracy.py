@@ -209,6 +209,7 @@ def main() -> None:
     parser.add_argument("--preset", default="fast", help="digitlab's recipe: fast (default) or best")
     parser.add_argument("--epochs", type=int, help="digitlab's epochs (default: the preset's)")
     parser.add_argument("--baseline-epochs", type=int, default=3, help="baseline epochs (default: 3)")
+    parser.add_argument("--baseline-seeds", type=int, help="baseline runs (default: --seeds)")
     parser.add_argument("--threads", type=int, help="torch.set_num_threads (default: torch's choice)")
     parser.add_argument("--skip-baseline", action="store_true", help="digitlab only")
     parser.add_argument("--end-to-end", action="store_true",
@@ -223,7 +224,7 @@ def main() -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
     if args.quick:
-        args.seeds, args.baseline_epochs = 1, 1
+        args.seeds, args.baseline_seeds, args.baseline_epochs = 1, 1, 1
     n_train = 5_000 if args.quick else 60_000
     print(describe_machine(args.device), flush=True)
 
@@ -248,7 +249,7 @@ def main() -> None:
     results.append(summarise(f"digitlab recipe ({args.preset})", digitlab_runs))
     if not args.skip_baseline:
         base_runs = []
-        for seed in range(args.seeds):
+        for seed in range(args.baseline_seeds or args.seeds):
             base_runs.append(run_baseline(seed, args.device, args.baseline_epochs, n_train))
             print(f"baseline seed {seed}: " + ", ".join(f"{100 * r['accuracy']:.2f} % @ {r['seconds']:.1f} s"
                                                         for r in base_runs[-1]), flush=True)

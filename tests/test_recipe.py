@@ -150,7 +150,7 @@ def test_seeded_short_run_reaches_97_percent(mnist_train, mnist_test):
 def test_presets_are_configs_and_unknown_names_say_which_exist():
     assert recipe.preset("best").augment and recipe.preset("best").epochs > recipe.preset("fast").epochs
     assert recipe.preset("fast", seed=4).seed == 4
-    with pytest.raises(DigitlabError, match="fast, best"):
+    with pytest.raises(DigitlabError, match="fast, medium, best"):
         recipe.preset("fastest")
 
 

@@ -68,15 +68,17 @@ class CNNConfig:
 
 
 PRESETS = {
-    # 99.0 % on the 10,000 test images in seconds on two CPU cores
+    # 99.19 % mean of 3 seeds (99.10-99.27) on the 10,000 test images; about 7 s an epoch on 2 idle cores
     "fast": CNNConfig(),
-    # the >= 99.7 % recipe: wider, residual, shifted digits, longer, three nets and shifted copies
-    "best": CNNConfig(epochs=15, width=32, blocks=1, augment=True, tta=True, ensemble=3, lr=0.1),
+    # 99.57 % (seed 0): 1.5x wider, shifted digits, 8 epochs
+    "medium": CNNConfig(epochs=8, width=24, augment=True),
+    # 99.60 % (seed 0): three nets on shifted digits for 12 epochs, predictions averaged with 1-pixel shifts
+    "best": CNNConfig(epochs=12, augment=True, tta=True, ensemble=3),
 }
 
 
 def preset(name: str, **changes) -> CNNConfig:
-    """A named recipe ("fast", "best"), with any field changed: preset("best", seed=1)."""
+    """A named recipe ("fast", "medium", "best"), with any field changed: preset("best", seed=1)."""
     if name not in PRESETS:
         raise DigitlabError(f"unknown cnn recipe {name!r}; choose one of {', '.join(PRESETS)}")
     return dataclasses.replace(PRESETS[name], **changes)
