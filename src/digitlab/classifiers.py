@@ -80,7 +80,7 @@ class SimpleNetConfig(LinearConfig):
 @dataclass
 class CNNSettings:
     arch: str = "fast"  # "fast": recipe.py's small 28x28 ResNet; "resnet18": the book's network
-    preset: str = "fast"  # arch "fast" only: recipe.py's named recipe, "fast" or "best" (slower, better)
+    preset: str = "fast"  # arch "fast" only: a recipe name from recipe.PRESETS ("fast", ... "best")
     epochs: int | None = None  # None: the recipe's default (fast), the book's 1 (resnet18)
     lr: float | None = None  # peak one-cycle lr; None: the recipe's default (fast), 0.1 (resnet18)
     batch_size: int | None = None  # None: the recipe's default (fast), fastai's 64 (resnet18)
