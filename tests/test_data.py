@@ -79,3 +79,11 @@ def test_a_damaged_cache_is_rebuilt(tmp_path, monkeypatch):
     again = data.load("mnist", "test")
     assert torch.equal(first.images, again.images)
     assert np.load(images_cache).shape == (10000, 28, 28)
+
+
+def test_dtype_may_be_named_and_a_wrong_one_is_a_data_error():
+    assert data.load("mnist_tiny", "valid", dtype="float32").images.dtype == torch.float32
+    assert data.load("mnist_tiny", "valid", dtype="uint8").images.dtype == torch.uint8
+    for wrong in ("int32", "tensor", torch.int64):
+        with pytest.raises(DataError, match="dtype must be"):
+            data.load("mnist_tiny", "valid", dtype=wrong)

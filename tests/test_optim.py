@@ -1,10 +1,10 @@
-"""BasicOptim and SGD against torch.optim.SGD; the one-cycle schedule's shape."""
+"""BasicOptim, SGD and NesterovSGD against torch.optim.SGD; the one-cycle schedule's shape."""
 
 import pytest
 import torch
 from torch.testing import assert_close
 
-from digitlab.optim import SGD, BasicOptim, one_cycle
+from digitlab.optim import SGD, BasicOptim, NesterovSGD, one_cycle
 
 
 def _run(make_opt, steps=5, seed=0):
@@ -64,6 +64,79 @@ def test_sgd_state_round_trips_through_tensors():
     other = SGD(model.parameters(), lr=0.1, mom=0.9)
     other.load_state_dict(state)
     assert_close(other.grad_avg[0], opt.grad_avg[0])
+
+
+def test_nesterov_sgd_steps_like_torch_sgd_with_split_weight_decay():
+    # The recipe decays the weights but not the biases (nor batch-norm scales).
+    def ours(params):
+        weight, bias = params
+        return NesterovSGD([weight], [bias], lr=0.1, mom=0.9, wd=0.01)
+
+    def theirs(params):
+        weight, bias = params
+        groups = [{"params": [weight], "weight_decay": 0.01}, {"params": [bias], "weight_decay": 0.0}]
+        return torch.optim.SGD(groups, lr=0.1, momentum=0.9, nesterov=True)
+
+    for a, b in zip(_run(lambda ps: ours(list(ps))), _run(lambda ps: theirs(list(ps)))):
+        assert_close(a, b)
+
+
+def test_nesterov_sgd_follows_lr_and_momentum_set_between_steps():
+    # The schedule changes lr and momentum each step; torch.optim sees it through param_groups.
+    def run(make):
+        torch.manual_seed(0)
+        model = torch.nn.Linear(6, 2)
+        x = torch.randn(8, 6)
+        opt, set_hyper = make(model)
+        for step in range(4):
+            set_hyper(opt, 0.05 * (step + 1), 0.95 - 0.05 * step)
+            model(x).pow(2).mean().backward()
+            opt.step()
+            opt.zero_grad()
+        return [p.detach() for p in model.parameters()]
+
+    def ours(model):
+        return NesterovSGD([model.weight], [model.bias], lr=0.1, mom=0.9, wd=0.0), \
+            lambda o, lr, mom: setattr(o, "lr", lr) or setattr(o, "mom", mom)
+
+    def torch_sgd(model):
+        def set_hyper(o, lr, mom):
+            for g in o.param_groups:
+                g["lr"], g["momentum"] = lr, mom
+        return torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9, nesterov=True), set_hyper
+
+    for a, b in zip(run(ours), run(torch_sgd)):
+        assert_close(a, b)
+
+
+def test_nesterov_sgd_state_resumes_exactly():
+    def model_and_opt():
+        torch.manual_seed(0)
+        model = torch.nn.Linear(4, 2)
+        return model, NesterovSGD([model.weight], [model.bias], lr=0.1, mom=0.9, wd=1e-3)
+
+    x = torch.randn(5, 4)
+
+    def step(model, opt):
+        model(x).pow(2).sum().backward()
+        opt.step()
+        opt.zero_grad()
+
+    straight, opt = model_and_opt()
+    for _ in range(3):
+        step(straight, opt)
+    resumed, first = model_and_opt()
+    step(resumed, first)
+    state = first.state_dict()
+    assert set(state) == {"momentum.0", "momentum.1"}
+    second = NesterovSGD([resumed.weight], [resumed.bias], lr=0.1, mom=0.9, wd=1e-3)
+    second.load_state_dict(state)
+    for _ in range(2):
+        step(resumed, second)
+    for a, b in zip(straight.parameters(), resumed.parameters()):
+        assert_close(a.detach(), b.detach())
+    with pytest.raises(ValueError, match="momentum"):
+        second.load_state_dict({"momentum.0": state["momentum.0"]})
 
 
 def test_one_cycle_warms_up_then_anneals_with_momentum_opposite():

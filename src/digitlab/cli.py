@@ -26,13 +26,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"digitlab {__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMANDS:
-        try:
-            module = importlib.import_module(f"digitlab.commands.{name}")
-        except ModuleNotFoundError as err:
-            if err.name != f"digitlab.commands.{name}":
-                raise
-            continue  # a command still being written; it simply does not appear yet
-        module.add_parser(subparsers)
+        importlib.import_module(f"digitlab.commands.{name}").add_parser(subparsers)
     return parser
 
 

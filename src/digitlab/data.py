@@ -151,17 +151,16 @@ DESCRIPTIONS = {
 }
 
 
-def load(name: str, split: str | None = "train", dtype: torch.dtype = torch.uint8) -> Digits:
+def load(name: str, split: str | None = "train", dtype: torch.dtype | str = torch.uint8) -> Digits:
     """Load a dataset split as tensors.
 
     name: "mnist", "mnist_sample", "mnist_tiny", or the path of a folder: a tree of images
     (`folders.load_folder`) or a folder holding MNIST's four IDX files (as `digitlab download`
     writes them). split: "train", or "valid"/"test" (the same thing here: fastai validates on
     MNIST's test images); None only for a folder of images without split folders. dtype:
-    torch.uint8 (0-255) or a float dtype (scaled to [0, 1]).
+    torch.uint8 (0-255) or a float dtype (scaled to [0, 1]), or its name ("uint8", "float32").
     """
-    if dtype != torch.uint8 and not dtype.is_floating_point:
-        raise DataError(f"dtype must be torch.uint8 or a float dtype, not {dtype}")
+    dtype = _as_dtype(dtype)
     if name in DATASETS:
         if split is None:
             raise DataError(f"{name} needs a split: 'train' or 'valid'")
@@ -172,6 +171,13 @@ def load(name: str, split: str | None = "train", dtype: torch.dtype = torch.uint
     if dtype.is_floating_point:
         return digits._replace(images=digits.images.to(dtype) / 255)
     return digits
+
+
+def _as_dtype(asked: torch.dtype | str) -> torch.dtype:
+    dtype = getattr(torch, asked.removeprefix("torch."), None) if isinstance(asked, str) else asked
+    if not isinstance(dtype, torch.dtype) or (dtype != torch.uint8 and not dtype.is_floating_point):
+        raise DataError(f"dtype must be torch.uint8 or a float dtype such as torch.float32, not {asked!r}")
+    return dtype
 
 
 def _as_digits(images: np.ndarray, labels: np.ndarray, index: np.ndarray, source: str) -> Digits:

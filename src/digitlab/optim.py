@@ -1,4 +1,5 @@
-"""Optimisers in the book's shape: `BasicOptim` as chapter 4 writes it, and fastai's `SGD`.
+"""Optimisers in the book's shape: `BasicOptim` as chapter 4 writes it, and fastai's `SGD`; and the
+CNN recipe's `NesterovSGD`.
 
 Both hold plain attributes (`lr`, and `mom`/`wd` for SGD) that schedules may change between steps,
 and both give their state as a dict of tensors so that a checkpoint can store it.
@@ -70,6 +71,61 @@ class SGD(BasicOptim):
         for i, p in enumerate(self.params):
             if (saved := state.get(f"grad_avg.{i}")) is not None:
                 self.grad_avg[i] = saved.to(p.device, p.dtype).clone()
+
+
+class NesterovSGD:
+    """SGD with Nesterov momentum and L2 weight decay, the same arithmetic as
+    `torch.optim.SGD(nesterov=True)`, for the CNN recipe.
+
+    Why not torch.optim.SGD: constructing any torch.optim optimiser imports torch._dynamo, which
+    costs about 2 s, a fifth of the recipe's whole 10 s budget. This one does each step with a few
+    fused `torch._foreach_*` calls over all parameters.
+
+    `decay` parameters get weight decay and `no_decay` ones (batch-norm scales, biases) do not;
+    `lr` and `mom` are plain attributes that the schedule sets before each step.
+    """
+
+    def __init__(self, decay: Iterable[torch.Tensor], no_decay: Iterable[torch.Tensor],
+                 lr: float, mom: float, wd: float):
+        self.decay, self.no_decay = list(decay), list(no_decay)
+        self.params = self.decay + self.no_decay
+        self.lr, self.mom, self.wd = lr, mom, wd
+        self.bufs: list[torch.Tensor] | None = None  # momentum buffers, made at the first step
+
+    @torch.no_grad()
+    def step(self) -> None:
+        params = [p for p in self.params if p.grad is not None]
+        if len(params) != len(self.params):
+            raise RuntimeError("NesterovSGD: every parameter needs a gradient at each step")
+        grads = [p.grad for p in self.params]
+        if self.wd and self.decay:
+            # grad + wd * p on the decayed ones; fresh tensors, so .grad itself is left as computed
+            decayed = torch._foreach_add(grads[:len(self.decay)], self.decay, alpha=self.wd)
+            grads = list(decayed) + [g.clone() for g in grads[len(self.decay):]]
+        else:
+            grads = [g.clone() for g in grads]
+        if self.bufs is None:
+            self.bufs = [g.clone() for g in grads]  # torch.optim.SGD starts the buffer at the gradient
+        else:
+            torch._foreach_mul_(self.bufs, self.mom)
+            torch._foreach_add_(self.bufs, grads)
+        torch._foreach_add_(grads, self.bufs, alpha=self.mom)  # Nesterov: look ahead along the buffer
+        torch._foreach_add_(self.params, grads, alpha=-self.lr)
+
+    def zero_grad(self) -> None:
+        for p in self.params:
+            p.grad = None
+
+    def state_dict(self) -> dict[str, torch.Tensor]:
+        return {} if self.bufs is None else {f"momentum.{i}": b.detach().cpu() for i, b in enumerate(self.bufs)}
+
+    def load_state_dict(self, state: dict[str, torch.Tensor]) -> None:
+        if not state:
+            return
+        missing = [i for i in range(len(self.params)) if f"momentum.{i}" not in state]
+        if missing:
+            raise ValueError(f"optimizer state lacks the momentum of parameters {missing}")
+        self.bufs = [state[f"momentum.{i}"].to(p.device, p.dtype).clone() for i, p in enumerate(self.params)]
 
 
 def sched_cos(start: float, end: float, pos: float) -> float:

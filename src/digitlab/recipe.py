@@ -28,7 +28,7 @@ from torch import nn
 from digitlab import distributed
 from digitlab.console import progress_bar
 from digitlab.errors import DataError, DigitlabError, TrainingError
-from digitlab.optim import one_cycle
+from digitlab.optim import NesterovSGD, one_cycle
 
 MNIST_MEAN, MNIST_STD = 0.1307, 0.3081  # of the training pixels in [0, 1]
 STEMS = ("pool", "stride", "unshuffle")  # ways the first stage halves 28 x 28 (see CNNConfig.stem)
@@ -247,12 +247,11 @@ def _loss(logits: torch.Tensor, y: torch.Tensor, smoothing: float) -> torch.Tens
     return nn.functional.cross_entropy(logits, y, label_smoothing=smoothing)
 
 
-def _optimizer(model: nn.Module, config: CNNConfig) -> torch.optim.SGD:
+def _optimizer(model: nn.Module, config: CNNConfig) -> NesterovSGD:
     # No weight decay on batch-norm scales and biases: decaying them only fights the normalisation.
     decay = [p for p in model.parameters() if p.ndim > 1]
     rest = [p for p in model.parameters() if p.ndim <= 1]
-    groups = [{"params": decay, "weight_decay": config.weight_decay}, {"params": rest, "weight_decay": 0.0}]
-    return torch.optim.SGD(groups, lr=config.lr, momentum=config.momentum, nesterov=True)
+    return NesterovSGD(decay, rest, lr=config.lr, mom=config.momentum, wd=config.weight_decay)
 
 
 def _cpu_copy(state):
@@ -305,14 +304,13 @@ def fit(model: nn.Module, config: CNNConfig, x, y, valid=None, *, device="cpu", 
                 lr, momentum = one_cycle(step / total_steps, config.lr, pct_start=config.pct_start,
                                          moms=(config.momentum + 0.05, config.momentum - 0.05,
                                                config.momentum + 0.05))
-                for group in opt.param_groups:
-                    group["lr"], group["momentum"] = lr, momentum
+                opt.lr, opt.mom = lr, momentum
                 batch = order[i * batch_size:(i + 1) * batch_size]  # (B,)
                 xb = _to_unit(images[batch]).unsqueeze(1)  # (B, 1, 28, 28)
                 xb = xb.contiguous(memory_format=torch.channels_last)
                 with torch.autocast("cuda", dtype=torch.bfloat16, enabled=on_cuda):
                     loss = _loss(net(xb), y[batch], config.label_smoothing)
-                opt.zero_grad(set_to_none=True)
+                opt.zero_grad()
                 loss.backward()
                 opt.step()
                 loss_sum += loss.detach()
