@@ -220,3 +220,13 @@ def test_load_refuses_weights_that_do_not_fit_the_network(tiny, tmp_path):
     (tmp_path / "ck" / "config.json").write_text(json.dumps(config))
     with pytest.raises(ModelError, match="do not fit a linear network"):
         load(tmp_path / "ck")
+
+
+def test_planned_epochs_fill_in_each_methods_own_default():
+    from digitlab import recipe
+
+    assert make("pixel").planned_epochs() is None  # nothing to train
+    assert make("linear", epochs=7).planned_epochs() == 7
+    assert make("cnn").planned_epochs() == recipe.preset("fast").epochs  # None in its config
+    assert make("cnn", epochs=3).planned_epochs() == 3
+    assert make("cnn", arch="resnet18").planned_epochs() == 1  # the book's fit_one_cycle(1, 0.1)

@@ -166,6 +166,10 @@ class Classifier:
                             f"classes {self.classes_.tolist()}")
         return torch.searchsorted(self.classes_, y.contiguous())
 
+    def planned_epochs(self) -> int | None:
+        """How many epochs fit trains in all (None for a method with nothing to train)."""
+        return getattr(self.config, "epochs", None)
+
     def _fitted(self) -> None:
         if not hasattr(self, "classes_"):
             raise ModelError(f"this {self.method} classifier is not trained yet; call fit first")
@@ -483,6 +487,9 @@ class CNNClassifier(Classifier):
     def _setting(self, name: str):
         value = getattr(self.config, name)
         return value if value is not None else self.RESNET18_DEFAULTS[name]
+
+    def planned_epochs(self) -> int:
+        return self._recipe_config().epochs if self.config.arch == "fast" else self._setting("epochs")
 
     def _recipe_config(self):
         from digitlab import recipe

@@ -88,7 +88,7 @@ def _train(args: argparse.Namespace) -> int:
     distributed.barrier()  # every process has checked --out before the main one writes there
 
     saved = {"epoch": None}
-    total = getattr(clf.config, "epochs", None)
+    total = clf.planned_epochs()
     with progress_bar(transient=False) as bar:
         job = bar.add_task(f"training {args.method} on {task.name}", total=total)
 
