@@ -1,6 +1,7 @@
 """Checkpoints: safetensors + config.json, atomic, and every kind of bad folder refused."""
 
 import json
+import os
 
 import pytest
 import torch
@@ -37,6 +38,24 @@ def test_a_failed_save_keeps_the_previous_checkpoint(tmp_path):
     _save(tmp_path)
     with pytest.raises(Exception):
         checkpoint.save(tmp_path / "ck", {"bad": "not a tensor"}, CONFIG)
+    tensors, _ = checkpoint.load(tmp_path / "ck")
+    assert "model.weight" in tensors and [p.name for p in tmp_path.iterdir()] == ["ck"]
+
+
+def test_ctrl_c_between_the_two_renames_puts_the_previous_checkpoint_back(tmp_path, monkeypatch):
+    _save(tmp_path)
+    real_replace, calls = os.replace, []
+
+    def interrupted_second_rename(src, dst):
+        calls.append(src)
+        if len(calls) == 2:  # the old folder has stepped aside; the new one is not in yet
+            raise KeyboardInterrupt
+        real_replace(src, dst)
+
+    monkeypatch.setattr(checkpoint.os, "replace", interrupted_second_rename)
+    with pytest.raises(KeyboardInterrupt):
+        _save(tmp_path, {"means": torch.zeros(2, 28, 28)})
+    monkeypatch.undo()
     tensors, _ = checkpoint.load(tmp_path / "ck")
     assert "model.weight" in tensors and [p.name for p in tmp_path.iterdir()] == ["ck"]
 

@@ -47,17 +47,32 @@ def save(directory: str | os.PathLike, tensors: dict[str, torch.Tensor], config:
     try:
         save_file(tensors, str(tmp / WEIGHTS))
         (tmp / CONFIG).write_text(json.dumps(full, indent=2, default=str) + "\n")
-        old = None
-        if directory.exists():
-            old = directory.with_name(f".{directory.name}.old-{os.getpid()}")
-            os.replace(directory, old)
-        os.replace(tmp, directory)
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+    _swap_in(tmp, directory)
     return directory
+
+
+def _swap_in(new: Path, directory: Path) -> None:
+    """Put the complete folder `new` at `directory`, never leaving `directory` missing.
+
+    A folder cannot replace a folder in one rename, so the old one steps aside first; if anything
+    (Ctrl-C included) stops the second rename, the old one goes back.
+    """
+    old = None
+    try:
+        if directory.exists():
+            old = directory.with_name(f".{directory.name}.old-{os.getpid()}")
+            os.replace(directory, old)
+        os.replace(new, directory)
+    except BaseException:
+        if old is not None and not directory.exists():
+            os.replace(old, directory)
+        shutil.rmtree(new, ignore_errors=True)
+        raise
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
 
 
 def _read_config(directory: Path) -> dict:
