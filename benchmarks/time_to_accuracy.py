@@ -130,12 +130,13 @@ def run_baseline(seed: int, device: str, epochs: int, n_train: int) -> list[dict
 # ---------------------------------------------------------------------------------------------
 
 
-def run_command(seed: int, device: str, epochs: int | None) -> dict:
-    """Wall seconds of `digitlab train cnn --dataset mnist` in a fresh process, and its accuracy."""
+def run_command(seed: int, device: str, preset: str, epochs: int | None) -> dict:
+    """Wall seconds of `digitlab train cnn --dataset mnist --recipe PRESET` in a fresh process, and its accuracy."""
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "model"
         command = [sys.executable, "-m", "digitlab", "train", "cnn", "--dataset", "mnist", "--device", device,
-                   "--seed", str(seed), "--out", str(out)] + (["--epochs", str(epochs)] if epochs else [])
+                   "--recipe", preset, "--seed", str(seed), "--out", str(out)]
+        command += ["--epochs", str(epochs)] if epochs else []
         started = time.perf_counter()
         done = subprocess.run(command, capture_output=True, text=True)
         wall = time.perf_counter() - started
@@ -206,7 +207,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--device", default="cpu", help="cpu, cuda or auto (default: cpu)")
     parser.add_argument("--seeds", type=int, default=3, help="runs per method, seeds 0..N-1 (default: 3)")
-    parser.add_argument("--preset", default="fast", help="digitlab's recipe: fast (default) or best")
+    parser.add_argument("--preset", default="fast", help="digitlab's recipe: fast (default), medium or best")
     parser.add_argument("--epochs", type=int, help="digitlab's epochs (default: the preset's)")
     parser.add_argument("--baseline-epochs", type=int, default=3, help="baseline epochs (default: 3)")
     parser.add_argument("--baseline-seeds", type=int, help="baseline runs (default: --seeds)")
@@ -231,11 +232,11 @@ def main() -> None:
     if args.end_to_end:
         runs = []
         for seed in range(args.seeds):
-            runs.append(run_command(seed, args.device, args.epochs))
+            runs.append(run_command(seed, args.device, args.preset, args.epochs))
             print(f"seed {seed}: {runs[-1]['wall']:.1f} s wall, accuracy {100 * runs[-1]['accuracy']:.2f} % "
                   f"after {runs[-1]['epochs']} epochs", flush=True)
         walls = sorted(r["wall"] for r in runs)
-        print(f"digitlab train cnn --dataset mnist: median {statistics.median(walls):.1f} s wall "
+        print(f"digitlab train cnn --dataset mnist --recipe {args.preset}: median {statistics.median(walls):.1f} s wall "
               f"(min {walls[0]:.1f}, max {walls[-1]:.1f}), mean accuracy "
               f"{100 * statistics.mean(r['accuracy'] for r in runs):.2f} %")
         return

@@ -175,6 +175,23 @@ def test_predict_reads_printed_digits_photographed_on_paper(capsys, tmp_path):
     assert clf.score(shrunk, torch.tensor(truth)) <= 0.75
 
 
+def test_train_takes_a_cnn_recipe_by_name_and_refuses_it_elsewhere(capsys, tmp_path):
+    out = tmp_path / "medium"
+    code, _, err = digitlab(capsys, "train", "cnn", "--dataset", "mnist_tiny", "--recipe", "medium",
+                            "--epochs", "1", "--device", "cpu", "--out", out)
+    assert code == 0, err
+    model = classifiers.load(out)
+    assert model.config.preset == "medium" and model._recipe_config().width == 24
+    assert "1/1" in err  # the bar counts the epochs the command line asked for
+
+    code, _, err = digitlab(capsys, "train", "cnn", "--recipe", "huge", "--out", tmp_path / "a")
+    assert_one_line_error(code, err, "'huge'", "fast, medium, best")
+    code, _, err = digitlab(capsys, "train", "linear", "--best", "--out", tmp_path / "b")
+    assert_one_line_error(code, err, "--recipe best", "only the cnn")
+    code, _, err = digitlab(capsys, "train", "cnn", "--best", "--resume", "--out", out)
+    assert_one_line_error(code, err, "keeps the recipe")
+
+
 def test_bad_input_is_one_line_and_exit_2(compared, capsys, tmp_path):
     code, _, err = digitlab(capsys, "evaluate", tmp_path / "nowhere")
     assert_one_line_error(code, err, "nowhere", "no such model folder")
