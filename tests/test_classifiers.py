@@ -164,6 +164,31 @@ def test_fast_cnn_trains_with_the_recipe(tiny, tmp_path):
                           clf.predict_proba(tiny[1].images[:20]), atol=1e-5)
 
 
+def test_a_saved_cnn_keeps_its_recipe_when_the_preset_changes(tiny, tmp_path, monkeypatch):
+    import json
+
+    from digitlab import recipe
+    from digitlab.errors import ModelError
+
+    clf = make("cnn", epochs=1, batch_size=64, lr=0.1, seed=0).fit(*_small(tiny[0], 200), progress=False)
+    clf.save(tmp_path / "cnn")
+    saved = json.loads((tmp_path / "cnn" / "config.json").read_text())["recipe"]
+    assert saved == dataclasses.asdict(recipe.preset("fast", epochs=1, batch_size=64, lr=0.1, seed=0))
+
+    # A later digitlab whose fast preset is wider and crops less: the saved model must not follow it.
+    monkeypatch.setitem(recipe.PRESETS, "fast", recipe.CNNConfig(width=24, crop=0))
+    loaded = load(tmp_path / "cnn")
+    assert loaded._recipe_config().width == saved["width"] and loaded._recipe_config().crop == saved["crop"]
+    assert torch.allclose(loaded.predict_proba(tiny[1].images[:20]), clf.predict_proba(tiny[1].images[:20]),
+                          atol=1e-5)
+
+    config = json.loads((tmp_path / "cnn" / "config.json").read_text())
+    config["recipe"]["width"] = -3
+    (tmp_path / "cnn" / "config.json").write_text(json.dumps(config))
+    with pytest.raises(ModelError, match="cnn: the recipe in config.json is damaged"):
+        load(tmp_path / "cnn")
+
+
 @pytest.mark.slow
 def test_fast_cnn_resumes_exactly_from_a_checkpoint(tiny, tmp_path):
     # The recipe's optimizer state (torch SGD: momentum buffers keyed by integers) survives the

@@ -147,6 +147,40 @@ def test_seeded_short_run_reaches_97_percent(mnist_train, mnist_test):
     assert accuracy == pytest.approx(history[0]["accuracy"])
 
 
+def _centre_of_mass(x: torch.Tensor) -> torch.Tensor:
+    """(N, 28, 28) -> (N, 2) rows and columns of the ink's centre."""
+    w = x.float()
+    coords = torch.arange(28.0)
+    total = w.sum(dim=(1, 2))
+    return torch.stack([(w.sum(2) * coords).sum(1) / total, (w.sum(1) * coords).sum(1) / total], dim=1)
+
+
+def test_warped_moves_turns_and_zooms_within_its_bounds(mnist_train):
+    x = mnist_train.images[:200]
+    assert torch.equal(recipe.warped(x, 0, 0, 0, torch.Generator().manual_seed(0)), x)  # nothing drawn, nothing moved
+    moved = recipe.warped(x, 2, 0, 0, torch.Generator().manual_seed(0))
+    again = recipe.warped(x, 2, 0, 0, torch.Generator().manual_seed(0))
+    assert moved.dtype == torch.uint8 and torch.equal(moved, again)  # the generator decides everything
+    step = _centre_of_mass(moved) - _centre_of_mass(x)  # (N, 2) pixels
+    assert step.abs().max() <= 2.5 and step.abs().mean() > 0.5  # moved, but never more than 2 pixels
+    ink = x.float().sum(dim=(1, 2))
+    assert ((moved.float().sum(dim=(1, 2)) - ink).abs() / ink).max() < 0.1  # a move keeps the ink
+
+    bar = torch.zeros(1, 28, 28, dtype=torch.uint8)
+    bar[0, 13:15, 4:24] = 255  # a horizontal stroke through the centre
+    turned = recipe.warped(bar.expand(500, 28, 28), 0, 30, 0, torch.Generator().manual_seed(1)).float()
+    rows = torch.arange(28.0).view(1, 28, 1)
+    spread = ((rows - 13.5) ** 2 * turned).sum(dim=(1, 2)) / turned.sum(dim=(1, 2))  # vertical variance
+    flat = ((rows - 13.5) ** 2 * bar.float()).sum() / bar.float().sum()
+    assert spread.max() > 10 * flat  # some strokes turned far from horizontal...
+    # ...but none past 30 degrees: a 20-pixel stroke at angle a has a vertical variance of
+    # sin(a)^2 * 20^2 / 12, 8.3 at 30 degrees and 16.7 at 45, plus its width's 0.25
+    assert spread.max() < 9.5
+    zoomed = recipe.warped(x, 0, 0, 0.2, torch.Generator().manual_seed(2))
+    ratio = zoomed.float().sum(dim=(1, 2)) / ink  # ink scales with the area: 0.8^2 to 1.2^2
+    assert ratio.min() > 0.55 and ratio.max() < 1.55 and ratio.std() > 0.05
+
+
 def test_presets_are_configs_and_unknown_names_say_which_exist():
     assert recipe.preset("best").augment and recipe.preset("best").epochs > recipe.preset("fast").epochs
     assert recipe.preset("fast", seed=4).seed == 4
@@ -155,7 +189,7 @@ def test_presets_are_configs_and_unknown_names_say_which_exist():
 
 
 @pytest.mark.parametrize("field, value", [("epochs", 0), ("lr", -1.0), ("label_smoothing", 1.0),
-                                          ("ensemble", 0)])
+                                          ("ensemble", 0), ("rotate", 90.0), ("scale", -0.1)])
 def test_out_of_range_settings_name_the_option(field, value):
     with pytest.raises(DigitlabError, match=field):
         recipe.CNNConfig(**{field: value})

@@ -211,7 +211,12 @@ class Classifier:
             "accuracy": last.get("accuracy"),
             "history": self.history_,
             "training": {"epoch": state["epoch"], "optimizer": json_state},
+            **self._more_config(),
         })
+
+    def _more_config(self) -> dict:
+        """Anything else a method needs to rebuild itself exactly; saved beside "config"."""
+        return {}
 
 
 def _split_state(obj, prefix: str):
@@ -492,11 +497,19 @@ class CNNClassifier(Classifier):
         return self._recipe_config().epochs if self.config.arch == "fast" else self._setting("epochs")
 
     def _recipe_config(self):
+        """The recipe this model trains with: the one it was first trained with (recipe_, which the
+        checkpoint stores, so a preset changed later cannot change a saved model), else its preset;
+        with the epochs, lr or batch size its config sets (a resumed run may ask for more epochs)."""
         from digitlab import recipe
 
         given = {k: getattr(self.config, k) for k in ("epochs", "lr", "batch_size")}
-        return recipe.preset(self.config.preset, seed=self.config.seed,
-                             **{k: v for k, v in given.items() if v is not None})
+        changes = {k: v for k, v in given.items() if v is not None}
+        if getattr(self, "recipe_", None) is not None:
+            return dataclasses.replace(self.recipe_, seed=self.config.seed, **changes)
+        return recipe.preset(self.config.preset, seed=self.config.seed, **changes)
+
+    def _more_config(self) -> dict:
+        return {"recipe": dataclasses.asdict(self._recipe_config())} if self.config.arch == "fast" else {}
 
     def _build(self) -> nn.Module:
         if self.config.arch == "fast":
@@ -512,6 +525,9 @@ class CNNClassifier(Classifier):
             start_epoch, opt_state = self.state_["epoch"] + 1, self.state_.get("optimizer") or None
         else:
             X, y, valid = self._start(X, y, valid)
+            self.recipe_ = None
+            if self.config.arch == "fast":
+                self.recipe_ = self._recipe_config()  # the preset as it is now, kept with the model
             self.model_ = _seeded(self.config.seed, self._build)
             self.history_, self.state_, start_epoch, opt_state = [], {"epoch": -1}, 0, None
         if valid is not None:
@@ -571,9 +587,19 @@ class CNNClassifier(Classifier):
     def predict_proba(self, X) -> torch.Tensor:
         return torch.softmax(self.logits(X), dim=1)
 
+    def _restore(self, tensors, saved) -> None:
+        self.recipe_ = None
+        if self.config.arch == "fast" and "recipe" in saved:  # checkpoints from before 0.1.0's end lack it
+            from digitlab import recipe
+
+            try:
+                self.recipe_ = recipe.CNNConfig(**saved["recipe"])
+            except (TypeError, DigitlabError) as err:
+                raise ModelError(f"the recipe in config.json is damaged ({err}); train the model again") from None
+        _NetClassifier._restore(self, tensors, saved)
+
     _on_epoch = _NetClassifier._on_epoch
     _tensors = _NetClassifier._tensors
-    _restore = _NetClassifier._restore
 
 
 # ---------------------------------------------------------------------------------------------
@@ -614,5 +640,8 @@ def load(directory) -> Classifier:
     clf.state_ = {"epoch": int(training.get("epoch", -1)), "optimizer": optimizer}
     clf.history_ = list(saved.get("history") or [])
     clf.data_ = dict(saved.get("data") or {})
-    clf._restore({k: v for k, v in tensors.items() if not k.startswith("optimizer")}, saved)
+    try:
+        clf._restore({k: v for k, v in tensors.items() if not k.startswith("optimizer")}, saved)
+    except ModelError as err:
+        raise ModelError(f"{directory}: {err}") from None
     return clf

@@ -8,6 +8,7 @@ What makes it fast (each lever measured; see benchmarks/RESULTS.md):
 - one epoch in the fast preset, at batch 64 (more steps beat bigger batches in so short a run);
 - channels-last memory, which oneDNN's convolutions and pooling run fastest in;
 - SGD with Nesterov momentum under fastai's one-cycle schedule, with label smoothing;
+- for the longer presets, new random shifts (medium) or turns, zooms and shifts (best) every epoch;
 - on CUDA: channels-last memory and bfloat16 autocast.
 
 Everything random in epoch `e` (the order, the shifts) draws from a generator seeded from
@@ -19,6 +20,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -52,6 +54,8 @@ class CNNConfig:
     blocks: int = 0  # residual blocks (two 3x3 convs each) after each of the last two stages
     augment: bool = False  # shift each training image by up to `shift` pixels, new shifts each epoch
     shift: int = 2  # pixels, the largest shift when augmenting
+    rotate: float = 0.0  # degrees, the largest rotation when augmenting (0: whole-pixel shifts only)
+    scale: float = 0.0  # the largest zoom in or out when augmenting, as a fraction (0.1: 0.9x-1.1x)
     tta: bool = False  # at prediction, also average the logits of the image shifted by 1 pixel
     ensemble: int = 1  # networks trained side by side on the same batches; their logits averaged
     seed: int = 0  # seeds the initial weights (through the caller), the order and the shifts
@@ -61,6 +65,7 @@ class CNNConfig:
             "epochs": self.epochs >= 1, "batch_size": self.batch_size >= 1, "lr": self.lr > 0,
             "width": self.width >= 1, "blocks": self.blocks >= 0, "ensemble": self.ensemble >= 1,
             "weight_decay": self.weight_decay >= 0, "shift": 0 <= self.shift <= 8,
+            "rotate": 0 <= self.rotate <= 45, "scale": 0 <= self.scale <= 0.5,
             "label_smoothing": 0 <= self.label_smoothing < 1, "pct_start": 0 < self.pct_start < 1,
             "stem": self.stem in STEMS, "crop": 0 <= self.crop <= 4 and self.crop % 2 == 0,
         }
@@ -244,6 +249,32 @@ def shifted(images: torch.Tensor, shift: int, generator: torch.Generator) -> tor
     return out
 
 
+def warped(images: torch.Tensor, shift: float, rotate: float, scale: float, generator: torch.Generator,
+           chunk: int = 8192) -> torch.Tensor:
+    """Each image turned by up to +-rotate degrees, zoomed by up to 1 +- scale and moved by up to
+    +-shift pixels, each drawn uniformly and independently; bilinear, the border filled with 0."""
+    n = len(images)
+    u = (torch.rand(4, n, generator=generator) * 2 - 1).to(images.device)  # (4, N) in [-1, 1)
+    angle, zoom = u[0] * math.radians(rotate), 1 + u[1] * scale
+    cos, sin = torch.cos(angle) / zoom, torch.sin(angle) / zoom  # output -> input coordinates
+    move = u[2:] * shift * 2 / 28  # pixels -> affine_grid's [-1, 1] units
+    theta = torch.stack([torch.stack([cos, -sin, move[0]], 1), torch.stack([sin, cos, move[1]], 1)], 1)  # (N, 2, 3)
+    out = torch.empty_like(images)
+    for start in range(0, n, chunk):  # a grid is 2 floats a pixel: chunks keep it small
+        part = slice(start, start + chunk)
+        grid = nn.functional.affine_grid(theta[part], [len(theta[part]), 1, 28, 28], align_corners=False)
+        moved = nn.functional.grid_sample(_to_unit(images[part]).unsqueeze(1), grid, align_corners=False)[:, 0]
+        out[part] = moved.mul_(255).round_().to(torch.uint8) if images.dtype == torch.uint8 else moved
+    return out
+
+
+def augmented(images: torch.Tensor, config: CNNConfig, generator: torch.Generator) -> torch.Tensor:
+    """The epoch's training images under config's augmentation: warped, whole-pixel shifts, or as they are."""
+    if config.rotate or config.scale:
+        return warped(images, config.shift, config.rotate, config.scale, generator)
+    return shifted(images, config.shift, generator) if config.shift else images
+
+
 def _loss(logits: torch.Tensor, y: torch.Tensor, smoothing: float) -> torch.Tensor:
     """Cross-entropy; an ensemble's (k, B, C) logits give the sum of its members' losses."""
     if logits.ndim == 3:
@@ -301,7 +332,7 @@ def fit(model: nn.Module, config: CNNConfig, x, y, valid=None, *, device="cpu", 
             started = time.perf_counter()
             generator = epoch_generator(config.seed, epoch)
             order = distributed.shard(torch.randperm(len(x), generator=generator)).to(device)  # (N / world,)
-            images = shifted(x, config.shift, generator) if config.augment and config.shift else x
+            images = augmented(x, config, generator) if config.augment else x
             model.train()
             loss_sum = torch.zeros((), device=device)
             for i in range(steps_per_epoch):
