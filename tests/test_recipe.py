@@ -53,6 +53,16 @@ def test_ensemble_trains_each_member_on_its_own_loss():
     assert_close(model(x), torch.stack([m(x) for m in model.members]).mean(dim=0))
 
 
+def test_each_ensemble_member_trains_on_its_own_view():
+    model = _seeded_model(recipe.CNNConfig(ensemble=3, width=4)).train()
+    views = [torch.rand(6, 1, 28, 28) for _ in range(3)]
+    logits = model(views)  # (3, 6, 10): member i on view i
+    for member, view, got in zip(model.members, views, logits):
+        assert_close(got, member(view))
+    with pytest.raises(ValueError):
+        model(views[:2])  # a view short: refused, not silently dropped
+
+
 def test_tta_averages_the_image_and_its_one_pixel_shifts(mnist_test):
     model = _seeded_model(recipe.CNNConfig(tta=True, width=4)).eval()
     x = mnist_test.images[:8].float().div(255)  # (8, 28, 28), ink well inside the border
