@@ -589,7 +589,7 @@ class CNNClassifier(Classifier):
 
     def _restore(self, tensors, saved) -> None:
         self.recipe_ = None
-        if self.config.arch == "fast" and "recipe" in saved:  # checkpoints from before 0.1.0's end lack it
+        if self.config.arch == "fast" and "recipe" in saved:  # an older checkpoint lacks it: it follows its preset
             from digitlab import recipe
 
             try:

@@ -94,8 +94,7 @@ class NesterovSGD:
 
     @torch.no_grad()
     def step(self) -> None:
-        params = [p for p in self.params if p.grad is not None]
-        if len(params) != len(self.params):
+        if any(p.grad is None for p in self.params):
             raise RuntimeError("NesterovSGD: every parameter needs a gradient at each step")
         grads = [p.grad for p in self.params]
         if self.wd and self.decay:
