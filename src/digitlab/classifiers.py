@@ -90,6 +90,10 @@ class CNNSettings:
         _require(self.arch in ("fast", "resnet18"), f"arch={self.arch!r}: choose 'fast' or 'resnet18'")
         _require(self.epochs is None or self.epochs >= 1, f"epochs={self.epochs}: must be at least 1")
         _require(self.lr is None or self.lr > 0, f"lr={self.lr}: the learning rate must be > 0")
+        if self.arch == "fast":
+            from digitlab import recipe
+
+            recipe.preset(self.preset)  # an unknown name fails here, listing the known ones
 
 
 # ---------------------------------------------------------------------------------------------

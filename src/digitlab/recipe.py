@@ -52,12 +52,13 @@ class CNNConfig:
     #                       conv then a 2x2 max pool (4x the work); "unshuffle": 2x2 pixels -> 4 channels
     crop: int = 2  # pixels cut from each edge inside the net (MNIST's ink sits in the middle 20 x 20)
     blocks: int = 0  # residual blocks (two 3x3 convs each) after each of the last two stages
-    augment: bool = False  # shift each training image by up to `shift` pixels, new shifts each epoch
+    augment: bool = False  # move (and with rotate/scale, turn and zoom) each training image anew each epoch
     shift: int = 2  # pixels, the largest shift when augmenting
     rotate: float = 0.0  # degrees, the largest rotation when augmenting (0: whole-pixel shifts only)
     scale: float = 0.0  # the largest zoom in or out when augmenting, as a fraction (0.1: 0.9x-1.1x)
     tta: bool = False  # at prediction, also average the logits of the image shifted by 1 pixel
-    ensemble: int = 1  # networks trained side by side on the same batches; their logits averaged
+    ensemble: int = 1  # networks trained side by side on the same batches (each on its own augmentation
+    #                    of them when augmenting); their logits averaged
     seed: int = 0  # seeds the initial weights (through the caller), the order and the shifts
 
     def __post_init__(self):

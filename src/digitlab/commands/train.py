@@ -49,17 +49,15 @@ def _saved_epoch(out, fallback: int | None) -> int | None:
 
 
 def _check_recipe(args: argparse.Namespace) -> None:
-    """--recipe names one of the cnn's presets, and only for a new cnn."""
+    """--recipe is for a new cnn only (the cnn's settings check the name itself)."""
     if args.recipe is None:
         return
-    from digitlab import recipe
     from digitlab.errors import DigitlabError
 
     if args.method != "cnn":
         raise DigitlabError(f"--recipe {args.recipe}: only the cnn method has recipes, not {args.method}")
     if args.resume:
         raise DigitlabError("--recipe: a resumed model keeps the recipe it was trained with; leave it out")
-    recipe.preset(args.recipe)  # an unknown name: the error lists the known ones
 
 
 def _last_accuracy(clf) -> float | None:
