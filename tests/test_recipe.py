@@ -72,6 +72,16 @@ def test_tta_averages_the_image_and_its_one_pixel_shifts(mnist_test):
     assert_close(model(x), expected)
 
 
+def test_only_the_last_epoch_is_scored_with_tta(mnist_train, mnist_test):
+    config = recipe.CNNConfig(epochs=2, batch_size=128, width=4, tta=True)
+    model = _seeded_model(config)
+    valid = (mnist_test.images[:300], mnist_test.labels[:300])
+    rows = recipe.fit(model, config, mnist_train.images[:256], mnist_train.labels[:256], valid=valid, progress=False)
+    assert [row["tta"] for row in rows] == [False, True]
+    predicted = recipe.predict_logits(model, valid[0]).argmax(dim=1)  # the model as it predicts: with TTA
+    assert rows[-1]["accuracy"] == pytest.approx((predicted == valid[1]).float().mean().item())
+
+
 def test_shifted_moves_every_digit_without_losing_ink(mnist_train):
     x = mnist_train.images[:300]  # (300, 28, 28) uint8
     inner = torch.zeros(28, 28, dtype=torch.bool)
@@ -149,7 +159,7 @@ def test_seeded_short_run_reaches_97_percent(mnist_train, mnist_test):
                          valid=(mnist_test.images, mnist_test.labels), progress=False,
                          epoch_end=lambda epoch, row, state: rows.append((epoch, row, state)))
     assert len(history) == 1 and rows[0][0] == 0 and "optimizer" in rows[0][2]
-    assert set(history[0]) == {"epoch", "train_loss", "valid_loss", "accuracy", "seconds"}
+    assert set(history[0]) == {"epoch", "train_loss", "valid_loss", "accuracy", "tta", "seconds"}
     assert history[0]["accuracy"] >= 0.97, history
     logits = recipe.predict_logits(model, mnist_test.images)
     assert logits.shape == (10_000, 10)
