@@ -9,7 +9,9 @@ Side by side, in one run, on the full MNIST (60,000 training images, 10,000 test
   `torch.utils.data.DataLoader` over a `Dataset`;
 - fastai, when installed.
 Each is scored on the test images at every epoch end; "to 99.0 %" is the training time (scoring
-excluded) up to the first epoch end at or above it. Means are over the seeds. The machine may be
+excluded) up to the first epoch end at or above it. A preset with test-time shifts (medium, best)
+is scored with them only after its last epoch (recipe._scorer), so its earlier figures are a
+little low. Means are over the seeds. The machine may be
 shared: wall-clock figures are noisy, so read them with the load average printed beside them.
 """
 
