@@ -10,6 +10,7 @@ import faulthandler
 import multiprocessing
 import os
 import socket
+import sys
 import time
 import traceback
 from pathlib import Path
@@ -135,14 +136,22 @@ def _entry(rank: int, world: int, out: Path, wait_s: float) -> None:
     faulthandler.dump_traceback_later(wait_s * 0.8, exit=True)  # a hang shows where it hung
     os.environ.update(RANK=str(rank), LOCAL_RANK=str(rank), WORLD_SIZE=str(world), MASTER_ADDR="127.0.0.1")
     torch.set_num_threads(1)  # as torchrun does: the processes share this machine's cores
+    code = 0
     try:
         _job(out, [int(p) for p in (out / "ports.txt").read_text().split()])
     except DigitlabError as err:
         (out / f"error-{rank}.txt").write_text(str(err))
-        raise SystemExit(2)
+        code = 2
     except BaseException:
         (out / f"error-{rank}.txt").write_text("not a DigitlabError:\n" + traceback.format_exc())
-        raise SystemExit(1)
+        code = 1
+    # Leave at once, as a worker that torchrun stops would. On a loaded machine, freeing the DDP
+    # wrapper of a run whose peer died can block in gloo's C++ teardown until the watchdog above
+    # fires (seen twice in five runs beside three busy loops: exit code 1 after 192 s, the
+    # error file already right); that is PyTorch's teardown, not what these tests check.
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
 
 
 @pytest.fixture(scope="module")
