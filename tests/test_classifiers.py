@@ -189,6 +189,26 @@ def test_a_saved_cnn_keeps_its_recipe_when_the_preset_changes(tiny, tmp_path, mo
         load(tmp_path / "cnn")
 
 
+def test_a_cnn_saved_before_the_head_option_loads_with_the_max_head(tiny, tmp_path, monkeypatch):
+    import json
+
+    from digitlab import recipe
+
+    # Models saved before `head` and `last_width` existed had global max pooling and a 4w third
+    # stage; their config.json lacks the two keys, and the fields' defaults must rebuild that net.
+    monkeypatch.setitem(recipe.PRESETS, "fast", recipe.CNNConfig(epochs=1, width=4))
+    clf = make("cnn", batch_size=64, lr=0.1, seed=0).fit(*_small(tiny[0], 200), progress=False)
+    clf.save(tmp_path / "cnn")
+    config = json.loads((tmp_path / "cnn" / "config.json").read_text())
+    assert (config["recipe"].pop("head"), config["recipe"].pop("last_width")) == ("max", 4)
+    (tmp_path / "cnn" / "config.json").write_text(json.dumps(config))
+    monkeypatch.undo()  # today's fast preset, with the flat head, must not leak into the old model
+    assert recipe.preset("fast").head == "flat"
+    loaded = load(tmp_path / "cnn")
+    assert torch.allclose(loaded.predict_proba(tiny[1].images[:20]), clf.predict_proba(tiny[1].images[:20]),
+                          atol=1e-5)
+
+
 @pytest.mark.slow
 def test_fast_cnn_resumes_exactly_from_a_checkpoint(tiny, tmp_path):
     # The recipe's optimizer state (torch SGD: momentum buffers keyed by integers) survives the
