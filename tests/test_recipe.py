@@ -48,7 +48,7 @@ def test_channels_last_memory_gives_the_same_logits(head):
     assert_close(model(x.contiguous(memory_format=torch.channels_last)), plain)
 
 
-def test_the_flat_head_sees_where_the_ink_is():
+def test_the_flat_head_reads_every_position_of_the_last_map():
     model = _seeded_model(recipe.CNNConfig(head="flat", width=4, crop=4, last_width=2))
     assert model.head.in_features == 8 * 5 * 5  # 2 x 4 channels on the 5 x 5 map of a 20 x 20 crop
     assert _seeded_model(recipe.CNNConfig(width=4)).head.in_features == 16  # max: 4 x 4 channels

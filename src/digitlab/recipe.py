@@ -56,7 +56,8 @@ class CNNConfig:
     crop: int = 2  # pixels cut from each edge inside the net (MNIST's ink sits in the middle 20 x 20)
     last_width: int = 4  # channels of the third stage, as a multiple of width (2: as many as the second)
     head: str = "max"  # how the last map becomes the linear head's input: "max": each channel's largest
-    #                    value, wherever it is; "flat": the whole (S/4 x S/4) map, so the head sees where
+    #                    value, wherever it is; "flat": the whole (S/4 x S/4) map, so the head also sees
+    #                    where each feature is
     blocks: int = 0  # residual blocks (two 3x3 convs each) after each of the last two stages
     augment: bool = False  # move (and with rotate/scale, turn and zoom) each training image anew each epoch
     shift: int = 2  # pixels, the largest shift when augmenting
