@@ -136,19 +136,25 @@ def _entry(rank: int, world: int, out: Path, wait_s: float) -> None:
     faulthandler.dump_traceback_later(wait_s * 0.8, exit=True)  # a hang shows where it hung
     os.environ.update(RANK=str(rank), LOCAL_RANK=str(rank), WORLD_SIZE=str(world), MASTER_ADDR="127.0.0.1")
     torch.set_num_threads(1)  # as torchrun does: the processes share this machine's cores
-    code = 0
     try:
         _job(out, [int(p) for p in (out / "ports.txt").read_text().split()])
     except DigitlabError as err:
-        (out / f"error-{rank}.txt").write_text(str(err))
-        code = 2
+        _leave(out, rank, str(err), code=2)
     except BaseException:
-        (out / f"error-{rank}.txt").write_text("not a DigitlabError:\n" + traceback.format_exc())
-        code = 1
-    # Leave at once, as a worker that torchrun stops would. On a loaded machine, freeing the DDP
-    # wrapper of a run whose peer died can block in gloo's C++ teardown until the watchdog above
-    # fires (seen twice in five runs beside three busy loops: exit code 1 after 192 s, the
-    # error file already right); that is PyTorch's teardown, not what these tests check.
+        _leave(out, rank, "not a DigitlabError:\n" + traceback.format_exc(), code=1)
+    _leave(out, rank, None, code=0)
+
+
+def _leave(out: Path, rank: int, error: str | None, code: int) -> None:
+    """Write the error, if any, and end the process at once, as a worker that torchrun stops would.
+
+    Called inside the `except` block on purpose: leaving the block frees the traceback, and with it
+    the DDP wrapper of a run whose peer died, and freeing that can block in gloo's C++ teardown until
+    the watchdog fires (seen in 3 of 9 runs: exit code 1 after 192 s, the error file already right).
+    That is PyTorch's teardown, not what these tests check.
+    """
+    if error is not None:
+        (out / f"error-{rank}.txt").write_text(error)
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(code)
