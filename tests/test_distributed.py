@@ -149,9 +149,10 @@ def _leave(out: Path, rank: int, error: str | None, code: int) -> None:
     """Write the error, if any, and end the process at once, as a worker that torchrun stops would.
 
     Called inside the `except` block on purpose: leaving the block frees the traceback, and with it
-    the DDP wrapper of a run whose peer died, and freeing that can block in gloo's C++ teardown until
-    the watchdog fires (seen in 3 of 9 runs: exit code 1 after 192 s, the error file already right).
-    That is PyTorch's teardown, not what these tests check.
+    the DDP wrapper of a run whose peer died, and that teardown (gloo's, in C++) sometimes blocks
+    until the watchdog fires: exit code 1 after 192 s, the error file already right. Raising
+    SystemExit from the block hung in 2 of 5 runs on a loaded machine, os._exit after the block in
+    1 of 6, os._exit inside it in none of 10. PyTorch's teardown is not what these tests check.
     """
     if error is not None:
         (out / f"error-{rank}.txt").write_text(error)
