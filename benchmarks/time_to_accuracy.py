@@ -4,7 +4,7 @@
     python benchmarks/time_to_accuracy.py --end-to-end      # the whole `digitlab train cnn` command
 
 Side by side, in one run, on the full MNIST (60,000 training images, 10,000 test images):
-- digitlab: `recipe.fit` with a preset (fast by default), data kept on the device;
+- digitlab: `recipe.fit` with a preset (fast by default; on CUDA its GPU form), data kept on the device;
 - baseline: what tutorials write: a two-conv net with dropout and Adam, fed by a per-sample
   `torch.utils.data.DataLoader` over a `Dataset`;
 - fastai, when installed.
@@ -59,8 +59,9 @@ def run_digitlab(seed: int, device: str, preset: str, epochs: int | None, n_trai
     from digitlab import recipe
 
     xs, ys, xv, yv = _load_mnist()
+    device = recipe.resolve_device(device)
     changes = {"seed": seed} | ({"epochs": epochs} if epochs else {})
-    config = recipe.preset(preset, **changes)
+    config = recipe.preset(preset, device, **changes)  # on CUDA, the preset's GPU form
     torch.manual_seed(seed)
     model = recipe.build(config, 10)
     return recipe.fit(model, config, xs[:n_train], ys[:n_train], valid=(xv, yv), device=device, progress=False)
@@ -268,7 +269,7 @@ def main() -> None:
         from digitlab import recipe
         from digitlab.files import atomic_write
 
-        config = dataclasses.asdict(recipe.preset(args.preset))
+        config = dataclasses.asdict(recipe.preset(args.preset, recipe.resolve_device(args.device)))
         with atomic_write(args.json, "w") as f:
             json.dump({"machine": describe_machine(args.device), "config": config, "results": results}, f,
                       indent=1, default=str)

@@ -8,7 +8,7 @@ import pytest
 import torch
 from torch.testing import assert_close
 
-from digitlab import recipe
+from digitlab import compare, recipe
 from digitlab.errors import DataError, DigitlabError
 
 
@@ -224,6 +224,21 @@ def test_presets_are_configs_and_unknown_names_say_which_exist():
     assert recipe.preset("fast", seed=4).seed == 4
     with pytest.raises(DigitlabError, match="fast, medium, best"):
         recipe.preset("fastest")
+
+
+def test_on_cuda_fast_and_medium_take_fewer_larger_steps_and_best_stays():
+    # A GPU step costs its kernel launches, not its arithmetic: there the presets trade steps for width.
+    def steps(config):
+        return config.epochs * -(-60_000 // config.batch_size)
+
+    for name in ("fast", "medium"):
+        cpu, gpu = recipe.preset(name), recipe.preset(name, "cuda")
+        assert steps(gpu) < 0.6 * steps(cpu) and gpu.width > cpu.width, name
+        assert recipe.preset(name, torch.device("cpu")) == cpu
+    assert recipe.preset("best", "cuda") == recipe.preset("best")
+    assert recipe.preset("fast", "auto") == recipe.preset("fast", "cuda" if torch.cuda.is_available() else "cpu")
+    assert recipe.preset("fast", torch.device("cuda", 0), seed=3).seed == 3  # no GPU needed to read it
+    assert compare.make("cnn").planned_epochs("cuda") == recipe.preset("fast", "cuda").epochs
 
 
 @pytest.mark.parametrize("field, value", [("epochs", 0), ("lr", -1.0), ("label_smoothing", 1.0),

@@ -170,8 +170,8 @@ class Classifier:
                             f"classes {self.classes_.tolist()}")
         return torch.searchsorted(self.classes_, y.contiguous())
 
-    def planned_epochs(self) -> int | None:
-        """How many epochs fit trains in all (None for a method with nothing to train)."""
+    def planned_epochs(self, device="cpu") -> int | None:
+        """How many epochs fit trains in all on `device` (None for a method with nothing to train)."""
         return getattr(self.config, "epochs", None)
 
     def _fitted(self) -> None:
@@ -497,20 +497,21 @@ class CNNClassifier(Classifier):
         value = getattr(self.config, name)
         return value if value is not None else self.RESNET18_DEFAULTS[name]
 
-    def planned_epochs(self) -> int:
-        return self._recipe_config().epochs if self.config.arch == "fast" else self._setting("epochs")
+    def planned_epochs(self, device="cpu") -> int:
+        return self._recipe_config(device).epochs if self.config.arch == "fast" else self._setting("epochs")
 
-    def _recipe_config(self):
+    def _recipe_config(self, device="cpu"):
         """The recipe this model trains with: the one it was first trained with (recipe_, which the
-        checkpoint stores, so a preset changed later cannot change a saved model), else its preset;
-        with the epochs, lr or batch size its config sets (a resumed run may ask for more epochs)."""
+        checkpoint stores, so a preset changed later cannot change a saved model), else its preset
+        for `device`; with the epochs, lr or batch size its config sets (a resumed run may ask for
+        more epochs)."""
         from digitlab import recipe
 
         given = {k: getattr(self.config, k) for k in ("epochs", "lr", "batch_size")}
         changes = {k: v for k, v in given.items() if v is not None}
         if getattr(self, "recipe_", None) is not None:
             return dataclasses.replace(self.recipe_, seed=self.config.seed, **changes)
-        return recipe.preset(self.config.preset, seed=self.config.seed, **changes)
+        return recipe.preset(self.config.preset, device, seed=self.config.seed, **changes)
 
     def _more_config(self) -> dict:
         return {"recipe": dataclasses.asdict(self._recipe_config())} if self.config.arch == "fast" else {}
@@ -531,7 +532,7 @@ class CNNClassifier(Classifier):
             X, y, valid = self._start(X, y, valid)
             self.recipe_ = None
             if self.config.arch == "fast":
-                self.recipe_ = self._recipe_config()  # the preset as it is now, kept with the model
+                self.recipe_ = self._recipe_config(device)  # the preset as it is now, kept with the model
             self.model_ = _seeded(self.config.seed, self._build)
             self.history_, self.state_, start_epoch, opt_state = [], {"epoch": -1}, 0, None
         if valid is not None:

@@ -23,8 +23,9 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--lr", type=float, help="learning rate (default: the method's own)")
     parser.add_argument("--out", metavar="DIR", help="the model folder (default: digitlab-out/<method>-<task>)")
     parser.add_argument("--recipe", metavar="NAME",
-                        help="cnn only: fast (default; one epoch, ~99.1 %% on MNIST in ~8 s), medium (~99.55 %%, under a "
-                        "minute) or best (~99.7 %%, about 20 minutes); benchmarks/RESULTS.md has their measured cost")
+                        help="cnn only: fast (default; one epoch, ~99.1 %% on MNIST in ~8 s on 2 CPU cores), medium "
+                        "(~99.55 %%, under a minute) or best (~99.7 %%, about 20 minutes); on a GPU, fast and medium "
+                        "take fewer, larger steps; benchmarks/RESULTS.md has their measured cost")
     parser.add_argument("--best", action="store_const", const="best", dest="recipe",
                         help="cnn only: the same as --recipe best")
     parser.add_argument("--seed", type=int, default=0, help="seeds every random choice (default: 0)")
@@ -106,7 +107,7 @@ def _train(args: argparse.Namespace) -> int:
     distributed.barrier()  # every process has checked --out before the main one writes there
 
     saved = {"epoch": None}
-    total = clf.planned_epochs()
+    total = clf.planned_epochs(device)
     with progress_bar(transient=False) as bar:
         job = bar.add_task(f"training {args.method} on {task.name}", total=total)
 
