@@ -105,17 +105,18 @@ PRESETS = {
 }
 
 
-# On a GPU these nets' arithmetic is close to free (the fast net's is 0.25 TFLOP an epoch) and a
-# step costs its kernel launches instead: about 430 tensor operations, whatever the batch. So on
-# CUDA, fast and medium take a quarter to a third of the steps, in batches of 512, and make up for
-# it with wider nets. Their accuracy is measured on CPU (the same arithmetic, in float32 where CUDA
-# runs bfloat16); their seconds on a GPU are not measured yet: benchmarks/RESULTS.md.
+# On a GPU these nets' arithmetic is close to free (the fast net's is 0.26 TFLOP an epoch) and a
+# step costs its kernel launches instead: about 100 top-level tensor operations, whatever the batch.
+# So on CUDA, fast and medium take a half and a third of the steps, in batches of 512, and make up
+# for it with wider nets. Their accuracy is measured on CPU (float32, and bfloat16 emulated); their
+# seconds on a GPU are not measured yet: benchmarks/RESULTS.md.
 GPU_PRESETS = {
-    # 99.10 % mean of 3 seeds (99.10, 99.10, 99.10) in 236 steps, against the CPU preset's 469. At
-    # batch 256, 1 epoch (235 steps): 98.90-98.93 % at widths 16-32; 2 epochs of width 16: 98.95 %.
+    # 99.10 % mean of 3 seeds (99.10, 99.10, 99.10; seeds 3-5 99.04 %; in bfloat16 99.07 %) in 236
+    # steps, against the CPU preset's 469. At batch 256, 1 epoch (235 steps): 98.90-98.93 % at
+    # widths 16-32; 2 epochs of width 16: 98.95 %.
     "fast": dataclasses.replace(PRESETS["fast"], epochs=2, batch_size=512, lr=0.6, width=24),
-    # 99.52 % mean of 3 seeds (99.54, 99.51, 99.50) in 590 steps, against the CPU preset's 1876.
-    # 4 epochs (472 steps): 99.47 %; 3 epochs at batch 256 (705 steps): 99.49 %.
+    # 99.52 % mean of 3 seeds (99.54, 99.51, 99.50; seeds 3-5 99.52 %) in 590 steps, against the CPU
+    # preset's 1876. 4 epochs (472 steps): 99.47 %; 3 epochs at batch 256 (705 steps): 99.49 %.
     "medium": dataclasses.replace(PRESETS["medium"], epochs=5, batch_size=512, lr=0.6, width=32),
 }
 
