@@ -192,6 +192,17 @@ def test_train_takes_a_cnn_recipe_by_name_and_refuses_it_elsewhere(capsys, tmp_p
     assert_one_line_error(code, err, "keeps the recipe")
 
 
+def test_a_log_gets_the_lasting_bar_and_no_empty_lines(capsys, tmp_path):
+    # Captured stderr is not a terminal, as a log file is not: the transient inner bars (the cnn's
+    # steps) show nothing there, and used to leave an empty line each.
+    code, _, err = digitlab(capsys, "train", "cnn", "--dataset", "mnist_tiny", "--epochs", "1", "--device", "cpu",
+                            "--out", tmp_path / "m")
+    assert code == 0, err
+    lines = err.splitlines()
+    assert lines and all(line.strip() for line in lines), repr(err)
+    assert "1/1" in lines[0]  # the command's own bar, in its final state
+
+
 def test_bad_input_is_one_line_and_exit_2(compared, capsys, tmp_path):
     code, _, err = digitlab(capsys, "evaluate", tmp_path / "nowhere")
     assert_one_line_error(code, err, "nowhere", "no such model folder")

@@ -21,7 +21,10 @@ console = Console(stderr=True)
 
 
 def progress_bar(transient: bool = True) -> Progress:
-    """A rich Progress with the columns digitlab uses everywhere."""
+    """A rich Progress with the columns digitlab uses everywhere.
+
+    Where stderr is not a terminal (a log file, a pipe), a transient bar would show nothing but
+    still leave an empty line behind, so there it is off; a lasting bar prints its final state."""
     return Progress(
         TextColumn("[progress.description]{task.description}"),
         BarColumn(),
@@ -30,6 +33,7 @@ def progress_bar(transient: bool = True) -> Progress:
         TimeRemainingColumn(),
         console=console,
         transient=transient,
+        disable=transient and not console.is_terminal,
     )
 
 
