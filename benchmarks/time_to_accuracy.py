@@ -1,4 +1,4 @@
-"""Seconds of training to 99.0 % and 99.5 % MNIST test accuracy: digitlab's recipe against plain PyTorch.
+"""Seconds of training to 99.0 % and 99.5 % MNIST test accuracy: digitlab's recipe, plain PyTorch, fastai.
 
     python benchmarks/time_to_accuracy.py [--device cpu|cuda|auto] [--seeds 3] [--quick]
     python benchmarks/time_to_accuracy.py --end-to-end      # the whole `digitlab train cnn` command
@@ -7,7 +7,8 @@ Side by side, in one run, on the full MNIST (60,000 training images, 10,000 test
 - digitlab: `recipe.fit` with a preset (fast by default; on CUDA its GPU form), data kept on the device;
 - baseline: what tutorials write: a two-conv net with dropout and Adam, fed by a per-sample
   `torch.utils.data.DataLoader` over a `Dataset`;
-- fastai, when installed.
+- fastai, where it is installed: the chapter's resnet18 from scratch, fit_one_cycle at lr 0.1, on
+  fastai's MNIST folder of PNG files (written once from the shipped MNIST); --skip-fastai leaves it out.
 Each is scored on the test images at every epoch end; "to 99.0 %" is the training time (scoring
 excluded) up to the first epoch end at or above it. A preset with test-time shifts (medium, best)
 is scored with them only after its last epoch (recipe._scorer), so its earlier figures are a
@@ -77,6 +78,8 @@ def run_baseline(seed: int, device: str, epochs: int, n_train: int) -> list[dict
     from torch import nn
     from torch.utils.data import DataLoader, Dataset
 
+    from digitlab import recipe  # for resolve_device only
+
     class Digits(Dataset):
         def __init__(self, images, labels):
             self.images, self.labels = images, labels
@@ -102,8 +105,7 @@ def run_baseline(seed: int, device: str, epochs: int, n_train: int) -> list[dict
 
     torch.manual_seed(seed)
     xs, ys, xv, yv = _load_mnist()
-    device = torch.device("cuda" if device == "auto" and torch.cuda.is_available() else
-                          "cpu" if device == "auto" else device)
+    device = recipe.resolve_device(device)
     model = Net().to(device)
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
     loader = DataLoader(Digits(xs[:n_train], ys[:n_train]), batch_size=64, shuffle=True)
@@ -126,6 +128,68 @@ def run_baseline(seed: int, device: str, epochs: int, n_train: int) -> list[dict
                 correct += (model(xb.to(device)).argmax(dim=1).cpu() == yb).sum().item()
         rows.append({"epoch": epoch, "accuracy": correct / len(yv), "seconds": seconds})
     return rows
+
+
+# ---------------------------------------------------------------------------------------------
+# The same chapter done with fastai, where it is installed
+# ---------------------------------------------------------------------------------------------
+
+
+def fastai_version() -> str | None:
+    try:
+        import fastai
+    except ImportError:
+        return None
+    return fastai.__version__
+
+
+def run_fastai(seed: int, device: str, epochs: int, n_train: int, lr: float) -> list[dict]:
+    """The chapter's CNN the fastai way: resnet18 from scratch on fastai's MNIST folder (PNG files
+    read and turned into 3-channel tensors one by one, as fastai does), fit_one_cycle at the
+    chapter's lr. The folder is written once from the shipped MNIST; n_train < 60,000 takes a seeded
+    random subset of the training files. Seconds are the training phases only, as for the others."""
+    import random
+
+    import torch
+    from fastai.vision.all import (Callback, CategoryBlock, DataBlock, ImageBlock, IndexSplitter, accuracy,
+                                   get_image_files, parent_label, resnet18, set_seed, vision_learner)
+
+    from digitlab import recipe
+    from digitlab.data import home
+    from digitlab.export import export_layout
+
+    device_ = recipe.resolve_device(device)
+
+    class TrainClock(Callback):
+        """Seconds of each epoch's training phase, validation left out."""
+
+        def __init__(self):
+            self.seconds = []
+
+        def before_train(self):
+            self.started = time.perf_counter()
+
+        def after_train(self):
+            if device_.type == "cuda":
+                torch.cuda.synchronize()  # the GPU's queue is part of the epoch
+            self.seconds.append(time.perf_counter() - self.started)
+
+    root = export_layout("mnist_png", home() / "book")  # where digitlab.book's untar_data puts it
+    train_files = sorted(get_image_files(root / "training"))
+    if n_train < len(train_files):
+        train_files = random.Random(seed).sample(train_files, n_train)
+    valid_files = sorted(get_image_files(root / "testing"))
+    items = train_files + valid_files
+    block = DataBlock(blocks=(ImageBlock, CategoryBlock), get_y=parent_label,
+                      splitter=IndexSplitter(range(len(train_files), len(items))))
+    set_seed(seed, reproducible=True)
+    dls = block.dataloaders(items, bs=64, device=device_)
+    learn = vision_learner(dls, resnet18, pretrained=False, metrics=accuracy)
+    clock = TrainClock()
+    with learn.no_bar(), learn.no_logging():
+        learn.fit_one_cycle(epochs, lr, cbs=[clock])
+    return [{"epoch": epoch, "accuracy": float(values[2]), "seconds": seconds}
+            for epoch, (values, seconds) in enumerate(zip(learn.recorder.values, clock.seconds, strict=True))]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -179,18 +243,17 @@ def print_table(results: list[dict]) -> None:
             f" ± {100 * statistics.stdev(r['final']):.2f}" if len(r["final"]) > 1 else "")
         print(f"{r['name']:<34} {_mean(r['to'][0.990]):>20} {_mean(r['to'][0.995]):>24} {final:>20} "
               f"{r['epochs']:>6}")
-    mine, base = results[0], next((r for r in results if r["name"].startswith("baseline")), None)
-    if base is None:
-        return
-    for target in TARGETS:
-        a, b = mine["to"][target], base["to"][target]
-        if all(v is not None for v in a + b):
-            print(f"baseline / digitlab, seconds to {100 * target:.1f} %: "
-                  f"{statistics.mean(b) / statistics.mean(a):.1f}x")
-        else:
-            print(f"baseline / digitlab, seconds to {100 * target:.1f} %: n/a (not reached by every seed)")
-    print(f"baseline / digitlab, training seconds per epoch: "
-          f"{statistics.mean(base['train_seconds']) / base['epochs'] / (statistics.mean(mine['train_seconds']) / mine['epochs']):.1f}x")
+    mine = results[0]
+    for other in results[1:]:
+        who = other["name"].split(" (")[0]  # "baseline", "fastai"
+        for target in TARGETS:
+            a, b = mine["to"][target], other["to"][target]
+            if all(v is not None for v in a + b):
+                print(f"{who} / digitlab, seconds to {100 * target:.1f} %: {statistics.mean(b) / statistics.mean(a):.1f}x")
+            else:
+                print(f"{who} / digitlab, seconds to {100 * target:.1f} %: n/a (not reached by every seed)")
+        per_epoch = [statistics.mean(r["train_seconds"]) / r["epochs"] for r in (other, mine)]
+        print(f"{who} / digitlab, training seconds per epoch: {per_epoch[0] / per_epoch[1]:.1f}x")
 
 
 def describe_machine(device: str) -> str:
@@ -215,7 +278,11 @@ def main() -> None:
     parser.add_argument("--baseline-epochs", type=int, default=3, help="baseline epochs (default: 3)")
     parser.add_argument("--baseline-seeds", type=int, help="baseline runs (default: --seeds)")
     parser.add_argument("--threads", type=int, help="torch.set_num_threads (default: torch's choice)")
-    parser.add_argument("--skip-baseline", action="store_true", help="digitlab only")
+    parser.add_argument("--skip-baseline", action="store_true", help="no plain-PyTorch baseline")
+    parser.add_argument("--skip-fastai", action="store_true", help="no fastai run, even where it is installed")
+    parser.add_argument("--fastai-epochs", type=int, default=2, help="fastai's epochs (default: 2)")
+    parser.add_argument("--fastai-seeds", type=int, help="fastai runs (default: --seeds)")
+    parser.add_argument("--fastai-lr", type=float, default=0.1, help="fastai's peak lr (default: the chapter's 0.1)")
     parser.add_argument("--end-to-end", action="store_true",
                         help="time the whole `digitlab train cnn --dataset mnist` command instead")
     parser.add_argument("--quick", action="store_true",
@@ -228,7 +295,7 @@ def main() -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
     if args.quick:
-        args.seeds, args.baseline_seeds, args.baseline_epochs = 1, 1, 1
+        args.seeds, args.baseline_seeds, args.baseline_epochs, args.fastai_seeds, args.fastai_epochs = 1, 1, 1, 1, 1
     n_train = 5_000 if args.quick else 60_000
     print(describe_machine(args.device), flush=True)
 
@@ -258,11 +325,16 @@ def main() -> None:
             print(f"baseline seed {seed}: " + ", ".join(f"{100 * r['accuracy']:.2f} % @ {r['seconds']:.1f} s"
                                                         for r in base_runs[-1]), flush=True)
         results.append(summarise("baseline (DataLoader, Adam)", base_runs))
-    try:
-        import fastai  # noqa: F401
-        print("fastai is installed, but this script has no fastai run: skipped")
-    except ImportError:
+    version = fastai_version()
+    if version is None:
         print("fastai: not installed, skipped")
+    elif not args.skip_fastai:
+        fastai_runs = []
+        for seed in range(args.fastai_seeds or args.seeds):
+            fastai_runs.append(run_fastai(seed, args.device, args.fastai_epochs, n_train, args.fastai_lr))
+            print(f"fastai seed {seed}: " + ", ".join(f"{100 * r['accuracy']:.2f} % @ {r['seconds']:.1f} s"
+                                                      for r in fastai_runs[-1]), flush=True)
+        results.append(summarise(f"fastai {version} (resnet18)", fastai_runs))
     print_table(results)
     print(describe_machine(args.device))
     if args.json:
