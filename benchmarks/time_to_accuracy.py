@@ -225,6 +225,16 @@ def _mean(values: list[float | None]) -> str:
     return f"{statistics.mean(values):.1f} s" + (f" ± {statistics.stdev(values):.1f}" if len(values) > 1 else "")
 
 
+def run_seeds(who: str, name: str, seeds: int, run) -> dict:
+    """`run(seed)` for seeds 0..seeds-1, each run's epochs printed as it ends; their summary."""
+    runs = []
+    for seed in range(seeds):
+        runs.append(run(seed))
+        print(f"{who} seed {seed}: " + ", ".join(f"{100 * r['accuracy']:.2f} % @ {r['seconds']:.1f} s"
+                                                 for r in runs[-1]), flush=True)
+    return summarise(name, runs)
+
+
 def summarise(name: str, runs: list[list[dict]]) -> dict:
     finals = [rows[-1]["accuracy"] for rows in runs]
     return {
@@ -311,30 +321,18 @@ def main() -> None:
               f"{100 * statistics.mean(r['accuracy'] for r in runs):.2f} %")
         return
 
-    results = []
-    digitlab_runs = []
-    for seed in range(args.seeds):
-        digitlab_runs.append(run_digitlab(seed, args.device, args.preset, args.epochs, n_train))
-        print(f"digitlab seed {seed}: " + ", ".join(f"{100 * r['accuracy']:.2f} % @ {r['seconds']:.1f} s"
-                                                    for r in digitlab_runs[-1]), flush=True)
-    results.append(summarise(f"digitlab recipe ({args.preset})", digitlab_runs))
+    results = [run_seeds("digitlab", f"digitlab recipe ({args.preset})", args.seeds,
+                         lambda seed: run_digitlab(seed, args.device, args.preset, args.epochs, n_train))]
     if not args.skip_baseline:
-        base_runs = []
-        for seed in range(args.baseline_seeds or args.seeds):
-            base_runs.append(run_baseline(seed, args.device, args.baseline_epochs, n_train))
-            print(f"baseline seed {seed}: " + ", ".join(f"{100 * r['accuracy']:.2f} % @ {r['seconds']:.1f} s"
-                                                        for r in base_runs[-1]), flush=True)
-        results.append(summarise("baseline (DataLoader, Adam)", base_runs))
+        results.append(run_seeds("baseline", "baseline (DataLoader, Adam)", args.baseline_seeds or args.seeds,
+                                 lambda seed: run_baseline(seed, args.device, args.baseline_epochs, n_train)))
     version = fastai_version()
     if version is None:
         print("fastai: not installed, skipped")
     elif not args.skip_fastai:
-        fastai_runs = []
-        for seed in range(args.fastai_seeds or args.seeds):
-            fastai_runs.append(run_fastai(seed, args.device, args.fastai_epochs, n_train, args.fastai_lr))
-            print(f"fastai seed {seed}: " + ", ".join(f"{100 * r['accuracy']:.2f} % @ {r['seconds']:.1f} s"
-                                                      for r in fastai_runs[-1]), flush=True)
-        results.append(summarise(f"fastai {version} (resnet18)", fastai_runs))
+        results.append(run_seeds("fastai", f"fastai {version} (resnet18)", args.fastai_seeds or args.seeds,
+                                 lambda seed: run_fastai(seed, args.device, args.fastai_epochs, n_train,
+                                                         args.fastai_lr)))
     print_table(results)
     print(describe_machine(args.device))
     if args.json:
