@@ -1,5 +1,7 @@
 """BasicOptim, SGD and NesterovSGD against torch.optim.SGD; the one-cycle schedule's shape."""
 
+import contextlib
+
 import pytest
 import torch
 from torch.testing import assert_close
@@ -149,3 +151,42 @@ def test_one_cycle_warms_up_then_anneals_with_momentum_opposite():
     assert max(lrs) == pytest.approx(lr_max)
     assert all(a <= b for a, b in zip(lrs[:25], lrs[1:26]))  # rising
     assert all(a >= b for a, b in zip(lrs[25:], lrs[26:]))  # falling
+
+
+def _ops_in_a_step(n_layers: int) -> int:
+    """How many aten calls NesterovSGD's second step makes for a stack of n_layers linear layers."""
+    from torch.utils._python_dispatch import TorchDispatchMode
+
+    class Count(TorchDispatchMode):
+        calls = 0
+
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            Count.calls += 1
+            return func(*args, **(kwargs or {}))
+
+    model = torch.nn.Sequential(*[torch.nn.Linear(3, 3) for _ in range(n_layers)])
+    opt = NesterovSGD([m.weight for m in model], [m.bias for m in model], lr=0.1, mom=0.9, wd=0.01)
+    for step in range(2):  # the first step makes the momentum buffers; the second is a steady one
+        opt.zero_grad()
+        model(torch.ones(2, 3)).sum().backward()
+        with Count() if step else contextlib.nullcontext():
+            opt.step()
+    return Count.calls
+
+
+def test_nesterov_sgd_step_is_a_few_fused_calls_whatever_the_number_of_parameters():
+    # On CUDA each aten call is a kernel launch, and a seconds-long run is made of launches.
+    assert _ops_in_a_step(1) == _ops_in_a_step(12) <= 6
+
+
+def test_nesterov_sgd_leaves_each_grad_as_backward_computed_it():
+    torch.manual_seed(0)
+    model = torch.nn.Linear(4, 2)
+    opt = NesterovSGD([model.weight], [model.bias], lr=0.1, mom=0.9, wd=0.01)
+    for _ in range(2):
+        opt.zero_grad()
+        model(torch.randn(3, 4)).pow(2).sum().backward()
+        computed = [p.grad.clone() for p in model.parameters()]
+        opt.step()
+        for p, g in zip(model.parameters(), computed):
+            assert torch.equal(p.grad, g)

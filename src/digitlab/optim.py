@@ -96,20 +96,19 @@ class NesterovSGD:
     def step(self) -> None:
         if any(p.grad is None for p in self.params):
             raise RuntimeError("NesterovSGD: every parameter needs a gradient at each step")
+        # Nothing here writes into a .grad: each is left as backward computed it. Every line is one
+        # fused call over all parameters, a kernel launch or so on CUDA whatever their number.
         grads = [p.grad for p in self.params]
         if self.wd and self.decay:
-            # grad + wd * p on the decayed ones; fresh tensors, so .grad itself is left as computed
-            decayed = torch._foreach_add(grads[:len(self.decay)], self.decay, alpha=self.wd)
-            grads = list(decayed) + [g.clone() for g in grads[len(self.decay):]]
-        else:
-            grads = [g.clone() for g in grads]
+            n = len(self.decay)  # grad + wd * p on the decayed ones
+            grads = list(torch._foreach_add(grads[:n], self.decay, alpha=self.wd)) + grads[n:]
         if self.bufs is None:
             self.bufs = [g.clone() for g in grads]  # torch.optim.SGD starts the buffer at the gradient
         else:
             torch._foreach_mul_(self.bufs, self.mom)
             torch._foreach_add_(self.bufs, grads)
-        torch._foreach_add_(grads, self.bufs, alpha=self.mom)  # Nesterov: look ahead along the buffer
-        torch._foreach_add_(self.params, grads, alpha=-self.lr)
+        step = torch._foreach_add(grads, self.bufs, alpha=self.mom)  # Nesterov: look ahead along the buffer
+        torch._foreach_add_(self.params, step, alpha=-self.lr)
 
     def zero_grad(self) -> None:
         for p in self.params:
