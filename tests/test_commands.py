@@ -231,3 +231,61 @@ def test_bad_input_is_one_line_and_exit_2(compared, capsys, tmp_path):
     assert_one_line_error(code, err, "knn", "pixel, linear, simple_net, cnn")
     code, _, err = digitlab(capsys, "train", "forest", "--out", tmp_path / "y")
     assert_one_line_error(code, err, "forest", "pixel, linear, simple_net, cnn")
+
+
+def test_an_output_place_that_cannot_be_written_is_one_line_before_any_training(capsys, tmp_path):
+    afile = tmp_path / "afile.txt"
+    afile.write_text("not a folder")
+    code, _, err = digitlab(capsys, "train", "linear", "--dataset", "mnist_tiny", "--out", afile)
+    assert_one_line_error(code, err, "afile.txt", "is a file, not a folder")
+    assert "training" not in err  # refused up front, not after an epoch
+    code, _, err = digitlab(capsys, "train", "linear", "--dataset", "mnist_tiny", "--out", afile / "sub")
+    assert_one_line_error(code, err, "afile.txt is a file")
+    code, _, err = digitlab(capsys, "data", "show", "mnist_tiny", "--out", afile / "x.png")
+    assert_one_line_error(code, err, "x.png", "afile.txt is a file, not a folder")
+    code, _, err = digitlab(capsys, "data", "show", "mnist_tiny", "--out", tmp_path)
+    assert_one_line_error(code, err, str(tmp_path), "cannot write here")
+    assert afile.read_text() == "not a folder"
+
+    notes = tmp_path / "notes"
+    notes.mkdir()
+    (notes / "notes.md").write_text("mine")
+    code, _, err = digitlab(capsys, "train", "linear", "--dataset", "mnist_tiny", "--out", notes)
+    assert_one_line_error(code, err, "not empty", "notes.md")
+
+
+def test_options_a_run_cannot_use_are_refused_not_dropped(capsys, tmp_path):
+    for seed in ("99999999999999999999", "-1"):
+        with pytest.raises(SystemExit) as exit_:  # argparse's own one-line error
+            cli.main(["train", "linear", "--dataset", "mnist_tiny", "--seed", seed])
+        assert exit_.value.code == 2 and "give a seed from 0 to" in capsys.readouterr().err
+    code, _, err = digitlab(capsys, "train", "linear", "--dataset", "mnist_tiny", "--lr", "inf",
+                            "--out", tmp_path / "inf")
+    assert_one_line_error(code, err, "lr=inf", "a number > 0")
+    code, _, err = digitlab(capsys, "train", "pixel", "--dataset", "mnist_tiny", "--epochs", "3",
+                            "--out", tmp_path / "px")
+    assert_one_line_error(code, err, "--epochs", "pixel")
+
+
+def test_resume_keeps_to_the_saved_method_and_says_when_nothing_is_left(capsys, tmp_path):
+    out = tmp_path / "lin"
+    code, first, _ = digitlab(capsys, "train", "linear", "--dataset", "mnist_tiny", "--epochs", "1", "--out", out)
+    assert code == 0
+    code, _, err = digitlab(capsys, "train", "cnn", "--dataset", "mnist_tiny", "--out", out, "--resume")
+    assert_one_line_error(code, err, "holds a linear model, not cnn", "digitlab train linear")
+    code, again, err = digitlab(capsys, "train", "linear", "--dataset", "mnist_tiny", "--out", out, "--resume")
+    assert code == 0 and "already holds all 1 epochs; nothing left to train" in err
+    assert "0/1" not in err and again == first  # no empty bar; the same model and accuracy
+
+
+def test_saved_files_get_the_umask_permissions_not_a_temporary_files(capsys, tmp_path):
+    old = os.umask(0o022)
+    try:
+        out = tmp_path / "px"
+        assert digitlab(capsys, "train", "pixel", "--dataset", "mnist_tiny", "--out", out)[0] == 0
+        assert digitlab(capsys, "data", "show", "mnist_tiny", "--out", tmp_path / "seen.png")[0] == 0
+    finally:
+        os.umask(old)
+    modes = {p.name: p.stat().st_mode & 0o777 for p in (out, out / "model.safetensors", out / "config.json",
+                                                      tmp_path / "seen.png")}
+    assert modes == {"px": 0o755, "model.safetensors": 0o644, "config.json": 0o644, "seen.png": 0o644}

@@ -19,7 +19,8 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from digitlab import __version__
-from digitlab.errors import ModelError
+from digitlab.errors import ModelError, OutputError
+from digitlab.files import cannot_write, default_mode
 
 WEIGHTS, CONFIG = "model.safetensors", "config.json"
 FORMAT = "digitlab-checkpoint-1"
@@ -42,15 +43,26 @@ def save(directory: str | os.PathLike, tensors: dict[str, torch.Tensor], config:
         raise ValueError(f"checkpoint config lacks {missing}")  # a bug in the caller, not the user
     tensors = {k: t.detach().to("cpu").contiguous() for k, t in tensors.items()}
     full = {"format": FORMAT, "digitlab_version": __version__, **config, "tensors": _manifest(tensors)}
-    directory.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=directory.parent, prefix=f".{directory.name}.", suffix=".tmp"))
+    if directory.exists() and not directory.is_dir():  # never move a user's file aside for a model
+        raise OutputError(f"{directory}: is a file, not a model folder; choose another place")
+    try:
+        directory.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(dir=directory.parent, prefix=f".{directory.name}.", suffix=".tmp"))
+    except OSError as err:
+        raise cannot_write(directory, err) from err
     try:
         save_file(tensors, str(tmp / WEIGHTS))
         (tmp / CONFIG).write_text(json.dumps(full, indent=2, default=str) + "\n")
+        for path, mode in ((tmp, default_mode(folder=True)), (tmp / WEIGHTS, default_mode()),
+                           (tmp / CONFIG, default_mode())):
+            path.chmod(mode)  # mkdtemp's 0700 would keep the model from anyone but its writer
+        _swap_in(tmp, directory)
+    except OSError as err:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise cannot_write(directory, err) from err
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    _swap_in(tmp, directory)
     return directory
 
 

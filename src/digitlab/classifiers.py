@@ -13,6 +13,7 @@ cross-entropy. The CNNs always have one output per class, as the book's vision_l
 from __future__ import annotations
 
 import dataclasses
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -53,6 +54,11 @@ class PixelConfig:
         _require(self.temperature > 0, f"temperature={self.temperature}: must be > 0")
 
 
+def _positive(x: float) -> bool:
+    """> 0 and finite: lr=inf passed a plain `> 0` and only failed later, as a diverged run."""
+    return math.isfinite(x) and x > 0
+
+
 @dataclass
 class LinearConfig:
     epochs: int = 10  # passes over the training images
@@ -65,7 +71,7 @@ class LinearConfig:
 
     def __post_init__(self):
         _require(self.epochs >= 1, f"epochs={self.epochs}: must be at least 1")
-        _require(self.lr > 0, f"lr={self.lr}: the learning rate must be > 0")
+        _require(_positive(self.lr), f"lr={self.lr}: the learning rate must be a number > 0")
         _require(self.batch_size >= 1, f"batch_size={self.batch_size}: must be at least 1")
         _require(self.trainer in ("loop", "learner"), f"trainer={self.trainer!r}: choose 'loop' or 'learner'")
 
@@ -89,7 +95,7 @@ class CNNSettings:
     def __post_init__(self):
         _require(self.arch in ("fast", "resnet18"), f"arch={self.arch!r}: choose 'fast' or 'resnet18'")
         _require(self.epochs is None or self.epochs >= 1, f"epochs={self.epochs}: must be at least 1")
-        _require(self.lr is None or self.lr > 0, f"lr={self.lr}: the learning rate must be > 0")
+        _require(self.lr is None or _positive(self.lr), f"lr={self.lr}: the learning rate must be a number > 0")
         if self.arch == "fast":
             from digitlab import recipe
 

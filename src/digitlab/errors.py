@@ -26,6 +26,10 @@ class ModelError(DigitlabError):
     """A checkpoint that is missing, damaged, or used on the wrong task."""
 
 
+class OutputError(DigitlabError):
+    """A place digitlab cannot write to: a file where a folder should be, no permission, a full disk."""
+
+
 class TrainingError(DigitlabError):
     """Training that cannot go on, such as a loss that became NaN."""
 

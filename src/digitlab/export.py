@@ -28,6 +28,7 @@ import numpy as np
 
 from digitlab.console import console
 from digitlab.errors import DataError
+from digitlab.files import default_mode
 from digitlab.folders import default_workers, map_chunks
 
 # layout -> [(folder inside the layout, dataset, split)]
@@ -120,6 +121,7 @@ def export_layout(name: str, dest_dir: str | os.PathLike, workers: int | None = 
     try:
         dest.mkdir(parents=True, exist_ok=True)
         partial = Path(tempfile.mkdtemp(dir=dest, prefix=f".{name}.", suffix=".partial"))
+        partial.chmod(default_mode(folder=True))  # mkdtemp's 0700 would hide the layout from others
     except OSError as err:
         raise DataError(f"{dest}: cannot write here ({err.strerror}); choose another DIR") from err
     try:

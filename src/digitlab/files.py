@@ -10,24 +10,68 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO
 
-from digitlab.errors import ChecksumError
+from digitlab.errors import ChecksumError, OutputError
+
+
+def default_mode(folder: bool = False) -> int:
+    """The permissions a plain open() or mkdir() would give under the process's umask.
+
+    tempfile makes its files 0600 and folders 0700, which would leave a report or a model that
+    only its writer can read; files written through a temporary name get these modes instead.
+    """
+    umask = os.umask(0)  # reading the umask means setting it; put it straight back
+    os.umask(umask)
+    return (0o777 if folder else 0o666) & ~umask
+
+
+def cannot_write(path: str | os.PathLike, err: OSError) -> OutputError:
+    """The one-line error for a path that could not be written; names a file standing in the way."""
+    blocker = next((p for p in Path(path).parents if p.exists() and not p.is_dir()), None)
+    why = f"{blocker} is a file, not a folder" if blocker else (err.strerror or str(err))
+    return OutputError(f"{path}: cannot write here ({why}); choose another place")
+
+
+def check_output_folder(path: str | os.PathLike, option: str) -> None:
+    """Refuse, before any work, a folder that cannot be made or written: a file in its place or
+    above it, or a parent without write permission. (Saving checks again: this only saves the wait.)"""
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise OutputError(f"{option} {path}: is a file, not a folder; choose another {option}")
+    parent = path
+    while not parent.exists():
+        parent = parent.parent
+    if not parent.is_dir():
+        raise OutputError(f"{option} {path}: {parent} is a file, so no folder can be made in it")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise OutputError(f"{option} {path}: no permission to write in {parent}; choose another {option}")
 
 
 @contextlib.contextmanager
 def atomic_write(path: str | os.PathLike, mode: str = "wb") -> Iterator[IO]:
     """Write to a temporary file beside `path`, then rename it into place.
 
-    A crash or Ctrl-C part-way leaves the old file (or none), never a half-written one.
+    A crash or Ctrl-C part-way leaves the old file (or none), never a half-written one. A path
+    that cannot be written (a folder in its place, a file above it, no permission) raises an
+    OutputError naming `path`, not the temporary file.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        if path.is_dir():
+            raise IsADirectoryError(21, "a folder of that name is there")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        os.fchmod(fd, default_mode())
+    except OSError as err:
+        raise cannot_write(path, err) from err
     try:
         with os.fdopen(fd, mode) as f:
-            yield f
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
+            yield f  # an OSError the caller's own work raises (a network read, say) passes as it is
+            try:
+                f.flush()
+                os.fsync(f.fileno())
+                os.replace(tmp, path)
+            except OSError as err:  # a full disk, say
+                raise cannot_write(path, err) from err
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import argparse
 
+from digitlab.commands import arguments
+
 
 def add_parser(subparsers) -> None:
     parser = subparsers.add_parser(
@@ -28,7 +30,7 @@ def add_parser(subparsers) -> None:
                         "take fewer, larger steps; benchmarks/RESULTS.md has their measured cost")
     parser.add_argument("--best", action="store_const", const="best", dest="recipe",
                         help="cnn only: the same as --recipe best")
-    parser.add_argument("--seed", type=int, default=0, help="seeds every random choice (default: 0)")
+    parser.add_argument("--seed", type=arguments.seed, default=0, help="seeds every random choice (default: 0)")
     parser.add_argument("--device", default="auto", help="cpu, cuda or auto (default: auto)")
     parser.add_argument("--resume", action="store_true", help="go on from the checkpoint in --out")
     parser.set_defaults(run=run)
@@ -61,6 +63,33 @@ def _check_recipe(args: argparse.Namespace) -> None:
         raise DigitlabError("--recipe: a resumed model keeps the recipe it was trained with; leave it out")
 
 
+def _check_options(args: argparse.Namespace) -> None:
+    """--epochs and --lr given to a method without them (pixel similarity) would be silently dropped."""
+    from digitlab import compare
+    from digitlab.errors import DigitlabError
+
+    for option in ("epochs", "lr"):
+        if getattr(args, option) is not None and option not in compare.options_of(args.method):
+            raise DigitlabError(f"--{option}: the {args.method} method has no {option} (it is not trained "
+                                "by steps); leave it out")
+
+
+def _check_new_out(out) -> None:
+    """A new model needs an empty or new folder: never mix it with what is there."""
+    from digitlab import checkpoint
+    from digitlab.errors import DigitlabError
+    from digitlab.files import check_output_folder
+
+    check_output_folder(out, "--out")
+    if not out.is_dir() or not any(out.iterdir()):
+        return
+    if (out / checkpoint.CONFIG).exists():
+        raise DigitlabError(f"--out {out}: already holds a model; add --resume to go on training it, "
+                            "or choose another --out")
+    raise DigitlabError(f"--out {out}: is not empty ({next(out.iterdir()).name} is there); "
+                        "choose a new or empty folder")
+
+
 def _last_accuracy(clf) -> float | None:
     """The test accuracy fit measured after the last epoch (the test set is its validation set)."""
     history = getattr(clf, "history_", None) or [{}]
@@ -89,6 +118,7 @@ def _train(args: argparse.Namespace) -> int:
     if args.epochs is not None and args.epochs < 1:
         raise DigitlabError(f"--epochs {args.epochs}: give 1 or more")
     _check_recipe(args)
+    _check_options(args)
     device = compare.resolve_device(args.device)
     task = compare.load_task(args.dataset)
     out = Path(args.out or Path(compare.DEFAULT_OUT) / f"{args.method}-{task.slug}")
@@ -97,17 +127,25 @@ def _train(args: argparse.Namespace) -> int:
             raise ModelError(f"--resume: {out} holds no checkpoint; train without --resume first "
                              "(or give its --out)")
         clf = classifiers.load(out)
+        if clf.method != args.method:
+            raise ModelError(f"--resume: {out} holds a {clf.method} model, not {args.method}; "
+                             f"resume it with: digitlab train {clf.method} --dataset {args.dataset} --out {out} --resume")
         compare.check_task(clf, task.train_labels, str(out))
         clf = compare.with_overrides(clf, epochs=args.epochs, lr=args.lr)
     else:
-        if out.exists() and any(out.iterdir()):
-            raise DigitlabError(f"--out {out}: already holds a model; add --resume to go on training it, "
-                                "or choose another --out")
+        _check_new_out(out)
         clf = compare.make(args.method, seed=args.seed, epochs=args.epochs, lr=args.lr, preset=args.recipe)
     distributed.barrier()  # every process has checked --out before the main one writes there
 
     saved = {"epoch": None}
     total = clf.planned_epochs(device)
+    if args.resume and total is None:
+        print(f"{out}: a {args.method} model has no epochs, so nothing to resume", file=sys.stderr)
+        return _report(args, clf, task, out)
+    if args.resume and _epochs_done(clf) >= total:
+        print(f"{out} already holds all {total} epochs; nothing left to train "
+              f"(give --epochs N, more than {total}, to train on)", file=sys.stderr)
+        return _report(args, clf, task, out)
     with progress_bar(transient=False) as bar:
         job = bar.add_task(f"training {args.method} on {task.name}", total=total)
 
@@ -135,6 +173,16 @@ def _train(args: argparse.Namespace) -> int:
     if not distributed.is_main():
         return 0
     clf.save(out)  # also covers a method with nothing to train, which has no epochs to end
+    return _report(args, clf, task, out)
+
+
+def _epochs_done(clf) -> int:
+    """How many epochs a loaded checkpoint has trained (its state counts them from 0)."""
+    state = getattr(clf, "state_", None) or {}
+    return state.get("epoch", -1) + 1
+
+
+def _report(args: argparse.Namespace, clf, task, out) -> int:
     accuracy = _last_accuracy(clf)
     if accuracy is None:  # nothing was trained, so nothing was scored yet
         accuracy = clf.score(task.test_images, task.test_labels)
