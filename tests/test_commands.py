@@ -289,3 +289,14 @@ def test_saved_files_get_the_umask_permissions_not_a_temporary_files(capsys, tmp
     modes = {p.name: p.stat().st_mode & 0o777 for p in (out, out / "model.safetensors", out / "config.json",
                                                       tmp_path / "seen.png")}
     assert modes == {"px": 0o755, "model.safetensors": 0o644, "config.json": 0o644, "seen.png": 0o644}
+
+
+def test_compare_refuses_a_bad_out_and_seed_before_training(capsys, tmp_path):
+    afile = tmp_path / "afile.txt"
+    afile.write_text("not a folder")
+    code, out, err = digitlab(capsys, "compare", "--quick", "--methods", "linear", "--out", afile / "x")
+    assert_one_line_error(code, err, "afile.txt is a file")
+    assert "linear" not in out  # no table: nothing was trained
+    with pytest.raises(SystemExit):
+        cli.main(["compare", "--quick", "--seed", "99999999999999999999"])
+    assert "give a seed from 0 to" in capsys.readouterr().err

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import torch
 
-from digitlab import data
+from digitlab import data, idx
 from digitlab.errors import DataError
 
 TRAIN_COUNTS = [5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949]
@@ -67,8 +67,9 @@ def test_valid_is_the_test_split_for_mnist(mnist_test):
 def test_unknown_names_are_user_errors():
     with pytest.raises(DataError, match="unknown dataset 'fashion'"):
         data.load("fashion")
-    with pytest.raises(DataError, match="unknown split"):
-        data.load("mnist_sample", "holdout")
+    for name in data.DATASETS:  # every dataset names its splits alike
+        with pytest.raises(DataError, match="unknown split 'holdout'; choose 'train' or 'valid'"):
+            data.load(name, "holdout")
 
 
 def test_a_damaged_cache_is_rebuilt(tmp_path, monkeypatch):
@@ -87,3 +88,18 @@ def test_dtype_may_be_named_and_a_wrong_one_is_a_data_error():
     for wrong in ("int32", "tensor", torch.int64):
         with pytest.raises(DataError, match="dtype must be"):
             data.load("mnist_tiny", "valid", dtype=wrong)
+
+
+def test_an_idx_folder_of_one_split_is_split_at_random_80_20(tmp_path):
+    tiny = data.load("mnist_tiny", "valid")
+    keep = torch.cat([(tiny.labels == d).nonzero().squeeze(1)[:20] for d in (3, 7)])
+    idx.write(tmp_path / "train-images-idx3-ubyte.gz", tiny.images[keep].numpy())
+    idx.write(tmp_path / "train-labels-idx1-ubyte.gz", tiny.labels[keep].numpy().astype(np.uint8))
+    assert data.splits(str(tmp_path)) == [None]
+    whole = data.load(str(tmp_path), None)
+    assert torch.equal(whole.images, tiny.images[keep]) and whole.source == "train"
+    with pytest.warns(UserWarning, match="random 80 %"):
+        train = data.load(str(tmp_path), "train")
+    valid = data.load(str(tmp_path), "valid")
+    assert len(train.labels) == 32 and len(valid.labels) == 8
+    assert sorted(train.index.tolist() + valid.index.tolist()) == list(range(40))

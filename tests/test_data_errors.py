@@ -118,6 +118,7 @@ def test_non_image_files_are_skipped_with_one_warning(tmp_path, capsys):
     assert len(digits.labels) == 2
     ours = [w for w in caught if issubclass(w.category, DigitlabWarning)]
     assert len(ours) == 1 and "skipped 2 files that are not images" in str(ours[0].message)
+    assert "3/notes.txt" in str(ours[0].message) and "7/Thumbs.db" in str(ours[0].message)
     assert main(["data", "info", "--dataset", str(root)]) == 0
     err = capsys.readouterr().err
     assert err.count("digitlab: warning:") == 1 and "skipped 2 files" in err
@@ -143,3 +144,61 @@ def test_a_tampered_shipped_file_fails_its_checksum_and_caches_nothing(tmp_path,
 def test_unknown_dataset_name_mentions_folders(capsys):
     assert main(["data", "info", "--dataset", "fashion"]) == 2
     assert "unknown dataset 'fashion'" in capsys.readouterr().err
+
+
+def assert_one_line_error(code: int, err: str, *fragments: str) -> None:
+    """Exit 2 and exactly one `digitlab: error:` line naming the problem; never a traceback."""
+    errors = [line for line in err.splitlines() if line.startswith("digitlab: error:")]
+    assert code == 2, err
+    assert len(errors) == 1 and "Traceback" not in err, err
+    for fragment in fragments:
+        assert fragment in errors[0], errors[0]
+
+
+def test_many_skipped_files_are_named_up_to_five(tmp_path):
+    root = images_folder(tmp_path / "digits")
+    for i in range(7):
+        write(root / "3" / f"note{i}.txt", b"hello")
+    with pytest.warns(DigitlabWarning) as caught:
+        data.load(str(root), None)
+    message = str(caught[0].message)
+    assert "skipped 7 files" in message and "3/note4.txt" in message and "and 2 more" in message
+    assert "3/note5.txt" not in message
+
+
+@pytest.mark.parametrize("split", ["holdout", "test"])
+def test_data_commands_take_split_train_or_valid(tmp_path, capsys, split):
+    assert main(["data", "info", "--split", split]) == 2
+    assert_one_line_error(2, capsys.readouterr().err, f"--split {split}", "choose train or valid")
+    out = tmp_path / "s.png"
+    assert main(["data", "show", "mnist_tiny", "--split", split, "--out", str(out)]) == 2
+    assert_one_line_error(2, capsys.readouterr().err, f"--split {split}", "choose train or valid")
+    assert not out.exists()
+
+
+def _table_cells(out: str) -> list[list[str]]:
+    return [[cell.strip() for cell in line.split("│")[1:-1]] for line in out.splitlines() if "│" in line]
+
+
+def test_data_info_calls_the_valid_split_valid_for_every_dataset(capsys):
+    assert main(["data", "info", "--split", "valid"]) == 0
+    rows = {cells[0]: cells[1] for cells in _table_cells(capsys.readouterr().out) if cells[0]}
+    assert rows == {"mnist": "valid", "mnist_sample": "valid", "mnist_tiny": "valid"}
+
+
+def test_data_show_count_has_a_ceiling(tmp_path, capsys):
+    out = tmp_path / "s.png"
+    for count in ("0", "201", "100000"):
+        code = main(["data", "show", "mnist_tiny", "--count", count, "--out", str(out)])
+        assert_one_line_error(code, capsys.readouterr().err, f"--count {count}", "from 1 to 200")
+    assert not out.exists()
+    with pytest.raises(SystemExit):
+        main(["data", "show", "--help"])
+    assert "at most 200" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("name", ["s.txt", "s.doc", "s"])
+def test_data_show_refuses_a_suffix_it_cannot_write(tmp_path, capsys, name):
+    code = main(["data", "show", "mnist_tiny", "--count", "2", "--out", str(tmp_path / name)])
+    assert_one_line_error(code, capsys.readouterr().err, name, ".png")
+    assert not list(tmp_path.iterdir())

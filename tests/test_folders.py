@@ -103,3 +103,73 @@ def test_data_show_draws_the_first_images_of_a_folder(tmp_path, tiny, capsys):
     assert capsys.readouterr().out.strip() == str(out)
     with Image.open(out) as picture:
         assert picture.format == "PNG" and picture.width > 300
+
+
+def write_each(root, digits, per_digit):
+    """`per_digit[d]` images of each digit d, as root/<d>/<index>.png."""
+    for digit, count in per_digit.items():
+        keep = (digits.labels == digit).nonzero().squeeze(1)[:count]
+        write_digits(root, data.Digits(digits.images[keep], digits.labels[keep], digits.index[keep], "test"), count)
+    return root
+
+
+def our_warnings(caught):
+    return [str(w.message) for w in caught if issubclass(w.category, DigitlabWarning)]
+
+
+def test_a_flat_folder_is_split_at_random_80_20_for_train_and_valid(tmp_path, tiny):
+    root = write_each(tmp_path / "e4", tiny, {3: 10, 7: 6})
+    whole = data.load(str(root), None)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        train, valid = data.load(str(root), "train"), data.load(str(root), "valid")
+    notes = our_warnings(caught)
+    assert len(notes) == 1 and "random 80 %" in notes[0] and str(root) in notes[0]  # said once, by "train"
+    assert np.bincount(train.labels.numpy()).tolist()[3:] == [8, 0, 0, 0, 5]
+    assert np.bincount(valid.labels.numpy()).tolist()[3:] == [2, 0, 0, 0, 1]  # every digit in both parts
+    assert sorted(train.index.tolist() + valid.index.tolist()) == whole.index.tolist()
+    assert torch.equal(train.images, whole.images[train.index])  # index points into the whole folder
+    assert train.index[:8].tolist() != list(range(8))  # drawn at random, not the first 80 %
+    with pytest.warns(DigitlabWarning, match="random 80 %"):
+        again = data.load(str(root), "train")
+    assert torch.equal(again.index, train.index)  # and the same every time
+
+
+def test_a_digit_too_rare_to_split_is_named(tmp_path, tiny):
+    root = write_each(tmp_path, tiny, {3: 5, 7: 1})
+    with pytest.raises(DataError, match="digit 7 has only one image"):
+        data.load(str(root), "train")
+    assert len(data.load(str(root), None).labels) == 6  # as a whole it still loads
+
+
+def test_train_compare_and_evaluate_take_a_folder_without_splits(tmp_path, tiny, capsys):
+    root = write_each(tmp_path / "e4", tiny, {3: 25, 7: 25})
+    model = tmp_path / "linear-3v7"
+    argv = ["train", "linear", "--dataset", root, "--epochs", "1", "--device", "cpu", "--out", model]
+    assert main([str(a) for a in argv]) == 0
+    assert capsys.readouterr().err.count("random 80 %") == 1
+    assert main(["evaluate", str(model), "--dataset", str(root)]) == 0
+    assert "on 50 test images" in capsys.readouterr().out  # the whole folder is the user's test set
+    argv = ["compare", "--quick", "--methods", "pixel", "--dataset", root, "--device", "cpu", "--out", tmp_path / "c"]
+    assert main([str(a) for a in argv]) == 0
+    assert (tmp_path / "c" / "pixel-3v7" / "config.json").exists()
+
+
+def test_nested_folders_are_skipped_with_a_warning_naming_them(tmp_path, tiny):
+    root = write_each(tmp_path, tiny, {3: 2, 7: 2})
+    save(root / "3" / "more" / "x.png", tiny.images[0].numpy())
+    (root / "7" / ".cache").mkdir()  # hidden, like .ipynb_checkpoints: not the user's images
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        digits = load_folder(root)
+    assert len(digits.labels) == 4
+    messages = our_warnings(caught)
+    assert len(messages) == 1 and "skipped 1 sub-folder" in messages[0] and "3/more" in messages[0]
+
+
+def test_data_show_writes_the_format_its_suffix_names(tmp_path, capsys):
+    for suffix, name in ((".jpg", "JPEG"), (".webp", "WEBP")):
+        out = tmp_path / f"first{suffix}"
+        assert main(["data", "show", "mnist_tiny", "--count", "3", "--out", str(out)]) == 0
+        with Image.open(out) as picture:
+            assert picture.format == name

@@ -12,6 +12,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+import torch
 from PIL import Image
 
 from digitlab import compare, report
@@ -72,3 +73,14 @@ def test_report_renders_offline_in_headless_chromium(page_path):
     assert len(widths) == 13 and all(w > 0 for w in widths), widths
     assert all(url.startswith(("file:", "data:")) for url in fetched), fetched  # nothing from a network
     assert Image.open(ARTIFACTS / "report.png").size[1] > 2000  # the whole page, not a blank viewport
+
+
+def test_a_single_epoch_curve_has_whole_epochs_and_stops_at_100_percent():
+    row = {"epoch": 0, "train_loss": 0.3, "valid_loss": 0.2, "accuracy": 0.99}
+    result = compare.Result("linear", "3 vs 7", 0.99, 0.1, 1e-6, 785, 4000, [row], [3, 7],
+                            torch.zeros(2, 2, dtype=torch.int64), [], 100, "x", {})
+    top, bottom = report.learning_curves([result]).axes
+    for ax in (top, bottom):
+        ticks = [t for t in ax.get_xticks() if ax.get_xlim()[0] <= t <= ax.get_xlim()[1]]
+        assert ticks == [1.0], ticks  # not 0.945 .. 1.05 around the one point
+    assert top.get_ylim()[1] <= 1.001  # matplotlib's padding would reach 104 %

@@ -89,10 +89,17 @@ def answers(page) -> dict[str, str]:
             for card in page.locator(".card").all()}
 
 
+def seen_is_broken(page) -> bool:
+    """Whether "what the models saw" shows as a broken image (no picture loaded)."""
+    return page.evaluate("() => { const img = document.getElementById('seen');"
+                         " return !img.complete || img.naturalWidth === 0; }")
+
+
 def test_drawing_a_digit_shows_four_answers(page):
     sync_api.expect(page.locator(".card")).to_have_count(4)
     sync_api.expect(page.locator(".card.waiting")).to_have_count(4)
     sync_api.expect(page.locator("#hint")).to_be_visible()
+    assert not seen_is_broken(page)  # an empty square, not a broken-image icon with its alt text
     draw(page, [(0.25, 0.22), (0.75, 0.22), (0.45, 0.85)])  # a seven: the bar, then the stem
     sync_api.expect(page.locator(".card.waiting")).to_have_count(0, timeout=15_000)
     assert set(answers(page)) == {"pixel", "linear", "simple_net", "cnn"}
@@ -138,3 +145,5 @@ def test_clear_empties_the_pad(page):
         return Math.max(...rgba.filter((_, i) => i % 4 === 0));
     }""")
     assert brightest == 0  # black again: no ink left
+    page.wait_for_timeout(100)  # the blank picture is a data URI; let it decode
+    assert not seen_is_broken(page)

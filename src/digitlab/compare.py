@@ -4,6 +4,8 @@ A task is one dataset's training and test images (3 vs 7 from MNIST_SAMPLE, the 
 MNIST, or a folder). For each task and method the job fits on the training images, times
 `predict_proba` on the test images, records accuracy, the confusion matrix and the worst-classified
 images, and saves the model under `out/<method>-<task>/` for `digitlab evaluate` and `predict`.
+Two datasets of the same digits get their dataset's name added, `out/linear-3v7-mix/` and "3 vs 7 (mix)",
+so that neither overwrites the other.
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ class MethodPlan:
 
 @dataclass(frozen=True)
 class CompareConfig:
-    """What `digitlab compare` trains by default, sized so both tasks finish in ~90 s on 2 CPU cores.
+    """What `digitlab compare` trains by default, sized so both tasks finish within ~90 s on 2 CPU cores.
 
     Measured cost of one epoch over MNIST's 60,000 training images, in single-thread CPU seconds:
     linear 0.6, simple_net 1.2, cnn 28 (the 3-vs-7 task is a fifth of that). The cnn dominates, so
@@ -69,6 +71,7 @@ class Task:
     train_labels: torch.Tensor
     test_images: torch.Tensor
     test_labels: torch.Tensor
+    tag: str = ""  # set by tell_apart when another task has the same digits: names and folders add it
 
     @property
     def classes(self) -> list[int]:
@@ -76,13 +79,15 @@ class Task:
 
     @property
     def slug(self) -> str:
-        """A folder-name-safe short name: "3v7", "0-9", or the dataset's own name."""
+        """A folder-name-safe short name: "3v7", "0-9", or the dataset's own name; then "-<tag>" if tagged."""
         classes = self.classes
         if classes == list(range(10)):
-            return "0-9"
-        if len(classes) == 2:
-            return f"{classes[0]}v{classes[1]}"
-        return Path(self.dataset).name or "data"
+            slug = "0-9"
+        elif len(classes) == 2:
+            slug = f"{classes[0]}v{classes[1]}"
+        else:
+            slug = Path(self.dataset).name or "data"
+        return f"{slug}-{self.tag}" if self.tag else slug
 
 
 @dataclass(frozen=True)
@@ -153,6 +158,40 @@ def load_task(dataset: str, quick: bool = False, seed: int = 0, config: CompareC
         raise DataError(f"--dataset {dataset}: its test images hold digits {unseen} that no training image has; "
                         "give every test digit training images too")
     return Task(task_name(classes, dataset), dataset, *train_xy, *test_xy)
+
+
+def _dataset_key(dataset: str) -> str:
+    """What makes two `--dataset` values the same data: the name of a known dataset, else the folder."""
+    return dataset if dataset in data.DATASETS else str(Path(dataset).expanduser().resolve())
+
+
+def tell_apart(tasks: Sequence[Task]) -> list[Task]:
+    """The tasks, those sharing a name or folder name with another tagged with their dataset's name.
+
+    Untagged names stay as they were ("3 vs 7", "cnn-0-9/"), which the web server and scripts rely on.
+    Two folders of the same name are numbered too, in the order given.
+    """
+    def clashes(task: Task) -> bool:
+        return sum(t.name == task.name or t.slug == task.slug for t in tasks) > 1
+
+    tags = [Path(_dataset_key(t.dataset)).name if clashes(t) else "" for t in tasks]
+    tagged = [tag for tag in tags if tag]
+    if len(set(tagged)) < len(tagged):
+        tags = [f"{tag}-{i}" if tag else "" for i, tag in enumerate(tags, 1)]
+    return [dataclasses.replace(t, name=f"{t.name} ({tag})", tag=tag) if tag else t for t, tag in zip(tasks, tags)]
+
+
+def load_tasks(datasets: Sequence[str], quick: bool = False, seed: int = 0,
+               config: CompareConfig = CompareConfig()) -> list[Task]:
+    """Each dataset as a Task, told apart from the others; a dataset named twice is refused."""
+    seen: dict[str, str] = {}  # key -> the --dataset value that first named it
+    for dataset in datasets:
+        key = _dataset_key(dataset)
+        if key in seen:
+            same = "given twice" if seen[key] == dataset else f"the same folder as --dataset {seen[key]}, given twice"
+            raise DigitlabError(f"--dataset {dataset}: {same}; give each dataset once")
+        seen[key] = dataset
+    return tell_apart([load_task(dataset, quick, seed, config) for dataset in datasets])
 
 
 def folder_bytes(folder: Path) -> int:
@@ -289,4 +328,8 @@ def parse_methods(text: str | None, option: str = "--methods") -> list[str]:
     if unknown or not methods:
         named = ", ".join(unknown) or repr(text)
         raise DigitlabError(f"{option}: unknown method {named}; choose from {', '.join(METHODS)}")
+    twice = [m for i, m in enumerate(methods) if m in methods[:i]]
+    if twice:
+        # Both runs would save to the same folder and print the same row: the second would hide the first.
+        raise DigitlabError(f"{option}: {twice[0]} is named twice; give each method once")
     return methods

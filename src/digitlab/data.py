@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import sys
+import warnings
 from importlib import resources
 from pathlib import Path
 from typing import NamedTuple
@@ -19,7 +20,7 @@ import numpy as np
 import torch
 
 from digitlab import idx
-from digitlab.errors import DataError
+from digitlab.errors import DataError, DigitlabWarning, warn
 from digitlab.files import atomic_write, read_sums, verify_sha256
 
 MNIST_FILES = {
@@ -34,6 +35,12 @@ CACHE_VERSION = "v1"  # bump when the cache layout changes
 # of the test set, each in file order. It keeps fastai's `train/3/7030.png`.
 TINY_COUNTS = {"train": {3: 346, 7: 363}, "valid": {3: 346, 7: 353}}
 TINY_TRAIN_START = 7000
+
+# A folder without a split of its own is split as fastai's RandomSplitter(valid_pct=0.2, seed=42)
+# would, but digit by digit, so that both parts keep every digit. The seed is fixed rather than
+# train's --seed, so that models trained with different seeds are validated on the same images.
+VALID_FRACTION = 0.2
+SPLIT_SEED = 42
 
 
 class Digits(NamedTuple):
@@ -112,22 +119,20 @@ def _digits_in_order(labels: np.ndarray, counts: dict[int, int] | None, start: i
     return np.concatenate(groups)
 
 
-SPLIT_ALIASES = {"valid": "test", "validation": "test", "testing": "test", "training": "train"}
-
-
-def _mnist(split: str):
-    split = SPLIT_ALIASES.get(split, split)
-    images, labels = mnist_arrays(split)
-    return images, labels, np.arange(len(labels)), split
-
-
 def _part(split: str) -> str:
-    """fastai's subsets have "train" and "valid"; "test" names the same validation images."""
+    """Every dataset's splits are "train" and "valid"; "test" names the same validation images
+    (MNIST's test set, on which fastai validates)."""
     if split in ("train", "training"):
         return "train"
     if split in ("valid", "validation", "test", "testing"):
         return "valid"
     raise DataError(f"unknown split {split!r}; choose 'train' or 'valid'")
+
+
+def _mnist(split: str):
+    source = "train" if _part(split) == "train" else "test"
+    images, labels = mnist_arrays(source)
+    return images, labels, np.arange(len(labels)), source
 
 
 def _mnist_sample(split: str):
@@ -155,10 +160,11 @@ def load(name: str, split: str | None = "train", dtype: torch.dtype | str = torc
     """Load a dataset split as tensors.
 
     name: "mnist", "mnist_sample", "mnist_tiny", or the path of a folder: a tree of images
-    (`folders.load_folder`) or a folder holding MNIST's four IDX files (as `digitlab download`
-    writes them). split: "train", or "valid"/"test" (the same thing here: fastai validates on
-    MNIST's test images); None only for a folder of images without split folders. dtype:
-    torch.uint8 (0-255) or a float dtype (scaled to [0, 1]), or its name ("uint8", "float32").
+    (`folders.load_folder`) or a folder holding MNIST's IDX files (as `digitlab download` writes
+    them). split: "train", or "valid"/"test" (the same thing here: fastai validates on MNIST's test
+    images). A folder without a split of its own (no split folders, or one pair of IDX files) is
+    loaded whole with split None, and split at random for "train" and "valid" (`random_part`).
+    dtype: torch.uint8 (0-255) or a float dtype (scaled to [0, 1]), or its name ("uint8", "float32").
     """
     dtype = _as_dtype(dtype)
     if name in DATASETS:
@@ -228,39 +234,107 @@ def _idx_files(folder: Path, split: str) -> tuple[Path, Path] | None:
     return pair[0], pair[1]
 
 
+def _idx_pairs(folder: Path) -> dict[str, tuple[Path, Path]]:
+    """The complete pairs of IDX files in `folder`, by MNIST split ("train", "test")."""
+    pairs = {split: _idx_files(folder, split) for split in MNIST_FILES}
+    return {split: files for split, files in pairs.items() if files}
+
+
 def _is_idx_folder(path: Path) -> bool:
     return path.is_dir() and any(path.glob("*-idx[13]-ubyte*"))
 
 
 def splits(name: str) -> list[str | None]:
-    """The splits `load(name, split)` takes: "train" and "valid", or [None] for a folder of
-    images without split folders."""
+    """The splits `load(name, split)` takes: "train" and "valid", or [None] for a folder without a
+    split of its own (which `load` also splits at random for "train" and "valid")."""
     if name in DATASETS:
         return ["train", "valid"]
-    path = _as_path(name)
+    return _path_splits(_as_path(name))
+
+
+def evaluation_split(name: str) -> str | None:
+    """The split to score a model on: "valid", or None (all of it) for a folder without a split of
+    its own, which is then the user's own test set."""
+    return None if splits(name) == [None] else "valid"
+
+
+def _path_splits(path: Path) -> list[str | None]:
     if _is_idx_folder(path):
-        found = [s for s, m in (("train", "train"), ("valid", "test")) if _idx_files(path, m)]
-        return found or ["train"]  # loading it then says which files are missing
+        return ["train", "valid"] if len(_idx_pairs(path)) == len(MNIST_FILES) else [None]
     from digitlab.folders import folder_splits  # folders imports this module for Digits
 
     return folder_splits(path)
 
 
 def _load_path(path: Path, split: str | None) -> Digits:
-    # Not SPLIT_ALIASES: in a folder, "valid" must find valid/ before a test/ folder of unlabelled
-    # images (fastai's mnist_tiny has one).
+    # Not _part: in a folder, "valid" must find valid/ before a test/ folder of unlabelled images
+    # (fastai's mnist_tiny has one).
     split = {"training": "train", "testing": "test", "validation": "valid"}.get(split, split)
     if split not in ("train", "valid", "test", None):
         raise DataError(f"unknown split {split!r}; choose 'train' or 'valid'")
-    if _is_idx_folder(path):
-        mnist_split = "train" if split == "train" else "test"
-        files = _idx_files(path, mnist_split) if split is not None else None
-        if files is None:
-            raise DataError(
-                f"{path}: holds IDX files but not {' and '.join(MNIST_FILES[mnist_split])} "
-                "(gzipped or not); choose split 'train' or 'valid'"
-            )
-        return load_idx(*files)._replace(source=mnist_split)
-    from digitlab.folders import load_folder
+    if _path_splits(path) != [None]:
+        return _load_named_split(path, split)
+    if split is None:
+        return _load_whole(path)
+    if split == "train":
+        part = random_part(_load_whole(path), "train", path)
+        valid = round(100 * VALID_FRACTION)
+        warn(f"{path}: has no train/valid split, so a random {100 - valid} % of each digit's images train "
+             f"and the other {valid} % validate (seed {SPLIT_SEED})")
+        return part
+    # `train` and `compare` load "train" first, which has already reported the files the loader
+    # skipped or resized; the same folder loaded again should not report them twice.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DigitlabWarning)
+        whole = _load_whole(path)
+    return random_part(whole, "valid", path)
 
-    return load_folder(path, split)
+
+def _load_named_split(path: Path, split: str | None) -> Digits:
+    """One split of a folder that has its own: split folders, or both pairs of MNIST's IDX files."""
+    if not _is_idx_folder(path):
+        from digitlab.folders import load_folder
+
+        return load_folder(path, split)
+    if split is None:
+        raise DataError(f"{path}: holds MNIST's training and test IDX files; choose split 'train' or "
+                        "'valid' (--split on the command line)")
+    mnist_split = "train" if split == "train" else "test"
+    return load_idx(*_idx_pairs(path)[mnist_split])._replace(source=mnist_split)
+
+
+def _load_whole(path: Path) -> Digits:
+    """All the images of a folder without a split of its own."""
+    if not _is_idx_folder(path):
+        from digitlab.folders import load_folder
+
+        return load_folder(path, None)
+    pairs = _idx_pairs(path)
+    if not pairs:
+        wanted = " or ".join(" and ".join(names) for names in MNIST_FILES.values())
+        raise DataError(f"{path}: holds IDX files but no complete pair; give it {wanted} (gzipped or not)")
+    [(mnist_split, files)] = pairs.items()  # _path_splits sends a folder with both pairs elsewhere
+    return load_idx(*files)._replace(source=mnist_split)
+
+
+def random_part(digits: Digits, split: str, name: str | os.PathLike) -> Digits:
+    """The "train" or "valid" part of `digits` (VALID_FRACTION of each digit's images), drawn at
+    random with SPLIT_SEED, so the same images give the same parts on every run and machine.
+
+    Each part keeps the images' order; `index` and `source` stay those of the whole. A digit with a
+    single image cannot be in both parts: that is a DataError naming it.
+    """
+    labels = digits.labels.numpy()
+    rng = np.random.default_rng(SPLIT_SEED)
+    in_valid = np.zeros(len(labels), dtype=bool)
+    for digit in np.unique(labels):  # digit by digit, so that both parts keep every digit
+        where = np.flatnonzero(labels == digit)
+        if len(where) < 2:
+            raise DataError(
+                f"{name}: digit {digit} has only one image, too few to split at random into train and "
+                f"valid; add more images of {digit}, or give the folder its own train/ and valid/ folders"
+            )
+        count = max(1, int(len(where) * VALID_FRACTION))  # fastai's RandomSplitter rounds down too
+        in_valid[rng.choice(where, count, replace=False)] = True
+    keep = torch.from_numpy(np.flatnonzero(in_valid if _part(split) == "valid" else ~in_valid))
+    return digits._replace(images=digits.images[keep], labels=digits.labels[keep], index=digits.index[keep])

@@ -3,6 +3,8 @@
 The layout is fastai's: `root/<digit>/<anything>.png`, optionally one level deeper under split
 folders (`train/` and `valid/`, or `training/` and `testing/` like `mnist_png`). Label folders must
 be the digits 0-9. Images become grayscale uint8 28 x 28; other sizes are resized (one warning).
+Files that are not images, and folders inside the digit folders, are skipped with a warning that
+names them. A folder without split folders loads whole here; `data.load` splits it at random.
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ DECODE_ERRORS = (
     UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError
 )
 SIZE = (28, 28)
+NAMED = 5  # skipped files a warning names before it says "and N more"
 PROGRESS_FROM = 2000  # files: below this a folder loads too fast for a progress bar to help
 CHUNK = 500  # files per task given to a worker thread
 
@@ -100,7 +103,8 @@ def _split_folder(root: Path, split: str | None) -> Path:
         if split is not None:
             raise DataError(
                 f"{root}: has no split folders, so no {split!r} split; make {root}/train/<digit>/ "
-                f"and {root}/valid/<digit>/, or load the folder with no split"
+                f"and {root}/valid/<digit>/, load it with split=None, or use data.load, which splits "
+                "it at random"
             )
         return root
     if split is None:
@@ -141,6 +145,36 @@ def _file_order(path: Path) -> tuple[int, str]:
     return (int(stem), path.name) if stem.isdigit() else (1 << 62, path.name)
 
 
+def _image_files(folder: Path) -> tuple[list[Path], list[int]]:
+    """The image files in `folder`'s digit folders and their digits; one warning names the other
+    files, another the sub-folders (their images would otherwise vanish without a word)."""
+    paths, labels, others, nested = [], [], [], []
+    for label_dir in _label_dirs(folder):
+        entries = list(label_dir.iterdir())
+        files = sorted((p for p in entries if p.is_file()), key=_file_order)
+        images = [p for p in files if p.suffix.lower() in IMAGE_SUFFIXES]
+        others += [p for p in files if p.suffix.lower() not in IMAGE_SUFFIXES]
+        # Hidden folders (.ipynb_checkpoints and the like) are tools' own, not the user's images.
+        nested += sorted(p for p in entries if p.is_dir() and not p.name.startswith("."))
+        paths += images
+        labels += [int(label_dir.name)] * len(images)
+    if others:
+        kinds = ", ".join(sorted(IMAGE_SUFFIXES))
+        what = "files that are not images" if len(others) > 1 else "file that is not an image"
+        warn(f"{folder}: skipped {len(others)} {what} ({kinds}): {_some(others, folder)}")
+    if nested:
+        what = "sub-folders" if len(nested) > 1 else "sub-folder"
+        warn(f"{folder}: skipped {len(nested)} {what} of the digit folders: {_some(nested, folder)}; "
+             "only images directly inside a digit folder are read, like 3/001.png")
+    return paths, labels
+
+
+def _some(paths: Sequence[Path], folder: Path) -> str:
+    """The first NAMED of `paths`, relative to `folder`, then how many more there are."""
+    names = ", ".join(p.relative_to(folder).as_posix() for p in paths[:NAMED])
+    return names + (f" and {len(paths) - NAMED} more" if len(paths) > NAMED else "")
+
+
 def _decode(paths: Sequence[Path]) -> tuple[np.ndarray, int]:
     """(images (n, 28, 28) uint8, how many had to be resized) for one chunk of image files."""
     images = np.empty((len(paths), *SIZE), dtype=np.uint8)
@@ -175,18 +209,9 @@ def load_folder(
     if not any(root.iterdir()):
         raise DataError(f"{root}: the folder is empty; expected label folders 0-9 of images")
     folder = _split_folder(root, split)
-    paths, labels, skipped = [], [], 0
-    for label_dir in _label_dirs(folder):
-        files = sorted((p for p in label_dir.iterdir() if p.is_file()), key=_file_order)
-        images = [p for p in files if p.suffix.lower() in IMAGE_SUFFIXES]
-        skipped += len(files) - len(images)
-        paths += images
-        labels += [int(label_dir.name)] * len(images)
-    kinds = ", ".join(sorted(IMAGE_SUFFIXES))
-    if skipped:
-        warn(f"{folder}: skipped {skipped} files that are not images ({kinds})")
+    paths, labels = _image_files(folder)
     if not paths:
-        raise DataError(f"{folder}: the label folders hold no images ({kinds})")
+        raise DataError(f"{folder}: the label folders hold no images ({', '.join(sorted(IMAGE_SUFFIXES))})")
     workers = default_workers() if workers is None else workers
     parts = map_chunks(_decode, paths, workers, f"decoding {folder.name or folder}")
     resized = sum(count for _, count in parts)

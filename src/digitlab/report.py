@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 import matplotlib
 import torch
 from matplotlib.figure import Figure
-from matplotlib.ticker import MaxNLocator
+from matplotlib.ticker import MaxNLocator, PercentFormatter
 
 from digitlab import __version__
 from digitlab.files import atomic_write
@@ -132,8 +132,14 @@ def learning_curves(results: Sequence[Result]) -> Figure:
             if all(row.get("train_loss") is not None for row in rows):
                 bottom.plot(epochs, [row["train_loss"] for row in rows], ls="--", marker="x", color=line[0].get_color(),
                             label=f"{result.method} train")
-        top.xaxis.set_major_locator(MaxNLocator(integer=True))
-        bottom.xaxis.set_major_locator(MaxNLocator(integer=True))
+        last = max((len(r.history) for r in results if r.task == task), default=1)
+        for ax in (top, bottom):  # whole epochs only, and room around a single one (else 0.945 .. 1.05)
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))
+            ax.set_xlim(0.5, max(last, 1) + 0.5)
+        # A single epoch is a single point, around which matplotlib pads the axis by 5 % each way,
+        # up to "105 %"; accuracy reads as a percentage and stops at 100.
+        top.yaxis.set_major_formatter(PercentFormatter(1.0))
+        top.set_ylim(top=min(top.get_ylim()[1], 1.0 + 1e-3))
         top.set_title(f"{task}: validation accuracy")
         bottom.set_title(f"{task}: loss (each method's own)")
         bottom.set_xlabel("epoch")

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from digitlab.commands import arguments
+
 
 def add_parser(subparsers) -> None:
     parser = subparsers.add_parser(
@@ -14,7 +16,8 @@ def add_parser(subparsers) -> None:
     )
     parser.add_argument("--dataset", action="append", metavar="NAME|DIR",
                         help="mnist_sample, mnist, mnist_tiny, or a folder of images; repeat for several "
-                        "(default: mnist_sample and mnist)")
+                        "(default: mnist_sample and mnist); two of the same digits get the dataset's name "
+                        "in their rows and folders, e.g. linear-3v7-mnist_tiny")
     parser.add_argument("--methods", metavar="LIST", help="comma list of methods (default: all four)")
     parser.add_argument("--epochs", type=int, metavar="N",
                         help="epochs for every trained method (default: each its own)")
@@ -22,7 +25,7 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--quick", action="store_true", help="a seconds-long smoke run: small subsets, 1 epoch")
     parser.add_argument("--out", default="digitlab-out", metavar="DIR",
                         help="where models and report go (default: ./digitlab-out)")
-    parser.add_argument("--seed", type=int, default=0, help="seeds every random choice (default: 0)")
+    parser.add_argument("--seed", type=arguments.seed, default=0, help="seeds every random choice (default: 0)")
     parser.set_defaults(run=run)
 
 
@@ -47,6 +50,7 @@ def run(args: argparse.Namespace) -> int:
     from digitlab import compare, report
     from digitlab.console import console
     from digitlab.errors import DigitlabError
+    from digitlab.files import check_output_folder
 
     if args.epochs is not None and args.epochs < 1:
         raise DigitlabError(f"--epochs {args.epochs}: give 1 or more")
@@ -55,8 +59,9 @@ def run(args: argparse.Namespace) -> int:
     config = compare.CompareConfig()
     epochs = 1 if args.quick and args.epochs is None else args.epochs
     out = Path(args.out)
+    check_output_folder(out, "--out")  # before any training, not when the first model is saved
     names = args.dataset or compare.DEFAULT_DATASETS
-    tasks = [compare.load_task(name, args.quick, args.seed, config) for name in names]
+    tasks = compare.load_tasks(names, args.quick, args.seed, config)  # refuses a dataset given twice
     results = compare.run_all(tasks, methods, out, args.seed, device, epochs, config)
     settings = {
         "datasets": ", ".join(t.dataset for t in tasks),

@@ -5,6 +5,13 @@ from __future__ import annotations
 import argparse
 
 DATASET_HELP = "mnist, mnist_sample, mnist_tiny, or a folder (<digit>/*.png, or MNIST's IDX files)"
+# Every dataset's splits have the same two names; for the built-in ones valid is MNIST's test set.
+SPLITS = ("train", "valid")
+SPLIT_HELP = ("train or valid (valid is MNIST's test set for mnist, mnist_sample and mnist_tiny; a folder "
+              "without split folders is split at random, 80 %% train and 20 %% valid)")
+MAX_COUNT = 200  # images in one picture: 1,000 took half a minute and made a 700 x 9,000 px strip
+# What --out's suffix may name: matplotlib's own writers and those it reaches through Pillow.
+PICTURE_FORMATS = ("png", "jpg", "jpeg", "webp", "gif", "tif", "tiff", "pdf", "svg", "eps")
 
 
 def add_parser(subparsers) -> None:
@@ -12,14 +19,42 @@ def add_parser(subparsers) -> None:
     actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
     info = actions.add_parser("info", help="a table of the datasets, their splits and sizes")
     info.add_argument("--dataset", help=f"only this dataset: {DATASET_HELP}")
-    info.add_argument("--split", help="only this split: train or valid")
+    info.add_argument("--split", help=f"only this split: {SPLIT_HELP}")
     info.set_defaults(run=run)
     show = actions.add_parser("show", help="save a picture of a dataset's first images")
     show.add_argument("dataset", help=DATASET_HELP)
-    show.add_argument("--split", help="train or valid (default: the first the dataset has)")
-    show.add_argument("--count", type=int, default=40, help="how many images (default 40)")
-    show.add_argument("--out", default="digits.png", help="the PNG to write (default digits.png)")
+    show.add_argument("--split", help=f"{SPLIT_HELP} (default: the first the dataset has)")
+    show.add_argument("--count", type=int, default=40,
+                      help=f"how many images (default 40, at most {MAX_COUNT})")
+    show.add_argument("--out", default="digits.png",
+                      help="the picture to write, in the format its suffix names: "
+                      f"{', '.join('.' + f for f in PICTURE_FORMATS)} (default digits.png)")
     show.set_defaults(run=run_show)
+
+
+def _check_split(split: str | None) -> None:
+    from digitlab.errors import DigitlabError
+
+    if split is not None and split not in SPLITS:
+        raise DigitlabError(f"--split {split}: choose train or valid (valid is MNIST's test set for the "
+                            "built-in datasets)")
+
+
+def _picture_format(out: str) -> str:
+    """The format --out's suffix names, checked before any work is done."""
+    from pathlib import Path
+
+    from digitlab.errors import DigitlabError, OutputError
+
+    if Path(out).is_dir():  # in atomic_write's words, but before the picture is drawn
+        raise OutputError(f"{out}: cannot write here (a folder of that name is there); "
+                          f"give a file name such as {Path(out) / 'digits.png'}")
+    suffix = Path(out).suffix.lower().removeprefix(".")
+    if suffix not in PICTURE_FORMATS:
+        what = f"a .{suffix} picture" if suffix else "a picture without a suffix to name its format"
+        raise DigitlabError(f"--out {out}: cannot write {what}; end the name in "
+                            f"{', '.join('.' + f for f in PICTURE_FORMATS)}")
+    return suffix
 
 
 def run(args: argparse.Namespace) -> int:
@@ -29,6 +64,7 @@ def run(args: argparse.Namespace) -> int:
 
     from digitlab import data
 
+    _check_split(args.split)
     names = [args.dataset] if args.dataset else list(data.DATASETS)
     title = args.dataset or "digitlab datasets (real MNIST, shipped with the package)"
     table = Table(title=title)
@@ -40,7 +76,7 @@ def run(args: argparse.Namespace) -> int:
             counts = np.bincount(digits.labels.numpy(), minlength=10)
             table.add_row(
                 name,
-                digits.source if name == "mnist" else (split or "all"),
+                split or "all",
                 f"{len(digits.labels):,}",
                 " ".join(f"{d}:{counts[d]}" for d in range(10) if counts[d]),
                 data.DESCRIPTIONS.get(name, "a folder") if i == 0 else "",
@@ -60,8 +96,10 @@ def run_show(args: argparse.Namespace) -> int:
     from digitlab.errors import DigitlabError
     from digitlab.files import atomic_write
 
-    if args.count < 1:
-        raise DigitlabError(f"--count must be 1 or more, not {args.count}")
+    if not 1 <= args.count <= MAX_COUNT:
+        raise DigitlabError(f"--count {args.count}: give a number from 1 to {MAX_COUNT}")
+    _check_split(args.split)
+    picture_format = _picture_format(args.out)
     split = args.split or data.splits(args.dataset)[0]
     digits = data.load(args.dataset, split)
     count = min(args.count, len(digits.labels))
@@ -76,7 +114,7 @@ def run_show(args: argparse.Namespace) -> int:
     title = f"{args.dataset} {split or ''}: first {count} of {len(digits.labels):,}"
     fig.suptitle(title, fontsize=9)
     with atomic_write(args.out) as f:
-        fig.savefig(f, format="png", dpi=100, bbox_inches="tight")
+        fig.savefig(f, format=picture_format, dpi=100, bbox_inches="tight")
     plt.close(fig)
     print(args.out)
     return 0

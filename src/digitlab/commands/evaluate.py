@@ -13,7 +13,8 @@ def add_parser(subparsers) -> None:
     )
     parser.add_argument("model", metavar="MODEL", help="the model folder, e.g. digitlab-out/linear-3v7")
     parser.add_argument("--dataset", metavar="NAME|DIR",
-                        help="mnist_sample, mnist, mnist_tiny or a folder of images "
+                        help="mnist_sample, mnist, mnist_tiny or a folder of images; scores its valid "
+                        "split, or all of a folder without split folders "
                         "(default: mnist_sample for a 3-vs-7 model, mnist for a ten-digit one)")
     parser.set_defaults(run=run)
 
@@ -40,7 +41,7 @@ def run(args: argparse.Namespace) -> int:
     clf = compare.load_model(args.model)
     classes = clf.classes_.tolist()
     dataset = args.dataset or ("mnist" if len(classes) == 10 else "mnist_sample")
-    test = data.load(dataset, "valid")
+    test = data.load(dataset, data.evaluation_split(dataset))
     compare.check_task(clf, test.labels, args.model)
     scores = compare.evaluate(clf, test.images, test.labels)
     title = f"{args.model} on {dataset} ({compare.task_name(classes, dataset)}), test images"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 
 def add_parser(subparsers) -> None:
@@ -13,15 +14,62 @@ def add_parser(subparsers) -> None:
         "cropped, scaled to 20 x 20, centred by mass) and classify it with a saved model.",
     )
     parser.add_argument("model", metavar="MODEL", help="the model folder, e.g. digitlab-out/cnn-0-9")
-    parser.add_argument("images", metavar="IMAGE", nargs="+", help="PNG or JPEG files, one digit each")
+    parser.add_argument("images", metavar="IMAGE", nargs="+",
+                        help="PNG or JPEG files, one digit each, or a folder: its images, by name")
     parser.add_argument("--json", action="store_true", help="print one JSON object per line instead of text")
-    parser.add_argument("--show", metavar="DIR", help="save the 28 x 28 image the model saw, as DIR/<name>.png")
+    parser.add_argument("--show", metavar="DIR",
+                        help="save the 28 x 28 image the model saw, as DIR/<name>.png; "
+                        "a name met again gets -2, -3, ... (DIR/<name>-2.png)")
     parser.set_defaults(run=run)
+
+
+def image_paths(given: list[str]) -> list[str]:
+    """The IMAGE arguments with each folder replaced by its image files, sorted by name.
+
+    A folder's other files are skipped with a warning; one with no images at all is an error.
+    """
+    from digitlab.errors import DataError, warn
+    from digitlab.folders import IMAGE_SUFFIXES
+
+    paths = []
+    for name in given:
+        folder = Path(name)
+        if not folder.is_dir():
+            paths.append(name)  # a file, or a missing one that images.to_mnist reports
+            continue
+        files = sorted((p for p in folder.iterdir() if p.is_file()), key=lambda p: p.name)
+        found = [p for p in files if p.suffix.lower() in IMAGE_SUFFIXES]
+        skipped = [p.name for p in files if p.suffix.lower() not in IMAGE_SUFFIXES]
+        kinds = ", ".join(sorted(IMAGE_SUFFIXES))
+        if skipped:
+            warn(f"{folder}: skipped {len(skipped)} files that are not images ({kinds}): {', '.join(skipped)}")
+        if not found:
+            raise DataError(f"{folder}: a folder with no images ({kinds}) in it; give image files, "
+                            f"e.g. {folder / '*.png'}")
+        paths += [str(p) for p in found]
+    return paths
+
+
+def shown_names(paths: list[str]) -> list[str]:
+    """A distinct `<stem>.png` for each input, so that a/seven.jpg and b/seven.png do not overwrite each other.
+
+    The first keeps its stem; later ones get -2, -3, ... in the order given. Compared case-blind,
+    because on macOS and Windows Seven.png and seven.png are the same file.
+    """
+    taken, names = set(), []
+    for path in paths:
+        stem = Path(path).stem
+        name, n = f"{stem}.png", 1
+        while name.lower() in taken:
+            n += 1
+            name = f"{stem}-{n}.png"
+        taken.add(name.lower())
+        names.append(name)
+    return names
 
 
 def run(args: argparse.Namespace) -> int:
     import json
-    from pathlib import Path
 
     import torch
     from PIL import Image
@@ -30,13 +78,14 @@ def run(args: argparse.Namespace) -> int:
     from digitlab.files import atomic_write
 
     clf = compare.load_model(args.model)
-    inputs = torch.stack([images.to_mnist(path) for path in args.images])  # (N, 28, 28) in [0, 1]
+    paths = image_paths(args.images)
+    inputs = torch.stack([images.to_mnist(path) for path in paths])  # (N, 28, 28) in [0, 1]
     proba = clf.predict_proba(inputs).float().cpu()  # (N, K), columns follow classes_
     classes = clf.classes_.tolist()
-    for path, seen, row in zip(args.images, inputs, proba):
+    shown_paths = [Path(args.show) / name for name in shown_names(paths)] if args.show else [None] * len(paths)
+    for path, seen, row, shown in zip(paths, inputs, proba, shown_paths):
         best = int(row.argmax())
-        if args.show:
-            shown = Path(args.show) / f"{Path(path).stem}.png"
+        if shown:
             with atomic_write(shown) as f:
                 Image.fromarray((seen * 255).round().byte().numpy()).save(f, format="PNG")
         if args.json:
@@ -45,6 +94,7 @@ def run(args: argparse.Namespace) -> int:
                 "label": classes[best],
                 "probability": round(float(row[best]), 6),
                 "probabilities": {str(c): round(float(p), 6) for c, p in zip(classes, row)},
+                **({"shown": str(shown)} if shown else {}),
             }))
         else:
             others = "  ".join(f"{c}:{float(p):.3f}" for c, p in zip(classes, row))

@@ -12,9 +12,10 @@ def add_parser(subparsers) -> None:
         "serve",
         help="a web page to draw or upload a digit and see every method's answer",
         description="Serve a page (and a JSON API: POST /api/predict, GET /api/models, GET /healthz) "
-        "that runs every saved model on a digit drawn with mouse or finger, or on an uploaded photo. "
-        "Models come from --models, else ./digitlab-out (the last compare), else quick ones trained "
-        "once and cached.",
+        "that runs one saved model per method on a digit drawn with mouse or finger, or on an uploaded "
+        "photo: the ten-digit model where a method has several (a drawing can be any digit), else the "
+        "newest. Models come from --models, else ./digitlab-out (the last compare), else quick ones "
+        "trained once and cached.",
     )
     parser.add_argument("--host", default="127.0.0.1",
                         help="address to listen on (default: 127.0.0.1, this machine only; 0.0.0.0 opens it to the network)")

@@ -170,8 +170,12 @@ function makeCard(model) {
   return card;
 }
 
+// An <img> with no src shows a broken-image icon and its alt text; before any digit (and after
+// Clear) the models have seen nothing, which this transparent pixel shows as the empty black square.
+const NOTHING_SEEN = "data:image/gif;base64,R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAALAAAAAABAAEAAAIBRAA7";
+
 function reset() {
-  document.getElementById("seen").removeAttribute("src");
+  document.getElementById("seen").src = NOTHING_SEEN;
   for (const card of cards.values()) {
     card.classList.add("waiting");
     card.querySelector(".label").textContent = "–";

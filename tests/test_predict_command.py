@@ -1,0 +1,81 @@
+"""`digitlab predict` on several images at once: names that clash, and a folder given for images."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from digitlab import classifiers, cli, images
+
+
+def digitlab(capsys, *argv) -> tuple[int, str, str]:
+    code = cli.main([str(a) for a in argv])
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def assert_one_line_error(code: int, err: str, *fragments: str) -> None:
+    """Exit 2 and exactly one `digitlab: error:` line naming the problem; never a traceback."""
+    errors = [line for line in err.splitlines() if line.startswith("digitlab: error:")]
+    assert code == 2, err
+    assert len(errors) == 1 and "Traceback" not in err, err
+    for fragment in fragments:
+        assert fragment in errors[0], errors[0]
+
+
+@pytest.fixture(scope="module")
+def model(tmp_path_factory, mnist_test):
+    """Pixel similarity on the ten digits: no training loop, so it is ready in well under a second."""
+    folder = tmp_path_factory.mktemp("model") / "pixel-0-9"
+    classifiers.make("pixel").fit(mnist_test.images[:1000], mnist_test.labels[:1000]).save(folder)
+    return folder
+
+
+def _scan(mnist_test, i: int, path) -> None:
+    """Test digit `i` as a dark-on-light scan at `path`, its format from the suffix."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(255 - mnist_test.images[i].numpy()).resize((84, 84)).convert("RGB").save(path)
+
+
+def _shown(path) -> torch.Tensor:
+    return torch.from_numpy(np.asarray(Image.open(path))).float() / 255
+
+
+def test_inputs_sharing_a_name_each_get_their_own_shown_image(model, capsys, tmp_path, mnist_test):
+    inputs = [tmp_path / "a" / "seven.jpg", tmp_path / "b" / "seven.webp", tmp_path / "c" / "seven.png"]
+    for i, path in enumerate(inputs):
+        _scan(mnist_test, i, path)
+    seen = tmp_path / "seen"
+    code, out, err = digitlab(capsys, "predict", model, *inputs, "--json", "--show", seen)
+    assert code == 0, err
+    expected = ["seven.png", "seven-2.png", "seven-3.png"]  # in the order given
+    assert sorted(p.name for p in seen.iterdir()) == sorted(expected)
+    answers = [json.loads(line) for line in out.splitlines()]
+    assert [a["shown"] for a in answers] == [str(seen / name) for name in expected]
+    for path, name in zip(inputs, expected):
+        torch.testing.assert_close(_shown(seen / name), images.to_mnist(path), atol=1 / 255, rtol=0)
+
+
+def test_a_folder_stands_for_its_images_sorted_by_name(model, capsys, tmp_path, mnist_test):
+    folder = tmp_path / "scans"
+    for i, name in enumerate(["b.png", "a.jpg", "c.bmp"]):
+        _scan(mnist_test, i, folder / name)
+    (folder / "notes.txt").write_text("the scans of 2024")
+    (folder / "older").mkdir()  # not looked into
+    code, out, err = digitlab(capsys, "predict", model, folder)
+    assert code == 0, err
+    assert [line.split(":")[0] for line in out.splitlines()] == [str(folder / n) for n in ("a.jpg", "b.png", "c.bmp")]
+    warnings = [line for line in err.splitlines() if line.startswith("digitlab: warning:")]
+    assert len(warnings) == 1 and "notes.txt" in warnings[0], err
+
+
+def test_a_folder_without_images_is_one_clear_error(model, capsys, tmp_path):
+    empty = tmp_path / "somedir"
+    empty.mkdir()
+    code, _, err = digitlab(capsys, "predict", model, empty)
+    assert_one_line_error(code, err, "somedir", "folder", "no images")
+    assert "no such image file" not in err
