@@ -19,22 +19,9 @@ from safetensors.torch import load_file
 
 from digitlab import classifiers, cli, data, images
 
+from cli_run import assert_one_line_error, digitlab
+
 FONT_FOLDERS = [Path("/usr/share/fonts/truetype/dejavu"), Path("/usr/share/fonts/truetype/liberation")]
-
-
-def digitlab(capsys, *argv) -> tuple[int, str, str]:
-    code = cli.main([str(a) for a in argv])
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
-
-
-def assert_one_line_error(code: int, err: str, *fragments: str) -> None:
-    """Exit 2 and exactly one `digitlab: error:` line naming the problem; never a traceback."""
-    errors = [line for line in err.splitlines() if line.startswith("digitlab: error:")]
-    assert code == 2, err
-    assert len(errors) == 1 and "Traceback" not in err, err
-    for fragment in fragments:
-        assert fragment in errors[0], errors[0]
 
 
 @pytest.fixture(scope="module")

@@ -8,8 +8,10 @@ import pytest
 import torch
 from PIL import Image
 
-from digitlab import classifiers, cli, compare
+from digitlab import classifiers, compare
 from digitlab.errors import DataError, DigitlabError
+
+from cli_run import assert_one_line_error, digitlab
 
 
 @pytest.fixture(scope="module")
@@ -106,26 +108,11 @@ def test_a_folder_is_a_task_and_test_digits_must_have_been_trained(tmp_path, mni
         compare.load_task(str(bad))
 
 
-def _digitlab(capsys, *argv) -> tuple[int, str, str]:
-    code = cli.main([str(a) for a in argv])
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
-
-
-def _assert_one_line_error(code: int, err: str, *fragments: str) -> None:
-    """Exit 2 and exactly one `digitlab: error:` line naming the problem; never a traceback."""
-    errors = [line for line in err.splitlines() if line.startswith("digitlab: error:")]
-    assert code == 2, err
-    assert len(errors) == 1 and "Traceback" not in err, err
-    for fragment in fragments:
-        assert fragment in errors[0], errors[0]
-
-
 def test_two_datasets_of_the_same_digits_keep_their_own_models_rows_and_report(capsys, tmp_path, mnist_test):
     mix = tmp_path / "mix"
     _write_folder(mix, {"train": {3: 20, 7: 20}, "valid": {3: 5, 7: 5}}, mnist_test.images, mnist_test.labels)
     out = tmp_path / "out"
-    code, stdout, err = _digitlab(capsys, "compare", "--quick", "--methods", "pixel,linear", "--device", "cpu",
+    code, stdout, err = digitlab(capsys, "compare", "--quick", "--methods", "pixel,linear", "--device", "cpu",
                                   "--dataset", mix, "--dataset", "mnist_tiny", "--out", out)
     assert code == 0, err
     # Nothing overwritten: one folder per (method, dataset), each trained on its own dataset's test size.
@@ -149,14 +136,14 @@ def test_tasks_are_told_apart_only_when_they_clash(tiny):
 def test_a_method_or_dataset_named_twice_is_refused(capsys, tmp_path):
     with pytest.raises(DigitlabError, match="--methods: linear is named twice"):
         compare.parse_methods("linear,cnn,linear")
-    code, _, err = _digitlab(capsys, "compare", "--quick", "--methods", "linear,linear", "--out", tmp_path / "a")
-    _assert_one_line_error(code, err, "linear is named twice")
-    code, _, err = _digitlab(capsys, "compare", "--quick", "--dataset", "mnist_tiny", "--dataset", "mnist_tiny",
+    code, _, err = digitlab(capsys, "compare", "--quick", "--methods", "linear,linear", "--out", tmp_path / "a")
+    assert_one_line_error(code, err, "linear is named twice")
+    code, _, err = digitlab(capsys, "compare", "--quick", "--dataset", "mnist_tiny", "--dataset", "mnist_tiny",
                              "--out", tmp_path / "b")
-    _assert_one_line_error(code, err, "--dataset", "mnist_tiny", "twice")
+    assert_one_line_error(code, err, "--dataset", "mnist_tiny", "twice")
     folder = tmp_path / "mix"
     folder.mkdir()
-    code, _, err = _digitlab(capsys, "compare", "--quick", "--dataset", folder, "--dataset", f"{folder}/",
+    code, _, err = digitlab(capsys, "compare", "--quick", "--dataset", folder, "--dataset", f"{folder}/",
                              "--out", tmp_path / "c")
-    _assert_one_line_error(code, err, "--dataset", "twice")
+    assert_one_line_error(code, err, "--dataset", "twice")
     assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()  # refused before any training

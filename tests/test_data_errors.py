@@ -13,6 +13,8 @@ from digitlab import data, idx
 from digitlab.cli import main
 from digitlab.errors import ChecksumError, DataError, DigitlabWarning
 
+from cli_run import assert_one_line_error
+
 
 def png_bytes(size=(28, 28)) -> bytes:
     """A PNG of noise, so that its compressed pixel data is long enough to cut in half."""
@@ -144,15 +146,6 @@ def test_a_tampered_shipped_file_fails_its_checksum_and_caches_nothing(tmp_path,
 def test_unknown_dataset_name_mentions_folders(capsys):
     assert main(["data", "info", "--dataset", "fashion"]) == 2
     assert "unknown dataset 'fashion'" in capsys.readouterr().err
-
-
-def assert_one_line_error(code: int, err: str, *fragments: str) -> None:
-    """Exit 2 and exactly one `digitlab: error:` line naming the problem; never a traceback."""
-    errors = [line for line in err.splitlines() if line.startswith("digitlab: error:")]
-    assert code == 2, err
-    assert len(errors) == 1 and "Traceback" not in err, err
-    for fragment in fragments:
-        assert fragment in errors[0], errors[0]
 
 
 def test_many_skipped_files_are_named_up_to_five(tmp_path):
