@@ -135,6 +135,20 @@ def test_a_flat_folder_is_split_at_random_80_20_for_train_and_valid(tmp_path, ti
     assert torch.equal(again.index, train.index)  # and the same every time
 
 
+def test_train_and_valid_of_a_flat_folder_decode_it_once(tmp_path, tiny, monkeypatch):
+    root = str(write_each(tmp_path / "e4", tiny, {3: 10, 7: 6}))
+    with pytest.warns(DigitlabWarning, match="random 80 %"):
+        expected = data.load(root, "train"), data.load(root, "valid")
+    reads = []
+    real = folders.load_folder
+    monkeypatch.setattr(folders, "load_folder", lambda *a, **k: reads.append(a) or real(*a, **k))
+    with pytest.warns(DigitlabWarning, match="random 80 %"):
+        train, valid = data.load_train_valid(root)
+    assert len(reads) == 1  # the whole folder, decoded once and split in memory
+    for got, want in zip((train, valid), expected):
+        assert torch.equal(got.index, want.index) and torch.equal(got.images, want.images)
+
+
 def test_a_digit_too_rare_to_split_is_named(tmp_path, tiny):
     root = write_each(tmp_path, tiny, {3: 5, 7: 1})
     with pytest.raises(DataError, match="digit 7 has only one image"):

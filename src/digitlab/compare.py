@@ -145,7 +145,7 @@ def _subset(images: torch.Tensor, labels: torch.Tensor, count: int, seed: int) -
 
 def load_task(dataset: str, quick: bool = False, seed: int = 0, config: CompareConfig = CompareConfig()) -> Task:
     """A dataset name or folder path -> its training and test images as a Task."""
-    train, test = data.load(dataset, "train"), data.load(dataset, "valid")
+    train, test = data.load_train_valid(dataset)
     train_xy, test_xy = (train.images, train.labels), (test.images, test.labels)
     if quick:
         train_xy = _subset(*train_xy, config.quick_train, seed)

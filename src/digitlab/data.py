@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 import sys
-import warnings
 from importlib import resources
 from pathlib import Path
 from typing import NamedTuple
@@ -20,7 +19,7 @@ import numpy as np
 import torch
 
 from digitlab import idx
-from digitlab.errors import DataError, DigitlabWarning, warn
+from digitlab.errors import DataError, warn
 from digitlab.files import atomic_write, read_sums, verify_sha256
 
 MNIST_FILES = {
@@ -276,18 +275,26 @@ def _load_path(path: Path, split: str | None) -> Digits:
         return _load_named_split(path, split)
     if split is None:
         return _load_whole(path)
+    part = random_part(_load_whole(path), split, path)  # a folder that cannot be read or split gets no note
     if split == "train":
-        part = random_part(_load_whole(path), "train", path)
-        valid = round(100 * VALID_FRACTION)
-        warn(f"{path}: has no train/valid split, so a random {100 - valid} % of each digit's images train "
-             f"and the other {valid} % validate (seed {SPLIT_SEED})")
-        return part
-    # `train` and `compare` load "train" first, which has already reported the files the loader
-    # skipped or resized; the same folder loaded again should not report them twice.
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DigitlabWarning)
-        whole = _load_whole(path)
-    return random_part(whole, "valid", path)
+        _say_random_split(path)
+    return part
+
+
+def load_train_valid(name: str, dtype: torch.dtype | str = torch.uint8) -> tuple[Digits, Digits]:
+    """(train, valid) as `load` gives them, a folder without a split of its own read only once."""
+    if name in DATASETS or splits(name) != [None]:
+        return load(name, "train", dtype), load(name, "valid", dtype)
+    whole = load(name, None, dtype)
+    train, valid = random_part(whole, "train", name), random_part(whole, "valid", name)
+    _say_random_split(name)
+    return train, valid
+
+
+def _say_random_split(name: str | os.PathLike) -> None:
+    valid = round(100 * VALID_FRACTION)
+    warn(f"{name}: has no train/valid split, so a random {100 - valid} % of each digit's images train "
+         f"and the other {valid} % validate (seed {SPLIT_SEED})")
 
 
 def _load_named_split(path: Path, split: str | None) -> Digits:
