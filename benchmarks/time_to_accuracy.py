@@ -9,6 +9,8 @@ Side by side, in one run, on the full MNIST (60,000 training images, 10,000 test
   `torch.utils.data.DataLoader` over a `Dataset`;
 - fastai, where it is installed: the chapter's resnet18 from scratch, fit_one_cycle at lr 0.1, on
   fastai's MNIST folder of PNG files (written once from the shipped MNIST); --skip-fastai leaves it out.
+On CUDA a short untimed fit runs first and its seconds are printed: the process's one-time
+start-up (cuDNN, kernel loading), which would otherwise land on whichever run came first.
 Each is scored on the test images at every epoch end; "to 99.0 %" is the training time (scoring
 excluded) up to the first epoch end at or above it. A preset with test-time shifts (medium, best)
 is scored with them only after its last epoch (recipe._scorer), so its earlier figures are a
@@ -54,7 +56,8 @@ def _first_reaching(rows: list[dict], target: float) -> float | None:
 # ---------------------------------------------------------------------------------------------
 
 
-def run_digitlab(seed: int, device: str, preset: str, epochs: int | None, n_train: int) -> list[dict]:
+def run_digitlab(seed: int, device: str, preset: str, epochs: int | None, n_train: int,
+                 cuda_graph: bool = True) -> list[dict]:
     import torch
 
     from digitlab import recipe
@@ -65,7 +68,23 @@ def run_digitlab(seed: int, device: str, preset: str, epochs: int | None, n_trai
     config = recipe.preset(preset, device, **changes)  # on CUDA, the preset's GPU form
     torch.manual_seed(seed)
     model = recipe.build(config, 10)
-    return recipe.fit(model, config, xs[:n_train], ys[:n_train], valid=(xv, yv), device=device, progress=False)
+    return recipe.fit(model, config, xs[:n_train], ys[:n_train], valid=(xv, yv), device=device, progress=False,
+                      cuda_graph=cuda_graph)
+
+
+def cuda_start_up(device: str) -> float:
+    """Seconds of a short fit in a process that has not used the GPU yet: loading cuDNN and the
+    kernels, the first graph. Paid once per process; run first so that no method's figure holds it."""
+    import torch
+
+    from digitlab import recipe
+
+    xs, ys, _, _ = _load_mnist()
+    config = recipe.preset("fast", device, epochs=1)
+    started = time.perf_counter()
+    recipe.fit(recipe.build(config, 10), config, xs[:4096], ys[:4096], device=device, progress=False)
+    torch.cuda.synchronize()
+    return time.perf_counter() - started
 
 
 # ---------------------------------------------------------------------------------------------
@@ -225,10 +244,10 @@ def _mean(values: list[float | None]) -> str:
     return f"{statistics.mean(values):.1f} s" + (f" ± {statistics.stdev(values):.1f}" if len(values) > 1 else "")
 
 
-def run_seeds(who: str, name: str, seeds: int, run) -> dict:
-    """`run(seed)` for seeds 0..seeds-1, each run's epochs printed as it ends; their summary."""
+def run_seeds(who: str, name: str, seeds: int, run, first: int = 0) -> dict:
+    """`run(seed)` for seeds first..first+seeds-1, each run's epochs printed as it ends; their summary."""
     runs = []
-    for seed in range(seeds):
+    for seed in range(first, first + seeds):
         runs.append(run(seed))
         print(f"{who} seed {seed}: " + ", ".join(f"{100 * r['accuracy']:.2f} % @ {r['seconds']:.1f} s"
                                                  for r in runs[-1]), flush=True)
@@ -282,12 +301,15 @@ def describe_machine(device: str) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--device", default="cpu", help="cpu, cuda or auto (default: cpu)")
-    parser.add_argument("--seeds", type=int, default=3, help="runs per method, seeds 0..N-1 (default: 3)")
+    parser.add_argument("--seeds", type=int, default=3, help="runs per method, seeds S..S+N-1 (default: 3)")
+    parser.add_argument("--first-seed", type=int, default=0, help="S, the first seed (default: 0)")
     parser.add_argument("--preset", default="fast", help="digitlab's recipe: fast (default), medium or best")
     parser.add_argument("--epochs", type=int, help="digitlab's epochs (default: the preset's)")
     parser.add_argument("--baseline-epochs", type=int, default=3, help="baseline epochs (default: 3)")
     parser.add_argument("--baseline-seeds", type=int, help="baseline runs (default: --seeds)")
     parser.add_argument("--threads", type=int, help="torch.set_num_threads (default: torch's choice)")
+    parser.add_argument("--no-graph", action="store_true",
+                        help="on CUDA, digitlab's steps run plainly rather than replayed from a CUDA graph")
     parser.add_argument("--skip-baseline", action="store_true", help="no plain-PyTorch baseline")
     parser.add_argument("--skip-fastai", action="store_true", help="no fastai run, even where it is installed")
     parser.add_argument("--fastai-epochs", type=int, default=2, help="fastai's epochs (default: 2)")
@@ -311,7 +333,7 @@ def main() -> None:
 
     if args.end_to_end:
         runs = []
-        for seed in range(args.seeds):
+        for seed in range(args.first_seed, args.first_seed + args.seeds):
             runs.append(run_command(seed, args.device, args.preset, args.epochs))
             print(f"seed {seed}: {runs[-1]['wall']:.1f} s wall, accuracy {100 * runs[-1]['accuracy']:.2f} % "
                   f"after {runs[-1]['epochs']} epochs", flush=True)
@@ -321,18 +343,26 @@ def main() -> None:
               f"{100 * statistics.mean(r['accuracy'] for r in runs):.2f} %")
         return
 
-    results = [run_seeds("digitlab", f"digitlab recipe ({args.preset})", args.seeds,
-                         lambda seed: run_digitlab(seed, args.device, args.preset, args.epochs, n_train))]
+    from digitlab import recipe
+
+    if recipe.resolve_device(args.device).type == "cuda":
+        print(f"CUDA start-up in this process, before any timed run: {cuda_start_up(args.device):.2f} s "
+              "(a short fit; --end-to-end includes it)", flush=True)
+    name = f"digitlab recipe ({args.preset}" + (", no graph)" if args.no_graph else ")")
+    results = [run_seeds("digitlab", name, args.seeds,
+                         lambda seed: run_digitlab(seed, args.device, args.preset, args.epochs, n_train,
+                                                   not args.no_graph), args.first_seed)]
     if not args.skip_baseline:
         results.append(run_seeds("baseline", "baseline (DataLoader, Adam)", args.baseline_seeds or args.seeds,
-                                 lambda seed: run_baseline(seed, args.device, args.baseline_epochs, n_train)))
+                                 lambda seed: run_baseline(seed, args.device, args.baseline_epochs, n_train),
+                                 args.first_seed))
     version = fastai_version()
     if version is None:
         print("fastai: not installed, skipped")
     elif not args.skip_fastai:
         results.append(run_seeds("fastai", f"fastai {version} (resnet18)", args.fastai_seeds or args.seeds,
                                  lambda seed: run_fastai(seed, args.device, args.fastai_epochs, n_train,
-                                                         args.fastai_lr)))
+                                                         args.fastai_lr), args.first_seed))
     print_table(results)
     print(describe_machine(args.device))
     if args.json:

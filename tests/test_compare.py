@@ -8,7 +8,7 @@ import pytest
 import torch
 from PIL import Image
 
-from digitlab import classifiers, compare
+from digitlab import classifiers, compare, recipe
 from digitlab.errors import DataError, DigitlabError
 
 from cli_run import assert_one_line_error, digitlab
@@ -24,6 +24,14 @@ def test_epochs_override_every_trained_method_but_not_pixel():
     assert config.plan("linear", 7).epochs == 7 and config.plan("cnn", 7).epochs == 7
     assert config.plan("pixel", 7).epochs is None
     assert config.plan("linear") == config.linear
+
+
+def test_the_cnn_trains_longer_on_a_gpu_where_epochs_are_cheap():
+    config = compare.CompareConfig()
+    assert config.plan("cnn").epochs == config.cnn_epochs_cpu == 2
+    assert config.plan("cnn", 3).epochs == 3
+    assert config.plan("cnn", device="cuda").epochs == config.cnn_epochs_gpu == 8  # no GPU needed to plan
+    assert config.plan("cnn", device="auto").epochs == (8 if torch.cuda.is_available() else 2)
 
 
 def test_methods_are_checked_and_the_valid_ones_listed():

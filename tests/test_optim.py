@@ -190,3 +190,25 @@ def test_nesterov_sgd_leaves_each_grad_as_backward_computed_it():
         opt.step()
         for p, g in zip(model.parameters(), computed):
             assert torch.equal(p.grad, g)
+
+
+def test_lr_and_momentum_held_in_tensors_give_the_steps_of_plain_numbers():
+    # A step recorded as a CUDA graph reads lr and momentum from tensors the schedule fills.
+    torch.manual_seed(0)
+    models = [torch.nn.Linear(4, 2) for _ in range(2)]
+    models[1].load_state_dict(models[0].state_dict())
+    opts = [NesterovSGD([m.weight], [m.bias], lr=0.1, mom=0.9, wd=0.01) for m in models]
+    opts[1].hold_on(torch.device("cpu"))
+    start = [p.detach().clone() for p in models[0].parameters()]
+    batches = [torch.randn(3, 4) for _ in range(4)]
+    for i, xb in enumerate(batches):
+        for model, opt in zip(models, opts):
+            opt.schedule(0.1 + 0.05 * i, 0.95 - 0.03 * i)
+            opt.zero_grad()
+            model(xb).pow(2).sum().backward()
+            opt.step()
+    assert isinstance(opts[1].lr, torch.Tensor) and opts[1].lr.item() == pytest.approx(0.25)
+    assert isinstance(opts[0].lr, float) and opts[0].lr == pytest.approx(0.25)
+    for a, b, before in zip(models[0].parameters(), models[1].parameters(), start):
+        assert not torch.equal(a, before)  # the steps did move the weights
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-5)  # float32 lr vs a double

@@ -82,7 +82,8 @@ class NesterovSGD:
     fused `torch._foreach_*` calls over all parameters.
 
     `decay` parameters get weight decay and `no_decay` ones (batch-norm scales, biases) do not;
-    `lr` and `mom` are plain attributes that the schedule sets before each step.
+    `lr` and `mom` are what `schedule(lr, mom)` last set: plain numbers, or after `hold_on(device)`
+    0-dim tensors on the device, which a step recorded as a CUDA graph reads at each replay.
     """
 
     def __init__(self, decay: Iterable[torch.Tensor], no_decay: Iterable[torch.Tensor],
@@ -91,6 +92,19 @@ class NesterovSGD:
         self.params = self.decay + self.no_decay
         self.lr, self.mom, self.wd = lr, mom, wd
         self.bufs: list[torch.Tensor] | None = None  # momentum buffers, made at the first step
+
+    def hold_on(self, device: torch.device) -> None:
+        """Keep lr and momentum in 0-dim float32 tensors on `device` from now on."""
+        self.lr = torch.tensor(float(self.lr), device=device)
+        self.mom = torch.tensor(float(self.mom), device=device)
+
+    def schedule(self, lr: float, mom: float) -> None:
+        """Set the next step's lr and momentum (into the held tensors: no host sync, no new tensor)."""
+        if isinstance(self.lr, torch.Tensor):
+            self.lr.fill_(lr)
+            self.mom.fill_(mom)
+        else:
+            self.lr, self.mom = lr, mom
 
     @torch.no_grad()
     def step(self) -> None:
@@ -107,8 +121,14 @@ class NesterovSGD:
         else:
             torch._foreach_mul_(self.bufs, self.mom)
             torch._foreach_add_(self.bufs, grads)
-        step = torch._foreach_add(grads, self.bufs, alpha=self.mom)  # Nesterov: look ahead along the buffer
-        torch._foreach_add_(self.params, step, alpha=-self.lr)
+        if isinstance(self.lr, torch.Tensor):  # alpha= takes numbers only: multiply by the tensors
+            step = torch._foreach_mul(self.bufs, self.mom)
+            torch._foreach_add_(step, grads)  # Nesterov: look ahead along the buffer
+            torch._foreach_mul_(step, self.lr)
+            torch._foreach_sub_(self.params, step)
+        else:
+            step = torch._foreach_add(grads, self.bufs, alpha=self.mom)  # Nesterov: look ahead along the buffer
+            torch._foreach_add_(self.params, step, alpha=-self.lr)
 
     def zero_grad(self) -> None:
         for p in self.params:

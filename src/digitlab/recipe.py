@@ -11,8 +11,9 @@ What makes it fast (each lever measured; see benchmarks/RESULTS.md):
 - SGD with Nesterov momentum under fastai's one-cycle schedule, with label smoothing;
 - for the longer presets, new random shifts (medium) or turns, zooms and shifts (best) every epoch,
   and test-time shifts (the mean of the image's and its 1-pixel shifts' logits);
-- on CUDA: channels-last memory, bfloat16 autocast, and presets of fewer, larger steps with
-  wider nets (GPU_PRESETS: there a step costs its kernel launches, not its arithmetic).
+- on CUDA: each step replayed from a CUDA graph (one launch for the step's hundreds of kernels),
+  channels-last memory, bfloat16 autocast, and presets of larger batches and wider nets
+  (GPU_PRESETS: there a step costs its kernels, whatever their arithmetic).
 
 Everything random in epoch `e` (the order, the shifts) draws from a generator seeded from
 (seed, e), and the learning rate is a function of the global step, so a run resumed after epoch
@@ -35,6 +36,7 @@ from torch import nn
 from digitlab import distributed
 from digitlab.console import progress_bar
 from digitlab.errors import DataError, DigitlabError, TrainingError
+from digitlab.graphs import GraphedStep
 from digitlab.optim import NesterovSGD, one_cycle
 
 MNIST_MEAN, MNIST_STD = 0.1307, 0.3081  # of the training pixels in [0, 1]
@@ -105,19 +107,18 @@ PRESETS = {
 }
 
 
-# On a GPU these nets' arithmetic is close to free (the fast net's is 0.26 TFLOP an epoch) and a
-# step costs its kernel launches instead: about 100 top-level tensor operations, whatever the batch.
-# So on CUDA, fast and medium take a half and a third of the steps, in batches of 512, and make up
-# for it with wider nets. Their accuracy is measured on CPU (float32, and bfloat16 emulated); their
-# seconds on a GPU are not measured yet: benchmarks/RESULTS.md.
+# On a GPU these nets' arithmetic is close to free (the fast net's is 0.26 TFLOP an epoch): a plain
+# step costs its ~110 kernel launches, 3.2 ms on an H100 whatever the batch; replayed from a CUDA
+# graph (graphs.py) it costs 0.4-0.7 ms, still more per step than per image. So on CUDA fast sees
+# twice the images in the same number of steps, medium a third of the steps in larger batches, and
+# both are wider. Figures from an H100, bfloat16: benchmarks/RESULTS.md.
 GPU_PRESETS = {
-    # 99.10 % mean of 3 seeds (99.10, 99.10, 99.10; seeds 3-5 99.04 %; in bfloat16 99.07 %) in 236
-    # steps, against the CPU preset's 469. At batch 256, 1 epoch (235 steps): 98.90-98.93 % at
-    # widths 16-32; 2 epochs of width 16: 98.95 %.
-    "fast": dataclasses.replace(PRESETS["fast"], epochs=2, batch_size=512, lr=0.6, width=24),
-    # 99.52 % mean of 3 seeds (99.54, 99.51, 99.50; seeds 3-5 99.52 %) in 590 steps, against the CPU
-    # preset's 1876. 4 epochs (472 steps): 99.47 %; 3 epochs at batch 256 (705 steps): 99.49 %.
-    "medium": dataclasses.replace(PRESETS["medium"], epochs=5, batch_size=512, lr=0.6, width=32),
+    # 99.28 % mean of 5 seeds (99.29, 99.24, 99.25, 99.34, 99.30) in 0.22 s of training, 470 steps.
+    # At batch 512 (236 steps): 99.10 % in 0.15 s, seeds as low as 99.02 %; at 384: 99.15 % in 0.18 s.
+    "fast": dataclasses.replace(PRESETS["fast"], epochs=2, batch_size=256, lr=0.4, width=24),
+    # 99.56 % mean of 5 seeds (99.54, 99.55, 99.56, 99.58, 99.57) in 0.44 s of training, 708 steps.
+    # 5 epochs: 99.53 % (one seed 99.48 %) in 0.37 s; 8 epochs: 99.58 % in 0.58 s.
+    "medium": dataclasses.replace(PRESETS["medium"], epochs=6, batch_size=512, lr=0.6, width=32),
 }
 
 
@@ -343,12 +344,14 @@ def _cpu_copy(state):
 
 
 def fit(model: nn.Module, config: CNNConfig, x, y, valid=None, *, device="cpu", start_epoch: int = 0,
-        state: dict | None = None, epoch_end: Callable | None = None, progress: bool = True) -> list[dict]:
+        state: dict | None = None, epoch_end: Callable | None = None, progress: bool = True,
+        cuda_graph: bool = True) -> list[dict]:
     """Train `model` for epochs start_epoch .. config.epochs-1; return one history row per epoch.
 
     x: (N, 28, 28) uint8 or float in [0, 1]; y: (N,) int64 class ids; valid: (xv, yv) or None.
     `epoch_end(epoch, row, state)` runs after each epoch; `state` is what `fit(...,
     start_epoch=epoch + 1, state=state)` needs to go on exactly as if never stopped.
+    On one CUDA device the steps are replayed from a CUDA graph unless cuda_graph=False (graphs.py).
     """
     device = resolve_device(device)
     x, y = _as_pixels(x, "training images"), torch.as_tensor(y).long()
@@ -370,6 +373,14 @@ def fit(model: nn.Module, config: CNNConfig, x, y, valid=None, *, device="cpu", 
     batch_size = distributed.per_process_batch(config.batch_size)
     steps_per_epoch = -(-(len(x) // distributed.world_size()) // batch_size)
     total_steps = steps_per_epoch * config.epochs
+    # What a step reads stays where it is for the whole run (a CUDA graph replays addresses): each
+    # epoch's augmented images are copied into `views`, the loss is summed into `loss_sum`.
+    views = [torch.empty_like(x) for _ in range(config.ensemble)] if config.augment else [x]
+    loss_sum = torch.zeros((), device=device)
+    step = _training_step(net, opt, views, y, config.label_smoothing, loss_sum, on_cuda)
+    if on_cuda and cuda_graph and distributed.world_size() == 1:
+        opt.hold_on(device)
+        step = GraphedStep(step, batch_size, device)
     history = []
     with progress_bar() if progress else _Silent() as bar:
         task = bar.add_task("training cnn", total=steps_per_epoch * (config.epochs - start_epoch))
@@ -377,26 +388,16 @@ def fit(model: nn.Module, config: CNNConfig, x, y, valid=None, *, device="cpu", 
             started = time.perf_counter()
             generator = epoch_generator(config.seed, epoch)
             order = distributed.shard(torch.randperm(len(x), generator=generator)).to(device)  # (N / world,)
-            # Each member of an ensemble gets its own augmentation of the epoch's images.
-            views = [augmented(x, config, generator) for _ in range(config.ensemble)] if config.augment else [x]
+            if config.augment:  # each member of an ensemble gets its own augmentation of the images
+                for view in views:
+                    view.copy_(augmented(x, config, generator))
             model.train()
-            loss_sum = torch.zeros((), device=device)
+            loss_sum.zero_()
             for i in range(steps_per_epoch):
-                step = epoch * steps_per_epoch + i
-                lr, momentum = one_cycle(step / total_steps, config.lr, pct_start=config.pct_start,
-                                         moms=(config.momentum + 0.05, config.momentum - 0.05,
-                                               config.momentum + 0.05))
-                opt.lr, opt.mom = lr, momentum
-                batch = order[i * batch_size:(i + 1) * batch_size]  # (B,)
-                xb = [_to_unit(v[batch]).unsqueeze(1).contiguous(memory_format=torch.channels_last)
-                      for v in views]  # one (B, 1, 28, 28) per view
-                xb = xb[0] if len(xb) == 1 else xb
-                with torch.autocast("cuda", dtype=torch.bfloat16, enabled=on_cuda):
-                    loss = _loss(net(xb), y[batch], config.label_smoothing)
-                opt.zero_grad()
-                loss.backward()
-                opt.step()
-                loss_sum += loss.detach()
+                opt.schedule(*one_cycle((epoch * steps_per_epoch + i) / total_steps, config.lr,
+                                        pct_start=config.pct_start,
+                                        moms=(config.momentum + 0.05, config.momentum - 0.05, config.momentum + 0.05)))
+                step(order[i * batch_size:(i + 1) * batch_size])  # (B,) indices
                 bar.advance(task)
             train_loss = distributed.all_reduce_mean(loss_sum).item() / steps_per_epoch  # one sync per epoch
             if train_loss != train_loss:
@@ -416,6 +417,24 @@ def fit(model: nn.Module, config: CNNConfig, x, y, valid=None, *, device="cpu", 
             if epoch_end is not None:
                 epoch_end(epoch, row, {"optimizer": _cpu_copy(opt.state_dict())})
     return history
+
+
+def _training_step(net: nn.Module, opt: NesterovSGD, views: list[torch.Tensor], y: torch.Tensor, smoothing: float,
+                   loss_sum: torch.Tensor, on_cuda: bool) -> Callable[[torch.Tensor], None]:
+    """One SGD step on the images `batch` ((B,) indices) picks from each view, its loss added to loss_sum."""
+
+    def step(batch: torch.Tensor) -> None:
+        xb = [_to_unit(v[batch]).unsqueeze(1).contiguous(memory_format=torch.channels_last)
+              for v in views]  # one (B, 1, 28, 28) per view
+        # No autocast cache: a graph must not keep casts from its recording, and training uses each weight once.
+        with torch.autocast("cuda", dtype=torch.bfloat16, enabled=on_cuda, cache_enabled=False):
+            loss = _loss(net(xb[0] if len(xb) == 1 else xb), y[batch], smoothing)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        loss_sum.add_(loss.detach())
+
+    return step
 
 
 def _scorer(model: nn.Module, last: bool) -> nn.Module:
