@@ -124,6 +124,7 @@ def test_an_incomplete_folder_is_not_taken_for_an_export(tmp_path, capsys):
     assert main(["export", "mnist_tiny", str(tmp_path / "mnist_tiny" / "train" / "3" / "7030.png")]) == 2
     err = capsys.readouterr().err
     assert err.startswith("digitlab: error:") and "cannot write here" in err and "Traceback" not in err
+    assert "choose another DIR" in err
 
 
 def test_unknown_layout_is_a_user_error():

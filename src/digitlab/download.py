@@ -21,7 +21,7 @@ from digitlab import idx
 from digitlab.console import console, progress_bar
 from digitlab.data import MNIST_FILES, home, shipped_dir
 from digitlab.errors import ChecksumError, DataError
-from digitlab.files import atomic_write, read_sums
+from digitlab.files import atomic_write, cannot_write, read_sums
 
 # Tried in this order; the first is the one torchvision uses, the last is the original home.
 MIRRORS = (
@@ -62,7 +62,7 @@ def download(
     try:
         dest.mkdir(parents=True, exist_ok=True)
     except OSError as err:
-        raise DataError(f"{dest}: cannot write here ({err.strerror}); choose another --dest") from err
+        raise cannot_write(dest, err, "--dest") from err
     sums = expected_sums()
     with progress_bar() as bar:
         for name in FILES:

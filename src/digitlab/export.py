@@ -28,7 +28,7 @@ import numpy as np
 
 from digitlab.console import console
 from digitlab.errors import DataError
-from digitlab.files import default_mode
+from digitlab.files import cannot_write, default_mode
 from digitlab.folders import default_workers, map_chunks
 
 # layout -> [(folder inside the layout, dataset, split)]
@@ -123,7 +123,7 @@ def export_layout(name: str, dest_dir: str | os.PathLike, workers: int | None = 
         partial = Path(tempfile.mkdtemp(dir=dest, prefix=f".{name}.", suffix=".partial"))
         partial.chmod(default_mode(folder=True))  # mkdtemp's 0700 would hide the layout from others
     except OSError as err:
-        raise DataError(f"{dest}: cannot write here ({err.strerror}); choose another DIR") from err
+        raise cannot_write(dest, err, "DIR") from err
     try:
         for folder in sorted({path.rsplit("/", 1)[0] for path, _ in jobs}):
             (partial / folder).mkdir(parents=True)

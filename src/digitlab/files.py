@@ -24,11 +24,12 @@ def default_mode(folder: bool = False) -> int:
     return (0o777 if folder else 0o666) & ~umask
 
 
-def cannot_write(path: str | os.PathLike, err: OSError) -> OutputError:
-    """The one-line error for a path that could not be written; names a file standing in the way."""
+def cannot_write(path: str | os.PathLike, err: OSError, option: str | None = None) -> OutputError:
+    """The one-line error for a path that could not be written; names a file standing in the way,
+    and the option (e.g. "--dest") that chose the path, where one did."""
     blocker = next((p for p in Path(path).parents if p.exists() and not p.is_dir()), None)
     why = f"{blocker} is a file, not a folder" if blocker else (err.strerror or str(err))
-    return OutputError(f"{path}: cannot write here ({why}); choose another place")
+    return OutputError(f"{path}: cannot write here ({why}); choose another {option or 'place'}")
 
 
 def check_output_folder(path: str | os.PathLike, option: str) -> None:
