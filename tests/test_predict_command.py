@@ -57,7 +57,20 @@ def test_a_folder_stands_for_its_images_sorted_by_name(model, capsys, tmp_path, 
     assert code == 0, err
     assert [line.split(":")[0] for line in out.splitlines()] == [str(folder / n) for n in ("a.jpg", "b.png", "c.bmp")]
     warnings = [line for line in err.splitlines() if line.startswith("digitlab: warning:")]
-    assert len(warnings) == 1 and "notes.txt" in warnings[0], err
+    assert len(warnings) == 1 and "skipped 1 file that is not an image" in warnings[0], err
+    assert "notes.txt" in warnings[0], err
+
+
+def test_a_folder_of_many_other_files_names_the_first_few(model, capsys, tmp_path, mnist_test):
+    folder = tmp_path / "scans"
+    _scan(mnist_test, 0, folder / "a.png")
+    for i in range(8):
+        (folder / f"note{i}.txt").write_text("not a digit")
+    code, _, err = digitlab(capsys, "predict", model, folder)
+    assert code == 0, err
+    warnings = [line for line in err.splitlines() if line.startswith("digitlab: warning:")]
+    assert len(warnings) == 1 and "skipped 8 files that are not images" in warnings[0], err
+    assert "note4.txt and 3 more" in warnings[0] and "note5.txt" not in warnings[0], err
 
 
 def test_a_folder_without_images_is_one_clear_error(model, capsys, tmp_path):

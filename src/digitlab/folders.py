@@ -158,15 +158,20 @@ def _image_files(folder: Path) -> tuple[list[Path], list[int]]:
         nested += sorted(p for p in entries if p.is_dir() and not p.name.startswith("."))
         paths += images
         labels += [int(label_dir.name)] * len(images)
-    if others:
-        kinds = ", ".join(sorted(IMAGE_SUFFIXES))
-        what = "files that are not images" if len(others) > 1 else "file that is not an image"
-        warn(f"{folder}: skipped {len(others)} {what} ({kinds}): {_some(others, folder)}")
+    warn_not_images(folder, others)
     if nested:
         what = "sub-folders" if len(nested) > 1 else "sub-folder"
         warn(f"{folder}: skipped {len(nested)} {what} of the digit folders: {_some(nested, folder)}; "
              "only images directly inside a digit folder are read, like 3/001.png")
     return paths, labels
+
+
+def warn_not_images(folder: Path, others: Sequence[Path]) -> None:
+    """Warn that the files `others` inside `folder` are skipped, as they are not images (if any)."""
+    if others:
+        kinds = ", ".join(sorted(IMAGE_SUFFIXES))
+        what = "files that are not images" if len(others) > 1 else "file that is not an image"
+        warn(f"{folder}: skipped {len(others)} {what} ({kinds}): {_some(others, folder)}")
 
 
 def _some(paths: Sequence[Path], folder: Path) -> str:

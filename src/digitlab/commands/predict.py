@@ -28,8 +28,8 @@ def image_paths(given: list[str]) -> list[str]:
 
     A folder's other files are skipped with a warning; one with no images at all is an error.
     """
-    from digitlab.errors import DataError, warn
-    from digitlab.folders import IMAGE_SUFFIXES
+    from digitlab.errors import DataError
+    from digitlab.folders import IMAGE_SUFFIXES, warn_not_images
 
     paths = []
     for name in given:
@@ -39,11 +39,9 @@ def image_paths(given: list[str]) -> list[str]:
             continue
         files = sorted((p for p in folder.iterdir() if p.is_file()), key=lambda p: p.name)
         found = [p for p in files if p.suffix.lower() in IMAGE_SUFFIXES]
-        skipped = [p.name for p in files if p.suffix.lower() not in IMAGE_SUFFIXES]
-        kinds = ", ".join(sorted(IMAGE_SUFFIXES))
-        if skipped:
-            warn(f"{folder}: skipped {len(skipped)} files that are not images ({kinds}): {', '.join(skipped)}")
+        warn_not_images(folder, [p for p in files if p.suffix.lower() not in IMAGE_SUFFIXES])
         if not found:
+            kinds = ", ".join(sorted(IMAGE_SUFFIXES))
             raise DataError(f"{folder}: a folder with no images ({kinds}) in it; give image files, "
                             f"e.g. {folder / '*.png'}")
         paths += [str(p) for p in found]
