@@ -63,7 +63,7 @@ class CompareConfig:
         if epochs is not None and "epochs" in options_of(method):
             plan = dataclasses.replace(plan, epochs=epochs)
         elif method == "cnn" and plan.epochs is None:
-            on_gpu = (recipe.resolve_device(device) if str(device) == "auto" else torch.device(device)).type == "cuda"
+            on_gpu = recipe.device_kind(device) == "cuda"
             plan = dataclasses.replace(plan, epochs=self.cnn_epochs_gpu if on_gpu else self.cnn_epochs_cpu)
         return plan
 

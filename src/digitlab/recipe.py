@@ -127,8 +127,7 @@ def preset(name: str, device: str | torch.device = "cpu", **changes) -> CNNConfi
     with any field changed: preset("best", seed=1). On CUDA, fast and medium are their GPU_PRESETS form."""
     if name not in PRESETS:
         raise DigitlabError(f"unknown cnn recipe {name!r}; choose one of {', '.join(PRESETS)}")
-    kind = resolve_device(device).type if str(device) == "auto" else torch.device(device).type
-    table = GPU_PRESETS if kind == "cuda" else PRESETS
+    table = GPU_PRESETS if device_kind(device) == "cuda" else PRESETS
     return dataclasses.replace(table.get(name, PRESETS[name]), **changes)
 
 
@@ -248,6 +247,12 @@ def build(config: CNNConfig, n_classes: int) -> nn.Module:
 # ---------------------------------------------------------------------------------------------
 # Training
 # ---------------------------------------------------------------------------------------------
+
+
+def device_kind(device: str | torch.device) -> str:
+    """"cpu" or "cuda": what `device` names, or for "auto" what is here. Naming "cuda" needs no GPU,
+    so a plan for one can be read anywhere; training on it checks (resolve_device)."""
+    return resolve_device(device).type if str(device) == "auto" else torch.device(device).type
 
 
 def resolve_device(device: str | torch.device) -> torch.device:
