@@ -225,6 +225,7 @@ def evaluate(clf, images: torch.Tensor, labels: torch.Tensor, worst: int = 9) ->
     _, rows = metrics.top_losses(proba.clamp_min(1e-12).log(), actual, k=worst)  # -log p(actual)
     return {
         "accuracy": float((predicted == actual).float().mean()),
+        "predicted": classes[predicted],  # (N,) digits
         "confusion": metrics.confusion_matrix(predicted, actual, len(classes)),
         "seconds_per_image": seconds / max(1, len(labels)),
         "worst": [

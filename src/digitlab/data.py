@@ -46,7 +46,7 @@ class Digits(NamedTuple):
     images: torch.Tensor  # (N, 28, 28) uint8 0-255, or float32 in [0, 1]
     labels: torch.Tensor  # (N,) int64, the digit each image shows
     index: torch.Tensor  # (N,) int64, each image's position in its MNIST split file
-    source: str  # "train" or "test": the MNIST split file the images come from
+    source: str  # "train" or "test": the MNIST split file the images come from ("stress": stress.py)
 
 
 def home() -> Path:
@@ -147,11 +147,23 @@ def _mnist_tiny(split: str):
     return (*_select(source, _digits_in_order(labels, TINY_COUNTS[part], start)), source)
 
 
-DATASETS = {"mnist": _mnist, "mnist_sample": _mnist_sample, "mnist_tiny": _mnist_tiny}
+def _stress(split: str):
+    from digitlab import stress
+
+    if _part(split) == "train":
+        raise DataError("the stress set is for testing only (digits that are not MNIST's, to see how a "
+                        "model reads other people's); train on mnist and evaluate with --dataset stress")
+    images, labels = stress.arrays()
+    return images, labels, np.arange(len(labels)), "stress"
+
+
+DATASETS = {"mnist": _mnist, "mnist_sample": _mnist_sample, "mnist_tiny": _mnist_tiny, "stress": _stress}
+TEST_ONLY = {"stress"}  # datasets no model may train on
 DESCRIPTIONS = {
     "mnist": "all ten digits (valid = MNIST's test set)",
     "mnist_sample": "fastai's 3s and 7s (valid = the test set's)",
     "mnist_tiny": "a small 3s-and-7s subset, fastai's sizes",
+    "stress": "5,000 digits that are not MNIST's: fonts, pen strokes, photos, small (test only)",
 }
 
 
@@ -247,7 +259,7 @@ def splits(name: str) -> list[str | None]:
     """The splits `load(name, split)` takes: "train" and "valid", or [None] for a folder without a
     split of its own (which `load` also splits at random for "train" and "valid")."""
     if name in DATASETS:
-        return ["train", "valid"]
+        return ["valid"] if name in TEST_ONLY else ["train", "valid"]
     return _path_splits(_as_path(name))
 
 

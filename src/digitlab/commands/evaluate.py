@@ -13,7 +13,8 @@ def add_parser(subparsers) -> None:
     )
     parser.add_argument("model", metavar="MODEL", help="the model folder, e.g. digitlab-out/linear-3v7")
     parser.add_argument("--dataset", metavar="NAME|DIR",
-                        help="mnist_sample, mnist, mnist_tiny or a folder of images; scores its valid "
+                        help="mnist_sample, mnist, mnist_tiny, stress (digits that are not MNIST's) or a folder "
+                        "of images; scores its valid "
                         "split, or all of a folder without split folders "
                         "(default: mnist_sample for a 3-vs-7 model, mnist for a ten-digit one)")
     parser.set_defaults(run=run)
@@ -47,4 +48,9 @@ def run(args: argparse.Namespace) -> int:
     title = f"{args.model} on {dataset} ({compare.task_name(classes, dataset)}), test images"
     Console().print(confusion_table(scores["confusion"], classes, title))
     print(f"accuracy {scores['accuracy']:.2%} on {len(test.labels):,} test images of {dataset}")
+    if dataset == "stress":
+        from digitlab import stress
+
+        by_category = stress.accuracy_by_category(scores["predicted"], test.labels, test.index)
+        print("by category: " + ", ".join(f"{c} {by_category[c]:.2%}" for c in stress.CATEGORIES))
     return 0

@@ -1,0 +1,93 @@
+"""Each method's accuracy on digits that are not MNIST's (the stress set), beside MNIST's own.
+
+Recipes are chosen on the held-out validation split (the last VALID_SIZE of MNIST's training images,
+never trained on here) and on the stress set; MNIST's test set is printed last, as the final figure
+only. Seeds are averaged.
+
+    python benchmarks/stress_accuracy.py                          # every method, 3 seeds
+    python benchmarks/stress_accuracy.py --methods cnn --recipe medium --seeds 1
+    python benchmarks/stress_accuracy.py --per-category 250      # a quick, freshly drawn slice
+    python benchmarks/stress_accuracy.py --cnn augment=True thicken=1   # any recipe.CNNConfig field
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import statistics
+import time
+
+import numpy as np
+import torch
+
+from digitlab import classifiers, data, stress
+
+VALID_SIZE = 10_000  # held out of MNIST's 60,000 training images for choosing recipes
+
+
+def stress_set(per_category: int | None):
+    if per_category is None:
+        images, labels = stress.arrays()
+        per_category = stress.PER_CATEGORY
+    else:
+        images, labels = stress.build(per_category=per_category)
+    return torch.from_numpy(images), torch.from_numpy(labels.astype(np.int64)), per_category
+
+
+def make(method: str, seed: int, recipe_name: str, cnn_changes: dict, epochs: int | None):
+    options = {"seed": seed} if method != "pixel" else {}
+    if epochs is not None and method != "pixel":
+        options["epochs"] = epochs
+    if method == "cnn":
+        options["preset"] = recipe_name
+        if cnn_changes:  # a preset of its own for this run, so the classifier trains it as any other
+            from digitlab import recipe
+
+            recipe.PRESETS["trial"] = recipe.preset(recipe_name, **cnn_changes)
+            options["preset"] = "trial"
+    return classifiers.make(method, **options)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--methods", default=",".join(classifiers.METHODS))
+    parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--recipe", default="fast", help="the cnn's preset")
+    parser.add_argument("--epochs", type=int, help="every trained method's epochs (default: its own)")
+    parser.add_argument("--per-category", type=int, help="a freshly drawn slice of the stress set")
+    parser.add_argument("--cnn", nargs="*", default=[], metavar="FIELD=VALUE", help="recipe.CNNConfig changes")
+    parser.add_argument("--full-train", action="store_true",
+                        help="train on all 60,000 (the shipped models' way) rather than holding out a validation split")
+    args = parser.parse_args()
+    cnn_changes = {k: ast.literal_eval(v) for k, v in (item.split("=", 1) for item in args.cnn)}
+
+    train, test = data.load("mnist", "train"), data.load("mnist", "test")
+    fit_x, fit_y = train.images, train.labels
+    if not args.full_train:
+        fit_x, fit_y = train.images[:-VALID_SIZE], train.labels[:-VALID_SIZE]
+    held_x, held_y = train.images[-VALID_SIZE:], train.labels[-VALID_SIZE:]
+    started = time.perf_counter()
+    sx, sy, per_category = stress_set(args.per_category)
+    print(f"stress set: {len(sy):,} images ({time.perf_counter() - started:.1f} s to load or draw)")
+    index = np.arange(len(sy))
+    for method in args.methods.split(","):
+        rows = []
+        for seed in range(args.seeds):
+            clf = make(method, seed, args.recipe, cnn_changes, args.epochs)
+            t0 = time.perf_counter()
+            clf.fit(fit_x, fit_y, progress=False)
+            seconds = time.perf_counter() - t0
+            scores = stress.accuracy_by_category(clf.predict(sx), sy, index // per_category * stress.PER_CATEGORY)
+            rows.append({"train_s": seconds, "held": clf.score(held_x, held_y), **scores,
+                         "test": clf.score(test.images, test.labels)})
+        mean = {k: statistics.mean(r[k] for r in rows) for k in rows[0]}
+        per_seed = ", ".join(f"{100 * r['all']:.1f}" for r in rows)
+        cats = "  ".join(f"{c} {100 * mean[c]:.1f}" for c in stress.CATEGORIES)
+        print(f"{method:10s} train {mean['train_s']:.1f} s  held-out {100 * mean['held']:.2f}  "
+              f"stress {100 * mean['all']:.1f} ({cats})  | MNIST test {100 * mean['test']:.2f}"
+              f"  [{args.seeds} seeds; stress per seed: {per_seed}]",
+              flush=True)
+
+
+if __name__ == "__main__":
+    main()
