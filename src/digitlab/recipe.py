@@ -66,6 +66,10 @@ class CNNConfig:
     shift: int = 2  # pixels, the largest shift when augmenting
     rotate: float = 0.0  # degrees, the largest rotation when augmenting (0: whole-pixel shifts only)
     scale: float = 0.0  # the largest zoom in or out when augmenting, as a fraction (0.1: 0.9x-1.1x)
+    shear: float = 0.0  # the largest slant when augmenting: x moved by up to +-shear per pixel of y
+    aspect: float = 0.0  # the largest widening or narrowing when augmenting, as a fraction of the width
+    thicken: int = 0  # px: when augmenting, each image's strokes grown by 0 .. thicken px or thinned by 1
+    #                   (a max or min filter), drawn per image: pens and fonts are not MNIST's width
     tta: bool = False  # at prediction, also average the logits of the image shifted by 1 pixel
     ensemble: int = 1  # networks trained side by side on the same batches (each on its own augmentation
     #                    of them when augmenting); their logits averaged
@@ -78,6 +82,7 @@ class CNNConfig:
             "blocks": self.blocks >= 0, "ensemble": self.ensemble >= 1,
             "weight_decay": self.weight_decay >= 0, "shift": 0 <= self.shift <= 8,
             "rotate": 0 <= self.rotate <= 45, "scale": 0 <= self.scale <= 0.5,
+            "shear": 0 <= self.shear <= 1, "aspect": 0 <= self.aspect <= 0.5, "thicken": 0 <= self.thicken <= 3,
             "label_smoothing": 0 <= self.label_smoothing < 1, "pct_start": 0 < self.pct_start < 1,
             "stem": self.stem in STEMS, "crop": 0 <= self.crop <= 4 and self.crop % 2 == 0,
         }
@@ -301,15 +306,22 @@ def shifted(images: torch.Tensor, shift: int, generator: torch.Generator) -> tor
 
 
 def warped(images: torch.Tensor, shift: float, rotate: float, scale: float, generator: torch.Generator,
-           chunk: int = 8192) -> torch.Tensor:
-    """Each image turned by up to +-rotate degrees, zoomed by up to 1 +- scale and moved by up to
-    +-shift pixels, each drawn uniformly and independently; bilinear, the border filled with 0."""
+           chunk: int = 8192, shear: float = 0.0, aspect: float = 0.0) -> torch.Tensor:
+    """Each image turned by up to +-rotate degrees, zoomed by up to 1 +- scale, slanted by up to
+    +-shear, widened or narrowed by up to 1 +- aspect and moved by up to +-shift pixels, each drawn
+    uniformly and independently; bilinear, the border filled with 0."""
     n = len(images)
-    u = (torch.rand(4, n, generator=generator) * 2 - 1).to(images.device)  # (4, N) in [-1, 1)
+    rows = 6 if shear or aspect else 4  # the first four draws are those of runs without slant or width
+    u = (torch.rand(rows, n, generator=generator) * 2 - 1).to(images.device)  # (rows, N) in [-1, 1)
     angle, zoom = u[0] * math.radians(rotate), 1 + u[1] * scale
     cos, sin = torch.cos(angle) / zoom, torch.sin(angle) / zoom  # output -> input coordinates
-    move = u[2:] * shift * 2 / 28  # pixels -> affine_grid's [-1, 1] units
+    move = u[2:4] * shift * 2 / 28  # pixels -> affine_grid's [-1, 1] units
     theta = torch.stack([torch.stack([cos, -sin, move[0]], 1), torch.stack([sin, cos, move[1]], 1)], 1)  # (N, 2, 3)
+    if rows == 6:  # then slant and width: x_in = (x_out - slant * y_out) / width, before the turn
+        slant, width = u[4] * shear, 1 + u[5] * aspect
+        extra = torch.zeros(n, 2, 3, device=images.device)
+        extra[:, 0, 0], extra[:, 0, 1], extra[:, 1, 1] = 1 / width, -slant / width, 1
+        theta = torch.cat([theta[:, :, :2] @ extra[:, :, :2], theta[:, :, 2:]], 2)  # (N, 2, 3)
     out = torch.empty_like(images)
     for start in range(0, n, chunk):  # a grid is 2 floats a pixel: chunks keep it small
         part = slice(start, start + chunk)
@@ -319,11 +331,30 @@ def warped(images: torch.Tensor, shift: float, rotate: float, scale: float, gene
     return out
 
 
+def restroked(images: torch.Tensor, thicken: int, generator: torch.Generator) -> torch.Tensor:
+    """Each image's strokes grown by k px (k drawn from -1 .. thicken per image): a (2k+1)-wide max
+    filter for k > 0, a 2 x 2 min filter (half a pixel off each side) for k = -1, none for k = 0."""
+    k = torch.randint(-1, thicken + 1, (len(images),), generator=generator).to(images.device)  # (N,)
+    x = images.unsqueeze(1).float()  # (N, 1, 28, 28): max_pool2d wants floats
+    out = images.clone()
+    for size in range(1, thicken + 1):
+        pick = k == size
+        out[pick] = nn.functional.max_pool2d(x[pick], 2 * size + 1, 1, size)[:, 0].to(images.dtype)
+    pick = k == -1
+    thinned = -nn.functional.max_pool2d(-nn.functional.pad(x[pick], (0, 1, 0, 1)), 2, 1)  # (n, 1, 28, 28)
+    out[pick] = thinned[:, 0].to(images.dtype)
+    return out
+
+
 def augmented(images: torch.Tensor, config: CNNConfig, generator: torch.Generator) -> torch.Tensor:
-    """The epoch's training images under config's augmentation: warped, whole-pixel shifts, or as they are."""
-    if config.rotate or config.scale:
-        return warped(images, config.shift, config.rotate, config.scale, generator)
-    return shifted(images, config.shift, generator) if config.shift else images
+    """The epoch's training images under config's augmentation: warped (or moved by whole pixels),
+    then restroked."""
+    if config.rotate or config.scale or config.shear or config.aspect:
+        images = warped(images, config.shift, config.rotate, config.scale, generator,
+                        shear=config.shear, aspect=config.aspect)
+    elif config.shift:
+        images = shifted(images, config.shift, generator)
+    return restroked(images, config.thicken, generator) if config.thicken else images
 
 
 def _loss(logits: torch.Tensor, y: torch.Tensor, smoothing: float) -> torch.Tensor:
