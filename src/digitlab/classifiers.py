@@ -448,14 +448,17 @@ class _NetClassifier(Classifier):
         return {f"model.{k}": v for k, v in self.model_.state_dict().items()}
 
     def _restore(self, tensors, saved) -> None:
-        self.model_ = self._build()
         weights = {k.removeprefix("model."): v for k, v in tensors.items() if k.startswith("model.")}
-        try:
-            self.model_.load_state_dict(weights, strict=True)
-        except RuntimeError as err:
-            first = str(err).strip().splitlines()[0]
-            raise ModelError(f"checkpoint weights do not fit a {self.method} network ({first}); "
-                             "train it again") from None
+        with torch.device("meta"):  # shapes only: a config asking for a vast network allocates nothing
+            wanted = {k: tuple(v.shape) for k, v in self._build().state_dict().items()}
+        held = {k: tuple(v.shape) for k, v in weights.items()}
+        if wanted != held:
+            name = min(k for k in wanted.keys() | held.keys() if wanted.get(k) != held.get(k))
+            raise ModelError(f"checkpoint weights do not fit the {self.method} network config.json "
+                             f"describes ({name}: the network has {wanted.get(name, 'none')}, "
+                             f"{checkpoint.WEIGHTS} holds {held.get(name, 'none')}); train it again")
+        self.model_ = self._build()
+        self.model_.load_state_dict(weights, strict=True)
         self.model_.eval()
 
 
