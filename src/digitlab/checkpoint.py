@@ -19,7 +19,8 @@ from pathlib import Path
 
 import torch
 from safetensors import SafetensorError, safe_open
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file
+from safetensors.torch import save as to_bytes
 
 from digitlab import __version__, schema
 from digitlab.errors import ModelError, OutputError
@@ -57,7 +58,7 @@ def save(directory: str | os.PathLike, tensors: dict[str, torch.Tensor], config:
     except OSError as err:
         raise cannot_write(directory, err) from err
     try:
-        save_file(tensors, str(tmp / WEIGHTS))
+        (tmp / WEIGHTS).write_bytes(to_bytes(tensors))  # a plain write: a full disk is an OSError with its errno
         (tmp / CONFIG).write_text(json.dumps(full, indent=2, default=str) + "\n")
         for path, mode in ((tmp, default_mode(folder=True)), (tmp / WEIGHTS, default_mode()),
                            (tmp / CONFIG, default_mode())):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import os
 import tempfile
@@ -24,12 +25,18 @@ def default_mode(folder: bool = False) -> int:
     return (0o777 if folder else 0o666) & ~umask
 
 
+# What a write fails with when there is no room: said in words, and never a traceback.
+NO_ROOM = {errno.ENOSPC: "the disk is full", errno.EDQUOT: "the disk quota is used up",
+           errno.EFBIG: "the file is too large for this system's file-size limit"}
+
+
 def cannot_write(path: str | os.PathLike, err: OSError, option: str | None = None) -> OutputError:
     """The one-line error for a path that could not be written; names a file standing in the way,
     and the option (e.g. "--dest") that chose the path, where one did."""
     blocker = next((p for p in Path(path).parents if p.exists() and not p.is_dir()), None)
-    why = f"{blocker} is a file, not a folder" if blocker else (err.strerror or str(err))
-    return OutputError(f"{path}: cannot write here ({why}); choose another {option or 'place'}")
+    why = f"{blocker} is a file, not a folder" if blocker else (NO_ROOM.get(err.errno) or err.strerror or str(err))
+    fix = {errno.EFBIG: "raise the limit (ulimit -f) or "}.get(err.errno, "free some space or " if err.errno in NO_ROOM else "")
+    return OutputError(f"{path}: cannot write here ({why}); {fix}choose another {option or 'place'}")
 
 
 def check_output_folder(path: str | os.PathLike, option: str) -> None:
@@ -66,7 +73,12 @@ def atomic_write(path: str | os.PathLike, mode: str = "wb") -> Iterator[IO]:
         raise cannot_write(path, err) from err
     try:
         with os.fdopen(fd, mode) as f:
-            yield f  # an OSError the caller's own work raises (a network read, say) passes as it is
+            try:
+                yield f  # an OSError the caller's own work raises (a network read, say) passes as it is
+            except OSError as err:
+                if err.errno in NO_ROOM:  # ... unless it is the writes to f that found no room
+                    raise cannot_write(path, err) from err
+                raise
             try:
                 f.flush()
                 os.fsync(f.fileno())
