@@ -71,23 +71,21 @@ def atomic_write(path: str | os.PathLike, mode: str = "wb") -> Iterator[IO]:
         os.fchmod(fd, default_mode())
     except OSError as err:
         raise cannot_write(path, err) from err
+    finished = False  # the caller's own work is done; what fails after it is the writing
     try:
-        with os.fdopen(fd, mode) as f:
-            try:
-                yield f  # an OSError the caller's own work raises (a network read, say) passes as it is
-            except OSError as err:
-                if err.errno in NO_ROOM:  # ... unless it is the writes to f that found no room
-                    raise cannot_write(path, err) from err
-                raise
-            try:
-                f.flush()
-                os.fsync(f.fileno())
-                os.replace(tmp, path)
-            except OSError as err:  # a full disk, say
-                raise cannot_write(path, err) from err
-    except BaseException:
+        with os.fdopen(fd, mode) as f:  # closing flushes what is left: it can find the disk full too
+            yield f
+            finished = True
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException as err:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
+        # An OSError the caller's own work raises (a network read, say) passes as it is, unless it
+        # is its writes to f that found no room.
+        if isinstance(err, OSError) and (finished or err.errno in NO_ROOM):
+            raise cannot_write(path, err) from err
         raise
 
 
