@@ -33,14 +33,49 @@ class Callback:
     order = 0
 
 
+LOSS_GROWTH = 10  # a training loss this many times the run's first has diverged
+WEIGHT_LIMIT = 1e4  # |weight| past which a run has diverged: the pixels are in [0, 1], so such a weight
+#                     alone moves an output by thousands, where float32's sigmoid and softmax are flat
+#                     and learning has stopped. Default runs stay under 1 (linear at --lr 100: 10).
+
+
+def _diverged(what: str, epoch: int, lr: float) -> TrainingError:
+    return TrainingError(f"training diverged in epoch {epoch}: {what}; try a lower learning rate "
+                         f"(--lr, now {lr:g}; for example {lr / 10:g})")
+
+
 def check_finite(loss: torch.Tensor | float, epoch: int, batch: int, lr: float) -> None:
     """Stop with a TrainingError when a loss is NaN or infinite: training has diverged."""
     loss = float(loss.detach()) if isinstance(loss, torch.Tensor) else float(loss)
     if not math.isfinite(loss):
-        raise TrainingError(
-            f"the training loss became {loss} at epoch {epoch}, batch {batch}: training "
-            f"diverged; try a lower learning rate than lr={lr:g} (for example {lr / 10:g})"
-        )
+        raise _diverged(f"the training loss became {loss} at batch {batch}", epoch, lr)
+
+
+class Divergence:
+    """Watches one run: a loss that is not finite or has grown LOSS_GROWTH times past the run's
+    first, or weights that are not finite or past WEIGHT_LIMIT, is a TrainingError naming --lr.
+
+    A loss can diverge without ever reaching NaN: with lr=1e12 the book's linear model jumps to
+    weights of 1e11, its sigmoid saturates, the bounded mnist_loss even falls, and 92 % passed as a
+    result. So the weights are checked too, once an epoch (before its checkpoint is saved).
+    """
+
+    def __init__(self, lr: float):
+        self.lr, self.first = lr, None
+
+    def loss(self, loss: float, epoch: int, batch: int) -> None:
+        check_finite(loss, epoch, batch, self.lr)
+        if self.first is None:
+            self.first = max(float(loss), 1e-3)
+        elif loss > LOSS_GROWTH * self.first:
+            raise _diverged(f"the training loss grew from {self.first:.3g} to {loss:.3g} at batch {batch}",
+                            epoch, self.lr)
+
+    def weights(self, parameters, epoch: int) -> None:
+        for p in parameters:
+            largest = float(p.detach().abs().max()) if p.numel() else 0.0
+            if not math.isfinite(largest) or largest > WEIGHT_LIMIT:
+                raise _diverged(f"the weights reached {largest:.3g}", epoch, self.lr)
 
 
 class NanGuard(Callback):
@@ -51,6 +86,23 @@ class NanGuard(Callback):
     def after_loss(self, learn) -> None:
         if learn.training:
             check_finite(learn.loss, learn.epoch, learn.iter, learn.opt.lr)
+
+
+class DivergenceGuard(Callback):
+    """`Divergence` for a Learner's fit: each training loss, and the weights after each epoch (before
+    a later callback, such as the classifiers' checkpointing, sees the epoch)."""
+
+    order = -10
+
+    def __init__(self, lr: float):
+        self.watch = Divergence(lr)
+
+    def after_loss(self, learn) -> None:
+        if learn.training:
+            self.watch.loss(float(learn.loss.detach()), learn.epoch, learn.iter)
+
+    def after_epoch(self, learn) -> None:
+        self.watch.weights(learn.model.parameters(), learn.epoch)
 
 
 class Recorder(Callback):

@@ -2,29 +2,36 @@
 
 config.json carries what rebuilds the model (method, classes, hyperparameters, normalisation), what
 it was trained on and how well it did, the digitlab version, the training state a resume needs,
-and a manifest of every tensor's shape and dtype. `load` checks the folder against that manifest
-and refuses anything else with a ModelError that says what is wrong.
+and a manifest of every tensor's shape and dtype. A model folder is untrusted: `load` reads at most
+MAX_CONFIG_BYTES of JSON, checks every field against `schema`, reads the weights' shapes from the
+safetensors header before loading them, and refuses NaN or infinite weights; anything wrong is one
+ModelError naming the file and the field.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import os
 import shutil
 import tempfile
 from pathlib import Path
 
 import torch
-from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
+from safetensors import SafetensorError, safe_open
+from safetensors.torch import load_file
+from safetensors.torch import save as to_bytes
 
-from digitlab import __version__
+from digitlab import __version__, schema
 from digitlab.errors import ModelError, OutputError
 from digitlab.files import cannot_write, default_mode
 
 WEIGHTS, CONFIG = "model.safetensors", "config.json"
 FORMAT = "digitlab-checkpoint-1"
 REQUIRED = ("method", "classes", "config")  # keys the caller's config must have
+MAX_CONFIG_BYTES = 16 << 20  # a 100-epoch cnn's config.json is ~10 KB; more is not a digitlab checkpoint
+MAX_ELEMENTS = 1 << 28  # numbers in all the tensors (1 GiB of float32); resnet18 has 11.2 million
+DAMAGED = "the checkpoint is damaged or not digitlab's; train the model again"
 
 
 def _manifest(tensors: dict[str, torch.Tensor]) -> dict[str, dict]:
@@ -51,7 +58,7 @@ def save(directory: str | os.PathLike, tensors: dict[str, torch.Tensor], config:
     except OSError as err:
         raise cannot_write(directory, err) from err
     try:
-        save_file(tensors, str(tmp / WEIGHTS))
+        (tmp / WEIGHTS).write_bytes(to_bytes(tensors))  # a plain write: a full disk is an OSError with its errno
         (tmp / CONFIG).write_text(json.dumps(full, indent=2, default=str) + "\n")
         for path, mode in ((tmp, default_mode(folder=True)), (tmp / WEIGHTS, default_mode()),
                            (tmp / CONFIG, default_mode())):
@@ -92,17 +99,51 @@ def _read_config(directory: Path) -> dict:
     if not path.is_file():
         raise ModelError(f"{directory}: no {CONFIG}; this is not a digitlab checkpoint (save one with "
                          "`digitlab train`)")
+    size = path.stat().st_size
+    if size > MAX_CONFIG_BYTES:
+        raise ModelError(f"{path}: {size:,} bytes, more than any digitlab config ({MAX_CONFIG_BYTES:,}); {DAMAGED}")
     try:
-        config = json.loads(path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise ModelError(f"{path}: not valid JSON ({err}); the checkpoint is damaged, train it again") from None
+        config = json.loads(path.read_bytes(), parse_constant=_no_constant)
+    except (json.JSONDecodeError, UnicodeDecodeError, ValueError) as err:
+        raise ModelError(f"{path}: not valid JSON ({err}); {DAMAGED}") from None
+    except RecursionError:  # json's parser recurses once per level: [[[[... 100,000 deep
+        raise ModelError(f"{path}: nested too deeply to be a digitlab config; {DAMAGED}") from None
     if not isinstance(config, dict) or config.get("format") != FORMAT:
         raise ModelError(f"{path}: not a digitlab checkpoint config (format is not {FORMAT!r})")
-    absent = [k for k in (*REQUIRED, "tensors") if k not in config]
-    if absent or not isinstance(config["tensors"], dict):
-        raise ModelError(f"{path}: missing {', '.join(absent) or 'tensors'}; the checkpoint is "
-                         "damaged, train it again")
+    try:
+        schema.check_config(config)
+    except schema.Invalid as err:
+        field = f"field {err.field} " if err.field else ""
+        raise ModelError(f"{path}: {field}{err.why}; {DAMAGED}") from None
     return config
+
+
+def _no_constant(name: str):
+    raise ValueError(f"{name} is not a number JSON allows")
+
+
+def _check_header(directory: Path, manifest: dict) -> None:
+    """The weights file's tensor names and shapes, read from its header (nothing loaded yet),
+    against config.json's manifest; and their total size against MAX_ELEMENTS."""
+    path = directory / WEIGHTS
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            shapes = {name: f.get_slice(name).get_shape() for name in f.keys()}
+    except (SafetensorError, OSError, ValueError) as err:
+        raise ModelError(f"{path}: not a safetensors file ({err}); digitlab loads only safetensors, "
+                         "never pickles: save the model again with digitlab") from None
+    missing, extra = sorted(set(manifest) - set(shapes)), sorted(set(shapes) - set(manifest))
+    if missing or extra:
+        raise ModelError(f"{path}: tensors do not match {CONFIG} (missing: "
+                         f"{', '.join(missing) or 'none'}; unexpected: {', '.join(extra) or 'none'}); "
+                         "the checkpoint is damaged or mixed up, train it again")
+    total = sum(math.prod(shape) for shape in shapes.values())
+    if total > MAX_ELEMENTS:
+        raise ModelError(f"{path}: {total:,} numbers in all, more than any digitlab model ({MAX_ELEMENTS:,}); {DAMAGED}")
+    for name, shape in shapes.items():
+        if list(shape) != manifest[name]["shape"]:
+            raise ModelError(f"{path}: tensor {name!r} is {tuple(shape)}, but {CONFIG} says "
+                             f"{tuple(manifest[name]['shape'])}; the checkpoint is damaged, train it again")
 
 
 def _read_tensors(directory: Path) -> dict[str, torch.Tensor]:
@@ -124,17 +165,18 @@ def load(directory: str | os.PathLike) -> tuple[dict[str, torch.Tensor], dict]:
     if not directory.is_dir():
         raise ModelError(f"{directory}: no such checkpoint folder; check the path (or train one first)")
     config = _read_config(directory)
-    tensors = _read_tensors(directory)
+    if not (directory / WEIGHTS).is_file():
+        _read_tensors(directory)  # says what is there instead
     manifest = config["tensors"]
-    missing, extra = sorted(set(manifest) - set(tensors)), sorted(set(tensors) - set(manifest))
-    if missing or extra:
-        raise ModelError(f"{directory / WEIGHTS}: tensors do not match {CONFIG} (missing: "
-                         f"{', '.join(missing) or 'none'}; unexpected: {', '.join(extra) or 'none'}); "
-                         "the checkpoint is damaged or mixed up, train it again")
+    _check_header(directory, manifest)
+    tensors = _read_tensors(directory)
     for name, spec in manifest.items():
         t = tensors[name]
-        if list(t.shape) != list(spec.get("shape", [])) or str(t.dtype).removeprefix("torch.") != spec.get("dtype"):
+        if str(t.dtype).removeprefix("torch.") != spec["dtype"]:
             raise ModelError(f"{directory / WEIGHTS}: tensor {name!r} is {tuple(t.shape)} "
-                             f"{t.dtype}, but {CONFIG} says {tuple(spec.get('shape', []))} "
-                             f"{spec.get('dtype')}; the checkpoint is damaged, train it again")
+                             f"{t.dtype}, but {CONFIG} says {tuple(spec['shape'])} "
+                             f"{spec['dtype']}; the checkpoint is damaged, train it again")
+        if t.is_floating_point() and not bool(torch.isfinite(t).all()):
+            raise ModelError(f"{directory / WEIGHTS}: tensor {name!r} holds NaN or infinite numbers; "
+                             "the model diverged or the file is damaged: train it again (with a lower --lr)")
     return tensors, config

@@ -23,7 +23,7 @@ import torch
 from torch import nn
 
 from digitlab import checkpoint, models, scratch
-from digitlab.callbacks import Callback, check_finite
+from digitlab.callbacks import Callback, Divergence, DivergenceGuard
 from digitlab.console import progress_bar
 from digitlab.errors import DataError, DigitlabError, ModelError
 from digitlab.learner import DataLoader, DataLoaders, Learner
@@ -409,6 +409,7 @@ class _NetClassifier(Classifier):
         """The book's loop: scratch.train_epoch with BasicOptim, then validate, once per epoch."""
         opt = BasicOptim(self.model_.parameters(), self.config.lr)
         opt.load_state_dict(opt_state)
+        watch = Divergence(self.config.lr)
         with progress_bar() as bar:
             task = bar.add_task(f"{self.method} epochs", total=self.config.epochs, completed=start_epoch,
                                 visible=progress)
@@ -418,7 +419,8 @@ class _NetClassifier(Classifier):
                 self.model_.train()
                 losses = scratch.train_epoch(self.model_, dl, opt, self._loss())
                 for i, loss in enumerate(losses):
-                    check_finite(loss, epoch, i, self.config.lr)
+                    watch.loss(loss, epoch, i)
+                watch.weights(self.model_.parameters(), epoch)  # before epoch_end saves them
                 valid_loss, acc = self._validate(valid)
                 self._on_epoch(epoch, sum(losses) / len(losses), valid_loss, acc,
                                time.perf_counter() - started, opt, epoch_end)
@@ -432,7 +434,8 @@ class _NetClassifier(Classifier):
         learn.opt = SGD(list(self.model_.parameters()), self.config.lr)
         learn.opt.load_state_dict(opt_state)
         on_epoch = partial(self._on_epoch, epoch_end=epoch_end)
-        learn.fit(self.config.epochs, self.config.lr, cbs=[_EpochEnd(on_epoch)], start_epoch=start_epoch)
+        learn.fit(self.config.epochs, self.config.lr, cbs=[DivergenceGuard(self.config.lr), _EpochEnd(on_epoch)],
+                  start_epoch=start_epoch)
 
     @torch.no_grad()
     def predict_proba(self, X) -> torch.Tensor:
@@ -448,14 +451,17 @@ class _NetClassifier(Classifier):
         return {f"model.{k}": v for k, v in self.model_.state_dict().items()}
 
     def _restore(self, tensors, saved) -> None:
-        self.model_ = self._build()
         weights = {k.removeprefix("model."): v for k, v in tensors.items() if k.startswith("model.")}
-        try:
-            self.model_.load_state_dict(weights, strict=True)
-        except RuntimeError as err:
-            first = str(err).strip().splitlines()[0]
-            raise ModelError(f"checkpoint weights do not fit a {self.method} network ({first}); "
-                             "train it again") from None
+        with torch.device("meta"):  # shapes only: a config asking for a vast network allocates nothing
+            wanted = {k: tuple(v.shape) for k, v in self._build().state_dict().items()}
+        held = {k: tuple(v.shape) for k, v in weights.items()}
+        if wanted != held:
+            name = min(k for k in wanted.keys() | held.keys() if wanted.get(k) != held.get(k))
+            raise ModelError(f"checkpoint weights do not fit the {self.method} network config.json "
+                             f"describes ({name}: the network has {wanted.get(name, 'none')}, "
+                             f"{checkpoint.WEIGHTS} holds {held.get(name, 'none')}); train it again")
+        self.model_ = self._build()
+        self.model_.load_state_dict(weights, strict=True)
         self.model_.eval()
 
 
@@ -556,7 +562,10 @@ class CNNClassifier(Classifier):
     def _fit_recipe(self, train, valid, start_epoch, opt_state, epoch_end, device, progress) -> None:
         from digitlab import recipe
 
+        watch = Divergence(self._recipe_config().lr)
+
         def on_epoch(epoch: int, row: dict, state: dict) -> None:
+            watch.weights(self.model_.parameters(), epoch)  # before epoch_end saves them
             self.state_ = {"epoch": epoch, "optimizer": state}
             row = {"epoch": epoch, "train_loss": None, "valid_loss": None, "accuracy": None,
                    "seconds": None, **row}
@@ -579,7 +588,7 @@ class CNNClassifier(Classifier):
         learn.opt.load_state_dict(opt_state or {})
         on_epoch = partial(self._on_epoch, epoch_end=epoch_end)
         learn.fit_one_cycle(self._setting("epochs"), self._setting("lr"), start_epoch=start_epoch,
-                            cbs=[_SeedEachEpoch(seed), _EpochEnd(on_epoch)])
+                            cbs=[_SeedEachEpoch(seed), DivergenceGuard(self._setting("lr")), _EpochEnd(on_epoch)])
 
     @torch.no_grad()
     def logits(self, X, device="cpu") -> torch.Tensor:

@@ -8,6 +8,7 @@ one line and exits 2; Ctrl-C exits 130; anything else is a bug and keeps its tra
 from __future__ import annotations
 
 import argparse
+import codecs
 import importlib
 import sys
 import warnings
@@ -30,6 +31,24 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _escape_unprintable(err: UnicodeEncodeError) -> tuple[str, int]:
+    """A file name's bytes that are not UTF-8 (which Python holds as surrogates, \\udcff for the
+    byte 0xff) print as \\xff; any other character the stream cannot encode as a \\u escape."""
+    bad = err.object[err.start : err.end]
+    shown = "".join(f"\\x{ord(c) - 0xDC00:02x}" if 0xDC80 <= ord(c) <= 0xDCFF else
+                    c.encode("ascii", "backslashreplace").decode("ascii") for c in bad)
+    return shown, err.end
+
+
+def safe_output() -> None:
+    """Make stdout and stderr print any path: a non-UTF-8 file name on a strict UTF-8 (or ASCII)
+    terminal ended in a UnicodeEncodeError traceback before. (JSON output escapes it itself.)"""
+    codecs.register_error("digitlab-escape", _escape_unprintable)
+    for stream in (sys.stdout, sys.stderr):
+        if hasattr(stream, "reconfigure"):  # a real text stream, not a test's capture
+            stream.reconfigure(errors="digitlab-escape")
+
+
 def _one_line_warnings(message, category, filename, lineno, file=None, line=None):
     print(f"digitlab: warning: {message}", file=sys.stderr)
 
@@ -37,6 +56,7 @@ def _one_line_warnings(message, category, filename, lineno, file=None, line=None
 def main(argv: list[str] | None = None) -> int:
     from digitlab.errors import DigitlabError, DigitlabWarning
 
+    safe_output()
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "run", None):

@@ -214,11 +214,11 @@ def count_parameters(clf) -> int:
     return sum(v.numel() for v in vars(clf).values() if isinstance(v, torch.Tensor) and v.is_floating_point())
 
 
-def evaluate(clf, images: torch.Tensor, labels: torch.Tensor, worst: int = 9) -> dict:
+def evaluate(clf, images: torch.Tensor, labels: torch.Tensor, worst: int = 9, model: str = "the model") -> dict:
     """Accuracy, confusion matrix, predict time per image and the worst images of a fitted model."""
     classes = clf.classes_.cpu()
     start = time.perf_counter()
-    proba = clf.predict_proba(images).float().cpu()  # (N, K)
+    proba = check_outputs(clf.predict_proba(images).float().cpu(), model)  # (N, K)
     seconds = time.perf_counter() - start
     predicted = proba.argmax(1)  # (N,) class indices, columns follow classes_
     actual = torch.searchsorted(classes, labels)  # (N,) digits -> class indices
@@ -233,6 +233,15 @@ def evaluate(clf, images: torch.Tensor, labels: torch.Tensor, worst: int = 9) ->
             for i in rows.tolist()
         ],
     }
+
+
+def check_outputs(proba: torch.Tensor, model: str) -> torch.Tensor:
+    """`proba`, once every number in it is finite: weights that are finite but vast can still
+    overflow to NaN, which argmax would read as a confident first class."""
+    if not bool(torch.isfinite(proba).all()):
+        raise ModelError(f"{model}: the model's outputs are not numbers (NaN or infinite); its weights "
+                         "are damaged or diverged: train it again (with a lower --lr)")
+    return proba
 
 
 def load_model(folder: str | Path):

@@ -137,6 +137,8 @@ def export_layout(name: str, dest_dir: str | os.PathLike, workers: int | None = 
             if not final.exists():
                 raise
             return _reuse(final, name, jobs)  # another export finished first
+    except OSError as err:  # a full disk, say
+        raise cannot_write(final, err, "DIR") from err
     finally:
         shutil.rmtree(partial, ignore_errors=True)  # gone after the rename; removes a failed try
     return final

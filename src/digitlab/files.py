@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import os
 import tempfile
@@ -24,12 +25,18 @@ def default_mode(folder: bool = False) -> int:
     return (0o777 if folder else 0o666) & ~umask
 
 
+# What a write fails with when there is no room: said in words, and never a traceback.
+NO_ROOM = {errno.ENOSPC: "the disk is full", errno.EDQUOT: "the disk quota is used up",
+           errno.EFBIG: "the file is too large for this system's file-size limit"}
+
+
 def cannot_write(path: str | os.PathLike, err: OSError, option: str | None = None) -> OutputError:
     """The one-line error for a path that could not be written; names a file standing in the way,
     and the option (e.g. "--dest") that chose the path, where one did."""
     blocker = next((p for p in Path(path).parents if p.exists() and not p.is_dir()), None)
-    why = f"{blocker} is a file, not a folder" if blocker else (err.strerror or str(err))
-    return OutputError(f"{path}: cannot write here ({why}); choose another {option or 'place'}")
+    why = f"{blocker} is a file, not a folder" if blocker else (NO_ROOM.get(err.errno) or err.strerror or str(err))
+    fix = {errno.EFBIG: "raise the limit (ulimit -f) or "}.get(err.errno, "free some space or " if err.errno in NO_ROOM else "")
+    return OutputError(f"{path}: cannot write here ({why}); {fix}choose another {option or 'place'}")
 
 
 def check_output_folder(path: str | os.PathLike, option: str) -> None:
@@ -64,18 +71,21 @@ def atomic_write(path: str | os.PathLike, mode: str = "wb") -> Iterator[IO]:
         os.fchmod(fd, default_mode())
     except OSError as err:
         raise cannot_write(path, err) from err
+    finished = False  # the caller's own work is done; what fails after it is the writing
     try:
-        with os.fdopen(fd, mode) as f:
-            yield f  # an OSError the caller's own work raises (a network read, say) passes as it is
-            try:
-                f.flush()
-                os.fsync(f.fileno())
-                os.replace(tmp, path)
-            except OSError as err:  # a full disk, say
-                raise cannot_write(path, err) from err
-    except BaseException:
+        with os.fdopen(fd, mode) as f:  # closing flushes what is left: it can find the disk full too
+            yield f
+            finished = True
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException as err:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
+        # An OSError the caller's own work raises (a network read, say) passes as it is, unless it
+        # is its writes to f that found no room.
+        if isinstance(err, OSError) and (finished or err.errno in NO_ROOM):
+            raise cannot_write(path, err) from err
         raise
 
 

@@ -3,8 +3,9 @@
 The layout is fastai's: `root/<digit>/<anything>.png`, optionally one level deeper under split
 folders (`train/` and `valid/`, or `training/` and `testing/` like `mnist_png`). Label folders must
 be the digits 0-9. Images become grayscale uint8 28 x 28; other sizes are resized (one warning).
-Files that are not images, and folders inside the digit folders, are skipped with a warning that
-names them. A folder without split folders loads whole here; `data.load` splits it at random.
+Files that are not images, image files that cannot be read (damaged, or too large to decode), and
+folders inside the digit folders are skipped with a warning that names the first few and counts the
+rest; only a folder with nothing readable left is an error. A folder without split folders loads whole here; `data.load` splits it at random.
 """
 
 from __future__ import annotations
@@ -18,11 +19,12 @@ from typing import TypeVar
 
 import numpy as np
 import torch
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
 
 from digitlab.console import progress_bar
 from digitlab.data import Digits
 from digitlab.errors import DataError, warn
+from digitlab.images import DECODE_SIDE, decode
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -35,11 +37,6 @@ SPLIT_FOLDERS = {
     "valid": ("valid", "validation", "testing", "test"),
     "test": ("test", "testing", "valid", "validation"),
 }
-# What Pillow raises for a file it cannot decode: not an image, truncated (OSError), a bad chunk
-# checksum (SyntaxError, from the PNG reader), absurd dimensions (DecompressionBombError).
-DECODE_ERRORS = (
-    UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError
-)
 SIZE = (28, 28)
 NAMED = 5  # skipped files a warning names before it says "and N more"
 PROGRESS_FROM = 2000  # files: below this a folder loads too fast for a progress bar to help
@@ -180,21 +177,36 @@ def _some(paths: Sequence[Path], folder: Path) -> str:
     return names + (f" and {len(paths) - NAMED} more" if len(paths) > NAMED else "")
 
 
-def _decode(paths: Sequence[Path]) -> tuple[np.ndarray, int]:
-    """(images (n, 28, 28) uint8, how many had to be resized) for one chunk of image files."""
-    images = np.empty((len(paths), *SIZE), dtype=np.uint8)
-    resized = 0
+def _decode(paths: Sequence[Path]) -> tuple[np.ndarray, int, list[tuple[Path, str]]]:
+    """(images (n, 28, 28) uint8, how many had to be resized, [(path, why)] of those that could not
+    be read, whose rows stay 0) for one chunk of image files."""
+    images = np.zeros((len(paths), *SIZE), dtype=np.uint8)
+    resized, bad = 0, []
     for i, path in enumerate(paths):
         try:
-            with Image.open(path) as image:
-                image = image.convert("L")  # decodes fully, so truncation shows up here
-        except DECODE_ERRORS as err:
-            raise DataError(f"{path}: not a readable image ({err}); remove or replace it") from err
+            with decode(path, str(path), DECODE_SIDE) as image:
+                image = image.convert("L")
+        except DataError as err:
+            bad.append((path, str(err).removeprefix(f"{path}: ").split(";")[0]))
+            continue
         if image.size != SIZE:
             image = image.resize(SIZE, Image.Resampling.LANCZOS)
             resized += 1
         images[i] = np.asarray(image)
-    return images, resized
+    return images, resized, bad
+
+
+def _unreadable(folder: Path, bad: list[tuple[Path, str]], total: int) -> None:
+    """Warn that the images `bad` were skipped, naming the first few and why the first failed; fail
+    when none of the `total` images is left."""
+    if not bad:
+        return
+    names, (_, why) = _some([path for path, _ in bad], folder), bad[0]
+    if len(bad) == total:
+        raise DataError(f"{folder}: none of its {total} image files could be read: {names} ({why}); "
+                        "remove or replace them")
+    what = "image files" if len(bad) > 1 else "image file"
+    warn(f"{folder}: skipped {len(bad)} {what} that could not be read: {names} (the first: {why})")
 
 
 def load_folder(
@@ -219,13 +231,13 @@ def load_folder(
         raise DataError(f"{folder}: the label folders hold no images ({', '.join(sorted(IMAGE_SUFFIXES))})")
     workers = default_workers() if workers is None else workers
     parts = map_chunks(_decode, paths, workers, f"decoding {folder.name or folder}")
-    resized = sum(count for _, count in parts)
+    bad = [item for _, _, part in parts for item in part]
+    _unreadable(folder, bad, len(paths))
+    resized = sum(count for _, count, _ in parts)
     if resized:
         warn(f"{folder}: resized {resized} images that were not 28 x 28 to 28 x 28")
-    images = np.concatenate([part for part, _ in parts])  # (N, 28, 28) uint8
-    return Digits(
-        torch.from_numpy(images),
-        torch.tensor(labels, dtype=torch.int64),
-        torch.arange(len(labels), dtype=torch.int64),
-        split or "all",
-    )
+    skipped = {path for path, _ in bad}
+    keep = torch.tensor([path not in skipped for path in paths])  # (N,) bool
+    images = torch.from_numpy(np.concatenate([part for part, _, _ in parts]))[keep]  # (N', 28, 28) uint8
+    labels = torch.tensor(labels, dtype=torch.int64)[keep]
+    return Digits(images, labels, torch.arange(len(labels), dtype=torch.int64), split or "all")

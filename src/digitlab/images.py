@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import os
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -24,7 +25,7 @@ MIN_CONTRAST = 16  # grey levels (of 255) that ink must stand above the paper, e
 GRAIN_RATIO = 6  # ... and it must stand this many times the paper's noise (its sigma) above it
 PREPROCESS_VERSION = 8  # bump when to_mnist's output changes: the stress set's cache is keyed on it
 SPECK_SHARE = 0.05  # a part of the ink with less than this share of the largest part's is a speck
-MIN_INK_PIXELS = 12
+MIN_INK_PIXELS = 12  # at WORK_SIDE: fewer ink pixels than this is a speck of dust, not a digit
 # MNIST's writers, measured over 10,000 of its training digits in the 28 x 28 frame (10th and 90th
 # percentiles): slant as x's change per unit of y, down (-0.49 leans right, 0.22 left; median -0.12),
 # and stroke width in px (median 2.7). Inputs outside are brought to the nearer edge.
@@ -32,10 +33,16 @@ MNIST_SLANT = (-0.49, 0.22)
 MNIST_WIDTH = (1.95, 3.85)
 NORMALISE_SLANT = True
 NORMALISE_WIDTH = True
+DECODE_SIDE = 4 * WORK_SIDE  # px: a file is decoded (or shrunk at once) to about this, longer side
+MAX_DECODE_BYTES = 160 << 20  # one image's decoded pixels; with what follows, peak memory stays under 300 MB
+BYTES_PER_PIXEL = {"1": 1, "L": 1, "I;16": 2, "I;16B": 2, "I;16L": 2}  # Pillow's storage; 4 for the rest
 
 
 def open_image(source: str | os.PathLike | bytes | Image.Image, name: str = "image") -> Image.Image:
-    """A PIL image from a path, raw bytes or a PIL image, upright per its EXIF orientation."""
+    """A PIL image from a path, raw bytes or a PIL image, upright per its EXIF orientation.
+
+    Decoding is bounded (see `decode`): a file is at most DECODE_SIDE on its longer side here.
+    """
     if isinstance(source, Image.Image):
         image = source
     else:
@@ -46,17 +53,41 @@ def open_image(source: str | os.PathLike | bytes | Image.Image, name: str = "ima
             if not path.is_file():
                 raise DataError(f"{path}: no such image file; check the path")
             stream, name = path, str(path)
-        try:
-            image = Image.open(stream)
-            # A phone photo is megapixels; JPEG can decode straight at a fraction of that size.
-            image.draft(image.mode, (4 * WORK_SIDE, 4 * WORK_SIDE))
-            image.load()  # decode now, so a truncated file fails here rather than later
-        except (UnidentifiedImageError, Image.DecompressionBombError, OSError, SyntaxError, ValueError) as err:
-            raise DataError(f"{name}: not a readable image ({err}); give a PNG or JPEG of one digit") from None
+        image = decode(stream, name, DECODE_SIDE)
     try:
         return ImageOps.exif_transpose(image)
     except (OSError, ValueError, SyntaxError):
         return image  # a damaged EXIF block: keep the pixels as stored
+
+
+def decode(stream, name: str, side: int) -> Image.Image:
+    """Open and decode one image file with bounded memory, shrunk to at most `side` pixels a side.
+
+    A JPEG decodes straight at 1/2..1/8 scale (its draft mode). Other formats cannot, so a file
+    whose pixels would take more than MAX_DECODE_BYTES is refused before decoding (a 12,000 x
+    12,000 grey PNG, 144 MB, is read; the same in colour, 576 MB, is not), and a large one is
+    box-averaged down to `side` at once, so what follows works on a small image.
+    """
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # the budget below decides
+            image = Image.open(stream)
+        image.draft(image.mode, (side, side))
+        need = image.width * image.height * BYTES_PER_PIXEL.get(image.mode, 4)
+        if need > MAX_DECODE_BYTES:
+            raise Image.DecompressionBombError(f"{image.width:,} x {image.height:,} pixels")
+        image.load()  # decode now, so a truncated file fails here rather than later
+        if max(image.size) <= side:
+            return image
+        if image.mode not in ("L", "LA", "RGB", "RGBA", "I", "F"):
+            image = image.convert("RGBA" if "transparency" in image.info or "A" in image.mode else
+                                  "I" if image.mode.startswith("I;16") else "RGB" if image.mode != "1" else "L")
+        return image.reduce(max(image.size) // side)
+    except Image.DecompressionBombError as err:  # Pillow's own limit (178 million pixels) or ours
+        raise DataError(f"{name}: too large to read ({str(err).split(' exceeds')[0]}, over "
+                        f"{MAX_DECODE_BYTES >> 20} MB decoded); give a smaller image of one digit") from None
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as err:
+        raise DataError(f"{name}: not a readable image ({err}); give a PNG or JPEG of one digit") from None
 
 
 def _grey(image: Image.Image) -> np.ndarray:

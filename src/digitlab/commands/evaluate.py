@@ -44,7 +44,7 @@ def run(args: argparse.Namespace) -> int:
     dataset = args.dataset or ("mnist" if len(classes) == 10 else "mnist_sample")
     test = data.load(dataset, data.evaluation_split(dataset))
     compare.check_task(clf, test.labels, args.model)
-    scores = compare.evaluate(clf, test.images, test.labels)
+    scores = compare.evaluate(clf, test.images, test.labels, model=args.model)
     title = f"{args.model} on {dataset} ({compare.task_name(classes, dataset)}), test images"
     Console().print(confusion_table(scores["confusion"], classes, title))
     print(f"accuracy {scores['accuracy']:.2%} on {len(test.labels):,} test images of {dataset}")

@@ -5,13 +5,17 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+PARTLY = 1  # exit status when some images could not be read and the rest were predicted
+
 
 def add_parser(subparsers) -> None:
     parser = subparsers.add_parser(
         "predict",
         help="classify PNG or JPEG images of single handwritten digits",
         description="Turn each image into an MNIST-style 28 x 28 (grey, inverted if dark on light, "
-        "cropped, scaled to 20 x 20, centred by mass) and classify it with a saved model.",
+        "cropped, scaled to 20 x 20, centred by mass) and classify it with a saved model. An image that "
+        "cannot be read is named on stderr and the rest are predicted; the exit status is then 1 "
+        "(0: all predicted; 2: nothing could be, or another error).",
     )
     parser.add_argument("model", metavar="MODEL", help="the model folder, e.g. digitlab-out/cnn-0-9")
     parser.add_argument("images", metavar="IMAGE", nargs="+",
@@ -66,19 +70,46 @@ def shown_names(paths: list[str]) -> list[str]:
     return names
 
 
+def read_images(paths: list[str]):
+    """((N, 28, 28) inputs, the paths they came from) for the images that could be read; the others
+    are warned about, the first NAMED by name and reason, then a count. None readable is an error:
+    one image's own, or one naming the first few."""
+    import torch
+
+    from digitlab import images
+    from digitlab.errors import DataError, warn
+    from digitlab.folders import NAMED
+
+    inputs, read, bad = [], [], []
+    for path in paths:
+        try:
+            inputs.append(images.to_mnist(path))
+            read.append(path)
+        except DataError as err:
+            bad.append(err)
+    if bad and not read:
+        if len(bad) == 1:
+            raise bad[0]
+        raise DataError(f"none of the {len(bad)} images could be read; the first: {bad[0]}")
+    for err in bad[:NAMED]:
+        warn(f"skipped {err}")
+    if len(bad) > NAMED:
+        warn(f"skipped {len(bad) - NAMED} more images that could not be read")
+    return torch.stack(inputs), read, len(bad)
+
+
 def run(args: argparse.Namespace) -> int:
     import json
+    import sys
 
-    import torch
     from PIL import Image
 
-    from digitlab import compare, images
+    from digitlab import compare
     from digitlab.files import atomic_write
 
     clf = compare.load_model(args.model)
-    paths = image_paths(args.images)
-    inputs = torch.stack([images.to_mnist(path) for path in paths])  # (N, 28, 28) in [0, 1]
-    proba = clf.predict_proba(inputs).float().cpu()  # (N, K), columns follow classes_
+    inputs, paths, failed = read_images(image_paths(args.images))  # (N, 28, 28) in [0, 1]
+    proba = compare.check_outputs(clf.predict_proba(inputs).float().cpu(), args.model)  # (N, K), columns follow classes_
     classes = clf.classes_.tolist()
     shown_paths = [Path(args.show) / name for name in shown_names(paths)] if args.show else [None] * len(paths)
     for path, seen, row, shown in zip(paths, inputs, proba, shown_paths):
@@ -93,8 +124,12 @@ def run(args: argparse.Namespace) -> int:
                 "probability": round(float(row[best]), 6),
                 "probabilities": {str(c): round(float(p), 6) for c, p in zip(classes, row)},
                 **({"shown": str(shown)} if shown else {}),
-            }))
+            }, allow_nan=False))
         else:
             others = "  ".join(f"{c}:{float(p):.3f}" for c, p in zip(classes, row))
             print(f"{path}: {classes[best]} (probability {float(row[best]):.3f})  [{others}]")
+    if failed:
+        print(f"digitlab: {failed} of {failed + len(paths)} images could not be read (named above); "
+              "the others are predicted", file=sys.stderr)
+        return PARTLY
     return 0

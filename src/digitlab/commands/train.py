@@ -109,7 +109,7 @@ def _train(args: argparse.Namespace) -> int:
 
     from digitlab import classifiers, compare, distributed
     from digitlab.console import progress_bar
-    from digitlab.errors import DigitlabError, ModelError
+    from digitlab.errors import DigitlabError, ModelError, TrainingError
 
     method = compare.parse_methods(args.method, option="METHOD")
     if len(method) != 1:
@@ -160,6 +160,11 @@ def _train(args: argparse.Namespace) -> int:
         try:
             clf.fit(task.train_images, task.train_labels, valid=(task.test_images, task.test_labels),
                     epoch_end=epoch_end, resume=args.resume, device=device)
+        except TrainingError as err:  # diverged: the epochs before it are saved, this one is not
+            bar.stop()
+            kept = _saved_epoch(out, None)
+            where = f"the checkpoint after epoch {kept + 1} in {out} is kept" if kept is not None else "nothing saved"
+            raise TrainingError(f"{err}; {where}") from None
         except KeyboardInterrupt:
             bar.stop()
             saved["epoch"] = _saved_epoch(out, saved["epoch"])

@@ -1,0 +1,197 @@
+"""What a checkpoint's config.json may hold: every field's type, range and size.
+
+A model folder is untrusted input. `check_config` runs on the parsed JSON before anything is built
+from it, so that a network width of 1e15 or a string where a number belongs is one line naming the
+field instead of an allocator's traceback. The ranges are sizes no digitlab model comes near (a
+hidden layer of 16,384 units is 64x the book's); the dataclasses' own checks then judge meaning.
+
+A rule is a function `rule(value, field)` that raises `Invalid(field, why)`.
+"""
+
+from __future__ import annotations
+
+import math
+import reprlib
+from collections.abc import Callable
+
+Rule = Callable[[object, str], None]
+MAX_SEED = 2**63 - 1  # what torch.manual_seed takes (commands.arguments.SEED_MAX for --seed)
+DTYPES = ("float32", "float64", "float16", "bfloat16", "int64", "int32", "int16", "int8", "uint8", "bool")
+
+
+class Invalid(Exception):
+    def __init__(self, field: str, why: str):
+        super().__init__(f"{field} {why}")
+        self.field, self.why = field, why
+
+
+def whole(lo: int, hi: int, none: bool = False) -> Rule:
+    def rule(value, field):
+        if value is None and none:
+            return
+        if type(value) is not int or not lo <= value <= hi:  # bool is an int subclass: refused here
+            raise Invalid(field, f"is {_short(value)}; it must be a whole number from {lo} to {hi:,}"
+                          + (" or null" if none else ""))
+    return rule
+
+
+def number(lo: float, hi: float, none: bool = False, above: bool = False) -> Rule:
+    """A finite number in [lo, hi] ((lo, hi] with `above`)."""
+    def rule(value, field):
+        if value is None and none:
+            return
+        ok = type(value) in (int, float) and math.isfinite(value) and value <= hi
+        if not ok or value < lo or (above and value == lo):
+            low = f"above {lo:g}" if above else f"from {lo:g}"
+            raise Invalid(field, f"is {_short(value)}; it must be a number {low} to {hi:g}"
+                          + (" or null" if none else ""))
+    return rule
+
+
+def text(*choices: str, longest: int = 200, none: bool = False) -> Rule:
+    def rule(value, field):
+        if value is None and none:
+            return
+        if not isinstance(value, str) or len(value) > longest:
+            raise Invalid(field, f"is {_short(value)}; it must be a string of at most {longest} characters")
+        if choices and value not in choices:
+            raise Invalid(field, f"is {value!r}; it must be one of {', '.join(choices)}")
+    return rule
+
+
+def flag(value, field) -> None:
+    if type(value) is not bool:
+        raise Invalid(field, f"is {_short(value)}; it must be true or false")
+
+
+def scalar(value, field) -> None:
+    """A history cell: null, true/false, a number, or a short string."""
+    if value is None or type(value) in (bool, int, float):
+        return
+    text(longest=200)(value, field)
+
+
+def items(rule: Rule, most: int, least: int = 0) -> Rule:
+    def check(value, field):
+        if not isinstance(value, list) or not least <= len(value) <= most:
+            raise Invalid(field, f"is {_short(value)}; it must be a list of {least} to {most:,} items")
+        for i, item in enumerate(value):
+            rule(item, f"{field}[{i}]")
+    return check
+
+
+def mapping(rule: Rule, most: int) -> Rule:
+    """An object of any keys (strings of at most 200 characters), each value under `rule`."""
+    def check(value, field):
+        if not isinstance(value, dict) or len(value) > most:
+            raise Invalid(field, f"is {_short(value)}; it must be an object of at most {most:,} entries")
+        for key, item in value.items():
+            if len(key) > 200:
+                raise Invalid(field, f"has a key of {len(key):,} characters; at most 200")
+            rule(item, f"{field}.{key}")
+    return check
+
+
+def record(fields: dict[str, Rule], required: tuple[str, ...] = ()) -> Rule:
+    """An object of these keys only; the `required` ones must be there (others may be left out:
+    an older checkpoint lacks the newer fields, which take their defaults)."""
+    def check(value, field):
+        if not isinstance(value, dict):
+            raise Invalid(field, f"is {_short(value)}; it must be an object")
+        unknown = sorted(set(value) - set(fields))
+        missing = [k for k in required if k not in value]
+        if unknown or missing:
+            what = f"has unknown key(s) {', '.join(map(repr, unknown[:5]))}" if unknown else \
+                f"is missing {', '.join(missing)}"
+            raise Invalid(field, what)
+        for key, item in value.items():
+            fields[key](item, f"{field}.{key}" if field else key)
+    return check
+
+
+def state_tree(depth: int = 12, most: int = 10_000) -> Rule:
+    """The optimiser state as classifiers._split_state writes it: {"dict": [[key, tree], ...]},
+    {"list": [tree, ...]}, {"tensor": name} or {"value": scalar}, at most `depth` levels deep."""
+    def check(value, field, level=0):
+        if level > depth:
+            raise Invalid(field, f"is nested more than {depth} levels deep")
+        if not isinstance(value, dict) or len(value) != 1:
+            raise Invalid(field, f"is {_short(value)}; it must be an object with one key")
+        (kind, inner), = value.items()
+        if kind == "tensor":
+            return text(longest=200)(inner, f"{field}.tensor")
+        if kind == "value":
+            return scalar(inner, f"{field}.value")
+        if kind not in ("dict", "list") or not isinstance(inner, list) or len(inner) > most:
+            raise Invalid(field, f"holds {kind!r}; it must be one of dict, list, tensor, value")
+        for i, item in enumerate(inner):
+            if kind == "dict":
+                if not isinstance(item, list) or len(item) != 2 or type(item[0]) not in (str, int):
+                    raise Invalid(f"{field}.dict[{i}]", "must be a [key, value] pair")
+                item = item[1]
+            check(item, f"{field}.{kind}[{i}]", level + 1)
+    return check
+
+
+def _short(value) -> str:
+    """The value as it reads in JSON, cut to 40 characters."""
+    short = reprlib.Repr()  # Python 3.11's Repr takes no keyword arguments
+    short.maxstring, short.maxother, short.maxlist, short.maxdict, short.maxlevel = 40, 40, 4, 3, 2
+    shown = short.repr(value)
+    return {"None": "null", "True": "true", "False": "false"}.get(shown, shown)
+
+
+SEED = whole(0, MAX_SEED)
+EPOCHS = whole(1, 100_000)
+LR = number(0, 1e6, above=True)
+BATCH = whole(1, 1 << 20)
+
+# The `config` object, per method: one entry per field of its dataclass (tests/test_hostile_models.py
+# holds every dataclass field to having a rule here).
+CONFIGS = {
+    "pixel": record({"distance": text("l1", "l2"), "temperature": number(0, 1e6, above=True)}),
+    "linear": record({"epochs": EPOCHS, "lr": LR, "batch_size": BATCH, "shuffle": flag,
+                      "trainer": text("loop", "learner"), "seed": SEED}),
+    "simple_net": record({"epochs": EPOCHS, "lr": LR, "batch_size": BATCH, "shuffle": flag,
+                          "trainer": text("loop", "learner"), "seed": SEED,
+                          "hidden": whole(1, 16_384, none=True)}),
+    "cnn": record({"arch": text("fast", "resnet18"), "preset": text(longest=40),
+                   "epochs": whole(1, 100_000, none=True), "lr": number(0, 1e6, none=True, above=True),
+                   "batch_size": whole(1, 1 << 20, none=True), "seed": SEED}),
+}
+
+# recipe.CNNConfig, as a cnn of arch "fast" stores it; widths and counts bounded so that no field
+# alone can ask for more than a few hundred MB.
+RECIPE = record({
+    "epochs": EPOCHS, "batch_size": BATCH, "lr": LR, "momentum": number(0, 1),
+    "weight_decay": number(0, 1), "label_smoothing": number(0, 1), "pct_start": number(0, 1),
+    "width": whole(1, 256), "stem": text(longest=20), "crop": whole(0, 4), "last_width": whole(1, 8),
+    "head": text(longest=20), "blocks": whole(0, 8), "augment": flag, "shift": whole(0, 8),
+    "rotate": number(0, 45), "scale": number(0, 0.5), "shear": number(0, 1), "aspect": number(0, 0.5),
+    "thicken": whole(0, 3), "tta": flag, "ensemble": whole(1, 8), "seed": SEED,
+})
+
+TOP = record({
+    "format": text(longest=40),
+    "digitlab_version": text(longest=40),
+    "method": text(*CONFIGS),
+    "classes": items(whole(0, 9), most=10, least=2),
+    "config": lambda value, field: None,  # checked by its method's rule, once the method is known
+    "normalisation": text(longest=500),
+    "data": mapping(whole(0, 10**10), most=8),
+    "accuracy": number(0, 1, none=True),
+    "history": items(mapping(scalar, most=32), most=100_000),
+    "training": record({"epoch": whole(-1, 100_000), "optimizer": state_tree()}),
+    "recipe": RECIPE,
+    "tensors": mapping(record({"shape": items(whole(0, 1 << 31), most=8), "dtype": text(*DTYPES)},
+                              required=("shape", "dtype")), most=10_000),
+}, required=("format", "method", "classes", "config", "tensors"))
+
+
+def check_config(config) -> None:
+    """Raise Invalid naming the first field of a parsed config.json that breaks its rule."""
+    TOP(config, "")
+    CONFIGS[config["method"]](config["config"], "config")
+    classes = config["classes"]
+    if sorted(set(classes)) != classes:
+        raise Invalid("classes", f"is {classes}; it must list distinct digits in increasing order")

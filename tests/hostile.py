@@ -1,0 +1,40 @@
+"""Shared pieces of the hostile-input suites: what every refusal must look like, and no leftovers."""
+
+from __future__ import annotations
+
+import io
+import struct
+import zlib
+
+from PIL import Image
+
+from cli_run import assert_one_line_error, digitlab
+
+LEFTOVERS = ("*.tmp", "*.partial", ".*.old-*")  # what atomic writes leave only when they fail to clean up
+
+
+def leftovers(root) -> list:
+    return sorted(str(p) for pattern in LEFTOVERS for p in root.rglob(pattern))
+
+
+def refused(capsys, root, *argv, names: str | tuple = ()) -> str:
+    """Run `digitlab ARGV`: exit 2, one error line holding each of `names`, no traceback, no leftovers."""
+    exit_code, _, err = digitlab(capsys, *argv)
+    assert_one_line_error(exit_code, err, *((names,) if isinstance(names, str) else names))
+    assert leftovers(root) == []
+    return err
+
+
+def png(pixels) -> bytes:
+    buffer = io.BytesIO()
+    Image.fromarray(pixels).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def png_header(width: int, height: int, colour: int = 2) -> bytes:
+    """A PNG that claims `width` x `height` pixels but holds almost nothing (a decompression bomb's
+    header): the size is all a bounded decoder may read before refusing it."""
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+    header = struct.pack(">IIBBBBB", width, height, 8, colour, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"\0" * 64)) + chunk(b"IEND", b"")
