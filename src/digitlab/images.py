@@ -23,7 +23,8 @@ BOX_SIDE = 20  # px: MNIST fits each digit into a 20 x 20 box ...
 FRAME_SIDE = 28  # px: ... centred by mass in a 28 x 28 frame
 MIN_CONTRAST = 16  # grey levels (of 255) that ink must stand above the paper, else the page is blank ...
 GRAIN_RATIO = 6  # ... and it must stand this many times the paper's noise (its sigma) above it
-PREPROCESS_VERSION = 8  # bump when to_mnist's output changes: the stress set's cache is keyed on it
+PREPROCESS_VERSION = 9  # bump when to_mnist's output changes: the stress set's cache is keyed on it
+EVEN_EDGE = 0.25  # the edge's spread (10th to 90th percentile), as a share of the image's, of an even page
 SPECK_SHARE = 0.05  # a part of the ink with less than this share of the largest part's is a speck
 MIN_INK_PIXELS = 12  # at WORK_SIDE: fewer ink pixels than this is a speck of dust, not a digit
 # MNIST's writers, measured over 10,000 of its training digits in the 28 x 28 frame (10th and 90th
@@ -141,18 +142,18 @@ def _rim(grey: np.ndarray) -> np.ndarray:
 def _ink_is_dark(grey: np.ndarray) -> bool:
     """Whether the ink is darker than the paper around it.
 
-    The tail of the grey levels far from the paper is the ink. Measured against the paper at the
-    image's edge, that decides a plain page; but with a shadow over part of it the edge mixes lit
-    and shaded paper, the two tails look alike, and the shadow itself could pass for ink. Then the
-    ink is judged against the local paper instead: a median over a window a third of the image wide,
-    taken on a small copy, which ignores strokes but follows shadows and uneven light.
+    On a plain page the image's edge shows even paper, and the ink is the tail of grey levels far
+    from it (against the edge, not the whole image's median: a tight crop can be mostly ink). With a
+    shadow or a band of light across the page the edge is uneven, and a lit band can pass for
+    light ink, a shadow for dark. Then the ink is judged against the local paper instead: a median
+    over a window a third of the image wide, taken on a small copy, which ignores strokes but
+    follows shadows and uneven light.
     """
     low, high = np.percentile(grey, [1, 99])
-    # The paper is what the image's edge shows (a tight crop can be mostly ink, so not its median).
-    paper = float(np.median(_rim(grey)))
-    dark_tail, light_tail = paper - low, high - paper
-    if max(dark_tail, light_tail) > 2 * min(dark_tail, light_tail):
-        return dark_tail > light_tail
+    rim = _rim(grey)
+    paper = float(np.median(rim))
+    if np.percentile(rim, 90) - np.percentile(rim, 10) < EVEN_EDGE * max(high - low, 1):
+        return paper - low > high - paper
     small = Image.fromarray(grey.astype(np.uint8)).resize((32, 32), Image.Resampling.BOX)
     paper = small.filter(ImageFilter.MedianFilter(11)).resize(grey.shape[::-1], Image.Resampling.BILINEAR)
     away = grey - np.asarray(paper, dtype=np.float32)  # (H, W): ink stands out from it, one way
