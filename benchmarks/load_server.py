@@ -3,7 +3,9 @@
 Starts the server in its own process on a free port, sends --requests requests from --clients
 concurrent clients (stopping early at --seconds), and prints requests/s, p50/p99 latency, every
 status seen, the count of 5xx answers and failed connections (both must be 0: exit 1 otherwise), and
-the server's resident memory before and after each round, and at its peak.
+the server's resident memory before and after each round, and at its peak. Meanwhile one more
+client asks GET /healthz every HEALTH_EVERY seconds: its p99 says whether the cheap routes still
+answer at once under load.
 
     python benchmarks/load_server.py                      # quick models trained into a temp folder
     python benchmarks/load_server.py --models digitlab-out  # the models of the last compare
@@ -31,11 +33,13 @@ from PIL import Image
 
 HOST = "127.0.0.1"  # never anywhere else
 START_SECONDS = 120  # the server imports torch and loads (or trains) its models first
+HEALTH_EVERY = 0.05  # seconds between /healthz probes during a round
 
 
 @dataclass
 class Tally:
     latencies: dict[str, list[float]] = field(default_factory=lambda: {"good": [], "bad": []})  # seconds
+    health: list[float] = field(default_factory=list)  # seconds per /healthz probe
     statuses: Counter = field(default_factory=Counter)
     failures: Counter = field(default_factory=Counter)  # no HTTP answer at all, by exception type
 
@@ -51,7 +55,7 @@ def payloads(seed: int) -> tuple[list, list]:
         pixels = test.images[index].numpy()  # (28, 28) uint8, white ink on black
         photo, drawing = io.BytesIO(), io.BytesIO()
         Image.fromarray(255 - pixels).resize((300, 300)).convert("RGB").save(photo, format="JPEG", quality=90)
-        Image.fromarray(pixels).resize((280, 280)).save(drawing, format="PNG")  # as the page sends
+        Image.fromarray(pixels).resize((128, 128)).save(drawing, format="PNG")  # as the page sends a drawing
         good += [("good", photo.getvalue(), {"Content-Type": "image/jpeg"}),
                  ("good", drawing.getvalue(), {"Content-Type": "image/png"})]
     blank, bomb = io.BytesIO(), io.BytesIO()
@@ -94,38 +98,93 @@ def memory_mb(pid: int) -> dict[str, float]:
     return {key: int(fields[key].split()[0]) / 1024 for key in ("VmRSS", "VmHWM") if key in fields}
 
 
+class Connection:
+    """One keep-alive HTTP/1.1 connection on raw asyncio streams.
+
+    httpx spent about as much CPU per request as the server did, on the same two cores; this
+    client spends a few per cent of that, so the figures are the server's.
+    """
+
+    def __init__(self, host: str, port: int):
+        self.host, self.port = host, port
+        self.streams = None
+
+    async def request(self, method: str, path: str, body: bytes = b"", headers: dict | None = None) -> int:
+        """Send one request, read its whole answer; the status code. Reconnects when told to close."""
+        if self.streams is None:
+            self.streams = await asyncio.open_connection(self.host, self.port)
+        reader, writer = self.streams
+        lines = [f"{method} {path} HTTP/1.1", f"host: {self.host}:{self.port}", f"content-length: {len(body)}",
+                 *(f"{k}: {v}" for k, v in (headers or {}).items())]
+        writer.write(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body)
+        head = (await reader.readuntil(b"\r\n\r\n")).decode("latin-1").lower()
+        fields = dict(line.split(":", 1) for line in head.split("\r\n")[1:] if ":" in line)
+        await reader.readexactly(int(fields.get("content-length", "0")))
+        if fields.get("connection", "").strip() == "close":
+            self.close()
+        return int(head.split()[1])
+
+    def close(self) -> None:
+        if self.streams is not None:
+            self.streams[1].close()
+            self.streams = None
+
+
 async def load(url: str, good: list, bad: list, args: argparse.Namespace) -> tuple[Tally, float]:
     tally = Tally()
     rng = random.Random(args.seed)  # every round sends the same mix
     plan = [rng.choice(bad) if rng.random() < args.bad_fraction else rng.choice(good) for _ in range(args.requests)]
     queue = iter(plan)  # shared by the clients: each request is sent once
     deadline = time.monotonic() + args.seconds
-    limits = httpx.Limits(max_connections=args.clients)
+    host, port = url.removeprefix("http://").split(":")
 
-    async def client(http: httpx.AsyncClient) -> None:
+    async def client() -> None:
+        connection = Connection(host, int(port))
         for kind, body, headers in queue:
             if time.monotonic() > deadline:
-                return
+                break
             start = time.perf_counter()
             try:
-                response = await http.post(f"{url}/api/predict", content=body, headers=headers)
-            except httpx.HTTPError as err:
+                status = await asyncio.wait_for(connection.request("POST", "/api/predict", body, headers), args.seconds)
+            except (OSError, asyncio.IncompleteReadError, asyncio.TimeoutError) as err:
                 tally.failures[type(err).__name__] += 1
+                connection.close()
                 continue
             tally.latencies[kind].append(time.perf_counter() - start)
-            tally.statuses[response.status_code] += 1
+            tally.statuses[status] += 1
+        connection.close()
 
-    async with httpx.AsyncClient(limits=limits, timeout=args.seconds) as http:
-        start = time.perf_counter()
-        await asyncio.gather(*(client(http) for _ in range(args.clients)))
-        return tally, time.perf_counter() - start
+    async def probe(done: asyncio.Event) -> None:
+        connection = Connection(host, int(port))
+        while not done.is_set():
+            start = time.perf_counter()
+            try:
+                status = await asyncio.wait_for(connection.request("GET", "/healthz"), args.seconds)
+            except (OSError, asyncio.IncompleteReadError, asyncio.TimeoutError) as err:
+                tally.failures[f"healthz {type(err).__name__}"] += 1
+                connection.close()
+            else:
+                tally.health.append(time.perf_counter() - start)
+                if status != 200:
+                    tally.failures[f"healthz {status}"] += 1
+            await asyncio.sleep(HEALTH_EVERY)
+        connection.close()
+
+    done = asyncio.Event()
+    prober = asyncio.create_task(probe(done))
+    start = time.perf_counter()
+    await asyncio.gather(*(client() for _ in range(args.clients)))
+    seconds = time.perf_counter() - start
+    done.set()
+    await prober
+    return tally, seconds
 
 
 def quantile_ms(values: list[float], q: float) -> str:
     if not values:
         return "-"
     ordered = sorted(values)
-    return f"{1000 * ordered[min(len(ordered) - 1, int(q * len(ordered)))]:.0f} ms"
+    return f"{1000 * ordered[min(len(ordered) - 1, int(q * len(ordered)))]:.1f} ms"
 
 
 def report(tally: Tally, seconds: float) -> int:
@@ -136,6 +195,8 @@ def report(tally: Tally, seconds: float) -> int:
     for name, values in (("all", every), ("good images", tally.latencies["good"]), ("malformed", tally.latencies["bad"])):
         mean = f"{1000 * statistics.fmean(values):.0f} ms" if values else "-"
         print(f"  latency {name:<12} p50 {quantile_ms(values, 0.5):>8}  p99 {quantile_ms(values, 0.99):>8}  mean {mean:>8}  (n={len(values)})")
+    print(f"  /healthz under load      p50 {quantile_ms(tally.health, 0.5):>8}  p99 {quantile_ms(tally.health, 0.99):>8}"
+          f"  (n={len(tally.health)})")
     print("statuses: " + ", ".join(f"{status}: {n}" for status, n in sorted(tally.statuses.items())))
     print(f"5xx answers: {fives}   failed connections: {failed} {dict(tally.failures) or ''}")
     return 1 if fives or failed else 0

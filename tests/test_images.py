@@ -116,3 +116,16 @@ def test_not_an_image_and_a_truncated_one_are_data_errors(tmp_path, digits):
         images.to_mnist(truncated)
     with pytest.raises(DataError, match="no such image file"):
         images.to_mnist(tmp_path / "missing.png")
+
+
+@pytest.mark.parametrize("shape, window", [((128, 128), 43), ((128, 91), 31), ((77, 128), 25), ((128, 5), 1), ((9, 40), 3)])
+@pytest.mark.parametrize("reduce", [np.min, np.max])
+def test_the_fast_min_max_filter_is_the_plain_one(shape, window, reduce):
+    """_sweep's running min/max (van Herk's blocks) against the same filter written plainly."""
+    values = np.random.default_rng(sum(shape)).integers(0, 256, shape).astype(np.float32)
+    half = window // 2
+    expected = values
+    for axis in (0, 1):
+        padded = np.pad(expected, [(half, half) if a == axis else (0, 0) for a in (0, 1)], mode="edge")
+        expected = reduce(np.lib.stride_tricks.sliding_window_view(padded, window, axis=axis), axis=-1)
+    np.testing.assert_array_equal(images._sweep(values, window, reduce), expected)

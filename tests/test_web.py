@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import io
 import struct
+import time
 import zlib
 
 import pytest
@@ -228,3 +229,101 @@ def test_serve_command_errors_are_one_line(tmp_path, capsys):
         taken.listen(1)
         assert cli.main(["serve", "--port", str(taken.getsockname()[1])]) == 2
     assert "pick another --port" in capsys.readouterr().err
+
+
+# ---- the server itself: uvicorn with the connection guard, on a real socket ----
+
+@pytest.fixture()
+def guarded(served, caplog):
+    """Start `digitlab serve`'s uvicorn, held to small limits, in a thread; yields (port, limits)."""
+    import logging
+    import threading
+
+    import uvicorn
+
+    from digitlab.commands.serve import _listen
+    from digitlab.web import guard
+
+    limits = guard.Limits(max_connections=3, head_seconds=0.5, body_seconds=0.5, keep_alive_seconds=5)
+    sock = _listen("127.0.0.1", 0)
+    config = uvicorn.Config(create_app(served), log_config=None, log_level="info", access_log=False,
+                            http=guard.protocol(limits), timeout_keep_alive=limits.keep_alive_seconds)
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    caplog.set_level(logging.DEBUG)
+    thread.start()
+    while not server.started:
+        thread.join(0.05)
+    yield sock.getsockname()[1], limits
+    server.should_exit = True
+    thread.join(10)
+    sock.close()
+    records = caplog.get_records("setup") + caplog.get_records("call") + caplog.records  # the last: teardown's
+    tracebacks = [r.getMessage() for r in records if r.exc_info]
+    assert not tracebacks, tracebacks  # nothing a client did is logged as a fault of the server's
+
+
+def connect(port: int):
+    import socket
+
+    sock = socket.create_connection(("127.0.0.1", port), timeout=10)  # generous: waits for the server's move
+    return sock
+
+
+def closed_by_server(sock) -> bool:
+    """Whether the server closed the connection (read to its end within the socket's timeout)."""
+    try:
+        while sock.recv(65536):
+            pass
+        return True
+    except TimeoutError:
+        return False
+
+
+def test_the_listening_socket_is_tcp_without_nagle():
+    import socket
+
+    from digitlab.commands.serve import _listen
+
+    with _listen("127.0.0.1", 0) as sock:
+        assert sock.proto == socket.IPPROTO_TCP  # what asyncio checks before it sets TCP_NODELAY per connection
+        assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY)
+
+
+def test_a_client_that_sends_its_head_too_slowly_is_closed(guarded):
+    port, _ = guarded
+    with connect(port) as sock:
+        sock.sendall(b"GET /healthz HTTP/1.1\r\nhost: x\r\n")  # and never the blank line that ends the head
+        assert closed_by_server(sock)
+    with connect(port) as sock:
+        sock.sendall(b"GET /healthz HTTP/1.1\r\nhost: x\r\n\r\n")
+        assert b"200 OK" in sock.recv(65536)  # one that keeps its connection open idle is closed too
+        assert closed_by_server(sock)
+
+
+def test_a_client_that_sends_its_body_too_slowly_or_leaves_is_closed_quietly(guarded):
+    port, limits = guarded
+    head = b"POST /api/predict HTTP/1.1\r\nhost: x\r\ncontent-type: image/png\r\ncontent-length: 5000\r\n\r\n"
+    with connect(port) as sock:
+        sock.sendall(head + digit_png(0)[:100])  # then nothing
+        assert closed_by_server(sock)
+    with connect(port) as sock:
+        sock.sendall(head + digit_png(0)[:100])  # then gone
+    time.sleep(2 * limits.body_seconds)  # not a timing check: the server has heard of both by now
+    with connect(port) as sock:  # the server still answers
+        sock.sendall(b"GET /healthz HTTP/1.1\r\nhost: x\r\n\r\n")
+        assert b"200 OK" in sock.recv(65536)
+
+
+def test_connections_past_the_cap_are_answered_503_and_closed(guarded):
+    port, limits = guarded
+    held = [connect(port) for _ in range(limits.max_connections)]
+    try:
+        with connect(port) as extra:
+            answer = b""
+            while chunk := extra.recv(65536):
+                answer += chunk
+            assert answer.startswith(b"HTTP/1.1 503") and b"too many connections" in answer
+    finally:
+        for sock in held:
+            sock.close()

@@ -1,12 +1,16 @@
 """The page in a real browser: `digitlab serve` in its own process, Debian's Chromium driven by Playwright.
 
-Screenshots go to test-artifacts/ (git-ignored) for a person to look at.
+Screenshots go to test-artifacts/ (git-ignored) for a person to look at. The accessibility check
+is axe-core, from the copy in tests/vendor (never a CDN).
 """
 
 from __future__ import annotations
 
+import io
+import json
 import os
 import re
+import statistics
 import shutil
 import subprocess
 import sys
@@ -14,6 +18,7 @@ import time
 from pathlib import Path
 
 import pytest
+import numpy as np
 from PIL import Image
 
 from digitlab.web.models import QuickTraining
@@ -22,6 +27,9 @@ CHROMIUM = "/usr/bin/chromium"
 ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
 QUICK = QuickTraining(train_images=600, test_images=200, seed=0)  # the same as test_web's
 SERVER_START_SECONDS = 90  # importing torch and loading four models on a busy 2-core machine
+AXE = Path(__file__).resolve().parent / "vendor" / "axe-core" / "axe.min.js"
+STALL_MS = 600  # pen-up to answer: the 1 s toBlob stall this guards against; the 50 ms target is a benchmark's
+PHONE = {"viewport": {"width": 390, "height": 844}, "device_scale_factor": 3, "is_mobile": True, "has_touch": True}
 
 pytestmark = pytest.mark.browser
 
@@ -60,20 +68,50 @@ def server(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def page(server):
+def browser():
     with sync_api.sync_playwright() as playwright:
         browser = playwright.chromium.launch(
             executable_path=CHROMIUM,
             args=["--no-sandbox", "--disable-gpu", "--disable-background-networking",
                   "--disable-component-update", "--disable-sync"],
         )
-        page = browser.new_page(viewport={"width": 1100, "height": 820})
-        page.goto(server)
-        yield page
+        yield browser
         browser.close()
 
 
-def draw(page, points: list[tuple[float, float]]) -> None:
+@pytest.fixture(scope="module")
+def failed_loads():
+    """Every response of 400 and above the pages got, and every script error: the page's own faults."""
+    return []
+
+
+def open_page(browser, server, failed_loads, **options):
+    page = browser.new_page(**options)
+    page.on("response", lambda r: r.status >= 400 and "/api/predict" not in r.url and failed_loads.append(f"{r.status} {r.url}"))
+    page.on("pageerror", lambda error: failed_loads.append(f"script error: {error}"))
+    page.goto(server)
+    sync_api.expect(page.locator(".card")).to_have_count(4)
+    return page
+
+
+@pytest.fixture(scope="module")
+def page(browser, server, failed_loads):
+    page = open_page(browser, server, failed_loads, viewport={"width": 1100, "height": 820})
+    yield page
+    page.close()
+
+
+@pytest.fixture(scope="module")
+def phone(browser, server, failed_loads):
+    phone = open_page(browser, server, failed_loads, **PHONE)
+    yield phone
+    phone.close()
+
+
+SEVEN = [(0.25, 0.22), (0.75, 0.22), (0.45, 0.85)]  # the bar, then the stem
+
+
+def draw(page, points: list[tuple[float, float]], up: bool = True) -> None:
     """One mouse stroke through `points`, given as fractions of the pad's width and height."""
     box = page.locator("#pad").bounding_box()
     at = [(box["x"] + x * box["width"], box["y"] + y * box["height"]) for x, y in points]
@@ -81,7 +119,25 @@ def draw(page, points: list[tuple[float, float]]) -> None:
     page.mouse.down()
     for point in at[1:]:
         page.mouse.move(*point, steps=8)
-    page.mouse.up()
+    if up:
+        page.mouse.up()
+
+
+def watch_pen_up(page) -> None:
+    """Record in the page, for each pen-up on the pad, the ms until the live region gives the answer."""
+    page.evaluate("""() => {
+        window.penUpToAnswer = [];
+        let up = null;
+        // Capturing on window runs before the page's own listener on the pad.
+        window.addEventListener("pointerup", (e) => { if (e.target.id === "pad") up = performance.now(); }, true);
+        const status = document.getElementById("status");
+        new MutationObserver(() => {
+            if (up !== null && status.textContent.startsWith("Your drawing")) {
+                window.penUpToAnswer.push(performance.now() - up);
+                up = null;
+            }
+        }).observe(document.getElementById("status"), { childList: true, characterData: true, subtree: true });
+    }""")
 
 
 def answers(page) -> dict[str, str]:
@@ -100,7 +156,7 @@ def test_drawing_a_digit_shows_four_answers(page):
     sync_api.expect(page.locator(".card.waiting")).to_have_count(4)
     sync_api.expect(page.locator("#hint")).to_be_visible()
     assert not seen_is_broken(page)  # an empty square, not a broken-image icon with its alt text
-    draw(page, [(0.25, 0.22), (0.75, 0.22), (0.45, 0.85)])  # a seven: the bar, then the stem
+    draw(page, SEVEN)
     sync_api.expect(page.locator(".card.waiting")).to_have_count(0, timeout=15_000)
     assert set(answers(page)) == {"pixel", "linear", "simple_net", "cnn"}
     assert all(label.isdigit() for label in answers(page).values()), answers(page)
@@ -126,7 +182,7 @@ def test_uploading_a_photo_answers_for_it(page, tmp_path, mnist_test):
     page.screenshot(path=str(ARTIFACTS / "web-upload.png"), full_page=True)
 
 
-def test_a_bad_upload_shows_the_servers_message(page, tmp_path):
+def test_a_file_that_is_not_an_image_is_refused_in_one_line(page, tmp_path):
     fake = tmp_path / "notes.png"
     fake.write_bytes(b"not an image at all")
     page.set_input_files("#upload", str(fake))
@@ -147,3 +203,144 @@ def test_clear_empties_the_pad(page):
     assert brightest == 0  # black again: no ink left
     page.wait_for_timeout(100)  # the blank picture is a data URI; let it decode
     assert not seen_is_broken(page)
+
+
+def test_pen_up_to_answer_is_immediate(page):
+    """The answer follows the pen's lifting at once (it took ~1 s behind canvas.toBlob's idle wait).
+
+    The latency is printed; the test fails only above STALL_MS, so a busy machine does not fail it.
+    benchmarks/load_server.py and RESULTS.md hold the 50 ms target.
+    """
+    watch_pen_up(page)
+    for _ in range(8):
+        page.click("#clear")
+        draw(page, SEVEN)
+        sync_api.expect(page.locator("#status")).to_contain_text("Your drawing:", timeout=15_000)
+    latencies = sorted(page.evaluate("window.penUpToAnswer"))
+    assert len(latencies) == 8, latencies
+    p95 = latencies[min(len(latencies) - 1, round(0.95 * len(latencies)))]
+    print(f"\npen-up to answer in the browser: median {statistics.median(latencies):.0f} ms, p95 {p95:.0f} ms, "
+          f"max {latencies[-1]:.0f} ms over {len(latencies)} drawings")
+    assert statistics.median(latencies) < STALL_MS, latencies
+
+
+def test_answers_come_while_the_pen_is_still_down(page):
+    page.click("#clear")
+    asked = []
+    page.on("request", lambda r: "/api/predict" in r.url and asked.append(r))
+    box = page.locator("#pad").bounding_box()
+    page.mouse.move(box["x"] + 0.5 * box["width"], box["y"] + 0.15 * box["height"])
+    page.mouse.down()
+    for step in range(1, 13):  # a slow downward stroke, 0.6 s or more
+        page.mouse.move(box["x"] + 0.5 * box["width"], box["y"] + (0.15 + 0.06 * step) * box["height"])
+        page.wait_for_timeout(50)
+    sync_api.expect(page.locator(".card.waiting")).to_have_count(0, timeout=15_000)  # answered, pen still down
+    page.mouse.up()
+    print(f"\n{len(asked)} questions asked during a stroke of 12 moves 50 ms apart")
+    assert len(asked) >= 3, len(asked)  # live answers, not only the one at pen-up
+
+
+def test_a_dot_gets_no_digit(page):
+    page.click("#clear")
+    box = page.locator("#pad").bounding_box()
+    page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    sync_api.expect(page.locator("#status")).to_contain_text("not a digit")
+    sync_api.expect(page.locator(".card.waiting")).to_have_count(4)
+    assert page.locator(".card .confidence").all_inner_texts() == ["no digit"] * 4
+
+
+def test_clear_during_a_slow_request_leaves_the_cards_empty(page):
+    """A late answer must not refill the cards over a blank pad: Clear aborts the request in flight."""
+    page.click("#clear")
+    page.evaluate("""() => {  // every request now waits 800 ms before it leaves the page
+        const fetchNow = window.fetch;
+        window.fetch = (...args) => new Promise((ok) => setTimeout(ok, 800)).then(() => fetchNow(...args));
+    }""")
+    try:
+        draw(page, SEVEN)
+        page.click("#clear")
+        page.wait_for_timeout(1500)  # past the answer's arrival, had it been let through
+        sync_api.expect(page.locator(".card.waiting")).to_have_count(4)
+        assert page.locator("#seen").get_attribute("src").startswith("data:image/gif")
+    finally:
+        page.reload()
+        sync_api.expect(page.locator(".card")).to_have_count(4)
+
+
+def photo_of(mnist_test, digit: int, size: tuple[int, int]) -> Image.Image:
+    """A large, noisy photo-like picture of an MNIST digit: dark ink on uneven light paper."""
+    index = int((mnist_test.labels == digit).nonzero()[0][0])
+    ink = Image.fromarray(255 - mnist_test.images[index].numpy()).resize((min(size),) * 2, Image.Resampling.BILINEAR)
+    paper = Image.new("L", size, 235)
+    paper.paste(ink, ((size[0] - ink.width) // 2, (size[1] - ink.height) // 2))
+    noise = np.random.default_rng(0).normal(0, 12, (size[1], size[0]))
+    return Image.fromarray(np.clip(np.asarray(paper) + noise, 0, 255).astype(np.uint8)).convert("RGB")
+
+
+def test_a_12_megapixel_phone_photo_is_scaled_down_and_turned_upright(page, tmp_path, mnist_test):
+    """A 4000 x 3000 JPEG over the server's 2 MB limit, stored on its side with EXIF orientation 6
+    (turn 90 degrees clockwise to show): the page must send it upright and small."""
+    upright = photo_of(mnist_test, 7, (3000, 4000))  # portrait, as the phone held it
+    stored = upright.transpose(Image.Transpose.ROTATE_90)  # 4000 x 3000, as the sensor wrote it
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    photo = tmp_path / "IMG_0001.jpg"
+    stored.save(photo, quality=95, exif=exif)
+    assert photo.stat().st_size > 2 * 1024 * 1024  # the server alone would refuse it
+    from digitlab import images
+
+    width, height = images.open_image(photo.read_bytes()).size
+    assert height > width  # the EXIF tag says what we mean: shown upright, the photo is portrait
+    page.click("#clear")
+    page.set_input_files("#upload", str(photo))
+    sync_api.expect(page.locator("#status")).to_contain_text("IMG_0001.jpg", timeout=30_000)
+    sync_api.expect(page.locator(".card.waiting")).to_have_count(0)
+    seen_b64 = page.locator("#seen").get_attribute("src").split(",", 1)[1]
+    import base64
+
+    seen = np.asarray(Image.open(io.BytesIO(base64.b64decode(seen_b64))), dtype=np.float32)  # (28, 28)
+    small = io.BytesIO()
+    upright.resize((384, 512)).save(small, format="PNG")
+    expected = images.to_mnist(small.getvalue()).numpy() * 255
+    sideways = images.to_mnist(upright.resize((384, 512)).transpose(Image.Transpose.ROTATE_90)).numpy() * 255
+    # Upright, the models' picture is the digit itself; on its side it would be nearer the rotated one.
+    assert np.abs(seen - expected).mean() < np.abs(seen - sideways).mean() / 2
+
+
+def test_the_phone_layout_shows_the_pad_and_every_answer_at_once(phone):
+    draw(phone, SEVEN)
+    sync_api.expect(phone.locator(".card.waiting")).to_have_count(0, timeout=15_000)
+    assert phone.evaluate("window.scrollY") == 0
+    height = PHONE["viewport"]["height"]
+    shown = [phone.locator("#pad"), *phone.locator(".card .label").all()]
+    for element in shown:
+        box = element.bounding_box()
+        assert box["y"] >= 0 and box["y"] + box["height"] <= height, (element, box)
+    sizes = phone.evaluate("(() => { const p = document.getElementById('pad');"
+                           " return [p.width, p.getBoundingClientRect().width]; })()")
+    assert sizes[0] == round(sizes[1] * PHONE["device_scale_factor"])  # sharp: a canvas pixel per screen pixel
+    ARTIFACTS.mkdir(exist_ok=True)
+    phone.wait_for_timeout(300)
+    phone.screenshot(path=str(ARTIFACTS / "web-phone.png"))
+
+
+def test_no_serious_accessibility_violations_and_focus_is_visible(page, failed_loads):
+    """axe-core's rules over the page with answers on it, then Tab through every control."""
+    page.click("#clear")
+    draw(page, SEVEN)
+    sync_api.expect(page.locator(".card.waiting")).to_have_count(0, timeout=15_000)
+    # The local copy, evaluated by the test (the page's policy rightly refuses an inline script tag).
+    page.evaluate("() => {\n" + AXE.read_text() + "\n}")
+    result = page.evaluate("axe.run(document, { resultTypes: ['violations'] })")
+    serious = [(v["id"], v["impact"], [n["target"] for n in v["nodes"]][:3])
+               for v in result["violations"] if v["impact"] in ("serious", "critical")]
+    assert not serious, json.dumps(serious, indent=1)
+    page.click("h1")  # focus starts on the page, not on a control
+    for control in ("#clear", "#upload"):
+        page.keyboard.press("Tab")
+        focused = page.evaluate("document.activeElement.id")
+        assert f"#{focused}" == control, focused
+        shown_on = "label[for=upload]" if control == "#upload" else control  # the label stands in for the hidden input
+        outline = page.eval_on_selector(shown_on, "e => getComputedStyle(e).outlineStyle + ' ' + getComputedStyle(e).outlineWidth")
+        assert not outline.startswith("none"), (control, outline)
+    assert not failed_loads, failed_loads  # no favicon 404, no script errors, on either page

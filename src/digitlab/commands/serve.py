@@ -37,8 +37,11 @@ def _listen(host: str, port: int):
         family = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0][0]
     except socket.gaierror as err:
         raise DigitlabError(f"--host {host}: not an address of this machine ({err}); try 127.0.0.1") from None
-    sock = socket.socket(family, socket.SOCK_STREAM)
+    # Named as TCP, asyncio sets TCP_NODELAY on every accepted connection (it checks the protocol);
+    # without it Nagle's algorithm held each answer back ~40 ms, waiting for the client's ACK.
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # inherited by accepted sockets on Linux too
     try:
         sock.bind((host, port))
     except OSError as err:
@@ -52,9 +55,11 @@ def _listen(host: str, port: int):
 def run(args: argparse.Namespace) -> int:
     import sys
 
+    import torch
     import uvicorn
 
     from digitlab.console import console
+    from digitlab.web import guard
     from digitlab.web.app import create_app
     from digitlab.web.models import resolve
 
@@ -67,6 +72,11 @@ def run(args: argparse.Namespace) -> int:
         shown = f"[{host}]" if ":" in host else host
         # Plain print, one unwrapped line: scripts (and the tests) read the port from it.
         print(f"digitlab serve: open http://{shown}:{port}/  (Ctrl-C stops)", file=sys.stderr, flush=True)
-        config = uvicorn.Config(app, host=host, port=port, log_level="info", access_log=False)
+        # One inference thread runs the models (web/batching.py) beside the decoding threads: torch's
+        # own threads would only compete with those for the same cores.
+        torch.set_num_threads(1)
+        limits = guard.Limits()
+        config = uvicorn.Config(app, host=host, port=port, log_level="info", access_log=False,
+                                http=guard.protocol(limits), timeout_keep_alive=limits.keep_alive_seconds)
         uvicorn.Server(config).run(sockets=[sock])
     return 0

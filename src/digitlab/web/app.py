@@ -3,17 +3,24 @@
 Nothing a visitor sends is trusted or kept. A request body is read up to MAX_UPLOAD_BYTES, opened
 only as PNG or JPEG, refused before decoding when it claims more than MAX_SIDE pixels a side (the
 header is all PIL reads until `load`), turned into MNIST's 28 x 28 by `images.to_mnist`, answered,
-and dropped. At most PREDICT_AT_ONCE requests decode at a time, which bounds the memory in use.
+and dropped.
+
+Where a request's time and memory go: the event loop reads bodies and answers the cheap routes
+itself; DECODES_AT_ONCE threads decode and clean images (the costly part, and the only one that
+needs much memory); one inference thread (batching.Batcher) runs every model once on all the
+images waiting. Measured figures: benchmarks/RESULTS.md, the web server.
 """
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import dataclasses
 import io
-import threading
 import time
 import warnings
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import asynccontextmanager
 from importlib import resources
 
 import torch
@@ -21,18 +28,21 @@ from fastapi import FastAPI, HTTPException, Request
 from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 from PIL import Image, UnidentifiedImageError
-from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
+from starlette.requests import ClientDisconnect
 
 from digitlab import __version__, images
 from digitlab.errors import DataError
+from digitlab.web.batching import Batcher
 from digitlab.web.models import Served
 
-MAX_UPLOAD_BYTES = 2 * 1024 * 1024  # a phone photo as JPEG fits; anything larger is refused (413)
+MAX_UPLOAD_BYTES = 2 * 1024 * 1024  # the page scales photos down before sending; a phone's JPEG as is fits too
 DRAIN_BYTES = 8 * MAX_UPLOAD_BYTES  # an oversized body is read and dropped up to this (see read_body)
 MAX_SIDE = 4096  # px: a larger image is refused before its pixels are decoded
+SHRINK_SIDE = 512  # px: a larger PNG is box-reduced to at least this before cleaning (to_mnist works at 128)
 FORMATS = ("PNG", "JPEG")  # the only decoders PIL may try on a visitor's bytes
-PREDICT_AT_ONCE = 2  # decodes at a time: a 4096 x 4096 image briefly takes ~200 MB to clean up
+DECODES_AT_ONCE = 2  # threads decoding: one per core; a 4096 x 4096 PNG takes ~70 MB while it decodes
+UPLOADS_AT_ONCE = 32  # bodies held in memory at once (each up to MAX_UPLOAD_BYTES); the rest wait unread
 STATIC = resources.files("digitlab.web") / "static"
 HEADERS = {
     # The page loads nothing from elsewhere; the 28 x 28 image arrives as a data: URL.
@@ -58,12 +68,15 @@ async def read_body(request: Request) -> bytes:
     if declared is not None and declared > DRAIN_BYTES:
         raise _refuse(413, f"upload of {declared:,} bytes is {limit}", close=True)
     chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)  # a client may send more than it declared, or declare nothing
-        if size > DRAIN_BYTES:
-            raise _refuse(413, f"upload is {limit}", close=True)
-        if size <= MAX_UPLOAD_BYTES:
-            chunks.append(chunk)
+    try:
+        async for chunk in request.stream():
+            size += len(chunk)  # a client may send more than it declared, or declare nothing
+            if size > DRAIN_BYTES:
+                raise _refuse(413, f"upload is {limit}", close=True)
+            if size <= MAX_UPLOAD_BYTES:
+                chunks.append(chunk)
+    except ClientDisconnect:  # gone (or closed by the guard for sending too slowly): nobody hears this
+        raise _refuse(400, "the client closed the connection before its upload arrived", close=True) from None
     if size > MAX_UPLOAD_BYTES or (declared or 0) > MAX_UPLOAD_BYTES:
         raise _refuse(413, f"upload of {max(size, declared or 0):,} bytes is {limit}")
     return b"".join(chunks)
@@ -107,14 +120,27 @@ def decode(body: bytes) -> torch.Tensor:
         raise _refuse(400, f"image is {width} x {height} pixels, over the {MAX_SIDE} x {MAX_SIDE} limit; "
                       "send a smaller one")
     if image.format == "JPEG":
-        image.draft("RGB", (512, 512))  # decode a large photo at 1/2..1/8 scale: to_mnist shrinks it anyway
+        image.draft("RGB", (SHRINK_SIDE, SHRINK_SIDE))  # decode a large photo at 1/2..1/8 scale: to_mnist shrinks it anyway
     try:
         image.load()
-        return images.to_mnist(image, name="upload")
+        return images.to_mnist(_shrink(image), name="upload")
     except DataError as err:
         raise _refuse(400, str(err)) from None
     except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as err:
         raise _refuse(400, f"damaged image ({err}); send the whole PNG or JPEG") from None
+
+
+def _shrink(image: Image.Image) -> Image.Image:
+    """A decoded image larger than SHRINK_SIDE reduced by a whole factor (a box average), so that
+    cleaning it costs what a phone photo's does; to_mnist box-reduces to 128 px a side anyway."""
+    factor = max(image.size) // SHRINK_SIDE
+    if factor < 2:
+        return image
+    if image.mode == "P":  # reduce() averages values, not palette indices
+        image = image.convert("RGBA" if "transparency" in image.info else "RGB")
+    elif image.mode in ("1", "I;16"):
+        image = image.convert("L" if image.mode == "1" else "I")
+    return image.reduce(factor)
 
 
 def png_base64(image: torch.Tensor) -> str:
@@ -124,20 +150,22 @@ def png_base64(image: torch.Tensor) -> str:
     return base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
-def predict(models: dict[str, Served], image: torch.Tensor) -> list[dict]:
-    """Every model's label and probabilities for one (28, 28) image, in METHODS order."""
-    answers = []
+def predict(models: dict[str, Served], batch: torch.Tensor) -> list[list[dict]]:
+    """(B, 28, 28) images -> for each, every model's label and probabilities, in METHODS order."""
+    per_image: list[list[dict]] = [[] for _ in range(len(batch))]
     with torch.no_grad():  # nothing here trains: no autograd graph is kept
         for served in models.values():
-            proba = served.clf.predict_proba(image[None]).float().cpu()[0]  # (1, 28, 28) -> (K,)
+            probas = served.clf.predict_proba(batch).float().cpu()  # (B, K): one call for the whole batch
             classes = served.clf.classes_.tolist()
-            answers.append({
-                "method": served.method,
-                "label": classes[int(proba.argmax())],
-                "classes": classes,
-                "probabilities": [round(float(p), 6) for p in proba],
-            })
-    return answers
+            for answers, proba in zip(per_image, probas.tolist()):
+                best = max(range(len(proba)), key=proba.__getitem__)
+                answers.append({
+                    "method": served.method,
+                    "label": classes[best],
+                    "classes": classes,
+                    "probabilities": [round(p, 6) for p in proba],
+                })
+    return per_image
 
 
 def describe(served: Served) -> dict:
@@ -155,46 +183,83 @@ def describe(served: Served) -> dict:
     }
 
 
+class SecurityHeaders:
+    """Adds HEADERS to every response; a plain ASGI wrapper (FastAPI's @middleware costs ~0.3 ms a request)."""
+
+    def __init__(self, app):
+        self.app = app
+        self.headers = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in HEADERS.items()]
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+
+        async def send_with_headers(message):
+            if message["type"] == "http.response.start":
+                message["headers"] = [*message.get("headers", ()), *self.headers]
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
 def create_app(models: dict[str, Served]) -> FastAPI:
     """The FastAPI app answering with `models` ({method: Served}, in the order the page shows them)."""
     # PIL refuses (DecompressionBombError) past twice this many pixels and warns past it; the warning
     # is made an error too, so a bomb never gets as far as decoding.
     Image.MAX_IMAGE_PIXELS = MAX_SIDE * MAX_SIDE
     warnings.simplefilter("error", Image.DecompressionBombWarning)
-    gate = threading.BoundedSemaphore(PREDICT_AT_ONCE)
+    described = {"models": [describe(served) for served in models.values()]}  # fixed while the server runs
+    health = {"status": "ok", "models": len(models), "version": __version__}
+    workers: dict = {}
 
-    def answer(body: bytes) -> dict:
-        with gate:
-            start = time.perf_counter()
-            image = decode(body)  # (28, 28)
-            predictions = predict(models, image)
-            seconds = time.perf_counter() - start
-        return {"image": png_base64(image), "predictions": predictions, "seconds": round(seconds, 4)}
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        # Made here, in the server's loop, and closed when it stops: nothing runs at import or build time.
+        workers["decoders"] = ThreadPoolExecutor(DECODES_AT_ONCE, thread_name_prefix="digitlab-decode")
+        workers["batcher"] = Batcher(lambda batch: predict(models, batch))
+        workers["uploads"] = asyncio.Semaphore(UPLOADS_AT_ONCE)
+        try:
+            yield
+        finally:
+            workers.pop("batcher").close()
+            workers.pop("decoders").shutdown(wait=True, cancel_futures=True)
 
-    app = FastAPI(title="digitlab", version=__version__, docs_url=None, redoc_url=None, openapi_url=None)
+    def prepare(body: bytes) -> tuple[torch.Tensor, str]:
+        image = decode(body)  # (28, 28)
+        return image, png_base64(image)
+
+    app = FastAPI(title="digitlab", version=__version__, docs_url=None, redoc_url=None, openapi_url=None,
+                  lifespan=lifespan)
     app.mount("/static", StaticFiles(directory=str(STATIC)), name="static")
+    app.add_middleware(SecurityHeaders)
 
-    @app.middleware("http")
-    async def security_headers(request: Request, call_next):
-        response = await call_next(request)
-        response.headers.update(HEADERS)
-        return response
-
+    # The cheap routes are `async def`: answered in the event loop, never queued behind predictions.
     @app.get("/", include_in_schema=False)
-    def page() -> FileResponse:
+    async def page() -> FileResponse:
         return FileResponse(str(STATIC / "index.html"), media_type="text/html")
 
+    @app.get("/favicon.ico", include_in_schema=False)
+    async def favicon() -> FileResponse:
+        return FileResponse(str(STATIC / "favicon.svg"), media_type="image/svg+xml")
+
     @app.get("/healthz")
-    def healthz() -> dict:
-        return {"status": "ok", "models": len(models), "version": __version__}
+    async def healthz() -> dict:
+        return health
 
     @app.get("/api/models")
-    def list_models() -> dict:
-        return {"models": [describe(served) for served in models.values()]}
+    async def list_models() -> dict:
+        return described
 
     @app.post("/api/predict")
     async def predict_route(request: Request) -> JSONResponse:
-        body = await image_bytes(request)
-        return JSONResponse(await run_in_threadpool(answer, body))
+        loop = asyncio.get_running_loop()
+        async with workers["uploads"]:
+            body = await image_bytes(request)
+            start = time.perf_counter()
+            image, seen = await loop.run_in_executor(workers["decoders"], prepare, body)
+            del body
+        predictions = await workers["batcher"].predict(image)
+        seconds = time.perf_counter() - start
+        return JSONResponse({"image": seen, "predictions": predictions, "seconds": round(seconds, 4)})
 
     return app

@@ -1,0 +1,77 @@
+"""One inference thread that answers every waiting request with one forward pass per model.
+
+Concurrent requests each bring one (28, 28) image. Run one at a time, every request pays each
+model's fixed cost per call (the cnn's is most of its 0.7 ms); stacked, 16 images cost the four
+models 1.1 ms where one costs 0.4 ms (benchmarks/RESULTS.md, the web server). So the handlers only queue
+their image and await the answer; this thread takes everything waiting, up to MAX_BATCH images,
+and runs each model once on the stack.
+
+One thread, not a pool: torch's own threads already use the cores for a large batch, and a pool
+of threads each calling torch grows an OpenMP team per thread (83 threads under load before).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import queue
+import threading
+from concurrent.futures import Future
+
+import torch
+
+MAX_BATCH = 64  # images per forward pass: past this a batch no longer gets cheaper per image
+
+
+class Batcher:
+    """`await batcher.predict(image)` -> every model's answer for one image, batched with others.
+
+    `predict_batch(images)` is called in the inference thread with a (B, 28, 28) tensor and returns
+    a list of B answers; it runs nowhere else, so the models need no locking.
+    """
+
+    def __init__(self, predict_batch, max_batch: int = MAX_BATCH):
+        self._predict_batch = predict_batch
+        self._max_batch = max_batch
+        self._waiting: queue.SimpleQueue = queue.SimpleQueue()  # (image, Future) pairs, or None to stop
+        self._thread = threading.Thread(target=self._run, name="digitlab-inference", daemon=True)
+        self._thread.start()
+
+    async def predict(self, image: torch.Tensor):
+        future: Future = Future()
+        self._waiting.put((image, future))
+        return await asyncio.wrap_future(future)
+
+    def close(self) -> None:
+        self._waiting.put(None)
+        self._thread.join(timeout=10)
+
+    def _take(self) -> list | None:
+        """Block for one request, then take whatever else is already waiting, up to max_batch."""
+        first = self._waiting.get()
+        if first is None:
+            return None
+        batch = [first]
+        while len(batch) < self._max_batch:
+            try:
+                item = self._waiting.get_nowait()
+            except queue.Empty:
+                break
+            if item is None:
+                self._waiting.put(None)  # stop after answering these
+                break
+            batch.append(item)
+        return batch
+
+    def _run(self) -> None:
+        while (batch := self._take()) is not None:
+            live = [(image, future) for image, future in batch if future.set_running_or_notify_cancel()]
+            if not live:
+                continue
+            try:
+                answers = self._predict_batch(torch.stack([image for image, _ in live]))  # (B, 28, 28)
+            except BaseException as err:  # a bug in a model: every request of the batch hears of it
+                for _, future in live:
+                    future.set_exception(err)
+                continue
+            for (_, future), answer in zip(live, answers):
+                future.set_result(answer)
