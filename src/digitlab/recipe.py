@@ -68,6 +68,8 @@ class CNNConfig:
     scale: float = 0.0  # the largest zoom in or out when augmenting, as a fraction (0.1: 0.9x-1.1x)
     shear: float = 0.0  # the largest slant when augmenting: x moved by up to +-shear per pixel of y
     aspect: float = 0.0  # the largest widening or narrowing when augmenting, as a fraction of the width
+    elastic: float = 0.0  # px: when augmenting, the largest smooth local displacement (a random field
+    #                       on a 4 x 4 grid, interpolated): strokes bend as different hands bend them
     thicken: int = 0  # px: when augmenting, each image's strokes grown by 0 .. thicken px or thinned by 1
     #                   (a max or min filter), drawn per image: pens and fonts are not MNIST's width
     tta: bool = False  # at prediction, also average the logits of the image shifted by 1 pixel
@@ -82,7 +84,7 @@ class CNNConfig:
             "blocks": self.blocks >= 0, "ensemble": self.ensemble >= 1,
             "weight_decay": self.weight_decay >= 0, "shift": 0 <= self.shift <= 8,
             "rotate": 0 <= self.rotate <= 45, "scale": 0 <= self.scale <= 0.5,
-            "shear": 0 <= self.shear <= 1, "aspect": 0 <= self.aspect <= 0.5, "thicken": 0 <= self.thicken <= 3,
+            "shear": 0 <= self.shear <= 1, "aspect": 0 <= self.aspect <= 0.5, "elastic": 0 <= self.elastic <= 4, "thicken": 0 <= self.thicken <= 3,
             "label_smoothing": 0 <= self.label_smoothing < 1, "pct_start": 0 < self.pct_start < 1,
             "stem": self.stem in STEMS, "crop": 0 <= self.crop <= 4 and self.crop % 2 == 0,
         }
@@ -306,10 +308,11 @@ def shifted(images: torch.Tensor, shift: int, generator: torch.Generator) -> tor
 
 
 def warped(images: torch.Tensor, shift: float, rotate: float, scale: float, generator: torch.Generator,
-           chunk: int = 8192, shear: float = 0.0, aspect: float = 0.0) -> torch.Tensor:
+           chunk: int = 8192, shear: float = 0.0, aspect: float = 0.0, elastic: float = 0.0) -> torch.Tensor:
     """Each image turned by up to +-rotate degrees, zoomed by up to 1 +- scale, slanted by up to
     +-shear, widened or narrowed by up to 1 +- aspect and moved by up to +-shift pixels, each drawn
-    uniformly and independently; bilinear, the border filled with 0."""
+    uniformly and independently, then bent by a smooth field of up to +-elastic pixels; bilinear,
+    the border filled with 0."""
     n = len(images)
     rows = 6 if shear or aspect else 4  # the first four draws are those of runs without slant or width
     u = (torch.rand(rows, n, generator=generator) * 2 - 1).to(images.device)  # (rows, N) in [-1, 1)
@@ -322,10 +325,15 @@ def warped(images: torch.Tensor, shift: float, rotate: float, scale: float, gene
         extra = torch.zeros(n, 2, 3, device=images.device)
         extra[:, 0, 0], extra[:, 0, 1], extra[:, 1, 1] = 1 / width, -slant / width, 1
         theta = torch.cat([theta[:, :, :2] @ extra[:, :, :2], theta[:, :, 2:]], 2)  # (N, 2, 3)
+    # The bend: 4 x 4 random displacements an image, interpolated to a smooth (28, 28) field.
+    knots = (torch.rand(n, 2, 4, 4, generator=generator) * 2 - 1).to(images.device) if elastic else None
     out = torch.empty_like(images)
     for start in range(0, n, chunk):  # a grid is 2 floats a pixel: chunks keep it small
         part = slice(start, start + chunk)
         grid = nn.functional.affine_grid(theta[part], [len(theta[part]), 1, 28, 28], align_corners=False)
+        if knots is not None:  # (b, 2, 4, 4) -> (b, 28, 28, 2) in affine_grid's [-1, 1] units
+            field = nn.functional.interpolate(knots[part], size=(28, 28), mode="bicubic", align_corners=True)
+            grid = grid + field.permute(0, 2, 3, 1) * (elastic * 2 / 28)
         moved = nn.functional.grid_sample(_to_unit(images[part]).unsqueeze(1), grid, align_corners=False)[:, 0]
         out[part] = moved.mul_(255).round_().to(torch.uint8) if images.dtype == torch.uint8 else moved
     return out
@@ -349,9 +357,9 @@ def restroked(images: torch.Tensor, thicken: int, generator: torch.Generator) ->
 def augmented(images: torch.Tensor, config: CNNConfig, generator: torch.Generator) -> torch.Tensor:
     """The epoch's training images under config's augmentation: warped (or moved by whole pixels),
     then restroked."""
-    if config.rotate or config.scale or config.shear or config.aspect:
+    if config.rotate or config.scale or config.shear or config.aspect or config.elastic:
         images = warped(images, config.shift, config.rotate, config.scale, generator,
-                        shear=config.shear, aspect=config.aspect)
+                        shear=config.shear, aspect=config.aspect, elastic=config.elastic)
     elif config.shift:
         images = shifted(images, config.shift, generator)
     return restroked(images, config.thicken, generator) if config.thicken else images
