@@ -31,6 +31,8 @@ from pathlib import Path
 import httpx
 from PIL import Image
 
+from digitlab import pretrained
+
 HOST = "127.0.0.1"  # never anywhere else
 START_SECONDS = 120  # the server imports torch and loads (or trains) its models first
 HEALTH_EVERY = 0.05  # seconds between /healthz probes during a round
@@ -212,20 +214,14 @@ def main() -> int:
     parser.add_argument("--clients", type=int, default=50, help="concurrent clients (default: 50)")
     parser.add_argument("--seconds", type=float, default=300, help="stop sending after this long (default: 300)")
     parser.add_argument("--bad-fraction", type=float, default=0.3, help="share of malformed requests (default: 0.3)")
-    parser.add_argument("--models", type=Path, help="a folder of saved models (default: quick ones trained now)")
+    parser.add_argument("--models", type=Path, help="a folder of saved models (default: the shipped ones)")
     parser.add_argument("--rounds", type=int, default=1,
                         help="repeat the whole load this many times: RSS that keeps growing round after round is a leak (default: 1)")
     parser.add_argument("--seed", type=int, default=0, help="seeds the mix of requests (default: 0)")
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory(prefix="digitlab-load-") as tmp:
-        models = args.models
-        if models is None:
-            from digitlab.classifiers import METHODS
-            from digitlab.web.models import QuickTraining, train_quick
-
-            models = Path(tmp) / "models"
-            train_quick(models, list(METHODS), QuickTraining(train_images=2000, test_images=500, seed=args.seed))
+        models = args.models or pretrained.folder()
         good, bad = payloads(args.seed)
         process, url = start_server(models, Path(tmp) / "serve.log")
         failed = 0

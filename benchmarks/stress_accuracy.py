@@ -34,8 +34,21 @@ def stress_set(per_category: int | None):
     return torch.from_numpy(images), torch.from_numpy(labels.astype(np.int64)), per_category
 
 
-def make(method: str, seed: int, recipe_name: str, cnn_changes: dict, epochs: int | None):
+def augmented_copies(x, y, copies: int, fields: list[str]):
+    """The images followed by `copies` augmented views of them (recipe.augmented, seeded), and their labels."""
+    if not copies:
+        return x, y
+    from digitlab import recipe
+
+    config = recipe.preset("fast", **{k: ast.literal_eval(v) for k, v in (f.split("=", 1) for f in fields)})
+    views = [recipe.augmented(x, config, recipe.epoch_generator(1234, k)) for k in range(copies)]
+    return torch.cat([x, *views]), y.repeat(copies + 1)
+
+
+def make(method: str, seed: int, recipe_name: str, cnn_changes: dict, epochs: int | None, deskew: bool = False):
     options = {"seed": seed} if method != "pixel" else {}
+    if deskew and method != "cnn":
+        options["deskew"] = True
     if epochs is not None and method != "pixel":
         options["epochs"] = epochs
     if method == "cnn":
@@ -56,6 +69,13 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, help="every trained method's epochs (default: its own)")
     parser.add_argument("--per-category", type=int, help="a freshly drawn slice of the stress set")
     parser.add_argument("--cnn", nargs="*", default=[], metavar="FIELD=VALUE", help="recipe.CNNConfig changes")
+    parser.add_argument("--deskew", action="store_true", help="pixel, linear, simple_net: deskew first (deskew.py)")
+    parser.add_argument("--copies", type=int, default=0,
+                        help="pixel, linear, simple_net: train on the images plus this many augmented copies")
+    parser.add_argument("--aug", nargs="*", default=["augment=True", "rotate=10", "scale=0.1", "shear=0.3",
+                                                      "aspect=0.15", "thicken=1"], metavar="FIELD=VALUE",
+                        help="the recipe.CNNConfig augmentation the copies are drawn with")
+    parser.add_argument("--save", metavar="DIR", help="keep each trained model as DIR/<method>-<seed>")
     parser.add_argument("--full-train", action="store_true",
                         help="train on all 60,000 (the shipped models' way) rather than holding out a validation split")
     args = parser.parse_args()
@@ -66,6 +86,7 @@ def main() -> None:
     if not args.full_train:
         fit_x, fit_y = train.images[:-VALID_SIZE], train.labels[:-VALID_SIZE]
     held_x, held_y = train.images[-VALID_SIZE:], train.labels[-VALID_SIZE:]
+    copies_x, copies_y = augmented_copies(fit_x, fit_y, args.copies, args.aug)
     started = time.perf_counter()
     sx, sy, per_category = stress_set(args.per_category)
     print(f"stress set: {len(sy):,} images ({time.perf_counter() - started:.1f} s to load or draw)")
@@ -73,10 +94,15 @@ def main() -> None:
     for method in args.methods.split(","):
         rows = []
         for seed in range(args.seeds):
-            clf = make(method, seed, args.recipe, cnn_changes, args.epochs)
+            clf = make(method, seed, args.recipe, cnn_changes, args.epochs, args.deskew)
             t0 = time.perf_counter()
-            clf.fit(fit_x, fit_y, progress=False)
+            if method == "cnn":
+                clf.fit(fit_x, fit_y, progress=False)
+            else:
+                clf.fit(copies_x, copies_y, progress=False)
             seconds = time.perf_counter() - t0
+            if args.save:
+                clf.save(f"{args.save}/{method}-{seed}")
             scores = stress.accuracy_by_category(clf.predict(sx), sy, index // per_category * stress.PER_CATEGORY)
             rows.append({"train_s": seconds, "held": clf.score(held_x, held_y), **scores,
                          "test": clf.score(test.images, test.labels)})

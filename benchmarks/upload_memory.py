@@ -23,6 +23,8 @@ from pathlib import Path
 import httpx
 from PIL import Image, ImageDraw
 
+from digitlab import pretrained
+
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from load_server import memory_mb, start_server  # noqa: E402  (the same server start and /proc reading)
 
@@ -58,19 +60,13 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--uploads", type=int, default=40, help="uploads sent at once (default: 40)")
     parser.add_argument("--rounds", type=int, default=3, help="bursts, one after another (default: 3)")
-    parser.add_argument("--models", type=Path, help="a folder of saved models (default: quick ones trained now)")
+    parser.add_argument("--models", type=Path, help="a folder of saved models (default: the shipped ones)")
     args = parser.parse_args()
 
     body = big_png()
     print(f"one upload: a {SIDE} x {SIDE} PNG of {len(body):,} bytes")
     with tempfile.TemporaryDirectory(prefix="digitlab-memory-") as tmp:
-        models = args.models
-        if models is None:
-            from digitlab.classifiers import METHODS
-            from digitlab.web.models import QuickTraining, train_quick
-
-            models = Path(tmp) / "models"
-            train_quick(models, list(METHODS), QuickTraining(train_images=2000, test_images=500))
+        models = args.models or pretrained.folder()
         process, url = start_server(models, Path(tmp) / "serve.log")
         try:
             httpx.get(f"{url}/healthz", timeout=30).raise_for_status()

@@ -13,6 +13,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from digitlab import classifiers, recipe, schema
+from cli_run import digitlab
 from hostile import png, refused
 
 
@@ -172,9 +173,12 @@ def test_a_damaged_model_file_is_one_line_naming_it(models, tmp_path, capsys, ch
     refused(capsys, tmp_path, "predict", folder, tmp_path / "digit.png", names=names)
 
 
-def test_a_model_path_that_is_a_file_is_one_line(models, tmp_path, capsys):
+def test_an_image_first_is_an_image_for_the_shipped_model(models, tmp_path, capsys):
+    # MODEL is optional: a first argument that is no model folder is an image like the rest.
     shutil.copy(models / "digit.png", tmp_path / "digit.png")
-    refused(capsys, tmp_path, "predict", tmp_path / "digit.png", tmp_path / "digit.png", names="no such model folder")
+    code, out, err = digitlab(capsys, "predict", tmp_path / "digit.png", tmp_path / "digit.png")
+    assert code == 0, err
+    assert out.count(f"{tmp_path / 'digit.png'}: ") == 2
 
 
 @pytest.mark.parametrize("method", ["pixel", "linear", "simple_net", "cnn"])
@@ -189,8 +193,6 @@ def test_every_config_field_has_a_rule(method):
 
 
 def test_a_good_model_still_loads_and_predicts(models, tmp_path, capsys):
-    from cli_run import digitlab
-
     for method in ("linear", "simple_net", "cnn"):
         code, out, err = digitlab(capsys, "predict", "--json", models / method, models / "digit.png")
         assert code == 0 and np.isfinite(json.loads(out)["probability"]), err

@@ -15,7 +15,7 @@ import pytest
 import torch
 from PIL import Image
 
-from digitlab import compare, report
+from digitlab import compare, data, report, stress
 
 CHROMIUM = "/usr/bin/chromium"
 ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
@@ -23,11 +23,16 @@ ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
 
 @pytest.fixture(scope="module")
 def page_path(tmp_path_factory):
-    """A report from real quick runs: pixel and linear on 3 vs 7 and on ten digits."""
+    """A report from real quick runs: pixel and linear on 3 vs 7 and on ten digits, the ten-digit
+    models also scored on a small slice of the stress set."""
     out = tmp_path_factory.mktemp("report")
     tasks = [compare.load_task(name, quick=True) for name in ("mnist_tiny", "mnist")]
     plan = compare.MethodPlan(epochs=2)
-    results = [compare.run_one(m, t, plan, out, seed=0, device="cpu") for t in tasks for m in ("pixel", "linear")]
+    images, labels = stress.build(per_category=5, progress=False)
+    shaken = data.Digits(torch.from_numpy(images), torch.from_numpy(labels).long(),
+                         torch.arange(20) // 5 * stress.PER_CATEGORY, "stress")
+    results = [compare.run_one(m, t, plan, out, seed=0, device="cpu", shaken=shaken)
+               for t in tasks for m in ("pixel", "linear")]
     return report.write(out / "report.html", results, tasks, {"seed": 0}, report.environment("cpu"))
 
 
@@ -45,6 +50,11 @@ def test_every_section_is_there_and_every_picture_is_an_embedded_png(page_path):
         assert picture.format == "PNG" and min(picture.size) > 50
     for row in ("pixel", "linear"):
         assert f"<td>{row}</td><td>3 vs 7</td>" in page and f"<td>{row}</td><td>0-9</td>" in page
+    # The stress set beside MNIST's test set, for the ten-digit models only, by category.
+    for row in ("pixel", "linear"):
+        assert re.search(rf"<td>{row}</td><td>3 vs 7</td><td>[\d.]+%</td><td>-</td>", page)
+        cells = re.search(rf"<td>{row}</td><td>0-9</td>((?:<td>[\d.]+%</td>)+)", page.split("stress: small")[1])
+        assert cells and cells.group(1).count("%") == 2 + len(stress.CATEGORIES), row
     for name in ("python", "torch", "digitlab", "device", "torch threads"):
         assert f"<td>{name}</td>" in page
 

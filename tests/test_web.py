@@ -18,16 +18,12 @@ from digitlab.classifiers import METHODS
 from digitlab.web import models as web_models
 from digitlab.web.app import MAX_UPLOAD_BYTES, create_app
 
-QUICK = web_models.QuickTraining(train_images=600, test_images=200, seed=0)
-
-
 @pytest.fixture(scope="module")
 def served(tmp_path_factory):
-    """The four models as `digitlab serve` gets them with none saved: trained once, cached in the
-    session's DIGITLAB_HOME (test_web_browser serves the same cache), found there afterwards."""
+    """The four models as `digitlab serve` gets them with none saved: those that ship with digitlab."""
     with pytest.MonkeyPatch.context() as mp:
-        mp.chdir(tmp_path_factory.mktemp("cwd"))  # no ./digitlab-out here: the quick path runs
-        found = web_models.resolve(None, QUICK)
+        mp.chdir(tmp_path_factory.mktemp("cwd"))  # no ./digitlab-out here: the shipped models serve
+        found = web_models.resolve(None)
     return found
 
 
@@ -57,13 +53,14 @@ def png_claiming(width: int, height: int) -> bytes:
     return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"\0" * 64)) + chunk(b"IEND", b"")
 
 
-def test_quick_models_are_trained_once_then_found(served):
+def test_without_saved_models_the_shipped_ones_serve(served):
+    from digitlab import pretrained
+
     assert list(served) == list(METHODS)
     for method, model in served.items():
         assert model.clf.classes_.tolist() == list(range(10)), method
-        assert model.folder.parent.name == web_models.CACHE_NAME
-    again = web_models.find(next(iter(served.values())).folder.parent)
-    assert list(again) == list(METHODS)  # what the cache holds is all a second start needs
+        assert model.folder == pretrained.path(method)
+    assert list(web_models.find(pretrained.folder())) == list(METHODS)  # --models on them finds the same
 
 
 def test_healthz_and_models(client):

@@ -21,11 +21,9 @@ import pytest
 import numpy as np
 from PIL import Image
 
-from digitlab.web.models import QuickTraining
 
 CHROMIUM = "/usr/bin/chromium"
 ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
-QUICK = QuickTraining(train_images=600, test_images=200, seed=0)  # the same as test_web's
 SERVER_START_SECONDS = 90  # importing torch and loading four models on a busy 2-core machine
 AXE = Path(__file__).resolve().parent / "vendor" / "axe-core" / "axe.min.js"
 STALL_MS = 600  # pen-up to answer: the 1 s toBlob stall this guards against; the 50 ms target is a benchmark's
@@ -40,19 +38,12 @@ sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    """The base URL of `digitlab serve --port 0` on the quick models; stopped afterwards.
-
-    The models are test_web's: cached in the session's DIGITLAB_HOME, trained here if it has not run.
-    """
-    from digitlab.web import models
-
-    with pytest.MonkeyPatch.context() as mp:
-        mp.chdir(tmp_path_factory.mktemp("cwd"))  # no ./digitlab-out here: the quick path runs
-        folder = next(iter(models.resolve(None, QUICK).values())).folder.parent
+    """The base URL of `digitlab serve --port 0` as a fresh install starts it (no saved models: the
+    shipped ones); stopped afterwards."""
     log_path = tmp_path_factory.mktemp("log") / "serve.log"
     with open(log_path, "w") as log:
         process = subprocess.Popen(
-            [sys.executable, "-m", "digitlab", "serve", "--port", "0", "--models", str(folder)],
+            [sys.executable, "-m", "digitlab", "serve", "--port", "0"], cwd=tmp_path_factory.mktemp("cwd"),
             stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "NO_COLOR": "1"},
         )
     try:

@@ -25,6 +25,7 @@ from torch import nn
 from digitlab import checkpoint, models, scratch
 from digitlab.callbacks import Callback, Divergence, DivergenceGuard
 from digitlab.console import progress_bar
+from digitlab.deskew import deskewed
 from digitlab.errors import DataError, DigitlabError, ModelError
 from digitlab.learner import DataLoader, DataLoaders, Learner
 from digitlab.metrics import accuracy
@@ -47,6 +48,7 @@ def _require(ok: bool, message: str) -> None:
 @dataclass
 class PixelConfig:
     distance: str = "l2"  # "l1": mean |x - ideal| (the book's 3-vs-7); "l2": root mean square
+    deskew: bool = False  # shear each digit upright first (deskew.py), in fit and predict; the book does not
     temperature: float = 0.01  # predict_proba = softmax(-distance / temperature); distance in [0, 1]
 
     def __post_init__(self):
@@ -67,6 +69,7 @@ class LinearConfig:
     shuffle: bool = True  # a new seeded order each epoch (the book's loop did not shuffle)
     trainer: str = "loop"  # "loop": the book's hand loop (scratch.train_epoch + BasicOptim), fast;
     #                        "learner": the same SGD through Learner.fit, with its table
+    deskew: bool = False  # shear each digit upright first (deskew.py), in fit and predict; the book does not
     seed: int = 0  # seeds the initial weights and every epoch's shuffle
 
     def __post_init__(self):
@@ -154,8 +157,13 @@ class Classifier:
         return f"{type(self).__name__}({self.config})"
 
     # -- what every method shares -------------------------------------------------------------
-    def _start(self, X, y, valid) -> tuple[torch.Tensor, torch.Tensor, tuple | None]:
+    def _images(self, X) -> torch.Tensor:
+        """(N, 28, 28) float in [0, 1] as this classifier sees them: deskewed when its config says so."""
         X = as_images(X)
+        return deskewed(X) if getattr(self.config, "deskew", False) else X
+
+    def _start(self, X, y, valid) -> tuple[torch.Tensor, torch.Tensor, tuple | None]:
+        X = self._images(X)
         y = _labels(y, len(X))
         classes = torch.unique(y)  # sorted
         if len(classes) < 2:
@@ -163,7 +171,7 @@ class Classifier:
         self.classes_ = classes
         self.data_ = {"n_train": len(X), "n_valid": 0}
         if valid is not None:
-            Xv = as_images(valid[0])
+            Xv = self._images(valid[0])
             valid = (Xv, _labels(valid[1], len(Xv)))
             self.data_["n_valid"] = len(Xv)
         return X, y, valid
@@ -283,7 +291,7 @@ class PixelSimilarity(Classifier):
     def distances(self, X) -> torch.Tensor:
         """(N, C) distance of each image to each class's ideal digit, in pixel units [0, 1]."""
         self._fitted()
-        X = as_images(X).reshape(-1, 28 * 28)  # (N, 784)
+        X = self._images(X).reshape(-1, 28 * 28)  # (N, 784)
         means = self.means_.reshape(-1, 28 * 28)  # (C, 784)
         if self.config.distance == "l2":
             # ||x - m||^2 = ||x||^2 - 2 x.m + ||m||^2: one (N, 784) @ (784, C) matmul for all pairs.
@@ -300,10 +308,10 @@ class PixelSimilarity(Classifier):
             return super().predict(X)
         self._fitted()
         X = torch.as_tensor(X)
-        if X.dtype == torch.uint8 and X.shape[1:] == (28, 28):
+        if X.dtype == torch.uint8 and X.shape[1:] == (28, 28) and not self.config.deskew:
             x, scale = X.reshape(-1, 28 * 28).float(), 1 / 255  # folding /255 into the weights saves a pass
         else:
-            x, scale = as_images(X).reshape(-1, 28 * 28), 1.0
+            x, scale = self._images(X).reshape(-1, 28 * 28), 1.0
         means = self.means_.reshape(-1, 28 * 28)  # (C, 784)
         # argmin_c ||x - m_c||^2 = argmax_c (2 x.m_c - ||m_c||^2): ||x||^2 is the same for every
         # class, so one (N, 784) @ (784, C) matmul plus a bias decides.
@@ -372,13 +380,13 @@ class _NetClassifier(Classifier):
         if resume:
             self._fitted()
             start_epoch = self.state_["epoch"] + 1
-            X, y, valid = as_images(X), _labels(y, len(X)), valid
+            X, y, valid = self._images(X), _labels(y, len(X)), valid
         else:
             X, y, valid = self._start(X, y, valid)
             self.model_ = _seeded(cfg.seed, self._build)
             self.history_, self.state_, start_epoch = [], {"epoch": -1}, 0
         if valid is not None:
-            valid = (as_images(valid[0]), _labels(valid[1], len(valid[0])))
+            valid = (self._images(valid[0]), _labels(valid[1], len(valid[0])))
         self.model_.to(device)
         train = (X.to(device), self._targets(y).to(device))
         dl = DataLoader(train, cfg.batch_size, shuffle=cfg.shuffle, seed=cfg.seed)
@@ -441,7 +449,7 @@ class _NetClassifier(Classifier):
     def predict_proba(self, X) -> torch.Tensor:
         self._fitted()
         self.model_.eval()
-        out = self.model_(as_images(X))  # (N, n_out)
+        out = self.model_(self._images(X))  # (N, n_out)
         if self._n_out() == 1:
             p_first = torch.sigmoid(out[:, 0])
             return torch.stack([p_first, 1 - p_first], dim=1)  # columns in classes_ order

@@ -121,6 +121,7 @@ class Result:
     test_count: int
     model_dir: str
     config: dict  # the classifier's hyperparameters, as its checkpoint stores them
+    stress: dict | None = None  # ten-digit models: accuracy on the stress set, by category and "all"
 
 
 def resolve_device(device: str) -> str:
@@ -291,9 +292,20 @@ def with_overrides(clf, **options):
     return clf
 
 
+def stress_scores(clf, shaken: data.Digits | None) -> dict | None:
+    """A ten-digit model's accuracy on the stress set (`shaken`, data.load("stress", "valid")), by
+    category; None for a model of other digits, or when no stress set is given."""
+    from digitlab import stress
+
+    if shaken is None or clf.classes_.tolist() != list(range(10)):
+        return None
+    return stress.accuracy_by_category(clf.predict(shaken.images), shaken.labels, shaken.index)
+
+
 def run_one(method: str, task: Task, plan: MethodPlan, out: Path, seed: int, device: str,
-            worst: int = 9) -> Result:
-    """Fit one method on one task, measure it, save it under `out`."""
+            worst: int = 9, shaken: data.Digits | None = None) -> Result:
+    """Fit one method on one task, measure it (on the stress set `shaken` too, where given and the
+    task is the ten digits), save it under `out`."""
     clf = make(method, seed=seed, epochs=plan.epochs, lr=plan.lr)
     start = time.perf_counter()
     clf.fit(task.train_images, task.train_labels, valid=(task.test_images, task.test_labels), device=device)
@@ -316,12 +328,16 @@ def run_one(method: str, task: Task, plan: MethodPlan, out: Path, seed: int, dev
         test_count=len(task.test_labels),
         model_dir=str(model_dir),
         config=dataclasses.asdict(clf.config),
+        stress=stress_scores(clf, shaken),
     )
 
 
 def run_all(tasks: Sequence[Task], methods: Sequence[str], out: Path, seed: int = 0, device: str = "cpu",
-            epochs: int | None = None, config: CompareConfig = CompareConfig()) -> list[Result]:
-    """Every method on every task, with a progress bar over the runs; models saved under `out`."""
+            epochs: int | None = None, config: CompareConfig = CompareConfig(), stress: bool = True) -> list[Result]:
+    """Every method on every task, with a progress bar over the runs; models saved under `out`.
+    With `stress`, every ten-digit model is also scored on the stress set (drawn once, then cached)."""
+    ten = any(task.classes == list(range(10)) for task in tasks)
+    shaken = data.load("stress", "valid") if stress and ten else None
     results = []
     with progress_bar(transient=False) as bar:
         job = bar.add_task("compare", total=len(tasks) * len(methods))
@@ -329,7 +345,7 @@ def run_all(tasks: Sequence[Task], methods: Sequence[str], out: Path, seed: int 
             for method in methods:
                 bar.update(job, description=f"{method} on {task.name}")
                 results.append(run_one(method, task, config.plan(method, epochs, device), out, seed, device,
-                                      config.worst))
+                                      config.worst, shaken))
                 bar.advance(job)
         bar.update(job, description="compared")
     return results

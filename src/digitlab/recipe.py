@@ -68,8 +68,6 @@ class CNNConfig:
     scale: float = 0.0  # the largest zoom in or out when augmenting, as a fraction (0.1: 0.9x-1.1x)
     shear: float = 0.0  # the largest slant when augmenting: x moved by up to +-shear per pixel of y
     aspect: float = 0.0  # the largest widening or narrowing when augmenting, as a fraction of the width
-    elastic: float = 0.0  # px: when augmenting, the largest smooth local displacement (a random field
-    #                       on a 4 x 4 grid, interpolated): strokes bend as different hands bend them
     thicken: int = 0  # px: when augmenting, each image's strokes grown by 0 .. thicken px or thinned by 1
     #                   (a max or min filter), drawn per image: pens and fonts are not MNIST's width
     tta: bool = False  # at prediction, also average the logits of the image shifted by 1 pixel
@@ -84,7 +82,7 @@ class CNNConfig:
             "blocks": self.blocks >= 0, "ensemble": self.ensemble >= 1,
             "weight_decay": self.weight_decay >= 0, "shift": 0 <= self.shift <= 8,
             "rotate": 0 <= self.rotate <= 45, "scale": 0 <= self.scale <= 0.5,
-            "shear": 0 <= self.shear <= 1, "aspect": 0 <= self.aspect <= 0.5, "elastic": 0 <= self.elastic <= 4, "thicken": 0 <= self.thicken <= 3,
+            "shear": 0 <= self.shear <= 1, "aspect": 0 <= self.aspect <= 0.5, "thicken": 0 <= self.thicken <= 3,
             "label_smoothing": 0 <= self.label_smoothing < 1, "pct_start": 0 < self.pct_start < 1,
             "stem": self.stem in STEMS, "crop": 0 <= self.crop <= 4 and self.crop % 2 == 0,
         }
@@ -94,17 +92,28 @@ class CNNConfig:
                                     "see recipe.CNNConfig for each option's meaning and range")
 
 
-PRESETS = {
-    # 99.09 % mean of 3 seeds (99.08, 99.10, 99.09) on the 10,000 test images after its one epoch of
-    # 20 x 20 crops at batch 128; the whole command 7.2-8.6 s on 2 cores. The flat head is what
-    # pays: with global max pooling and the wider third stage, batch 64 gave 99.06 % for 1.4x the
-    # work. The field defaults (2 epochs of 24 x 24, max head) reach 99.19 %: benchmarks/RESULTS.md
+# The augmentation that lets a net trained on MNIST read other people's digits (fonts, pens, photos):
+# turns, zooms, slants, widths and stroke weights MNIST's writers do not cover. Chosen on a
+# validation split held out of the training images and on the stress set, never on MNIST's test
+# set (benchmarks/stress_accuracy.py; figures in benchmarks/RESULTS.md, "Other people's digits").
+ROBUST = dict(augment=True, rotate=10, scale=0.1, shear=0.3, aspect=0.15, thicken=1)
+
+# The CPU fast and medium presets before ROBUST (MNIST's test set alone: 99.09 % and 99.56 %, mean of
+# 3 seeds); the GPU forms below are still these, as measured on an H100 (not re-measured since).
+_MNIST_ONLY = {
     "fast": CNNConfig(epochs=1, batch_size=128, lr=0.25, crop=4, last_width=2, head="flat"),
-    # 99.56 % mean of 3 seeds (99.55, 99.59, 99.53) in 30-34 s of training on 2 cores, the whole
-    # command 38-44 s: 1.5x wider, shifted digits, 4 epochs, the flat head, test-time shifts (+0.05-0.1
-    # points for about 2 s of scoring). With global max pooling it took 41-46 s for 99.55 %.
     "medium": CNNConfig(epochs=4, width=24, augment=True, crop=4, batch_size=128, lr=0.2, tta=True, last_width=2,
                         head="flat"),
+}
+
+PRESETS = {
+    # Two epochs of ROBUST digits, 20 x 20 crops at batch 128, the flat head, test-time shifts: on
+    # the held-out split 99.09 % (seed 0), stress set 96.9 %; one epoch without ROBUST or the shifts
+    # (the old preset) 98.78 % and 93.6 %. The whole command: benchmarks/RESULTS.md.
+    "fast": dataclasses.replace(_MNIST_ONLY["fast"], epochs=2, tta=True, **ROBUST),
+    # 1.5x wider, four epochs of ROBUST digits, test-time shifts: held-out 99.44 %, stress set 97.6 %
+    # (seed 0; with whole-pixel shifts only, the old preset: MNIST's test 99.56 %).
+    "medium": dataclasses.replace(_MNIST_ONLY["medium"], **ROBUST),
     # 99.72 % mean of 3 seeds (99.71, 99.76, 99.68; the nets alone 99.58-99.70 %), 791 s of training
     # on 2 idle cores: two nets of width 24 with a residual block after each of their last two stages,
     # each on its own turns, zooms and shifts of the digits for 12 epochs, their logits averaged over
@@ -122,10 +131,10 @@ PRESETS = {
 GPU_PRESETS = {
     # 99.28 % mean of 5 seeds (99.29, 99.24, 99.25, 99.34, 99.30) in 0.22 s of training, 470 steps.
     # At batch 512 (236 steps): 99.10 % in 0.15 s, seeds as low as 99.02 %; at 384: 99.15 % in 0.18 s.
-    "fast": dataclasses.replace(PRESETS["fast"], epochs=2, batch_size=256, lr=0.4, width=24),
+    "fast": dataclasses.replace(_MNIST_ONLY["fast"], epochs=2, batch_size=256, lr=0.4, width=24),
     # 99.56 % mean of 5 seeds (99.54, 99.55, 99.56, 99.58, 99.57) in 0.44 s of training, 708 steps.
     # 5 epochs: 99.53 % (one seed 99.48 %) in 0.37 s; 8 epochs: 99.58 % in 0.58 s.
-    "medium": dataclasses.replace(PRESETS["medium"], epochs=6, batch_size=512, lr=0.6, width=32),
+    "medium": dataclasses.replace(_MNIST_ONLY["medium"], epochs=6, batch_size=512, lr=0.6, width=32),
 }
 
 
@@ -308,11 +317,10 @@ def shifted(images: torch.Tensor, shift: int, generator: torch.Generator) -> tor
 
 
 def warped(images: torch.Tensor, shift: float, rotate: float, scale: float, generator: torch.Generator,
-           chunk: int = 8192, shear: float = 0.0, aspect: float = 0.0, elastic: float = 0.0) -> torch.Tensor:
+           chunk: int = 8192, shear: float = 0.0, aspect: float = 0.0) -> torch.Tensor:
     """Each image turned by up to +-rotate degrees, zoomed by up to 1 +- scale, slanted by up to
     +-shear, widened or narrowed by up to 1 +- aspect and moved by up to +-shift pixels, each drawn
-    uniformly and independently, then bent by a smooth field of up to +-elastic pixels; bilinear,
-    the border filled with 0."""
+    uniformly and independently; bilinear, the border filled with 0."""
     n = len(images)
     rows = 6 if shear or aspect else 4  # the first four draws are those of runs without slant or width
     u = (torch.rand(rows, n, generator=generator) * 2 - 1).to(images.device)  # (rows, N) in [-1, 1)
@@ -325,15 +333,10 @@ def warped(images: torch.Tensor, shift: float, rotate: float, scale: float, gene
         extra = torch.zeros(n, 2, 3, device=images.device)
         extra[:, 0, 0], extra[:, 0, 1], extra[:, 1, 1] = 1 / width, -slant / width, 1
         theta = torch.cat([theta[:, :, :2] @ extra[:, :, :2], theta[:, :, 2:]], 2)  # (N, 2, 3)
-    # The bend: 4 x 4 random displacements an image, interpolated to a smooth (28, 28) field.
-    knots = (torch.rand(n, 2, 4, 4, generator=generator) * 2 - 1).to(images.device) if elastic else None
     out = torch.empty_like(images)
     for start in range(0, n, chunk):  # a grid is 2 floats a pixel: chunks keep it small
         part = slice(start, start + chunk)
         grid = nn.functional.affine_grid(theta[part], [len(theta[part]), 1, 28, 28], align_corners=False)
-        if knots is not None:  # (b, 2, 4, 4) -> (b, 28, 28, 2) in affine_grid's [-1, 1] units
-            field = nn.functional.interpolate(knots[part], size=(28, 28), mode="bicubic", align_corners=True)
-            grid = grid + field.permute(0, 2, 3, 1) * (elastic * 2 / 28)
         moved = nn.functional.grid_sample(_to_unit(images[part]).unsqueeze(1), grid, align_corners=False)[:, 0]
         out[part] = moved.mul_(255).round_().to(torch.uint8) if images.dtype == torch.uint8 else moved
     return out
@@ -357,9 +360,9 @@ def restroked(images: torch.Tensor, thicken: int, generator: torch.Generator) ->
 def augmented(images: torch.Tensor, config: CNNConfig, generator: torch.Generator) -> torch.Tensor:
     """The epoch's training images under config's augmentation: warped (or moved by whole pixels),
     then restroked."""
-    if config.rotate or config.scale or config.shear or config.aspect or config.elastic:
+    if config.rotate or config.scale or config.shear or config.aspect:
         images = warped(images, config.shift, config.rotate, config.scale, generator,
-                        shear=config.shear, aspect=config.aspect, elastic=config.elastic)
+                        shear=config.shear, aspect=config.aspect)
     elif config.shift:
         images = shifted(images, config.shift, generator)
     return restroked(images, config.thicken, generator) if config.thicken else images

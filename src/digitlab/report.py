@@ -199,6 +199,7 @@ def summary_rows(results: Sequence[Result]) -> list[list[str]]:
             r.method,
             r.task,
             f"{r.accuracy:.2%}",
+            f"{r.stress['all']:.2%}" if r.stress else "-",
             f"{r.train_seconds:.2f} s",
             f"{r.predict_seconds_per_image * 1e6:.1f} µs",
             f"{r.parameters:,}",
@@ -208,7 +209,18 @@ def summary_rows(results: Sequence[Result]) -> list[list[str]]:
     ]
 
 
-SUMMARY_HEADER = ["method", "task", "test accuracy", "train time", "predict time / image", "parameters", "size on disk"]
+def stress_table(results: Sequence[Result]) -> str:
+    """Each ten-digit model's MNIST test accuracy beside its stress-set accuracy, by category."""
+    from digitlab.stress import CATEGORIES
+
+    rows = [[r.method, r.task, f"{r.accuracy:.2%}", f"{r.stress['all']:.2%}",
+             *(f"{r.stress[c]:.2%}" for c in CATEGORIES)] for r in results if r.stress]
+    if not rows:
+        return ""
+    return _table(["method", "task", "MNIST test", "stress set", *(f"stress: {c}" for c in CATEGORIES)], rows)
+
+
+SUMMARY_HEADER = ["method", "task", "test accuracy", "stress set", "train time", "predict time / image", "parameters", "size on disk"]
 
 STYLE = """
 body { font-family: system-ui, sans-serif; max-width: 1200px; margin: 2em auto; padding: 0 1em; color: #222; }
@@ -227,8 +239,10 @@ def render(results: Sequence[Result], tasks: Sequence[Task], settings: dict, env
     """The whole page as one HTML string."""
     parts = {
         "summary": _table(SUMMARY_HEADER, summary_rows(results))
-        + "<p>Test accuracy on each task's held-out images (MNIST's test set). Predict time is per image"
-        " in one batch; size on disk is the saved model folder.</p>",
+        + "<p>Test accuracy on each task's held-out images (MNIST's test set). The stress set is 5,000"
+        " digits that are not MNIST's (fonts, pen strokes, photos, small scans), scored for the ten-digit"
+        " models; below, by category. Predict time is per image in one batch; size on disk is the saved"
+        " model folder.</p>" + stress_table(results),
         "examples": "".join(_img(example_digits(t), f"{t.name}: training images, one row per class") for t in tasks),
         "means": "".join(_img(mean_digits(t), f"{t.name}: the mean training image of each class") for t in tasks),
         "curves": _img(learning_curves(results), "validation accuracy and loss after each epoch"),

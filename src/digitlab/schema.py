@@ -149,11 +149,11 @@ BATCH = whole(1, 1 << 20)
 # The `config` object, per method: one entry per field of its dataclass (tests/test_hostile_models.py
 # holds every dataclass field to having a rule here).
 CONFIGS = {
-    "pixel": record({"distance": text("l1", "l2"), "temperature": number(0, 1e6, above=True)}),
+    "pixel": record({"distance": text("l1", "l2"), "temperature": number(0, 1e6, above=True), "deskew": flag}),
     "linear": record({"epochs": EPOCHS, "lr": LR, "batch_size": BATCH, "shuffle": flag,
-                      "trainer": text("loop", "learner"), "seed": SEED}),
+                      "trainer": text("loop", "learner"), "seed": SEED, "deskew": flag}),
     "simple_net": record({"epochs": EPOCHS, "lr": LR, "batch_size": BATCH, "shuffle": flag,
-                          "trainer": text("loop", "learner"), "seed": SEED,
+                          "trainer": text("loop", "learner"), "seed": SEED, "deskew": flag,
                           "hidden": whole(1, 16_384, none=True)}),
     "cnn": record({"arch": text("fast", "resnet18"), "preset": text(longest=40),
                    "epochs": whole(1, 100_000, none=True), "lr": number(0, 1e6, none=True, above=True),
@@ -168,7 +168,7 @@ RECIPE = record({
     "width": whole(1, 256), "stem": text(longest=20), "crop": whole(0, 4), "last_width": whole(1, 8),
     "head": text(longest=20), "blocks": whole(0, 8), "augment": flag, "shift": whole(0, 8),
     "rotate": number(0, 45), "scale": number(0, 0.5), "shear": number(0, 1), "aspect": number(0, 0.5),
-    "elastic": number(0, 4), "thicken": whole(0, 3), "tta": flag, "ensemble": whole(1, 8), "seed": SEED,
+    "thicken": whole(0, 3), "tta": flag, "ensemble": whole(1, 8), "seed": SEED,
 })
 
 TOP = record({

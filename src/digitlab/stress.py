@@ -285,13 +285,14 @@ def raw_image(category: str, i: int, seed: int = SEED) -> tuple[Image.Image, int
 # ---------------------------------------------------------------------------------------------
 
 
-def category_of(index: np.ndarray | int, per_category: int = PER_CATEGORY):
+def category_of(index: np.ndarray | int):
     """The category name(s) of stress-set image index(es): the set is laid out category by category."""
-    return np.asarray(CATEGORIES)[np.asarray(index) // per_category]
+    return np.asarray(CATEGORIES)[np.asarray(index) // PER_CATEGORY]
 
 
-def build(seed: int = SEED, per_category: int = PER_CATEGORY, progress: bool = True) -> tuple[np.ndarray, np.ndarray]:
-    """(images (N, 28, 28) uint8, labels (N,) uint8), N = 4 * per_category, category by category.
+def build(seed: int = SEED, per_category: int | None = None, progress: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    """(images (N, 28, 28) uint8, labels (N,) uint8), N = 4 * per_category (PER_CATEGORY when None),
+    category by category.
 
     An image that images.to_mnist refuses (it found no digit) stays in the set as a black square, so
     every model gets it wrong, as a user would see it refused; none is dropped to flatter a score.
@@ -300,7 +301,7 @@ def build(seed: int = SEED, per_category: int = PER_CATEGORY, progress: bool = T
     from digitlab.errors import DataError
     from digitlab.images import to_mnist
 
-    jobs = [(c, i) for c in CATEGORIES for i in range(per_category)]
+    jobs = [(c, i) for c in CATEGORIES for i in range(per_category or PER_CATEGORY)]
     images = np.zeros((len(jobs), 28, 28), dtype=np.uint8)
     labels = np.zeros(len(jobs), dtype=np.uint8)
     steps = track(enumerate(jobs), "drawing the stress set", total=len(jobs)) if progress else enumerate(jobs)

@@ -1,4 +1,4 @@
-"""`digitlab predict MODEL IMAGE...`: classify photos, scans or drawings of single digits."""
+"""`digitlab predict [MODEL] IMAGE...`: classify photos, scans or drawings of single digits."""
 
 from __future__ import annotations
 
@@ -17,14 +17,31 @@ def add_parser(subparsers) -> None:
         "cannot be read is named on stderr and the rest are predicted; the exit status is then 1 "
         "(0: all predicted; 2: nothing could be, or another error).",
     )
-    parser.add_argument("model", metavar="MODEL", help="the model folder, e.g. digitlab-out/cnn-0-9")
-    parser.add_argument("images", metavar="IMAGE", nargs="+",
-                        help="PNG or JPEG files, one digit each, or a folder: its images, by name")
+    parser.add_argument("images", metavar="[MODEL] IMAGE", nargs="+",
+                        help="a model folder first (e.g. digitlab-out/cnn-0-9; without one, the cnn that "
+                        "ships with digitlab answers), then PNG or JPEG files, one digit each, or a folder: "
+                        "its images, by name")
     parser.add_argument("--json", action="store_true", help="print one JSON object per line instead of text")
     parser.add_argument("--show", metavar="DIR",
                         help="save the 28 x 28 image the model saw, as DIR/<name>.png; "
                         "a name met again gets -2, -3, ... (DIR/<name>-2.png)")
     parser.set_defaults(run=run)
+
+
+def split_model(given: list[str]) -> tuple[str | None, list[str]]:
+    """(the model folder, the images): the first argument is a model when it is a folder holding a
+    saved model's files (config.json or model.safetensors: a damaged one is still named as a model),
+    and there are images after it; else every argument is an image, for the shipped cnn."""
+    from digitlab.checkpoint import CONFIG, WEIGHTS
+    from digitlab.errors import DigitlabError
+
+    first = Path(given[0])
+    if not ((first / CONFIG).is_file() or (first / WEIGHTS).is_file()):
+        return None, given
+    if len(given) == 1:
+        raise DigitlabError(f"{first}: a model folder, but no image after it; give the images to classify, "
+                            f"e.g. digitlab predict {first} photo.jpg")
+    return given[0], given[1:]
 
 
 def image_paths(given: list[str]) -> list[str]:
@@ -104,12 +121,14 @@ def run(args: argparse.Namespace) -> int:
 
     from PIL import Image
 
-    from digitlab import compare
+    from digitlab import compare, pretrained
     from digitlab.files import atomic_write
 
-    clf = compare.load_model(args.model)
-    inputs, paths, failed = read_images(image_paths(args.images))  # (N, 28, 28) in [0, 1]
-    proba = compare.check_outputs(clf.predict_proba(inputs).float().cpu(), args.model)  # (N, K), columns follow classes_
+    model, given = split_model(args.images)
+    clf = compare.load_model(model) if model else pretrained.load("cnn")
+    model = model or "the shipped cnn"
+    inputs, paths, failed = read_images(image_paths(given))  # (N, 28, 28) in [0, 1]
+    proba = compare.check_outputs(clf.predict_proba(inputs).float().cpu(), model)  # (N, K), columns follow classes_
     classes = clf.classes_.tolist()
     shown_paths = [Path(args.show) / name for name in shown_names(paths)] if args.show else [None] * len(paths)
     for path, seen, row, shown in zip(paths, inputs, proba, shown_paths):

@@ -1,4 +1,4 @@
-"""Which models the demo server answers with: saved ones found in a folder, or quick ones trained once.
+"""Which models the demo server answers with: saved ones found in a folder, or those that ship with digitlab.
 
 `digitlab compare` saves each model as `<out>/<method>-<task>/` (`cnn-0-9`, `linear-3v7`, ...). The
 server shows one model per method, preferring the ten-digit task (a drawing can be any digit) and,
@@ -7,18 +7,15 @@ between two folders for the same method and task, the one saved last.
 
 from __future__ import annotations
 
-import dataclasses
 import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from digitlab import data
 from digitlab.checkpoint import CONFIG
 from digitlab.console import console
 from digitlab.errors import DigitlabError, warn
 
 COMPARE_OUT = Path("digitlab-out")  # `digitlab compare --out`'s default, relative to where serve runs
-CACHE_NAME = "serve-models"  # under data.home(): the quick models, trained on first start only
 
 
 @dataclass(frozen=True)
@@ -28,21 +25,6 @@ class Served:
     method: str
     clf: object  # a fitted digitlab.classifiers classifier
     folder: Path
-
-
-@dataclass(frozen=True)
-class QuickTraining:
-    """The models `digitlab serve` trains when it finds none saved: all ten digits, small and fast.
-
-    Epochs per method are `compare.CompareConfig`'s, so these are `digitlab compare` models on a
-    seeded subset of MNIST. On an idle 2-core CPU the four took 4 s of training (the CNN 2.9 s) and
-    scored 80.9 / 90.5 / 89.1 / 98.2 % on the test digits; that happens once, then they load from
-    the cache.
-    """
-
-    train_images: int = 10_000  # of MNIST's 60,000 training digits
-    test_images: int = 2_000  # of its 10,000 test digits, for the accuracy the log line reports
-    seed: int = 0
 
 
 def _say(message: str) -> None:
@@ -81,26 +63,16 @@ def find(folder: str | os.PathLike) -> dict[str, Served]:
     return {m: best[m][1] for m in classifiers.METHODS if m in best}
 
 
-def train_quick(folder: str | os.PathLike, methods: list[str], config: QuickTraining = QuickTraining()) -> None:
-    """Train `methods` on a seeded subset of the ten MNIST digits and save each under `folder`."""
-    from digitlab import compare
-
-    folder = Path(folder)
-    plans = dataclasses.replace(compare.CompareConfig(), quick_train=config.train_images, quick_test=config.test_images)
-    task = compare.load_task("mnist", quick=True, seed=config.seed, config=plans)
-    for method in methods:
-        result = compare.run_one(method, task, plans.plan(method), folder, config.seed, device="cpu")
-        _say(f"trained {method} in {result.train_seconds:.1f} s, "
-                      f"accuracy {result.accuracy:.1%} on {result.test_count:,} test digits")
-
-
-def resolve(models: str | os.PathLike | None, quick: QuickTraining = QuickTraining()) -> dict[str, Served]:
-    """The models to serve: `--models DIR`, else the last compare's, else the cached quick ones.
-
-    Missing quick models are trained (once) and cached under data.home() / "serve-models".
-    """
+def shipped() -> dict[str, Served]:
+    """{method: Served} for the four models that ship inside the package (pretrained.py)."""
+    from digitlab import pretrained
     from digitlab.classifiers import METHODS
 
+    return {m: Served(m, pretrained.load(m), pretrained.path(m)) for m in METHODS}
+
+
+def resolve(models: str | os.PathLike | None) -> dict[str, Served]:
+    """The models to serve: `--models DIR`, else the last compare's, else those that ship with digitlab."""
     if models is not None:
         found = find(models)
         if not found:
@@ -111,14 +83,5 @@ def resolve(models: str | os.PathLike | None, quick: QuickTraining = QuickTraini
     if found := find(COMPARE_OUT):
         _say(f"using the models of the last compare, in ./{COMPARE_OUT}")
         return found
-    cache = data.home() / CACHE_NAME
-    found = find(cache)
-    missing = [m for m in METHODS if m not in found]
-    if missing:
-        _say(f"no saved models found, so training quick ones ({', '.join(missing)}) "
-                      f"on {quick.train_images:,} MNIST digits; first start only, cached in {cache}")
-        train_quick(cache, missing, quick)
-        found = find(cache)
-    else:
-        _say(f"using the quick models cached in {cache}")
-    return found
+    _say("using the models that ship with digitlab (trained on all of MNIST; see `digitlab evaluate`)")
+    return shipped()

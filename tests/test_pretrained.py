@@ -1,0 +1,73 @@
+"""The models that ship inside the package: they load, score what is recorded beside them, and read
+the digits that MNIST-only models misread (a thin 1 in a photo, very thick strokes)."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image, ImageDraw
+
+from digitlab import images, pretrained, stress
+from digitlab.classifiers import METHODS
+from cli_run import digitlab
+
+SLICE_TOLERANCE = 0.003  # 6 of the 2,000 images: another CPU's rounding may flip a near tie or two
+
+
+@pytest.fixture(scope="module")
+def cnn():
+    return pretrained.load("cnn")
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_each_shipped_model_loads_and_scores_what_is_recorded(method, mnist_test):
+    clf = pretrained.load(method)
+    assert clf.classes_.tolist() == list(range(10))
+    recorded = pretrained.recorded()[method]
+    assert recorded["recipe"] == pretrained.RECIPES[method]  # rebuilt since the recipe last changed
+    x, y = mnist_test.images[: pretrained.SLICE], mnist_test.labels[: pretrained.SLICE]
+    accuracy = (clf.predict(x) == y).float().mean().item()
+    assert abs(accuracy - recorded["mnist_test_slice"]) <= SLICE_TOLERANCE, (method, accuracy, recorded)
+    assert recorded["mnist_test"] > 0.8 and set(recorded["stress"]) == {*stress.CATEGORIES, "all"}
+
+
+def test_the_shipped_files_are_a_few_megabytes():
+    total = sum(p.stat().st_size for p in pretrained.folder().rglob("*") if p.is_file())
+    assert total < 4 << 20, total
+
+
+def _thin_one_photo(seed: int = 0) -> bytes:
+    """A 320 x 320 photo of paper with a thin, slightly leaning 1: its ink under 0.5 % of the pixels."""
+    rng = np.random.default_rng(seed)
+    page = Image.new("L", (320, 320), 205)
+    ImageDraw.Draw(page).line([(166, 96), (158, 224)], fill=70, width=2)
+    grey = np.asarray(page, dtype=np.float32)
+    grey = grey * np.linspace(1.0, 0.85, 320)[None, :] + rng.normal(0, 4, grey.shape)  # light falls off, grain
+    ink_share = (np.asarray(page) < 128).mean()
+    assert ink_share < 0.005, ink_share
+    buffer = io.BytesIO()
+    Image.fromarray(np.clip(grey, 0, 255).astype(np.uint8)).save(buffer, format="JPEG", quality=85)
+    return buffer.getvalue()
+
+
+def test_the_shipped_cnn_reads_a_thin_one_in_a_photo(cnn):
+    seen = images.to_mnist(_thin_one_photo())  # was refused as "no digit found" before
+    assert int(cnn.predict(seen[None])[0]) == 1
+
+
+def test_the_shipped_cnn_reads_very_thick_strokes(cnn):
+    # Each digit drawn on the web page's 280 px pad with a 44 px pen (about 4.4 MNIST pixels wide).
+    drawn = [stress.pen_ink(d, np.random.default_rng(d), width=44) for d in range(10)]
+    seen = torch.stack([images.to_mnist(image) for image in drawn])
+    assert cnn.predict(seen).tolist() == list(range(10))
+
+
+def test_predict_without_a_model_uses_the_shipped_cnn(capsys, tmp_path):
+    photo = tmp_path / "one.jpg"
+    photo.write_bytes(_thin_one_photo())
+    code, out, err = digitlab(capsys, "predict", photo)
+    assert code == 0, err
+    assert out.startswith(f"{photo}: 1 (probability")

@@ -1,0 +1,96 @@
+"""The stress set: seeded, the same bytes each time, every category drawn, test-only, by category."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pytest
+
+from digitlab import data, stress
+from digitlab.errors import DataError
+from cli_run import assert_one_line_error, digitlab
+
+
+def _png(image) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize("category", stress.CATEGORIES)
+def test_the_generator_is_deterministic_and_the_seed_matters(category):
+    first = [_png(stress.raw_image(category, i, seed=5)[0]) for i in range(3)]
+    again = [_png(stress.raw_image(category, i, seed=5)[0]) for i in range(3)]
+    other = [_png(stress.raw_image(category, i, seed=6)[0]) for i in range(3)]
+    assert first == again
+    assert all(a != b for a, b in zip(first, other))
+
+
+def test_image_i_shows_digit_i_mod_10_in_both_polarities():
+    for category in stress.CATEGORIES:
+        shades = []
+        for i in (0, 7, 10, 17):
+            image, digit = stress.raw_image(category, i)
+            assert digit == i % 10
+            grey = np.asarray(image.convert("L"), dtype=np.float32)
+            edge = np.concatenate([grey[0], grey[-1], grey[:, 0], grey[:, -1]])
+            shades.append(np.median(edge) > 127)  # light paper: dark ink
+        assert shades == [True, True, False, False], category  # rounds of ten alternate
+
+
+def test_build_lays_the_categories_out_in_order_and_scores_each():
+    images, labels = stress.build(per_category=10, progress=False)
+    assert images.shape == (40, 28, 28) and images.dtype == np.uint8
+    assert labels.tolist() == list(range(10)) * 4
+    assert (images.reshape(40, -1).max(1) > 0).all()  # every one found its digit
+    index = np.arange(40) // 10 * stress.PER_CATEGORY  # where each would sit in the whole set
+    predicted = labels.copy()
+    predicted[:5] = (predicted[:5] + 1) % 10  # five wrong, all fonts
+    scores = stress.accuracy_by_category(predicted, labels, index)
+    assert scores == {"fonts": 0.5, "pen": 1.0, "photo": 1.0, "small": 1.0, "all": 35 / 40}
+
+
+def test_weights_from_hairline_to_heavy_are_drawn():
+    import torch
+
+    def width(category: str, i: int) -> float:  # 2 * area / outline, in frame pixels after to_mnist
+        from digitlab.images import to_mnist
+
+        ink = (to_mnist(stress.raw_image(category, i)[0]) > 0.5).numpy()
+        inner = ink.copy()
+        inner[1:] &= ink[:-1]
+        inner[:-1] &= ink[1:]
+        inner[:, 1:] &= ink[:, :-1]
+        inner[:, :-1] &= ink[:, 1:]
+        return 2 * ink.sum() / max((ink & ~inner).sum(), 1)
+
+    raw_widths = []
+    for i in range(40):
+        image, _ = stress.raw_image("pen", i)
+        raw_widths.append(torch.tensor(np.asarray(image)).float().mean().item())
+    assert max(raw_widths) > 3 * min(raw_widths)  # thin to very thick pens: their ink differs threefold
+    assert all(0.5 < width("fonts", i) < 8 for i in range(10))
+
+
+def test_the_stress_set_is_never_trained_on(capsys):
+    assert data.splits("stress") == ["valid"]
+    with pytest.raises(DataError, match="testing only"):
+        data.load("stress", "train")
+    code, _, err = digitlab(capsys, "train", "linear", "--dataset", "stress", "--epochs", "1")
+    assert_one_line_error(code, err, "testing only")
+
+
+def test_evaluate_on_the_stress_set_reports_each_category(capsys, tmp_path, monkeypatch, mnist_train):
+    from digitlab import classifiers
+
+    monkeypatch.setattr(stress, "PER_CATEGORY", 20)  # a small set, drawn and cached for this test
+    clf = classifiers.make("pixel").fit(mnist_train.images[:2000], mnist_train.labels[:2000])
+    clf.save(tmp_path / "pixel")
+    code, out, err = digitlab(capsys, "evaluate", tmp_path / "pixel", "--dataset", "stress")
+    assert code == 0, err
+    assert "on 80 test images of stress" in out
+    line = next(line for line in out.splitlines() if line.startswith("by category:"))
+    for category in stress.CATEGORIES:
+        assert f"{category} " in line
+    assert stress.cache_path().is_file()  # drawn once, then read
