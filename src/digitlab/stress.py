@@ -157,14 +157,16 @@ def _smooth(points: np.ndarray, per_segment: int = 12) -> np.ndarray:
     return np.vstack([*out, points[-1:]])
 
 
-def pen_ink(digit: int, rng: np.random.Generator, side: int = 280, width: float | None = None) -> Image.Image:
+def pen_ink(digit: int, rng: np.random.Generator, side: int = 280, width: float | None = None,
+            variant: int | None = None) -> Image.Image:
     """A digit drawn as the web page's canvas draws it: white round-capped strokes on black, `side` px.
 
     The skeleton is jittered, turned, sheared and squeezed a little, as hands differ; `width` is the
-    pen's width in px on a 280 px pad (drawn at random from 4 to 44 when None).
+    pen's width in px on a 280 px pad (drawn at random from 4 to 44 when None); `variant` picks the
+    digit's form in SKELETONS (at random when None; 0 is the plainest).
     """
     variants = SKELETONS[digit]
-    strokes = variants[rng.integers(len(variants))]
+    strokes = variants[rng.integers(len(variants)) if variant is None else variant]
     if width is None:
         width = float(rng.choice([rng.uniform(4, 12), rng.uniform(12, 26), rng.uniform(26, 44)]))
     angle, slant = math.radians(rng.uniform(-12, 12)), rng.uniform(-0.25, 0.25)
