@@ -72,6 +72,6 @@ def run(args: argparse.Namespace) -> int:
     }
     with console.status("drawing the report"):
         page = report.write(out / "report.html", results, tasks, settings, report.environment(device))
-    Console(width=max(Console().width, 120)).print(_table(results))
+    Console(width=max(Console().width, 140)).print(_table(results))
     print(f"models: {out}/<method>-<task>/   report: {page}")
     return 0
