@@ -120,3 +120,26 @@ def test_chapter_draws_the_seven_steps_with_graphviz_or_says_how_to_install_it(c
         assert "predict" in out.data["image/svg+xml"]
     else:
         assert "pip install graphviz" in out.data["text/plain"]
+
+
+def test_ten_digits_worked_answer():
+    nb = execute("02_ten_digits")
+    # Pixel similarity with ten averages, per digit: the full-MNIST write-up's figures exactly.
+    per_digit = " ".join(shown(cell(nb, "def mnist_distance")).split())
+    assert per_digit == "tensor([0.8153, 0.9982, 0.4234, 0.6089, 0.6680, 0.3262, 0.7871, 0.7646, 0.4425, 0.7760])"
+    means = cell(nb, "means = ")
+    assert images(means) == 1 and not results(means)  # show_images: one grid, drawn once
+    hand = [float(a) for a in shown(cell(nb, "def batch_accuracy")).split()]
+    assert len(hand) == 5 and hand[-1] > 0.9  # the write-up's cross-entropy linear model: 91.5 %
+    net = table(cell(nb, "dls = DataLoaders(dl, valid_dl)"))
+    assert len(net) == 5 and net[-1][2] > 0.93  # the write-up's sigmoid net: about 95 %
+    assert images(cell(nb, "learn.recorder.plot_loss()")) == 1
+    assert len(table(cell(nb, "dls = ImageDataLoaders"))) == 4  # four short epochs of resnet18
+
+
+def test_your_own_learner_worked_answer():
+    nb = execute("03_your_own_learner")
+    rows = shown(cell(nb, "start = ")).strip().splitlines()[1:]
+    assert len(rows) == 10 and float(rows[-1].split()[-1]) > 0.95
+    assert shown(cell(nb, "torch.testing.assert_close")) == "the same weights\n"
+    assert "stopping: the metric reached" in shown(cell(nb, "class StopAt"))

@@ -35,6 +35,7 @@ from PIL import Image
 from torch import nn
 
 from digitlab.callbacks import Recorder as _Recorder
+from digitlab.callbacks import ShortEpochCallback
 from digitlab.data import home
 from digitlab.errors import DataError, DigitlabError
 from digitlab.learner import DataLoader, DataLoaders
@@ -54,7 +55,7 @@ __all__ = [
     "show_image", "show_images", "plot_function", "to_np", "gv", "doc",
     # training
     "DataLoader", "DataLoaders", "Learner", "SGD", "accuracy", "resnet18",
-    "vision_learner", "cnn_learner",
+    "vision_learner", "cnn_learner", "ShortEpochCallback",
 ]
 
 

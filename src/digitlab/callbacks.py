@@ -250,3 +250,17 @@ class LRFinder(Callback):
         if not math.isfinite(loss) or loss > 4 * self.best or self.step >= self.num_it:
             raise CancelFitException()
         self.best = min(self.best, loss)
+
+
+class ShortEpochCallback(Callback):
+    """fastai's: each epoch trains on only its first `pct` of the batches (at least one), and with
+    `short_valid` validates on as few; for a quick check that a long run's code works."""
+
+    order = 90  # last, so every other callback has seen the batch that ends the epoch
+
+    def __init__(self, pct: float = 0.01, short_valid: bool = True):
+        self.pct, self.short_valid = pct, short_valid
+
+    def after_batch(self, learn) -> None:
+        if (learn.training or self.short_valid) and learn.iter + 1 >= max(1, self.pct * len(learn.dl)):
+            raise CancelEpochException()
