@@ -8,7 +8,6 @@ percent format) are the source; the `.ipynb` beside each must hold the same cell
 
 from __future__ import annotations
 
-import os
 import re
 from pathlib import Path
 

@@ -40,7 +40,7 @@ from digitlab.data import home
 from digitlab.errors import DataError, DigitlabError
 from digitlab.learner import DataLoader, DataLoaders
 from digitlab.learner import Learner as _Learner
-from digitlab.learner import steepest_lr, suggest_lr
+from digitlab.learner import steepest_lr
 from digitlab.metrics import accuracy
 from digitlab.models import resnet18
 from digitlab.optim import SGD
@@ -267,7 +267,7 @@ def show_images(ims, nrows: int = 1, ncols: int | None = None, titles=None, figs
     """
     ims = list(ims)
     ncols = ncols if ncols is not None else math.ceil(len(ims) / nrows)
-    fig, axs = plt.subplots(nrows, ncols, figsize=figsize, squeeze=False)
+    _, axs = plt.subplots(nrows, ncols, figsize=figsize, squeeze=False)
     titles = list(titles) if titles is not None else [None] * len(ims)
     for im, title, ax in zip(ims, titles, axs.flat):
         show_image(im, ax=ax, title=title, **kwargs)
@@ -282,7 +282,7 @@ def plot_function(f: Callable, tx: str | None = None, ty: str | None = None, tit
     Returns nothing, as the book's: a notebook shows the plot and no `<Axes ...>` line above it.
     """
     x = torch.linspace(min, max, 100)  # (100,)
-    fig, ax = plt.subplots(figsize=figsize)
+    _, ax = plt.subplots(figsize=figsize)
     ax.plot(x, f(x))
     if tx is not None:
         ax.set_xlabel(tx)
@@ -398,9 +398,9 @@ class Learner(_Learner):
                 show_plot: bool = True) -> SuggestedLRs:
         """The book's lr_find: the loss against growing lrs plotted, the two suggestions marked
         on the curve, and returned as `SuggestedLRs(lr_min, lr_steep)`. The weights are put back."""
-        super().lr_find(start_lr, end_lr, num_it)
+        lr_min = super().lr_find(start_lr, end_lr, num_it)
         lrs, losses = self.recorder.lrs, self.recorder.losses
-        found = SuggestedLRs(suggest_lr(lrs, losses), steepest_lr(lrs, losses))
+        found = SuggestedLRs(lr_min, steepest_lr(lrs, losses))
         if show_plot:
             _, ax = plt.subplots(figsize=(6, 4))
             self.recorder.plot_lr_find(ax=ax)
