@@ -8,7 +8,9 @@ percent format) are the source; the `.ipynb` beside each must hold the same cell
 
 from __future__ import annotations
 
+import importlib.util
 import re
+import shutil
 from pathlib import Path
 
 import pytest
@@ -19,6 +21,8 @@ jupytext = pytest.importorskip("jupytext")
 
 NOTEBOOKS = Path(__file__).parent.parent / "notebooks"
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
+# gv draws with Graphviz where both its Python package and its `dot` program are installed
+GRAPHVIZ = shutil.which("dot") is not None and importlib.util.find_spec("graphviz") is not None
 
 
 def execute(name: str):
@@ -115,7 +119,7 @@ def test_chapter_draws_each_figure_once_and_prints_no_stray_reprs(chapter):
 
 def test_chapter_draws_the_seven_steps_with_graphviz_or_says_how_to_install_it(chapter):
     (out,) = results(cell(chapter, "gv('''"))
-    if "image/svg+xml" in out.data:
+    if GRAPHVIZ:
         assert "predict" in out.data["image/svg+xml"]
     else:
         assert "pip install graphviz" in out.data["text/plain"]
@@ -142,3 +146,34 @@ def test_your_own_learner_worked_answer():
     assert len(rows) == 10 and float(rows[-1].split()[-1]) > 0.95
     assert shown(cell(nb, "torch.testing.assert_close")) == "the same weights\n"
     assert "stopping: the metric reached" in shown(cell(nb, "class StopAt"))
+
+
+def test_fastais_helpers_show_once_in_a_kernel():
+    """to_np, gv, doc, lr_find and plot_loss in a kernel show what fastai's show, each once."""
+    cells = [
+        "from digitlab.book import *\ntorch.manual_seed(0);",
+        "to_np(tensor([1., 2.]).requires_grad_())",
+        "gv('a->b')",
+        "doc(plot_function)",
+        "dls = ImageDataLoaders.from_folder(untar_data(URLs.MNIST_TINY), seed=0)\n"
+        "learn = Learner(dls, nn.Sequential(nn.Flatten(), nn.Linear(784, 2)), metrics=accuracy, progress=False)",
+        "learn.lr_find(num_it=30)",
+        "learn.fit(1, 0.1)\nlearn.recorder.plot_loss()",
+        "show_images([tensor(Image.open(o)) for o in (untar_data(URLs.MNIST_TINY)/'train'/'3').ls()[:4]], nrows=1)",
+    ]
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in cells])
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    with pytest.MonkeyPatch.context() as mp:
+        mp.delenv("MPLBACKEND", raising=False)
+        nbclient.NotebookClient(nb, timeout=120, kernel_name="python3").execute()
+    imports, to_np, gv, doc, _, lr_find, plot_loss, grid = nb.cells
+    assert shown(to_np) == "array([1., 2.], dtype=float32)"
+    (diagram,) = results(gv)
+    assert "image/svg+xml" in diagram.data if GRAPHVIZ else "pip install graphviz" in diagram.data["text/plain"]
+    assert shown(doc).startswith("plot_function(f: 'Callable'") and len(doc.outputs) == 1
+    (suggested,) = results(lr_find)
+    assert suggested.data["text/plain"].startswith("SuggestedLRs(lr_min=")
+    assert images(lr_find) == 1  # the curve with its two suggestions marked, drawn once
+    assert images(plot_loss) == 1 and not results(plot_loss)
+    assert images(grid) == 1 and not results(grid)
+    assert not imports.outputs and "reusing it" not in shown(grid)  # untar_data is quiet
