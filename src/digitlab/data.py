@@ -168,7 +168,7 @@ TEST_ONLY = {"stress"}  # datasets no model may train on
 DESCRIPTIONS = {
     "mnist": "all ten digits (valid = MNIST's test set)",
     "mnist_sample": "fastai's 3s and 7s (valid = the test set's)",
-    "mnist_tiny": "a small 3s-and-7s subset, fastai's sizes",
+    "mnist_tiny": "fastai's small 3s-and-7s subset (its files, by name)",
     "stress": "5,000 digits that are not MNIST's: fonts, pen strokes, photos, small (test only)",
 }
 
