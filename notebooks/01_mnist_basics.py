@@ -329,6 +329,16 @@ for ax in axs: show_preds(apply_step(params, False), ax)
 plt.tight_layout()
 
 # %% [markdown]
+# ### Summarizing gradient descent
+# The same seven steps again, now that each has been done by hand.
+
+# %%
+gv('''
+init->predict->loss->gradient->step->stop
+step->predict[label=repeat]
+''')
+
+# %% [markdown]
 # ## The MNIST loss function
 
 # %%
@@ -627,4 +637,4 @@ learn.fit_one_cycle(1, 0.1)
 # each epoch.
 
 # %%
-learn.recorder.plot_loss()
+learn.recorder.plot_loss()  # digitlab: an extra cell, not one of the chapter's
