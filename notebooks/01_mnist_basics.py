@@ -622,7 +622,7 @@ learn.recorder.values[-1][2]
 
 # %% [markdown]
 # ### Going deeper: resnet18
-# One epoch on all 12,396 images takes a few minutes on a two-core CPU (docs/book.md). With
+# One epoch on all 12,396 images took 43 s on two busy CPU cores (docs/book.md). With
 # `DIGITLAB_NOTEBOOK_QUICK=1` (the test suite's short path) it trains on MNIST_TINY's 709 images.
 
 # %%
