@@ -57,6 +57,8 @@ def heading(title: str) -> None:
 
 
 def save(fig, out: Path, name: str) -> None:
+    """Save `fig` (None: the figure just drawn, as show_images and plot_function return nothing)."""
+    fig = fig if fig is not None else plt.gcf()
     fig.savefig(out / name, bbox_inches="tight")
     plt.close(fig)
     print(f"   saved {out / name}")
@@ -101,7 +103,7 @@ def pixel_similarity(sets: dict[str, torch.Tensor], out: Path) -> None:
 
 def sgd_on_a_quadratic(out: Path) -> None:
     heading("SGD in seven steps, on the book's roller-coaster speeds")
-    save(plot_function(lambda x: x**2, "x", "x**2").figure, out, "03_quadratic.png")
+    save(plot_function(lambda x: x**2, "x", "x**2"), out, "03_quadratic.png")
     time_ = torch.arange(0, 20).float()  # (20,) seconds
     speed = torch.randn(20) * 3 + 0.75 * (time_ - 9.5) ** 2 + 1  # (20,) a noisy parabola
     params = torch.randn(3).requires_grad_()  # a, b, c of a*t**2 + b*t + c

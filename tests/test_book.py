@@ -110,10 +110,13 @@ def test_pictures_draw_without_a_screen(tiny):
     image = book.PILImage.create(tiny / "train" / "3" / "7030.png")
     assert image.mode == "RGB" and image.shape == (28, 28)
     assert image.show(figsize=(2, 2)).images  # drawn on matplotlib axes, not an image viewer
-    fig = book.show_images([torch.rand(28, 28)] * 5, nrows=2, titles=list("abcde"))
+    # Neither returns anything, as in fastai: Jupyter would show a returned Figure twice, and an
+    # Axes as an `<Axes ...>` line.
+    assert book.show_images([torch.rand(28, 28)] * 5, nrows=2, titles=list("abcde")) is None
+    fig = book.plt.gcf()
     assert len(fig.axes) == 6 and fig.axes[0].get_title() == "a"
-    ax = book.plot_function(torch.sigmoid, title="Sigmoid", min=-4, max=4)
-    xs, ys = ax.lines[0].get_data()
+    assert book.plot_function(torch.sigmoid, title="Sigmoid", min=-4, max=4) is None
+    xs, ys = book.plt.gca().lines[0].get_data()
     torch.testing.assert_close(torch.as_tensor(ys), torch.sigmoid(torch.as_tensor(xs)))
     assert book.show_image(torch.rand(1, 28, 28)).images[0].get_array().shape == (28, 28)
     with pytest.raises(book.NotInBook, match="PILImage.to_thumb"):
@@ -155,3 +158,72 @@ def test_vision_learner_trains_resnet18_from_scratch_and_refuses_pretrained_weig
     assert np.isfinite([train_loss, valid_loss]).all() and 0 <= acc <= 1
     with pytest.raises(book.NotInBook, match="Learner.show_results"):
         learn.show_results()
+
+
+def test_untar_data_is_quiet_the_second_time_and_refuses_a_layout_with_other_names(tmp_path, capfd):
+    path = book.untar_data(book.URLs.MNIST_TINY, data=tmp_path)
+    capfd.readouterr()
+    assert book.untar_data(book.URLs.MNIST_TINY, data=tmp_path) == path
+    assert capfd.readouterr() == ("", "")  # fastai's untar_data says nothing when it has the data
+    # An mnist_tiny from before its files were fastai's: the right count, other names.
+    (path / "train" / "3" / "7030.png").rename(path / "train" / "3" / "10011.png")
+    with pytest.raises(DataError, match="not a complete mnist_tiny export; remove it"):
+        book.untar_data(book.URLs.MNIST_TINY, data=tmp_path)
+
+
+def test_to_np_as_fastai():
+    x = torch.arange(6.0, requires_grad=True).reshape(2, 3) * 2
+    arr = book.to_np(x)
+    assert isinstance(arr, np.ndarray) and arr.shape == (2, 3) and arr[1, 2] == 10
+    pair = book.to_np((x, [x[0]]))
+    assert isinstance(pair, tuple) and isinstance(pair[1], list) and isinstance(pair[1][0], np.ndarray)
+    assert book.to_np({"a": x})["a"].shape == (2, 3) and book.to_np(3) == 3
+
+
+def test_gv_draws_with_graphviz_or_says_how_to_install_it(monkeypatch):
+    diagram = book.gv("""init->predict->loss->gradient->step->stop
+step->predict[label=repeat]""")
+    assert 'digraph G{ rankdir="LR"init->predict' in diagram.source
+    monkeypatch.setattr(book.shutil, "which", lambda name: None)  # no `dot` program
+    missing = repr(book.gv("a->b"))
+    assert "cannot draw" in missing and "pip install graphviz" in missing and "a->b" in missing
+
+
+def test_doc_prints_the_signature_and_documentation(capsys):
+    assert book.doc(book.plot_function) is None
+    out = capsys.readouterr().out
+    assert out.startswith("plot_function(f: 'Callable', tx:") and "100 points" in out
+    assert "Defined in digitlab.book." in out
+    book.doc(len)  # a builtin
+    assert "Return the number of items" in capsys.readouterr().out
+
+
+def _linear_learner(tiny):
+    dls = book.ImageDataLoaders.from_folder(tiny, bs=64, seed=0)
+    torch.manual_seed(0)
+    model = book.nn.Sequential(book.nn.Flatten(), book.nn.Linear(784, 2))
+    return book.Learner(dls, model, loss_func=book.F.cross_entropy, metrics=book.accuracy, progress=False)
+
+
+def test_lr_find_plots_its_suggestions_and_returns_them_as_the_book(tiny):
+    learn = _linear_learner(tiny)
+    before = [p.detach().clone() for p in learn.model.parameters()]
+    book.plt.close("all")
+    lr_min, lr_steep = learn.lr_find(num_it=40)
+    assert 1e-7 < lr_min < 10 and 1e-7 < lr_steep < 10
+    assert len(book.plt.get_fignums()) == 1  # one figure, drawn in the notebook
+    lines = book.plt.gca().lines
+    assert len(lines) == 3 and [line.get_xdata()[0] for line in lines[1:]] == [lr_min, lr_steep]
+    assert all(torch.equal(a, b) for a, b in zip(before, learn.model.parameters()))  # put back
+    book.plt.close("all")
+    learn.lr_find(num_it=20, show_plot=False)
+    assert book.plt.get_fignums() == []
+
+
+def test_plot_loss_draws_in_the_notebook_and_returns_nothing(tiny):
+    learn = _linear_learner(tiny)
+    learn.fit(1, 0.1)
+    book.plt.close("all")
+    assert learn.recorder.plot_loss() is None  # nothing for Jupyter to draw a second time
+    assert len(book.plt.get_fignums()) == 1 and len(book.plt.gca().lines) == 2
+    book.plt.close("all")

@@ -48,9 +48,24 @@ def test_fastai_subsets_have_fastais_sizes(name, split, counts):
     assert torch.equal(source.labels[digits.index], digits.labels)
 
 
-def test_mnist_tiny_keeps_fastais_training_file_7030():
-    tiny = data.load("mnist_tiny", "train")
-    assert 7030 in tiny.index.tolist() and tiny.source == "train"
+# Every mnist_tiny file name the book, the write-ups and fastai's tests print (issue 22).
+FASTAI_TINY_NAMES = {
+    ("train", 3): [7030, 7263, 7288, 7422, 8188, 9612, 9932],
+    ("train", 7): [723, 7446, 8566],
+    ("valid", 7): [825, 946, 9294, 9608],
+}
+
+
+def test_mnist_tiny_has_every_known_fastai_file_name_and_sorts_as_the_book():
+    for split, source in (("train", "train"), ("valid", "test")):
+        tiny = data.load("mnist_tiny", split)
+        assert tiny.source == source
+        for digit in (3, 7):
+            names = set(tiny.index[tiny.labels == digit].tolist())
+            assert set(FASTAI_TINY_NAMES.get((split, digit), [])) <= names, (split, digit)
+            assert max(names) < 10_000  # all from the first 10,000 images of their file
+    threes = sorted(f"{i}.png" for i in data.load("mnist_tiny", "train").index[:346].tolist())
+    assert threes[:2] == ["7.png", "7030.png"]  # the book's threes[1] is train/3/7030.png
 
 
 def test_float_images_are_scaled_to_unit_range(mnist_test):

@@ -10,7 +10,7 @@ from torch.testing import assert_close
 from digitlab import data
 from digitlab.callbacks import Callback, CancelBatchException, CancelFitException
 from digitlab.errors import TrainingError
-from digitlab.learner import DataLoader, DataLoaders, Learner
+from digitlab.learner import DataLoader, DataLoaders, Learner, steepest_lr, suggest_lr
 from digitlab.metrics import accuracy, confusion_matrix, top_losses
 from digitlab.optim import SGD, one_cycle
 from digitlab.scratch import batch_accuracy, mnist_loss
@@ -158,3 +158,16 @@ def test_metrics_accuracy_confusion_matrix_and_top_losses():
     assert_close(losses, torch.nn.functional.cross_entropy(logits, targets, reduction="none")[[3, 2]])
     one_out = torch.tensor([[1.0], [-1.0], [2.0]])
     assert accuracy(one_out, torch.tensor([1, 0, 0])).item() == pytest.approx(2 / 3)
+
+
+def test_lr_suggestions_on_a_known_curve():
+    """A loss that falls fastest at lr 1e-3, bottoms out at 1e-1 and then diverges."""
+    lrs = torch.logspace(-6, 0, 61).tolist()  # 10 points a decade
+    losses = [2 - torch.sigmoid(torch.tensor((x + 3.0) * 4)).item() + (5.0 if x > -1 else 0.0)
+              for x in torch.linspace(-6, 0, 61).tolist()]  # the drop centred on 10^-3
+    losses[40] -= 0.05  # the lowest point: lr 10^-2
+    losses[-3] = float("nan")  # a diverged step is skipped
+    assert steepest_lr(lrs, losses) == pytest.approx(1e-3, rel=0.01)
+    assert suggest_lr(lrs, losses) == pytest.approx(1e-3, rel=0.01)  # a tenth of 10^-2
+    with pytest.raises(ValueError, match="too few finite"):
+        steepest_lr([1e-3, 1e-2], [float("nan"), float("nan")])

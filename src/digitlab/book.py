@@ -14,12 +14,15 @@ AttributeError from deep inside: see docs/book.md for what is here and what diff
 
 from __future__ import annotations
 
+import inspect
 import math
 import os
 import random
+import shutil
 import string
 from collections.abc import Callable, Iterable
 from pathlib import Path
+from typing import NamedTuple
 
 import matplotlib
 import matplotlib.pyplot as plt
@@ -31,10 +34,13 @@ from numpy import array
 from PIL import Image
 from torch import nn
 
+from digitlab.callbacks import Recorder as _Recorder
+from digitlab.callbacks import ShortEpochCallback
 from digitlab.data import home
 from digitlab.errors import DataError, DigitlabError
 from digitlab.learner import DataLoader, DataLoaders
 from digitlab.learner import Learner as _Learner
+from digitlab.learner import steepest_lr
 from digitlab.metrics import accuracy
 from digitlab.models import resnet18
 from digitlab.optim import SGD
@@ -45,11 +51,11 @@ __all__ = [
     "Path", "Image", "array",
     # data
     "untar_data", "URLs", "L", "tensor", "first", "PILImage", "ImageDataLoaders",
-    # pictures
-    "show_image", "show_images", "plot_function",
+    # pictures and notebook helpers
+    "show_image", "show_images", "plot_function", "to_np", "gv", "doc",
     # training
     "DataLoader", "DataLoaders", "Learner", "SGD", "accuracy", "resnet18",
-    "vision_learner", "cnn_learner",
+    "vision_learner", "cnn_learner", "ShortEpochCallback",
 ]
 
 
@@ -222,7 +228,8 @@ def untar_data(url: str, data: str | os.PathLike | None = None, force_download: 
         )
     from digitlab.export import export_layout  # writes the layout, or reuses a complete one
 
-    return export_layout(name, data if data is not None else home() / "book")
+    # quiet: as fastai's, a second call returns the folder without a word
+    return export_layout(name, data if data is not None else home() / "book", quiet=True)
 
 
 # -- pictures ----------------------------------------------------------------------------------
@@ -252,24 +259,30 @@ def show_image(im, ax=None, figsize=None, title: str | None = None, ctx=None, **
     return ax
 
 
-def show_images(ims, nrows: int = 1, ncols: int | None = None, titles=None, figsize=None, **kwargs):
-    """Draw several images in a grid of `nrows` rows."""
+def show_images(ims, nrows: int = 1, ncols: int | None = None, titles=None, figsize=None,
+                **kwargs) -> None:
+    """Draw several images in a grid of `nrows` rows (`plt.gcf()` is the grid's figure).
+
+    Returns nothing, as fastai's: a returned Figure would be drawn a second time by Jupyter.
+    """
     ims = list(ims)
     ncols = ncols if ncols is not None else math.ceil(len(ims) / nrows)
-    fig, axs = plt.subplots(nrows, ncols, figsize=figsize, squeeze=False)
+    _, axs = plt.subplots(nrows, ncols, figsize=figsize, squeeze=False)
     titles = list(titles) if titles is not None else [None] * len(ims)
     for im, title, ax in zip(ims, titles, axs.flat):
         show_image(im, ax=ax, title=title, **kwargs)
     for ax in list(axs.flat)[len(ims):]:
         ax.axis("off")  # empty cells of the grid
-    return fig
 
 
 def plot_function(f: Callable, tx: str | None = None, ty: str | None = None, title: str | None = None,
-                  min: float = -2, max: float = 2, figsize=(6, 4)):
-    """Plot y = f(x) for 100 points of [min, max], as the book draws its functions."""
+                  min: float = -2, max: float = 2, figsize=(6, 4)) -> None:
+    """Plot y = f(x) for 100 points of [min, max], as the book draws its functions.
+
+    Returns nothing, as the book's: a notebook shows the plot and no `<Axes ...>` line above it.
+    """
     x = torch.linspace(min, max, 100)  # (100,)
-    fig, ax = plt.subplots(figsize=figsize)
+    _, ax = plt.subplots(figsize=figsize)
     ax.plot(x, f(x))
     if tx is not None:
         ax.set_xlabel(tx)
@@ -277,7 +290,57 @@ def plot_function(f: Callable, tx: str | None = None, ty: str | None = None, tit
         ax.set_ylabel(ty)
     if title is not None:
         ax.set_title(title)
-    return ax
+
+
+def to_np(x):
+    """fastai's `to_np`: a tensor as a numpy array (detached, on the CPU); lists, tuples and dicts
+    of tensors converted item by item."""
+    if isinstance(x, torch.Tensor):
+        return x.detach().cpu().numpy()
+    if isinstance(x, dict):
+        return {k: to_np(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return type(x)(*map(to_np, x)) if hasattr(x, "_fields") else type(x)(map(to_np, x))
+    return x
+
+
+class _Diagram:
+    """What `gv` returns where Graphviz is missing: the diagram's source and how to draw it."""
+
+    def __init__(self, source: str, missing: str):
+        self.source, self.missing = source, missing
+
+    def __repr__(self) -> str:
+        return (f"gv: cannot draw this diagram: {self.missing}. Install both with `pip install "
+                "graphviz` and your system's graphviz package (`apt-get install graphviz`, `brew "
+                f"install graphviz` or graphviz.org's installer). Its source:\n{self.source}")
+
+
+def gv(s: str):
+    """The book's diagrams: `gv("x->y")` draws Graphviz's `digraph G{ rankdir="LR"x->y; }`.
+
+    Needs the graphviz Python package and Graphviz's `dot` program; without either, the result
+    shows the diagram's source and says how to install them.
+    """
+    source = 'digraph G{ rankdir="LR"' + s + "; }"
+    try:
+        import graphviz
+    except ImportError:
+        return _Diagram(source, "the graphviz Python package is not installed")
+    if shutil.which("dot") is None:
+        return _Diagram(source, "Graphviz's `dot` program is not on PATH")
+    return graphviz.Source(source)
+
+
+def doc(f) -> None:
+    """fastai's `doc`: prints how to call `f`, its documentation, and the module defining it."""
+    name = getattr(f, "__qualname__", getattr(f, "__name__", type(f).__name__))
+    try:
+        signature = str(inspect.signature(f))
+    except (TypeError, ValueError):  # some builtins have none
+        signature = "(...)"
+    module = getattr(f, "__module__", None) or type(f).__module__
+    print(f"{name}{signature}\n\n{inspect.getdoc(f) or 'No documentation.'}\n\nDefined in {module}.")
 
 
 class PILImage(Image.Image):
@@ -310,9 +373,41 @@ class PILImage(Image.Image):
 
 
 # -- training ------------------------------------------------------------------------------------
+class SuggestedLRs(NamedTuple):
+    """What the book's `lr_find` returns: `lr_min, lr_steep = learn.lr_find()`."""
+
+    lr_min: float  # a tenth of the lr where the smoothed loss was lowest
+    lr_steep: float  # the lr where the loss fell fastest
+
+
+class Recorder(_Recorder):
+    """The Recorder whose `plot_loss` draws in the notebook, as fastai's does."""
+
+    def plot_loss(self, skip_start: int = 5, with_valid: bool = True) -> None:
+        _, ax = plt.subplots(figsize=(6, 4))
+        super().plot_loss(skip_start, with_valid, ax=ax)
+
+
 class Learner(_Learner):
     """digitlab's Learner (`fit`, `fit_one_cycle`, `lr_find`, `recorder.values`), saying so when a
     tutorial asks for a fastai method it does not have."""
+
+    recorder_type = Recorder
+
+    def lr_find(self, start_lr: float = 1e-7, end_lr: float = 10.0, num_it: int = 100,
+                show_plot: bool = True) -> SuggestedLRs:
+        """The book's lr_find: the loss against growing lrs plotted, the two suggestions marked
+        on the curve, and returned as `SuggestedLRs(lr_min, lr_steep)`. The weights are put back."""
+        lr_min = super().lr_find(start_lr, end_lr, num_it)
+        lrs, losses = self.recorder.lrs, self.recorder.losses
+        found = SuggestedLRs(lr_min, steepest_lr(lrs, losses))
+        if show_plot:
+            _, ax = plt.subplots(figsize=(6, 4))
+            self.recorder.plot_lr_find(ax=ax)
+            for lr, style, label in ((found.lr_min, "ro", "lr_min"), (found.lr_steep, "go", "lr_steep")):
+                ax.plot(lr, np.interp(np.log(lr), np.log(lrs), losses), style, label=f"{label} {lr:.2e}")
+            ax.legend()
+        return found
 
     def __getattr__(self, name: str):
         raise _refuse_missing("Learner", name)

@@ -146,12 +146,10 @@ class Recorder(Callback):
         self.values.append([train_loss, *valid])
         self.seconds = time.perf_counter() - self.start
 
-    def plot_loss(self, skip_start: int = 5, with_valid: bool = True):
-        """Training loss per batch (and validation loss per epoch); returns the matplotlib Figure."""
-        from matplotlib.figure import Figure
-
-        fig = Figure(figsize=(6, 4))
-        ax = fig.add_subplot()
+    def plot_loss(self, skip_start: int = 5, with_valid: bool = True, ax=None):
+        """Training loss per batch (and validation loss per epoch) on `ax` (default: a new Figure
+        outside pyplot, which nothing shows unless asked); returns the Figure."""
+        ax = ax if ax is not None else _new_axes()
         ax.plot(range(skip_start, len(self.losses)), self.losses[skip_start:], label="train")
         if with_valid and self.values:
             per_epoch = len(self.losses) / len(self.values)
@@ -160,20 +158,24 @@ class Recorder(Callback):
         ax.set_xlabel("batch")
         ax.set_ylabel("loss")
         ax.legend()
-        return fig
+        return ax.figure
 
-    def plot_lr_find(self, skip_end: int = 5):
-        """Loss against learning rate, log scale, after `Learner.lr_find`; returns the Figure."""
-        from matplotlib.figure import Figure
-
-        fig = Figure(figsize=(6, 4))
-        ax = fig.add_subplot()
+    def plot_lr_find(self, skip_end: int = 5, ax=None):
+        """Loss against learning rate, log scale, after `Learner.lr_find`, on `ax` (default: a new
+        Figure outside pyplot); returns the Figure."""
+        ax = ax if ax is not None else _new_axes()
         end = max(1, len(self.lrs) - skip_end)
         ax.plot(self.lrs[:end], self.losses[:end])
         ax.set_xscale("log")
         ax.set_xlabel("learning rate (log scale)")
         ax.set_ylabel("loss")
-        return fig
+        return ax.figure
+
+
+def _new_axes():
+    from matplotlib.figure import Figure
+
+    return Figure(figsize=(6, 4)).add_subplot()
 
 
 def _mmss(seconds: float) -> str:
@@ -248,3 +250,17 @@ class LRFinder(Callback):
         if not math.isfinite(loss) or loss > 4 * self.best or self.step >= self.num_it:
             raise CancelFitException()
         self.best = min(self.best, loss)
+
+
+class ShortEpochCallback(Callback):
+    """fastai's: each epoch trains on only its first `pct` of the batches (at least one), and with
+    `short_valid` validates on as few; for a quick check that a long run's code works."""
+
+    order = 90  # last, so every other callback has seen the batch that ends the epoch
+
+    def __init__(self, pct: float = 0.01, short_valid: bool = True):
+        self.pct, self.short_valid = pct, short_valid
+
+    def after_batch(self, learn) -> None:
+        if (learn.training or self.short_valid) and learn.iter + 1 >= max(1, self.pct * len(learn.dl)):
+            raise CancelEpochException()

@@ -28,12 +28,11 @@ MNIST_FILES = {
 }
 CACHE_VERSION = "v1"  # bump when the cache layout changes
 
-# fastai's MNIST_TINY has 709 training and 699 validation images of 3s and 7s; its exact file list
-# is not published, so digitlab takes a documented deterministic subset with those counts:
-# training 3s and 7s from training image TINY_TRAIN_START on, validation 3s and 7s from the start
-# of the test set, each in file order. It keeps fastai's `train/3/7030.png`.
+# fastai's MNIST_TINY has 709 training and 699 validation images of 3s and 7s. Its archive holds,
+# for each digit, the last TINY_COUNTS files of mnist_png's training/<digit> and testing/<digit>
+# folders in name order (the names compared as text, so "7.png" < "7030.png" < "998.png"): that
+# rule reproduces every file name the book and the write-ups print (docs/book.md).
 TINY_COUNTS = {"train": {3: 346, 7: 363}, "valid": {3: 346, 7: 353}}
-TINY_TRAIN_START = 7000
 
 # A folder without a split of its own is split as fastai's RandomSplitter(valid_pct=0.2, seed=42)
 # would, but digit by digit, so that both parts keep every digit. The seed is fixed rather than
@@ -109,13 +108,9 @@ def _select(split: str, keep: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.nd
     return images[keep], labels[keep], keep
 
 
-def _digits_in_order(labels: np.ndarray, counts: dict[int, int] | None, start: int = 0) -> np.ndarray:
-    """Indices of the wanted digits, grouped by digit (ascending), each group in file order."""
-    groups = []
-    for digit, count in (counts or {3: None, 7: None}).items():
-        where = np.flatnonzero(labels[start:] == digit) + start
-        groups.append(where[:count])
-    return np.concatenate(groups)
+def _digits_in_order(labels: np.ndarray) -> np.ndarray:
+    """Indices of the 3s and 7s, grouped by digit (ascending), each group in file order."""
+    return np.concatenate([np.flatnonzero(labels == digit) for digit in (3, 7)])
 
 
 def _part(split: str) -> str:
@@ -137,14 +132,25 @@ def _mnist(split: str):
 def _mnist_sample(split: str):
     source = "train" if _part(split) == "train" else "test"
     _, labels = mnist_arrays(source)
-    return (*_select(source, _digits_in_order(labels, None)), source)
+    return (*_select(source, _digits_in_order(labels)), source)
 
 
 def _mnist_tiny(split: str):
     part = _part(split)
-    source, start = ("train", TINY_TRAIN_START) if part == "train" else ("test", 0)
+    source = "train" if part == "train" else "test"
     _, labels = mnist_arrays(source)
-    return (*_select(source, _digits_in_order(labels, TINY_COUNTS[part], start)), source)
+    return (*_select(source, _last_by_name(labels, TINY_COUNTS[part])), source)
+
+
+def _last_by_name(labels: np.ndarray, counts: dict[int, int]) -> np.ndarray:
+    """Indices of the last `count` images of each digit when their file names (`<index>.png`) are
+    sorted as text, as a folder listing sorts them; grouped by digit, each group in file order."""
+    groups = []
+    for digit, count in counts.items():
+        where = np.flatnonzero(labels == digit)
+        by_name = sorted(where.tolist(), key=str)  # "7" < "7030" < "998": the text order of names
+        groups.append(np.sort(np.array(by_name[-count:], dtype=np.int64)))
+    return np.concatenate(groups)
 
 
 def _stress(split: str):
@@ -162,7 +168,7 @@ TEST_ONLY = {"stress"}  # datasets no model may train on
 DESCRIPTIONS = {
     "mnist": "all ten digits (valid = MNIST's test set)",
     "mnist_sample": "fastai's 3s and 7s (valid = the test set's)",
-    "mnist_tiny": "a small 3s-and-7s subset, fastai's sizes",
+    "mnist_tiny": "fastai's small 3s-and-7s subset (its files, by name)",
     "stress": "5,000 digits that are not MNIST's: fonts, pen strokes, photos, small (test only)",
 }
 

@@ -101,15 +101,22 @@ def _count_pngs(root: Path) -> int:
 
 
 def _is_complete(root: Path, name: str, jobs: Sequence[Job]) -> bool:
+    """Every file of the layout is there, by name (an mnist_tiny written before its file list became
+    fastai's has the right count and the wrong names), and nothing else."""
     has_csv = _labels_csv(name, jobs) is not None
-    return _count_pngs(root) == len(jobs) and (root / "labels.csv").is_file() == has_csv
+    return (
+        _count_pngs(root) == len(jobs)
+        and all((root / path).is_file() for path, _ in jobs)
+        and (root / "labels.csv").is_file() == has_csv
+    )
 
 
-def export_layout(name: str, dest_dir: str | os.PathLike, workers: int | None = None) -> Path:
+def export_layout(name: str, dest_dir: str | os.PathLike, workers: int | None = None,
+                  quiet: bool = False) -> Path:
     """Write fastai's `name` layout ("mnist_png", "mnist_sample", "mnist_tiny") into `dest_dir`.
 
-    Returns `dest_dir/name`. A complete export already there is reused as it is. workers: threads
-    encoding PNGs (default: up to 2, one per core).
+    Returns `dest_dir/name`. A complete export already there is reused as it is (said on stderr
+    unless `quiet`). workers: threads encoding PNGs (default: up to 2, one per core).
     """
     if name not in LAYOUTS:
         raise DataError(f"unknown layout {name!r}; choose one of {', '.join(LAYOUTS)}")
@@ -117,7 +124,7 @@ def export_layout(name: str, dest_dir: str | os.PathLike, workers: int | None = 
     final = dest / name
     jobs = _jobs(name)
     if final.exists():
-        return _reuse(final, name, jobs)
+        return _reuse(final, name, jobs, quiet)
     try:
         dest.mkdir(parents=True, exist_ok=True)
         partial = Path(tempfile.mkdtemp(dir=dest, prefix=f".{name}.", suffix=".partial"))
@@ -136,7 +143,7 @@ def export_layout(name: str, dest_dir: str | os.PathLike, workers: int | None = 
         except OSError:
             if not final.exists():
                 raise
-            return _reuse(final, name, jobs)  # another export finished first
+            return _reuse(final, name, jobs, quiet)  # another export finished first
     except OSError as err:  # a full disk, say
         raise cannot_write(final, err, "DIR") from err
     finally:
@@ -144,14 +151,15 @@ def export_layout(name: str, dest_dir: str | os.PathLike, workers: int | None = 
     return final
 
 
-def _reuse(final: Path, name: str, jobs: Sequence[Job]) -> Path:
+def _reuse(final: Path, name: str, jobs: Sequence[Job], quiet: bool) -> Path:
     if not final.is_dir() or not _is_complete(final, name, jobs):
         raise DataError(
             f"{final}: already exists but is not a complete {name} export; remove it or choose "
             "another folder"
         )
-    console.print(
-        f"{final}: a complete {name} export is already there ({len(jobs):,} images); reusing it",
-        soft_wrap=True,
-    )
+    if not quiet:
+        console.print(
+            f"{final}: a complete {name} export is already there ({len(jobs):,} images); reusing it",
+            soft_wrap=True,
+        )
     return final

@@ -129,13 +129,15 @@ class Learner:
     lives on (momentum buffers included) across fits.
     """
 
+    recorder_type: type[Recorder] = Recorder  # digitlab.book's draws its plots in a notebook
+
     def __init__(self, dls: DataLoaders, model: nn.Module, opt_func: Callable = SGD,
                  loss_func: Callable | None = None, metrics=(), cbs=(), lr: float = 0.1,
                  progress: bool = True):
         self.dls, self.model, self.opt_func, self.lr = dls, model.to(dls.device), opt_func, lr
         self.loss_func = loss_func or nn.functional.cross_entropy
         self.metrics = list(metrics) if isinstance(metrics, (list, tuple)) else [metrics]
-        self.recorder = Recorder()
+        self.recorder = self.recorder_type()
         self.cbs = [NanGuard(), self.recorder, *cbs] + ([ProgressCallback()] if progress else [])
         self.opt = None
         self.epoch = 0
@@ -230,3 +232,17 @@ def suggest_lr(lrs: Sequence[float], losses: Sequence[float]) -> float:
     if not finite:
         raise ValueError("lr_find recorded no finite loss")
     return min(finite)[1] / 10
+
+
+def steepest_lr(lrs: Sequence[float], losses: Sequence[float]) -> float:
+    """fastai's other suggestion: the lr where the smoothed loss falls fastest.
+
+    The first tenth of the points (the smoothing still warming up) and the last five (divergence)
+    are left out, as fastai leaves them out.
+    """
+    start, end = len(lrs) // 10, max(len(lrs) // 10 + 2, len(lrs) - 5)
+    pairs = [(lr, loss) for lr, loss in zip(lrs[start:end], losses[start:end]) if math.isfinite(loss)]
+    if len(pairs) < 2:
+        raise ValueError("lr_find recorded too few finite losses to find the steepest one")
+    slope = torch.gradient(torch.tensor([loss for _, loss in pairs]))[0]  # (n,) loss change per step
+    return pairs[int(slope.argmin())][0]

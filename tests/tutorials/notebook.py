@@ -111,6 +111,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, help="torch CPU threads (1 is fastest on a busy machine)")
     args = parser.parse_args(argv)
 
+    # digitlab first: it sets OMP_WAIT_POLICY=PASSIVE, which must happen before torch loads OpenMP.
+    # Imported after torch, OpenMP's threads spin, and on a busy two-core machine a resnet18 batch
+    # of the full-MNIST tutorial took 0.59 s instead of 0.24 s (benchmarks/RESULTS.md).
+    import digitlab  # noqa: F401
     import matplotlib
 
     matplotlib.use("Agg")
