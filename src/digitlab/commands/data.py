@@ -65,7 +65,8 @@ def run(args: argparse.Namespace) -> int:
     from digitlab import data
 
     _check_split(args.split)
-    names = [args.dataset] if args.dataset else list(data.DATASETS)
+    # The stress set is listed only when asked for: drawing it the first time takes about a minute.
+    names = [args.dataset] if args.dataset else [n for n in data.DATASETS if n not in data.TEST_ONLY]
     title = args.dataset or "digitlab datasets (real MNIST, shipped with the package)"
     table = Table(title=title)
     for column in ("dataset", "split", "images", "images per digit", "about"):
@@ -82,6 +83,9 @@ def run(args: argparse.Namespace) -> int:
                 data.DESCRIPTIONS.get(name, "a folder") if i == 0 else "",
             )
     Console(width=max(Console().width, 150)).print(table)
+    if not args.dataset:
+        for name in sorted(data.TEST_ONLY):
+            print(f"also {name}: {data.DESCRIPTIONS[name]}; see it with --dataset {name}")
     print(f"cache: {data.home()}  (set DIGITLAB_HOME to move it)")
     return 0
 
