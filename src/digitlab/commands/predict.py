@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 PARTLY = 1  # exit status when some images could not be read and the rest were predicted
+BATCH = 256  # images turned into inputs and predicted together, then printed: memory stays flat
 
 
 def add_parser(subparsers) -> None:
@@ -18,8 +19,11 @@ def add_parser(subparsers) -> None:
         "(0: all predicted; 2: nothing could be, or another error).",
     )
     parser.add_argument("model", metavar="MODEL", help="the model folder, e.g. digitlab-out/cnn-0-9")
-    parser.add_argument("images", metavar="IMAGE", nargs="+",
+    parser.add_argument("images", metavar="IMAGE", nargs="*",
                         help="PNG or JPEG files, one digit each, or a folder: its images, by name")
+    parser.add_argument("--from", dest="from_file", metavar="FILE",
+                        help="also read image paths from FILE, one a line (- reads them from stdin); "
+                        "answers are printed in batches as they come, so a list of any length runs in flat memory")
     parser.add_argument("--json", action="store_true", help="print one JSON object per line instead of text")
     parser.add_argument("--show", metavar="DIR",
                         help="save the 28 x 28 image the model saw, as DIR/<name>.png; "
@@ -52,84 +56,159 @@ def image_paths(given: list[str]) -> list[str]:
     return paths
 
 
-def shown_names(paths: list[str]) -> list[str]:
+class ShownNames:
     """A distinct `<stem>.png` for each input, so that a/seven.jpg and b/seven.png do not overwrite each other.
 
     The first keeps its stem; later ones get -2, -3, ... in the order given. Compared case-blind,
-    because on macOS and Windows Seven.png and seven.png are the same file.
-    """
-    taken, names = set(), []
-    for path in paths:
+    because on macOS and Windows Seven.png and seven.png are the same file. Called once an image,
+    as a stream of them comes."""
+
+    def __init__(self):
+        self.taken = set()
+
+    def __call__(self, path: str) -> str:
         stem = Path(path).stem
         name, n = f"{stem}.png", 1
-        while name.lower() in taken:
+        while name.lower() in self.taken:
             n += 1
             name = f"{stem}-{n}.png"
-        taken.add(name.lower())
-        names.append(name)
-    return names
+        self.taken.add(name.lower())
+        return name
 
 
-def read_images(paths: list[str]):
-    """((N, 28, 28) inputs, the paths they came from) for the images that could be read; the others
-    are warned about, the first NAMED by name and reason, then a count. None readable is an error:
-    one image's own, or one naming the first few."""
+def shown_names(paths: list[str]) -> list[str]:
+    namer = ShownNames()
+    return [namer(path) for path in paths]
+
+
+def listed_paths(from_file: str):
+    """The image paths in `from_file` (one a line, blank lines skipped; "-" is stdin), lazily."""
+    import sys
+
+    from digitlab.errors import DataError
+
+    if from_file == "-":
+        yield from (line.rstrip("\r\n") for line in sys.stdin if line.strip())
+        return
+    try:
+        with open(from_file, encoding="utf-8", errors="surrogateescape") as f:
+            yield from (line.rstrip("\r\n") for line in f if line.strip())
+    except OSError as err:
+        raise DataError(f"--from {from_file}: cannot read it ({err.strerror}); give a text file of image "
+                        "paths, one a line, or - for stdin") from None
+
+
+def all_paths(args: argparse.Namespace):
+    """The IMAGE arguments (folders opened), then the paths --from lists, as one stream."""
+    from digitlab.errors import DigitlabError
+
+    if not args.images and not args.from_file:
+        raise DigitlabError("give images to predict: IMAGE arguments, or --from FILE (a list of paths, "
+                            "- for stdin)")
+    yield from image_paths(args.images)
+    if args.from_file:
+        yield from listed_paths(args.from_file)
+
+
+def batches(items, size: int):
+    """Lists of `size` items from the iterable `items` (the last one shorter)."""
+    import itertools
+
+    items = iter(items)
+    while batch := list(itertools.islice(items, size)):
+        yield batch
+
+
+class Unreadable:
+    """The images that could not be read: the first NAMED are named as they come, the rest counted."""
+
+    def __init__(self):
+        self.first, self.count = None, 0
+
+    def add(self, err) -> None:
+        from digitlab.errors import warn
+        from digitlab.folders import NAMED
+
+        self.first = self.first or err
+        self.count += 1
+        if self.count <= NAMED:
+            warn(f"skipped {err}")
+
+    def finish(self, predicted: int) -> None:
+        """Say how many more were skipped; with nothing predicted, that is the error."""
+        from digitlab.errors import DataError, warn
+        from digitlab.folders import NAMED
+
+        if self.count and not predicted:
+            if self.count == 1:
+                raise self.first
+            raise DataError(f"none of the {self.count} images could be read; the first: {self.first}")
+        if self.count > NAMED:
+            warn(f"skipped {self.count - NAMED} more images that could not be read")
+
+
+def read_images(paths: list[str], unreadable: Unreadable):
+    """((n, 28, 28) inputs, the paths they came from) for the images of `paths` that could be read."""
     import torch
 
     from digitlab import images
-    from digitlab.errors import DataError, warn
-    from digitlab.folders import NAMED
+    from digitlab.errors import DataError
 
-    inputs, read, bad = [], [], []
+    inputs, read = [], []
     for path in paths:
         try:
             inputs.append(images.to_mnist(path))
             read.append(path)
         except DataError as err:
-            bad.append(err)
-    if bad and not read:
-        if len(bad) == 1:
-            raise bad[0]
-        raise DataError(f"none of the {len(bad)} images could be read; the first: {bad[0]}")
-    for err in bad[:NAMED]:
-        warn(f"skipped {err}")
-    if len(bad) > NAMED:
-        warn(f"skipped {len(bad) - NAMED} more images that could not be read")
-    return torch.stack(inputs), read, len(bad)
+            unreadable.add(err)
+    return (torch.stack(inputs) if inputs else None), read
 
 
-def run(args: argparse.Namespace) -> int:
+def answer(path: str, seen, row, classes: list[int], shown: Path | None, as_json: bool) -> str:
+    """One image's line: JSON, or text."""
     import json
-    import sys
 
     from PIL import Image
 
-    from digitlab import compare
     from digitlab.files import atomic_write
 
+    best = int(row.argmax())
+    if shown:
+        with atomic_write(shown) as f:
+            Image.fromarray((seen * 255).round().byte().numpy()).save(f, format="PNG")
+    if as_json:
+        return json.dumps({
+            "image": str(path),
+            "label": classes[best],
+            "probability": round(float(row[best]), 6),
+            "probabilities": {str(c): round(float(p), 6) for c, p in zip(classes, row)},
+            **({"shown": str(shown)} if shown else {}),
+        }, allow_nan=False)
+    others = "  ".join(f"{c}:{float(p):.3f}" for c, p in zip(classes, row))
+    return f"{path}: {classes[best]} (probability {float(row[best]):.3f})  [{others}]"
+
+
+def run(args: argparse.Namespace) -> int:
+    import sys
+
+    from digitlab import compare
+
     clf = compare.load_model(args.model)
-    inputs, paths, failed = read_images(image_paths(args.images))  # (N, 28, 28) in [0, 1]
-    proba = compare.check_outputs(clf.predict_proba(inputs).float().cpu(), args.model)  # (N, K), columns follow classes_
     classes = clf.classes_.tolist()
-    shown_paths = [Path(args.show) / name for name in shown_names(paths)] if args.show else [None] * len(paths)
-    for path, seen, row, shown in zip(paths, inputs, proba, shown_paths):
-        best = int(row.argmax())
-        if shown:
-            with atomic_write(shown) as f:
-                Image.fromarray((seen * 255).round().byte().numpy()).save(f, format="PNG")
-        if args.json:
-            print(json.dumps({
-                "image": str(path),
-                "label": classes[best],
-                "probability": round(float(row[best]), 6),
-                "probabilities": {str(c): round(float(p), 6) for c, p in zip(classes, row)},
-                **({"shown": str(shown)} if shown else {}),
-            }, allow_nan=False))
-        else:
-            others = "  ".join(f"{c}:{float(p):.3f}" for c, p in zip(classes, row))
-            print(f"{path}: {classes[best]} (probability {float(row[best]):.3f})  [{others}]")
-    if failed:
-        print(f"digitlab: {failed} of {failed + len(paths)} images could not be read (named above); "
-              "the others are predicted", file=sys.stderr)
+    namer, unreadable, predicted = ShownNames(), Unreadable(), 0
+    for batch in batches(all_paths(args), BATCH):
+        inputs, paths = read_images(batch, unreadable)  # (n, 28, 28) in [0, 1]
+        if inputs is None:
+            continue
+        proba = compare.check_outputs(clf.predict_proba(inputs).float().cpu(), args.model)  # (n, K), columns follow classes_
+        for path, seen, row in zip(paths, inputs, proba):
+            shown = Path(args.show) / namer(path) if args.show else None
+            print(answer(path, seen, row, classes, shown, args.json))
+        pass  # a reader of the stream gets each batch's answers as they are made
+        predicted += len(paths)
+    unreadable.finish(predicted)
+    if unreadable.count:
+        print(f"digitlab: {unreadable.count} of {unreadable.count + predicted} images could not be read (named "
+              "above); the others are predicted", file=sys.stderr)
         return PARTLY
     return 0
