@@ -34,11 +34,12 @@ from digitlab import data
 from digitlab.export import export_layout
 from digitlab.folders import load_folder
 
-# A child process reports (seconds, peak RSS in KB) of one load, so each size's memory is its own.
+# A child process reports one load's seconds, its resident memory before the load (after the
+# imports) and its peak, in KB, so each size's memory is its own. Linux: /proc/self/statm.
 CHILD = """
-import resource, sys, time
+import os, resource, sys, time
 from digitlab.folders import load_folder
-before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+before = int(open("/proc/self/statm").read().split()[1]) * os.sysconf("SC_PAGE_SIZE") // 1024
 start = time.perf_counter()
 digits = load_folder(sys.argv[1])
 print(time.perf_counter() - start, before, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, len(digits.labels))
@@ -116,14 +117,15 @@ def generate(root: Path, count: int) -> None:
 
 
 def child_load(root: Path) -> tuple[float, int, int]:
-    """(seconds, peak MB above the imports, images) of load_folder(root) in a fresh process."""
+    """(seconds, peak MB above the process's memory after its imports, images) of load_folder(root)
+    in a fresh process."""
     out = subprocess.run([sys.executable, "-c", CHILD, str(root)], check=True, capture_output=True, text=True)
     seconds, before, after, count = out.stdout.split()
     return float(seconds), (int(after) - int(before)) >> 10, int(count)
 
 
 def bench_growth(parent: Path, sizes: list[int]) -> Path | None:
-    print("growth: each load in a fresh process; memory is peak RSS above the process's imports")
+    print("growth: each load in a fresh process; memory is its peak RSS above its RSS after the imports")
     kept = None
     for count in sizes:
         root = parent / f"gen-{count}"
