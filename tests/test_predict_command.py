@@ -113,3 +113,19 @@ def test_predict_needs_images_or_a_list(model, capsys, tmp_path):
     assert_one_line_error(*digitlab(capsys, "predict", model)[::2], "--from FILE")
     assert_one_line_error(*digitlab(capsys, "predict", model, "--from", tmp_path / "none.txt")[::2],
                           "none.txt", "cannot read it")
+
+
+def test_as_is_reads_mnist_style_files_without_cleaning_them(model, capsys, tmp_path, mnist_test):
+    files = []
+    for i in range(3):
+        files.append(tmp_path / f"{i}.png")
+        Image.fromarray(mnist_test.images[i].numpy()).save(files[-1])
+    (tmp_path / "bad.png").write_bytes(b"\x89PNG\r\n\x1a\n broken")
+    seen = tmp_path / "seen"
+    code, out, err = digitlab(capsys, "predict", model, *files, tmp_path / "bad.png", "--as-is", "--json", "--show", seen)
+    assert code == 1 and "bad.png: not a readable image" in err
+    answers = [json.loads(line) for line in out.splitlines()]
+    assert [a["image"] for a in answers] == [str(f) for f in files]
+    for i, answer in enumerate(answers):  # the model saw the file's own pixels, not to_mnist's
+        assert np.array_equal(np.asarray(Image.open(answer["shown"])), mnist_test.images[i].numpy())
+    assert [a["label"] for a in answers] == classifiers.load(model).predict(mnist_test.images[:3]).tolist()

@@ -233,7 +233,7 @@ def _some(paths: Sequence[Path], folder: Path) -> str:
     return names + (f" and {len(paths) - NAMED} more" if len(paths) > NAMED else "")
 
 
-def _head(path: bytes) -> bytes | None:
+def _head(path: bytes | str) -> bytes | None:
     """The whole file when it is small enough to be an MNIST-sized PNG, else None (also when it
     cannot be opened: Pillow then says why, in the words every other image gets). os.open rather
     than open(): no buffered file object, a quarter of a 28 x 28 PNG's read time."""
@@ -259,15 +259,14 @@ def _decode_one(path: str, data: bytes | None) -> tuple[np.ndarray, bool]:
     return np.asarray(image.resize(SIZE, Image.Resampling.LANCZOS)), True
 
 
-def _decode(folder: Path, listing: Listing, out: np.ndarray, part: range) -> tuple[int, list[tuple[int, str]]]:
-    """Decode the files `part` of `listing` into out[part]: (how many had to be resized, [(i, why)]
-    of those that could not be read, whose rows stay 0).
+def decode_files(paths: Sequence[bytes | str]) -> tuple[np.ndarray, int, list[tuple[int, str]]]:
+    """(images (n, 28, 28) uint8, how many had to be resized, [(i, why)] of those that could not be
+    read, whose rows stay 0) for image files given by path, as a folder's files are read.
 
     28 x 28 grey PNGs are read by `png` and unfiltered together; the rest go through Pillow."""
+    out = np.zeros((len(paths), *SIZE), dtype=np.uint8)
     small_at, small_rows, resized, bad = [], [], 0, []
-    folder_bytes = os.fsencode(folder)
-    for i in part:
-        path = listing.path(folder_bytes, i)
+    for i, path in enumerate(paths):
         data = _head(path)
         rows = png.read(data) if data is not None else None
         if rows is not None:
@@ -283,7 +282,15 @@ def _decode(folder: Path, listing: Listing, out: np.ndarray, part: range) -> tup
     if small_at:
         rows = np.frombuffer(b"".join(small_rows), np.uint8).reshape(-1, png.SIDE, png.ROW_BYTES)
         out[small_at] = png.unfilter(rows)  # (b, 28, 29) -> (b, 28, 28)
-    return resized, bad
+    return out, resized, bad
+
+
+def _decode(folder: Path, listing: Listing, out: np.ndarray, part: range) -> tuple[int, list[tuple[int, str]]]:
+    """decode_files for the files `part` of `listing`, into out[part]; the unreadable by index in it."""
+    folder_bytes = os.fsencode(folder)
+    images, resized, bad = decode_files([listing.path(folder_bytes, i) for i in part])
+    out[part.start : part.stop] = images
+    return resized, [(part.start + i, why) for i, why in bad]
 
 
 def _decode_all(folder: Path, listing: Listing, workers: int) -> Decoded:
