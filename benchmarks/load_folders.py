@@ -7,8 +7,9 @@
   growth      folders of 10k and 100k (and with --million, 1M) generated images (MNIST's training
               digits as PNGs, repeated), each loaded in a fresh process: first load and cached load,
               seconds and peak memory, beside what the images themselves take (784 bytes each)
-  stream      `digitlab evaluate` of a cnn over the 100k folder (from the cache): seconds, images/s
-              and peak memory of the whole command
+  stream      `digitlab evaluate` of a cnn over the 100k folder (from the cache), and `digitlab
+              predict --as-is --json --from -` over its files' paths: seconds, images/s and peak
+              memory of each whole command
 
 Run: python benchmarks/load_folders.py [--repeats 3] [--million] [--dir DIR] [--skip-stream]
 The folders are written under --dir (default: the temp folder) and removed at the end. Timings on
@@ -142,21 +143,37 @@ def bench_growth(parent: Path, sizes: list[int]) -> Path | None:
     return kept
 
 
+def whole_command(command: list[str], stdin: Path | None = None) -> tuple[float, int]:
+    """(seconds, peak MB) of one digitlab command in a child process, its output thrown away."""
+    script = ("import resource, subprocess, sys, time; start = time.perf_counter(); "
+              "subprocess.run(sys.argv[2:], check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, "
+              "stdin=open(sys.argv[1]) if sys.argv[1] else None); "
+              "print(time.perf_counter() - start, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)")
+    out = subprocess.run([sys.executable, "-c", script, str(stdin or ""), *command], check=True,
+                         capture_output=True, text=True)
+    seconds, peak_kb = out.stdout.split()
+    return float(seconds), int(peak_kb) >> 10
+
+
 def bench_stream(parent: Path, root: Path) -> None:
-    """`digitlab evaluate` of a cnn trained briefly on 2,000 digits over `root` (100k images)."""
+    """`digitlab evaluate` and `digitlab predict --as-is` of a cnn (trained briefly on 2,000 digits)
+    over `root`'s 100k images, whole commands, start-up included."""
     from digitlab import classifiers
 
     train = data.load("mnist", "train")
     model = parent / "cnn"
     classifiers.make("cnn", epochs=1, seed=0).fit(train.images[:2000], train.labels[:2000]).save(model)
-    command = [sys.executable, "-m", "digitlab", "evaluate", str(model), "--dataset", str(root)]
-    script = ("import resource, subprocess, sys, time; start = time.perf_counter(); "
-              "subprocess.run(sys.argv[1:], check=True, capture_output=True); "
-              "print(time.perf_counter() - start, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)")
-    out = subprocess.run([sys.executable, "-c", script, *command], check=True, capture_output=True, text=True)
-    seconds, peak_kb = out.stdout.split()
-    print(f"stream: `digitlab evaluate` cnn over 100,000 images (cached folder): {float(seconds):.1f} s whole "
-          f"command, {100_000 / float(seconds):,.0f} images/s, peak memory {int(peak_kb) >> 10:,} MB")
+    listing = parent / "paths.txt"
+    listing.write_text("".join(f"{p}\n" for p in sorted(root.glob("*/*.png"))))
+    count = sum(1 for _ in listing.open())
+    runs = {
+        "evaluate (the folder from the cache)": (["evaluate", str(model), "--dataset", str(root)], None),
+        "predict --as-is --json --from - (stdin)": (["predict", str(model), "--as-is", "--json", "--from", "-"], listing),
+    }
+    print(f"stream: a cnn over {count:,} images, whole commands")
+    for name, (argv, stdin) in runs.items():
+        seconds, peak_mb = whole_command([sys.executable, "-m", "digitlab", *argv], stdin)
+        print(f"  {name:42s} {seconds:6.1f} s, {count / seconds:7,.0f} images/s, peak memory {peak_mb:,} MB")
 
 
 def main() -> None:
