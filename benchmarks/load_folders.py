@@ -11,7 +11,7 @@
               predict --as-is --json --from -` over its files' paths: seconds, images/s and peak
               memory of each whole command
 
-Run: python benchmarks/load_folders.py [--repeats 3] [--million] [--dir DIR] [--skip-stream]
+Run: python benchmarks/load_folders.py [--repeats 3] [--million] [--dir DIR] [--parts mnist_png,growth,stream]
 The folders are written under --dir (default: the temp folder) and removed at the end. Timings on
 a shared machine are noisy; compare figures taken in the same run.
 """
@@ -36,14 +36,18 @@ from digitlab.export import export_layout
 from digitlab.folders import load_folder
 
 # A child process reports one load's seconds, its resident memory before the load (after the
-# imports) and its peak, in KB, so each size's memory is its own. Linux: /proc/self/statm.
+# imports) and its peak during the load, in KB, so each size's memory is its own. Linux: writing 5
+# to /proc/self/clear_refs resets the peak (VmHWM), which torch's import had set higher.
 CHILD = """
-import os, resource, sys, time
+import sys, time
 from digitlab.folders import load_folder
-before = int(open("/proc/self/statm").read().split()[1]) * os.sysconf("SC_PAGE_SIZE") // 1024
+def status(field):
+    return int(next(l for l in open("/proc/self/status") if l.startswith(field)).split()[1])
+before = status("VmRSS:")
+open("/proc/self/clear_refs", "w").write("5")
 start = time.perf_counter()
 digits = load_folder(sys.argv[1])
-print(time.perf_counter() - start, before, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, len(digits.labels))
+print(time.perf_counter() - start, before, status("VmHWM:"), len(digits.labels))
 """
 
 
@@ -126,7 +130,7 @@ def child_load(root: Path) -> tuple[float, int, int]:
 
 
 def bench_growth(parent: Path, sizes: list[int]) -> Path | None:
-    print("growth: each load in a fresh process; memory is its peak RSS above its RSS after the imports")
+    print("growth: each load in a fresh process; memory is its peak RSS during the load above its RSS before")
     kept = None
     for count in sizes:
         root = parent / f"gen-{count}"
@@ -181,16 +185,20 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--million", action="store_true", help="also 1M images (about 4 GB of disk, minutes)")
     parser.add_argument("--dir", help="where to write the folders (default: the temp folder)")
-    parser.add_argument("--skip-stream", action="store_true")
+    parser.add_argument("--parts", default="mnist_png,growth,stream",
+                        help="which to run, a comma list of mnist_png, growth, stream (stream needs growth)")
     args = parser.parse_args()
     parent = Path(tempfile.mkdtemp(prefix="digitlab-bench-folders-", dir=args.dir))
     saved_home = os.environ.get("DIGITLAB_HOME")
     os.environ["DIGITLAB_HOME"] = str(parent / "home")  # an empty cache of its own, children included
     try:
-        bench_mnist_png(parent, args.repeats)
-        kept = bench_growth(parent, [10_000, 100_000] + ([1_000_000] if args.million else []))
-        if kept and not args.skip_stream:
-            bench_stream(parent, kept)
+        parts = set(args.parts.split(","))
+        if "mnist_png" in parts:
+            bench_mnist_png(parent, args.repeats)
+        if "growth" in parts:
+            kept = bench_growth(parent, [10_000, 100_000] + ([1_000_000] if args.million else []))
+            if kept and "stream" in parts:
+                bench_stream(parent, kept)
     finally:
         shutil.rmtree(parent, ignore_errors=True)
         if saved_home is None:
