@@ -80,11 +80,6 @@ class ShownNames:
         return name
 
 
-def shown_names(paths: list[str]) -> list[str]:
-    namer = ShownNames()
-    return [namer(path) for path in paths]
-
-
 def listed_paths(from_file: str):
     """The image paths in `from_file` (one a line, blank lines skipped; "-" is stdin), lazily."""
     import sys
