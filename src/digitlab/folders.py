@@ -177,7 +177,12 @@ def _is_image(name: str) -> bool:
     return dot > 0 and name[dot:].lower() in IMAGE_SUFFIXES
 
 
-def _scan(label_dir: Path) -> tuple[list[os.DirEntry], list[os.stat_result], list[os.DirEntry], list[Path]]:
+def _stat_chunk(entries: list[os.DirEntry]) -> list[os.stat_result]:
+    return [entry.stat() for entry in entries]
+
+
+def _scan(label_dir: Path, pool: ThreadPoolExecutor) -> tuple[list[os.DirEntry], list[os.stat_result],
+                                                                list[os.DirEntry], list[Path]]:
     """(image files in load order, their stat, other files, visible sub-folders) of one digit folder."""
     with os.scandir(label_dir) as found:
         entries = list(found)
@@ -189,7 +194,16 @@ def _scan(label_dir: Path) -> tuple[list[os.DirEntry], list[os.stat_result], lis
             # Hidden folders (.ipynb_checkpoints and the like) are tools', not the user's images.
             nested.append(Path(entry.path))
     images.sort(key=lambda e: _file_order(e.name))
-    return images, [entry.stat() for entry in images], others, nested
+    # The stat calls in chunks on the pool's threads: the system calls release the GIL and overlap
+    # (60,000 files: 0.23 s against 0.33-0.58 s one after another, on two busy cores).
+    chunks = [images[start : start + CHUNK] for start in range(0, len(images), CHUNK)]
+    return images, [info for part in pool.map(_stat_chunk, chunks) for info in part], others, nested
+
+
+def _add_to_key(digest, label: str, images: list[os.DirEntry], stats: list[os.stat_result]) -> None:
+    """Each file's path in the folder, size, modification time and inode, into the cache's key."""
+    digest.update("".join(f"{label}/{e.name}\0{s.st_size} {s.st_mtime_ns} {s.st_ino}\n"
+                          for e, s in zip(images, stats)).encode(errors="surrogateescape"))
 
 
 def _list_images(folder: Path) -> Listing:
@@ -202,17 +216,16 @@ def _list_images(folder: Path) -> Listing:
     digest = hashlib.blake2b(f"{FOLDER_FORMAT}".encode(), digest_size=16)
     names, labels, others, nested, newest = [], [], [], [], 0
     # One digit folder at a time: its entries and their stat results (about 250 bytes a file) are
-    # dropped before the next, so a million files never hold them all at once. (Two threads gained
-    # nothing measurable on two cores.)
-    for label_dir in _label_dirs(folder):
-        images, stats, not_images, dirs = _scan(label_dir)
-        digest.update("".join(f"{label_dir.name}/{e.name}\0{s.st_size} {s.st_mtime_ns} {s.st_ino}\n"
-                              for e, s in zip(images, stats)).encode(errors="surrogateescape"))
-        newest = max([newest, *(s.st_mtime_ns for s in stats)])
-        names.append(np.array([os.fsencode(e.name) for e in images], dtype=bytes))
-        labels.append(np.full(len(images), int(label_dir.name), dtype=np.int64))
-        others += not_images
-        nested += dirs
+    # dropped before the next, so a million files never hold them all at once.
+    with ThreadPoolExecutor(default_workers()) as pool:
+        scanned = ((label_dir, _scan(label_dir, pool)) for label_dir in _label_dirs(folder))
+        for label_dir, (images, stats, not_images, dirs) in scanned:
+            _add_to_key(digest, label_dir.name, images, stats)
+            newest = max([newest, *(s.st_mtime_ns for s in stats)])
+            names.append(np.array([os.fsencode(e.name) for e in images], dtype=bytes))
+            labels.append(np.full(len(images), int(label_dir.name), dtype=np.int64))
+            others += not_images
+            nested += dirs
     others.sort(key=lambda e: e.path)
     others = [Path(e.path) for e in others]
     nested.sort()
@@ -223,6 +236,7 @@ def _list_images(folder: Path) -> Listing:
              "only images directly inside a digit folder are read, like 3/001.png")
     fresh = time.time_ns() - newest < FRESH_SECONDS * 1e9
     return Listing(np.concatenate(names), np.concatenate(labels), digest.hexdigest(), fresh)
+
 
 def warn_not_images(folder: Path, others: Sequence[Path]) -> None:
     """Warn that the files `others` inside `folder` are skipped, as they are not images (if any)."""
