@@ -257,7 +257,7 @@ def _head(path: bytes | str) -> bytes | None:
     cannot be opened: Pillow then says why, in the words every other image gets). os.open rather
     than open(): no buffered file object, a quarter of a 28 x 28 PNG's read time."""
     try:
-        fd = os.open(path, os.O_RDONLY)
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_BINARY", 0))  # Windows would translate line ends
     except OSError:
         return None
     try:
