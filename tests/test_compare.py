@@ -155,3 +155,14 @@ def test_a_method_or_dataset_named_twice_is_refused(capsys, tmp_path):
                              "--out", tmp_path / "c")
     assert_one_line_error(code, err, "--dataset", "twice")
     assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()  # refused before any training
+
+
+def test_evaluate_scores_in_batches_with_the_same_answers(mnist_test, monkeypatch):
+    clf = classifiers.make("pixel").fit(mnist_test.images[:500], mnist_test.labels[:500])
+    whole = clf.predict_proba(mnist_test.images[500:750])
+    sizes, real = [], clf.predict_proba
+    monkeypatch.setattr(clf, "predict_proba", lambda X: sizes.append(len(X)) or real(X))
+    monkeypatch.setattr(compare, "SCORE_BATCH", 100)
+    scores = compare.evaluate(clf, mnist_test.images[500:750], mnist_test.labels[500:750])
+    assert sizes == [100, 100, 50]  # never the whole set at once: its float copy is what grows
+    assert torch.equal(scores["predicted"], clf.classes_[whole.argmax(1)])

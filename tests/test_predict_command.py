@@ -79,3 +79,53 @@ def test_a_folder_without_images_is_one_clear_error(model, capsys, tmp_path):
     code, _, err = digitlab(capsys, "predict", model, empty)
     assert_one_line_error(code, err, "somedir", "folder", "no images")
     assert "no such image file" not in err
+
+
+def test_paths_from_a_file_and_stdin_stream_as_json_lines_in_batches(model, capsys, tmp_path, mnist_test, monkeypatch):
+    from digitlab.commands import predict
+
+    monkeypatch.setattr(predict, "BATCH", 2)  # five images: three batches, the last one short
+    paths = []
+    for i in range(5):
+        paths.append(tmp_path / f"{i}.png")
+        _scan(mnist_test, i, paths[-1])
+    broken = tmp_path / "broken.png"
+    broken.write_bytes(b"not a picture")
+    listing = tmp_path / "list.txt"
+    listing.write_text("\n".join(map(str, paths[:2] + [broken] + paths[2:4])) + "\n\n")
+    printed = []
+    monkeypatch.setattr(predict, "answer", lambda *a, real=predict.answer: printed.append(a[0]) or real(*a))
+    flushes = []
+    monkeypatch.setattr("sys.stdout.flush", lambda: flushes.append(len(printed)))
+    code, out, err = digitlab(capsys, "predict", model, paths[4], "--from", listing, "--json")
+    assert code == predict.PARTLY and "broken.png" in err
+    answers = [json.loads(line) for line in out.splitlines()]
+    assert [a["image"] for a in answers] == [str(p) for p in [paths[4], *paths[:4]]]  # arguments first, then the list
+    assert {2, 3} <= set(flushes)  # flushed batch by batch (2, 3 and 5 answers), not only at the end
+    expected = [int(mnist_test.labels[i]) for i in (4, 0, 1, 2, 3)]
+    assert sum(a["label"] == e for a, e in zip(answers, expected)) >= 4
+    monkeypatch.setattr("sys.stdin", open(listing))
+    code, out, _ = digitlab(capsys, "predict", model, "--from", "-")
+    assert code == predict.PARTLY and [line.split(":")[0] for line in out.splitlines()] == [str(p) for p in paths[:4]]
+
+
+def test_predict_needs_images_or_a_list(model, capsys, tmp_path):
+    assert_one_line_error(*digitlab(capsys, "predict", model)[::2], "--from FILE")
+    assert_one_line_error(*digitlab(capsys, "predict", model, "--from", tmp_path / "none.txt")[::2],
+                          "none.txt", "cannot read it")
+
+
+def test_as_is_reads_mnist_style_files_without_cleaning_them(model, capsys, tmp_path, mnist_test):
+    files = []
+    for i in range(3):
+        files.append(tmp_path / f"{i}.png")
+        Image.fromarray(mnist_test.images[i].numpy()).save(files[-1])
+    (tmp_path / "bad.png").write_bytes(b"\x89PNG\r\n\x1a\n broken")
+    seen = tmp_path / "seen"
+    code, out, err = digitlab(capsys, "predict", model, *files, tmp_path / "bad.png", "--as-is", "--json", "--show", seen)
+    assert code == 1 and "bad.png: not a readable image" in err
+    answers = [json.loads(line) for line in out.splitlines()]
+    assert [a["image"] for a in answers] == [str(f) for f in files]
+    for i, answer in enumerate(answers):  # the model saw the file's own pixels, not to_mnist's
+        assert np.array_equal(np.asarray(Image.open(answer["shown"])), mnist_test.images[i].numpy())
+    assert [a["label"] for a in answers] == classifiers.load(model).predict(mnist_test.images[:3]).tolist()

@@ -30,6 +30,13 @@ def add_parser(subparsers) -> None:
                       help="the picture to write, in the format its suffix names: "
                       f"{', '.join('.' + f for f in PICTURE_FORMATS)} (default digits.png)")
     show.set_defaults(run=run_show)
+    cache = actions.add_parser("cache", help="list (or clear) the decoded folders kept in the cache",
+                               description="A folder of images is decoded once and kept under DIGITLAB_HOME; "
+                               "a later load of the unchanged folder reads that instead. Any added, removed or "
+                               "changed file is noticed and the folder decoded again. The cache holds at most "
+                               "DIGITLAB_CACHE_MB megabytes (default 2048); the entries used longest ago go first.")
+    cache.add_argument("--clear", action="store_true", help="remove every decoded folder from the cache")
+    cache.set_defaults(run=run_cache)
 
 
 def _check_split(split: str | None) -> None:
@@ -121,4 +128,30 @@ def run_show(args: argparse.Namespace) -> int:
         fig.savefig(f, format=picture_format, dpi=100, bbox_inches="tight")
     plt.close(fig)
     print(args.out)
+    return 0
+
+
+def run_cache(args: argparse.Namespace) -> int:
+    import time
+
+    from rich.console import Console
+    from rich.table import Table
+
+    from digitlab import folder_cache
+
+    if args.clear:
+        count, freed = folder_cache.clear()
+        print(f"removed {count} decoded folders ({freed / 2**20:,.1f} MB) from {folder_cache.cache_dir()}")
+        return 0
+    found = folder_cache.entries()
+    table = Table(title=f"decoded folders in {folder_cache.cache_dir()}")
+    for column, justify in (("folder", "left"), ("images", "right"), ("MB", "right"), ("last used", "left")):
+        table.add_column(column, justify=justify)
+    for entry in found:
+        used = time.strftime("%Y-%m-%d %H:%M", time.localtime(entry.used))
+        table.add_row(entry.folder, f"{entry.images:,}", f"{entry.size / 2**20:,.1f}", used)
+    Console(width=max(Console().width, 120)).print(table)
+    total = sum(entry.size for entry in found)
+    print(f"{len(found)} decoded folders, {total / 2**20:,.1f} MB of at most "
+          f"{folder_cache.max_bytes() / 2**20:,.0f} MB (DIGITLAB_CACHE_MB); `digitlab data cache --clear` empties it")
     return 0

@@ -1,0 +1,211 @@
+"""How fast a folder of PNGs loads, the first time and from the cache, and how it grows.
+
+  mnist_png   the 70,000 PNGs `digitlab export mnist_png` writes: a plain single-thread Pillow loop
+              over the 60,000 training files, then `folders.load_folder` of the same files with the
+              cache off (1 and 2 threads) and from the cache, in one process, several runs; then the
+              whole `digitlab data info --dataset .../mnist_png` command, cache empty and cache full
+  growth      folders of 10k and 100k (and with --million, 1M) generated images (MNIST's training
+              digits as PNGs, repeated), each loaded in a fresh process: first load and cached load,
+              seconds and peak memory, beside what the images themselves take (784 bytes each)
+  stream      `digitlab evaluate` of a cnn over the 100k folder (from the cache), and `digitlab
+              predict --as-is --json --from -` over its files' paths: seconds, images/s and peak
+              memory of each whole command
+
+Run: python benchmarks/load_folders.py [--repeats 3] [--million] [--dir DIR] [--parts mnist_png,growth,stream]
+The folders are written under --dir (default: the temp folder) and removed at the end. Timings on
+a shared machine are noisy; compare figures taken in the same run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from digitlab import data
+from digitlab.export import export_layout
+from digitlab.folders import load_folder
+
+# A child process reports one load's seconds, its resident memory before the load (after the
+# imports) and its peak during the load, in KB, so each size's memory is its own. Linux: writing 5
+# to /proc/self/clear_refs resets the peak (VmHWM), which torch's import had set higher.
+CHILD = """
+import sys, time
+from digitlab.folders import load_folder
+def status(field):
+    return int(next(l for l in open("/proc/self/status") if l.startswith(field)).split()[1])
+before = status("VmRSS:")
+open("/proc/self/clear_refs", "w").write("5")
+start = time.perf_counter()
+digits = load_folder(sys.argv[1])
+print(time.perf_counter() - start, before, status("VmHWM:"), len(digits.labels))
+"""
+
+
+def timed(fn) -> float:
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
+
+
+def plain_pillow(files: list[str]) -> np.ndarray:
+    out = np.empty((len(files), 28, 28), np.uint8)
+    for i, path in enumerate(files):
+        with Image.open(path) as image:
+            out[i] = np.asarray(image)
+    return out
+
+
+def spread(runs: list[float]) -> str:
+    return f"best {min(runs):6.2f} s  (spread {min(runs):.2f}-{max(runs):.2f}, {len(runs)} runs)"
+
+
+def bench_mnist_png(parent: Path, repeats: int) -> None:
+    export_layout("mnist_png", parent / "export")
+    root = parent / "export" / "mnist_png"
+    age(root)
+    training = root / "training"
+    files = sorted(str(p) for p in training.glob("*/*.png"))
+    print(f"mnist_png: {len(files):,} training PNGs in one process")
+    runs = {"plain Pillow loop, 1 thread": [], "load_folder, cache off, 1 thread": [],
+            "load_folder, cache off, 2 threads": [], "load_folder from the cache": []}
+    load_folder(root, "train")  # fills the cache
+    for _ in range(repeats):
+        runs["plain Pillow loop, 1 thread"].append(timed(lambda: plain_pillow(files)))
+        runs["load_folder, cache off, 1 thread"].append(timed(lambda: load_folder(root, "train", 1, cache=False)))
+        runs["load_folder, cache off, 2 threads"].append(timed(lambda: load_folder(root, "train", 2, cache=False)))
+        runs["load_folder from the cache"].append(timed(lambda: load_folder(root, "train")))
+    for name, seconds in runs.items():
+        print(f"  {name:36s} {spread(seconds)}")
+    command = [sys.executable, "-m", "digitlab", "data", "info", "--dataset", str(root)]
+    cold, warm = [], []
+    for _ in range(repeats):
+        subprocess.run([sys.executable, "-m", "digitlab", "data", "cache", "--clear"], check=True, capture_output=True)
+        cold.append(timed(lambda: subprocess.run(command, check=True, capture_output=True)))
+        warm.append(timed(lambda: subprocess.run(command, check=True, capture_output=True)))
+    print(f"  `digitlab data info` on 70,000 PNGs, cache empty: {spread(cold)}")
+    print(f"  `digitlab data info` on 70,000 PNGs, cache full:  {spread(warm)}")
+
+
+def age(root: Path) -> None:
+    """Date the files an hour back: the loader does not cache a folder written moments ago."""
+    when = time.time() - 3600
+    for folder, _, names in os.walk(root):
+        for name in names:
+            os.utime(os.path.join(folder, name), (when, when))
+
+
+def generate(root: Path, count: int) -> None:
+    """`count` PNGs, MNIST's training digits in turn, under root/<digit>/<i>.png."""
+    images, labels = data.mnist_arrays("train")
+    blobs = []
+    for image in images:
+        buffer = io.BytesIO()
+        Image.fromarray(image).save(buffer, format="PNG")
+        blobs.append(buffer.getvalue())
+    for digit in range(10):
+        (root / str(digit)).mkdir(parents=True, exist_ok=True)
+    for i in range(count):
+        j = i % len(blobs)
+        with open(root / str(int(labels[j])) / f"{i}.png", "wb") as f:
+            f.write(blobs[j])
+    age(root)
+
+
+def child_load(root: Path) -> tuple[float, int, int]:
+    """(seconds, peak MB above the process's memory after its imports, images) of load_folder(root)
+    in a fresh process."""
+    out = subprocess.run([sys.executable, "-c", CHILD, str(root)], check=True, capture_output=True, text=True)
+    seconds, before, after, count = out.stdout.split()
+    return float(seconds), (int(after) - int(before)) >> 10, int(count)
+
+
+def bench_growth(parent: Path, sizes: list[int]) -> Path | None:
+    print("growth: each load in a fresh process; memory is its peak RSS during the load above its RSS before")
+    kept = None
+    for count in sizes:
+        root = parent / f"gen-{count}"
+        seconds = timed(lambda: generate(root, count))
+        first = child_load(root)
+        cached = child_load(root)
+        images_mb = count * 784 / 2**20
+        print(f"  {count:>9,} images ({images_mb:6.0f} MB of pixels; written in {seconds:5.1f} s): "
+              f"first {first[0]:6.2f} s, +{first[1]:5,} MB;  cached {cached[0]:5.2f} s, +{cached[1]:5,} MB")
+        if count == 100_000:
+            kept = root
+        else:
+            shutil.rmtree(root)
+    return kept
+
+
+def whole_command(command: list[str], stdin: Path | None = None) -> tuple[float, int]:
+    """(seconds, peak MB) of one digitlab command in a child process, its output thrown away."""
+    script = ("import resource, subprocess, sys, time; start = time.perf_counter(); "
+              "subprocess.run(sys.argv[2:], check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, "
+              "stdin=open(sys.argv[1]) if sys.argv[1] else None); "
+              "print(time.perf_counter() - start, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)")
+    out = subprocess.run([sys.executable, "-c", script, str(stdin or ""), *command], check=True,
+                         capture_output=True, text=True)
+    seconds, peak_kb = out.stdout.split()
+    return float(seconds), int(peak_kb) >> 10
+
+
+def bench_stream(parent: Path, root: Path) -> None:
+    """`digitlab evaluate` and `digitlab predict --as-is` of a cnn (trained briefly on 2,000 digits)
+    over `root`'s 100k images, whole commands, start-up included."""
+    from digitlab import classifiers
+
+    train = data.load("mnist", "train")
+    model = parent / "cnn"
+    classifiers.make("cnn", epochs=1, seed=0).fit(train.images[:2000], train.labels[:2000]).save(model)
+    listing = parent / "paths.txt"
+    listing.write_text("".join(f"{p}\n" for p in sorted(root.glob("*/*.png"))))
+    count = sum(1 for _ in listing.open())
+    runs = {
+        "evaluate (the folder from the cache)": (["evaluate", str(model), "--dataset", str(root)], None),
+        "predict --as-is --json --from - (stdin)": (["predict", str(model), "--as-is", "--json", "--from", "-"], listing),
+    }
+    print(f"stream: a cnn over {count:,} images, whole commands")
+    for name, (argv, stdin) in runs.items():
+        seconds, peak_mb = whole_command([sys.executable, "-m", "digitlab", *argv], stdin)
+        print(f"  {name:42s} {seconds:6.1f} s, {count / seconds:7,.0f} images/s, peak memory {peak_mb:,} MB")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--million", action="store_true", help="also 1M images (about 4 GB of disk, minutes)")
+    parser.add_argument("--dir", help="where to write the folders (default: the temp folder)")
+    parser.add_argument("--parts", default="mnist_png,growth,stream",
+                        help="which to run, a comma list of mnist_png, growth, stream (stream needs growth)")
+    args = parser.parse_args()
+    parent = Path(tempfile.mkdtemp(prefix="digitlab-bench-folders-", dir=args.dir))
+    saved_home = os.environ.get("DIGITLAB_HOME")
+    os.environ["DIGITLAB_HOME"] = str(parent / "home")  # an empty cache of its own, children included
+    try:
+        parts = set(args.parts.split(","))
+        if "mnist_png" in parts:
+            bench_mnist_png(parent, args.repeats)
+        if "growth" in parts:
+            kept = bench_growth(parent, [10_000, 100_000] + ([1_000_000] if args.million else []))
+            if kept and "stream" in parts:
+                bench_stream(parent, kept)
+    finally:
+        shutil.rmtree(parent, ignore_errors=True)
+        if saved_home is None:
+            os.environ.pop("DIGITLAB_HOME", None)
+        else:
+            os.environ["DIGITLAB_HOME"] = saved_home
+
+
+if __name__ == "__main__":
+    main()
