@@ -317,10 +317,12 @@ def shifted(images: torch.Tensor, shift: int, generator: torch.Generator) -> tor
 
 
 def warped(images: torch.Tensor, shift: float, rotate: float, scale: float, generator: torch.Generator,
-           chunk: int = 8192, shear: float = 0.0, aspect: float = 0.0) -> torch.Tensor:
+           chunk: int = 8192, shear: float = 0.0, aspect: float = 0.0, margin: int = 0) -> torch.Tensor:
     """Each image turned by up to +-rotate degrees, zoomed by up to 1 +- scale, slanted by up to
     +-shear, widened or narrowed by up to 1 +- aspect and moved by up to +-shift pixels, each drawn
-    uniformly and independently; bilinear, the border filled with 0."""
+    uniformly and independently; bilinear, the border filled with 0. Only the middle (28 - 2 margin)
+    pixels square are computed, the `margin` around them left 0: a net that crops them away (the
+    recipe's `crop`) sees the same images for half the work (0.7 -> 0.4 s an epoch, crop 4)."""
     n = len(images)
     rows = 6 if shear or aspect else 4  # the first four draws are those of runs without slant or width
     u = (torch.rand(rows, n, generator=generator) * 2 - 1).to(images.device)  # (rows, N) in [-1, 1)
@@ -333,28 +335,58 @@ def warped(images: torch.Tensor, shift: float, rotate: float, scale: float, gene
         extra = torch.zeros(n, 2, 3, device=images.device)
         extra[:, 0, 0], extra[:, 0, 1], extra[:, 1, 1] = 1 / width, -slant / width, 1
         theta = torch.cat([theta[:, :, :2] @ extra[:, :, :2], theta[:, :, 2:]], 2)  # (N, 2, 3)
-    out = torch.empty_like(images)
+    out = torch.zeros_like(images)
+    inner = slice(margin, 28 - margin)
     for start in range(0, n, chunk):  # a grid is 2 floats a pixel: chunks keep it small
         part = slice(start, start + chunk)
-        grid = nn.functional.affine_grid(theta[part], [len(theta[part]), 1, 28, 28], align_corners=False)
+        grid = _sampling_grid(theta[part], margin)  # (b, 28 - 2 margin, 28 - 2 margin, 2)
         moved = nn.functional.grid_sample(_to_unit(images[part]).unsqueeze(1), grid, align_corners=False)[:, 0]
-        out[part] = moved.mul_(255).round_().to(torch.uint8) if images.dtype == torch.uint8 else moved
+        out[part, inner, inner] = moved.mul_(255).round_().to(torch.uint8) if images.dtype == torch.uint8 else moved
     return out
+
+
+def _sampling_grid(theta: torch.Tensor, margin: int) -> torch.Tensor:
+    """(b, 2, 3) affine maps -> (b, S, S, 2) the input points that the middle S = 28 - 2 margin
+    output pixels read: affine_grid's arithmetic (align_corners=False) for those pixels alone, as one
+    batched matrix product (affine_grid itself took 0.4 s of an epoch's 0.7 s of warping)."""
+    side = 28 - 2 * margin
+    centres = (2 * torch.arange(margin, 28 - margin, dtype=theta.dtype, device=theta.device) + 1) / 28 - 1  # (S,)
+    ys, xs = torch.meshgrid(centres, centres, indexing="ij")
+    base = torch.stack([xs, ys, torch.ones_like(xs)], -1).reshape(1, side * side, 3)  # (1, S*S, 3): x, y, 1
+    return (base @ theta.transpose(1, 2)).reshape(len(theta), side, side, 2)  # (b, S*S, 2) -> (b, S, S, 2)
 
 
 def restroked(images: torch.Tensor, thicken: int, generator: torch.Generator) -> torch.Tensor:
     """Each image's strokes grown by k px (k drawn from -1 .. thicken per image): a (2k+1)-wide max
-    filter for k > 0, a 2 x 2 min filter (half a pixel off each side) for k = -1, none for k = 0."""
+    filter for k > 0, a 2 x 2 min filter (half a pixel off each side) for k = -1, none for k = 0.
+    Done in the images' own dtype with shifted maxima and minima (a separable filter): on uint8,
+    5x faster than max_pool2d on a float copy (0.5 s an epoch of 60,000 before)."""
     k = torch.randint(-1, thicken + 1, (len(images),), generator=generator).to(images.device)  # (N,)
-    x = images.unsqueeze(1).float()  # (N, 1, 28, 28): max_pool2d wants floats
     out = images.clone()
     for size in range(1, thicken + 1):
         pick = k == size
-        out[pick] = nn.functional.max_pool2d(x[pick], 2 * size + 1, 1, size)[:, 0].to(images.dtype)
+        out[pick] = _spread(images[pick], size, torch.maximum)
     pick = k == -1
-    thinned = -nn.functional.max_pool2d(-nn.functional.pad(x[pick], (0, 1, 0, 1)), 2, 1)  # (n, 1, 28, 28)
-    out[pick] = thinned[:, 0].to(images.dtype)
+    out[pick] = _spread(images[pick], 0, torch.minimum, one_sided=True)
     return out
+
+
+def _spread(x: torch.Tensor, reach: int, pick, one_sided: bool = False) -> torch.Tensor:
+    """(n, H, W) -> each pixel the `pick` (max or min) of its neighbours within `reach` px along rows,
+    then columns; one_sided: of itself and the next pixel down and right (a 2 x 2 window). Beyond the
+    edge is background (0), as max_pool2d's padding makes it."""
+    for dim in (1, 2):
+        src, out = x, x.clone()
+        n = x.shape[dim]
+        steps = [1] if one_sided else [s for r in range(1, reach + 1) for s in (r, -r)]
+        for step in steps:  # out[i] = pick(out[i], src[i + step]), src being 0 beyond the edge
+            a, b = (slice(0, n - step), slice(step, n)) if step > 0 else (slice(-step, n), slice(0, n + step))
+            out[(slice(None),) * dim + (a,)] = pick(out[(slice(None),) * dim + (a,)], src[(slice(None),) * dim + (b,)])
+            if pick is torch.minimum:  # the pixels whose neighbour is beyond the edge: min(x, 0)
+                edge = slice(n - step, n) if step > 0 else slice(0, -step)
+                out[(slice(None),) * dim + (edge,)] = 0
+        x = out
+    return x
 
 
 def augmented(images: torch.Tensor, config: CNNConfig, generator: torch.Generator) -> torch.Tensor:
@@ -362,7 +394,7 @@ def augmented(images: torch.Tensor, config: CNNConfig, generator: torch.Generato
     then restroked."""
     if config.rotate or config.scale or config.shear or config.aspect:
         images = warped(images, config.shift, config.rotate, config.scale, generator,
-                        shear=config.shear, aspect=config.aspect)
+                        shear=config.shear, aspect=config.aspect, margin=config.crop)
     elif config.shift:
         images = shifted(images, config.shift, generator)
     return restroked(images, config.thicken, generator) if config.thicken else images
