@@ -7,7 +7,7 @@ the server's resident memory before and after each round, and at its peak. Meanw
 client asks GET /healthz every HEALTH_EVERY seconds: its p99 says whether the cheap routes still
 answer at once under load.
 
-    python benchmarks/load_server.py                      # quick models trained into a temp folder
+    python benchmarks/load_server.py                      # the models that ship with digitlab
     python benchmarks/load_server.py --models digitlab-out  # the models of the last compare
 """
 

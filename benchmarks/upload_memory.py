@@ -5,7 +5,7 @@ Starts `digitlab serve` on a free port, sends --uploads uploads of one 4096 x 40
 server's resident memory (VmRSS) after each round and its peak (VmHWM), with the statuses seen.
 Target (issue 20): under 1 GB through 40 at once, and given back rather than kept.
 
-    python benchmarks/upload_memory.py                        # quick models trained into a temp folder
+    python benchmarks/upload_memory.py                        # the models that ship with digitlab
     python benchmarks/upload_memory.py --uploads 40 --rounds 3
 """
 

@@ -14,8 +14,8 @@ def add_parser(subparsers) -> None:
         description="Serve a page (and a JSON API: POST /api/predict, GET /api/models, GET /healthz) "
         "that runs one saved model per method on a digit drawn with mouse or finger, or on an uploaded "
         "photo: the ten-digit model where a method has several (a drawing can be any digit), else the "
-        "newest. Models come from --models, else ./digitlab-out (the last compare), else quick ones "
-        "trained once and cached.",
+        "newest. Models come from --models, else ./digitlab-out (the last compare), else the four "
+        "that ship with digitlab.",
     )
     parser.add_argument("--host", default="127.0.0.1",
                         help="address to listen on (default: 127.0.0.1, this machine only; 0.0.0.0 opens it to the network)")
