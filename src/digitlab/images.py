@@ -35,8 +35,6 @@ MIN_INK_PIXELS = 12  # at WORK_SIDE: fewer ink pixels than this is a speck of du
 # and stroke width in px (median 2.7). Inputs outside are brought to the nearer edge.
 MNIST_SLANT = (-0.49, 0.22)
 MNIST_WIDTH = (1.95, 3.85)
-NORMALISE_SLANT = True
-NORMALISE_WIDTH = True
 DECODE_SIDE = 4 * WORK_SIDE  # px: a file is decoded (or shrunk at once) to about this, longer side
 MAX_DECODE_BYTES = 160 << 20  # one image's decoded pixels; with what follows, peak memory stays under 300 MB
 BYTES_PER_PIXEL = {"1": 1, "L": 1, "I;16": 2, "I;16B": 2, "I;16L": 2}  # Pillow's storage; 4 for the rest
@@ -314,26 +312,24 @@ def _as_mnist_writes(ink: np.ndarray) -> np.ndarray:
     the range: sheared about its centre of mass, its strokes grown or thinned by a max or min filter.
     Widths are judged at the size the digit will have in the 28 x 28 frame.
     """
-    if NORMALISE_SLANT:
-        slant = _slant(ink)
-        target = min(max(slant, MNIST_SLANT[0]), MNIST_SLANT[1])
-        if abs(target - slant) > 0.02:
-            ink = _sheared(ink, target - slant)
-    if NORMALISE_WIDTH:
-        crop = _cropped(ink)
-        fit = BOX_SIDE / max(crop.shape)  # work px -> frame px
-        width = _stroke_width(crop) * fit
-        target = min(max(width, MNIST_WIDTH[0]), MNIST_WIDTH[1])
-        radius = round((target - width) / fit / 2)  # work px to add (or take) on each side
-        if radius:
-            pad = max(radius, 0)
-            grown = np.pad(ink, pad)
-            reduce = np.max if radius > 0 else np.min
-            grown = _sweep(grown, 2 * abs(radius) + 1, reduce)
-            # Thinning never erases the digit, nor breaks it: a bold serif 0 or 8 has hairlines
-            # that a min filter wide enough for its stems would cut.
-            broken = radius < 0 and _components(grown > 0).max() > _components(ink > 0).max()
-            ink = grown if grown.any() and not broken else ink
+    slant = _slant(ink)
+    target = min(max(slant, MNIST_SLANT[0]), MNIST_SLANT[1])
+    if abs(target - slant) > 0.02:
+        ink = _sheared(ink, target - slant)
+    crop = _cropped(ink)
+    fit = BOX_SIDE / max(crop.shape)  # work px -> frame px
+    width = _stroke_width(crop) * fit
+    target = min(max(width, MNIST_WIDTH[0]), MNIST_WIDTH[1])
+    radius = round((target - width) / fit / 2)  # work px to add (or take) on each side
+    if radius:
+        pad = max(radius, 0)
+        grown = np.pad(ink, pad)
+        reduce = np.max if radius > 0 else np.min
+        grown = _sweep(grown, 2 * abs(radius) + 1, reduce)
+        # Thinning never erases the digit, nor breaks it: a bold serif 0 or 8 has hairlines
+        # that a min filter wide enough for its stems would cut.
+        broken = radius < 0 and _components(grown > 0).max() > _components(ink > 0).max()
+        ink = grown if grown.any() and not broken else ink
     return ink
 
 
