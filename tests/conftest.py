@@ -8,7 +8,9 @@ import tempfile
 import pytest
 
 # Set before any digitlab code reads it; the cache is rebuilt once per session from the shipped files.
-os.environ.setdefault("DIGITLAB_HOME", tempfile.mkdtemp(prefix="digitlab-test-home-"))
+# Always a fresh folder, never a DIGITLAB_HOME the user set: the suite's small models and caches
+# must not land in a user's cache (where `digitlab serve` would find them).
+os.environ["DIGITLAB_HOME"] = tempfile.mkdtemp(prefix="digitlab-test-home-")
 os.environ.setdefault("MPLBACKEND", "Agg")
 
 

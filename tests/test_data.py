@@ -118,3 +118,11 @@ def test_an_idx_folder_of_one_split_is_split_at_random_80_20(tmp_path):
     valid = data.load(str(tmp_path), "valid")
     assert len(train.labels) == 32 and len(valid.labels) == 8
     assert sorted(train.index.tolist() + valid.index.tolist()) == list(range(40))
+
+
+def test_the_suite_never_writes_into_the_users_cache():
+    # conftest gives every session a fresh home, even when the user has set DIGITLAB_HOME (run the
+    # suite with DIGITLAB_HOME=~/somewhere: with os.environ.setdefault this failed).
+    from digitlab import data
+
+    assert data.home().name.startswith("digitlab-test-home-"), data.home()
