@@ -39,7 +39,7 @@ WEIGHT_LIMIT = 1e4  # |weight| past which a run has diverged: the pixels are in 
 #                     and learning has stopped. Default runs stay under 1 (linear at --lr 100: 10).
 
 
-def _diverged(what: str, epoch: int, lr: float) -> TrainingError:
+def diverged(what: str, epoch: int, lr: float) -> TrainingError:
     return TrainingError(f"training diverged in epoch {epoch}: {what}; try a lower learning rate "
                          f"(--lr, now {lr:g}; for example {lr / 10:g})")
 
@@ -48,7 +48,7 @@ def check_finite(loss: torch.Tensor | float, epoch: int, batch: int, lr: float) 
     """Stop with a TrainingError when a loss is NaN or infinite: training has diverged."""
     loss = float(loss.detach()) if isinstance(loss, torch.Tensor) else float(loss)
     if not math.isfinite(loss):
-        raise _diverged(f"the training loss became {loss} at batch {batch}", epoch, lr)
+        raise diverged(f"the training loss became {loss} at batch {batch}", epoch, lr)
 
 
 class Divergence:
@@ -68,14 +68,14 @@ class Divergence:
         if self.first is None:
             self.first = max(float(loss), 1e-3)
         elif loss > LOSS_GROWTH * self.first:
-            raise _diverged(f"the training loss grew from {self.first:.3g} to {loss:.3g} at batch {batch}",
+            raise diverged(f"the training loss grew from {self.first:.3g} to {loss:.3g} at batch {batch}",
                             epoch, self.lr)
 
     def weights(self, parameters, epoch: int) -> None:
         for p in parameters:
             largest = float(p.detach().abs().max()) if p.numel() else 0.0
             if not math.isfinite(largest) or largest > WEIGHT_LIMIT:
-                raise _diverged(f"the weights reached {largest:.3g}", epoch, self.lr)
+                raise diverged(f"the weights reached {largest:.3g}", epoch, self.lr)
 
 
 class NanGuard(Callback):

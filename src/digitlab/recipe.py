@@ -34,8 +34,9 @@ import torch
 from torch import nn
 
 from digitlab import distributed
+from digitlab.callbacks import diverged
 from digitlab.console import progress_bar
-from digitlab.errors import DataError, DigitlabError, TrainingError
+from digitlab.errors import DataError, DigitlabError
 from digitlab.graphs import GraphedStep
 from digitlab.optim import NesterovSGD, one_cycle
 
@@ -479,9 +480,8 @@ def fit(model: nn.Module, config: CNNConfig, x, y, valid=None, *, device="cpu", 
                 step(order[i * batch_size:(i + 1) * batch_size])  # (B,) indices
                 bar.advance(task)
             train_loss = distributed.all_reduce_mean(loss_sum).item() / steps_per_epoch  # one sync per epoch
-            if train_loss != train_loss:
-                raise TrainingError(f"the training loss became NaN in epoch {epoch}; lower the lr "
-                                    f"(now {config.lr}) and train again")
+            if not math.isfinite(train_loss):  # the same one-line error, naming --lr, as every method's
+                raise diverged(f"the epoch's mean training loss became {train_loss}", epoch, config.lr)
             row = {"epoch": epoch, "train_loss": train_loss, "valid_loss": None, "accuracy": None, "tta": False,
                    "seconds": time.perf_counter() - started}  # training only: the sum is the run's cost
             # Every process now holds process 0's model, so each scores the validation set alike.
