@@ -371,8 +371,9 @@ def to_mnist(source: str | os.PathLike | bytes | Image.Image, name: str = "image
     if (ink > 0).sum() < MIN_INK_PIXELS and max(grey.shape) > WORK_SIDE:
         # A faint hairline shrunk to WORK_SIDE can sink into the paper's grain: look again at twice
         # the size (4x the work, paid only by pages that look blank).
-        ink = _ink_at(grey, 2 * WORK_SIDE)
-        ink = _shrunk(ink, WORK_SIDE) if (ink > 0).sum() >= 4 * MIN_INK_PIXELS else np.zeros(1)
+        larger = _ink_at(grey, 2 * WORK_SIDE)
+        if (larger > 0).sum() >= 4 * MIN_INK_PIXELS:  # as many ink pixels as WORK_SIDE asks, at 4x the area
+            ink = _shrunk(larger, WORK_SIDE)
     if (ink > 0).sum() < MIN_INK_PIXELS:
         raise DataError(f"{label}: no digit found (the image looks blank); give a photo or drawing of one digit")
     ink = _as_mnist_writes(ink)
