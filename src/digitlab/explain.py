@@ -23,7 +23,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from digitlab.errors import DataError, ModelError
+from digitlab.errors import DataError, ModelError, OutputError
 
 IG_STEPS = 32  # integrated gradients' first try; doubled until the attributions add up (IG_TOLERANCE)
 IG_MAX_STEPS = 512  # the shipped cnn's gap, 8 digits: 0.4-18 % at 32 steps, 0.03-4.7 % at 64, <= 1.3 % at 128
@@ -276,7 +276,11 @@ def save_pictures(explanation: Explanation, folder: str | os.PathLike, stem: str
     from digitlab.files import atomic_write
 
     folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise OutputError(f"{folder}: cannot make the explanations' folder ({err.strerror}); "
+                          "give --explain a folder you can write to") from None
     pictures = {"seen": grey(explanation.seen)} | {name: heat(m) for name, m in explanation.maps.items()}
     written = []
     for name, picture in pictures.items():
