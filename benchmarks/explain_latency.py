@@ -41,6 +41,35 @@ def main() -> None:
         extra = f"  (IG steps: median {statistics.median(steps):.0f}, max {max(steps)})" if method == "cnn" else ""
         print(f"{method:>10}: median {1000 * statistics.median(times):6.1f} ms, max {1000 * max(times):6.1f} ms{extra}")
     print(f"{'all four':>10}: median {1000 * statistics.median(totals):6.1f} ms, max {1000 * max(totals):6.1f} ms")
+    web_why(digits, args.images)
+
+
+def web_why(digits, n: int) -> None:
+    """The page's "why?": POST /api/explain with a PNG, the whole request, per method."""
+    import io
+
+    from PIL import Image
+    from starlette.testclient import TestClient
+
+    from digitlab.web import models as web_models
+    from digitlab.web.app import create_app
+
+    served = {m: s for m, s in web_models.resolve(None).items()}
+    bodies = []
+    for image in digits[:n]:
+        buffer = io.BytesIO()
+        Image.fromarray(255 - image.numpy()).resize((140, 140)).save(buffer, format="PNG")
+        bodies.append(buffer.getvalue())
+    with TestClient(create_app(served)) as client:
+        for method in served:
+            client.post(f"/api/explain?method={method}", content=bodies[0])  # warm-up
+            times = []
+            for body in bodies:
+                start = time.perf_counter()
+                client.post(f"/api/explain?method={method}", content=body).raise_for_status()
+                times.append(time.perf_counter() - start)
+            print(f"web why? {method:>10}: median {1000 * statistics.median(times):6.1f} ms, "
+                  f"max {1000 * max(times):6.1f} ms")
 
 
 if __name__ == "__main__":
