@@ -154,6 +154,31 @@ learn.fit(5, 0.5)
 learn.recorder.plot_loss()
 
 # %% [markdown]
+# ## Why did it say 7?
+# The ten averages above are what pixel similarity learned; a linear model learns a weight per
+# pixel per digit. `digitlab.explain` draws both for the models that ship with digitlab, and
+# explains one answer from each method: red pushed towards the answer, blue away (docs/book.md).
+
+# %%
+from digitlab import explain, pretrained
+shipped = {m: pretrained.load(m) for m in ('pixel', 'linear', 'simple_net', 'cnn')}
+signed = lambda m: m / m.abs().max()  # each map in [-1, 1], so that white is 0
+weights = [signed(w) for _, w in explain.learned(shipped['linear'])]
+show_images(weights, nrows=2, titles=[str(d) for d in range(10)], figsize=(8, 3.5), cmap='bwr', vmin=-1, vmax=1)
+
+# %%
+seven = valid_stacks[7][0]
+whys = {m: explain.explain(clf, seven) for m, clf in shipped.items()}
+maps = [whys['pixel'].maps['evidence'], whys['linear'].maps['contribution'],
+        whys['simple_net'].maps['contribution'], whys['cnn'].maps['integrated_gradients']]
+show_images([signed(m) for m in maps], titles=[f'{m}: {e.label}' for m, e in whys.items()],
+            figsize=(8, 2.4), cmap='bwr', vmin=-1, vmax=1)
+
+# %%
+linear_why = whys['linear']  # weight x pixel, plus the bias, is the 7's score exactly
+round(linear_why.maps['contribution'].sum().item() + linear_why.notes['bias'], 4), round(linear_why.scores[7], 4)
+
+# %% [markdown]
 # ## resnet18 on all 60,000 images
 # The full-MNIST telling's last cell. On a two-core CPU each batch of 64 costs about 0.1 to 0.25 s
 # (benchmarks/RESULTS.md), so four epochs take 6 to 16 minutes. `DIGITLAB_NOTEBOOK_QUICK=1`

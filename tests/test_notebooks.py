@@ -8,6 +8,7 @@ percent format) are the source; the `.ipynb` beside each must hold the same cell
 
 from __future__ import annotations
 
+import ast
 import importlib.util
 import re
 import shutil
@@ -140,6 +141,9 @@ def test_ten_digits_worked_answer():
     net = table(cell(nb, "dls = DataLoaders(dl, valid_dl)"))
     assert len(net) == 5 and net[-1][2] > 0.93  # the write-up's sigmoid net: about 95 %
     assert images(cell(nb, "learn.recorder.plot_loss()")) == 1
+    assert images(cell(nb, "from digitlab import explain")) == 1 and images(cell(nb, "seven = ")) == 1
+    total, logit = ast.literal_eval(shown(cell(nb, "linear_why = ")))  # contributions + bias: the 7's score
+    assert abs(total - logit) <= 1e-3 and logit > 0
     assert len(table(cell(nb, "dls = ImageDataLoaders"))) == 4  # four short epochs of resnet18
 
 

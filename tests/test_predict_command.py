@@ -129,3 +129,36 @@ def test_as_is_reads_mnist_style_files_without_cleaning_them(model, capsys, tmp_
     for i, answer in enumerate(answers):  # the model saw the file's own pixels, not to_mnist's
         assert np.array_equal(np.asarray(Image.open(answer["shown"])), mnist_test.images[i].numpy())
     assert [a["label"] for a in answers] == classifiers.load(model).predict(mnist_test.images[:3]).tolist()
+
+
+def test_explain_saves_pictures_and_json_carries_the_maps(model, capsys, tmp_path, mnist_test):
+    inputs = [tmp_path / "a" / "seven.png", tmp_path / "b" / "seven.png"]
+    for i, path in enumerate(inputs):
+        _scan(mnist_test, i, path)
+    why = tmp_path / "why"
+    code, out, err = digitlab(capsys, "predict", model, *inputs, "--json", "--explain", why)
+    assert code == 0, err
+    answers = [json.loads(line) for line in out.splitlines()]
+    for answer in answers:
+        e = answer["explanation"]
+        assert e["method"] == "pixel" and e["label"] == answer["label"]
+        assert set(e["maps"]) == {"minus_nearest_mean", "minus_runner_up_mean", "evidence"}
+        assert all(len(m) == 28 and all(len(row) == 28 for row in m) for m in e["maps"].values())
+    assert {"seven-seen.png", "seven-evidence.png", "seven-2-evidence.png"} <= {p.name for p in why.iterdir()}
+    code, out, err = digitlab(capsys, "predict", model, inputs[0], "--explain", why)
+    assert code == 0 and "why: nearest to the mean 7" in out, out
+
+
+def test_explain_with_the_shipped_cnn(capsys, tmp_path, mnist_test):
+    _scan(mnist_test, 0, tmp_path / "seven.png")
+    code, out, err = digitlab(capsys, "predict", tmp_path / "seven.png", "--explain", tmp_path / "why")
+    assert code == 0, err
+    assert "why: score" in out and "for 7 against" in out
+    assert (tmp_path / "why" / "seven-integrated_gradients.png").is_file()
+
+
+def test_explain_into_a_file_is_one_line_error(model, capsys, tmp_path, mnist_test):
+    _scan(mnist_test, 0, tmp_path / "seven.png")
+    (tmp_path / "taken").write_text("a file")
+    code, out, err = digitlab(capsys, "predict", model, tmp_path / "seven.png", "--explain", tmp_path / "taken")
+    assert_one_line_error(code, err, "taken")

@@ -41,8 +41,11 @@ def test_every_section_is_there_and_every_picture_is_an_embedded_png(page_path):
     for key, heading in report.SECTIONS.items():
         assert f'<section id="{key}"><h2>{heading}</h2>' in page
     sources = re.findall(r'<img src="([^"]+)"', page)
-    # examples and means per task, curves, then a confusion matrix and top losses per run
-    assert len(sources) == 2 * 2 + 1 + 4 * 2
+    # examples and means per task, curves, then per run a confusion matrix, top losses, what the
+    # model learned and why its top losses went wrong
+    assert len(sources) == 2 * 2 + 1 + 4 * 4
+    learned = page.split('<section id="learned">')[1].split("</section>")[0]
+    assert learned.count("<img") == 4 and "<figcaption>linear, 0-9</figcaption>" in learned
     for source in sources:
         prefix = "data:image/png;base64,"
         assert source.startswith(prefix)
@@ -80,7 +83,7 @@ def test_report_renders_offline_in_headless_chromium(page_path):
         finally:
             browser.close()
     assert headings == list(report.SECTIONS.values())
-    assert len(widths) == 13 and all(w > 0 for w in widths), widths
+    assert len(widths) == 21 and all(w > 0 for w in widths), widths
     assert all(url.startswith(("file:", "data:")) for url in fetched), fetched  # nothing from a network
     assert Image.open(ARTIFACTS / "report.png").size[1] > 2000  # the whole page, not a blank viewport
 

@@ -324,3 +324,23 @@ def test_connections_past_the_cap_are_answered_503_and_closed(guarded):
     finally:
         for sock in held:
             sock.close()
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_explain_answers_why_for_each_models_card(client, served, method):
+    body = digit_png(0)
+    response = client.post(f"/api/explain?method={method}", content=body, headers={"Content-Type": "image/png"})
+    assert response.status_code == 200, response.text
+    why = response.json()
+    seen = images.to_mnist(body)
+    assert why["method"] == method and why["label"] == served[method].clf.predict(seen[None]).item()
+    assert set(why["pictures"]) == set(why["maps"]) and why["maps"]
+    for grid in why["maps"].values():
+        assert len(grid) == 28 and all(len(row) == 28 for row in grid)
+    for picture in why["pictures"].values():
+        assert Image.open(io.BytesIO(base64.b64decode(picture))).size == (224, 224)
+
+
+def test_explain_for_a_model_not_served_is_404(client):
+    response = client.post("/api/explain?method=svm", content=digit_png(0), headers={"Content-Type": "image/png"})
+    assert response.status_code == 404 and "'svm'" in response.json()["detail"]

@@ -159,6 +159,21 @@ def test_drawing_a_digit_shows_four_answers(page):
     page.screenshot(path=str(ARTIFACTS / "web-drawing.png"), full_page=True)
 
 
+def test_why_shows_each_cards_explanation_and_a_new_answer_hides_it(page):
+    sync_api.expect(page.locator(".card.waiting")).to_have_count(0, timeout=15_000)  # the seven drawn above
+    for method in ("pixel", "linear", "simple_net", "cnn"):
+        card = page.locator(f".card[data-method={method}]")
+        card.locator(".why").click()
+        sync_api.expect(card.locator(".why-view img").first).to_be_visible(timeout=15_000)
+        assert card.locator(".why-view p").inner_text().strip(), method
+        assert page.evaluate(f"() => [...document.querySelectorAll('.card[data-method={method}] .why-view img')]"
+                             ".every(img => img.complete && img.naturalWidth === 224)"), method
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "web-why.png"), full_page=True)
+    page.click("#clear")
+    sync_api.expect(page.locator(".why-view:visible")).to_have_count(0)
+
+
 def test_uploading_a_photo_answers_for_it(page, tmp_path, mnist_test):
     photo = tmp_path / "four.jpg"
     index = int((mnist_test.labels == 4).nonzero()[0])

@@ -35,6 +35,8 @@ SECTIONS = {  # id -> heading, in page order; the tests check each one is there
     "curves": "Learning curves",
     "confusion": "Confusion matrices",
     "top-losses": "Top losses",
+    "learned": "What each model learned",
+    "why-wrong": "Why the top losses went wrong",
     "timings": "Timings",
     "environment": "Environment",
 }
@@ -181,6 +183,90 @@ def top_losses_figure(result: Result) -> Figure:
     return digit_grid(torch.stack([w.image for w in result.worst]), titles, columns=min(9, len(titles)), inches=0.9)
 
 
+def signed_grid(maps: Sequence[torch.Tensor], titles: Sequence[str], columns: int, inches: float = 0.9,
+                grey: Sequence[int] = ()) -> Figure:
+    """(h, w) signed maps (weights, contributions) as one mosaic: red positive, blue negative, white
+    at 0, each scaled by its own largest magnitude; the maps at positions `grey` are images in [0, 1],
+    drawn white ink on black."""
+    h, w = maps[0].shape
+    rows = max(1, -(-len(maps) // columns))
+    top_gap = max(9, h // 3)
+    cell_h, cell_w = h + top_gap, w + max(3, w // 9)
+    mosaic = torch.ones(rows * cell_h, columns * cell_w, 4)  # RGBA, white page
+    red_blue, black_white = matplotlib.colormaps["bwr"], matplotlib.colormaps["gray"]
+    for i, m in enumerate(maps):
+        top, left = (i // columns) * cell_h + top_gap, (i % columns) * cell_w
+        m = m.float().cpu()
+        colours = black_white(m.numpy()) if i in grey else red_blue((m / (float(m.abs().max()) or 1) + 1).numpy() / 2)
+        mosaic[top : top + h, left : left + w] = torch.from_numpy(colours).float()  # (h, w, 4)
+    fig = Figure(figsize=(columns * inches, rows * inches * cell_h / cell_w))
+    ax = fig.add_axes((0, 0, 1, 1))
+    ax.imshow(mosaic.numpy(), interpolation="nearest")
+    for i, title in enumerate(titles):
+        ax.text((i % columns) * cell_w + w / 2, (i // columns) * cell_h + top_gap - 1, title, ha="center",
+                va="bottom", fontsize=7)
+    ax.axis("off")
+    return fig
+
+
+def _model(result: Result):
+    """The result's saved classifier, or None when its folder is gone (a report rendered later)."""
+    from digitlab.classifiers import load
+    from digitlab.errors import DigitlabError
+
+    try:
+        return load(result.model_dir)
+    except (DigitlabError, OSError):
+        return None
+
+
+def learned_figure(clf) -> Figure:
+    """explain.learned's pictures: the mean digits in grey, weights and filters in red and blue."""
+    from digitlab import explain
+
+    pictures = explain.learned(clf)
+    titles, images = [t for t, _ in pictures], [p for _, p in pictures]
+    if clf.method == "pixel":
+        return digit_grid(torch.stack(images), titles, columns=min(10, len(images)))
+    return signed_grid(images, titles, columns=min(12 if clf.method == "cnn" else 10, len(images)))
+
+
+WHY_SHOWN = 3  # top losses explained per model
+
+
+def why_wrong_figure(clf, result: Result) -> Figure:
+    """For each of the first WHY_SHOWN top losses: what the model saw and its explanation's maps."""
+    from digitlab import explain
+
+    maps, titles, grey = [], [], []
+    for w in result.worst[:WHY_SHOWN]:
+        e = explain.explain(clf, w.image)
+        grey.append(len(maps))
+        maps.append(e.seen)
+        titles.append(f"{w.actual} seen as {w.predicted}")
+        shown = list(e.maps.items())[:3]  # simple_net's units after its two contributions are left out
+        maps += [m for _, m in shown]
+        titles += [name.replace("_", " ")[:22] for name, _ in shown]
+    return signed_grid(maps, titles, columns=1 + len(shown), inches=1.3, grey=grey)
+
+
+def _explained_sections(results: Sequence[Result]) -> tuple[str, str]:
+    learned, why = [], []
+    for r in results:
+        clf = _model(r)
+        if clf is None:
+            continue
+        learned.append(_img(learned_figure(clf), f"{r.method}, {r.task}"))
+        if r.worst:
+            why.append(_img(why_wrong_figure(clf, r), f"{r.method}, {r.task}"))
+    intro = ("<p>Computed by explain.py from the saved models. pixel: the mean digit of each class; linear: each"
+             " class's weight per pixel; simple_net: the first layer's units with the largest outgoing weights;"
+             " cnn: the first convolution's filters. Red is positive, blue negative.</p>")
+    why_intro = ("<p>Each top loss as the model saw it, then its explanation (red pushed towards the wrong"
+                 " answer, blue away; see <code>digitlab predict --explain</code>).</p>")
+    return intro + "".join(learned), why_intro + "".join(why)
+
+
 def _table(header: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
     head = "".join(f"<th>{html.escape(str(h))}</th>" for h in header)
     body = "".join("<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in row) + "</tr>" for row in rows)
@@ -250,6 +336,7 @@ def render(results: Sequence[Result], tasks: Sequence[Task], settings: dict, env
         "top-losses": "<p>Each test image is titled actual / predicted / the model's probability for its"
         " prediction, highest loss first.</p>"
         + "".join(_img(top_losses_figure(r), f"{r.method}, {r.task}") for r in results if r.worst),
+        **dict(zip(("learned", "why-wrong"), _explained_sections(results))),
         "timings": _table(
             ["method", "task", "epochs", "train time", "predict time, whole test set", "test images", "settings"],
             [

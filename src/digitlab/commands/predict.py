@@ -33,6 +33,10 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--show", metavar="DIR",
                         help="save the 28 x 28 image the model saw, as DIR/<name>.png; "
                         "a name met again gets -2, -3, ... (DIR/<name>-2.png)")
+    parser.add_argument("--explain", metavar="DIR",
+                        help="say why: save each answer's explanation as pictures, DIR/<name>-<map>.png (the "
+                        "image as the model saw it, and maps in red for the answer, blue against: "
+                        "see explain.py); with --json each line also carries the maps as 28 x 28 arrays")
     parser.set_defaults(run=run)
 
 
@@ -192,9 +196,10 @@ def read_images(paths: list[str], unreadable: Unreadable, as_is: bool = False):
     return (torch.stack(inputs) if inputs else None), read
 
 
-def answer(path: str, seen, row: list[float], classes: list[int], shown: Path | None, as_json: bool) -> str:
+def answer(path: str, seen, row: list[float], classes: list[int], shown: Path | None, as_json: bool,
+           why: dict | None = None) -> str:
     """One image's line, JSON or text; `row` holds its probabilities as plain floats (reading them
-    one at a time out of a tensor cost a fifth of a 100,000-image stream)."""
+    one at a time out of a tensor cost a fifth of a 100,000-image stream); `why` is explain.to_json's."""
     import json
 
     from PIL import Image
@@ -212,9 +217,32 @@ def answer(path: str, seen, row: list[float], classes: list[int], shown: Path | 
             "probability": round(row[best], 6),
             "probabilities": {str(c): round(p, 6) for c, p in zip(classes, row)},
             **({"shown": str(shown)} if shown else {}),
+            **({"explanation": why} if why else {}),
         }, allow_nan=False)
     others = "  ".join(f"{c}:{p:.3f}" for c, p in zip(classes, row))
-    return f"{path}: {classes[best]} (probability {row[best]:.3f})  [{others}]"
+    line = f"{path}: {classes[best]} (probability {row[best]:.3f})  [{others}]"
+    if why:
+        line += f"\n  why: {reason(why)}"
+    return line
+
+
+def reason(why: dict) -> str:
+    """One line of text from explain.to_json's dict: the answer against its runner-up."""
+    scores = dict(zip(why["classes"], why["scores"]))
+    label, other = why["label"], why["runner_up"]
+    if why["method"] == "pixel":
+        return (f"nearest to the mean {label} (distance {scores[label]:.3f}), then the mean {other} "
+                f"({scores[other]:.3f})")
+    return f"score {scores[label]:.2f} for {label} against {scores[other]:.2f} for {other}"
+
+
+def explained(clf, seen, path: str, folder: str, namer: ShownNames) -> dict:
+    """The explanation of one answer as JSON, its pictures saved in `folder`."""
+    from digitlab import explain
+
+    e = explain.explain(clf, seen)
+    explain.save_pictures(e, folder, Path(namer(path)).stem)
+    return explain.to_json(e)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -227,6 +255,7 @@ def run(args: argparse.Namespace) -> int:
     model = model or "the shipped cnn"
     classes = clf.classes_.tolist()
     namer, unreadable, predicted = ShownNames(), Unreadable(), 0
+    explained_names = ShownNames()
     for batch in batches(all_paths(args), BATCH):
         inputs, paths = read_images(batch, unreadable, args.as_is)  # (n, 28, 28) in [0, 1]
         if inputs is None:
@@ -235,7 +264,8 @@ def run(args: argparse.Namespace) -> int:
         lines = []
         for path, seen, row in zip(paths, inputs, proba.tolist()):
             shown = Path(args.show) / namer(path) if args.show else None
-            lines.append(answer(path, seen, row, classes, shown, args.json))
+            why = explained(clf, seen, path, args.explain, explained_names) if args.explain else None
+            lines.append(answer(path, seen, row, classes, shown, args.json, why))
         print("\n".join(lines))
         sys.stdout.flush()  # a reader of the stream gets each batch's answers as they are made
         predicted += len(paths)

@@ -31,7 +31,7 @@ from PIL import Image, UnidentifiedImageError
 from starlette.datastructures import UploadFile
 from starlette.requests import ClientDisconnect
 
-from digitlab import __version__, images
+from digitlab import __version__, explain, images
 from digitlab.errors import DataError
 from digitlab.web.batching import Batcher
 from digitlab.web.models import Served
@@ -168,6 +168,20 @@ def predict(models: dict[str, Served], batch: torch.Tensor) -> list[list[dict]]:
     return per_image
 
 
+def explained(served: Served, image: torch.Tensor) -> dict:
+    """One model's explanation of its answer for a (28, 28) image: explain.to_json's maps, and each
+    map drawn as a PNG (red for the answer, blue against) for the page's "why?" view."""
+    e = explain.explain(served.clf, image)
+    pictures = {name: _png(explain.heat(m)) for name, m in e.maps.items()}
+    return {**explain.to_json(e), "pictures": pictures}
+
+
+def _png(picture: Image.Image) -> str:
+    buffer = io.BytesIO()
+    picture.save(buffer, format="PNG")
+    return base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
 def describe(served: Served) -> dict:
     """What GET /api/models says about one model: its task, settings and last recorded accuracy."""
     clf = served.clf
@@ -218,11 +232,14 @@ def create_app(models: dict[str, Served]) -> FastAPI:
         workers["decoders"] = ThreadPoolExecutor(DECODES_AT_ONCE, thread_name_prefix="digitlab-decode")
         workers["batcher"] = Batcher(lambda batch: predict(models, batch))
         workers["uploads"] = asyncio.Semaphore(UPLOADS_AT_ONCE)
+        # "why?" asks run on a thread of their own, one at a time: the live answers never wait behind them
+        workers["explainer"] = ThreadPoolExecutor(1, thread_name_prefix="digitlab-explain")
         try:
             yield
         finally:
             workers.pop("batcher").close()
             workers.pop("decoders").shutdown(wait=True, cancel_futures=True)
+            workers.pop("explainer").shutdown(wait=True, cancel_futures=True)
 
     def prepare(body: bytes) -> tuple[torch.Tensor, str]:
         image = decode(body)  # (28, 28)
@@ -261,5 +278,18 @@ def create_app(models: dict[str, Served]) -> FastAPI:
         predictions = await workers["batcher"].predict(image)
         seconds = time.perf_counter() - start
         return JSONResponse({"image": seen, "predictions": predictions, "seconds": round(seconds, 4)})
+
+    @app.post("/api/explain")
+    async def explain_route(request: Request, method: str) -> JSONResponse:
+        if method not in models:
+            raise _refuse(404, f"no {method!r} model is served; ask for one of {', '.join(models)}")
+        loop = asyncio.get_running_loop()
+        async with workers["uploads"]:
+            body = await image_bytes(request)
+            start = time.perf_counter()
+            image = await loop.run_in_executor(workers["decoders"], decode, body)
+            del body
+        why = await loop.run_in_executor(workers["explainer"], explained, models[method], image)
+        return JSONResponse({**why, "seconds": round(time.perf_counter() - start, 4)})
 
     return app

@@ -190,6 +190,8 @@ function ask(final) {
   send(canvasPng(context, SEND_SIDE, SEND_SIDE), "your drawing", final);
 }
 
+let lastBody = null; // the image of the answer on the cards: "why?" sends it again
+
 async function send(body, what, final) {
   abort();
   const controller = new AbortController();
@@ -203,6 +205,7 @@ async function send(body, what, final) {
       if (/no digit/.test(answer.detail || "")) return noDigit(final ? `No digit found in ${what}: draw or photograph one digit.` : null);
       throw new Error(answer.detail || `the server answered ${response.status}`);
     }
+    lastBody = body;
     show(answer);
     timing.textContent = `Answered in ${Math.round(performance.now() - started)} ms (the server's part: ${Math.round(answer.seconds * 1000)} ms).`;
     if (final) say(sentence(answer, what)); // live answers while drawing change the cards but are not announced
@@ -285,6 +288,7 @@ function makeCard(model) {
   if (model.method !== "pixel") facts.push(`${model.epochs} epoch${model.epochs === 1 ? "" : "s"}`); // averages: nothing to train
   if (model.accuracy != null) facts.push(`${percent(model.accuracy)} right on its test digits`);
   card.querySelector(".meta").textContent = facts.join(" · ");
+  card.querySelector(".why").addEventListener("click", () => why(card));
   return card;
 }
 
@@ -294,7 +298,9 @@ const NOTHING_SEEN = "data:image/gif;base64,R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAA
 
 function reset(note = "") {
   document.getElementById("seen").src = NOTHING_SEEN;
+  lastBody = null;
   for (const card of cards.values()) {
+    hideWhy(card, true);
     card.classList.add("waiting");
     card.querySelector(".label").textContent = "–";
     card.querySelector(".confidence").textContent = note;
@@ -319,6 +325,7 @@ function show(answer) {
     if (!card) continue;
     const best = prediction.classes.indexOf(prediction.label);
     card.classList.remove("waiting");
+    hideWhy(card, false); // a new answer: the old explanation no longer holds
     card.querySelector(".label").textContent = prediction.label;
     card.querySelector(".confidence").textContent = `${percent(prediction.probabilities[best])} sure`;
     card.querySelectorAll(".bars li").forEach((row, i) => {
@@ -327,6 +334,62 @@ function show(answer) {
       row.querySelector(".fill").style.width = `${(100 * p).toFixed(1)}%`;
       row.querySelector(".pct").textContent = percent(p);
     });
+  }
+}
+
+// ---- why? ----
+// Asked separately (POST /api/explain), one card at a time, so that the live answers stay instant.
+const CAPTIONS = {
+  minus_nearest_mean: "the digit minus the nearest mean", minus_runner_up_mean: "minus the runner-up's mean",
+  evidence: "pixels that chose it over the runner-up", contribution: "weight × pixel, for the answer",
+  runner_up_contribution: "weight × pixel, for the runner-up", integrated_gradients: "integrated gradients",
+  occlusion: "the score lost when blacked out",
+};
+
+function hideWhy(card, disable) {
+  const view = card.querySelector(".why-view");
+  view.hidden = true;
+  view.replaceChildren();
+  card.querySelector(".why").disabled = disable;
+}
+
+function reason(why) {
+  const score = (digit) => why.scores[why.classes.indexOf(digit)];
+  if (why.method === "pixel") {
+    return `Nearest to the mean ${why.label} (distance ${score(why.label).toFixed(3)}), then the mean ${why.runner_up} (${score(why.runner_up).toFixed(3)}).`;
+  }
+  return `Score ${score(why.label).toFixed(2)} for ${why.label} against ${score(why.runner_up).toFixed(2)} for ${why.runner_up}. Red pixels pushed towards ${why.label}, blue away.`;
+}
+
+async function why(card) {
+  const view = card.querySelector(".why-view");
+  if (!view.hidden) return hideWhy(card, false);
+  if (!lastBody) return;
+  const body = lastBody;
+  view.hidden = false;
+  view.textContent = "…";
+  try {
+    const response = await fetch(`/api/explain?method=${encodeURIComponent(card.dataset.method)}`,
+      { method: "POST", body, headers: { "Content-Type": body.type } });
+    const answer = await response.json();
+    if (!response.ok) throw new Error(answer.detail || `the server answered ${response.status}`);
+    if (body !== lastBody) return; // the drawing changed meanwhile
+    const text = document.createElement("p");
+    text.textContent = reason(answer);
+    const figures = Object.entries(answer.pictures).map(([name, picture]) => {
+      const figure = document.createElement("figure");
+      const img = document.createElement("img");
+      img.src = `data:image/png;base64,${picture}`;
+      img.width = img.height = 84;
+      img.alt = CAPTIONS[name] || name.replace("_", " ");
+      const caption = document.createElement("figcaption");
+      caption.textContent = img.alt;
+      figure.append(img, caption);
+      return figure;
+    });
+    view.replaceChildren(text, ...figures);
+  } catch (error) {
+    view.textContent = `No explanation: ${error.message}`;
   }
 }
 

@@ -1,0 +1,153 @@
+"""explain.py: each explanation checked against the model it explains (issue 23, part 3)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from digitlab import explain, pretrained
+from digitlab.classifiers import make
+from digitlab.deskew import deskewed
+from digitlab.errors import DataError
+
+
+@pytest.fixture(scope="module")
+def shipped():
+    return {method: pretrained.load(method) for method in ("pixel", "linear", "simple_net", "cnn")}
+
+
+@pytest.fixture(scope="module")
+def digits(mnist_test):
+    return mnist_test.images[:6]  # (6, 28, 28) uint8: 7, 2, 1, 0, 4, 1
+
+
+def _score(e: explain.Explanation, label: int) -> float:
+    return e.scores[e.classes.index(label)]
+
+
+@pytest.mark.parametrize("method", ["linear", "simple_net"])
+def test_contributions_plus_bias_are_the_logit(method, shipped, digits):
+    clf = shipped[method]
+    with torch.no_grad():
+        logits = clf.model_(clf._images(digits))  # (6, 10), the network's own forward pass
+    for image, row in zip(digits, logits):
+        e = explain.explain(clf, image)
+        best, second = e.classes.index(e.label), e.classes.index(e.runner_up)
+        assert best == row.argmax().item()
+        torch.testing.assert_close(e.maps["contribution"].sum().item() + e.notes["bias"], row[best].item(),
+                                   rtol=1e-5, atol=1e-5)
+        torch.testing.assert_close(e.maps["runner_up_contribution"].sum().item() + e.notes["runner_up_bias"],
+                                   row[second].item(), rtol=1e-5, atol=1e-5)
+
+
+def test_a_two_class_linear_models_second_class_is_the_negative_logit(mnist_train):
+    keep = (mnist_train.labels == 3) | (mnist_train.labels == 7)
+    X, y = mnist_train.images[keep][:300], mnist_train.labels[keep][:300]
+    clf = make("linear", epochs=1, batch_size=64).fit(X, y, progress=False)
+    e = explain.explain(clf, X[0])
+    with torch.no_grad():
+        logit = clf.model_(clf._images(X[:1]))[0, 0].item()  # the first class's (3's) logit
+    sign = 1 if e.label == 3 else -1
+    torch.testing.assert_close(e.maps["contribution"].sum().item() + e.notes["bias"], sign * logit, rtol=1e-5, atol=1e-5)
+    assert (e.label == 3) == (logit > 0)
+
+
+def test_the_simple_nets_units_are_its_biggest_pushes(shipped, digits):
+    e = explain.explain(shipped["simple_net"], digits[0])
+    shares = [share for _, share in e.notes["units"]]
+    assert shares == sorted(shares, reverse=True) and shares[0] > 0
+    assert {f"unit_{u}" for u, _ in e.notes["units"]} <= set(e.maps)
+
+
+def test_integrated_gradients_add_up_to_the_change_from_the_baseline(shipped, digits):
+    clf = shipped["cnn"]
+    logits = clf.logits(digits)  # (6, 10) through the recipe's own predict path
+    with torch.no_grad():
+        black = clf.model_(torch.zeros(1, 1, 28, 28))[0]  # (10,)
+    for image, row in zip(digits[:4], logits):
+        e = explain.explain(clf, image)
+        assert e.label == row.argmax().item()
+        change = row[e.label].item() - black[e.label].item()
+        total = e.maps["integrated_gradients"].sum().item()
+        assert abs(total - change) <= 0.01 * abs(change), (total, change, e.notes["ig_steps"])
+
+
+@pytest.mark.parametrize("distance", ["l2", "l1"])
+def test_pixel_distances_match_a_direct_computation(distance, shipped, digits):
+    clf = pretrained.load("pixel")
+    clf.config.distance = distance
+    means = clf.means_.numpy().astype(np.float64)  # (10, 28, 28)
+    for image in digits:
+        seen = deskewed(torch.as_tensor(image)[None].float() / 255)[0].numpy().astype(np.float64)
+        diff = seen[None] - means  # (10, 28, 28)
+        direct = np.sqrt((diff ** 2).mean(axis=(1, 2))) if distance == "l2" else np.abs(diff).mean(axis=(1, 2))
+        e = explain.explain(clf, image)
+        np.testing.assert_allclose(e.scores, direct, rtol=1e-4, atol=1e-6)
+        assert e.label == int(np.argmin(direct)) and e.runner_up == int(np.argsort(direct)[1])
+        np.testing.assert_allclose(e.seen.numpy(), seen, atol=1e-6)  # deskewed, as the model sees it
+        np.testing.assert_allclose(e.maps["minus_nearest_mean"].numpy(), seen - means[e.label], atol=1e-6)
+        power = 2 if distance == "l2" else 1
+        gap = direct[e.runner_up] ** power - direct[e.label] ** power
+        np.testing.assert_allclose(e.maps["evidence"].sum().item() / 784, gap, rtol=1e-3, atol=1e-6)
+
+
+class _Patch(nn.Module):
+    """Class 1's score is the ink in rows 12-15, columns 8-11; class 0's is a constant."""
+
+    def forward(self, x):
+        ink = x[:, 0, 12:16, 8:12].sum(dim=(1, 2))  # (B,)
+        return torch.stack([torch.full_like(ink, 0.5), ink], dim=1)  # (B, 2)
+
+
+def test_occlusion_picks_out_the_pixels_the_answer_depends_on():
+    image = torch.rand(28, 28) * 0.5 + 0.5  # ink everywhere, so every square's removal could matter
+    heat = explain.occlusion(_Patch(), image, target=1)
+    patch = torch.zeros(28, 28, dtype=torch.bool)
+    patch[12:16, 8:12] = True
+    assert (heat[patch] > 0).all()
+    assert (heat[~patch] == 0).all()
+    torch.testing.assert_close(heat[patch], image[patch].sum().expand(16))  # the whole patch goes at once
+
+
+def test_occlusion_on_the_cnn_looks_only_where_the_ink_is(shipped):
+    image = torch.zeros(28, 28)
+    image[6:22, 13:15] = 1.0  # a synthetic 1: a bar down the middle
+    heat = explain.occlusion(shipped["cnn"].model_.eval(), image, target=1)
+    blocks = heat.reshape(7, 4, 7, 4)[:, 0, :, 0]  # (7, 7) one value per blacked-out square
+    assert (blocks[:, [0, 1, 2, 4, 5, 6]] == 0).all()  # black squares blacked out change nothing
+    assert blocks[2:5, 3].gt(0).all()  # the bar's middle holds the answer up
+
+
+def test_every_explanation_is_made_from_what_the_model_sees(shipped, digits):
+    for clf in shipped.values():
+        e = explain.explain(clf, digits[0])
+        torch.testing.assert_close(e.seen, clf._images(digits[:1])[0])
+        assert e.label == clf.predict(digits[:1]).item() == 7
+        assert all(m.shape == (28, 28) for m in e.maps.values())
+
+
+def test_json_carries_28_by_28_maps_and_pictures_are_saved(shipped, digits, tmp_path):
+    e = explain.explain(shipped["linear"], digits[0])
+    out = json.loads(json.dumps(explain.to_json(e)))
+    assert out["label"] == 7 and len(out["maps"]["contribution"]) == 28
+    assert all(len(row) == 28 for row in out["maps"]["contribution"])
+    written = explain.save_pictures(e, tmp_path / "why", "seven")
+    assert sorted(p.name for p in written) == ["seven-contribution.png", "seven-runner_up_contribution.png",
+                                               "seven-seen.png"]
+
+
+def test_what_each_model_learned(shipped):
+    assert [c for c, _ in explain.learned(shipped["pixel"])][:2] == ["mean 0", "mean 1"]
+    assert all(p.shape == (28, 28) for _, p in explain.learned(shipped["linear"]))
+    assert len(explain.learned(shipped["simple_net"], units=5)) == 5
+    filters = explain.learned(shipped["cnn"])
+    assert len(filters) == 24 and filters[0][1].shape == (3, 3)
+
+
+def test_one_image_at_a_time(shipped, digits):
+    with pytest.raises(DataError, match="one image"):
+        explain.explain(shipped["pixel"], digits[:2])
