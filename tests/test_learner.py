@@ -171,3 +171,18 @@ def test_lr_suggestions_on_a_known_curve():
     assert suggest_lr(lrs, losses) == pytest.approx(1e-3, rel=0.01)  # a tenth of 10^-2
     with pytest.raises(ValueError, match="too few finite"):
         steepest_lr([1e-3, 1e-2], [float("nan"), float("nan")])
+
+
+def test_validation_figures_are_means_over_images_not_over_batches():
+    """Five validation images in batches of 4 and 1: per image the metric is 4/5, per batch (1 + 0) / 2.
+    The loss and the metric are each batch's share of label-1 images, whatever the model says."""
+    def share_of_ones(pred, target):
+        return target.float().mean() + 0 * pred.sum()
+
+    x, y = torch.zeros(5, 3), torch.tensor([1, 1, 1, 1, 0])
+    dls = DataLoaders(DataLoader((x, y), 4), DataLoader((x, y), 4))
+    learn = Learner(dls, nn.Linear(3, 1), loss_func=share_of_ones, metrics=share_of_ones, opt_func=SGD,
+                    progress=False)
+    learn.fit(1, lr=0.0)
+    (_, valid_loss, metric), = learn.recorder.values
+    assert valid_loss == pytest.approx(0.8) and metric == pytest.approx(0.8)
