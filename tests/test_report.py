@@ -58,6 +58,11 @@ def test_every_section_is_there_and_every_picture_is_an_embedded_png(page_path):
         assert cells and cells.group(1).count("%") == 2 + len(stress.CATEGORIES), row
     for name in ("python", "torch", "digitlab", "device", "torch threads"):
         assert f"<td>{name}</td>" in page
+    # Each run names its settings: the pixel method its distance, the trained ones epochs and lr.
+    for task in ("3 vs 7", "0-9"):
+        pixel = re.search(rf"<td>pixel</td><td>{task}</td>(?:<td>[^<]*</td>)*?<td>([^<]*distance=[^<]*)</td>", page)
+        linear = re.search(rf"<td>linear</td><td>{task}</td>(?:<td>[^<]*</td>)*?<td>([^<]*epochs=2[^<]*)</td>", page)
+        assert pixel and "distance=l2" in pixel.group(1) and linear and "lr=1.0" in linear.group(1), task
 
 
 @pytest.mark.browser
