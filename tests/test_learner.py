@@ -293,3 +293,27 @@ def test_fit_one_cycle_passes_on_its_schedule_and_resumes_mid_cycle(tiny):
     resumed = _learner(tiny, opt_func=lambda ps, lr: SGD(ps, lr, mom=0.9))
     resumed.fit_one_cycle(2, 0.5, start_epoch=1)  # the second epoch only: the cycle's second half
     assert resumed.recorder.lrs == pytest.approx([one_cycle(i / n, 0.5)[0] for i in range(n // 2, n)])
+
+
+def test_top_losses_with_the_books_loss_takes_each_item_alone_and_keeps_nine():
+    outputs = torch.linspace(-3, 3, 12)[:, None]  # (12, 1): the book's one output
+    targets = torch.tensor([1.0] * 6 + [0.0] * 6)[:, None]  # 3 (1) for the first six, 7 (0) after
+    losses, rows = top_losses(outputs, targets, loss_func=mnist_loss)
+    per_item = torch.stack([mnist_loss(outputs[i:i + 1], targets[i:i + 1]) for i in range(12)])
+    assert len(rows) == 9 and rows.tolist() == per_item.topk(9).indices.tolist()
+    assert_close(losses, per_item.topk(9).values)
+    assert rows[0].item() in (0, 11)  # most confidently wrong: the ends of the range
+
+
+def test_the_lr_finder_plot_draws_loss_against_a_log_lr_on_the_given_axes(tiny):
+    from matplotlib.figure import Figure
+
+    learn = _learner(tiny)
+    learn.lr_find(num_it=30)
+    ax = Figure().add_subplot()
+    assert learn.recorder.plot_lr_find(skip_end=4, ax=ax) is ax.figure
+    (line,) = ax.get_lines()
+    assert list(line.get_xdata()) == learn.recorder.lrs[:-4] and list(line.get_ydata()) == learn.recorder.losses[:-4]
+    assert (ax.get_xscale(), ax.get_xlabel(), ax.get_ylabel()) == ("log", "learning rate (log scale)", "loss")
+    learn.recorder.lrs, learn.recorder.losses = [0.1], [1.0]
+    assert len(learn.recorder.plot_lr_find().axes[0].get_lines()[0].get_xdata()) == 1  # one point is kept
