@@ -130,12 +130,15 @@ def test_fit_one_cycle_follows_the_schedule_batch_by_batch(tiny):
 def test_lr_find_suggests_a_sensible_lr_and_restores_the_weights(tiny):
     learn = _learner(tiny)
     before = [p.detach().clone() for p in learn.model.parameters()]
-    lr = learn.lr_find(num_it=60)
+    opt, cbs = learn.opt, list(learn.cbs)
+    lr = learn.lr_find(num_it=60, end_lr=3.0)
     assert 1e-5 < lr < 10
     for a, b in zip(before, learn.model.parameters()):
         assert torch.equal(a, b.detach())
+    assert learn.opt is opt and learn.cbs == cbs  # the optimiser and the callbacks put back too
     lrs = learn.recorder.lrs
     assert lrs[0] == pytest.approx(1e-7) and all(b > a for a, b in zip(lrs, lrs[1:]))
+    assert len(lrs) == 60 and lrs[-1] == pytest.approx(1e-7 * (3.0 / 1e-7) ** (59 / 60))  # step i: start * (end / start) ** (i / num_it)
     fig = learn.recorder.plot_lr_find()
     assert fig.axes[0].get_xscale() == "log"
 
