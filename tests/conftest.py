@@ -1,17 +1,35 @@
-"""Shared fixtures. Every test session gets its own DIGITLAB_HOME so a user's cache is never touched."""
+"""Shared fixtures. Every test gets its own DIGITLAB_HOME, so a user's cache is never touched and no
+test sees what another left there."""
 
 from __future__ import annotations
 
 import os
 import tempfile
+from pathlib import Path
 
 import pytest
 
-# Set before any digitlab code reads it; the cache is rebuilt once per session from the shipped files.
+# Set before any digitlab code reads it; the caches are rebuilt once per session from the shipped files.
 # Always a fresh folder, never a DIGITLAB_HOME the user set: the suite's small models and caches
 # must not land in a user's cache (where `digitlab serve` would find them).
-os.environ["DIGITLAB_HOME"] = tempfile.mkdtemp(prefix="digitlab-test-home-")
+# Module- and session-scoped fixtures run with this home; each test then gets its own (own_home).
+SESSION_HOME = Path(tempfile.mkdtemp(prefix="digitlab-test-home-"))
+os.environ["DIGITLAB_HOME"] = str(SESSION_HOME)
 os.environ.setdefault("MPLBACKEND", "Agg")
+# What a test's home shares with the session's: caches derived from the shipped files alone (MNIST
+# decoded, the stress set drawn, the book's exported mnist_tiny), built once a session, not per test.
+SHARED = ("mnist", "stress", "book")
+
+
+@pytest.fixture(autouse=True)
+def own_home(tmp_path_factory, monkeypatch) -> Path:
+    """A fresh DIGITLAB_HOME for this test, the session's shared caches linked into it."""
+    home = tmp_path_factory.mktemp("digitlab-test-home-")
+    for name in SHARED:
+        (SESSION_HOME / name).mkdir(exist_ok=True)
+        (home / name).symlink_to(SESSION_HOME / name, target_is_directory=True)
+    monkeypatch.setenv("DIGITLAB_HOME", str(home))
+    return home
 
 
 @pytest.fixture(scope="session")

@@ -1,5 +1,6 @@
 """Checkpoints: safetensors + config.json, atomic, and every kind of bad folder refused."""
 
+import errno
 import json
 import os
 
@@ -7,7 +8,7 @@ import pytest
 import torch
 
 from digitlab import checkpoint
-from digitlab.errors import ModelError
+from digitlab.errors import ModelError, OutputError
 
 CONFIG = {"method": "linear", "classes": [3, 7], "config": {"lr": 1.0}}
 
@@ -34,10 +35,15 @@ def test_saving_again_replaces_the_folder_and_leaves_no_temporary_files(tmp_path
     assert [p.name for p in tmp_path.iterdir()] == ["ck"]
 
 
-def test_a_failed_save_keeps_the_previous_checkpoint(tmp_path):
+def test_a_failed_save_keeps_the_previous_checkpoint(tmp_path, monkeypatch):
     _save(tmp_path)
-    with pytest.raises(Exception):
-        checkpoint.save(tmp_path / "ck", {"bad": "not a tensor"}, CONFIG)
+
+    def disk_full(tensors):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(checkpoint, "to_bytes", disk_full)
+    with pytest.raises(OutputError, match="cannot write here"):
+        _save(tmp_path)
     tensors, _ = checkpoint.load(tmp_path / "ck")
     assert "model.weight" in tensors and [p.name for p in tmp_path.iterdir()] == ["ck"]
 

@@ -76,9 +76,11 @@ def test_short_seeded_runs_learn_3_vs_7(method, floor, tiny):
     assert clf.score(*_small(tiny[1])) >= floor
 
 
+# Floors about five points under the seeded scores (pixel 0.750, linear 0.834, simple_net 0.822 on
+# these 500), so a harmless change of rounding passes and a broken method (near 0.1) does not.
 @pytest.mark.parametrize("method, kwargs, floor", [
-    ("pixel", {}, 0.75), ("linear", {"epochs": 5, "lr": 0.25}, 0.80),
-    ("simple_net", {"epochs": 5, "lr": 0.5}, 0.80)])
+    ("pixel", {}, 0.70), ("linear", {"epochs": 5, "lr": 0.25}, 0.78),
+    ("simple_net", {"epochs": 5, "lr": 0.5}, 0.77)])
 def test_ten_digits_on_2000_images(method, kwargs, floor, ten):
     clf = make(method, **kwargs).fit(*ten[0], progress=False)
     assert clf.classes_.tolist() == list(range(10))
@@ -155,7 +157,6 @@ def test_user_mistakes_raise_digitlab_errors(call, error, words):
 
 
 def test_fast_cnn_trains_with_the_recipe(tiny, tmp_path):
-    pytest.importorskip("digitlab.recipe")
     clf = make("cnn", epochs=2, batch_size=64, lr=0.1, seed=0)  # 709 images: 22 small steps
     clf.fit(*_small(tiny[0]), valid=_small(tiny[1]), progress=False)
     assert isinstance(clf, CNNClassifier) and clf.score(*_small(tiny[1])) > 0.9
@@ -213,7 +214,6 @@ def test_a_cnn_saved_before_the_head_option_loads_with_the_max_head(tiny, tmp_pa
 def test_fast_cnn_resumes_exactly_from_a_checkpoint(tiny, tmp_path):
     # The recipe's optimizer state (torch SGD: momentum buffers keyed by integers) survives the
     # checkpoint, so a resumed run ends on the same weights.
-    pytest.importorskip("digitlab.recipe")
     options = {"epochs": 4, "batch_size": 32, "lr": 0.05, "seed": 0}
     clf = make("cnn", **options).fit(*_small(tiny[0]), progress=False)
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import os
 import re
@@ -17,7 +19,7 @@ import torch
 from PIL import Image, ImageDraw, ImageFont
 from safetensors.torch import load_file
 
-from digitlab import classifiers, cli, data, images
+from digitlab import classifiers, cli, compare, data, images
 
 from cli_run import assert_one_line_error, digitlab
 
@@ -25,15 +27,34 @@ FONT_FOLDERS = [Path("/usr/share/fonts/truetype/dejavu"), Path("/usr/share/fonts
 
 
 @pytest.fixture(scope="module")
-def compared(tmp_path_factory):
-    """One `digitlab compare --quick` run; the other tests use its saved models."""
+def compare_run(tmp_path_factory):
+    """One `digitlab compare --quick` run: its folder and what it printed."""
     out = tmp_path_factory.mktemp("compare")
-    code = cli.main(["compare", "--quick", "--device", "cpu", "--out", str(out)])
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        code = cli.main(["compare", "--quick", "--device", "cpu", "--out", str(out)])
     assert code == 0
-    return out
+    return out, printed.getvalue()
 
 
-def test_compare_quick_prints_the_table_and_saves_models_and_report(compared, capsys):
+@pytest.fixture(scope="module")
+def compared(compare_run):
+    """The quick run's folder; the other tests use its saved models."""
+    return compare_run[0]
+
+
+def test_compare_quick_prints_the_table_and_saves_models_and_report(compare_run):
+    compared, printed = compare_run
+    rows = {}  # (method, task) -> the accuracy printed, each saved model's own score
+    for line in printed.splitlines():
+        cells = [c.strip() for c in re.split(r"[│|]", line) if c.strip()]
+        if len(cells) > 2 and cells[0] in classifiers.METHODS:
+            rows[cells[0], cells[1]] = cells
+    assert len(rows) == len(classifiers.METHODS) * 2, printed
+    for task in compare.load_tasks(compare.DEFAULT_DATASETS, quick=True):  # the run's own seeded subsets
+        for method in classifiers.METHODS:
+            score = classifiers.load(compared / f"{method}-{task.slug}").score(task.test_images, task.test_labels)
+            assert rows[method, task.name][2] == f"{score:.2%}", (method, task.name)
     for method in classifiers.METHODS:
         for task in ("3v7", "0-9"):
             config = json.loads((compared / f"{method}-{task}" / "config.json").read_text())

@@ -166,3 +166,20 @@ def test_evaluate_scores_in_batches_with_the_same_answers(mnist_test, monkeypatc
     scores = compare.evaluate(clf, mnist_test.images[500:750], mnist_test.labels[500:750])
     assert sizes == [100, 100, 50]  # never the whole set at once: its float copy is what grows
     assert torch.equal(scores["predicted"], clf.classes_[whole.argmax(1)])
+
+
+@pytest.mark.parametrize("method, plan", [
+    ("pixel", compare.MethodPlan(epochs=3, distance="l1", deskew=True)),  # epochs: pixel has none
+    ("simple_net", compare.MethodPlan(epochs=1, lr=0.3, batch_size=32, deskew=True, distance="l1"))])
+def test_every_setting_of_a_plan_reaches_the_saved_model(method, plan, tiny, tmp_path):
+    result = compare.run_one(method, tiny, plan, tmp_path, seed=0, device="cpu")
+    given = {k: v for k, v in dataclasses.asdict(plan).items() if v is not None and k in result.config}
+    saved = dataclasses.asdict(classifiers.load(result.model_dir).config)
+    assert given and result.config == saved == {**saved, **given}
+
+
+def test_the_default_job_deskews_the_cheap_methods_and_trains_the_net_at_its_chosen_lr():
+    config = compare.CompareConfig()
+    made = {m: compare.make(m, **dataclasses.asdict(config.plan(m))).config for m in ("pixel", "linear", "simple_net")}
+    assert all(c.deskew for c in made.values()) and made["pixel"].distance == "l2"
+    assert (made["simple_net"].epochs, made["simple_net"].lr, made["simple_net"].batch_size) == (10, 0.25, 128)

@@ -126,3 +126,16 @@ def test_the_suite_never_writes_into_the_users_cache():
     from digitlab import data
 
     assert data.home().name.startswith("digitlab-test-home-"), data.home()
+
+
+def test_a_test_may_leave_files_in_its_home():
+    from digitlab import data
+
+    (data.home() / "left-behind").write_text("by the test before")
+
+
+def test_and_the_next_test_gets_a_home_of_its_own():
+    from digitlab import data
+
+    assert not (data.home() / "left-behind").exists()  # conftest.own_home: a fresh home per test
+    assert (data.home() / "mnist").is_symlink()  # the decoded MNIST shared, decoded once a session

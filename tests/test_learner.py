@@ -8,10 +8,11 @@ from torch import nn
 from torch.testing import assert_close
 
 from digitlab import data
-from digitlab.callbacks import Callback, CancelBatchException, CancelFitException
+from digitlab.callbacks import (Callback, CancelBatchException, CancelFitException, Divergence, DivergenceGuard,
+                                ProgressCallback, ShortEpochCallback, _mmss)
 from digitlab.errors import TrainingError
 from digitlab.learner import DataLoader, DataLoaders, Learner, steepest_lr, suggest_lr
-from digitlab.metrics import accuracy, confusion_matrix, top_losses
+from digitlab.metrics import accuracy, confusion_matrix, predicted_index, top_losses
 from digitlab.optim import SGD, one_cycle
 from digitlab.scratch import batch_accuracy, mnist_loss
 
@@ -129,12 +130,15 @@ def test_fit_one_cycle_follows_the_schedule_batch_by_batch(tiny):
 def test_lr_find_suggests_a_sensible_lr_and_restores_the_weights(tiny):
     learn = _learner(tiny)
     before = [p.detach().clone() for p in learn.model.parameters()]
-    lr = learn.lr_find(num_it=60)
+    opt, cbs = learn.opt, list(learn.cbs)
+    lr = learn.lr_find(num_it=60, end_lr=3.0)
     assert 1e-5 < lr < 10
     for a, b in zip(before, learn.model.parameters()):
         assert torch.equal(a, b.detach())
+    assert learn.opt is opt and learn.cbs == cbs  # the optimiser and the callbacks put back too
     lrs = learn.recorder.lrs
     assert lrs[0] == pytest.approx(1e-7) and all(b > a for a, b in zip(lrs, lrs[1:]))
+    assert len(lrs) == 60 and lrs[-1] == pytest.approx(1e-7 * (3.0 / 1e-7) ** (59 / 60))  # step i: start * (end / start) ** (i / num_it)
     fig = learn.recorder.plot_lr_find()
     assert fig.axes[0].get_xscale() == "log"
 
@@ -171,3 +175,148 @@ def test_lr_suggestions_on_a_known_curve():
     assert suggest_lr(lrs, losses) == pytest.approx(1e-3, rel=0.01)  # a tenth of 10^-2
     with pytest.raises(ValueError, match="too few finite"):
         steepest_lr([1e-3, 1e-2], [float("nan"), float("nan")])
+
+
+def test_validation_figures_are_means_over_images_not_over_batches():
+    """Five validation images in batches of 4 and 1: per image the metric is 4/5, per batch (1 + 0) / 2.
+    The loss and the metric are each batch's share of label-1 images, whatever the model says."""
+    def share_of_ones(pred, target):
+        return target.float().mean() + 0 * pred.sum()
+
+    x, y = torch.zeros(5, 3), torch.tensor([1, 1, 1, 1, 0])
+    dls = DataLoaders(DataLoader((x, y), 4), DataLoader((x, y), 4))
+    learn = Learner(dls, nn.Linear(3, 1), loss_func=share_of_ones, metrics=share_of_ones, opt_func=SGD,
+                    progress=False)
+    learn.fit(1, lr=0.0)
+    (_, valid_loss, metric), = learn.recorder.values
+    assert valid_loss == pytest.approx(0.8) and metric == pytest.approx(0.8)
+
+
+def test_divergence_compares_each_loss_with_the_runs_first_and_checks_the_weights():
+    watch = Divergence(lr=0.5)
+    watch.loss(2.0, epoch=1, batch=0)
+    watch.loss(20.0, 1, 1)  # ten times the first: still learning
+    with pytest.raises(TrainingError, match=r"^training diverged in epoch 1: the training loss grew from 2 to "
+                                            r"20\.1 at batch 2; try a lower learning rate \(--lr, now 0\.5; "
+                                            r"for example 0\.05\)$"):
+        watch.loss(20.1, 1, 2)
+    with pytest.raises(TrainingError, match="epoch 3: the training loss became nan at batch 4"):
+        Divergence(0.5).loss(float("nan"), 3, 4)
+    near_zero = Divergence(0.5)
+    near_zero.loss(0.0, 0, 0)  # a first loss of 0 counts as 1e-3, so 10x is 0.01
+    near_zero.loss(0.01, 0, 1)
+    with pytest.raises(TrainingError, match="grew from 0.001 to 0.0101"):
+        near_zero.loss(0.0101, 0, 2)
+    watch.weights([torch.zeros(0), torch.full((3,), -1e4)], epoch=2)  # at the limit, and an empty tensor
+    with pytest.raises(TrainingError, match=r"epoch 2: the weights reached 1e\+04; "):
+        watch.weights([torch.ones(2), torch.tensor([0.0, -10_000.1])], 2)
+    with pytest.raises(TrainingError, match="the weights reached inf"):
+        watch.weights([torch.tensor([float("inf")])], 2)
+
+
+def test_the_divergence_guard_stops_a_learner_on_its_loss_or_its_weights(tiny):
+    learn = _learner(tiny, loss_func=lambda p, t: (p - t).abs().mean() * 1e3 ** learn.iter)
+    with pytest.raises(TrainingError, match="epoch 0: the training loss grew .* at batch 1"):
+        learn.fit(1, lr=0.0, cbs=[DivergenceGuard(0.0)])
+    learn = _learner(tiny)
+    with pytest.raises(TrainingError, match="epoch 0: the weights reached"):
+        learn.fit(1, lr=1e5, cbs=[DivergenceGuard(1e5)])
+    learn = _learner(tiny)
+    learn.fit(2, lr=1.0, cbs=[DivergenceGuard(1.0)])  # a healthy run passes
+    assert len(learn.recorder.values) == 2
+
+
+@pytest.mark.parametrize("pct, short_valid, batches", [(0.01, True, (1, 1)), (0.5, False, (6, 3)),
+                                                       (0.3, True, (4, 1))])
+def test_short_epochs_train_on_their_share_of_the_batches(tiny, pct, short_valid, batches):
+    learn = _learner(tiny)  # 709 training images in batches of 64: 12 batches; 3 validation batches
+
+    class Count(Callback):
+        def before_fit(self, learn):
+            self.seen = {True: 0, False: 0}
+
+        def after_batch(self, learn):
+            self.seen[learn.training] += 1
+
+    count = Count()
+    learn.fit(1, lr=1.0, cbs=[count, ShortEpochCallback(pct, short_valid)])
+    assert (count.seen[True], count.seen[False]) == batches
+
+
+def test_predicted_index_reads_one_output_as_the_books_3_and_many_by_argmax():
+    one = torch.tensor([[2.0], [-1.0], [0.0]])  # positive: the first class (index 0)
+    assert predicted_index(one).tolist() == [0, 1, 1] and predicted_index(one[:, 0]).tolist() == [0, 1, 1]
+    assert predicted_index(torch.tensor([[0.1, 0.7, 0.2], [3.0, -1.0, 2.0]])).tolist() == [1, 0]
+    assert accuracy(one, torch.tensor([1, 0, 1])).item() == pytest.approx(2 / 3)  # 0 is not > 0: class 0
+    assert accuracy(torch.tensor([[0.1, 0.7], [3.0, -1.0]]), torch.tensor([[1], [1]])).item() == 0.5
+
+
+def test_steepest_lr_is_where_the_loss_falls_fastest_away_from_the_ends():
+    lrs = [10 ** (i / 10 - 5) for i in range(40)]
+    losses = [2.0] * 40
+    for i, loss in zip(range(14, 22), [1.9, 1.7, 1.2, 0.6, 0.5, 0.45, 0.44, 0.43]):
+        losses[i] = loss
+    losses[22:] = [0.43] * 18
+    losses[1] = -50.0  # the smoothing's warm-up (the first tenth) is ignored, and so are the last five
+    losses[-2] = -50.0
+    assert steepest_lr(lrs, losses) == lrs[16]
+    with pytest.raises(ValueError, match="too few finite"):
+        steepest_lr(lrs[:3], [float("nan")] * 3)
+
+
+def test_the_loss_plot_draws_train_per_batch_and_valid_per_epoch(tiny):
+    learn = _learner(tiny)
+    learn.fit(2, lr=1.0)
+    figure = learn.recorder.plot_loss(skip_start=3)
+    (ax,) = figure.axes
+    train, valid = ax.get_lines()
+    assert list(train.get_xdata()) == list(range(3, 24)) and list(train.get_ydata()) == learn.recorder.losses[3:]
+    assert list(valid.get_xdata()) == [12.0, 24.0] and list(valid.get_ydata()) == [v[1] for v in learn.recorder.values]
+    assert (ax.get_xlabel(), ax.get_ylabel()) == ("batch", "loss")
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["train", "valid"]
+    assert len(learn.recorder.plot_loss(with_valid=False).axes[0].get_lines()) == 1
+
+
+def test_the_progress_table_prints_one_row_per_epoch_with_minutes_and_seconds(tiny, capsys):
+    learn = _learner(tiny)
+    learn.fit(2, lr=1.0, cbs=[ProgressCallback()])
+    lines = [line.split() for line in capsys.readouterr().err.splitlines() if line.strip()]
+    rows = [line for line in lines if line[0] in ("0", "1")]
+    assert [r[0] for r in rows] == ["0", "1"] and all(len(r) == 5 and r[-1] == "00:00" for r in rows)
+    for row, values in zip(rows, learn.recorder.values):
+        assert [float(x) for x in row[1:4]] == pytest.approx(values, abs=1e-6)
+    assert _mmss(3725.9) == "62:05" and _mmss(59.99) == "00:59"
+
+
+def test_fit_one_cycle_passes_on_its_schedule_and_resumes_mid_cycle(tiny):
+    learn = _learner(tiny, opt_func=lambda ps, lr: SGD(ps, lr, mom=0.9))
+    learn.fit_one_cycle(2, 0.5, pct_start=0.5, div=5)
+    n = len(learn.recorder.lrs)
+    assert learn.recorder.lrs == pytest.approx([one_cycle(i / n, 0.5, pct_start=0.5, div=5)[0] for i in range(n)])
+    resumed = _learner(tiny, opt_func=lambda ps, lr: SGD(ps, lr, mom=0.9))
+    resumed.fit_one_cycle(2, 0.5, start_epoch=1)  # the second epoch only: the cycle's second half
+    assert resumed.recorder.lrs == pytest.approx([one_cycle(i / n, 0.5)[0] for i in range(n // 2, n)])
+
+
+def test_top_losses_with_the_books_loss_takes_each_item_alone_and_keeps_nine():
+    outputs = torch.linspace(-3, 3, 12)[:, None]  # (12, 1): the book's one output
+    targets = torch.tensor([1.0] * 6 + [0.0] * 6)[:, None]  # 3 (1) for the first six, 7 (0) after
+    losses, rows = top_losses(outputs, targets, loss_func=mnist_loss)
+    per_item = torch.stack([mnist_loss(outputs[i:i + 1], targets[i:i + 1]) for i in range(12)])
+    assert len(rows) == 9 and rows.tolist() == per_item.topk(9).indices.tolist()
+    assert_close(losses, per_item.topk(9).values)
+    assert rows[0].item() in (0, 11)  # most confidently wrong: the ends of the range
+
+
+def test_the_lr_finder_plot_draws_loss_against_a_log_lr_on_the_given_axes(tiny):
+    from matplotlib.figure import Figure
+
+    learn = _learner(tiny)
+    learn.lr_find(num_it=30)
+    ax = Figure().add_subplot()
+    assert learn.recorder.plot_lr_find(skip_end=4, ax=ax) is ax.figure
+    (line,) = ax.get_lines()
+    assert list(line.get_xdata()) == learn.recorder.lrs[:-4] and list(line.get_ydata()) == learn.recorder.losses[:-4]
+    assert (ax.get_xscale(), ax.get_xlabel(), ax.get_ylabel()) == ("log", "learning rate (log scale)", "loss")
+    learn.recorder.lrs, learn.recorder.losses = [0.1], [1.0]
+    assert len(learn.recorder.plot_lr_find().axes[0].get_lines()[0].get_xdata()) == 1  # one point is kept

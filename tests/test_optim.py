@@ -212,3 +212,24 @@ def test_lr_and_momentum_held_in_tensors_give_the_steps_of_plain_numbers():
     for a, b, before in zip(models[0].parameters(), models[1].parameters(), start):
         assert not torch.equal(a, before)  # the steps did move the weights
         torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-5)  # float32 lr vs a double
+
+
+def test_one_cycle_midway_through_each_phase_is_halfway_between_its_ends():
+    lr_max = 0.1  # cosine from one end to the other: at the middle of a phase, the mean of its ends
+    assert one_cycle(0.125, lr_max) == pytest.approx(((lr_max / 25 + lr_max) / 2, 0.90))
+    assert one_cycle(0.625, lr_max) == pytest.approx(((lr_max + lr_max / 1e5) / 2, 0.90))
+    assert one_cycle(0.05, lr_max, div=10, pct_start=0.1, moms=(0.9, 0.8, 0.7)) == pytest.approx((0.055, 0.85))
+    assert one_cycle(0.55, lr_max, div_final=10, pct_start=0.1, moms=(0.9, 0.8, 0.7)) == pytest.approx((0.055, 0.75))
+    assert one_cycle(0.1, lr_max, pct_start=0.1, moms=(0.9, 0.8, 0.7)) == pytest.approx((lr_max, 0.8))
+
+
+@pytest.mark.parametrize("opt_class, key", [(SGD, "grad_avg.0"), (NesterovSGD, "momentum.0")])
+def test_a_loaded_momentum_takes_the_parameters_dtype(opt_class, key):
+    param = torch.zeros(3, requires_grad=True)
+    opt = NesterovSGD([param], [], lr=0.1, mom=0.9, wd=0.0) if opt_class is NesterovSGD else SGD([param], lr=0.1, mom=0.9)
+    saved = torch.arange(3, dtype=torch.float64)
+    opt.load_state_dict({**opt.state_dict(), key: saved})
+    loaded = opt.state_dict()[key]
+    assert loaded.dtype == torch.float32 and torch.equal(loaded, saved.float())
+    saved += 1  # a copy, not the caller's tensor
+    assert torch.equal(opt.state_dict()[key], torch.arange(3.0))

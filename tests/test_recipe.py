@@ -282,3 +282,19 @@ def test_steps_replayed_from_a_cuda_graph_train_as_plain_steps_do(mnist_train, m
         assert a["train_loss"] == pytest.approx(b["train_loss"], rel=1e-3)
     for name, value in models[0].state_dict().items():
         assert_close(models[1].state_dict()[name].float(), value.float(), rtol=1e-3, atol=1e-3, msg=name)
+
+
+def test_the_one_cycle_schedule_starts_at_step_0_and_takes_every_step_once(mnist_train, monkeypatch):
+    """The lr of global step k is one_cycle(k / total): an off-by-one (k + 1, or restarting the count
+    each epoch) would skip the warm-up's first lr or repeat a stretch of the cycle."""
+    positions, real = [], recipe.one_cycle
+
+    def recorded(pos, *args, **kwargs):
+        positions.append(pos)
+        return real(pos, *args, **kwargs)
+
+    monkeypatch.setattr(recipe, "one_cycle", recorded)
+    config = recipe.CNNConfig(epochs=3, batch_size=64, width=4, augment=False)
+    recipe.fit(_seeded_model(config), config, mnist_train.images[:200], mnist_train.labels[:200], progress=False)
+    total = 3 * 4  # 200 images in batches of 64: 4 steps an epoch, the last of 8
+    assert positions == pytest.approx([k / total for k in range(total)])

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 import torch
 from PIL import Image
+from torch.testing import assert_close
 
 from digitlab import compare, data, report, stress
 
@@ -60,6 +61,11 @@ def test_every_section_is_there_and_every_picture_is_an_embedded_png(page_path):
         assert cells and cells.group(1).count("%") == 2 + len(stress.CATEGORIES), row
     for name in ("python", "torch", "digitlab", "device", "torch threads"):
         assert f"<td>{name}</td>" in page
+    # Each run names its settings: the pixel method its distance, the trained ones epochs and lr.
+    for task in ("3 vs 7", "0-9"):
+        pixel = re.search(rf"<td>pixel</td><td>{task}</td>(?:<td>[^<]*</td>)*?<td>([^<]*distance=[^<]*)</td>", page)
+        linear = re.search(rf"<td>linear</td><td>{task}</td>(?:<td>[^<]*</td>)*?<td>([^<]*epochs=2[^<]*)</td>", page)
+        assert pixel and "distance=l2" in pixel.group(1) and linear and "lr=1.0" in linear.group(1), task
 
 
 @pytest.mark.browser
@@ -97,3 +103,19 @@ def test_a_single_epoch_curve_has_whole_epochs_and_stops_at_100_percent():
         ticks = [t for t in ax.get_xticks() if ax.get_xlim()[0] <= t <= ax.get_xlim()[1]]
         assert ticks == [1.0], ticks  # not 0.945 .. 1.05 around the one point
     assert top.get_ylim()[1] <= 1.001  # matplotlib's padding would reach 104 %
+
+
+def test_the_mean_digits_are_drawn_upright_each_over_its_own_class():
+    """Each class's mean image lands in its own cell the right way up: a picture transposed or taken
+    from the wrong class differs from the means computed here."""
+    images = torch.zeros(4, 28, 28, dtype=torch.uint8)
+    images[0, 2:5, :] = 200  # a 3: a bar across the top
+    images[1, 2:5, 4:] = 100
+    images[2:, :, 20:23] = 255  # two 7s: a bar down the right
+    labels = torch.tensor([3, 3, 7, 7])
+    task = compare.Task("3 vs 7", "made", images, labels, images, labels)
+    mosaic = report.mean_digits(task).axes[0].images[0].get_array()  # (37, 62): two cells of 28 + 9 by 28 + 3
+    for column, digit in enumerate([3, 7]):
+        mean = images[labels == digit].float().mean(0)
+        shown = torch.as_tensor(mosaic[9:37, column * 31:column * 31 + 28].filled(float("nan")))
+        assert_close(shown, mean / mean.max(), check_dtype=False)

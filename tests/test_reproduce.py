@@ -56,5 +56,4 @@ def test_ten_digits_on_the_full_test_set(book, method, floor):
 
 @pytest.mark.slow
 def test_ten_digit_cnn_reaches_99_3_percent(book):
-    pytest.importorskip("digitlab.recipe")
     assert book.ten_digits("cnn") >= 0.993

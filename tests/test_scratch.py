@@ -94,3 +94,9 @@ def test_train_epoch_lowers_the_loss_of_the_books_linear_model(gen):
         last = scratch.train_epoch(model, batches, opt, scratch.mnist_loss)
     assert sum(last) < sum(first) * 0.8
     assert weights.grad is None  # zero_grad ran after each step
+
+
+def test_softmax_and_log_softmax_work_over_the_last_dimension_of_any_shape(gen):
+    x = torch.randn(2, 3, 5, generator=gen) * 10  # (..., classes): the last dimension, as torch's dim=-1
+    _same(scratch.softmax, lambda x: torch.softmax(x, dim=-1), x)
+    _same(scratch.log_softmax, lambda x: F.log_softmax(x, dim=-1), x)

@@ -90,7 +90,7 @@ def test_predict_raw_png_matches_the_models_run_directly(client, served):
 
 
 def test_the_models_read_uploaded_digits(client, mnist_test):
-    """Real test digits as photos (dark ink on light, JPEG, multipart): well above chance for the best model."""
+    """Real test digits as photos (dark ink on light, JPEG, multipart): every model reads most of them."""
     wanted = mnist_test.labels[:20].tolist()
     right = {m: 0 for m in METHODS}
     for index, label in enumerate(wanted):
@@ -99,7 +99,9 @@ def test_the_models_read_uploaded_digits(client, mnist_test):
         assert response.status_code == 200, response.text
         for p in response.json()["predictions"]:
             right[p["method"]] += p["label"] == label
-    assert max(right.values()) >= 12, right  # 60% where chance is 10%, after 600 training digits
+    # Each shipped model, not just the best of four: measured 19-20 of these 20 each; a model
+    # that reads the photo wrongly (inverted, transposed, unscaled) falls towards chance, 2 of 20.
+    assert min(right.values()) >= 16, right
 
 
 def test_white_ink_on_black_drawing_like_the_page_sends(client):
