@@ -79,17 +79,24 @@ def decode(stream, name: str, side: int) -> Image.Image:
         if need > MAX_DECODE_BYTES:
             raise Image.DecompressionBombError(f"{image.width:,} x {image.height:,} pixels")
         image.load()  # decode now, so a truncated file fails here rather than later
-        if max(image.size) <= side:
-            return image
-        if image.mode not in ("L", "LA", "RGB", "RGBA", "I", "F"):
-            image = image.convert("RGBA" if "transparency" in image.info or "A" in image.mode else
-                                  "I" if image.mode.startswith("I;16") else "RGB" if image.mode != "1" else "L")
-        return image.reduce(max(image.size) // side)
+        return reduced(image, side)
     except Image.DecompressionBombError as err:  # Pillow's own limit (178 million pixels) or ours
         raise DataError(f"{name}: too large to read ({str(err).split(' exceeds')[0]}, over "
                         f"{MAX_DECODE_BYTES >> 20} MB decoded); give a smaller image of one digit") from None
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as err:
         raise DataError(f"{name}: not a readable image ({err}); give a PNG or JPEG of one digit") from None
+
+
+def reduced(image: Image.Image, side: int) -> Image.Image:
+    """A decoded image larger than `side` box-averaged down by a whole factor (to at least `side`),
+    in a mode whose values average (not palette indices or bits); smaller ones as they are."""
+    factor = max(image.size) // side
+    if factor < 2:
+        return image
+    if image.mode not in ("L", "LA", "RGB", "RGBA", "I", "F"):
+        image = image.convert("RGBA" if "transparency" in image.info or "A" in image.mode else
+                              "I" if image.mode.startswith("I;16") else "RGB" if image.mode != "1" else "L")
+    return image.reduce(factor)
 
 
 def _grey(image: Image.Image) -> np.ndarray:

@@ -123,24 +123,13 @@ def decode(body: bytes) -> torch.Tensor:
         image.draft("RGB", (SHRINK_SIDE, SHRINK_SIDE))  # decode a large photo at 1/2..1/8 scale: to_mnist shrinks it anyway
     try:
         image.load()
-        return images.to_mnist(_shrink(image), name="upload")
+        # A PNG larger than SHRINK_SIDE is box-reduced first, so cleaning it costs what a phone
+        # photo's does; to_mnist box-reduces to 128 px a side anyway.
+        return images.to_mnist(images.reduced(image, SHRINK_SIDE), name="upload")
     except DataError as err:
         raise _refuse(400, str(err)) from None
     except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as err:
         raise _refuse(400, f"damaged image ({err}); send the whole PNG or JPEG") from None
-
-
-def _shrink(image: Image.Image) -> Image.Image:
-    """A decoded image larger than SHRINK_SIDE reduced by a whole factor (a box average), so that
-    cleaning it costs what a phone photo's does; to_mnist box-reduces to 128 px a side anyway."""
-    factor = max(image.size) // SHRINK_SIDE
-    if factor < 2:
-        return image
-    if image.mode == "P":  # reduce() averages values, not palette indices
-        image = image.convert("RGBA" if "transparency" in image.info else "RGB")
-    elif image.mode in ("1", "I;16"):
-        image = image.convert("L" if image.mode == "1" else "I")
-    return image.reduce(factor)
 
 
 def png_base64(image: torch.Tensor) -> str:
