@@ -12,7 +12,6 @@ Run: python benchmarks/held_out_choice.py [--task 0-9|3v7] [--threads 2] [--only
 from __future__ import annotations
 
 import argparse
-import time
 
 CANDIDATES = {  # method -> settings to try (each a classifier option dict)
     "pixel": [{"distance": "l2"}, {"distance": "l1"}, {"distance": "l2", "deskew": True},
