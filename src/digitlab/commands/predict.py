@@ -65,7 +65,7 @@ def image_paths(given: list[str]) -> list[str]:
     A folder's other files are skipped with a warning; one with no images at all is an error.
     """
     from digitlab.errors import DataError
-    from digitlab.folders import IMAGE_SUFFIXES, warn_not_images
+    from digitlab.folder_listing import IMAGE_SUFFIXES, warn_not_images
 
     paths = []
     for name in given:
@@ -150,7 +150,7 @@ class Unreadable:
 
     def add(self, err) -> None:
         from digitlab.errors import warn
-        from digitlab.folders import NAMED
+        from digitlab.folder_listing import NAMED
 
         self.first = self.first or err
         self.count += 1
@@ -160,7 +160,7 @@ class Unreadable:
     def finish(self, predicted: int) -> None:
         """Say how many more were skipped; with nothing predicted, that is the error."""
         from digitlab.errors import DataError, warn
-        from digitlab.folders import NAMED
+        from digitlab.folder_listing import NAMED
 
         if self.count and not predicted:
             if self.count == 1:
