@@ -127,7 +127,7 @@ def _scan(path: Path, pool: ThreadPoolExecutor) -> _Scan:
     folder = os.fsencode(path)
     names = os.listdir(folder)
     images = sorted(filter(IMAGE_NAME.match, names))
-    rest = sorted(set(names).difference(images))
+    rest = sorted(set(names).difference(images)) if len(images) < len(names) else []
     dir_fd = os.open(folder, os.O_RDONLY) if os.stat in os.supports_dir_fd else None
     try:
         image_stats, rest_stats = _stats(folder, dir_fd, images, pool), _stats(folder, dir_fd, rest, pool)

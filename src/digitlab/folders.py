@@ -171,19 +171,35 @@ def _decode_one(path: str, data: bytes | None) -> tuple[np.ndarray, bool]:
     return np.asarray(image.resize(SIZE, Image.Resampling.LANCZOS)), True
 
 
+def read_small_pngs(paths: Sequence[bytes | str]) -> tuple[np.ndarray, list[int], list[bytes | None]]:
+    """The 28 x 28 grey PNGs among `paths`, read by `png` and their rows unfiltered together:
+    ((k, 28, 28) uint8, their places in `paths`, and every file's bytes where it was small enough
+    to read whole, else None), so the rest can be decoded without reading them again."""
+    at, rows, heads = [], [], []
+    for i, path in enumerate(paths):
+        data = _head(path)
+        heads.append(data)
+        found = png.read(data) if data is not None else None
+        if found is not None:
+            at.append(i)
+            rows.append(found)
+    if not rows:
+        return np.zeros((0, *SIZE), dtype=np.uint8), at, heads
+    batch = np.frombuffer(b"".join(rows), np.uint8).reshape(-1, png.SIDE, png.ROW_BYTES)
+    return png.unfilter(batch), at, heads  # (k, 28, 29) -> (k, 28, 28)
+
+
 def decode_files(paths: Sequence[bytes | str]) -> tuple[np.ndarray, int, list[tuple[int, str]]]:
     """(images (n, 28, 28) uint8, how many had to be resized, [(i, why)] of those that could not be
     read, whose rows stay 0) for image files given by path, as a folder's files are read.
 
     28 x 28 grey PNGs are read by `png` and unfiltered together; the rest go through Pillow."""
     out = np.zeros((len(paths), *SIZE), dtype=np.uint8)
-    small_at, small_rows, resized, bad = [], [], 0, []
-    for i, path in enumerate(paths):
-        data = _head(path)
-        rows = png.read(data) if data is not None else None
-        if rows is not None:
-            small_at.append(i)
-            small_rows.append(rows)
+    small, at, heads = read_small_pngs(paths)
+    out[at] = small
+    resized, bad, done = 0, [], set(at)
+    for i, (path, data) in enumerate(zip(paths, heads)):
+        if i in done:
             continue
         path = os.fsdecode(path)
         try:
@@ -191,9 +207,6 @@ def decode_files(paths: Sequence[bytes | str]) -> tuple[np.ndarray, int, list[tu
             resized += was_resized
         except DataError as err:
             bad.append((i, str(err).removeprefix(f"{path}: ").split(";")[0]))
-    if small_at:
-        rows = np.frombuffer(b"".join(small_rows), np.uint8).reshape(-1, png.SIDE, png.ROW_BYTES)
-        out[small_at] = png.unfilter(rows)  # (b, 28, 29) -> (b, 28, 28)
     return out, resized, bad
 
 

@@ -1,0 +1,66 @@
+"""Should `digitlab predict` clean images that are MNIST-style already? Accuracy both ways.
+
+The 10,000 test PNGs of `digitlab export mnist_png` are read the way `predict` reads them (a 28 x 28
+grey PNG that `images.already_mnist` passes goes to the model as it is; anything else through
+`images.to_mnist`), and again with every file through `images.to_mnist`, the cleaning a photo gets.
+Each shipped model predicts both; the script prints how many files passed as they are, the
+accuracy of each model each way, and the seconds each way took.
+
+MNIST's test set is used here as a final figure about preprocessing, never to choose anything:
+`already_mnist`'s limits were measured on the training images (see images.py).
+
+Run: python benchmarks/predict_mnist_style.py [--limit N] [--dir DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+from digitlab import images, pretrained
+from digitlab.commands.predict import Unreadable, batches, read_images
+from digitlab.export import export_layout
+from digitlab.folders import read_small_pngs
+
+BATCH = 1024  # as predict reads them
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--limit", type=int, help="only the first N test files (by digit, then name)")
+    parser.add_argument("--dir", help="where to write mnist_png (default: the temp folder)")
+    args = parser.parse_args()
+    parent = Path(tempfile.mkdtemp(prefix="digitlab-bench-mnist-style-", dir=args.dir))
+    try:
+        export_layout("mnist_png", parent)
+        files = sorted(str(p) for p in (parent / "mnist_png" / "testing").glob("*/*.png"))[: args.limit]
+        labels = torch.tensor([int(Path(f).parent.name) for f in files])
+        print(f"{len(files):,} test PNGs of mnist_png; load average {os.getloadavg()[0]:.2f}")
+
+        start, unreadable = time.perf_counter(), Unreadable()
+        as_predict = torch.cat([read_images(batch, unreadable)[0] for batch in batches(files, BATCH)])
+        predict_seconds = time.perf_counter() - start
+        start = time.perf_counter()
+        cleaned = torch.stack([images.to_mnist(f) for f in files])
+        clean_seconds = time.perf_counter() - start
+        passed = int(images.already_mnist(read_small_pngs(files)[0]).sum())
+        print(f"  read as predict reads them: {predict_seconds:6.1f} s ({len(files) / predict_seconds:7,.0f} images/s); "
+              f"{passed:,} of {len(files):,} passed as they are")
+        print(f"  every file through to_mnist: {clean_seconds:6.1f} s ({len(files) / clean_seconds:7,.0f} images/s)")
+        print(f"  {'model':12s} {'as predict reads them':>22s} {'all through to_mnist':>22s}")
+        for method in pretrained.RECIPES:
+            clf = pretrained.load(method)
+            right = [int((clf.predict(x).cpu() == labels).sum()) for x in (as_predict, cleaned)]
+            print(f"  {method:12s} " + " ".join(f"{r / len(files):>16.2%} ({len(files) - r:>3} wrong)" for r in right))
+    finally:
+        shutil.rmtree(parent, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
