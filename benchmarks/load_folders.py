@@ -173,21 +173,26 @@ def bench_growth(parent: Path, sizes: list[int], repeats: int, baseline: str | N
     return kept
 
 
-def whole_command(command: list[str], stdin: Path | None = None) -> tuple[float, int]:
-    """(seconds, peak MB) of one digitlab command in a child process, its output thrown away."""
+def whole_command(command: list[str], stdin: Path | None = None, source: str | None = None
+                  ) -> tuple[float, float, int]:
+    """(seconds, CPU seconds, peak MB) of one digitlab command in a child process, its output thrown
+    away; `source`: another digitlab's src folder to run it with."""
     script = ("import resource, subprocess, sys, time; start = time.perf_counter(); "
               "subprocess.run(sys.argv[2:], check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, "
               "stdin=open(sys.argv[1]) if sys.argv[1] else None); "
-              "print(time.perf_counter() - start, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)")
+              "use = resource.getrusage(resource.RUSAGE_CHILDREN); "
+              "print(time.perf_counter() - start, use.ru_utime + use.ru_stime, use.ru_maxrss)")
+    env = {**os.environ, **({"PYTHONPATH": source} if source else {})}
     out = subprocess.run([sys.executable, "-c", script, str(stdin or ""), *command], check=True,
-                         capture_output=True, text=True)
-    seconds, peak_kb = out.stdout.split()
-    return float(seconds), int(peak_kb) >> 10
+                         capture_output=True, text=True, env=env)
+    seconds, cpu, peak_kb = out.stdout.split()
+    return float(seconds), float(cpu), int(peak_kb) >> 10
 
 
-def bench_stream(parent: Path, root: Path) -> None:
+def bench_stream(parent: Path, root: Path, baseline: str | None) -> None:
     """`digitlab evaluate` and `digitlab predict` of a cnn (trained briefly on 2,000 digits) over
-    `root`'s 100k images, whole commands, start-up included; then `predict` with the shipped cnn."""
+    `root`'s 100k images, whole commands, start-up included; then `predict` with the shipped cnn;
+    with a `baseline`, its `predict --as-is` between them."""
     from digitlab import classifiers
 
     train = data.load("mnist", "train")
@@ -202,11 +207,15 @@ def bench_stream(parent: Path, root: Path) -> None:
         "predict --as-is --json --from - (stdin)": (["predict", str(model), "--as-is", "--json", "--from", "-"], listing),
         "predict --json --from -, the shipped cnn": (["predict", "--json", "--from", "-"], listing),
     }
+    if baseline:
+        runs = dict(list(runs.items())[:1] + [("baseline: predict --as-is --json --from -",
+                                               (runs["predict --as-is --json --from - (stdin)"][0], listing, baseline))]
+                    + list(runs.items())[1:])
     print(f"stream: a cnn over {count:,} images, whole commands")
-    for name, (argv, stdin) in runs.items():
-        seconds, peak_mb = whole_command([sys.executable, "-m", "digitlab", *argv], stdin)
-        print(f"  {name:42s} {seconds:6.1f} s, {count / seconds:7,.0f} images/s, peak memory {peak_mb:,} MB "
-              f"(load average {load_average()})")
+    for name, (argv, stdin, *source) in runs.items():
+        seconds, cpu, peak_mb = whole_command([sys.executable, "-m", "digitlab", *argv], stdin, *source)
+        print(f"  {name:42s} {seconds:6.1f} s, {count / seconds:7,.0f} images/s; CPU {cpu:6.1f} s, "
+              f"{count / cpu:7,.0f} images per CPU second; peak memory {peak_mb:,} MB (load average {load_average()})")
 
 
 def main() -> None:
@@ -232,7 +241,7 @@ def main() -> None:
             sizes = [int(n) for n in args.sizes.split(",")] if args.sizes else [10_000, 100_000]
             kept = bench_growth(parent, sizes + ([1_000_000] if args.million else []), args.repeats, args.baseline)
             if kept and "stream" in parts:
-                bench_stream(parent, kept)
+                bench_stream(parent, kept, args.baseline)
     finally:
         shutil.rmtree(parent, ignore_errors=True)
         if saved_home is None:
