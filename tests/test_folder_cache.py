@@ -304,9 +304,11 @@ def test_a_file_gone_between_listing_and_stat_and_a_dangling_link_are_not_images
     assert same(digits, load_folder(root, cache=False)) and len(digits.labels) == 13
 
 
-def test_an_old_layout_entry_is_cleared_too(tmp_path, tiny):
+def test_old_layouts_entries_go_when_an_entry_is_written_and_on_clear(tmp_path, tiny):
     old = folder_cache.cache_dir().parent / "v1" / "0123.npz"
     old.parent.mkdir(parents=True)
     old.write_bytes(b"an entry of the first layout")
+    assert folder_cache.clear()[0] == 1 and not old.exists()
+    old.write_bytes(b"an entry of the first layout")
     load_folder(folder_of(tmp_path, tiny))
-    assert folder_cache.clear()[0] == 2 and not old.exists()
+    assert not old.exists() and folder_cache.entry_path(tmp_path / "digits").is_file()

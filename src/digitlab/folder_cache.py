@@ -158,13 +158,18 @@ def entries() -> list[Entry]:
 
 
 def evict(limit: int, keep: Path | None = None) -> None:
-    """Remove the entries used longest ago until the cache holds at most `limit` bytes, and
-    temporary files that killed writers left behind."""
+    """Remove the entries used longest ago until the cache holds at most `limit` bytes, temporary
+    files that killed writers left behind, and entries of older layouts (other CACHE_VERSION
+    folders), which this version can never read."""
     now = time.time()
     for leftover in cache_dir().glob(".*.tmp"):
         with contextlib.suppress(OSError):
             if now - leftover.stat().st_mtime > LEFTOVER_SECONDS:
                 leftover.unlink()
+    for old in cache_dir().parent.glob("*/*"):
+        if old.parent.name != CACHE_VERSION and old.suffix in (".npz", SUFFIX):
+            with contextlib.suppress(OSError):
+                old.unlink()
     files = []
     for path in cache_dir().glob(f"*{SUFFIX}"):
         with contextlib.suppress(FileNotFoundError):
