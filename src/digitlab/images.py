@@ -398,6 +398,38 @@ def _ink_at(grey: np.ndarray, side: int) -> np.ndarray:
     return _ink(np.clip(grey, 0, 255))
 
 
+# How MNIST's recipe leaves a digit, measured over its 60,000 training images: every pixel outside a
+# box 19-20 px on its longer side exactly 0 (so at least half the image is black background), the
+# centre of mass within 0.52 px of (14, 14), the brightest pixel 254-255. The limits below are a
+# little looser than that; every training digit passes them.
+MNIST_STYLE_BOX = (18, 20)  # px: the longer side of the box around every pixel that is not 0
+MNIST_STYLE_CENTRE = 1.0  # px: how far the centre of mass may be from (14, 14), in x and in y
+MNIST_STYLE_INK = 128  # grey level the brightest pixel must reach
+
+
+def already_mnist(batch: np.ndarray) -> np.ndarray:
+    """(n, 28, 28) uint8 -> (n,) bool: which images already are what `to_mnist` makes, light ink on a
+    black background, boxed in 20 x 20 and centred by mass, as MNIST's files (and `digitlab export`'s
+    mnist_png) are. The models learnt from exactly such images, so these are best read as they are;
+    anything else (dark ink, grey paper, a digit filling the frame, small or off-centre) needs cleaning."""
+    ink = batch > 0  # (n, 28, 28)
+    rows, cols = ink.any(2), ink.any(1)  # (n, 28) each
+
+    def extent(lines: np.ndarray) -> np.ndarray:  # (n, 28) bool -> (n,) length from first to last
+        return FRAME_SIDE - lines[:, ::-1].argmax(1) - lines.argmax(1)
+
+    row_mass, col_mass = batch.sum(2, dtype=np.int32), batch.sum(1, dtype=np.int32)  # (n, 28) each
+    mass = np.maximum(row_mass.sum(1), 1)  # (n,)
+    where = np.arange(FRAME_SIDE, dtype=np.int32)
+    off_y = abs(row_mass @ where / mass - FRAME_SIDE / 2)  # (n,) px from the centre
+    off_x = abs(col_mass @ where / mass - FRAME_SIDE / 2)
+    flat = batch.reshape(len(batch), FRAME_SIDE * FRAME_SIDE)  # (n, 784)
+    return ((flat.max(1) >= MNIST_STYLE_INK)
+            & (MNIST_STYLE_BOX[0] <= np.maximum(extent(rows), extent(cols)))
+            & (np.maximum(extent(rows), extent(cols)) <= MNIST_STYLE_BOX[1])
+            & (np.maximum(off_y, off_x) <= MNIST_STYLE_CENTRE))
+
+
 def to_mnist(source: str | os.PathLike | bytes | Image.Image, name: str = "image") -> torch.Tensor:
     """One handwritten digit (path, bytes or PIL image) -> (28, 28) float32 in [0, 1], MNIST-style.
 
