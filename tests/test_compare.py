@@ -79,15 +79,6 @@ def test_parameters_are_what_the_model_holds(tiny):
     assert compare.count_parameters(pixel) == 2 * 28 * 28  # the two mean digits
 
 
-def test_devices():
-    assert compare.resolve_device("auto") == ("cuda" if torch.cuda.is_available() else "cpu")
-    with pytest.raises(DigitlabError, match="--device tpu: choose cpu, cuda or auto"):
-        compare.resolve_device("tpu")
-    if not torch.cuda.is_available():
-        with pytest.raises(DigitlabError, match="sees no GPU"):
-            compare.resolve_device("cuda")
-
-
 def test_resumed_models_take_new_settings_and_refuse_unknown_ones(tiny):
     clf = compare.make("linear", seed=1, epochs=None, lr=0.5)  # None keeps the method's default
     assert (clf.config.epochs, clf.config.lr, clf.config.seed) == (classifiers.LinearConfig().epochs, 0.5, 1)

@@ -18,7 +18,8 @@ from pathlib import Path
 
 import torch
 
-from digitlab import data, metrics, recipe
+from digitlab import data, metrics
+from digitlab.devices import device_kind
 from digitlab.console import progress_bar
 from digitlab.errors import DataError, DigitlabError, ModelError
 
@@ -75,7 +76,7 @@ class CompareConfig:
         if epochs is not None and "epochs" in options_of(method):
             plan = dataclasses.replace(plan, epochs=epochs)
         elif method == "cnn" and plan.epochs is None:
-            on_gpu = recipe.device_kind(device) == "cuda"
+            on_gpu = device_kind(device) == "cuda"
             plan = dataclasses.replace(plan, epochs=self.cnn_epochs_gpu if on_gpu else self.cnn_epochs_cpu)
         return plan
 
@@ -134,17 +135,6 @@ class Result:
     model_dir: str
     config: dict  # the classifier's hyperparameters, as its checkpoint stores them
     stress: dict | None = None  # ten-digit models: accuracy on the stress set, by category and "all"
-
-
-def resolve_device(device: str) -> str:
-    """"auto" -> "cuda" when PyTorch sees a GPU, else "cpu"; asking for a missing GPU is an error."""
-    if device == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise DigitlabError("--device cuda: PyTorch sees no GPU here; use --device cpu or auto")
-    if device != "cpu" and not device.startswith("cuda"):
-        raise DigitlabError(f"--device {device}: choose cpu, cuda or auto")
-    return device
 
 
 def task_name(classes: Sequence[int], dataset: str) -> str:

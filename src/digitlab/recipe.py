@@ -35,6 +35,7 @@ from torch import nn
 
 from digitlab import distributed
 from digitlab.callbacks import diverged
+from digitlab.devices import device_kind, resolve_device
 from digitlab.console import progress_bar
 from digitlab.errors import DataError, DigitlabError
 from digitlab.graphs import GraphedStep
@@ -264,22 +265,6 @@ def build(config: CNNConfig, n_classes: int) -> nn.Module:
 # ---------------------------------------------------------------------------------------------
 # Training
 # ---------------------------------------------------------------------------------------------
-
-
-def device_kind(device: str | torch.device) -> str:
-    """"cpu" or "cuda": what `device` names, or for "auto" what is here. Naming "cuda" needs no GPU,
-    so a plan for one can be read anywhere; training on it checks (resolve_device)."""
-    return resolve_device(device).type if str(device) == "auto" else torch.device(device).type
-
-
-def resolve_device(device: str | torch.device) -> torch.device:
-    """"auto" picks CUDA when present; asking for CUDA without it is the user's mistake."""
-    if str(device) == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    device = torch.device(device)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise DigitlabError("--device cuda: no CUDA GPU is visible to PyTorch; use --device cpu")
-    return device
 
 
 def epoch_generator(seed: int, epoch: int) -> torch.Generator:

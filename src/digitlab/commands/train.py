@@ -109,6 +109,7 @@ def _train(args: argparse.Namespace) -> int:
 
     from digitlab import classifiers, compare, distributed
     from digitlab.console import progress_bar
+    from digitlab.devices import resolve_device
     from digitlab.errors import DigitlabError, ModelError, TrainingError
 
     method = compare.parse_methods(args.method, option="METHOD")
@@ -119,7 +120,7 @@ def _train(args: argparse.Namespace) -> int:
         raise DigitlabError(f"--epochs {args.epochs}: give 1 or more")
     _check_recipe(args)
     _check_options(args)
-    device = compare.resolve_device(args.device)
+    device = resolve_device(args.device)
     task = compare.load_task(args.dataset)
     out = Path(args.out or Path(compare.DEFAULT_OUT) / f"{args.method}-{task.slug}")
     if args.resume:
