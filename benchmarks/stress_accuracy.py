@@ -38,10 +38,10 @@ def augmented_copies(x, y, copies: int, fields: list[str]):
     """The images followed by `copies` augmented views of them (recipe.augmented, seeded), and their labels."""
     if not copies:
         return x, y
-    from digitlab import recipe
+    from digitlab import recipe, seeding
 
     config = recipe.preset("fast", **{k: ast.literal_eval(v) for k, v in (f.split("=", 1) for f in fields)})
-    views = [recipe.augmented(x, config, recipe.epoch_generator(1234, k)) for k in range(copies)]
+    views = [recipe.augmented(x, config, seeding.recipe_generator(1234, k)) for k in range(copies)]
     return torch.cat([x, *views]), y.repeat(copies + 1)
 
 

@@ -30,6 +30,7 @@ from digitlab.errors import DataError, DigitlabError, ModelError
 from digitlab.learner import DataLoader, DataLoaders, Learner
 from digitlab.metrics import accuracy
 from digitlab.optim import SGD, BasicOptim
+from digitlab.seeding import seed_epoch, seeded
 
 METHODS = ("pixel", "linear", "simple_net", "cnn")
 NORMALISATION = "uint8 0-255 divided by 255 -> float32 in [0, 1], white ink on black, (N, 28, 28)"
@@ -347,13 +348,6 @@ class _EpochEnd(Callback):
                       learn.recorder.seconds, learn.opt)
 
 
-def _seeded(seed: int, build: Callable[[], nn.Module]) -> nn.Module:
-    """Build a module with its initial weights drawn from `seed`, leaving torch's global RNG alone."""
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        return build()
-
-
 def _none_if_nan(value) -> float | None:
     return None if value is None or value != value else float(value)
 
@@ -383,7 +377,7 @@ class _NetClassifier(Classifier):
             X, y, valid = self._images(X), _labels(y, len(X)), valid
         else:
             X, y, valid = self._start(X, y, valid)
-            self.model_ = _seeded(cfg.seed, self._build)
+            self.model_ = seeded(cfg.seed, self._build)
             self.history_, self.state_, start_epoch = [], {"epoch": -1}, 0
         if valid is not None:
             valid = (self._images(valid[0]), _labels(valid[1], len(valid[0])))
@@ -506,7 +500,7 @@ class _SeedEachEpoch(Callback):
         self.seed = seed
 
     def before_epoch(self, learn) -> None:
-        torch.manual_seed(self.seed * 1_000_003 + learn.epoch)
+        seed_epoch(self.seed, learn.epoch)
 
 
 class CNNClassifier(Classifier):
@@ -553,7 +547,7 @@ class CNNClassifier(Classifier):
             self.recipe_ = None
             if self.config.arch == "fast":
                 self.recipe_ = self._recipe_config(device)  # the preset as it is now, kept with the model
-            self.model_ = _seeded(self.config.seed, self._build)
+            self.model_ = seeded(self.config.seed, self._build)
             self.history_, self.state_, start_epoch, opt_state = [], {"epoch": -1}, 0, None
         if valid is not None:
             Xv = as_images(valid[0])

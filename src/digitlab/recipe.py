@@ -29,7 +29,6 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-import numpy as np
 import torch
 from torch import nn
 
@@ -40,6 +39,7 @@ from digitlab.console import progress_bar
 from digitlab.errors import DataError, DigitlabError
 from digitlab.graphs import GraphedStep
 from digitlab.optim import NesterovSGD, one_cycle
+from digitlab.seeding import recipe_generator
 
 MNIST_MEAN, MNIST_STD = 0.1307, 0.3081  # of the training pixels in [0, 1]
 STEMS = ("pool", "stride", "unshuffle")  # ways the first stage halves 28 x 28 (see CNNConfig.stem)
@@ -267,12 +267,6 @@ def build(config: CNNConfig, n_classes: int) -> nn.Module:
 # ---------------------------------------------------------------------------------------------
 
 
-def epoch_generator(seed: int, epoch: int) -> torch.Generator:
-    """The generator for everything random in one epoch, the same however the run was split."""
-    state = np.random.SeedSequence([seed, epoch]).generate_state(1)[0]
-    return torch.Generator().manual_seed(int(state))
-
-
 def _as_pixels(x, name: str) -> torch.Tensor:
     """(N, 28, 28) uint8 or float in [0, 1], left in its dtype (uint8 is 4x smaller on the device)."""
     x = torch.as_tensor(x)
@@ -451,7 +445,7 @@ def fit(model: nn.Module, config: CNNConfig, x, y, valid=None, *, device="cpu", 
         task = bar.add_task("training cnn", total=steps_per_epoch * (config.epochs - start_epoch))
         for epoch in range(start_epoch, config.epochs):
             started = time.perf_counter()
-            generator = epoch_generator(config.seed, epoch)
+            generator = recipe_generator(config.seed, epoch)
             order = distributed.shard(torch.randperm(len(x), generator=generator)).to(device)  # (N / world,)
             if config.augment:  # each member of an ensemble gets its own augmentation of the images
                 for view in views:
