@@ -27,13 +27,13 @@ from digitlab.callbacks import Callback, Divergence, DivergenceGuard
 from digitlab.console import progress_bar
 from digitlab.deskew import deskewed
 from digitlab.errors import DataError, DigitlabError, ModelError
+from digitlab.inputs import NORMALISATION, as_images, as_labels
 from digitlab.learner import DataLoader, DataLoaders, Learner
 from digitlab.metrics import accuracy
 from digitlab.optim import SGD, BasicOptim
 from digitlab.seeding import seed_epoch, seeded
 
 METHODS = ("pixel", "linear", "simple_net", "cnn")
-NORMALISATION = "uint8 0-255 divided by 255 -> float32 in [0, 1], white ink on black, (N, 28, 28)"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -107,36 +107,6 @@ class CNNSettings:
 
 
 # ---------------------------------------------------------------------------------------------
-# Inputs
-# ---------------------------------------------------------------------------------------------
-
-
-def as_images(X) -> torch.Tensor:
-    """(N, 28, 28) float32 in [0, 1] from uint8 0-255 or float [0, 1] images, (N, 28, 28) or (N, 784)."""
-    X = torch.as_tensor(X)
-    if X.ndim == 4 and X.shape[1] == 1:
-        X = X[:, 0]
-    if X.ndim == 2 and X.shape[1] == 28 * 28:
-        X = X.reshape(-1, 28, 28)
-    if X.ndim != 3 or X.shape[1:] != (28, 28):
-        raise DataError(f"images must be (N, 28, 28), got {tuple(X.shape)}; resize them to 28 x 28 first")
-    if X.dtype == torch.uint8:
-        return X.float() / 255
-    if not X.dtype.is_floating_point:
-        raise DataError(f"images must be uint8 (0-255) or float in [0, 1], got {X.dtype}")
-    if len(X) and (X.min() < 0 or X.max() > 1):
-        raise DataError("float images must lie in [0, 1]; pass uint8 0-255 images, or divide by 255")
-    return X.float()
-
-
-def _labels(y, n: int) -> torch.Tensor:
-    y = torch.as_tensor(y).reshape(-1).long()
-    if len(y) != n:
-        raise DataError(f"{n} images but {len(y)} labels; give one label per image")
-    return y
-
-
-# ---------------------------------------------------------------------------------------------
 # The shared shape
 # ---------------------------------------------------------------------------------------------
 
@@ -165,7 +135,7 @@ class Classifier:
 
     def _start(self, X, y, valid) -> tuple[torch.Tensor, torch.Tensor, tuple | None]:
         X = self._images(X)
-        y = _labels(y, len(X))
+        y = as_labels(y, len(X))
         classes = torch.unique(y)  # sorted
         if len(classes) < 2:
             raise DataError(f"the training labels hold {len(classes)} class(es); give at least two digits")
@@ -173,7 +143,7 @@ class Classifier:
         self.data_ = {"n_train": len(X), "n_valid": 0}
         if valid is not None:
             Xv = self._images(valid[0])
-            valid = (Xv, _labels(valid[1], len(Xv)))
+            valid = (Xv, as_labels(valid[1], len(Xv)))
             self.data_["n_valid"] = len(Xv)
         return X, y, valid
 
@@ -202,7 +172,7 @@ class Classifier:
 
     def score(self, X, y) -> float:
         predicted = self.predict(X)
-        return (predicted == _labels(y, len(predicted))).float().mean().item()
+        return (predicted == as_labels(y, len(predicted))).float().mean().item()
 
     def _record(self, row: dict, epoch_end: Callable | None) -> None:
         self.history_.append(row)
@@ -374,13 +344,13 @@ class _NetClassifier(Classifier):
         if resume:
             self._fitted()
             start_epoch = self.state_["epoch"] + 1
-            X, y, valid = self._images(X), _labels(y, len(X)), valid
+            X, y, valid = self._images(X), as_labels(y, len(X)), valid
         else:
             X, y, valid = self._start(X, y, valid)
             self.model_ = seeded(cfg.seed, self._build)
             self.history_, self.state_, start_epoch = [], {"epoch": -1}, 0
         if valid is not None:
-            valid = (self._images(valid[0]), _labels(valid[1], len(valid[0])))
+            valid = (self._images(valid[0]), as_labels(valid[1], len(valid[0])))
         self.model_.to(device)
         train = (X.to(device), self._targets(y).to(device))
         dl = DataLoader(train, cfg.batch_size, shuffle=cfg.shuffle, seed=cfg.seed)
@@ -540,7 +510,7 @@ class CNNClassifier(Classifier):
     def fit(self, X, y, valid=None, epoch_end=None, resume=False, device="cpu", progress=True):
         if resume:
             self._fitted()
-            X, y = as_images(X), _labels(y, len(X))
+            X, y = as_images(X), as_labels(y, len(X))
             start_epoch, opt_state = self.state_["epoch"] + 1, self.state_.get("optimizer") or None
         else:
             X, y, valid = self._start(X, y, valid)
@@ -551,7 +521,7 @@ class CNNClassifier(Classifier):
             self.history_, self.state_, start_epoch, opt_state = [], {"epoch": -1}, 0, None
         if valid is not None:
             Xv = as_images(valid[0])
-            valid = (Xv, self._index(_labels(valid[1], len(Xv))))
+            valid = (Xv, self._index(as_labels(valid[1], len(Xv))))
         train = (X, self._index(y))
         with torch.random.fork_rng(devices=[]):
             if self.config.arch == "fast":

@@ -38,6 +38,7 @@ from digitlab.devices import device_kind, resolve_device
 from digitlab.console import progress_bar
 from digitlab.errors import DataError, DigitlabError
 from digitlab.graphs import GraphedStep
+from digitlab.inputs import as_labels, as_pixels
 from digitlab.optim import NesterovSGD, one_cycle
 from digitlab.seeding import recipe_generator
 
@@ -267,18 +268,6 @@ def build(config: CNNConfig, n_classes: int) -> nn.Module:
 # ---------------------------------------------------------------------------------------------
 
 
-def _as_pixels(x, name: str) -> torch.Tensor:
-    """(N, 28, 28) uint8 or float in [0, 1], left in its dtype (uint8 is 4x smaller on the device)."""
-    x = torch.as_tensor(x)
-    if x.ndim == 4 and x.shape[1] == 1:
-        x = x[:, 0]
-    if x.ndim != 3 or x.shape[1:] != (28, 28):
-        raise DataError(f"{name}: images must be (N, 28, 28), got {tuple(x.shape)}")
-    if x.dtype != torch.uint8 and not x.dtype.is_floating_point:
-        raise DataError(f"{name}: images must be uint8 0-255 or float in [0, 1], got {x.dtype}")
-    return x
-
-
 def _to_unit(x: torch.Tensor) -> torch.Tensor:
     return x.float().div_(255) if x.dtype == torch.uint8 else x.float()
 
@@ -413,15 +402,17 @@ def fit(model: nn.Module, config: CNNConfig, x, y, valid=None, *, device="cpu", 
     On one CUDA device the steps are replayed from a CUDA graph unless cuda_graph=False (graphs.py).
     """
     device = resolve_device(device)
-    x, y = _as_pixels(x, "training images"), torch.as_tensor(y).long()
-    if len(x) != len(y) or len(x) == 0:
-        raise DataError(f"{len(x)} training images but {len(y)} labels; give one label per image")
+    x = as_pixels(x, "training images")
+    y = as_labels(y, len(x), "training images")
+    if len(x) == 0:
+        raise DataError("no training images; give at least one")
     model.to(device)
     on_cuda = device.type == "cuda"
     model.to(memory_format=torch.channels_last)  # faster on CPU (oneDNN) and CUDA alike: RESULTS.md
     x, y = x.to(device), y.to(device)  # the whole training set, once
     if valid is not None:
-        valid = (_as_pixels(valid[0], "validation images").to(device), torch.as_tensor(valid[1]).long().to(device))
+        xv = as_pixels(valid[0], "validation images")
+        valid = (xv.to(device), as_labels(valid[1], len(xv), "validation images").to(device))
 
     net = distributed.wrap(model)  # under torchrun: DDP, gradients averaged over the processes
     opt = _optimizer(model, config)
@@ -523,7 +514,7 @@ class _Silent:
 def predict_logits(model: nn.Module, x, *, device="cpu", batch_size: int = 1024) -> torch.Tensor:
     """(N, 28, 28) uint8 or float in [0, 1] -> (N, n_classes) float32 logits, on `device`."""
     device = resolve_device(device)
-    x = _as_pixels(x, "images")
+    x = as_pixels(x)
     model.to(device).eval()
     on_cuda = device.type == "cuda"
     outputs = []
