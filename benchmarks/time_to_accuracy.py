@@ -174,7 +174,7 @@ def run_fastai(seed: int, device: str, epochs: int, n_train: int, lr: float) -> 
                                    get_image_files, parent_label, resnet18, set_seed, vision_learner)
 
     from digitlab import devices
-    from digitlab.data import home
+    from digitlab.files import home
     from digitlab.export import export_layout
 
     device_ = devices.resolve_device(device)

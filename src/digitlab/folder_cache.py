@@ -24,9 +24,8 @@ from typing import NamedTuple
 
 import numpy as np
 
-from digitlab.data import home
 from digitlab.errors import DataError, OutputError, warn
-from digitlab.files import atomic_write
+from digitlab.files import atomic_write, home
 
 CACHE_VERSION = "v1"  # bump when an entry's layout changes
 DEFAULT_MB = 2048  # room for 2.7 million 28 x 28 images
