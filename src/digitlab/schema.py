@@ -110,7 +110,7 @@ def record(fields: dict[str, Rule], required: tuple[str, ...] = ()) -> Rule:
 
 
 def state_tree(depth: int = 12, most: int = 10_000) -> Rule:
-    """The optimiser state as classifiers._split_state writes it: {"dict": [[key, tree], ...]},
+    """The optimiser state as classifiers.state.split_state writes it: {"dict": [[key, tree], ...]},
     {"list": [tree, ...]}, {"tensor": name} or {"value": scalar}, at most `depth` levels deep."""
     def check(value, field, level=0):
         if level > depth:
