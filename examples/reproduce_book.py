@@ -80,7 +80,7 @@ def learner_simple_net(epochs: int = 40, lr: float = 0.1, seed: int = 0) -> floa
 def resnet18_one_cycle(seed: int = 0, device: str = "cpu") -> float:
     """vision_learner(dls, resnet18).fit_one_cycle(1, 0.1): digitlab's resnet18 through the Learner."""
     train, valid = data.load("mnist_sample", "train"), data.load("mnist_sample", "valid")
-    clf = make("cnn", arch="resnet18", epochs=1, lr=0.1, seed=seed)
+    clf = make("resnet18", epochs=1, lr=0.1, seed=seed)
     clf.fit(train.images, train.labels, valid=(valid.images, valid.labels), device=device)
     return clf.score(valid.images, valid.labels)
 

@@ -231,7 +231,7 @@ def test_on_cuda_fast_and_medium_take_larger_steps_no_more_of_them_and_best_stay
     assert recipe.preset("best", "cuda") == recipe.preset("best")
     assert recipe.preset("fast", "auto") == recipe.preset("fast", "cuda" if torch.cuda.is_available() else "cpu")
     assert recipe.preset("fast", torch.device("cuda", 0), seed=3).seed == 3  # no GPU needed to read it
-    assert compare.make("cnn").planned_epochs("cuda") == recipe.preset("fast", "cuda").epochs
+    assert compare.make("cnn", device="cuda").planned_epochs() == recipe.preset("fast", "cuda").epochs
 
 
 @pytest.mark.parametrize("field, value", [("epochs", 0), ("lr", -1.0), ("label_smoothing", 1.0),

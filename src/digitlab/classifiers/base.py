@@ -38,13 +38,26 @@ class Classifier:
     Config: type = object
 
     def __init__(self, config=None, **options):
-        if config is None:
-            names = {f.name for f in dataclasses.fields(self.Config)}
-            unknown = sorted(set(options) - names)
-            require(not unknown, f"unknown option(s) {', '.join(unknown)} for {self.method}; "
-                                  f"its options are {', '.join(sorted(names))}")
-            config = self.Config(**options)
-        self.config = config
+        self.config = config if config is not None else self.configure(**options)
+
+    @classmethod
+    def options(cls) -> set[str]:
+        """The names `make(method, **options)` takes: its config's fields."""
+        return {f.name for f in dataclasses.fields(cls.Config)}
+
+    @classmethod
+    def configure(cls, **options):
+        """The config `make(method, **options)` stores: the Config's defaults, with each option given
+        in their place. The one way a setting is overridden (the `train` and `compare` commands and a
+        resumed run's `compare.with_overrides` all go through it or `dataclasses.replace`)."""
+        cls._refuse_unknown(options)
+        return cls.Config(**options)
+
+    @classmethod
+    def _refuse_unknown(cls, options) -> None:
+        unknown = sorted(set(options) - cls.options())
+        require(not unknown, f"unknown option(s) {', '.join(unknown)} for {cls.method}; "
+                             f"its options are {', '.join(sorted(cls.options()))}")
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.config})"
@@ -77,8 +90,8 @@ class Classifier:
                             f"classes {self.classes_.tolist()}")
         return torch.searchsorted(self.classes_, y.contiguous())
 
-    def planned_epochs(self, device="cpu") -> int | None:
-        """How many epochs fit trains in all on `device` (None for a method with nothing to train)."""
+    def planned_epochs(self) -> int | None:
+        """How many epochs fit trains in all (None for a method with nothing to train)."""
         return getattr(self.config, "epochs", None)
 
     def _fitted(self) -> None:
@@ -122,9 +135,4 @@ class Classifier:
             "accuracy": last.get("accuracy"),
             "history": self.history_,
             "training": {"epoch": state["epoch"], "optimizer": json_state},
-            **self._more_config(),
         })
-
-    def _more_config(self) -> dict:
-        """Anything else a method needs to rebuild itself exactly; saved beside "config"."""
-        return {}

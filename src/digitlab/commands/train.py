@@ -122,10 +122,10 @@ def _train(args: argparse.Namespace) -> int:
     device = resolve_device(args.device)
     task = compare.load_task(args.dataset)
     out = Path(args.out or Path(compare.DEFAULT_OUT) / f"{args.method}-{task.slug}")
-    clf = _resumed(args, task, out) if args.resume else _new(args, out)
+    clf = _resumed(args, task, out) if args.resume else _new(args, out, device)
     distributed.barrier()  # every process has checked --out before the main one writes there
 
-    total = clf.planned_epochs(device)
+    total = clf.planned_epochs()
     if args.resume and total is None:
         print(f"{out}: a {args.method} model has no epochs, so nothing to resume", file=sys.stderr)
         return _report(args, clf, task, out)
@@ -142,11 +142,12 @@ def _train(args: argparse.Namespace) -> int:
     return _report(args, clf, task, out)
 
 
-def _new(args: argparse.Namespace, out):
+def _new(args: argparse.Namespace, out, device):
     from digitlab import compare
 
     _check_new_out(out)
-    return compare.make(args.method, seed=args.seed, epochs=args.epochs, lr=args.lr, preset=args.recipe)
+    return compare.make(args.method, seed=args.seed, epochs=args.epochs, lr=args.lr, preset=args.recipe,
+                        device=device)
 
 
 def _resumed(args: argparse.Namespace, task, out):
