@@ -194,9 +194,13 @@ def test_a_saved_cnn_stores_its_one_config_and_never_follows_a_preset_changed_la
         load(tmp_path / "cnn")
 
 
-def test_a_cnn_saved_before_it_had_one_config_loads_and_predicts_as_it_did(tiny):
+def test_a_cnn_saved_before_it_had_one_config_loads_and_predicts_as_it_did(tiny, monkeypatch):
+    from digitlab import recipe
+
     # Saved by digitlab before this change (CNNSettings under "config", the recipe beside it), with the
-    # probabilities that version gave for the first 20 mnist_tiny validation images.
+    # probabilities that version gave for the first 20 mnist_tiny validation images. It must be rebuilt
+    # from the recipe it stored, whatever the fast preset has become.
+    monkeypatch.setitem(recipe.PRESETS, "fast", recipe.CNNConfig(width=24, crop=0))
     old = FIXTURES / "cnn-saved-before-one-config"
     stored = json.loads((old / "config.json").read_text())
     assert stored["config"]["arch"] == "fast" and "recipe" in stored
