@@ -52,12 +52,7 @@ def make(method: str, seed: int, recipe_name: str, cnn_changes: dict, epochs: in
     if epochs is not None and method != "pixel":
         options["epochs"] = epochs
     if method == "cnn":
-        options["preset"] = recipe_name
-        if cnn_changes:  # a preset of its own for this run, so the classifier trains it as any other
-            from digitlab import recipe
-
-            recipe.PRESETS["trial"] = recipe.preset(recipe_name, **cnn_changes)
-            options["preset"] = "trial"
+        options.update(preset=recipe_name, **cnn_changes)  # the preset, with this run's changes in place
     return classifiers.make(method, **options)
 
 
