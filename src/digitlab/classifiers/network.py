@@ -1,6 +1,6 @@
-"""What the networks share (linear, simple_net and the cnn): weights saved as `model.*` tensors and
-checked against the network config.json describes before loading, and one history row per epoch
-from the Learner's numbers.
+"""What the networks share (linear, simple_net, the cnn, resnet18): weights saved as `model.*`
+tensors and checked against the network config.json describes before loading, and one history
+row per epoch from the Learner's numbers.
 """
 
 from __future__ import annotations
