@@ -7,11 +7,14 @@ archives call the same split "train" or "training", "valid", "validation", "test
 
 from __future__ import annotations
 
-from typing import NamedTuple
-
-import torch
+from typing import TYPE_CHECKING, NamedTuple
 
 from digitlab.errors import DataError
+
+if TYPE_CHECKING:  # no torch at import time: the command line reads SPLITS for its --help
+    import torch
+
+SPLITS = ("train", "valid")  # the two parts every dataset has; "test" is another name for "valid"
 
 # Folder names for each split, in the order they are looked for; "test" accepts the validation
 # folder too, and "valid" the test folder, because digitlab (like fastai) validates on MNIST's test
