@@ -70,3 +70,15 @@ def test_digitlab_has_no_import_cycles():
     graph = import_graph(PACKAGE)
     assert {"digitlab.data", "digitlab.folders", "digitlab.classifiers"} <= graph.keys()  # it read the package
     assert cycles(graph) == []
+
+
+def test_the_command_line_imports_no_torch_until_a_command_runs():
+    """docs/architecture.md's rule: `digitlab --help` must not pay for importing torch."""
+    import subprocess
+    import sys
+
+    code = ("import sys, digitlab.cli; digitlab.cli.build_parser(); "
+            "print(sorted(m for m in ('torch', 'numpy', 'PIL') if m in sys.modules))")
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert run.stdout.strip() == "[]"
