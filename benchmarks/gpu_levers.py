@@ -39,9 +39,9 @@ def main() -> None:
 
     import torch
 
-    from digitlab import data, recipe
+    from digitlab import data, devices, recipe
 
-    device = recipe.resolve_device("cuda")
+    device = devices.resolve_device("cuda")
     train, test = data.load("mnist", "train"), data.load("mnist", "test")
     config = recipe.preset("fast", device)
 

@@ -45,9 +45,9 @@ def main() -> None:
     parser.add_argument("--no-graph", action="store_true", help="on CUDA, plain steps rather than a CUDA graph's replays")
     args = parser.parse_args()
 
-    from digitlab import data, recipe
+    from digitlab import data, devices, recipe
 
-    device = recipe.resolve_device(args.device)
+    device = devices.resolve_device(args.device)
     config = recipe.preset(args.preset, device)
     own_steps = config.epochs * -(-60_000 // config.batch_size)
     train = data.load("mnist", "train")

@@ -38,10 +38,10 @@ def augmented_copies(x, y, copies: int, fields: list[str]):
     """The images followed by `copies` augmented views of them (recipe.augmented, seeded), and their labels."""
     if not copies:
         return x, y
-    from digitlab import recipe
+    from digitlab import recipe, seeding
 
     config = recipe.preset("fast", **{k: ast.literal_eval(v) for k, v in (f.split("=", 1) for f in fields)})
-    views = [recipe.augmented(x, config, recipe.epoch_generator(1234, k)) for k in range(copies)]
+    views = [recipe.augmented(x, config, seeding.recipe_generator(1234, k)) for k in range(copies)]
     return torch.cat([x, *views]), y.repeat(copies + 1)
 
 
@@ -52,12 +52,7 @@ def make(method: str, seed: int, recipe_name: str, cnn_changes: dict, epochs: in
     if epochs is not None and method != "pixel":
         options["epochs"] = epochs
     if method == "cnn":
-        options["preset"] = recipe_name
-        if cnn_changes:  # a preset of its own for this run, so the classifier trains it as any other
-            from digitlab import recipe
-
-            recipe.PRESETS["trial"] = recipe.preset(recipe_name, **cnn_changes)
-            options["preset"] = "trial"
+        options.update(preset=recipe_name, **cnn_changes)  # the preset, with this run's changes in place
     return classifiers.make(method, **options)
 
 

@@ -60,10 +60,10 @@ def run_digitlab(seed: int, device: str, preset: str, epochs: int | None, n_trai
                  cuda_graph: bool = True) -> list[dict]:
     import torch
 
-    from digitlab import recipe
+    from digitlab import devices, recipe
 
     xs, ys, xv, yv = _load_mnist()
-    device = recipe.resolve_device(device)
+    device = devices.resolve_device(device)
     changes = {"seed": seed} | ({"epochs": epochs} if epochs else {})
     config = recipe.preset(preset, device, **changes)  # on CUDA, the preset's GPU form
     torch.manual_seed(seed)
@@ -97,7 +97,7 @@ def run_baseline(seed: int, device: str, epochs: int, n_train: int) -> list[dict
     from torch import nn
     from torch.utils.data import DataLoader, Dataset
 
-    from digitlab import recipe  # for resolve_device only
+    from digitlab import devices
 
     class Digits(Dataset):
         def __init__(self, images, labels):
@@ -124,7 +124,7 @@ def run_baseline(seed: int, device: str, epochs: int, n_train: int) -> list[dict
 
     torch.manual_seed(seed)
     xs, ys, xv, yv = _load_mnist()
-    device = recipe.resolve_device(device)
+    device = devices.resolve_device(device)
     model = Net().to(device)
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
     loader = DataLoader(Digits(xs[:n_train], ys[:n_train]), batch_size=64, shuffle=True)
@@ -173,11 +173,11 @@ def run_fastai(seed: int, device: str, epochs: int, n_train: int, lr: float) -> 
     from fastai.vision.all import (Callback, CategoryBlock, DataBlock, ImageBlock, IndexSplitter, accuracy,
                                    get_image_files, parent_label, resnet18, set_seed, vision_learner)
 
-    from digitlab import recipe
-    from digitlab.data import home
+    from digitlab import devices
+    from digitlab.files import home
     from digitlab.export import export_layout
 
-    device_ = recipe.resolve_device(device)
+    device_ = devices.resolve_device(device)
 
     class TrainClock(Callback):
         """Seconds of each epoch's training phase, validation left out."""
@@ -343,9 +343,9 @@ def main() -> None:
               f"{100 * statistics.mean(r['accuracy'] for r in runs):.2f} %")
         return
 
-    from digitlab import recipe
+    from digitlab import devices
 
-    if recipe.resolve_device(args.device).type == "cuda":
+    if devices.resolve_device(args.device).type == "cuda":
         print(f"CUDA start-up in this process, before any timed run: {cuda_start_up(args.device):.2f} s "
               "(a short fit; --end-to-end includes it)", flush=True)
     name = f"digitlab recipe ({args.preset}" + (", no graph)" if args.no_graph else ")")
@@ -366,10 +366,10 @@ def main() -> None:
     print_table(results)
     print(describe_machine(args.device))
     if args.json:
-        from digitlab import recipe
+        from digitlab import devices, recipe
         from digitlab.files import atomic_write
 
-        config = dataclasses.asdict(recipe.preset(args.preset, recipe.resolve_device(args.device)))
+        config = dataclasses.asdict(recipe.preset(args.preset, devices.resolve_device(args.device)))
         with atomic_write(args.json, "w") as f:
             json.dump({"machine": describe_machine(args.device), "config": config, "results": results}, f,
                       indent=1, default=str)

@@ -80,7 +80,7 @@ def learner_simple_net(epochs: int = 40, lr: float = 0.1, seed: int = 0) -> floa
 def resnet18_one_cycle(seed: int = 0, device: str = "cpu") -> float:
     """vision_learner(dls, resnet18).fit_one_cycle(1, 0.1): digitlab's resnet18 through the Learner."""
     train, valid = data.load("mnist_sample", "train"), data.load("mnist_sample", "valid")
-    clf = make("cnn", arch="resnet18", epochs=1, lr=0.1, seed=seed)
+    clf = make("resnet18", epochs=1, lr=0.1, seed=seed)
     clf.fit(train.images, train.labels, valid=(valid.images, valid.labels), device=device)
     return clf.score(valid.images, valid.labels)
 
@@ -89,6 +89,8 @@ def ten_digits(method: str, seed: int = 0, device: str = "cpu") -> float:
     """Train on MNIST's 60,000 training images; accuracy on its 10,000 test images."""
     train, test = data.load("mnist", "train"), data.load("mnist", "test")
     options = dict(TEN_DIGITS[method], **({} if method == "pixel" else {"seed": seed}))  # pixel has no randomness
+    if method == "cnn":
+        options["device"] = device  # the preset's form for the device (wider, larger batches on CUDA)
     clf = make(method, **options)
     clf.fit(train.images, train.labels, device=device)
     return clf.score(test.images, test.labels)

@@ -4,6 +4,7 @@ test sees what another left there."""
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -19,6 +20,12 @@ os.environ.setdefault("MPLBACKEND", "Agg")
 # What a test's home shares with the session's: caches derived from the shipped files alone (MNIST
 # decoded, the stress set drawn, the book's exported mnist_tiny), built once a session, not per test.
 SHARED = ("mnist", "stress", "book")
+
+
+def pytest_unconfigure(config) -> None:
+    """The session's home goes with the session: its decoded caches are 50-450 MB, and a mutation
+    testing run starts the suite thousands of times (left behind, they once filled the disk)."""
+    shutil.rmtree(SESSION_HOME, ignore_errors=True)
 
 
 @pytest.fixture(autouse=True)

@@ -1,6 +1,8 @@
 """Every classifier checked the same way (scikit-learn's shape), then what is special to each."""
 
 import dataclasses
+import json
+from pathlib import Path
 
 import pytest
 import torch
@@ -14,8 +16,10 @@ QUICK = {
     "pixel": {},
     "linear": {"epochs": 3},
     "simple_net": {"epochs": 3, "lr": 0.5},
-    "cnn": {"arch": "resnet18", "epochs": 1, "batch_size": 16},
+    "cnn": {"epochs": 1, "batch_size": 16, "width": 4},
+    "resnet18": {"epochs": 1, "batch_size": 16},
 }
+FIXTURES = Path(__file__).parent / "fixtures"
 
 
 @pytest.fixture(scope="module")
@@ -36,13 +40,13 @@ def _small(d, n=None):
     return d.images[keep], d.labels[keep]
 
 
-@pytest.mark.parametrize("method", METHODS[:3] + ("cnn",))
+@pytest.mark.parametrize("method", METHODS + ("resnet18",))
 def test_every_classifier_has_scikit_learns_shape(method, tiny, tmp_path):
     clf = make(method, **QUICK[method])
     assert list(vars(clf)) == ["config"] and dataclasses.is_dataclass(clf.config)
     train, valid = tiny
     rows = []
-    n, m = (32, 16) if method == "cnn" else (None, 100)  # resnet18 on CPU: two batches will do
+    n, m = (32, 16) if method in ("cnn", "resnet18") else (None, 100)  # resnet18 on CPU: two batches will do
     assert clf.fit(*_small(train, n), valid=_small(valid, m), epoch_end=lambda c, r: rows.append(r),
                    progress=False) is clf
     assert clf.classes_.tolist() == [3, 7]
@@ -142,7 +146,9 @@ def test_pixel_distances_l2_by_matmul_equal_the_direct_formula(ten):
     (lambda: make("linear", learning_rate=1), DigitlabError, "unknown option"),
     (lambda: make("linear", epochs=0), DigitlabError, "epochs=0"),
     (lambda: make("pixel", distance="cosine"), DigitlabError, "'l1' or 'l2'"),
-    (lambda: make("cnn", arch="vgg"), DigitlabError, "'fast' or 'resnet18'"),
+    (lambda: make("cnn", preset="huge"), DigitlabError, "unknown cnn recipe 'huge'; choose one of fast, medium"),
+    (lambda: make("cnn", arch="resnet18"), DigitlabError, "unknown option.s. arch for cnn"),
+    (lambda: make("cnn", width=0), DigitlabError, "width=0 is out of range"),
     (lambda: make("pixel").fit(torch.zeros(4, 32, 32), torch.tensor([0, 1, 0, 1])), DataError, "28 x 28"),
     (lambda: make("pixel").fit(torch.full((2, 28, 28), 2.0), torch.tensor([0, 1])), DataError, "divide by 255"),
     (lambda: make("pixel").fit(torch.zeros(2, 28, 28), torch.tensor([3, 3])), DataError, "at least two"),
@@ -165,34 +171,68 @@ def test_fast_cnn_trains_with_the_recipe(tiny, tmp_path):
                           clf.predict_proba(tiny[1].images[:20]), atol=1e-5)
 
 
-def test_a_saved_cnn_keeps_its_recipe_when_the_preset_changes(tiny, tmp_path, monkeypatch):
-    import json
-
+def test_a_saved_cnn_stores_its_one_config_and_never_follows_a_preset_changed_later(tiny, tmp_path, monkeypatch):
     from digitlab import recipe
     from digitlab.errors import ModelError
 
     clf = make("cnn", epochs=1, batch_size=64, lr=0.1, seed=0).fit(*_small(tiny[0], 200), progress=False)
     clf.save(tmp_path / "cnn")
-    saved = json.loads((tmp_path / "cnn" / "config.json").read_text())["recipe"]
-    assert saved == dataclasses.asdict(recipe.preset("fast", epochs=1, batch_size=64, lr=0.1, seed=0))
+    saved = json.loads((tmp_path / "cnn" / "config.json").read_text())
+    assert saved["config"] == dataclasses.asdict(recipe.preset("fast", epochs=1, batch_size=64, lr=0.1, seed=0))
+    assert "recipe" not in saved  # one config, stored once
 
     # A later digitlab whose fast preset is wider and crops less: the saved model must not follow it.
     monkeypatch.setitem(recipe.PRESETS, "fast", recipe.CNNConfig(width=24, crop=0))
     loaded = load(tmp_path / "cnn")
-    assert loaded._recipe_config().width == saved["width"] and loaded._recipe_config().crop == saved["crop"]
+    assert loaded.config == clf.config
     assert torch.allclose(loaded.predict_proba(tiny[1].images[:20]), clf.predict_proba(tiny[1].images[:20]),
                           atol=1e-5)
 
-    config = json.loads((tmp_path / "cnn" / "config.json").read_text())
-    config["recipe"]["width"] = -3
-    (tmp_path / "cnn" / "config.json").write_text(json.dumps(config))
-    with pytest.raises(ModelError, match="config.json: field recipe.width is -3"):
+    saved["config"]["width"] = -3
+    (tmp_path / "cnn" / "config.json").write_text(json.dumps(saved))
+    with pytest.raises(ModelError, match="config.json: field config.width is -3"):
         load(tmp_path / "cnn")
 
 
-def test_a_cnn_saved_before_the_head_option_loads_with_the_max_head(tiny, tmp_path, monkeypatch):
-    import json
+def test_a_cnn_saved_before_it_had_one_config_loads_and_predicts_as_it_did(tiny, monkeypatch):
+    from digitlab import recipe
 
+    # Saved by digitlab before this change (CNNSettings under "config", the recipe beside it), with the
+    # probabilities that version gave for the first 20 mnist_tiny validation images. It must be rebuilt
+    # from the recipe it stored, whatever the fast preset has become.
+    monkeypatch.setitem(recipe.PRESETS, "fast", recipe.CNNConfig(width=24, crop=0))
+    old = FIXTURES / "cnn-saved-before-one-config"
+    stored = json.loads((old / "config.json").read_text())
+    assert stored["config"]["arch"] == "fast" and "recipe" in stored
+    clf = load(old)
+    assert type(clf) is CNNClassifier and clf.config.epochs == 1 and clf.config.width == stored["recipe"]["width"]
+    expected = json.loads((FIXTURES / "cnn-saved-before-one-config.expected.json").read_text())["predict_proba"]
+    torch.testing.assert_close(clf.predict_proba(tiny[1].images[:20]), torch.tensor(expected), atol=1e-6, rtol=0)
+    assert clf.state_["epoch"] == 0 and clf.state_["optimizer"]  # its training state too: it can resume
+
+
+def test_older_cnn_forms_are_read_into_todays(tiny, tmp_path):
+    from digitlab import recipe
+    from digitlab.classifiers.upgrade import upgraded
+
+    # The oldest fast cnn stored no recipe: it follows its preset, with the settings it gave.
+    oldest = {"method": "cnn", "config": {"arch": "fast", "preset": "medium", "epochs": 3, "lr": None,
+                                          "batch_size": None, "seed": 5}}
+    assert upgraded(oldest)["config"] == dataclasses.asdict(recipe.preset("medium", epochs=3, seed=5))
+    # arch "resnet18" is the resnet18 method now: a checkpoint of it, rewritten in the old form, loads.
+    clf = make("resnet18", epochs=1, batch_size=16, seed=2).fit(*_small(tiny[0], 32), progress=False)
+    clf.save(tmp_path / "r")
+    path = tmp_path / "r" / "config.json"
+    saved = json.loads(path.read_text())
+    saved.update(method="cnn", config={"arch": "resnet18", "preset": "fast", "epochs": 1, "lr": None,
+                                       "batch_size": 16, "seed": 2})
+    path.write_text(json.dumps(saved))
+    again = load(tmp_path / "r")
+    assert again.method == "resnet18" and again.config == clf.config
+    assert torch.equal(again.predict_proba(tiny[1].images[:8]), clf.predict_proba(tiny[1].images[:8]))
+
+
+def test_a_cnn_saved_before_the_head_option_loads_with_the_max_head(tiny, tmp_path, monkeypatch):
     from digitlab import recipe
 
     # Models saved before `head` and `last_width` existed had global max pooling and a 4w third
@@ -201,7 +241,7 @@ def test_a_cnn_saved_before_the_head_option_loads_with_the_max_head(tiny, tmp_pa
     clf = make("cnn", batch_size=64, lr=0.1, seed=0).fit(*_small(tiny[0], 200), progress=False)
     clf.save(tmp_path / "cnn")
     config = json.loads((tmp_path / "cnn" / "config.json").read_text())
-    assert (config["recipe"].pop("head"), config["recipe"].pop("last_width")) == ("max", 4)
+    assert (config["config"].pop("head"), config["config"].pop("last_width")) == ("max", 4)
     (tmp_path / "cnn" / "config.json").write_text(json.dumps(config))
     monkeypatch.undo()  # today's fast preset, with the flat head, must not leak into the old model
     assert recipe.preset("fast").head == "flat"
@@ -236,8 +276,6 @@ def test_fast_cnn_resumes_exactly_from_a_checkpoint(tiny, tmp_path):
     (lambda c: c.update(classes=[3]), r"field classes is \[3\]; it must be a list of 2 to 10"),
 ])
 def test_load_refuses_a_checkpoint_whose_config_does_not_fit(change, words, tiny, tmp_path):
-    import json
-
     from digitlab.errors import ModelError
 
     make("pixel").fit(*_small(tiny[0])).save(tmp_path / "ck")
@@ -250,8 +288,6 @@ def test_load_refuses_a_checkpoint_whose_config_does_not_fit(change, words, tiny
 
 
 def test_load_refuses_weights_that_do_not_fit_the_network(tiny, tmp_path):
-    import json
-
     from safetensors.torch import save_file
 
     from digitlab.errors import ModelError
@@ -272,6 +308,7 @@ def test_planned_epochs_fill_in_each_methods_own_default():
 
     assert make("pixel").planned_epochs() is None  # nothing to train
     assert make("linear", epochs=7).planned_epochs() == 7
-    assert make("cnn").planned_epochs() == recipe.preset("fast").epochs  # None in its config
+    assert make("cnn").planned_epochs() == recipe.preset("fast").epochs  # its config is the preset
     assert make("cnn", epochs=3).planned_epochs() == 3
-    assert make("cnn", arch="resnet18").planned_epochs() == 1  # the book's fit_one_cycle(1, 0.1)
+    assert make("cnn", device="cuda").planned_epochs() == recipe.preset("fast", "cuda").epochs
+    assert make("resnet18").planned_epochs() == 1  # the book's fit_one_cycle(1, 0.1)

@@ -19,7 +19,7 @@ import torch
 from PIL import Image, ImageDraw, ImageFont
 from safetensors.torch import load_file
 
-from digitlab import classifiers, cli, compare, data, images
+from digitlab import classifiers, cli, compare, data, images, recipe
 
 from cli_run import assert_one_line_error, digitlab
 
@@ -189,7 +189,7 @@ def test_train_takes_a_cnn_recipe_by_name_and_refuses_it_elsewhere(capsys, tmp_p
                             "--epochs", "1", "--device", "cpu", "--out", out)
     assert code == 0, err
     model = classifiers.load(out)
-    assert model.config.preset == "medium" and model._recipe_config().width == 24
+    assert model.config == recipe.preset("medium", epochs=1)  # the preset, with --epochs in its place
     assert "1/1" in err  # the bar counts the epochs the command line asked for
 
     code, _, err = digitlab(capsys, "train", "cnn", "--recipe", "huge", "--out", tmp_path / "a")

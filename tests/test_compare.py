@@ -8,7 +8,7 @@ import pytest
 import torch
 from PIL import Image
 
-from digitlab import classifiers, compare
+from digitlab import classifiers, compare, recipe
 from digitlab.errors import DataError, DigitlabError
 
 from cli_run import assert_one_line_error, digitlab
@@ -28,10 +28,11 @@ def test_epochs_override_every_trained_method_but_not_pixel():
 
 def test_the_cnn_trains_longer_on_a_gpu_where_epochs_are_cheap():
     config = compare.CompareConfig()
-    assert config.plan("cnn").epochs == config.cnn_epochs_cpu == 2
+    assert config.plan("cnn").epochs is None  # the fast preset's own epochs: its config is the one source
+    assert compare.make("cnn", **dataclasses.asdict(config.plan("cnn"))).config.epochs == recipe.preset("fast").epochs
     assert config.plan("cnn", 3).epochs == 3
-    assert config.plan("cnn", device="cuda").epochs == config.cnn_epochs_gpu == 8  # no GPU needed to plan
-    assert config.plan("cnn", device="auto").epochs == (8 if torch.cuda.is_available() else 2)
+    assert config.plan("cnn", device="cuda").epochs == config.cnn_on_gpu.epochs == 8  # no GPU needed to plan
+    assert config.plan("cnn", device="auto").epochs == (8 if torch.cuda.is_available() else None)
 
 
 def test_methods_are_checked_and_the_valid_ones_listed():
@@ -77,15 +78,6 @@ def test_parameters_are_what_the_model_holds(tiny):
     assert compare.count_parameters(linear) == 28 * 28 + 1  # one output for the binary task, and its bias
     pixel = classifiers.make("pixel").fit(tiny.train_images, tiny.train_labels)
     assert compare.count_parameters(pixel) == 2 * 28 * 28  # the two mean digits
-
-
-def test_devices():
-    assert compare.resolve_device("auto") == ("cuda" if torch.cuda.is_available() else "cpu")
-    with pytest.raises(DigitlabError, match="--device tpu: choose cpu, cuda or auto"):
-        compare.resolve_device("tpu")
-    if not torch.cuda.is_available():
-        with pytest.raises(DigitlabError, match="sees no GPU"):
-            compare.resolve_device("cuda")
 
 
 def test_resumed_models_take_new_settings_and_refuse_unknown_ones(tiny):

@@ -1,3 +1,6 @@
+import os
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -139,3 +142,16 @@ def test_and_the_next_test_gets_a_home_of_its_own():
 
     assert not (data.home() / "left-behind").exists()  # conftest.own_home: a fresh home per test
     assert (data.home() / "mnist").is_symlink()  # the decoded MNIST shared, decoded once a session
+
+
+def test_a_test_session_takes_its_home_away_when_it_ends(tmp_path):
+    # conftest's session home holds decoded copies of MNIST; thousands of runs once filled the disk.
+    import subprocess
+    import sys
+
+    env = {**os.environ, "TMPDIR": str(tmp_path)}
+    tests = Path(__file__).parent
+    run = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(tests / "test_digits.py")],
+                         cwd=tests.parent, env=env, capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stdout[-2000:]
+    assert list(tmp_path.glob("digitlab-test-home-*")) == []

@@ -36,8 +36,8 @@ from torch import nn
 
 from digitlab.callbacks import Recorder as _Recorder
 from digitlab.callbacks import ShortEpochCallback
-from digitlab.data import home
 from digitlab.errors import DataError, DigitlabError
+from digitlab.files import home
 from digitlab.learner import DataLoader, DataLoaders
 from digitlab.learner import Learner as _Learner
 from digitlab.learner import steepest_lr

@@ -18,7 +18,8 @@ from pathlib import Path
 
 import torch
 
-from digitlab import data, metrics, recipe
+from digitlab import data, metrics
+from digitlab.devices import device_kind
 from digitlab.console import progress_bar
 from digitlab.errors import DataError, DigitlabError, ModelError
 
@@ -51,32 +52,29 @@ class CompareConfig:
     98.7 -> 99.4 % on 3 vs 7 after 5 epochs (95.4 % deskewed on ten digits). The net at lr 0.25 in batches of 128 reaches 98.1 %
     on ten digits in 10 epochs (0.7 s an epoch); at lr 0.5 it is as good by epoch 8 but plain SGD at
     that lr jumps (80.5 % for one epoch of 3 vs 7), so the lower lr. The cnn dominates the cost (28
-    single-thread seconds an epoch of MNIST), so it gets 2 epochs of its fast recipe on CPU; on a GPU,
+    single-thread seconds an epoch of MNIST), so it gets its fast recipe as it is on CPU (2 epochs); on a GPU,
     where an epoch of the cnn on MNIST takes 0.1 s, it gets 8: the GPU form's own 2 epochs of batch
     256 make only 98 steps of the 3-vs-7 task's 12,396 images, 98.1 % (mean of 3 seeds); 4 epochs
     99.4 %, 8 epochs 99.85 %. The job's wall time: `benchmarks/compare_budget.py`. Settings not named
-    here are the methods' own defaults (classifiers.PixelConfig, LinearConfig, SimpleNetConfig,
-    recipe.CNNConfig); the report lists every one.
+    here are the methods' own defaults (classifiers.PixelConfig, LinearConfig, SimpleNetConfig, and
+    the cnn's recipe.CNNConfig from its preset); the report lists every one.
     """
 
     pixel: MethodPlan = MethodPlan(distance="l2", deskew=True)  # nothing to train: one mean image per class
     linear: MethodPlan = MethodPlan(epochs=5, deskew=True)
     simple_net: MethodPlan = MethodPlan(epochs=10, lr=0.25, batch_size=128, deskew=True)
-    cnn: MethodPlan = MethodPlan()  # its epochs depend on the device: the next two
-    cnn_epochs_cpu: int = 2
-    cnn_epochs_gpu: int = 8
+    cnn: MethodPlan = MethodPlan()  # the fast preset as it is: on a CPU, its 2 epochs
+    cnn_on_gpu: MethodPlan = MethodPlan(epochs=8)  # on CUDA, where the GPU form's own 2 epochs are too few steps
     quick_train: int = 600  # images per task with --quick: enough to learn something in a second
     quick_test: int = 300
     worst: int = 9  # top-loss images kept per run for the report
 
     def plan(self, method: str, epochs: int | None = None, device: str = "cpu") -> MethodPlan:
         """The method's plan on `device`, with `epochs` (when given) overriding every trainable method's."""
-        plan = getattr(self, method)
+        on_gpu = method == "cnn" and device_kind(device) == "cuda"
+        plan = self.cnn_on_gpu if on_gpu else getattr(self, method)
         if epochs is not None and "epochs" in options_of(method):
             plan = dataclasses.replace(plan, epochs=epochs)
-        elif method == "cnn" and plan.epochs is None:
-            on_gpu = recipe.device_kind(device) == "cuda"
-            plan = dataclasses.replace(plan, epochs=self.cnn_epochs_gpu if on_gpu else self.cnn_epochs_cpu)
         return plan
 
 
@@ -134,17 +132,6 @@ class Result:
     model_dir: str
     config: dict  # the classifier's hyperparameters, as its checkpoint stores them
     stress: dict | None = None  # ten-digit models: accuracy on the stress set, by category and "all"
-
-
-def resolve_device(device: str) -> str:
-    """"auto" -> "cuda" when PyTorch sees a GPU, else "cpu"; asking for a missing GPU is an error."""
-    if device == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise DigitlabError("--device cuda: PyTorch sees no GPU here; use --device cpu or auto")
-    if device != "cpu" and not device.startswith("cuda"):
-        raise DigitlabError(f"--device {device}: choose cpu, cuda or auto")
-    return device
 
 
 def task_name(classes: Sequence[int], dataset: str) -> str:
@@ -281,14 +268,16 @@ def check_task(clf, labels: torch.Tensor, model: str) -> None:
 
 
 def options_of(method: str) -> set[str]:
-    """The option names a method's config accepts (pixel similarity has no epochs, lr or seed)."""
+    """The option names `classifiers.make(method, ...)` takes (pixel similarity has no epochs, lr or seed)."""
     from digitlab import classifiers
 
-    return {f.name for f in dataclasses.fields(classifiers.make(method).config)}
+    return classifiers.CLASSES[method].options()
 
 
 def make(method: str, **options):
-    """classifiers.make with the options this method has and that are set (not None)."""
+    """classifiers.make with the options this method has and that are set (not None): the one place
+    the commands' settings (--epochs, --lr, --seed, --recipe, the device, a CompareConfig plan)
+    override a method's defaults."""
     from digitlab import classifiers
 
     accepted = options_of(method)
@@ -319,7 +308,7 @@ def run_one(method: str, task: Task, plan: MethodPlan, out: Path, seed: int, dev
             worst: int = 9, shaken: data.Digits | None = None) -> Result:
     """Fit one method on one task, measure it (on the stress set `shaken` too, where given and the
     task is the ten digits), save it under `out`."""
-    clf = make(method, seed=seed, **dataclasses.asdict(plan))
+    clf = make(method, seed=seed, device=device, **dataclasses.asdict(plan))
     start = time.perf_counter()
     clf.fit(task.train_images, task.train_labels, valid=(task.test_images, task.test_labels), device=device)
     train_seconds = time.perf_counter() - start

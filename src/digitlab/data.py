@@ -10,17 +10,16 @@ index, so `export` can reproduce the archives' file names exactly.
 from __future__ import annotations
 
 import os
-import sys
 from importlib import resources
 from pathlib import Path
-from typing import NamedTuple
 
 import numpy as np
 import torch
 
 from digitlab import idx
 from digitlab.errors import DataError, warn
-from digitlab.files import atomic_write, read_sums, verify_sha256
+from digitlab.digits import Digits, part_of, split_name
+from digitlab.files import atomic_write, home, read_sums, verify_sha256
 
 MNIST_FILES = {
     "train": ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz"),
@@ -39,26 +38,6 @@ TINY_COUNTS = {"train": {3: 346, 7: 363}, "valid": {3: 346, 7: 353}}
 # train's --seed, so that models trained with different seeds are validated on the same images.
 VALID_FRACTION = 0.2
 SPLIT_SEED = 42
-
-
-class Digits(NamedTuple):
-    images: torch.Tensor  # (N, 28, 28) uint8 0-255, or float32 in [0, 1]
-    labels: torch.Tensor  # (N,) int64, the digit each image shows
-    index: torch.Tensor  # (N,) int64, each image's position in its MNIST split file
-    source: str  # "train" or "test": the MNIST split file the images come from ("stress": stress.py)
-
-
-def home() -> Path:
-    """Where digitlab keeps its cache: $DIGITLAB_HOME, else the platform's cache folder."""
-    if env := os.environ.get("DIGITLAB_HOME"):
-        return Path(env).expanduser()
-    if sys.platform == "win32":
-        base = Path(os.environ.get("LOCALAPPDATA", Path.home() / "AppData" / "Local"))
-    elif sys.platform == "darwin":
-        base = Path.home() / "Library" / "Caches"
-    else:
-        base = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache"))
-    return base / "digitlab"
 
 
 def shipped_dir() -> Path:
@@ -113,30 +92,20 @@ def _digits_in_order(labels: np.ndarray) -> np.ndarray:
     return np.concatenate([np.flatnonzero(labels == digit) for digit in (3, 7)])
 
 
-def _part(split: str) -> str:
-    """Every dataset's splits are "train" and "valid"; "test" names the same validation images
-    (MNIST's test set, on which fastai validates)."""
-    if split in ("train", "training"):
-        return "train"
-    if split in ("valid", "validation", "test", "testing"):
-        return "valid"
-    raise DataError(f"unknown split {split!r}; choose 'train' or 'valid'")
-
-
 def _mnist(split: str):
-    source = "train" if _part(split) == "train" else "test"
+    source = "train" if part_of(split) == "train" else "test"
     images, labels = mnist_arrays(source)
     return images, labels, np.arange(len(labels)), source
 
 
 def _mnist_sample(split: str):
-    source = "train" if _part(split) == "train" else "test"
+    source = "train" if part_of(split) == "train" else "test"
     _, labels = mnist_arrays(source)
     return (*_select(source, _digits_in_order(labels)), source)
 
 
 def _mnist_tiny(split: str):
-    part = _part(split)
+    part = part_of(split)
     source = "train" if part == "train" else "test"
     _, labels = mnist_arrays(source)
     return (*_select(source, _last_by_name(labels, TINY_COUNTS[part])), source)
@@ -156,7 +125,7 @@ def _last_by_name(labels: np.ndarray, counts: dict[int, int]) -> np.ndarray:
 def _stress(split: str):
     from digitlab import stress
 
-    if _part(split) == "train":
+    if part_of(split) == "train":
         raise DataError("the stress set is for testing only (digits that are not MNIST's, to see how a "
                         "model reads other people's); train on mnist and evaluate with --dataset stress")
     images, labels = stress.arrays()
@@ -278,17 +247,15 @@ def evaluation_split(name: str) -> str | None:
 def _path_splits(path: Path) -> list[str | None]:
     if _is_idx_folder(path):
         return ["train", "valid"] if len(_idx_pairs(path)) == len(MNIST_FILES) else [None]
-    from digitlab.folders import folder_splits  # folders imports this module for Digits
+    from digitlab.folders import folder_splits  # on first use: folders brings Pillow and the decoders
 
     return folder_splits(path)
 
 
 def _load_path(path: Path, split: str | None) -> Digits:
-    # Not _part: in a folder, "valid" must find valid/ before a test/ folder of unlabelled images
+    # Not part_of: in a folder, "valid" must find valid/ before a test/ folder of unlabelled images
     # (fastai's mnist_tiny has one).
-    split = {"training": "train", "testing": "test", "validation": "valid"}.get(split, split)
-    if split not in ("train", "valid", "test", None):
-        raise DataError(f"unknown split {split!r}; choose 'train' or 'valid'")
+    split = split_name(split)
     if _path_splits(path) != [None]:
         return _load_named_split(path, split)
     if split is None:
@@ -361,5 +328,5 @@ def random_part(digits: Digits, split: str, name: str | os.PathLike) -> Digits:
             )
         count = max(1, int(len(where) * VALID_FRACTION))  # fastai's RandomSplitter rounds down too
         in_valid[rng.choice(where, count, replace=False)] = True
-    keep = torch.from_numpy(np.flatnonzero(in_valid if _part(split) == "valid" else ~in_valid))
+    keep = torch.from_numpy(np.flatnonzero(in_valid if part_of(split) == "valid" else ~in_valid))
     return digits._replace(images=digits.images[keep], labels=digits.labels[keep], index=digits.index[keep])

@@ -29,7 +29,7 @@ import numpy as np
 from digitlab.console import console
 from digitlab.errors import DataError
 from digitlab.files import cannot_write, default_mode
-from digitlab.folders import default_workers, map_chunks
+from digitlab.parallel import default_workers, map_chunks
 
 # layout -> [(folder inside the layout, dataset, split)]
 LAYOUTS = {

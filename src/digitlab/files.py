@@ -6,6 +6,7 @@ import contextlib
 import errno
 import hashlib
 import os
+import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -114,3 +115,16 @@ def verify_sha256(path: str | os.PathLike, expected: str) -> None:
             f"{path}: checksum mismatch (sha256 {actual[:12]}..., expected {expected[:12]}...); "
             "the file is damaged or not the original: delete it and fetch it again"
         )
+
+
+def home() -> Path:
+    """Where digitlab keeps its cache: $DIGITLAB_HOME, else the platform's cache folder."""
+    if env := os.environ.get("DIGITLAB_HOME"):
+        return Path(env).expanduser()
+    if sys.platform == "win32":
+        base = Path(os.environ.get("LOCALAPPDATA", Path.home() / "AppData" / "Local"))
+    elif sys.platform == "darwin":
+        base = Path.home() / "Library" / "Caches"
+    else:
+        base = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache"))
+    return base / "digitlab"

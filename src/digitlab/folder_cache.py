@@ -25,9 +25,8 @@ from typing import NamedTuple
 
 import numpy as np
 
-from digitlab.data import home
 from digitlab.errors import DataError, OutputError, warn
-from digitlab.files import atomic_write
+from digitlab.files import atomic_write, home
 
 CACHE_VERSION = "v2"  # bump when an entry's layout changes (v1: an .npz, keyed without ctime)
 SUFFIX = ".npys"

@@ -19,10 +19,9 @@ from __future__ import annotations
 import contextlib
 import io
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import TypeVar
 
 import numpy as np
 import torch
@@ -30,59 +29,15 @@ from PIL import Image
 
 from digitlab import folder_cache, png
 from digitlab.console import progress_bar
-from digitlab.data import Digits
+from digitlab.digits import SPLIT_FOLDERS, Digits, split_name
 from digitlab.errors import DataError, warn
 from digitlab.folder_cache import Decoded
 from digitlab.folder_listing import IMAGE_SUFFIXES, Listing, list_images, load_order, some
 from digitlab.images import DECODE_SIDE, decode
+from digitlab.parallel import CHUNK, PROGRESS_FROM, default_workers
 
-T = TypeVar("T")
-R = TypeVar("R")
-
-# Split folder names, in the order they are looked for; "test" accepts the validation folder too
-# because digitlab (like fastai) validates on MNIST's test images.
-SPLIT_FOLDERS = {
-    "train": ("train", "training"),
-    "valid": ("valid", "validation", "testing", "test"),
-    "test": ("test", "testing", "valid", "validation"),
-}
 SIZE = (28, 28)
-PROGRESS_FROM = 2000  # files: below this a folder loads too fast for a progress bar to help
-CHUNK = 500  # files per task given to a worker thread
 SMALL_FILE = 1 << 16  # bytes: a 28 x 28 PNG is under 1 KB; a larger file is left to Pillow, not read whole
-
-
-def default_workers() -> int:
-    return max(1, min(2, os.cpu_count() or 1))
-
-
-def map_chunks(
-    fn: Callable[[Sequence[T]], R],
-    items: Sequence[T],
-    workers: int,
-    description: str,
-    chunk: int | None = None,
-) -> list[R]:
-    """`fn` over `items` in chunks on a pool of threads, results in order, with a progress bar.
-
-    Threads rather than processes: the work is zlib, Pillow's decoders and file system calls, which
-    release the GIL, and threads need no pickling or process start-up. `benchmarks/load_data.py`
-    measures one worker against two.
-    """
-    chunk = chunk or CHUNK
-    chunks = [items[start : start + chunk] for start in range(0, len(items), chunk)]
-    if len(items) < PROGRESS_FROM:
-        if workers <= 1:
-            return [fn(part) for part in chunks]
-        with ThreadPoolExecutor(workers) as pool:
-            return list(pool.map(fn, chunks))
-    results = []
-    with progress_bar() as bar, ThreadPoolExecutor(max(1, workers)) as pool:
-        task = bar.add_task(description, total=len(items))
-        for part, result in zip(chunks, pool.map(fn, chunks)):
-            results.append(result)
-            bar.advance(task, len(part))
-    return results
 
 
 def _present_splits(root: Path) -> list[str]:
@@ -118,9 +73,7 @@ def _split_folder(root: Path, split: str | None) -> Path:
             f"{root}: has split folders ({', '.join(present)}); choose one with split="
             f"'train' or 'valid' (--split on the command line)"
         )
-    if split not in SPLIT_FOLDERS:
-        raise DataError(f"unknown split {split!r}; choose 'train', 'valid' or 'test'")
-    for name in SPLIT_FOLDERS[split]:
+    for name in SPLIT_FOLDERS[split_name(split)]:
         if (root / name).is_dir():
             return root / name
     raise DataError(f"{root}: has no {split!r} split folder; it has {', '.join(present)}")

@@ -25,15 +25,7 @@ from digitlab.callbacks import (
     Recorder,
 )
 from digitlab.optim import SGD
-
-
-def epoch_generator(seed: int, epoch: int) -> torch.Generator:
-    """A generator for epoch `epoch` of a run seeded with `seed`.
-
-    Drawing each epoch's randomness from its own generator means a run resumed at epoch e shuffles
-    exactly as the uninterrupted run did, without replaying epochs 0..e-1.
-    """
-    return torch.Generator().manual_seed(seed * 1_000_003 + epoch)
+from digitlab.seeding import epoch_generator
 
 
 def collate(items: Sequence):

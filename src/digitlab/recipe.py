@@ -29,16 +29,18 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-import numpy as np
 import torch
 from torch import nn
 
 from digitlab import distributed
 from digitlab.callbacks import diverged
 from digitlab.console import progress_bar
+from digitlab.devices import device_kind, resolve_device
 from digitlab.errors import DataError, DigitlabError
 from digitlab.graphs import GraphedStep
+from digitlab.inputs import as_labels, as_pixels
 from digitlab.optim import NesterovSGD, one_cycle
+from digitlab.seeding import recipe_generator
 
 MNIST_MEAN, MNIST_STD = 0.1307, 0.3081  # of the training pixels in [0, 1]
 STEMS = ("pool", "stride", "unshuffle")  # ways the first stage halves 28 x 28 (see CNNConfig.stem)
@@ -272,40 +274,6 @@ def build(config: CNNConfig, n_classes: int) -> nn.Module:
 # ---------------------------------------------------------------------------------------------
 
 
-def device_kind(device: str | torch.device) -> str:
-    """"cpu" or "cuda": what `device` names, or for "auto" what is here. Naming "cuda" needs no GPU,
-    so a plan for one can be read anywhere; training on it checks (resolve_device)."""
-    return resolve_device(device).type if str(device) == "auto" else torch.device(device).type
-
-
-def resolve_device(device: str | torch.device) -> torch.device:
-    """"auto" picks CUDA when present; asking for CUDA without it is the user's mistake."""
-    if str(device) == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    device = torch.device(device)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise DigitlabError("--device cuda: no CUDA GPU is visible to PyTorch; use --device cpu")
-    return device
-
-
-def epoch_generator(seed: int, epoch: int) -> torch.Generator:
-    """The generator for everything random in one epoch, the same however the run was split."""
-    state = np.random.SeedSequence([seed, epoch]).generate_state(1)[0]
-    return torch.Generator().manual_seed(int(state))
-
-
-def _as_pixels(x, name: str) -> torch.Tensor:
-    """(N, 28, 28) uint8 or float in [0, 1], left in its dtype (uint8 is 4x smaller on the device)."""
-    x = torch.as_tensor(x)
-    if x.ndim == 4 and x.shape[1] == 1:
-        x = x[:, 0]
-    if x.ndim != 3 or x.shape[1:] != (28, 28):
-        raise DataError(f"{name}: images must be (N, 28, 28), got {tuple(x.shape)}")
-    if x.dtype != torch.uint8 and not x.dtype.is_floating_point:
-        raise DataError(f"{name}: images must be uint8 0-255 or float in [0, 1], got {x.dtype}")
-    return x
-
-
 def _to_unit(x: torch.Tensor) -> torch.Tensor:
     return x.float().div_(255) if x.dtype == torch.uint8 else x.float()
 
@@ -484,15 +452,17 @@ def fit(model: nn.Module, config: CNNConfig, x, y, valid=None, *, device="cpu", 
     On one CUDA device the steps are replayed from a CUDA graph unless cuda_graph=False (graphs.py).
     """
     device = resolve_device(device)
-    x, y = _as_pixels(x, "training images"), torch.as_tensor(y).long()
-    if len(x) != len(y) or len(x) == 0:
-        raise DataError(f"{len(x)} training images but {len(y)} labels; give one label per image")
+    x = as_pixels(x, "training images")
+    y = as_labels(y, len(x), "training images")
+    if len(x) == 0:
+        raise DataError("no training images; give at least one")
     model.to(device)
     on_cuda = device.type == "cuda"
     model.to(memory_format=torch.channels_last)  # faster on CPU (oneDNN) and CUDA alike: RESULTS.md
     x, y = x.to(device), y.to(device)  # the whole training set, once
     if valid is not None:
-        valid = (_as_pixels(valid[0], "validation images").to(device), torch.as_tensor(valid[1]).long().to(device))
+        xv = as_pixels(valid[0], "validation images")
+        valid = (xv.to(device), as_labels(valid[1], len(xv), "validation images").to(device))
 
     net = distributed.wrap(model)  # under torchrun: DDP, gradients averaged over the processes
     opt = _optimizer(model, config)
@@ -516,7 +486,7 @@ def fit(model: nn.Module, config: CNNConfig, x, y, valid=None, *, device="cpu", 
         task = bar.add_task("training cnn", total=steps_per_epoch * (config.epochs - start_epoch))
         for epoch in range(start_epoch, config.epochs):
             started = time.perf_counter()
-            generator = epoch_generator(config.seed, epoch)
+            generator = recipe_generator(config.seed, epoch)
             order = distributed.shard(torch.randperm(len(x), generator=generator)).to(device)  # (N / world,)
             if config.augment:  # each member of an ensemble gets its own augmentation of the images
                 for view in views:
@@ -594,7 +564,7 @@ class _Silent:
 def predict_logits(model: nn.Module, x, *, device="cpu", batch_size: int = 1024) -> torch.Tensor:
     """(N, 28, 28) uint8 or float in [0, 1] -> (N, n_classes) float32 logits, on `device`."""
     device = resolve_device(device)
-    x = _as_pixels(x, "images")
+    x = as_pixels(x)
     model.to(device).eval()
     on_cuda = device.type == "cuda"
     outputs = []

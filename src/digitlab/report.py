@@ -54,9 +54,9 @@ def _cpu_name() -> str:
     return platform.processor() or platform.machine()
 
 
-def environment(device: str) -> dict[str, str]:
+def environment(device) -> dict[str, str]:
     """The versions and hardware a run used, for the report and for anyone repeating it."""
-    if device.startswith("cuda") and torch.cuda.is_available():
+    if str(device).startswith("cuda") and torch.cuda.is_available():
         hardware = torch.cuda.get_device_name(torch.device(device))
     else:
         hardware = _cpu_name()

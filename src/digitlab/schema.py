@@ -110,7 +110,7 @@ def record(fields: dict[str, Rule], required: tuple[str, ...] = ()) -> Rule:
 
 
 def state_tree(depth: int = 12, most: int = 10_000) -> Rule:
-    """The optimiser state as classifiers._split_state writes it: {"dict": [[key, tree], ...]},
+    """The optimiser state as classifiers.state.split_state writes it: {"dict": [[key, tree], ...]},
     {"list": [tree, ...]}, {"tensor": name} or {"value": scalar}, at most `depth` levels deep."""
     def check(value, field, level=0):
         if level > depth:
@@ -146,6 +146,18 @@ EPOCHS = whole(1, 100_000)
 LR = number(0, 1e6, above=True)
 BATCH = whole(1, 1 << 20)
 
+# recipe.CNNConfig: the cnn's config; widths and counts bounded so that no field alone can ask for
+# more than a few hundred MB.
+RECIPE = record({
+    "epochs": EPOCHS, "batch_size": BATCH, "lr": LR, "momentum": number(0, 1),
+    "weight_decay": number(0, 1), "label_smoothing": number(0, 1), "pct_start": number(0, 1),
+    "width": whole(1, 256), "stem": text(longest=20), "crop": whole(0, 4), "last_width": whole(1, 8),
+    "head": text(longest=20), "blocks": whole(0, 8), "augment": flag, "shift": whole(0, 8),
+    "rotate": number(0, 45), "scale": number(0, 0.5), "shear": number(0, 1), "aspect": number(0, 0.5),
+    "thicken": whole(0, 3), "blur": number(0, 1), "lowres": number(0, 1), "tta": flag, "ensemble": whole(1, 8),
+    "seed": SEED,
+})
+
 # The `config` object, per method: one entry per field of its dataclass (tests/test_hostile_models.py
 # holds every dataclass field to having a rule here).
 CONFIGS = {
@@ -155,21 +167,15 @@ CONFIGS = {
     "simple_net": record({"epochs": EPOCHS, "lr": LR, "batch_size": BATCH, "shuffle": flag,
                           "trainer": text("loop", "learner"), "seed": SEED, "deskew": flag,
                           "hidden": whole(1, 16_384, none=True)}),
-    "cnn": record({"arch": text("fast", "resnet18"), "preset": text(longest=40),
-                   "epochs": whole(1, 100_000, none=True), "lr": number(0, 1e6, none=True, above=True),
-                   "batch_size": whole(1, 1 << 20, none=True), "seed": SEED}),
+    "cnn": RECIPE,
+    "resnet18": record({"epochs": EPOCHS, "lr": LR, "batch_size": BATCH, "seed": SEED}),
 }
 
-# recipe.CNNConfig, as a cnn of arch "fast" stores it; widths and counts bounded so that no field
-# alone can ask for more than a few hundred MB.
-RECIPE = record({
-    "epochs": EPOCHS, "batch_size": BATCH, "lr": LR, "momentum": number(0, 1),
-    "weight_decay": number(0, 1), "label_smoothing": number(0, 1), "pct_start": number(0, 1),
-    "width": whole(1, 256), "stem": text(longest=20), "crop": whole(0, 4), "last_width": whole(1, 8),
-    "head": text(longest=20), "blocks": whole(0, 8), "augment": flag, "shift": whole(0, 8),
-    "rotate": number(0, 45), "scale": number(0, 0.5), "shear": number(0, 1), "aspect": number(0, 0.5),
-    "thicken": whole(0, 3), "blur": number(0, 1), "lowres": number(0, 1), "tta": flag, "ensemble": whole(1, 8), "seed": SEED,
-})
+# A cnn saved before it had one config (classifiers/upgrade.py reads it): these settings under
+# "config", and the recipe it trained with under "recipe".
+OLD_CNN = record({"arch": text("fast", "resnet18"), "preset": text(longest=40),
+                  "epochs": whole(1, 100_000, none=True), "lr": number(0, 1e6, none=True, above=True),
+                  "batch_size": whole(1, 1 << 20, none=True), "seed": SEED})
 
 TOP = record({
     "format": text(longest=40),
@@ -182,7 +188,7 @@ TOP = record({
     "accuracy": number(0, 1, none=True),
     "history": items(mapping(scalar, most=32), most=100_000),
     "training": record({"epoch": whole(-1, 100_000), "optimizer": state_tree()}),
-    "recipe": RECIPE,
+    "recipe": RECIPE,  # only in a cnn saved before it had one config (OLD_CNN)
     "tensors": mapping(record({"shape": items(whole(0, 1 << 31), most=8), "dtype": text(*DTYPES)},
                               required=("shape", "dtype")), most=10_000),
 }, required=("format", "method", "classes", "config", "tensors"))
@@ -191,7 +197,9 @@ TOP = record({
 def check_config(config) -> None:
     """Raise Invalid naming the first field of a parsed config.json that breaks its rule."""
     TOP(config, "")
-    CONFIGS[config["method"]](config["config"], "config")
+    method, settings = config["method"], config["config"]
+    old_cnn = method == "cnn" and isinstance(settings, dict) and "arch" in settings
+    (OLD_CNN if old_cnn else CONFIGS[method])(settings, "config")
     classes = config["classes"]
     if sorted(set(classes)) != classes:
         raise Invalid("classes", f"is {classes}; it must list distinct digits in increasing order")

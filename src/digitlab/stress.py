@@ -317,7 +317,7 @@ def build(seed: int = SEED, per_category: int | None = None, progress: bool = Tr
 
 
 def cache_path(seed: int = SEED) -> Path:
-    from digitlab.data import home
+    from digitlab.files import home
     from digitlab.images import PREPROCESS_VERSION
 
     # The set is what the preprocessing makes of the raw images, so a change to either rebuilds it.

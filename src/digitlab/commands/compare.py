@@ -49,12 +49,13 @@ def run(args: argparse.Namespace) -> int:
 
     from digitlab import compare, report
     from digitlab.console import console
+    from digitlab.devices import resolve_device
     from digitlab.errors import DigitlabError
     from digitlab.files import check_output_folder
 
     if args.epochs is not None and args.epochs < 1:
         raise DigitlabError(f"--epochs {args.epochs}: give 1 or more")
-    device = compare.resolve_device(args.device)
+    device = resolve_device(args.device)
     methods = compare.parse_methods(args.methods)
     config = compare.CompareConfig()
     epochs = 1 if args.quick and args.epochs is None else args.epochs

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import argparse
 
+from digitlab.digits import SPLITS
+
 DATASET_HELP = "mnist, mnist_sample, mnist_tiny, or a folder (<digit>/*.png, or MNIST's IDX files)"
-# Every dataset's splits have the same two names; for the built-in ones valid is MNIST's test set.
-SPLITS = ("train", "valid")
+# For the built-in datasets valid is MNIST's test set.
 SPLIT_HELP = ("train or valid (valid is MNIST's test set for mnist, mnist_sample and mnist_tiny; a folder "
               "without split folders is split at random, 80 %% train and 20 %% valid)")
 MAX_COUNT = 200  # images in one picture: 1,000 took half a minute and made a 700 x 9,000 px strip

@@ -108,8 +108,8 @@ def _train(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from digitlab import classifiers, compare, distributed
-    from digitlab.console import progress_bar
-    from digitlab.errors import DigitlabError, ModelError, TrainingError
+    from digitlab.devices import resolve_device
+    from digitlab.errors import DigitlabError
 
     method = compare.parse_methods(args.method, option="METHOD")
     if len(method) != 1:
@@ -119,26 +119,13 @@ def _train(args: argparse.Namespace) -> int:
         raise DigitlabError(f"--epochs {args.epochs}: give 1 or more")
     _check_recipe(args)
     _check_options(args)
-    device = compare.resolve_device(args.device)
+    device = resolve_device(args.device)
     task = compare.load_task(args.dataset)
     out = Path(args.out or Path(compare.DEFAULT_OUT) / f"{args.method}-{task.slug}")
-    if args.resume:
-        if not out.is_dir():
-            raise ModelError(f"--resume: {out} holds no checkpoint; train without --resume first "
-                             "(or give its --out)")
-        clf = classifiers.load(out)
-        if clf.method != args.method:
-            raise ModelError(f"--resume: {out} holds a {clf.method} model, not {args.method}; "
-                             f"resume it with: digitlab train {clf.method} --dataset {args.dataset} --out {out} --resume")
-        compare.check_task(clf, task.train_labels, str(out))
-        clf = compare.with_overrides(clf, epochs=args.epochs, lr=args.lr)
-    else:
-        _check_new_out(out)
-        clf = compare.make(args.method, seed=args.seed, epochs=args.epochs, lr=args.lr, preset=args.recipe)
+    clf = _resumed(args, task, out) if args.resume else _new(args, out, device)
     distributed.barrier()  # every process has checked --out before the main one writes there
 
-    saved = {"epoch": None}
-    total = clf.planned_epochs(device)
+    total = clf.planned_epochs()
     if args.resume and total is None:
         print(f"{out}: a {args.method} model has no epochs, so nothing to resume", file=sys.stderr)
         return _report(args, clf, task, out)
@@ -146,20 +133,71 @@ def _train(args: argparse.Namespace) -> int:
         print(f"{out} already holds all {total} epochs; nothing left to train "
               f"(give --epochs N, more than {total}, to train on)", file=sys.stderr)
         return _report(args, clf, task, out)
+    interrupted = _fit(args, clf, task, out, device, total)
+    if interrupted is not None:
+        return interrupted
+    if not distributed.is_main():
+        return 0
+    clf.save(out)  # also covers a method with nothing to train, which has no epochs to end
+    return _report(args, clf, task, out)
+
+
+def _new(args: argparse.Namespace, out, device):
+    from digitlab import compare
+
+    _check_new_out(out)
+    return compare.make(args.method, seed=args.seed, epochs=args.epochs, lr=args.lr, preset=args.recipe,
+                        device=device)
+
+
+def _resumed(args: argparse.Namespace, task, out):
+    """The model in `out`, checked against METHOD and the dataset, with --epochs and --lr applied."""
+    from digitlab import classifiers, compare
+    from digitlab.errors import ModelError
+
+    if not out.is_dir():
+        raise ModelError(f"--resume: {out} holds no checkpoint; train without --resume first (or give its --out)")
+    clf = classifiers.load(out)
+    if clf.method != args.method:
+        raise ModelError(f"--resume: {out} holds a {clf.method} model, not {args.method}; "
+                         f"resume it with: digitlab train {clf.method} --dataset {args.dataset} --out {out} --resume")
+    compare.check_task(clf, task.train_labels, str(out))
+    return compare.with_overrides(clf, epochs=args.epochs, lr=args.lr)
+
+
+class _SaveEachEpoch:
+    """fit's epoch_end: saves the model (on the main process only), moves the bar, and remembers
+    the last epoch it saw end, for the message after a Ctrl-C."""
+
+    def __init__(self, out, bar, job: int, label: str):
+        self.out, self.bar, self.job, self.label = out, bar, job, label
+        self.last_epoch: int | None = None  # counted from 0, as history_ counts
+
+    def __call__(self, model, row: dict) -> None:
+        from digitlab import distributed
+
+        if distributed.is_main():
+            model.save(self.out)
+        self.last_epoch = row.get("epoch")
+        accuracy = row.get("accuracy")
+        shown = f"  valid accuracy {accuracy:.2%}" if accuracy is not None else ""
+        self.bar.update(self.job, completed=self.last_epoch + 1, description=f"{self.label}{shown}")
+
+
+def _fit(args: argparse.Namespace, clf, task, out, device, total: int | None) -> int | None:
+    """Train `clf`, saved after every epoch; None when it ran to the end, else the exit code (130 after
+    Ctrl-C, with the checkpoint to resume from named)."""
+    import sys
+
+    from digitlab.console import progress_bar
+    from digitlab.errors import TrainingError
+
     with progress_bar(transient=False) as bar:
         job = bar.add_task(f"training {args.method} on {task.name}", total=total)
-
-        def epoch_end(model, row: dict) -> None:
-            if distributed.is_main():
-                model.save(out)
-            saved["epoch"] = row.get("epoch")
-            accuracy = row.get("accuracy")
-            shown = f"  valid accuracy {accuracy:.2%}" if accuracy is not None else ""
-            bar.update(job, completed=saved["epoch"] + 1, description=f"{args.method} on {task.name}{shown}")
-
+        save = _SaveEachEpoch(out, bar, job, f"{args.method} on {task.name}")
         try:
             clf.fit(task.train_images, task.train_labels, valid=(task.test_images, task.test_labels),
-                    epoch_end=epoch_end, resume=args.resume, device=device)
+                    epoch_end=save, resume=args.resume, device=device)
         except TrainingError as err:  # diverged: the epochs before it are saved, this one is not
             bar.stop()
             kept = _saved_epoch(out, None)
@@ -167,18 +205,14 @@ def _train(args: argparse.Namespace) -> int:
             raise TrainingError(f"{err}; {where}") from None
         except KeyboardInterrupt:
             bar.stop()
-            saved["epoch"] = _saved_epoch(out, saved["epoch"])
-            if saved["epoch"] is None:
+            kept = _saved_epoch(out, save.last_epoch)  # Ctrl-C may land just after a save finished
+            if kept is None:
                 print(f"digitlab: interrupted before an epoch ended; nothing saved in {out}", file=sys.stderr)
-            else:
-                done = saved["epoch"] + 1  # history counts epochs from 0; people count from 1
-                print(f"digitlab: interrupted; the checkpoint after epoch {done} is in {out}; "
+            else:  # history counts epochs from 0; people count from 1
+                print(f"digitlab: interrupted; the checkpoint after epoch {kept + 1} is in {out}; "
                       f"resume with: {resume_hint(args, out)}", file=sys.stderr)
             return 130
-    if not distributed.is_main():
-        return 0
-    clf.save(out)  # also covers a method with nothing to train, which has no epochs to end
-    return _report(args, clf, task, out)
+    return None
 
 
 def _epochs_done(clf) -> int:

@@ -1,0 +1,138 @@
+"""What every classifier shares: the constructor that stores a typed config, the checks of X and y,
+`predict` and `score` from `predict_proba`, the history, and `save`.
+
+scikit-learn's convention: the constructor only stores its config; `fit` returns self and leaves
+its learned state in attributes ending in `_` (`classes_`, `model_`, `history_`, ...); `save`
+writes a checkpoint that `classifiers.load` turns back into the same classifier, training state
+included, so that `fit(..., resume=True)` continues where the saved run stopped.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Callable
+
+import torch
+
+from digitlab import checkpoint
+from digitlab.classifiers.state import split_state
+from digitlab.deskew import deskewed
+from digitlab.errors import DataError, DigitlabError, ModelError
+from digitlab.inputs import NORMALISATION, as_images, as_labels
+
+
+def require(ok: bool, message: str) -> None:
+    """A config's check: a setting out of range is the user's DigitlabError, naming it."""
+    if not ok:
+        raise DigitlabError(message)
+
+
+def positive(x: float) -> bool:
+    """> 0 and finite: lr=inf passed a plain `> 0` and only failed later, as a diverged run."""
+    return math.isfinite(x) and x > 0
+
+
+class Classifier:
+    method: str = ""
+    Config: type = object
+
+    def __init__(self, config=None, **options):
+        self.config = config if config is not None else self.configure(**options)
+
+    @classmethod
+    def options(cls) -> set[str]:
+        """The names `make(method, **options)` takes: its config's fields."""
+        return {f.name for f in dataclasses.fields(cls.Config)}
+
+    @classmethod
+    def configure(cls, **options):
+        """The config `make(method, **options)` stores: the Config's defaults, with each option given
+        in their place. The one way a setting is overridden (the `train` and `compare` commands and a
+        resumed run's `compare.with_overrides` all go through it or `dataclasses.replace`)."""
+        cls._refuse_unknown(options)
+        return cls.Config(**options)
+
+    @classmethod
+    def _refuse_unknown(cls, options) -> None:
+        unknown = sorted(set(options) - cls.options())
+        require(not unknown, f"unknown option(s) {', '.join(unknown)} for {cls.method}; "
+                             f"its options are {', '.join(sorted(cls.options()))}")
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.config})"
+
+    # -- what every method shares -------------------------------------------------------------
+    def _images(self, X) -> torch.Tensor:
+        """(N, 28, 28) float in [0, 1] as this classifier sees them: deskewed when its config says so."""
+        X = as_images(X)
+        return deskewed(X) if getattr(self.config, "deskew", False) else X
+
+    def _start(self, X, y, valid) -> tuple[torch.Tensor, torch.Tensor, tuple | None]:
+        X = self._images(X)
+        y = as_labels(y, len(X))
+        classes = torch.unique(y)  # sorted
+        if len(classes) < 2:
+            raise DataError(f"the training labels hold {len(classes)} class(es); give at least two digits")
+        self.classes_ = classes
+        self.data_ = {"n_train": len(X), "n_valid": 0}
+        if valid is not None:
+            Xv = self._images(valid[0])
+            valid = (Xv, as_labels(valid[1], len(Xv)))
+            self.data_["n_valid"] = len(Xv)
+        return X, y, valid
+
+    def _index(self, y: torch.Tensor) -> torch.Tensor:
+        """Digits -> positions in classes_ (3, 7 -> 0, 1)."""
+        unknown = ~torch.isin(y, self.classes_)
+        if unknown.any():
+            raise DataError(f"labels {torch.unique(y[unknown]).tolist()} were not among the training "
+                            f"classes {self.classes_.tolist()}")
+        return torch.searchsorted(self.classes_, y.contiguous())
+
+    def planned_epochs(self) -> int | None:
+        """How many epochs fit trains in all (None for a method with nothing to train)."""
+        return getattr(self.config, "epochs", None)
+
+    def _fitted(self) -> None:
+        if not hasattr(self, "classes_"):
+            raise ModelError(f"this {self.method} classifier is not trained yet; call fit first")
+
+    def predict_proba(self, X) -> torch.Tensor:
+        raise NotImplementedError
+
+    def predict(self, X) -> torch.Tensor:
+        best = self.predict_proba(X).argmax(dim=1)  # (N, C) -> (N,) column index
+        return self.classes_[best]
+
+    def score(self, X, y) -> float:
+        predicted = self.predict(X)
+        return (predicted == as_labels(y, len(predicted))).float().mean().item()
+
+    def _record(self, row: dict, epoch_end: Callable | None) -> None:
+        self.history_.append(row)
+        if epoch_end is not None:
+            epoch_end(self, row)
+
+    # -- checkpoints --------------------------------------------------------------------------
+    def _tensors(self) -> dict[str, torch.Tensor]:
+        raise NotImplementedError
+
+    def _restore(self, tensors: dict[str, torch.Tensor], saved: dict) -> None:
+        raise NotImplementedError
+
+    def save(self, directory) -> None:
+        self._fitted()
+        state = getattr(self, "state_", {"epoch": -1})
+        json_state, state_tensors = split_state(state.get("optimizer", {}), "optimizer")
+        last = self.history_[-1] if self.history_ else {}
+        checkpoint.save(directory, {**self._tensors(), **state_tensors}, {
+            "method": self.method,
+            "classes": self.classes_.tolist(),
+            "config": dataclasses.asdict(self.config),
+            "normalisation": NORMALISATION,
+            "data": self.data_,
+            "accuracy": last.get("accuracy"),
+            "history": self.history_,
+            "training": {"epoch": state["epoch"], "optimizer": json_state},
+        })

@@ -1,0 +1,70 @@
+"""cnn: recipe.py's small ResNet for 28 x 28 digits, one output per class (as the book's
+vision_learner has), trained by `recipe.fit`.
+
+Its one config is the recipe's `CNNConfig`, and the checkpoint stores exactly that: a saved model
+never follows a preset changed later. `make("cnn", preset="medium", device="cuda", epochs=6)` starts
+from a named preset (recipe.PRESETS; on CUDA its GPU form) with any field changed.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from digitlab import recipe
+from digitlab.callbacks import Divergence
+from digitlab.classifiers.network import NetworkClassifier
+from digitlab.inputs import as_images, as_labels
+from digitlab.seeding import seeded
+
+
+class CNNClassifier(NetworkClassifier):
+    method, Config = "cnn", recipe.CNNConfig
+
+    @classmethod
+    def options(cls) -> set[str]:
+        return super().options() | {"preset", "device"}
+
+    @classmethod
+    def configure(cls, preset: str = "fast", device: str | torch.device = "cpu", **changes) -> recipe.CNNConfig:
+        """The preset named (for `device`: a GPU has its own forms), with `changes` in its place."""
+        cls._refuse_unknown(changes)
+        return recipe.preset(preset, device, **changes)  # an unknown name fails here, listing the known ones
+
+    def _build(self) -> nn.Module:
+        return recipe.build(self.config, len(self.classes_))
+
+    def fit(self, X, y, valid=None, epoch_end=None, resume=False, device="cpu", progress=True):
+        if resume:
+            self._fitted()
+            X, y = as_images(X), as_labels(y, len(X))
+            start_epoch, opt_state = self.state_["epoch"] + 1, self.state_.get("optimizer") or None
+        else:
+            X, y, valid = self._start(X, y, valid)
+            self.model_ = seeded(self.config.seed, self._build)
+            self.history_, self.state_, start_epoch, opt_state = [], {"epoch": -1}, 0, None
+        if valid is not None:
+            Xv = as_images(valid[0])
+            valid = (Xv, self._index(as_labels(valid[1], len(Xv))))
+        watch = Divergence(self.config.lr)
+
+        def on_epoch(epoch: int, row: dict, state: dict) -> None:
+            watch.weights(self.model_.parameters(), epoch)  # before epoch_end saves them
+            self.state_ = {"epoch": epoch, "optimizer": state}
+            self._record({"epoch": epoch, "train_loss": None, "valid_loss": None, "accuracy": None,
+                          "seconds": None, **row}, epoch_end)
+
+        with torch.random.fork_rng(devices=[]):
+            recipe.fit(self.model_, self.config, X, self._index(y), valid=valid, device=device,
+                       start_epoch=start_epoch, state=opt_state, epoch_end=on_epoch, progress=progress)
+        self.model_.to("cpu").eval()
+        return self
+
+    @torch.no_grad()
+    def logits(self, X, device="cpu") -> torch.Tensor:
+        """(N, classes) raw scores."""
+        self._fitted()
+        return recipe.predict_logits(self.model_, as_images(X), device=device).cpu()
+
+    def predict_proba(self, X) -> torch.Tensor:
+        return torch.softmax(self.logits(X), dim=1)

@@ -1,0 +1,143 @@
+"""linear: the book's linear model (one weight per pixel and class, and a bias), and the training
+it shares with simple_net: plain SGD by the book's loop (scratch.train_epoch + BasicOptim), or the
+same SGD through Learner.fit.
+
+Two classes make the book's binary task: one output trained with the sigmoid `mnist_loss`, the
+first class (3 of 3-vs-7) being target 1. More classes: one output each, softmax cross-entropy.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import partial
+
+import torch
+from torch import nn
+
+from digitlab import models, scratch
+from digitlab.callbacks import Divergence, DivergenceGuard
+from digitlab.classifiers.base import positive, require
+from digitlab.classifiers.network import EpochEnd, NetworkClassifier
+from digitlab.console import progress_bar
+from digitlab.inputs import as_labels
+from digitlab.learner import DataLoader, DataLoaders, Learner
+from digitlab.metrics import accuracy
+from digitlab.optim import SGD, BasicOptim
+from digitlab.seeding import seeded
+
+
+@dataclass
+class LinearConfig:
+    epochs: int = 10  # passes over the training images
+    lr: float = 1.0  # learning rate of plain SGD (the book's lr=1 for the linear model)
+    batch_size: int = 256  # images per step
+    shuffle: bool = True  # a new seeded order each epoch (the book's loop did not shuffle)
+    trainer: str = "loop"  # "loop": the book's hand loop (scratch.train_epoch + BasicOptim), fast;
+    #                        "learner": the same SGD through Learner.fit, with its table
+    deskew: bool = False  # shear each digit upright first (deskew.py), in fit and predict; the book does not
+    seed: int = 0  # seeds the initial weights and every epoch's shuffle
+
+    def __post_init__(self):
+        require(self.epochs >= 1, f"epochs={self.epochs}: must be at least 1")
+        require(positive(self.lr), f"lr={self.lr}: the learning rate must be a number > 0")
+        require(self.batch_size >= 1, f"batch_size={self.batch_size}: must be at least 1")
+        require(self.trainer in ("loop", "learner"), f"trainer={self.trainer!r}: choose 'loop' or 'learner'")
+
+
+class BookNetwork(NetworkClassifier):
+    """Shared by linear and simple_net: a network, a loss chosen by the task, plain SGD by the book's
+    loop or the Learner."""
+
+    def _n_out(self) -> int:
+        return 1 if len(self.classes_) == 2 else len(self.classes_)
+
+    def _targets(self, y: torch.Tensor) -> torch.Tensor:
+        idx = self._index(y)
+        # One output: the book's target 1 for the first class (3), 0 for the second (7).
+        return (idx == 0).float().unsqueeze(1) if self._n_out() == 1 else idx  # (N, 1) or (N,)
+
+    def _loss(self) -> Callable:
+        return scratch.mnist_loss if self._n_out() == 1 else scratch.cross_entropy
+
+    def fit(self, X, y, valid=None, epoch_end=None, resume=False, device="cpu", progress=True):
+        cfg = self.config
+        if resume:
+            self._fitted()
+            start_epoch = self.state_["epoch"] + 1
+            X, y, valid = self._images(X), as_labels(y, len(X)), valid
+        else:
+            X, y, valid = self._start(X, y, valid)
+            self.model_ = seeded(cfg.seed, self._build)
+            self.history_, self.state_, start_epoch = [], {"epoch": -1}, 0
+        if valid is not None:
+            valid = (self._images(valid[0]), as_labels(valid[1], len(valid[0])))
+        self.model_.to(device)
+        train = (X.to(device), self._targets(y).to(device))
+        dl = DataLoader(train, cfg.batch_size, shuffle=cfg.shuffle, seed=cfg.seed)
+        valid_t = (valid[0].to(device), self._targets(valid[1]).to(device)) if valid is not None else None
+        opt_state = self.state_.get("optimizer", {})
+        if cfg.trainer == "learner":
+            self._fit_learner(dl, valid_t, start_epoch, opt_state, epoch_end, progress)
+        else:
+            self._fit_loop(dl, valid_t, start_epoch, opt_state, epoch_end, progress)
+        self.model_.to("cpu").eval()
+        return self
+
+    @torch.no_grad()
+    def _validate(self, valid) -> tuple[float | None, float | None]:
+        if valid is None:
+            return None, None
+        self.model_.eval()
+        out = self.model_(valid[0])
+        return float(self._loss()(out, valid[1])), float(accuracy(out, valid[1]))
+
+    def _fit_loop(self, dl, valid, start_epoch, opt_state, epoch_end, progress) -> None:
+        """The book's loop: scratch.train_epoch with BasicOptim, then validate, once per epoch."""
+        opt = BasicOptim(self.model_.parameters(), self.config.lr)
+        opt.load_state_dict(opt_state)
+        watch = Divergence(self.config.lr)
+        with progress_bar() as bar:
+            task = bar.add_task(f"{self.method} epochs", total=self.config.epochs, completed=start_epoch,
+                                visible=progress)
+            for epoch in range(start_epoch, self.config.epochs):
+                started = time.perf_counter()
+                dl.set_epoch(epoch)
+                self.model_.train()
+                losses = scratch.train_epoch(self.model_, dl, opt, self._loss())
+                for i, loss in enumerate(losses):
+                    watch.loss(loss, epoch, i)
+                watch.weights(self.model_.parameters(), epoch)  # before epoch_end saves them
+                valid_loss, acc = self._validate(valid)
+                self._on_epoch(epoch, sum(losses) / len(losses), valid_loss, acc,
+                               time.perf_counter() - started, opt, epoch_end)
+                bar.advance(task)
+
+    def _fit_learner(self, dl, valid, start_epoch, opt_state, epoch_end, progress) -> None:
+        empty = (dl.dataset[0][:0], dl.dataset[1][:0])
+        valid_dl = DataLoader(valid if valid is not None else empty, 1024)
+        learn = Learner(DataLoaders(dl, valid_dl), self.model_, opt_func=SGD, loss_func=self._loss(),
+                        metrics=[accuracy], progress=progress)
+        learn.opt = SGD(list(self.model_.parameters()), self.config.lr)
+        learn.opt.load_state_dict(opt_state)
+        on_epoch = partial(self._on_epoch, epoch_end=epoch_end)
+        learn.fit(self.config.epochs, self.config.lr, cbs=[DivergenceGuard(self.config.lr), EpochEnd(on_epoch)],
+                  start_epoch=start_epoch)
+
+    @torch.no_grad()
+    def predict_proba(self, X) -> torch.Tensor:
+        self._fitted()
+        self.model_.eval()
+        out = self.model_(self._images(X))  # (N, n_out)
+        if self._n_out() == 1:
+            p_first = torch.sigmoid(out[:, 0])
+            return torch.stack([p_first, 1 - p_first], dim=1)  # columns in classes_ order
+        return torch.softmax(out, dim=1)
+
+
+class LinearClassifier(BookNetwork):
+    method, Config = "linear", LinearConfig
+
+    def _build(self) -> nn.Module:
+        return models.linear(self._n_out())

@@ -1,0 +1,98 @@
+"""resnet18: the book's network (fastai's vision_learner on resnet18, from random weights), trained
+by `Learner.fit_one_cycle` as the book trains it: `make("resnet18")` is its
+`learn.fit_one_cycle(1, 0.1)`. Not one of the four METHODS that `compare` runs (an epoch of MNIST
+takes minutes on a CPU); examples/reproduce_book.py uses it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import partial
+
+import torch
+from torch import nn
+
+from digitlab import models
+from digitlab.callbacks import Callback, DivergenceGuard
+from digitlab.classifiers.base import positive, require
+from digitlab.classifiers.network import EpochEnd, NetworkClassifier
+from digitlab.inputs import as_images, as_labels
+from digitlab.learner import DataLoader, DataLoaders, Learner
+from digitlab.metrics import accuracy
+from digitlab.optim import SGD
+from digitlab.seeding import seed_epoch, seeded
+
+
+@dataclass
+class ResNet18Config:
+    epochs: int = 1  # the book's fit_one_cycle(1, 0.1)
+    lr: float = 0.1  # peak one-cycle learning rate
+    batch_size: int = 64  # fastai's default
+    seed: int = 0  # seeds the initial weights, the order and the dropout of every epoch
+
+    def __post_init__(self):
+        require(self.epochs >= 1, f"epochs={self.epochs}: must be at least 1")
+        require(positive(self.lr), f"lr={self.lr}: the learning rate must be a number > 0")
+        require(self.batch_size >= 1, f"batch_size={self.batch_size}: must be at least 1")
+
+
+class _SeedEachEpoch(Callback):
+    """Seeds torch's generator from (seed, epoch) so dropout in epoch e is the same on a resume."""
+
+    order = -20
+
+    def __init__(self, seed: int):
+        self.seed = seed
+
+    def before_epoch(self, learn) -> None:
+        seed_epoch(self.seed, learn.epoch)
+
+
+class ResNet18Classifier(NetworkClassifier):
+    method, Config = "resnet18", ResNet18Config
+
+    def _build(self) -> nn.Module:
+        return models.resnet18(len(self.classes_))
+
+    def fit(self, X, y, valid=None, epoch_end=None, resume=False, device="cpu", progress=True):
+        cfg = self.config
+        if resume:
+            self._fitted()
+            X, y = as_images(X), as_labels(y, len(X))
+            start_epoch, opt_state = self.state_["epoch"] + 1, self.state_.get("optimizer") or {}
+        else:
+            X, y, valid = self._start(X, y, valid)
+            self.model_ = seeded(cfg.seed, self._build)
+            self.history_, self.state_, start_epoch, opt_state = [], {"epoch": -1}, 0, {}
+        train = (X, self._index(y))
+        if valid is not None:
+            Xv = as_images(valid[0])
+            valid = (Xv, self._index(as_labels(valid[1], len(Xv))))
+        dl = DataLoader(train, cfg.batch_size, shuffle=True, seed=cfg.seed, device=device)
+        empty = (train[0][:0], train[1][:0])
+        valid_dl = DataLoader(valid if valid is not None else empty, 512, device=device)
+        # SGD with momentum (which the one-cycle schedule moves between 0.95 and 0.85) and fastai's
+        # default decoupled weight decay of 0.01.
+        opt_func = partial(SGD, mom=0.9, wd=0.01)
+        learn = Learner(DataLoaders(dl, valid_dl), self.model_, opt_func=opt_func,
+                        loss_func=nn.functional.cross_entropy, metrics=[accuracy], progress=progress)
+        learn.opt = opt_func(list(self.model_.parameters()), cfg.lr)
+        learn.opt.load_state_dict(opt_state)
+        on_epoch = partial(self._on_epoch, epoch_end=epoch_end)
+        with torch.random.fork_rng(devices=[]):
+            learn.fit_one_cycle(cfg.epochs, cfg.lr, start_epoch=start_epoch,
+                                cbs=[_SeedEachEpoch(cfg.seed), DivergenceGuard(cfg.lr), EpochEnd(on_epoch)])
+        self.model_.to("cpu").eval()
+        return self
+
+    @torch.no_grad()
+    def logits(self, X, device="cpu") -> torch.Tensor:
+        """(N, classes) raw scores."""
+        self._fitted()
+        self.model_.to(device).eval()
+        out = torch.cat([self.model_(chunk.to(device)).cpu() for chunk in as_images(X).split(1024)])
+        self.model_.to("cpu")
+        return out
+
+    def predict_proba(self, X) -> torch.Tensor:
+        return torch.softmax(self.logits(X), dim=1)
