@@ -18,6 +18,8 @@ from digitlab.classifiers import METHODS
 from digitlab.web import models as web_models
 from digitlab.web.app import MAX_UPLOAD_BYTES, create_app
 
+PIL_OWN_LIMIT = Image.MAX_IMAGE_PIXELS  # as this process found it, before any app was made
+
 @pytest.fixture(scope="module")
 def served(tmp_path_factory):
     """The four models as `digitlab serve` gets them with none saved: those that ship with digitlab."""
@@ -141,14 +143,21 @@ def test_images_over_4096_a_side_and_bombs_are_refused(client, width, height):
     assert "4096" in response.json()["detail"] or "bomb" in response.json()["detail"]
 
 
-@pytest.mark.filterwarnings("error::PIL.Image.DecompressionBombWarning")  # as create_app sets it in the server
-def test_a_real_decompression_bomb_is_refused(client):
+def test_a_real_decompression_bomb_is_refused_before_decoding(client, monkeypatch):
+    from PIL import ImageFile
+
     bomb = io.BytesIO()
-    Image.new("1", (5000, 5000)).save(bomb, format="PNG")  # 25 million pixels in a few kB
+    Image.new("1", (5000, 5000)).save(bomb, format="PNG")  # 25 million pixels in a few kB: under PIL's own limit
     assert len(bomb.getvalue()) < 50_000
+
+    def decoded(image):
+        raise AssertionError(f"a {image.size} image was decoded")
+
+    monkeypatch.setattr(ImageFile.ImageFile, "load", decoded)
     response = client.post("/api/predict", content=bomb.getvalue())
     assert response.status_code == 400
-    assert "decompression bomb" in response.json()["detail"]  # PIL's own check stopped it, before the size check
+    assert "5000 x 5000 pixels, over the 4096 x 4096 limit" in response.json()["detail"]
+    assert Image.MAX_IMAGE_PIXELS == PIL_OWN_LIMIT  # the server's limit is its own, not the process's
 
 
 @pytest.mark.parametrize("body, status, words", [
@@ -346,3 +355,4 @@ def test_explain_answers_why_for_each_models_card(client, served, method):
 def test_explain_for_a_model_not_served_is_404(client):
     response = client.post("/api/explain?method=svm", content=digit_png(0), headers={"Content-Type": "image/png"})
     assert response.status_code == 404 and "'svm'" in response.json()["detail"]
+
