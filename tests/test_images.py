@@ -157,3 +157,18 @@ def test_the_parts_of_a_mask_are_found_as_a_plain_labelling_finds_them(shape, sh
     found = images._components(mask)
     assert found.max() == len(order) > 0
     np.testing.assert_array_equal(found, expected)
+
+
+def test_otsus_split_counts_as_numpys_histogram_does():
+    """_otsu's direct count against np.histogram's 256 bins over [0, 256], on grey levels, fractions,
+    the right edge (256 falls in the last bin) and values outside (left out)."""
+    rng = np.random.default_rng(3)
+    for values in [rng.integers(0, 256, (64, 64)).astype(np.float32),
+                   np.concatenate([rng.normal(40, 9, 3000), rng.normal(190, 20, 900), [256, 255.99, -0.5, 300]]),
+                   np.float32(rng.random((50, 70)) * 256)]:
+        counts, edges = np.histogram(values, bins=256, range=(0, 256))
+        weight = np.cumsum(counts).astype(np.float64)
+        mass = np.cumsum(counts * edges[:-1])
+        low, high = mass / np.maximum(weight, 1), (mass[-1] - mass) / np.maximum(weight[-1] - weight, 1)
+        expected = float(edges[int(np.argmax(weight * (weight[-1] - weight) * (low - high) ** 2))])
+        assert images._otsu(values) == expected

@@ -121,8 +121,11 @@ def _grey(image: Image.Image) -> np.ndarray:
 
 def _otsu(values: np.ndarray) -> float:
     """The grey level that best splits `values` (0-255) into two groups (Otsu's method)."""
-    counts, edges = np.histogram(values, bins=256, range=(0, 256))
-    levels = edges[:-1]
+    # np.histogram(values, bins=256, range=(0, 256)), counted directly: a value's bin is its whole
+    # part (256 itself in the last); the same counts in a fifth of the time.
+    inside = values[(values >= 0) & (values <= 256)]
+    counts = np.bincount(np.minimum(inside.astype(np.intp), 255).ravel(), minlength=256)
+    levels = np.arange(256, dtype=np.float64)
     weight = np.cumsum(counts).astype(np.float64)  # pixels at or below each level
     total = weight[-1]
     mass = np.cumsum(counts * levels)
@@ -152,7 +155,9 @@ def _sweep(values: np.ndarray, window: int, reduce) -> np.ndarray:
     """A square min or max filter of odd side `window`, done as two 1-D passes (it is separable)."""
     half = window // 2
     for axis in (0, 1):
-        padded = np.pad(values, [(half, half) if a == axis else (0, 0) for a in (0, 1)], mode="edge")
+        first, last = np.take(values, [0], axis), np.take(values, [-1], axis)
+        # np.pad(mode="edge") along `axis`, written out: np.pad's own bookkeeping cost more than the filter
+        padded = np.concatenate([np.repeat(first, half, axis), values, np.repeat(last, half, axis)], axis)
         values = _running(padded, window, axis, reduce)
     return values
 
