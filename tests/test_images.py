@@ -163,9 +163,12 @@ def test_otsus_split_counts_as_numpys_histogram_does():
     """_otsu's direct count against np.histogram's 256 bins over [0, 256], on grey levels, fractions,
     the right edge (256 falls in the last bin) and values outside (left out)."""
     rng = np.random.default_rng(3)
-    for values in [rng.integers(0, 256, (64, 64)).astype(np.float32),
-                   np.concatenate([rng.normal(40, 9, 3000), rng.normal(190, 20, 900), [256, 255.99, -0.5, 300]]),
-                   np.float32(rng.random((50, 70)) * 256)]:
+    cases = [rng.integers(0, 256, (64, 64)).astype(np.float32),
+             np.array([256, 255.99, -0.5, 300, 3.5, 3.5, 200.2, 200.7, 201.1]),
+             np.array([10.0] * 20 + [100.0] * 20 + [300.0] * 30 + [-5.0] * 30)]  # outside [0, 256]: not counted
+    cases += [np.float32(np.concatenate([rng.normal(rng.uniform(20, 90), 12, 60), rng.normal(rng.uniform(120, 230), 12, 30)]))
+              for _ in range(40)]  # small samples of fractions: each count moves the split
+    for values in cases:
         counts, edges = np.histogram(values, bins=256, range=(0, 256))
         weight = np.cumsum(counts).astype(np.float64)
         mass = np.cumsum(counts * edges[:-1])
