@@ -7,6 +7,7 @@ first: EXIF rotation, transparency, dark ink on light paper, uneven lighting and
 
 from __future__ import annotations
 
+import functools
 import io
 import os
 import warnings
@@ -226,34 +227,41 @@ def _components(mask: np.ndarray, cell: int = 4) -> np.ndarray:
     """(H, W) bool -> (H, W) int32 labels of its 8-connected parts (0: background), found on a grid of
     cell x cell blocks: parts closer than a block count as one, which is all the speck and blob
     tests need, at a sixteenth of the pixels to visit. Parts are numbered in the order of their
-    first block, row by row. The fill walks a set of the inked blocks' (row, column) pairs: a
-    neighbour outside the grid is simply not in it (0.1 ms a drawing; indexing numpy arrays one
-    element at a time took 1 ms)."""
+    first block, row by row.
+
+    The grid's rows are cut into runs of inked blocks, and a run joins every run of the row above
+    that it touches, corners included: a few dozen runs where a fill visits hundreds of blocks
+    (0.1 ms a drawing; a fill indexing numpy one block at a time took 1 ms)."""
     h, w = mask.shape
     padded = np.pad(mask, ((0, -h % cell), (0, -w % cell)))
-    coarse = padded.reshape(padded.shape[0] // cell, cell, padded.shape[1] // cell, cell).any(axis=(1, 3))
-    rows, cols = np.nonzero(coarse)  # row by row
-    blocks = list(zip(rows.tolist(), cols.tolist()))
-    unlabelled = set(blocks)
-    label: dict[tuple[int, int], int] = {}
-    count = 0
-    for start in blocks:
-        if start not in unlabelled:
-            continue
-        unlabelled.discard(start)
-        count += 1
-        label[start] = count
-        stack = [start]
-        while stack:
-            y, x = stack.pop()
-            for near in ((y - 1, x - 1), (y - 1, x), (y - 1, x + 1), (y, x - 1),
-                         (y, x + 1), (y + 1, x - 1), (y + 1, x), (y + 1, x + 1)):
-                if near in unlabelled:
-                    unlabelled.discard(near)
-                    label[near] = count
-                    stack.append(near)
+    # Whether each block holds ink: its rows OR-ed, then its columns (numpy's any over a reshaped
+    # grid's inner axes took four times as long)
+    bands = functools.reduce(np.logical_or, [padded[k::cell] for k in range(cell)])  # (H', W)
+    coarse = functools.reduce(np.logical_or, [bands[:, k::cell] for k in range(cell)])  # (H', W')
+    steps = np.diff(np.pad(coarse, ((0, 0), (1, 1))).astype(np.int8), axis=1)  # (h', w' + 1): +1 a run starts, -1 it ended
+    rows, starts = np.nonzero(steps == 1)  # one per run, row by row
+    ends = np.nonzero(steps == -1)[1]  # each run's end (exclusive), in the same order
+    rows, starts, ends = rows.tolist(), starts.tolist(), ends.tolist()
+    root = list(range(len(rows)))  # each run's part, as the first run of it found so far
+
+    def first(run: int) -> int:
+        while root[run] != run:
+            root[run] = root[root[run]]
+            run = root[run]
+        return run
+
+    above = below = 0  # the previous row's runs: [above, below)
+    for run, row in enumerate(rows):
+        if run and row != rows[run - 1]:  # a new row: the runs of the row before it are those since `below`
+            above, below = (below, run) if row == rows[run - 1] + 1 else (run, run)
+        for other in range(above, below):
+            if starts[other] <= ends[run] and starts[run] <= ends[other]:  # overlapping, or touching at a corner
+                a, b = first(run), first(other)
+                root[max(a, b)] = min(a, b)
+    parts = {}  # a part's first run -> its number
+    numbers = [parts.setdefault(first(run), len(parts) + 1) for run in range(len(rows))]
     labels = np.zeros(coarse.shape, dtype=np.int32)
-    labels[rows, cols] = [label[block] for block in blocks]
+    labels[coarse] = np.repeat(np.array(numbers, dtype=np.int32), np.subtract(ends, starts))  # the inked blocks, row by row
     full = np.repeat(np.repeat(labels, cell, axis=0), cell, axis=1)[:h, :w]  # (H, W)
     return np.where(mask, full, 0)
 
