@@ -76,8 +76,8 @@ def _server(app, host: str, port: int):
     return uvicorn.Server(config)
 
 
-def _app(models: dict):
-    """The app one server process answers with, from its models ({method: Served})."""
+def _app(models: dict, **options):
+    """The app one server process answers with, from its models ({method: Served}); `options` go to create_app."""
     import torch
 
     from digitlab.web.app import create_app
@@ -85,7 +85,7 @@ def _app(models: dict):
     # One inference thread runs the models (web/batching.py) beside the decoding threads: torch's
     # own threads would only compete with those for the same cores.
     torch.set_num_threads(1)
-    return create_app(models)
+    return create_app(models, **options)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -125,6 +125,7 @@ def run(args: argparse.Namespace) -> int:
 # all did not do, as the first process to wake accepted all 50 of a load test's connections, and
 # kept them (keep-alive). benchmarks/RESULTS.md, the web server, has the figures.
 
+DECODERS_EACH = 1  # decoding threads a worker: more would only wait on its one interpreter lock
 STOP_SECONDS = 10  # a worker gets this long to finish its answers after SIGTERM, then it is killed
 
 
@@ -146,7 +147,7 @@ def _worker(folders: dict, host: str, port: int, parent: int, listening) -> None
     threading.Thread(target=watch_parent, name="digitlab-parent-watch", daemon=True).start()
     sock = _listen(host, port, shared=True)
     listening.set()
-    _server(_app(load(folders)), host, port).run(sockets=[sock])
+    _server(_app(load(folders), decoders=DECODERS_EACH), host, port).run(sockets=[sock])
 
 
 def _start(folders: dict, host: str, port: int, workers: int) -> list:
