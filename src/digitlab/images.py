@@ -271,6 +271,7 @@ def _components(mask: np.ndarray, cell: int = 4) -> np.ndarray:
     steps = np.diff(np.pad(coarse, ((0, 0), (1, 1))).astype(np.int8), axis=1)  # (h', w' + 1): +1 a run starts, -1 it ended
     rows, starts = np.nonzero(steps == 1)  # one per run, row by row
     ends = np.nonzero(steps == -1)[1]  # each run's end (exclusive), in the same order
+    lengths = ends - starts
     rows, starts, ends = rows.tolist(), starts.tolist(), ends.tolist()
     root = list(range(len(rows)))  # each run's part, as the first run of it found so far
 
@@ -291,7 +292,7 @@ def _components(mask: np.ndarray, cell: int = 4) -> np.ndarray:
     parts = {}  # a part's first run -> its number
     numbers = [parts.setdefault(first(run), len(parts) + 1) for run in range(len(rows))]
     labels = np.zeros(coarse.shape, dtype=np.int32)
-    labels[coarse] = np.repeat(np.array(numbers, dtype=np.int32), np.subtract(ends, starts))  # the inked blocks, row by row
+    labels[coarse] = np.repeat(np.array(numbers, dtype=np.int32), lengths)  # the inked blocks, row by row
     full = np.repeat(np.repeat(labels, cell, axis=0), cell, axis=1)[:h, :w]  # (H, W)
     return np.where(mask, full, 0)
 
