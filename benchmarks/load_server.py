@@ -80,7 +80,7 @@ def start_server(models: Path, workers: int, log_path: Path) -> tuple[subprocess
     with open(log_path, "w") as log:
         process = subprocess.Popen(
             [sys.executable, "-m", "digitlab", "serve", "--host", HOST, "--port", "0", "--models", str(models),
-             "--workers", str(workers)],
+             *(["--workers", str(workers)] if workers > 1 else [])],  # without it, a tree from before --workers runs too
             stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "NO_COLOR": "1"},
         )
     deadline = time.monotonic() + START_SECONDS
