@@ -24,7 +24,9 @@ BOX_SIDE = 20  # px: MNIST fits each digit into a 20 x 20 box ...
 FRAME_SIDE = 28  # px: ... centred by mass in a 28 x 28 frame
 MIN_CONTRAST = 16  # grey levels (of 255) that ink must stand above the paper, else the page is blank ...
 GRAIN_RATIO = 6  # ... and it must stand this many times the paper's noise (its sigma) above it
-PREPROCESS_VERSION = 15  # bump when to_mnist's output changes: the stress set's cache is keyed on it
+NOISE_SIGMAS = 4.0  # ink less than this many sigmas of the noise above the paper is noise (3: specks of
+#                     a grainy JPEG came through in clouds, a 2 read as 3)
+PREPROCESS_VERSION = 16  # bump when to_mnist's output changes: the stress set's cache is keyed on it
 EVEN_EDGE = 0.25  # the edge's spread (10th to 90th percentile), as a share of the image's, of an even page
 # The ink's level: the brightest 0.1 % of the cleaned image. A thin 1 in a photo covers under 0.5 %
 # of it (the 99.5th percentile, used before, found paper there and refused the image as blank).
@@ -237,7 +239,7 @@ def _above_paper(clean: np.ndarray, window: int) -> tuple[np.ndarray, int]:
         return np.zeros_like(flat), 0
     # Below half of Otsu's ink/paper split is paper (and its noise); above it, the grey is kept in
     # proportion, so soft stroke edges stay soft, as in MNIST's anti-aliased digits.
-    floor = max(split, contrast * 0.25, GRAIN_RATIO * grain) / 2
+    floor = max(split / 2, contrast * 0.125, NOISE_SIGMAS * grain)
     keep, parts = _without_border_blobs(flat > floor, flat)
     if not keep.all():  # what was dropped may have set the contrast: take it from the digit's own ink
         contrast = float(np.percentile(flat[flat > floor][keep[flat > floor]], 99)) if keep.any() else contrast
