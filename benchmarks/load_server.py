@@ -76,10 +76,11 @@ def payloads(seed: int) -> tuple[list, list]:
     return good, bad
 
 
-def start_server(models: Path, log_path: Path) -> tuple[subprocess.Popen, str]:
+def start_server(models: Path, workers: int, log_path: Path) -> tuple[subprocess.Popen, str]:
     with open(log_path, "w") as log:
         process = subprocess.Popen(
-            [sys.executable, "-m", "digitlab", "serve", "--host", HOST, "--port", "0", "--models", str(models)],
+            [sys.executable, "-m", "digitlab", "serve", "--host", HOST, "--port", "0", "--models", str(models),
+             *(["--workers", str(workers)] if workers > 1 else [])],  # without it, a tree from before --workers runs too
             stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "NO_COLOR": "1"},
         )
     deadline = time.monotonic() + START_SECONDS
@@ -91,13 +92,47 @@ def start_server(models: Path, log_path: Path) -> tuple[subprocess.Popen, str]:
     return process, found.group(1)
 
 
+def server_pids(pid: int) -> list[int]:
+    """The server's process and its worker processes (`--workers`), from Linux's /proc."""
+    children = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()  # after "pid (name)": state, ppid, ...
+        except OSError:
+            continue  # gone meanwhile
+        if int(fields[1]) == pid:
+            children.append(int(stat.parent.name))
+    return [pid, *sorted(children)]
+
+
 def memory_mb(pid: int) -> dict[str, float]:
-    """Resident memory now (VmRSS) and at its peak (VmHWM), in MB, from Linux's /proc."""
-    status = Path(f"/proc/{pid}/status")
-    if not status.exists():
-        return {}
-    fields = dict(line.split(":", 1) for line in status.read_text().splitlines() if ":" in line)
-    return {key: int(fields[key].split()[0]) / 1024 for key in ("VmRSS", "VmHWM") if key in fields}
+    """Resident memory now (VmRSS) and at its peak (VmHWM), in MB, of the server's processes together."""
+    total = {"VmRSS": 0.0, "VmHWM": 0.0}
+    for each in server_pids(pid):
+        try:
+            text = Path(f"/proc/{each}/status").read_text()
+        except OSError:
+            continue
+        fields = dict(line.split(":", 1) for line in text.splitlines() if ":" in line)
+        for key in total:
+            total[key] += int(fields[key].split()[0]) / 1024 if key in fields else 0
+    return total
+
+
+def cpu_seconds(pid: int) -> float:
+    """CPU time (user + system) the server's processes have used so far."""
+    ticks = 0
+    for each in server_pids(pid):
+        try:
+            fields = Path(f"/proc/{each}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        ticks += int(fields[11]) + int(fields[12])  # utime, stime
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def load_average() -> str:
+    return " ".join(Path("/proc/loadavg").read_text().split()[:3])
 
 
 class Connection:
@@ -205,7 +240,8 @@ def report(tally: Tally, seconds: float) -> int:
 
 
 def print_memory(when: str, memory: dict) -> None:
-    print(f"server RSS {when}: {memory.get('VmRSS', 0):.0f} MB (peak so far {memory.get('VmHWM', 0):.0f} MB)")
+    print(f"server RSS {when}: {memory.get('VmRSS', 0):.0f} MB (peak so far {memory.get('VmHWM', 0):.0f} MB; "
+          "with --workers, the sum over its processes)")
 
 
 def main() -> int:
@@ -215,6 +251,8 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=300, help="stop sending after this long (default: 300)")
     parser.add_argument("--bad-fraction", type=float, default=0.3, help="share of malformed requests (default: 0.3)")
     parser.add_argument("--models", type=Path, help="a folder of saved models (default: the shipped ones)")
+    parser.add_argument("--workers", type=int, default=2,
+                        help="`digitlab serve --workers`: server processes, one a core (default: 2)")
     parser.add_argument("--rounds", type=int, default=1,
                         help="repeat the whole load this many times: RSS that keeps growing round after round is a leak (default: 1)")
     parser.add_argument("--seed", type=int, default=0, help="seeds the mix of requests (default: 0)")
@@ -223,7 +261,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="digitlab-load-") as tmp:
         models = args.models or pretrained.folder()
         good, bad = payloads(args.seed)
-        process, url = start_server(models, Path(tmp) / "serve.log")
+        process, url = start_server(models, args.workers, Path(tmp) / "serve.log")
         failed = 0
         try:
             httpx.get(f"{url}/healthz", timeout=30).raise_for_status()
@@ -231,8 +269,15 @@ def main() -> int:
             for round_ in range(1, args.rounds + 1):
                 print(f"\nround {round_}: {args.requests:,} requests from {args.clients} clients to {url} "
                       f"({args.bad_fraction:.0%} malformed), at most {args.seconds:.0f} s")
+                print(f"load average before: {load_average()}")
+                server_cpu, client_cpu = cpu_seconds(process.pid), time.process_time()
                 tally, seconds = asyncio.run(load(url, good, bad, args))
                 failed |= report(tally, seconds)
+                answered = len(tally.latencies["good"]) + len(tally.latencies["bad"])
+                server_cpu, client_cpu = cpu_seconds(process.pid) - server_cpu, time.process_time() - client_cpu
+                print(f"CPU a request: server {1000 * server_cpu / max(answered, 1):.2f} ms, this load generator "
+                      f"{1000 * client_cpu / max(answered, 1):.2f} ms ({os.cpu_count()} cores)")
+                print(f"load average after: {load_average()}")
                 print_memory(f"after round {round_}", memory_mb(process.pid))
             alive = process.poll() is None and httpx.get(f"{url}/healthz", timeout=30).status_code == 200
             print(f"server still answering /healthz: {alive}")

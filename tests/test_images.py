@@ -138,7 +138,7 @@ def test_not_an_image_and_a_truncated_one_are_data_errors(tmp_path, digits):
 @pytest.mark.parametrize("shape, window", [((128, 128), 43), ((128, 91), 31), ((77, 128), 25), ((128, 5), 1), ((9, 40), 3)])
 @pytest.mark.parametrize("reduce", [np.min, np.max])
 def test_the_fast_min_max_filter_is_the_plain_one(shape, window, reduce):
-    """_sweep's running min/max (van Herk's blocks) against the same filter written plainly."""
+    """_sweep's running min/max (spans doubled) against the same filter written plainly."""
     values = np.random.default_rng(sum(shape)).integers(0, 256, shape).astype(np.float32)
     half = window // 2
     expected = values
@@ -146,3 +146,50 @@ def test_the_fast_min_max_filter_is_the_plain_one(shape, window, reduce):
         padded = np.pad(expected, [(half, half) if a == axis else (0, 0) for a in (0, 1)], mode="edge")
         expected = reduce(np.lib.stride_tricks.sliding_window_view(padded, window, axis=axis), axis=-1)
     np.testing.assert_array_equal(images._sweep(values, window, reduce), expected)
+
+
+@pytest.mark.parametrize("shape, share", [((128, 128), 0.02), ((128, 97), 0.1), ((61, 128), 0.3), ((7, 9), 0.5),
+                                          ((40, 40), 0)])
+def test_the_parts_of_a_mask_are_found_as_a_plain_labelling_finds_them(shape, share):
+    """_components against a plain labelling of the same 4 x 4 blocks: each inked block takes the
+    smallest number among its inked neighbours until nothing changes, then parts are numbered in
+    the order their first block comes, row by row."""
+    mask = np.random.default_rng(sum(shape)).random(shape) < share
+    h, w = shape
+    blocks = np.pad(mask, ((0, -h % 4), (0, -w % 4)))
+    coarse = np.array([[blocks[y:y + 4, x:x + 4].any() for x in range(0, blocks.shape[1], 4)]
+                       for y in range(0, blocks.shape[0], 4)])
+    ch, cw = coarse.shape
+    numbers = np.where(coarse, np.arange(1, ch * cw + 1).reshape(ch, cw), 0)
+    while True:
+        padded = np.pad(np.where(coarse, numbers, ch * cw + 1), 1, constant_values=ch * cw + 1)
+        smallest = np.min([padded[1 + dy : 1 + dy + ch, 1 + dx : 1 + dx + cw]
+                           for dy in (-1, 0, 1) for dx in (-1, 0, 1)], axis=0)
+        settled = np.where(coarse, smallest, 0)
+        if np.array_equal(settled, numbers):
+            break
+        numbers = settled
+    order = {n: k for k, n in enumerate(dict.fromkeys(numbers[coarse].tolist()), start=1)}
+    expected_coarse = np.vectorize(lambda n: order.get(n, 0))(numbers)
+    expected = np.where(mask, np.kron(expected_coarse, np.ones((4, 4), dtype=int))[:h, :w], 0)
+    found = images._components(mask)
+    assert found.max() == len(order)
+    np.testing.assert_array_equal(found, expected)
+
+
+def test_otsus_split_counts_as_numpys_histogram_does():
+    """_otsu's direct count against np.histogram's 256 bins over [0, 256], on grey levels, fractions,
+    the right edge (256 falls in the last bin) and values outside (left out)."""
+    rng = np.random.default_rng(3)
+    cases = [rng.integers(0, 256, (64, 64)).astype(np.float32),
+             np.array([256, 255.99, -0.5, 300, 3.5, 3.5, 200.2, 200.7, 201.1]),
+             np.array([10.0] * 20 + [100.0] * 20 + [300.0] * 30 + [-5.0] * 30)]  # outside [0, 256]: not counted
+    cases += [np.float32(np.concatenate([rng.normal(rng.uniform(20, 90), 12, 60), rng.normal(rng.uniform(120, 230), 12, 30)]))
+              for _ in range(40)]  # small samples of fractions: each count moves the split
+    for values in cases:
+        counts, edges = np.histogram(values, bins=256, range=(0, 256))
+        weight = np.cumsum(counts).astype(np.float64)
+        mass = np.cumsum(counts * edges[:-1])
+        low, high = mass / np.maximum(weight, 1), (mass[-1] - mass) / np.maximum(weight[-1] - weight, 1)
+        expected = float(edges[int(np.argmax(weight * (weight[-1] - weight) * (low - high) ** 2))])
+        assert images._otsu(values) == expected

@@ -18,6 +18,8 @@ from digitlab.classifiers import METHODS
 from digitlab.web import models as web_models
 from digitlab.web.app import MAX_UPLOAD_BYTES, create_app
 
+PIL_OWN_LIMIT = Image.MAX_IMAGE_PIXELS  # as this process found it, before any app was made
+
 @pytest.fixture(scope="module")
 def served(tmp_path_factory):
     """The four models as `digitlab serve` gets them with none saved: those that ship with digitlab."""
@@ -141,14 +143,21 @@ def test_images_over_4096_a_side_and_bombs_are_refused(client, width, height):
     assert "4096" in response.json()["detail"] or "bomb" in response.json()["detail"]
 
 
-@pytest.mark.filterwarnings("error::PIL.Image.DecompressionBombWarning")  # as create_app sets it in the server
-def test_a_real_decompression_bomb_is_refused(client):
+def test_a_real_decompression_bomb_is_refused_before_decoding(client, monkeypatch):
+    from PIL import ImageFile
+
     bomb = io.BytesIO()
-    Image.new("1", (5000, 5000)).save(bomb, format="PNG")  # 25 million pixels in a few kB
+    Image.new("1", (5000, 5000)).save(bomb, format="PNG")  # 25 million pixels in a few kB: under PIL's own limit
     assert len(bomb.getvalue()) < 50_000
+
+    def decoded(image):
+        raise AssertionError(f"a {image.size} image was decoded")
+
+    monkeypatch.setattr(ImageFile.ImageFile, "load", decoded)
     response = client.post("/api/predict", content=bomb.getvalue())
     assert response.status_code == 400
-    assert "decompression bomb" in response.json()["detail"]  # PIL's own check stopped it, before the size check
+    assert "5000 x 5000 pixels, over the 4096 x 4096 limit" in response.json()["detail"]
+    assert Image.MAX_IMAGE_PIXELS == PIL_OWN_LIMIT  # the server's limit is its own, not the process's
 
 
 @pytest.mark.parametrize("body, status, words", [
@@ -346,3 +355,82 @@ def test_explain_answers_why_for_each_models_card(client, served, method):
 def test_explain_for_a_model_not_served_is_404(client):
     response = client.post("/api/explain?method=svm", content=digit_png(0), headers={"Content-Type": "image/png"})
     assert response.status_code == 404 and "'svm'" in response.json()["detail"]
+
+
+# ---- `digitlab serve --workers 2`: processes sharing the port ----
+
+def _children(pid: int) -> list[int]:
+    """The processes whose parent is `pid`, from Linux's /proc."""
+    from pathlib import Path
+
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            if int(stat.read_text().rsplit(")", 1)[1].split()[1]) == pid:
+                found.append(int(stat.parent.name))
+        except (OSError, IndexError):
+            pass
+    return found
+
+
+def _connections_held(pid: int, port: int) -> int:
+    """How many established TCP connections to 127.0.0.1:`port` process `pid` holds open."""
+    import os
+    from pathlib import Path
+
+    inodes = set()
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        try:
+            target = os.readlink(fd)
+        except OSError:
+            continue
+        if target.startswith("socket:["):
+            inodes.add(target[8:-1])
+    held = 0
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        fields = line.split()  # local address, remote address, state ("01": established), ..., inode
+        if fields[1].endswith(f":{port:04X}") and fields[3] == "01" and fields[9] in inodes:
+            held += 1
+    return held
+
+
+@pytest.mark.skipif(not __import__("sys").platform.startswith("linux"), reason="reads Linux's /proc")
+def test_two_workers_share_the_connections_and_stop_with_the_server(tmp_path):
+    import os
+    import re
+    import signal
+    import subprocess
+    import sys
+
+    import httpx
+
+    log_path = tmp_path / "serve.log"
+    with open(log_path, "w") as log:
+        server = subprocess.Popen([sys.executable, "-m", "digitlab", "serve", "--port", "0", "--workers", "2"],
+                                  cwd=tmp_path, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "NO_COLOR": "1"})
+    try:
+        deadline = time.monotonic() + 120
+        while not (found := re.search(r"open http://127\.0\.0\.1:(\d+)/", log_path.read_text())):
+            assert server.poll() is None and time.monotonic() < deadline, log_path.read_text()
+            time.sleep(0.2)
+        port = int(found.group(1))
+        clients = [httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=60) for _ in range(16)]
+        for client in clients:  # each opens its own connection, kept alive
+            assert client.get("/healthz").json()["status"] == "ok"
+        answer = clients[0].post("/api/predict", content=digit_png(3), headers={"Content-Type": "image/png"})
+        assert answer.status_code == 200 and len(answer.json()["predictions"]) == len(METHODS)
+        workers = _children(server.pid)
+        held = {pid: _connections_held(pid, port) for pid in workers}
+        assert len([pid for pid in held if held[pid]]) == 2, held  # both workers answer (16 in one: 3 in 100,000)
+        assert sum(held.values()) == 16, held
+        for client in clients:
+            client.close()
+        server.send_signal(signal.SIGTERM)
+        assert server.wait(timeout=30) == 0
+        deadline = time.monotonic() + 10  # multiprocessing's own helper process leaves a moment after
+        while (left := [pid for pid in workers if os.path.exists(f"/proc/{pid}")]) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not left  # no worker outlives its server
+    finally:
+        if server.poll() is None:
+            server.kill()

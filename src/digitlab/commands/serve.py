@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
@@ -22,11 +23,19 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--port", type=int, default=8000, help="port to listen on; 0 picks a free one (default: 8000)")
     parser.add_argument("--models", metavar="DIR",
                         help="a folder of saved models, as `digitlab compare --out` writes (default: ./digitlab-out)")
+    parser.add_argument("--workers", type=int, default=1,
+                        help="server processes sharing the port, each with its own copy of the models (about 250 MB): "
+                        "one Python process answers on about one core, so give the number of cores to use "
+                        f"(this machine has {os.cpu_count()}; default: 1)")
     parser.set_defaults(run=run)
 
 
-def _listen(host: str, port: int):
-    """A bound, listening socket, or a DigitlabError that says how to pick another address."""
+def _listen(host: str, port: int, shared: bool = False, listen: bool = True):
+    """A bound (and listening) socket, or a DigitlabError that says how to pick another address.
+
+    `shared`: several sockets may bind the port (SO_REUSEPORT), each in its own server process, and
+    the kernel shares the new connections out among those listening.
+    """
     import socket
 
     from digitlab.errors import DigitlabError
@@ -42,41 +51,161 @@ def _listen(host: str, port: int):
     sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # inherited by accepted sockets on Linux too
+    if shared:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
     try:
         sock.bind((host, port))
     except OSError as err:
         sock.close()
         raise DigitlabError(f"--host {host} --port {port}: cannot listen there ({err.strerror}); "
                             "pick another --port, or 0 for a free one") from None
-    sock.listen(128)
+    if listen:
+        sock.listen(128)
     return sock
+
+
+def _server(app, host: str, port: int):
+    """uvicorn's server for `app`, speaking HTTP through the connection guard."""
+    import uvicorn
+
+    from digitlab.web import guard
+
+    limits = guard.Limits()
+    config = uvicorn.Config(app, host=host, port=port, log_level="info", access_log=False,
+                            http=guard.protocol(limits), timeout_keep_alive=limits.keep_alive_seconds)
+    return uvicorn.Server(config)
+
+
+def _app(models: dict, **options):
+    """The app one server process answers with, from its models ({method: Served}); `options` go to create_app."""
+    import torch
+
+    from digitlab.web.app import create_app
+
+    # One inference thread runs the models (web/batching.py) beside the decoding threads: torch's
+    # own threads would only compete with those for the same cores.
+    torch.set_num_threads(1)
+    return create_app(models, **options)
 
 
 def run(args: argparse.Namespace) -> int:
     import sys
 
-    import torch
-    import uvicorn
-
     from digitlab.console import console
-    from digitlab.web import guard
-    from digitlab.web.app import create_app
+    from digitlab.errors import DigitlabError
     from digitlab.web.models import resolve
 
-    sock = _listen(args.host, args.port)  # first, so a taken port fails before any model is loaded
+    if args.workers < 1:
+        raise DigitlabError(f"--workers {args.workers}: give 1 or more server processes")
+    # First, so a taken port fails before any model is loaded. With workers, this socket only holds
+    # the port (a free one, for --port 0) and never listens: each worker listens on its own.
+    sock = _listen(args.host, args.port, shared=args.workers > 1, listen=args.workers == 1)
     with sock:
-        app = create_app(resolve(args.models))
+        models = resolve(args.models)  # chosen (and checked) here, once
         host, port = sock.getsockname()[:2]
+        workers = []
+        if args.workers > 1:
+            workers = _start({method: served.folder for method, served in models.items()}, host, port, args.workers)
+            del models  # each worker loads its own copy
         if args.host not in LOOPBACK:
             console.print(f"digitlab serve: listening on {args.host}, so other machines can reach this page")
         shown = f"[{host}]" if ":" in host else host
-        # Plain print, one unwrapped line: scripts (and the tests) read the port from it.
+        # Plain print, one unwrapped line, once the port listens: scripts (and the tests) read the port from it.
         print(f"digitlab serve: open http://{shown}:{port}/  (Ctrl-C stops)", file=sys.stderr, flush=True)
-        # One inference thread runs the models (web/batching.py) beside the decoding threads: torch's
-        # own threads would only compete with those for the same cores.
-        torch.set_num_threads(1)
-        limits = guard.Limits()
-        config = uvicorn.Config(app, host=host, port=port, log_level="info", access_log=False,
-                                http=guard.protocol(limits), timeout_keep_alive=limits.keep_alive_seconds)
-        uvicorn.Server(config).run(sockets=[sock])
+        if workers:
+            return _supervise(workers)
+        _server(_app(models), host, port).run(sockets=[sock])
+    return 0
+
+
+# ---- several server processes on one port ----
+# One Python process answers on about one core (its threads share one interpreter lock), so
+# `--workers N` starts N processes. Each listens on its own socket bound to the port
+# (SO_REUSEPORT), and the kernel gives each new connection to one of them: one socket shared by
+# all did not do, as the first process to wake accepted all 50 of a load test's connections, and
+# kept them (keep-alive). benchmarks/RESULTS.md, the web server, has the figures.
+
+DECODERS_EACH = 1  # decoding threads a worker: more would only wait on its one interpreter lock
+STOP_SECONDS = 10  # a worker gets this long to finish its answers after SIGTERM, then it is killed
+
+
+def _worker(folders: dict, host: str, port: int, parent: int, listening) -> None:
+    """One server process: listens on the shared port, loads the models in `folders` ({method:
+    folder}) and serves. Connections that arrive while the models load wait in its queue."""
+    import os
+    import signal
+    import threading
+    import time
+
+    from digitlab.web.models import load
+
+    def watch_parent() -> None:  # a parent killed outright cannot stop its workers: they stop themselves
+        while os.getppid() == parent:
+            time.sleep(1)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    threading.Thread(target=watch_parent, name="digitlab-parent-watch", daemon=True).start()
+    sock = _listen(host, port, shared=True)
+    listening.set()
+    _server(_app(load(folders), decoders=DECODERS_EACH), host, port).run(sockets=[sock])
+
+
+def _start(folders: dict, host: str, port: int, workers: int) -> list:
+    """`workers` server processes, returned once each listens on the port."""
+    import multiprocessing
+    import os
+
+    from digitlab.errors import DigitlabError
+
+    context = multiprocessing.get_context("spawn")  # a fresh interpreter each: torch's threads do not survive fork
+    started = []
+    for k in range(workers):
+        listening = context.Event()
+        process = context.Process(target=_worker, args=(folders, host, port, os.getpid(), listening),
+                                  name=f"digitlab-serve-{k + 1}")
+        process.start()
+        started.append(process)
+        while not listening.wait(0.1):
+            if not process.is_alive():
+                _stop(started)
+                raise DigitlabError(f"--workers {workers}: server process {k + 1} stopped before it could "
+                                    f"listen on port {port} (exit status {process.exitcode})")
+    return started
+
+
+def _stop(processes: list) -> None:
+    """SIGTERM to each (uvicorn finishes the answers under way), SIGKILL to any still there after STOP_SECONDS."""
+    for process in processes:
+        if process.is_alive():
+            process.terminate()
+    for process in processes:
+        process.join(STOP_SECONDS)
+        if process.is_alive():
+            process.kill()
+            process.join()
+
+
+def _supervise(processes: list) -> int:
+    """Wait on the worker processes. Ctrl-C or SIGTERM stops them all; so does any one's end, with
+    exit status 1 (half a server answering slowly is worse than a stopped one, which a service
+    manager restarts)."""
+    import multiprocessing.connection
+    import signal
+
+    from digitlab.errors import warn
+
+    stopping = []
+    previous = signal.signal(signal.SIGTERM, lambda *_: stopping.append(True))
+    try:
+        while not stopping and all(process.is_alive() for process in processes):
+            multiprocessing.connection.wait([process.sentinel for process in processes], timeout=0.5)
+    except KeyboardInterrupt:  # Ctrl-C reached the workers too: each stops on its own
+        stopping.append(True)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        _stop(processes)
+    if not stopping:
+        ended = [str(p.exitcode) for p in processes if p.exitcode not in (0, -signal.SIGTERM, -signal.SIGINT)]
+        warn(f"a server process stopped (exit status {', '.join(ended) or 0}); the others were stopped with it")
+        return 1
     return 0

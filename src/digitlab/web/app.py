@@ -6,7 +6,7 @@ header is all PIL reads until `load`), turned into MNIST's 28 x 28 by `images.to
 and dropped.
 
 Where a request's time and memory go: the event loop reads bodies and answers the cheap routes
-itself; DECODES_AT_ONCE threads decode and clean images (the costly part, and the only one that
+itself; `decoders` threads (DECODES_AT_ONCE unless told) decode and clean images (the costly part, and the only one that
 needs much memory); one inference thread (batching.Batcher) runs every model once on all the
 images waiting. Measured figures: benchmarks/RESULTS.md, the web server.
 """
@@ -18,7 +18,6 @@ import base64
 import dataclasses
 import io
 import time
-import warnings
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from importlib import resources
@@ -42,6 +41,8 @@ MAX_SIDE = 4096  # px: a larger image is refused before its pixels are decoded
 SHRINK_SIDE = 512  # px: a larger PNG is box-reduced to at least this before cleaning (to_mnist works at 128)
 FORMATS = ("PNG", "JPEG")  # the only decoders PIL may try on a visitor's bytes
 DECODES_AT_ONCE = 2  # threads decoding: one per core; a 4096 x 4096 PNG takes ~70 MB while it decodes
+# (one process's threads share one interpreter lock: with a server process per core, one thread each
+# answered as many requests with fewer stalls of the event loop; benchmarks/RESULTS.md, the web server)
 UPLOADS_AT_ONCE = 32  # bodies held in memory at once (each up to MAX_UPLOAD_BYTES); the rest wait unread
 STATIC = resources.files("digitlab.web") / "static"
 HEADERS = {
@@ -111,11 +112,13 @@ def decode(body: bytes) -> torch.Tensor:
         raise _refuse(400, "empty request body; send a PNG or JPEG of one digit")
     try:
         image = Image.open(io.BytesIO(body), formats=FORMATS)  # reads the header only
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as err:
+    except Image.DecompressionBombError as err:  # past Pillow's own limit (179 million pixels), checked on opening
         raise _refuse(400, f"image refused: {err}") from None
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError):
         raise _refuse(415, "not a PNG or JPEG image that can be read; send a PNG or JPEG of one digit") from None
     width, height = image.size
+    # Any other decompression bomb stops here, before a pixel is decoded: PIL's limit is the
+    # process's (Image.MAX_IMAGE_PIXELS, shared with every other use of PIL), this one the server's.
     if width > MAX_SIDE or height > MAX_SIDE:
         raise _refuse(400, f"image is {width} x {height} pixels, over the {MAX_SIDE} x {MAX_SIDE} limit; "
                       "send a smaller one")
@@ -205,12 +208,9 @@ class SecurityHeaders:
         await self.app(scope, receive, send_with_headers)
 
 
-def create_app(models: dict[str, Served]) -> FastAPI:
-    """The FastAPI app answering with `models` ({method: Served}, in the order the page shows them)."""
-    # PIL refuses (DecompressionBombError) past twice this many pixels and warns past it; the warning
-    # is made an error too, so a bomb never gets as far as decoding.
-    Image.MAX_IMAGE_PIXELS = MAX_SIDE * MAX_SIDE
-    warnings.simplefilter("error", Image.DecompressionBombWarning)
+def create_app(models: dict[str, Served], decoders: int = DECODES_AT_ONCE) -> FastAPI:
+    """The FastAPI app answering with `models` ({method: Served}, in the order the page shows them),
+    decoding uploads on `decoders` threads."""
     described = {"models": [describe(served) for served in models.values()]}  # fixed while the server runs
     health = {"status": "ok", "models": len(models), "version": __version__}
     workers: dict = {}
@@ -218,7 +218,7 @@ def create_app(models: dict[str, Served]) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         # Made here, in the server's loop, and closed when it stops: nothing runs at import or build time.
-        workers["decoders"] = ThreadPoolExecutor(DECODES_AT_ONCE, thread_name_prefix="digitlab-decode")
+        workers["decoders"] = ThreadPoolExecutor(decoders, thread_name_prefix="digitlab-decode")
         workers["batcher"] = Batcher(lambda batch: predict(models, batch))
         workers["uploads"] = asyncio.Semaphore(UPLOADS_AT_ONCE)
         # "why?" asks run on a thread of their own, one at a time: the live answers never wait behind them

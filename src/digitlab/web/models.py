@@ -71,6 +71,13 @@ def shipped() -> dict[str, Served]:
     return {m: Served(m, pretrained.load(m), pretrained.path(m)) for m in METHODS}
 
 
+def load(folders: dict[str, Path]) -> dict[str, Served]:
+    """{method: Served} for the models saved in `folders` ({method: folder}), as `resolve` chose them."""
+    from digitlab import classifiers
+
+    return {method: Served(method, classifiers.load(folder), folder) for method, folder in folders.items()}
+
+
 def resolve(models: str | os.PathLike | None) -> dict[str, Served]:
     """The models to serve: `--models DIR`, else the last compare's, else those that ship with digitlab."""
     if models is not None:
