@@ -68,12 +68,47 @@ def test_integrated_gradients_add_up_to_the_change_from_the_baseline(shipped, di
     logits = clf.logits(digits)  # (6, 10) through the recipe's own predict path
     with torch.no_grad():
         black = clf.model_(torch.zeros(1, 1, 28, 28))[0]  # (10,)
-    for image, row in zip(digits[:4], logits):
+    for image, row in zip(digits, logits):
         e = explain.explain(clf, image)
         assert e.label == row.argmax().item()
         change = row[e.label].item() - black[e.label].item()
         total = e.maps["integrated_gradients"].sum().item()
         assert abs(total - change) <= 0.01 * abs(change), (total, change, e.notes["ig_steps"])
+
+
+class _Kink(nn.Module):
+    """Class 1's score is relu(ink - kink): along the path a * x it is 0 until a = kink / ink, then
+    rises straight; class 0's is a constant."""
+
+    def __init__(self, kink: float):
+        super().__init__()
+        self.kink = kink
+
+    def forward(self, x):
+        ink = x.sum(dim=(1, 2, 3))  # (B,)
+        return torch.stack([torch.zeros_like(ink), torch.relu(ink - self.kink)], dim=1)  # (B, 2)
+
+
+def test_integrated_gradients_cuts_the_piece_a_kink_falls_in():
+    image = torch.rand(28, 28)
+    ink = image.sum().item()
+    at = 0.335  # the kink's place on the path; one gradient in its piece (0.3125-0.375) is 3 % off
+    attributions, change, taken = explain.integrated_gradients(_Kink(at * ink), image, target=1)
+    assert change == pytest.approx((1 - at) * ink, rel=1e-5)
+    assert explain.IG_PIECES < taken <= explain.IG_PIECES + 6  # the kink's piece cut (twice more at most), no other
+    # each pixel's gradient is 1 past the kink, so its attribution is its ink times the path past it
+    torch.testing.assert_close(attributions, image * (1 - at), rtol=0.01, atol=0)
+
+
+def test_the_shifts_in_one_pass_are_the_models_own_answer(shipped, digits):
+    model = shipped["cnn"].model_.eval()
+    x = shipped["cnn"]._images(digits).unsqueeze(1)  # (6, 1, 28, 28)
+    one_pass = explain.in_one_pass(model)
+    assert one_pass is not model  # the shipped cnn has test-time shifts
+    with torch.no_grad():
+        torch.testing.assert_close(one_pass(x), model(x))
+    linear = shipped["linear"].model_
+    assert explain.in_one_pass(linear) is linear  # nothing to batch
 
 
 @pytest.mark.parametrize("distance", ["l2", "l1"])

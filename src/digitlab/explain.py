@@ -6,7 +6,8 @@
   which with the bias add up to the score exactly;
 - simple_net: the same exact decomposition for the ReLUs this image switches on (a ReLU net is
   linear where its units keep their state), and the hidden units that pushed the answer most;
-- cnn: integrated gradients and occlusion, by Captum, from a black image (MNIST's background).
+- cnn: integrated gradients and occlusion, by Captum, from a black image (MNIST's background), of
+  the model that answered: its test-time shifts included, run as one batch (`in_one_pass`).
 
 Every explanation uses the image as the model sees it (`clf._images`: deskewed where the config
 says so). `learned(clf)` gives what a model learned, whatever the image: mean digits, weight
@@ -25,8 +26,8 @@ from torch import nn
 
 from digitlab.errors import DataError, ModelError, OutputError
 
-IG_STEPS = 64  # integrated gradients' first try; doubled until the attributions add up (IG_TOLERANCE)
-IG_MAX_STEPS = 512  # the shipped cnn's gap, 8 digits: 0.4-18 % at 32 steps, 0.03-4.7 % at 64, <= 1.3 % at 128
+IG_PIECES = 16  # the path from black to the image is first cut into this many pieces, one gradient each
+IG_MAX_GRADIENTS = 512  # at most; 200 test digits needed 28 (median), 68 (p95), 226 (max): benchmarks/RESULTS.md
 IG_TOLERANCE = 0.01  # relative gap allowed between the attributions' sum and the score's change
 OCCLUSION_WINDOW = 4  # px: the square blacked out at a time, moved by its own side (49 squares, 7 x 7 blocks)
 UNITS_SHOWN = 4  # simple_net's hidden units shown for one answer
@@ -157,25 +158,59 @@ def _simple_net(clf, image) -> Explanation:
 # ---------------------------------------------------------------------------------------------
 
 
-def integrated_gradients(forward, image: torch.Tensor, target: int, steps: int = IG_STEPS,
+def integrated_gradients(forward, image: torch.Tensor, target: int, pieces: int = IG_PIECES,
                          tolerance: float = IG_TOLERANCE) -> tuple[torch.Tensor, float, int]:
-    """(attributions (28, 28), the score's change from the black baseline, the steps used).
+    """(attributions (28, 28), the score's change from the black baseline, the gradients taken).
 
-    The attributions sum to the change up to the integral's error (completeness); the steps double
-    from `steps` until that error is within `tolerance` of the change, or IG_MAX_STEPS is reached."""
+    Integrated gradients along the straight path a * image, a from 0 (black) to 1, taken piece by
+    piece: a piece [a0, a1] is Captum's attribution from a0 * image to a1 * image with one gradient,
+    at its middle (one-point Gauss-Legendre), and the pieces' attributions add up to the whole
+    path's. Completeness holds piece by piece too, so each piece knows its own gap: between the kinks
+    of the ReLUs and max pooling the network is linear and a piece is exact; a piece whose gap is
+    over a quarter of the tolerance is cut in three, the middle third keeping its gradient (a third
+    of its attribution). Until the gaps add up to within `tolerance` of the change, or
+    IG_MAX_GRADIENTS gradients."""
     from captum.attr import IntegratedGradients
 
     x = image.reshape(1, 1, 28, 28)
-    baseline = torch.zeros_like(x)  # MNIST's background: no ink
-    with torch.no_grad():
-        change = (forward(x) - forward(baseline))[0, target].item()
     ig = IntegratedGradients(forward)
+
+    def score(a: torch.Tensor) -> torch.Tensor:  # (k,) points on the path -> (k,) the target's scores
+        with torch.no_grad():
+            return forward(a.view(-1, 1, 1, 1) * x)[:, target]
+
+    def attribute(a0: torch.Tensor, a1: torch.Tensor) -> torch.Tensor:  # (k,), (k,) -> (k, 1, 28, 28)
+        return ig.attribute(a1.view(-1, 1, 1, 1) * x, a0.view(-1, 1, 1, 1) * x, target=target, n_steps=1,
+                            method="gausslegendre").detach()
+
+    edges = torch.linspace(0, 1, pieces + 1)
+    scores = score(edges)  # (pieces + 1,)
+    change = (scores[-1] - scores[0]).item()
+    allowed = tolerance * max(abs(change), 1e-3)
+    a0, a1, s0, s1 = edges[:-1], edges[1:], scores[:-1], scores[1:]  # each piece's ends and their scores
+    parts = attribute(a0, a1)  # (pieces, 1, 28, 28)
+    taken = pieces
     while True:
-        attributions = ig.attribute(x, baseline, target=target, n_steps=steps, internal_batch_size=steps)
-        error = abs(attributions.sum().item() - change)  # the kinks of ReLU and max pooling make it
-        if error <= tolerance * max(abs(change), 1e-3) or steps >= IG_MAX_STEPS:
-            return attributions.reshape(28, 28).detach(), change, steps
-        steps *= 2
+        gaps = parts.sum(dim=(1, 2, 3)) - (s1 - s0)  # (k,); they add up to the whole gap (the scores telescope)
+        if abs(gaps.sum().item()) <= allowed or taken >= IG_MAX_GRADIENTS:
+            return parts.sum(0).reshape(28, 28), change, taken
+        cut = gaps.abs() > allowed / 4
+        if not cut.any():  # many small gaps add up: cut the worst quarter
+            cut = gaps.abs() >= gaps.abs().quantile(0.75)
+        budget = max(1, (IG_MAX_GRADIENTS - taken) // 2)
+        if cut.sum() > budget:  # two new gradients a piece: the worst pieces first
+            cut = torch.zeros_like(cut).index_fill_(0, gaps.abs().argsort(descending=True)[:budget], True)
+        c0, c1, d0, d1 = a0[cut], a1[cut], s0[cut], s1[cut]  # the pieces cut, in thirds at t1 and t2
+        t1, t2 = c0 + (c1 - c0) / 3, c0 + 2 * (c1 - c0) / 3
+        inner = score(torch.cat([t1, t2])).split(len(t1))  # the scores at t1 and at t2
+        keep = ~cut
+        a0 = torch.cat([a0[keep], c0, t1, t2])
+        a1 = torch.cat([a1[keep], t1, t2, c1])
+        s0 = torch.cat([s0[keep], d0, inner[0], inner[1]])
+        s1 = torch.cat([s1[keep], inner[0], inner[1], d1])
+        outer = attribute(torch.cat([c0, t2]), torch.cat([t1, c1])).split(len(t1))  # the first and last thirds
+        parts = torch.cat([parts[keep], outer[0], parts[cut] / 3, outer[1]])
+        taken += 2 * len(t1)
 
 
 def occlusion(forward, image: torch.Tensor, target: int, window: int = OCCLUSION_WINDOW) -> torch.Tensor:
@@ -188,13 +223,32 @@ def occlusion(forward, image: torch.Tensor, target: int, window: int = OCCLUSION
     with torch.no_grad():
         maps = Occlusion(forward).attribute(x, sliding_window_shapes=(1, window, window),
                                             strides=(1, stride, stride), baselines=0.0, target=target,
-                                            perturbations_per_eval=64)
+                                            perturbations_per_eval=((28 - window) // stride + 1) ** 2)  # all in one pass
     return maps.reshape(28, 28)
+
+
+def in_one_pass(model: nn.Module):
+    """The model as one forward call: a ShiftAverage's image and its four 1-pixel shifts go through
+    its net as one batch (5B images) rather than five, the same mean logits. Integrated gradients
+    and occlusion explain the model that answered, test-time shifts included (the answer and the
+    score whose change the attributions must add up to are the shifted mean's)."""
+    from digitlab.recipe import ShiftAverage
+
+    if not isinstance(model, ShiftAverage):
+        return model
+    net, shifts = model.net, model.SHIFTS
+
+    def forward(x: torch.Tensor) -> torch.Tensor:  # (B, 1, 28, 28) -> (B, C)
+        padded = nn.functional.pad(x, (1, 1, 1, 1))  # (B, 1, 30, 30), background is 0
+        views = torch.cat([padded[..., 1 + dy:29 + dy, 1 + dx:29 + dx] for dy, dx in shifts])  # (5B, 1, 28, 28)
+        return net(views).reshape(len(shifts), len(x), -1).mean(dim=0)  # (5, B, C) -> (B, C)
+
+    return forward
 
 
 def _cnn(clf, image) -> Explanation:
     seen = clf._images(image)[0]  # (28, 28); the cnn has no deskew option, so this is as_images
-    model = clf.model_.cpu().eval()
+    model = in_one_pass(clf.model_.cpu().eval())
     with torch.no_grad():
         scores = model(seen.reshape(1, 1, 28, 28))[0]  # (C,)
     best, second = _top_two(scores)
@@ -203,6 +257,12 @@ def _cnn(clf, image) -> Explanation:
         "integrated_gradients": attributions,
         "occlusion": occlusion(model, seen, best),
     }, {"baseline_score": scores[best].item() - change, "ig_steps": steps})
+
+
+def warm_up() -> None:
+    """Import Captum now rather than in the first cnn explanation (0.3 s on an idle machine, 0.8 s on
+    a busy one): the web server calls this once as it starts, on the thread that explains."""
+    import captum.attr  # noqa: F401
 
 
 # ---------------------------------------------------------------------------------------------
