@@ -157,6 +157,20 @@ def test_occlusion_on_the_cnn_looks_only_where_the_ink_is(shipped):
     assert blocks[2:5, 3].gt(0).all()  # the bar's middle holds the answer up
 
 
+@pytest.mark.parametrize("window", [4, 3])
+def test_occlusion_is_captums_occlusion_of_the_same_squares(window, shipped, digits):
+    from captum.attr import Occlusion
+
+    model = explain.in_one_pass(shipped["cnn"].model_.eval())
+    for x in shipped["cnn"]._images(digits[:3]):  # (28, 28) each
+        heat = explain.occlusion(model, x, target=5, window=window)
+        with torch.no_grad():  # every square its own pass, uninked ones too
+            slid = Occlusion(model).attribute(x.reshape(1, 1, 28, 28), sliding_window_shapes=(1, window, window),
+                                              strides=(1, window, window), baselines=0.0, target=5)
+        covered = 28 // window * window  # Occlusion's windows stop where a whole one no longer fits
+        torch.testing.assert_close(heat[:covered, :covered], slid[0, 0, :covered, :covered], rtol=1e-4, atol=1e-5)
+
+
 def test_every_explanation_is_made_from_what_the_model_sees(shipped, digits):
     for clf in shipped.values():
         e = explain.explain(clf, digits[0])
