@@ -96,6 +96,23 @@ def test_noisy_unevenly_lit_photo_keeps_only_the_digit(digits):
     assert out[:3].sum() == 0 and out[-3:].sum() == 0  # no noise specks left in the margins
 
 
+def test_a_shadow_band_along_the_edge_is_paper_not_ink(digits):
+    # A soft shadow across the top sixth of a photo is narrower than the paper's first opening, so
+    # it used to come through as ink: a bar above the digit (a photographed 1 read as a 7).
+    one = Image.fromarray(digits[2].numpy()).resize((80, 80), Image.Resampling.BICUBIC)  # digits[2] is a 1
+    page = Image.new("L", (320, 320), 0)
+    page.paste(one, (110, 130))
+    paper = 255 - np.asarray(page, dtype=np.float64) * 0.6  # grey ink on white paper
+    ys = np.mgrid[0:320, 0:320][0] / 320
+    shade = 1 - 0.3 / (1 + np.exp((ys - 0.16) * 40))  # darker by 30 % above y = 16 %, a soft edge
+    out = images.to_mnist(Image.fromarray(np.clip(paper * shade, 0, 255).astype(np.uint8)))
+    rows, cols = torch.nonzero(out > 0, as_tuple=True)
+    assert int(rows.max() - rows.min()) + 1 >= 19  # the 1 alone fills the box's height ...
+    assert int(cols.max() - cols.min()) + 1 <= 12  # ... and no bar widens it
+    clean = images.to_mnist(Image.fromarray(np.clip(paper, 0, 255).astype(np.uint8)))
+    assert _correlation(out, clean) > 0.9
+
+
 @pytest.mark.parametrize("page", [
     Image.new("L", (300, 200), 235),
     Image.fromarray(np.clip(np.random.default_rng(1).normal(220, 8, (240, 320)), 0, 255).astype(np.uint8)),

@@ -23,11 +23,13 @@ BOX_SIDE = 20  # px: MNIST fits each digit into a 20 x 20 box ...
 FRAME_SIDE = 28  # px: ... centred by mass in a 28 x 28 frame
 MIN_CONTRAST = 16  # grey levels (of 255) that ink must stand above the paper, else the page is blank ...
 GRAIN_RATIO = 6  # ... and it must stand this many times the paper's noise (its sigma) above it
-PREPROCESS_VERSION = 14  # bump when to_mnist's output changes: the stress set's cache is keyed on it
+PREPROCESS_VERSION = 15  # bump when to_mnist's output changes: the stress set's cache is keyed on it
 EVEN_EDGE = 0.25  # the edge's spread (10th to 90th percentile), as a share of the image's, of an even page
 # The ink's level: the brightest 0.1 % of the cleaned image. A thin 1 in a photo covers under 0.5 %
 # of it (the 99.5th percentile, used before, found paper there and refused the image as blank).
 INK_PERCENTILE = 99.9
+# A second look at the paper (see _ink): an opening this many of the digit's stroke widths wide.
+STROKE_WINDOWS = 3
 SPECK_SHARE = 0.05  # a part of the ink with less than this share of the largest part's is a speck
 MIN_INK_PIXELS = 12  # at WORK_SIDE: fewer ink pixels than this is a speck of dust, not a digit
 # MNIST's writers, measured over 10,000 of its training digits in the 28 x 28 frame (10th and 90th
@@ -176,6 +178,8 @@ def _ink_is_dark(grey: np.ndarray) -> bool:
     low, high = np.percentile(grey, [1, 99])
     rim = _rim(grey)
     paper = float(np.median(rim))
+    if max(paper - low, high - paper) < MIN_CONTRAST:  # ink on under 1 % of the page: a thin 1 on clean paper
+        low, high = np.percentile(grey, [100 - INK_PERCENTILE, INK_PERCENTILE])
     if np.percentile(rim, 90) - np.percentile(rim, 10) < EVEN_EDGE * max(high - low, 1):
         return paper - low > high - paper
     small = Image.fromarray(grey.astype(np.uint8)).resize((32, 32), Image.Resampling.BOX)
@@ -196,6 +200,23 @@ def _ink(grey: np.ndarray) -> np.ndarray:
     # Uneven lighting: a grey opening (min then max filter) wider than any stroke erases the ink and
     # leaves the paper's own shading, which is then subtracted.
     window = 2 * (min(grey.shape) // 6) + 1
+    ink, parts = _above_paper(clean, window)
+    # A shadow or a dim corner narrower than that window is left behind as ink (a band across the
+    # top of a photo read with its 1 as a 7). Strokes are far narrower: a second opening a few of
+    # the digit's own stroke widths wide keeps them and takes such patches for paper. Only a page
+    # whose ink came in several parts or reached the frame is looked at again (a drawing seldom is).
+    if parts > 1 or ink[[0, -1], :].any() or ink[:, [0, -1]].any():
+        width = _stroke_width(_inside(ink))
+        narrow = 2 * int(np.ceil(STROKE_WINDOWS * width / 2)) + 1
+        if width and narrow < window:
+            ink, _ = _above_paper(clean, narrow)
+    return ink
+
+
+def _above_paper(clean: np.ndarray, window: int) -> tuple[np.ndarray, int]:
+    """Light ink on darker paper, cleaned of noise -> (ink in [0, 1] above the paper that a grey
+    opening `window` px wide finds, background exactly 0 (all zero when nothing stands out);
+    how many separate parts the ink came in before specks and blobs were dropped)."""
     paper = _sweep(_sweep(clean, window, np.min), window, np.max)
     flat = clean - paper
     contrast = float(np.percentile(flat, INK_PERCENTILE))
@@ -207,14 +228,23 @@ def _ink(grey: np.ndarray) -> np.ndarray:
     # (Measured from the cleaned paper's own level: removing the paper leaves pure noise a little
     # above 0, and the top of that noise is no ink.)
     if contrast < MIN_CONTRAST or contrast - float(np.median(flat)) < GRAIN_RATIO * grain:
-        return np.zeros_like(flat)
+        return np.zeros_like(flat), 0
     # Below half of Otsu's ink/paper split is paper (and its noise); above it, the grey is kept in
     # proportion, so soft stroke edges stay soft, as in MNIST's anti-aliased digits.
     floor = max(split, contrast * 0.25, GRAIN_RATIO * grain) / 2
-    keep = _without_border_blobs(flat > floor, flat)
+    keep, parts = _without_border_blobs(flat > floor, flat)
     if not keep.all():  # what was dropped may have set the contrast: take it from the digit's own ink
         contrast = float(np.percentile(flat[flat > floor][keep[flat > floor]], 99)) if keep.any() else contrast
-    return np.where((flat > floor) & keep, np.clip(flat / contrast, 0, 1), 0).astype(np.float32)
+    return np.where((flat > floor) & keep, np.clip(flat / contrast, 0, 1), 0).astype(np.float32), parts
+
+
+def _inside(ink: np.ndarray) -> np.ndarray:
+    """The ink less its parts that touch the image's edge, when enough is left to judge strokes by;
+    else all of it (a digit drawn to the border)."""
+    labels = _components(ink > 0)
+    edge = np.unique(np.concatenate([labels[[0, -1], :].ravel(), labels[:, [0, -1]].ravel()]))
+    inside = np.where(np.isin(labels, edge), 0, ink)
+    return inside if (inside > 0.5).sum() >= MIN_INK_PIXELS else ink
 
 
 def _components(mask: np.ndarray, cell: int = 4) -> np.ndarray:
@@ -244,8 +274,8 @@ def _components(mask: np.ndarray, cell: int = 4) -> np.ndarray:
     return np.where(mask, full, 0)
 
 
-def _without_border_blobs(mask: np.ndarray, weight: np.ndarray) -> np.ndarray:
-    """What of `mask` is the digit: less the parts that touch the image's edge, where the rest holds
+def _without_border_blobs(mask: np.ndarray, weight: np.ndarray) -> tuple[np.ndarray, int]:
+    """(What of `mask` is the digit, how many parts it came in): the mask less the parts that touch the image's edge, where the rest holds
     a fifth of the ink or more, and less specks far smaller than the largest part.
 
     In a photo, the edge of a shadow or the corner of a darker patch survives the paper's removal as
@@ -255,7 +285,7 @@ def _without_border_blobs(mask: np.ndarray, weight: np.ndarray) -> np.ndarray:
     """
     labels = _components(mask)
     if labels.max() <= 1:
-        return np.ones_like(mask)  # one part (or none): nothing to choose between
+        return np.ones_like(mask), int(labels.max())  # one part (or none): nothing to choose between
     mass = np.bincount(labels.ravel(), weights=weight.ravel())  # (parts + 1,), [0] the background
     mass[0] = 0
     edge = np.unique(np.concatenate([labels[[0, -1], :].ravel(), labels[:, [0, -1]].ravel()]))
@@ -266,7 +296,7 @@ def _without_border_blobs(mask: np.ndarray, weight: np.ndarray) -> np.ndarray:
         mass[edge] = 0  # the blobs cut by the frame go
     kept = mass >= SPECK_SHARE * mass.max()
     kept[0] = False
-    return kept[labels] | ~mask
+    return kept[labels] | ~mask, int(labels.max())
 
 
 def _centre(crop: torch.Tensor) -> torch.Tensor:
