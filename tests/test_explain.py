@@ -9,7 +9,7 @@ import pytest
 import torch
 from torch import nn
 
-from digitlab import explain, pretrained
+from digitlab import attribution, explain, pretrained
 from digitlab.classifiers import make
 from digitlab.deskew import deskewed
 from digitlab.errors import DataError
@@ -93,9 +93,9 @@ def test_integrated_gradients_cuts_the_piece_a_kink_falls_in():
     image = torch.rand(28, 28)
     ink = image.sum().item()
     at = 0.335  # the kink's place on the path; one gradient in its piece (0.3125-0.375) is 3 % off
-    attributions, change, taken = explain.integrated_gradients(_Kink(at * ink), image, target=1)
+    attributions, change, taken = attribution.integrated_gradients(_Kink(at * ink), image, target=1)
     assert change == pytest.approx((1 - at) * ink, rel=1e-5)
-    assert explain.IG_PIECES < taken <= explain.IG_PIECES + 6  # the kink's piece cut (twice more at most), no other
+    assert attribution.IG_PIECES < taken <= attribution.IG_PIECES + 6  # the kink's piece cut (twice more at most), no other
     # each pixel's gradient is 1 past the kink, so its attribution is its ink times the path past it
     torch.testing.assert_close(attributions, image * (1 - at), rtol=0.01, atol=0)
 
@@ -103,12 +103,12 @@ def test_integrated_gradients_cuts_the_piece_a_kink_falls_in():
 def test_the_shifts_in_one_pass_are_the_models_own_answer(shipped, digits):
     model = shipped["cnn"].model_.eval()
     x = shipped["cnn"]._images(digits).unsqueeze(1)  # (6, 1, 28, 28)
-    one_pass = explain.in_one_pass(model)
+    one_pass = attribution.in_one_pass(model)
     assert one_pass is not model  # the shipped cnn has test-time shifts
     with torch.no_grad():
         torch.testing.assert_close(one_pass(x), model(x))
     linear = shipped["linear"].model_
-    assert explain.in_one_pass(linear) is linear  # nothing to batch
+    assert attribution.in_one_pass(linear) is linear  # nothing to batch
 
 
 @pytest.mark.parametrize("distance", ["l2", "l1"])
@@ -140,7 +140,7 @@ class _Patch(nn.Module):
 
 def test_occlusion_picks_out_the_pixels_the_answer_depends_on():
     image = torch.rand(28, 28) * 0.5 + 0.5  # ink everywhere, so every square's removal could matter
-    heat = explain.occlusion(_Patch(), image, target=1)
+    heat = attribution.occlusion(_Patch(), image, target=1)
     patch = torch.zeros(28, 28, dtype=torch.bool)
     patch[12:16, 8:12] = True
     assert (heat[patch] > 0).all()
@@ -151,7 +151,7 @@ def test_occlusion_picks_out_the_pixels_the_answer_depends_on():
 def test_occlusion_on_the_cnn_looks_only_where_the_ink_is(shipped):
     image = torch.zeros(28, 28)
     image[6:22, 13:15] = 1.0  # a synthetic 1: a bar down the middle
-    heat = explain.occlusion(shipped["cnn"].model_.eval(), image, target=1)
+    heat = attribution.occlusion(shipped["cnn"].model_.eval(), image, target=1)
     blocks = heat.reshape(7, 4, 7, 4)[:, 0, :, 0]  # (7, 7) one value per blacked-out square
     assert (blocks[:, [0, 1, 2, 4, 5, 6]] == 0).all()  # black squares blacked out change nothing
     assert blocks[2:5, 3].gt(0).all()  # the bar's middle holds the answer up
@@ -161,9 +161,9 @@ def test_occlusion_on_the_cnn_looks_only_where_the_ink_is(shipped):
 def test_occlusion_is_captums_occlusion_of_the_same_squares(window, shipped, digits):
     from captum.attr import Occlusion
 
-    model = explain.in_one_pass(shipped["cnn"].model_.eval())
+    model = attribution.in_one_pass(shipped["cnn"].model_.eval())
     for x in shipped["cnn"]._images(digits[:3]):  # (28, 28) each
-        heat = explain.occlusion(model, x, target=5, window=window)
+        heat = attribution.occlusion(model, x, target=5, window=window)
         with torch.no_grad():  # every square its own pass, uninked ones too
             slid = Occlusion(model).attribute(x.reshape(1, 1, 28, 28), sliding_window_shapes=(1, window, window),
                                               strides=(1, window, window), baselines=0.0, target=5)
