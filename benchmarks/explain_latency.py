@@ -136,7 +136,8 @@ def first_why(wait: float = 2.0) -> None:
         time.sleep(wait)
         start = time.perf_counter()
         client.post("/api/explain?method=cnn", content=buffer.getvalue()).raise_for_status()
-        print(f"web why? the first cnn, {wait:.0f} s after the server starts: {1000 * (time.perf_counter() - start):.0f} ms")
+        seconds = time.perf_counter() - start
+    print(f"web why? the first cnn, {wait:.0f} s after the server starts: {1000 * seconds:.0f} ms")
     timer = "import torch, time; t = time.perf_counter(); import captum.attr; print(time.perf_counter() - t)"
     seconds = float(subprocess.run([sys.executable, "-c", timer], check=True, capture_output=True, text=True).stdout)
     print(f"Captum's import, which the server's warm-up takes off the first \"why?\": {1000 * seconds:.0f} ms")

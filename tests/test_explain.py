@@ -95,7 +95,8 @@ def test_integrated_gradients_cuts_the_piece_a_kink_falls_in():
     at = 0.335  # the kink's place on the path; one gradient in its piece (0.3125-0.375) is 3 % off
     attributions, change, taken = attribution.integrated_gradients(_Kink(at * ink), image, target=1)
     assert change == pytest.approx((1 - at) * ink, rel=1e-5)
-    assert attribution.IG_PIECES < taken <= attribution.IG_PIECES + 6  # the kink's piece cut (twice more at most), no other
+    # the kink's piece is cut (and its kink's third twice more at most), no other piece
+    assert attribution.IG_PIECES < taken <= attribution.IG_PIECES + 6
     # each pixel's gradient is 1 past the kink, so its attribution is its ink times the path past it
     torch.testing.assert_close(attributions, image * (1 - at), rtol=0.01, atol=0)
 
