@@ -224,7 +224,7 @@ def create_app(models: dict[str, Served]) -> FastAPI:
         # "why?" asks run on a thread of their own, one at a time: the live answers never wait behind them
         workers["explainer"] = ThreadPoolExecutor(1, thread_name_prefix="digitlab-explain")
         if "cnn" in models:
-            workers["explainer"].submit(explain.warm_up)  # so the first "why?" does not import Captum
+            workers["explainer"].submit(explain.warm_up, models["cnn"].clf)  # the first "why?" then waits for nothing
         try:
             yield
         finally:
