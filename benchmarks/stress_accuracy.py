@@ -108,9 +108,12 @@ def main() -> None:
                          "test": clf.score(test.images, test.labels)})
         mean = {k: statistics.mean(r[k] for r in rows) for k in rows[0]}
         per_seed = ", ".join(f"{100 * r['all']:.1f}" for r in rows)
-        cats = "  ".join(f"{c} {100 * mean[c]:.1f}" for c in stress.CATEGORIES)
+        for seed, r in enumerate(rows):
+            print(f"  seed {seed}: held-out {100 * r['held']:.2f}  stress {100 * r['all']:.2f} ("
+                  + "  ".join(f"{c} {100 * r[c]:.2f}" for c in stress.CATEGORIES) + f")  train {r['train_s']:.1f} s")
+        cats = "  ".join(f"{c} {100 * mean[c]:.2f}" for c in stress.CATEGORIES)
         print(f"{method:10s} train {mean['train_s']:.1f} s  held-out {100 * mean['held']:.2f}  "
-              f"stress {100 * mean['all']:.1f} ({cats})  | MNIST test {100 * mean['test']:.2f}"
+              f"stress {100 * mean['all']:.2f} ({cats})  | MNIST test {100 * mean['test']:.2f}"
               f"  [{args.seeds} seeds; stress per seed: {per_seed}]",
               flush=True)
 

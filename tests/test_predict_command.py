@@ -131,6 +131,41 @@ def test_as_is_reads_mnist_style_files_without_cleaning_them(model, capsys, tmp_
     assert [a["label"] for a in answers] == classifiers.load(model).predict(mnist_test.images[:3]).tolist()
 
 
+def test_mnist_style_files_go_to_the_model_as_they_are_and_others_are_cleaned(model, capsys, tmp_path, mnist_test):
+    """Without --as-is: the exported kind of file (28 x 28, light ink on black, boxed and centred) is
+    read as it is, a batch at once; the same digit dark on light, or filling the frame, is cleaned."""
+    mnist_style = [tmp_path / f"{i}.png" for i in range(3)]
+    for i, path in enumerate(mnist_style):
+        Image.fromarray(mnist_test.images[i].numpy()).save(path)
+    dark_on_light, filling = tmp_path / "dark.png", tmp_path / "filling.png"
+    Image.fromarray(255 - mnist_test.images[3].numpy()).save(dark_on_light)
+    crop = Image.fromarray(mnist_test.images[4].numpy()).crop(Image.fromarray(mnist_test.images[4].numpy()).getbbox())
+    crop.resize((28, 28)).save(filling)
+    seen = tmp_path / "seen"
+    code, out, err = digitlab(capsys, "predict", model, *mnist_style, dark_on_light, filling, "--json", "--show", seen)
+    assert code == 0, err
+    answers = [json.loads(line) for line in out.splitlines()]
+    for i, answer in enumerate(answers[:3]):
+        assert np.array_equal(np.asarray(Image.open(answer["shown"])), mnist_test.images[i].numpy())
+    for path, answer in zip([dark_on_light, filling], answers[3:]):
+        torch.testing.assert_close(_shown(answer["shown"]), images.to_mnist(path), atol=1 / 255, rtol=0)
+
+
+def test_already_mnist_passes_mnist_digits_and_nothing_that_needs_cleaning(mnist_test):
+    digits = mnist_test.images[:500].numpy()  # (500, 28, 28) uint8
+    assert images.already_mnist(digits).all()
+    filling = np.stack([np.asarray(Image.fromarray(d).crop(Image.fromarray(d).getbbox()).resize((28, 28))) for d in digits[:50]])
+    small = np.zeros_like(digits[:50])
+    small[:, 9:19, 9:19] = [np.asarray(Image.fromarray(d).resize((10, 10))) for d in digits[:50]]
+    grey_paper = np.maximum(digits[:50], 30)
+    not_mnist = {"dark on light": 255 - digits[:50], "moved 5 px right": np.roll(digits[:50], 5, axis=2),
+                 "filling the frame": filling, "faint": digits[:50] // 3, "on grey paper": grey_paper,
+                 "a 10 px digit": small, "a 10 px digit at an edge": np.roll(small, 9, axis=1)}
+    for what, batch in not_mnist.items():
+        assert not images.already_mnist(batch).any(), what
+    assert images.already_mnist(np.zeros((0, 28, 28), np.uint8)).shape == (0,)
+
+
 def test_explain_saves_pictures_and_json_carries_the_maps(model, capsys, tmp_path, mnist_test):
     inputs = [tmp_path / "a" / "seven.png", tmp_path / "b" / "seven.png"]
     for i, path in enumerate(inputs):

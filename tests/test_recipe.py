@@ -219,6 +219,20 @@ def test_warped_moves_turns_and_zooms_within_its_bounds(mnist_train):
     assert ratio.min() > 0.55 and ratio.max() < 1.55 and ratio.std() > 0.05
 
 
+def test_degraded_blurs_and_lowers_the_resolution_of_the_share_asked_for(mnist_train):
+    x = mnist_train.images[:400]
+    assert torch.equal(recipe.degraded(x, 0, 0, torch.Generator().manual_seed(0)), x)  # nothing asked, nothing done
+    for blur, lowres in ((1.0, 0.0), (0.0, 1.0), (0.5, 0.0)):
+        out = recipe.degraded(x, blur, lowres, torch.Generator().manual_seed(1))
+        changed = (out != x).flatten(1).any(1)
+        assert out.dtype == torch.uint8 and (out[changed].amax(dim=(1, 2)) == 255).all()  # full ink, as to_mnist leaves it
+        assert abs(changed.float().mean() - max(blur, lowres)) < 0.1, (blur, lowres, changed.float().mean())
+        # Softer: more pixels between ink and paper, none of the ink moved away.
+        soft = ((out > 20) & (out < 235)).sum() / ((x > 20) & (x < 235)).sum()
+        assert soft > 1 + 0.3 * max(blur, lowres), (blur, lowres, soft)
+        torch.testing.assert_close(_centre_of_mass(out), _centre_of_mass(x), atol=0.6, rtol=0)
+
+
 def test_presets_are_configs_and_unknown_names_say_which_exist():
     assert recipe.preset("best").augment and recipe.preset("best").epochs > recipe.preset("fast").epochs
     assert recipe.preset("fast", seed=4).seed == 4

@@ -1,10 +1,11 @@
 """The cache of decoded folders: a folder of images is decoded once, then loads in a blink.
 
-Each folder `folders.load_folder` decodes is kept under `home()/folders/` as one uncompressed
-.npz (its images, labels, and what the loader had to say about its files), named after the
-folder's absolute path and holding a digest of every image file's path, size, modification time
-and inode (`folders.Listing.key`). A load whose listing digests differently decodes again, so an
-added, removed, touched or replaced file is never answered from a stale entry.
+Each folder `folders.load_folder` decodes is kept under `home()/folders/` as one file named after
+the folder's absolute path: three numpy .npy records one after another (what the loader had to say
+about its files, as JSON; the labels; the images), read straight into their arrays. The first
+record holds `folder_listing.Listing.key`, a digest of every image file's name, size, modification
+time, inode and ctime; a load whose listing digests differently decodes again, so an added,
+removed, touched or replaced file is never answered from a stale entry (its images are not read).
 
 Entries are written atomically: two processes loading the same folder at once each write a whole
 file and the last rename wins. A damaged entry reads as a miss and is written again. The cache
@@ -16,9 +17,9 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import math
 import os
 import time
-import zipfile
 from pathlib import Path
 from typing import NamedTuple
 
@@ -28,11 +29,13 @@ from digitlab.data import home
 from digitlab.errors import DataError, OutputError, warn
 from digitlab.files import atomic_write
 
-CACHE_VERSION = "v1"  # bump when an entry's layout changes
+CACHE_VERSION = "v2"  # bump when an entry's layout changes (v1: an .npz, keyed without ctime)
+SUFFIX = ".npys"
 DEFAULT_MB = 2048  # room for 2.7 million 28 x 28 images
 LEFTOVER_SECONDS = 3600  # a temporary file this old was left by a killed writer, not one at work
 # What a damaged entry can raise while it is read: each means "decode the folder again".
-DAMAGED = (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile)
+DAMAGED = (OSError, ValueError, KeyError, EOFError, TypeError, AttributeError)
+SIDE = 28
 
 
 class Decoded(NamedTuple):
@@ -68,26 +71,51 @@ def max_bytes() -> int:
 
 def entry_path(folder: Path) -> Path:
     name = hashlib.sha256(os.fsencode(os.path.abspath(folder))).hexdigest()[:32]
-    return cache_dir() / f"{name}.npz"
+    return cache_dir() / f"{name}{SUFFIX}"
 
 
-def _meta(stored) -> dict:
-    return json.loads(stored["meta"].tobytes())
+def _read_record(f, dtype: str, shape: tuple[int | None, ...], left: int) -> np.ndarray:
+    """The next .npy record of `f`, which must be C-ordered `dtype` of `shape` (None: any length)
+    within the `left` bytes of the file; read straight into its array (no second copy)."""
+    version = np.lib.format.read_magic(f)
+    header = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+    found, fortran, found_dtype = header(f, max_header_size=10_000)
+    if fortran or found_dtype != np.dtype(dtype) or len(found) != len(shape) or any(
+            want is not None and want != got for want, got in zip(shape, found)):
+        raise ValueError(f"a record of {found_dtype} {found}, expected {dtype} {shape}")
+    if math.prod(found) * found_dtype.itemsize > left:  # before anything is made: a damaged header cannot ask for any size
+        raise EOFError("the file is shorter than its records")
+    array = np.empty(found, dtype=found_dtype)
+    view, done = memoryview(array).cast("B"), 0
+    while done < array.nbytes:
+        got = f.readinto(view[done:])
+        if not got:
+            raise EOFError("the file is shorter than its records")
+        done += got
+    return array
+
+
+def _read_meta(f, left: int) -> dict:
+    meta = json.loads(_read_record(f, "u1", (None,), left).tobytes())
+    if not isinstance(meta, dict):
+        raise ValueError("not an entry")
+    return meta
 
 
 def read(folder: Path, key: str) -> Decoded | None:
     """The cached decoding of `folder` if its files still digest to `key`, else None."""
     path = entry_path(folder)
     try:
-        with np.load(path, allow_pickle=False) as stored:
-            meta = _meta(stored)
+        with open(path, "rb") as f:
+            size = os.fstat(f.fileno()).st_size
+            meta = _read_meta(f, size)
             if meta.get("key") != key:  # checked first: a stale entry's images are never read
                 return None
-            images, labels = stored["images"], stored["labels"]
+            count = int(meta["images"])
+            labels = _read_record(f, "u1", (count,), size - f.tell())
+            images = _read_record(f, "u1", (count, SIDE, SIDE), size - f.tell())
             decoded = Decoded(images, labels, int(meta["resized"]), [(str(n), str(w)) for n, w in meta["bad"]])
     except DAMAGED:
-        return None
-    if images.dtype != np.uint8 or images.shape != (len(labels), 28, 28) or labels.dtype != np.uint8:
         return None
     with contextlib.suppress(OSError):
         os.utime(path)  # used now: the last to be evicted
@@ -101,11 +129,12 @@ def write(folder: Path, key: str, decoded: Decoded) -> None:
     limit, path = max_bytes(), entry_path(folder)
     if decoded.images.nbytes > limit:
         return  # it would push out every other entry and still not fit
-    meta = {"folder": os.path.abspath(folder), "key": key, "resized": decoded.resized, "bad": decoded.bad}
+    meta = {"folder": os.path.abspath(folder), "key": key, "images": len(decoded.labels),
+            "resized": decoded.resized, "bad": decoded.bad}
     try:
         with atomic_write(path) as f:
-            np.savez(f, images=decoded.images, labels=decoded.labels,
-                     meta=np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8))
+            for array in (np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8), decoded.labels, decoded.images):
+                np.lib.format.write_array(f, np.ascontiguousarray(array), allow_pickle=False)
     except OutputError as err:
         warn(f"{folder}: loaded, but not cached ({err})")
         return
@@ -115,14 +144,13 @@ def write(folder: Path, key: str, decoded: Decoded) -> None:
 def entries() -> list[Entry]:
     """Every entry, the most recently used first; damaged ones are listed with 0 images."""
     found = []
-    for path in cache_dir().glob("*.npz"):
+    for path in cache_dir().glob(f"*{SUFFIX}"):
         with contextlib.suppress(FileNotFoundError):  # another process may evict it meanwhile
             info = path.stat()
             try:
-                with np.load(path, allow_pickle=False) as stored:
-                    meta = _meta(stored)
-                    count = int(stored["labels"].shape[0])
-                folder = str(meta["folder"])
+                with open(path, "rb") as f:
+                    meta = _read_meta(f, info.st_size)
+                folder, count = str(meta["folder"]), int(meta["images"])
             except DAMAGED:
                 folder, count = "(damaged: rebuilt when its folder is next loaded)", 0
             found.append(Entry(path, folder, count, info.st_size, info.st_mtime))
@@ -130,15 +158,20 @@ def entries() -> list[Entry]:
 
 
 def evict(limit: int, keep: Path | None = None) -> None:
-    """Remove the entries used longest ago until the cache holds at most `limit` bytes, and
-    temporary files that killed writers left behind."""
+    """Remove the entries used longest ago until the cache holds at most `limit` bytes, temporary
+    files that killed writers left behind, and entries of older layouts (other CACHE_VERSION
+    folders), which this version can never read."""
     now = time.time()
     for leftover in cache_dir().glob(".*.tmp"):
         with contextlib.suppress(OSError):
             if now - leftover.stat().st_mtime > LEFTOVER_SECONDS:
                 leftover.unlink()
+    for old in cache_dir().parent.glob("*/*"):
+        if old.parent.name != CACHE_VERSION and old.suffix in (".npz", SUFFIX):
+            with contextlib.suppress(OSError):
+                old.unlink()
     files = []
-    for path in cache_dir().glob("*.npz"):
+    for path in cache_dir().glob(f"*{SUFFIX}"):
         with contextlib.suppress(FileNotFoundError):
             info = path.stat()
             files.append((info.st_mtime, info.st_size, path))
@@ -153,12 +186,12 @@ def evict(limit: int, keep: Path | None = None) -> None:
 
 
 def clear() -> tuple[int, int]:
-    """Remove every entry: (how many, bytes freed)."""
+    """Remove every entry, older layouts' (other CACHE_VERSION folders) too: (how many, bytes freed)."""
     count = freed = 0
-    for path in list(cache_dir().glob("*.npz")) + list(cache_dir().glob(".*.tmp")):
-        with contextlib.suppress(FileNotFoundError):
+    for path in cache_dir().parent.glob("*/*"):
+        with contextlib.suppress(FileNotFoundError, IsADirectoryError, PermissionError):
             size = path.stat().st_size
             path.unlink()
-            count += path.suffix == ".npz"
+            count += not path.name.endswith(".tmp")
             freed += size
     return count, freed
