@@ -9,7 +9,7 @@ import pytest
 import torch
 from torch import nn
 
-from digitlab import explain, pretrained
+from digitlab import attribution, explain, pretrained
 from digitlab.classifiers import make
 from digitlab.deskew import deskewed
 from digitlab.errors import DataError
@@ -68,12 +68,48 @@ def test_integrated_gradients_add_up_to_the_change_from_the_baseline(shipped, di
     logits = clf.logits(digits)  # (6, 10) through the recipe's own predict path
     with torch.no_grad():
         black = clf.model_(torch.zeros(1, 1, 28, 28))[0]  # (10,)
-    for image, row in zip(digits[:4], logits):
+    for image, row in zip(digits, logits):
         e = explain.explain(clf, image)
         assert e.label == row.argmax().item()
         change = row[e.label].item() - black[e.label].item()
         total = e.maps["integrated_gradients"].sum().item()
         assert abs(total - change) <= 0.01 * abs(change), (total, change, e.notes["ig_steps"])
+
+
+class _Kink(nn.Module):
+    """Class 1's score is relu(ink - kink): along the path a * x it is 0 until a = kink / ink, then
+    rises straight; class 0's is a constant."""
+
+    def __init__(self, kink: float):
+        super().__init__()
+        self.kink = kink
+
+    def forward(self, x):
+        ink = x.sum(dim=(1, 2, 3))  # (B,)
+        return torch.stack([torch.zeros_like(ink), torch.relu(ink - self.kink)], dim=1)  # (B, 2)
+
+
+def test_integrated_gradients_cuts_the_piece_a_kink_falls_in():
+    image = torch.rand(28, 28)
+    ink = image.sum().item()
+    at = 0.335  # the kink's place on the path; one gradient in its piece (0.3125-0.375) is 3 % off
+    attributions, change, taken = attribution.integrated_gradients(_Kink(at * ink), image, target=1)
+    assert change == pytest.approx((1 - at) * ink, rel=1e-5)
+    # the kink's piece is cut (and its kink's third twice more at most), no other piece
+    assert attribution.IG_PIECES < taken <= attribution.IG_PIECES + 6
+    # each pixel's gradient is 1 past the kink, so its attribution is its ink times the path past it
+    torch.testing.assert_close(attributions, image * (1 - at), rtol=0.01, atol=0)
+
+
+def test_the_shifts_in_one_pass_are_the_models_own_answer(shipped, digits):
+    model = shipped["cnn"].model_.eval()
+    x = shipped["cnn"]._images(digits).unsqueeze(1)  # (6, 1, 28, 28)
+    one_pass = attribution.in_one_pass(model)
+    assert one_pass is not model  # the shipped cnn has test-time shifts
+    with torch.no_grad():
+        torch.testing.assert_close(one_pass(x), model(x))
+    linear = shipped["linear"].model_
+    assert attribution.in_one_pass(linear) is linear  # nothing to batch
 
 
 @pytest.mark.parametrize("distance", ["l2", "l1"])
@@ -105,7 +141,7 @@ class _Patch(nn.Module):
 
 def test_occlusion_picks_out_the_pixels_the_answer_depends_on():
     image = torch.rand(28, 28) * 0.5 + 0.5  # ink everywhere, so every square's removal could matter
-    heat = explain.occlusion(_Patch(), image, target=1)
+    heat = attribution.occlusion(_Patch(), image, target=1)
     patch = torch.zeros(28, 28, dtype=torch.bool)
     patch[12:16, 8:12] = True
     assert (heat[patch] > 0).all()
@@ -116,10 +152,24 @@ def test_occlusion_picks_out_the_pixels_the_answer_depends_on():
 def test_occlusion_on_the_cnn_looks_only_where_the_ink_is(shipped):
     image = torch.zeros(28, 28)
     image[6:22, 13:15] = 1.0  # a synthetic 1: a bar down the middle
-    heat = explain.occlusion(shipped["cnn"].model_.eval(), image, target=1)
+    heat = attribution.occlusion(shipped["cnn"].model_.eval(), image, target=1)
     blocks = heat.reshape(7, 4, 7, 4)[:, 0, :, 0]  # (7, 7) one value per blacked-out square
     assert (blocks[:, [0, 1, 2, 4, 5, 6]] == 0).all()  # black squares blacked out change nothing
     assert blocks[2:5, 3].gt(0).all()  # the bar's middle holds the answer up
+
+
+@pytest.mark.parametrize("window", [4, 3])
+def test_occlusion_is_captums_occlusion_of_the_same_squares(window, shipped, digits):
+    from captum.attr import Occlusion
+
+    model = attribution.in_one_pass(shipped["cnn"].model_.eval())
+    for x in shipped["cnn"]._images(digits[:3]):  # (28, 28) each
+        heat = attribution.occlusion(model, x, target=5, window=window)
+        with torch.no_grad():  # every square its own pass, uninked ones too
+            slid = Occlusion(model).attribute(x.reshape(1, 1, 28, 28), sliding_window_shapes=(1, window, window),
+                                              strides=(1, window, window), baselines=0.0, target=5)
+        covered = 28 // window * window  # Occlusion's windows stop where a whole one no longer fits
+        torch.testing.assert_close(heat[:covered, :covered], slid[0, 0, :covered, :covered], rtol=1e-4, atol=1e-5)
 
 
 def test_every_explanation_is_made_from_what_the_model_sees(shipped, digits):

@@ -6,7 +6,8 @@
   which with the bias add up to the score exactly;
 - simple_net: the same exact decomposition for the ReLUs this image switches on (a ReLU net is
   linear where its units keep their state), and the hidden units that pushed the answer most;
-- cnn: integrated gradients and occlusion, by Captum, from a black image (MNIST's background).
+- cnn: integrated gradients and occlusion, by Captum, from a black image (MNIST's background), of
+  the model that answered: its test-time shifts included, run as one batch (attribution.py).
 
 Every explanation uses the image as the model sees it (`clf._images`: deskewed where the config
 says so). `learned(clf)` gives what a model learned, whatever the image: mean digits, weight
@@ -23,12 +24,9 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from digitlab.attribution import in_one_pass, integrated_gradients, occlusion
 from digitlab.errors import DataError, ModelError, OutputError
 
-IG_STEPS = 64  # integrated gradients' first try; doubled until the attributions add up (IG_TOLERANCE)
-IG_MAX_STEPS = 512  # the shipped cnn's gap, 8 digits: 0.4-18 % at 32 steps, 0.03-4.7 % at 64, <= 1.3 % at 128
-IG_TOLERANCE = 0.01  # relative gap allowed between the attributions' sum and the score's change
-OCCLUSION_WINDOW = 4  # px: the square blacked out at a time, moved by its own side (49 squares, 7 x 7 blocks)
 UNITS_SHOWN = 4  # simple_net's hidden units shown for one answer
 PICTURE_SCALE = 8  # a 28 x 28 map saves as 224 x 224
 
@@ -153,48 +151,25 @@ def _simple_net(clf, image) -> Explanation:
 
 
 # ---------------------------------------------------------------------------------------------
-# cnn: Captum's integrated gradients and occlusion
+# cnn: integrated gradients and occlusion (attribution.py)
 # ---------------------------------------------------------------------------------------------
 
 
-def integrated_gradients(forward, image: torch.Tensor, target: int, steps: int = IG_STEPS,
-                         tolerance: float = IG_TOLERANCE) -> tuple[torch.Tensor, float, int]:
-    """(attributions (28, 28), the score's change from the black baseline, the steps used).
+def warm_up(clf=None) -> None:
+    """Import Captum now rather than in the first cnn explanation (0.3 s on an idle machine, 0.8 s on
+    a busy one) and, given a classifier, explain a drawn bar once (torch's first passes at each batch
+    size are slower): the web server calls this as it starts, on the thread that explains."""
+    import captum.attr  # noqa: F401
 
-    The attributions sum to the change up to the integral's error (completeness); the steps double
-    from `steps` until that error is within `tolerance` of the change, or IG_MAX_STEPS is reached."""
-    from captum.attr import IntegratedGradients
-
-    x = image.reshape(1, 1, 28, 28)
-    baseline = torch.zeros_like(x)  # MNIST's background: no ink
-    with torch.no_grad():
-        change = (forward(x) - forward(baseline))[0, target].item()
-    ig = IntegratedGradients(forward)
-    while True:
-        attributions = ig.attribute(x, baseline, target=target, n_steps=steps, internal_batch_size=steps)
-        error = abs(attributions.sum().item() - change)  # the kinks of ReLU and max pooling make it
-        if error <= tolerance * max(abs(change), 1e-3) or steps >= IG_MAX_STEPS:
-            return attributions.reshape(28, 28).detach(), change, steps
-        steps *= 2
-
-
-def occlusion(forward, image: torch.Tensor, target: int, window: int = OCCLUSION_WINDOW) -> torch.Tensor:
-    """(28, 28): how much the target's score falls when the window x window square holding each
-    pixel is blacked out."""
-    from captum.attr import Occlusion
-
-    x = image.reshape(1, 1, 28, 28)
-    stride = window
-    with torch.no_grad():
-        maps = Occlusion(forward).attribute(x, sliding_window_shapes=(1, window, window),
-                                            strides=(1, stride, stride), baselines=0.0, target=target,
-                                            perturbations_per_eval=64)
-    return maps.reshape(28, 28)
+    if clf is not None:
+        bar = torch.zeros(28, 28)
+        bar[6:22, 13:15] = 1.0  # a 1
+        explain(clf, bar)
 
 
 def _cnn(clf, image) -> Explanation:
     seen = clf._images(image)[0]  # (28, 28); the cnn has no deskew option, so this is as_images
-    model = clf.model_.cpu().eval()
+    model = in_one_pass(clf.model_.cpu().eval())
     with torch.no_grad():
         scores = model(seen.reshape(1, 1, 28, 28))[0]  # (C,)
     best, second = _top_two(scores)

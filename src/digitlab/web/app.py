@@ -223,6 +223,8 @@ def create_app(models: dict[str, Served], decoders: int = DECODES_AT_ONCE) -> Fa
         workers["uploads"] = asyncio.Semaphore(UPLOADS_AT_ONCE)
         # "why?" asks run on a thread of their own, one at a time: the live answers never wait behind them
         workers["explainer"] = ThreadPoolExecutor(1, thread_name_prefix="digitlab-explain")
+        if "cnn" in models:
+            workers["explainer"].submit(explain.warm_up, models["cnn"].clf)  # the first "why?" then waits for nothing
         try:
             yield
         finally:
