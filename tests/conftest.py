@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import tempfile
 from pathlib import Path
 
@@ -14,6 +15,11 @@ import pytest
 # Always a fresh folder, never a DIGITLAB_HOME the user set: the suite's small models and caches
 # must not land in a user's cache (where `digitlab serve` would find them).
 # Module- and session-scoped fixtures run with this home; each test then gets its own (own_home).
+# A suite started as a background job of a script inherits SIGINT ignored, and so would every
+# program it starts: the Ctrl-C tests' children would then never see their Ctrl-C. A handler of our
+# own (not "ignore") is reset to the default in each child, as a terminal would have it.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 SESSION_HOME = Path(tempfile.mkdtemp(prefix="digitlab-test-home-"))
 os.environ["DIGITLAB_HOME"] = str(SESSION_HOME)
 os.environ.setdefault("MPLBACKEND", "Agg")
