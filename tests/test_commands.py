@@ -127,7 +127,10 @@ def test_ctrl_c_keeps_the_last_checkpoint_and_says_how_to_resume(tmp_path):
     while not (out / "config.json").exists() and child.poll() is None and time.monotonic() < deadline:
         time.sleep(0.05)
     child.send_signal(signal.SIGINT)
-    _, err = child.communicate(timeout=60)
+    try:
+        _, err = child.communicate(timeout=60)
+    finally:
+        child.kill()  # never left training for 100,000 epochs when the Ctrl-C went unheard
     assert child.returncode == 130, err
     assert "Traceback" not in err
     line = next(line for line in err.splitlines() if "interrupted" in line)
