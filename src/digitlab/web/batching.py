@@ -15,7 +15,6 @@ from __future__ import annotations
 import asyncio
 import queue
 import threading
-from concurrent.futures import Future
 
 import torch
 
@@ -37,9 +36,9 @@ class Batcher:
         self._thread.start()
 
     async def predict(self, image: torch.Tensor):
-        future: Future = Future()
+        future = asyncio.get_running_loop().create_future()
         self._waiting.put((image, future))
-        return await asyncio.wrap_future(future)
+        return await future
 
     def close(self) -> None:
         self._waiting.put(None)
@@ -64,14 +63,27 @@ class Batcher:
 
     def _run(self) -> None:
         while (batch := self._take()) is not None:
-            live = [(image, future) for image, future in batch if future.set_running_or_notify_cancel()]
+            live = [(image, future) for image, future in batch if not future.cancelled()]  # a client gone
             if not live:
                 continue
+            futures = [future for _, future in live]
             try:
                 answers = self._predict_batch(torch.stack([image for image, _ in live]))  # (B, 28, 28)
             except BaseException as err:  # a bug in a model: every request of the batch hears of it
-                for _, future in live:
-                    future.set_exception(err)
-                continue
-            for (_, future), answer in zip(live, answers):
-                future.set_result(answer)
+                answers, failed = [None] * len(live), err
+            else:
+                failed = None
+            # One wake-up of the server's loop for the whole batch, not one per request: each is a
+            # write to the loop's wake-up pipe (9 % of a loaded server's samples when it was one each).
+            futures[0].get_loop().call_soon_threadsafe(_deliver, futures, answers, failed)
+
+
+def _deliver(futures: list[asyncio.Future], answers: list, failed: BaseException | None) -> None:
+    """In the server's loop: each waiting request's answer (or the batch's error)."""
+    for future, answer in zip(futures, answers):
+        if future.done():  # cancelled meanwhile: its client has gone
+            continue
+        if failed is None:
+            future.set_result(answer)
+        else:
+            future.set_exception(failed)
