@@ -434,3 +434,31 @@ def test_two_workers_share_the_connections_and_stop_with_the_server(tmp_path):
     finally:
         if server.poll() is None:
             server.kill()
+
+
+@pytest.mark.skipif(not __import__("sys").platform.startswith("linux"), reason="reads Linux's /proc")
+def test_a_sigterm_while_the_workers_start_stops_them_all(tmp_path):
+    # A service manager may stop the server at any moment: once killed the parent alone (the default
+    # action, before its handler was in place) and left its workers answering.
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    server = subprocess.Popen([sys.executable, "-m", "digitlab", "serve", "--port", "0", "--workers", "2"],
+                              cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 120
+        while not (started := _children(server.pid)):  # the first worker is on its way
+            assert server.poll() is None and time.monotonic() < deadline
+            time.sleep(0.01)
+        server.send_signal(signal.SIGTERM)
+        assert server.wait(timeout=60) == 0  # heard, not killed by it
+        workers = set(started) | set(_children(server.pid))
+        deadline = time.monotonic() + 10  # multiprocessing's own helper process leaves a moment after
+        while (left := [pid for pid in workers if os.path.exists(f"/proc/{pid}")]) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not left  # none left behind
+    finally:
+        if server.poll() is None:
+            server.kill()

@@ -89,6 +89,7 @@ def _app(models: dict, **options):
 
 
 def run(args: argparse.Namespace) -> int:
+    import signal
     import sys
 
     from digitlab.console import console
@@ -103,8 +104,11 @@ def run(args: argparse.Namespace) -> int:
     with sock:
         models = resolve(args.models)  # chosen (and checked) here, once
         host, port = sock.getsockname()[:2]
-        workers = []
+        workers, stopping = [], []
         if args.workers > 1:
+            # SIGTERM is heard from before the first worker starts: one that came while the others
+            # were still starting killed this process alone, and left the workers answering.
+            signal.signal(signal.SIGTERM, lambda *_: stopping.append(True))
             workers = _start({method: served.folder for method, served in models.items()}, host, port, args.workers)
             del models  # each worker loads its own copy
         if args.host not in LOOPBACK:
@@ -113,7 +117,7 @@ def run(args: argparse.Namespace) -> int:
         # Plain print, one unwrapped line, once the port listens: scripts (and the tests) read the port from it.
         print(f"digitlab serve: open http://{shown}:{port}/  (Ctrl-C stops)", file=sys.stderr, flush=True)
         if workers:
-            return _supervise(workers)
+            return _supervise(workers, stopping)
         _server(_app(models), host, port).run(sockets=[sock])
     return 0
 
@@ -129,7 +133,7 @@ DECODERS_EACH = 1  # decoding threads a worker: more would only wait on its one 
 STOP_SECONDS = 10  # a worker gets this long to finish its answers after SIGTERM, then it is killed
 
 
-def _worker(folders: dict, host: str, port: int, parent: int, listening) -> None:
+def _worker(folders: dict, host: str, port: int, parent: int, ready) -> None:
     """One server process: listens on the shared port, loads the models in `folders` ({method:
     folder}) and serves. Connections that arrive while the models load wait in its queue."""
     import os
@@ -146,30 +150,33 @@ def _worker(folders: dict, host: str, port: int, parent: int, listening) -> None
 
     threading.Thread(target=watch_parent, name="digitlab-parent-watch", daemon=True).start()
     sock = _listen(host, port, shared=True)
-    listening.set()
-    _server(_app(load(folders), decoders=DECODERS_EACH), host, port).run(sockets=[sock])
+    # `ready` is set once the app can answer (models loaded, warmed up), so the server says "open"
+    # only then; connections that come sooner wait in the socket's queue.
+    _server(_app(load(folders), decoders=DECODERS_EACH, ready=ready.set), host, port).run(sockets=[sock])
 
 
 def _start(folders: dict, host: str, port: int, workers: int) -> list:
-    """`workers` server processes, returned once each listens on the port."""
+    """`workers` server processes, returned once each listens on the port and can answer."""
     import multiprocessing
     import os
 
     from digitlab.errors import DigitlabError
 
     context = multiprocessing.get_context("spawn")  # a fresh interpreter each: torch's threads do not survive fork
-    started = []
-    for k in range(workers):
-        listening = context.Event()
-        process = context.Process(target=_worker, args=(folders, host, port, os.getpid(), listening),
+    started, readiness = [], []
+    for k in range(workers):  # all started at once: each loads its models while the others do
+        ready = context.Event()
+        process = context.Process(target=_worker, args=(folders, host, port, os.getpid(), ready),
                                   name=f"digitlab-serve-{k + 1}")
         process.start()
         started.append(process)
-        while not listening.wait(0.1):
+        readiness.append(ready)
+    for k, (process, ready) in enumerate(zip(started, readiness)):
+        while not ready.wait(0.1):
             if not process.is_alive():
                 _stop(started)
                 raise DigitlabError(f"--workers {workers}: server process {k + 1} stopped before it could "
-                                    f"listen on port {port} (exit status {process.exitcode})")
+                                    f"answer on port {port} (exit status {process.exitcode})")
     return started
 
 
@@ -185,24 +192,22 @@ def _stop(processes: list) -> None:
             process.join()
 
 
-def _supervise(processes: list) -> int:
+def _supervise(processes: list, stopping: list) -> int:
     """Wait on the worker processes. Ctrl-C or SIGTERM stops them all; so does any one's end, with
     exit status 1 (half a server answering slowly is worse than a stopped one, which a service
-    manager restarts)."""
+    manager restarts). `stopping` gains an entry when SIGTERM comes (run's handler)."""
     import multiprocessing.connection
     import signal
 
     from digitlab.errors import warn
 
-    stopping = []
-    previous = signal.signal(signal.SIGTERM, lambda *_: stopping.append(True))
     try:
         while not stopping and all(process.is_alive() for process in processes):
             multiprocessing.connection.wait([process.sentinel for process in processes], timeout=0.5)
     except KeyboardInterrupt:  # Ctrl-C reached the workers too: each stops on its own
         stopping.append(True)
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
         _stop(processes)
     if not stopping:
         ended = [str(p.exitcode) for p in processes if p.exitcode not in (0, -signal.SIGTERM, -signal.SIGINT)]

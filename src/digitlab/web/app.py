@@ -208,9 +208,9 @@ class SecurityHeaders:
         await self.app(scope, receive, send_with_headers)
 
 
-def create_app(models: dict[str, Served], decoders: int = DECODES_AT_ONCE) -> FastAPI:
+def create_app(models: dict[str, Served], decoders: int = DECODES_AT_ONCE, ready=None) -> FastAPI:
     """The FastAPI app answering with `models` ({method: Served}, in the order the page shows them),
-    decoding uploads on `decoders` threads."""
+    decoding uploads on `decoders` threads; `ready()`, when given, is called once it can answer."""
     described = {"models": [describe(served) for served in models.values()]}  # fixed while the server runs
     health = {"status": "ok", "models": len(models), "version": __version__}
     workers: dict = {}
@@ -224,7 +224,12 @@ def create_app(models: dict[str, Served], decoders: int = DECODES_AT_ONCE) -> Fa
         # "why?" asks run on a thread of their own, one at a time: the live answers never wait behind them
         workers["explainer"] = ThreadPoolExecutor(1, thread_name_prefix="digitlab-explain")
         if "cnn" in models:
-            workers["explainer"].submit(explain.warm_up, models["cnn"].clf)  # the first "why?" then waits for nothing
+            # Before the first request, not beside it: Captum's import and a first explanation (about half
+            # a second) run while nothing waits, so neither the first "why?" nor the first live answers
+            # share the cores with them.
+            await asyncio.get_running_loop().run_in_executor(workers["explainer"], explain.warm_up, models["cnn"].clf)
+        if ready is not None:
+            ready()
         try:
             yield
         finally:
