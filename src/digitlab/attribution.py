@@ -88,22 +88,3 @@ def occlusion(forward, image: torch.Tensor, target: int, window: int = OCCLUSION
                                                   feature_mask=feature[square].view_as(x),  # (1, 1, 28, 28)
                                                   perturbations_per_eval=int(feature.max()) + 1)
     return maps.reshape(28, 28)
-
-
-def in_one_pass(model: nn.Module):
-    """The model as one forward call: a ShiftAverage's image and its four 1-pixel shifts go through
-    its net as one batch (5B images) rather than five, the same mean logits. Integrated gradients
-    and occlusion explain the model that answered, test-time shifts included (the answer and the
-    score whose change the attributions must add up to are the shifted mean's)."""
-    from digitlab.recipe import ShiftAverage
-
-    if not isinstance(model, ShiftAverage):
-        return model
-    net, shifts = model.net, model.SHIFTS
-
-    def forward(x: torch.Tensor) -> torch.Tensor:  # (B, 1, 28, 28) -> (B, C)
-        padded = nn.functional.pad(x, (1, 1, 1, 1))  # (B, 1, 30, 30), background is 0
-        views = torch.cat([padded[..., 1 + dy:29 + dy, 1 + dx:29 + dx] for dy, dx in shifts])  # (5B, 1, 28, 28)
-        return net(views).reshape(len(shifts), len(x), -1).mean(dim=0)  # (5, B, C) -> (B, C)
-
-    return forward

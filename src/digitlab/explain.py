@@ -24,7 +24,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from digitlab.attribution import in_one_pass, integrated_gradients, occlusion
+from digitlab.attribution import integrated_gradients, occlusion
 from digitlab.errors import DataError, ModelError, OutputError
 
 UNITS_SHOWN = 4  # simple_net's hidden units shown for one answer
@@ -169,7 +169,7 @@ def warm_up(clf=None) -> None:
 
 def _cnn(clf, image) -> Explanation:
     seen = clf._images(image)[0]  # (28, 28); the cnn has no deskew option, so this is as_images
-    model = in_one_pass(clf.model_.cpu().eval())
+    model = clf.model_.cpu().eval()  # with test-time shifts, the one batch ShiftAverage makes of them
     with torch.no_grad():
         scores = model(seen.reshape(1, 1, 28, 28))[0]  # (C,)
     best, second = _top_two(scores)
