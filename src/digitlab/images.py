@@ -167,9 +167,9 @@ def _sweep(values: np.ndarray, window: int, reduce) -> np.ndarray:
     return values
 
 
-def _rim(grey: np.ndarray) -> np.ndarray:
-    """The pixels along the image's four edges, a thirty-second of its side deep."""
-    rim = max(1, min(grey.shape) // 32)
+def _rim(grey: np.ndarray, depth: int | None = None) -> np.ndarray:
+    """The pixels along the image's four edges, `depth` deep (a thirty-second of its side unless told)."""
+    rim = depth or max(1, min(grey.shape) // 32)
     return np.concatenate([grey[:rim].ravel(), grey[-rim:].ravel(), grey[:, :rim].ravel(), grey[:, -rim:].ravel()])
 
 
@@ -213,7 +213,7 @@ def _ink(grey: np.ndarray) -> np.ndarray:
     # top of a photo read with its 1 as a 7). Strokes are far narrower: a second opening a few of
     # the digit's own stroke widths wide keeps them and takes such patches for paper. Only a page
     # whose ink came in several parts or reached the frame is looked at again (a drawing seldom is).
-    if parts > 1 or ink[[0, -1], :].any() or ink[:, [0, -1]].any():
+    if parts > 1 or _rim(ink, 1).any():
         width = _stroke_width(_inside(ink))
         narrow = 2 * int(np.ceil(STROKE_WINDOWS * width / 2)) + 1
         if width and narrow < window:
@@ -250,8 +250,7 @@ def _inside(ink: np.ndarray) -> np.ndarray:
     """The ink less its parts that touch the image's edge, when enough is left to judge strokes by;
     else all of it (a digit drawn to the border)."""
     labels = _components(ink > 0)
-    edge = np.unique(np.concatenate([labels[[0, -1], :].ravel(), labels[:, [0, -1]].ravel()]))
-    inside = np.where(np.isin(labels, edge), 0, ink)
+    inside = np.where(np.isin(labels, _rim(labels, 1)), 0, ink)
     return inside if (inside > 0.5).sum() >= MIN_INK_PIXELS else ink
 
 
@@ -313,7 +312,7 @@ def _without_border_blobs(mask: np.ndarray, weight: np.ndarray) -> tuple[np.ndar
         return np.ones_like(mask), int(labels.max())  # one part (or none): nothing to choose between
     mass = np.bincount(labels.ravel(), weights=weight.ravel())  # (parts + 1,), [0] the background
     mass[0] = 0
-    edge = np.unique(np.concatenate([labels[[0, -1], :].ravel(), labels[:, [0, -1]].ravel()]))
+    edge = np.unique(_rim(labels, 1))
     edge = edge[edge > 0]
     inside = mass.copy()
     inside[edge] = 0
