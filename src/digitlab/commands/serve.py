@@ -105,20 +105,25 @@ def run(args: argparse.Namespace) -> int:
         models = resolve(args.models)  # chosen (and checked) here, once
         host, port = sock.getsockname()[:2]
         workers, stopping = [], []
-        if args.workers > 1:
-            # SIGTERM is heard from before the first worker starts: one that came while the others
-            # were still starting killed this process alone, and left the workers answering.
-            signal.signal(signal.SIGTERM, lambda *_: stopping.append(True))
-            workers = _start({method: served.folder for method, served in models.items()}, host, port, args.workers)
-            del models  # each worker loads its own copy
-        if args.host not in LOOPBACK:
-            console.print(f"digitlab serve: listening on {args.host}, so other machines can reach this page")
-        shown = f"[{host}]" if ":" in host else host
-        # Plain print, one unwrapped line, once the port listens: scripts (and the tests) read the port from it.
-        print(f"digitlab serve: open http://{shown}:{port}/  (Ctrl-C stops)", file=sys.stderr, flush=True)
-        if workers:
-            return _supervise(workers, stopping)
-        _server(_app(models), host, port).run(sockets=[sock])
+        previous = signal.getsignal(signal.SIGTERM)
+        try:
+            if args.workers > 1:
+                # SIGTERM is heard from before the first worker starts: one that came while the others
+                # were still starting killed this process alone, and left the workers answering.
+                signal.signal(signal.SIGTERM, lambda *_: stopping.append(True))
+                workers = _start({method: served.folder for method, served in models.items()}, host, port,
+                                 args.workers)
+                del models  # each worker loads its own copy
+            if args.host not in LOOPBACK:
+                console.print(f"digitlab serve: listening on {args.host}, so other machines can reach this page")
+            shown = f"[{host}]" if ":" in host else host
+            # Plain print, one unwrapped line, once the port listens: scripts (and the tests) read the port from it.
+            print(f"digitlab serve: open http://{shown}:{port}/  (Ctrl-C stops)", file=sys.stderr, flush=True)
+            if workers:
+                return _supervise(workers, stopping)
+            _server(_app(models), host, port).run(sockets=[sock])
+        finally:
+            signal.signal(signal.SIGTERM, previous)
     return 0
 
 
@@ -207,7 +212,6 @@ def _supervise(processes: list, stopping: list) -> int:
     except KeyboardInterrupt:  # Ctrl-C reached the workers too: each stops on its own
         stopping.append(True)
     finally:
-        signal.signal(signal.SIGTERM, signal.SIG_DFL)
         _stop(processes)
     if not stopping:
         ended = [str(p.exitcode) for p in processes if p.exitcode not in (0, -signal.SIGTERM, -signal.SIGINT)]
