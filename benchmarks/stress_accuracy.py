@@ -8,6 +8,7 @@ only. Seeds are averaged.
     python benchmarks/stress_accuracy.py --methods cnn --recipe medium --seeds 1
     python benchmarks/stress_accuracy.py --per-category 250      # a quick, freshly drawn slice
     python benchmarks/stress_accuracy.py --cnn augment=True thicken=1   # any recipe.CNNConfig field
+    python benchmarks/stress_accuracy.py --methods pixel,linear --deskew --set ideals=15 stretch=True
 """
 
 from __future__ import annotations
@@ -45,12 +46,16 @@ def augmented_copies(x, y, copies: int, fields: list[str]):
     return torch.cat([x, *views]), y.repeat(copies + 1)
 
 
-def make(method: str, seed: int, recipe_name: str, cnn_changes: dict, epochs: int | None, deskew: bool = False):
-    options = {"seed": seed} if method != "pixel" else {}
+def make(method: str, seed: int, recipe_name: str, cnn_changes: dict, epochs: int | None, deskew: bool = False,
+         changes: dict | None = None):
+    """The method's classifier for one seed; `changes` are set where the method has such a field."""
+    known = classifiers.CLASSES[method].options()
+    options = {"seed": seed}
     if deskew and method != "cnn":
         options["deskew"] = True
     if epochs is not None and method != "pixel":
         options["epochs"] = epochs
+    options.update({k: v for k, v in (changes or {}).items() if k in known})
     if method == "cnn":
         options.update(preset=recipe_name, **cnn_changes)  # the preset, with this run's changes in place
     return classifiers.make(method, **options)
@@ -65,6 +70,8 @@ def main() -> None:
     parser.add_argument("--per-category", type=int, help="a freshly drawn slice of the stress set")
     parser.add_argument("--cnn", nargs="*", default=[], metavar="FIELD=VALUE", help="recipe.CNNConfig changes")
     parser.add_argument("--deskew", action="store_true", help="pixel, linear, simple_net: deskew first (deskew.py)")
+    parser.add_argument("--set", nargs="*", default=[], metavar="FIELD=VALUE",
+                        help="pixel, linear, simple_net: config changes, each where the method has the field")
     parser.add_argument("--copies", type=int, default=0,
                         help="pixel, linear, simple_net: train on the images plus this many augmented copies")
     parser.add_argument("--aug", nargs="*", default=["augment=True", "rotate=10", "scale=0.1", "shear=0.3",
@@ -75,6 +82,7 @@ def main() -> None:
                         help="train on all 60,000 (the shipped models' way) rather than holding out a validation split")
     args = parser.parse_args()
     cnn_changes = {k: ast.literal_eval(v) for k, v in (item.split("=", 1) for item in args.cnn)}
+    changes = {k: ast.literal_eval(v) for k, v in (item.split("=", 1) for item in args.set)}
 
     train, test = data.load("mnist", "train"), data.load("mnist", "test")
     fit_x, fit_y = train.images, train.labels
@@ -89,7 +97,7 @@ def main() -> None:
     for method in args.methods.split(","):
         rows = []
         for seed in range(args.seeds):
-            clf = make(method, seed, args.recipe, cnn_changes, args.epochs, args.deskew)
+            clf = make(method, seed, args.recipe, cnn_changes, args.epochs, args.deskew, changes)
             t0 = time.perf_counter()
             if method == "cnn":
                 clf.fit(fit_x, fit_y, progress=False)

@@ -7,8 +7,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from digitlab import data
+from digitlab import compare, data
 from digitlab.classifiers import METHODS, CNNClassifier, as_images, load, make
+from digitlab.classifiers.pixel import ideal_digits
 from digitlab.errors import DataError, DigitlabError, TrainingError
 
 # Small but real: the book's 3s and 7s (mnist_tiny), and 2,000 training digits of all ten.
@@ -141,11 +142,45 @@ def test_pixel_distances_l2_by_matmul_equal_the_direct_formula(ten):
     assert torch.allclose(l1.distances(x), (x[:, None] - l1.means_[None]).abs().mean((-1, -2)), atol=1e-6)
 
 
+def test_ideal_digits_are_the_means_of_a_classs_styles_the_commonest_first():
+    bar_down, bar_across = torch.zeros(28, 28), torch.zeros(28, 28)
+    bar_down[4:24, 13:15], bar_across[13:15, 4:24] = 1.0, 1.0  # a 1 written two ways
+    noise = torch.rand(90, 28, 28, generator=torch.Generator().manual_seed(0)) * 0.1
+    digits = torch.cat([bar_across.expand(30, 28, 28), bar_down.expand(60, 28, 28)]) + noise
+    ideals = ideal_digits(digits, 2, torch.Generator().manual_seed(0))
+    assert torch.allclose(ideals[0], digits[30:].mean(0)) and torch.allclose(ideals[1], digits[:30].mean(0))
+    assert torch.allclose(ideal_digits(digits, 1, torch.Generator()), digits.mean(0, keepdim=True))
+    few = ideal_digits(digits[:3], 5, torch.Generator())  # fewer digits than ideals: each is its own
+    assert torch.equal(few, digits[[0, 1, 2, 0, 1]])
+
+
+def test_pixel_with_several_ideals_measures_each_class_by_its_nearest_one(ten, tmp_path):
+    clf = make("pixel", ideals=4, seed=1).fit(*ten[0])
+    assert clf.ideals_.shape == (10, 4, 28, 28) and compare.count_parameters(clf) == 10 * 4 * 28 * 28
+    x = as_images(ten[1][0][:50])
+    direct = ((x[:, None, None] - clf.ideals_[None]) ** 2).mean((-1, -2)).sqrt()  # (50, 10, 4)
+    assert torch.allclose(clf.distances(x), direct.amin(2), atol=1e-5)
+    assert torch.equal(clf.nearest_ideals(x), direct.argmin(2))
+    nearest = clf.classes_[clf.distances(ten[1][0]).argmin(1)]
+    assert torch.equal(clf.predict(ten[1][0]), nearest) and torch.equal(clf.predict(as_images(ten[1][0])), nearest)
+    l1 = make("pixel", ideals=4, distance="l1").fit(*ten[0])
+    assert torch.allclose(l1.distances(x), (x[:, None, None] - l1.ideals_[None]).abs().mean((-1, -2)).amin(2),
+                          atol=1e-6)
+    assert clf.score(*ten[1]) > make("pixel").fit(*ten[0]).score(*ten[1])
+    with pytest.raises(AttributeError, match="several ideal digits"):
+        clf.means_
+    clf.save(tmp_path / "pixel")
+    again = load(tmp_path / "pixel")
+    assert torch.equal(again.ideals_, clf.ideals_) and torch.equal(again.predict(ten[1][0]), clf.predict(ten[1][0]))
+    assert torch.equal(make("pixel", ideals=4, seed=1).fit(*ten[0]).ideals_, clf.ideals_)  # seeded
+
+
 @pytest.mark.parametrize("call, error, words", [
     (lambda: make("forest"), DigitlabError, "unknown method"),
     (lambda: make("linear", learning_rate=1), DigitlabError, "unknown option"),
     (lambda: make("linear", epochs=0), DigitlabError, "epochs=0"),
     (lambda: make("pixel", distance="cosine"), DigitlabError, "'l1' or 'l2'"),
+    (lambda: make("pixel", ideals=0), DigitlabError, "ideals=0: must be at least 1"),
     (lambda: make("cnn", preset="huge"), DigitlabError, "unknown cnn recipe 'huge'; choose one of fast, medium"),
     (lambda: make("cnn", arch="resnet18"), DigitlabError, "unknown option.s. arch for cnn"),
     (lambda: make("cnn", width=0), DigitlabError, "width=0 is out of range"),

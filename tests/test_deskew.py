@@ -1,12 +1,14 @@
-"""Deskewing: a leaning digit comes out upright and centred, and a classifier configured with it
-deskews in fit and in predict alike, also after a save and load."""
+"""Deskewing: a leaning digit comes out upright and centred, stretching brings it to MNIST's width,
+and a classifier configured with them does both in fit and in predict alike, also after a save and load."""
 
 from __future__ import annotations
 
+import pytest
 import torch
 
 from digitlab import classifiers
-from digitlab.deskew import deskewed
+from digitlab.deskew import MNIST_ASPECT, STRETCH_RANGE, deskewed
+from digitlab.errors import DigitlabError
 
 
 def _moments(x: torch.Tensor) -> tuple[float, float, float]:
@@ -51,3 +53,56 @@ def test_a_classifier_deskews_in_fit_and_predict_and_keeps_it_when_saved(mnist_t
         own.save(tmp_path / method)
         again = classifiers.load(tmp_path / method)
         assert again.config.deskew and torch.equal(again.predict(test), own.predict(test)), method
+
+
+def _aspect(x: torch.Tensor) -> torch.Tensor:
+    """(N, 28, 28) -> each digit's spread across over its spread down (standard deviations of its ink)."""
+    ys, xs = torch.meshgrid(torch.arange(28.0), torch.arange(28.0), indexing="ij")
+    total = x.sum((1, 2))
+    cy, cx = (x * ys).sum((1, 2)) / total, (x * xs).sum((1, 2)) / total
+    across = (x * (xs - cx[:, None, None]) ** 2).sum((1, 2))
+    down = (x * (ys - cy[:, None, None]) ** 2).sum((1, 2))
+    return (across / down).sqrt()
+
+
+def test_mnist_aspect_is_the_median_of_mnists_own_upright_digits(mnist_train):
+    upright = deskewed(mnist_train.images[:20_000].float() / 255)
+    assert abs(float(_aspect(upright).median()) - MNIST_ASPECT) < 0.01
+
+
+def test_stretching_brings_a_round_digit_and_a_narrow_one_to_mnists_width(mnist_train):
+    round_zero = torch.zeros(28, 28)
+    ys, xs = torch.meshgrid(torch.arange(28.0), torch.arange(28.0), indexing="ij")
+    ring = ((xs - 14) ** 2 + (ys - 14) ** 2).sqrt()
+    round_zero[(ring > 7) & (ring < 9.5)] = 1.0  # as wide as it is tall: a typed 0
+    narrow_zero = round_zero.clone()
+    narrow_zero[:, :10], narrow_zero[:, 18:] = 0, 0  # only its middle columns: narrower than MNIST's
+    x = torch.stack([round_zero, narrow_zero])
+    before, after = _aspect(x), _aspect(deskewed(x, stretched=True))
+    assert before[0] > 0.9 and before[1] < 0.5, before
+    assert torch.allclose(after, torch.full((2,), MNIST_ASPECT), atol=0.05), after  # resampling blurs a little
+    digits = mnist_train.images[:500].float() / 255
+    plain, stretched = _aspect(deskewed(digits)), _aspect(deskewed(digits, stretched=True))
+    assert (stretched - MNIST_ASPECT).abs().median() < 0.02 < (plain - MNIST_ASPECT).abs().median()
+    ink = deskewed(digits, stretched=True).sum((1, 2)) / digits.sum((1, 2))
+    assert ink.median() > 0.9  # widened or narrowed, the ink is resampled, not lost
+
+
+def test_a_narrow_one_is_widened_at_most_stretch_range_allows():
+    one = torch.zeros(1, 28, 28)
+    one[0, 4:24, 13:15] = 1.0  # two pixels wide: its aspect alone would ask for a widening of about 4
+    widened = deskewed(one, stretched=True)
+    columns = (widened[0].sum(0) > 0.05).sum().item()
+    assert columns <= 2 * STRETCH_RANGE[1] + 2, columns  # bilinear edges add a column each side
+
+
+def test_stretch_needs_deskew_and_is_kept_when_saved(mnist_train, mnist_test, tmp_path):
+    with pytest.raises(DigitlabError, match="stretch=True needs deskew=True"):
+        classifiers.make("linear", stretch=True)
+    x, y, test = mnist_train.images[:3000], mnist_train.labels[:3000], mnist_test.images[:500]
+    own = classifiers.make("linear", epochs=2, deskew=True, stretch=True).fit(x, y, progress=False)
+    by_hand = classifiers.make("linear", epochs=2).fit(deskewed(x.float() / 255, stretched=True), y, progress=False)
+    assert torch.equal(own.predict(test), by_hand.predict(deskewed(test.float() / 255, stretched=True)))
+    own.save(tmp_path / "linear")
+    again = classifiers.load(tmp_path / "linear")
+    assert again.config.stretch and torch.equal(again.predict(test), own.predict(test))

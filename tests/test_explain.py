@@ -116,16 +116,19 @@ def test_the_shifts_in_one_batch_are_the_mean_of_five_passes(shipped, digits):
 def test_pixel_distances_match_a_direct_computation(distance, shipped, digits):
     clf = pretrained.load("pixel")
     clf.config.distance = distance
-    means = clf.means_.numpy().astype(np.float64)  # (10, 28, 28)
+    ideals = clf.ideals_.numpy().astype(np.float64)  # (10, k, 28, 28): each class's ideal digits
     for image in digits:
         seen = deskewed(torch.as_tensor(image)[None].float() / 255)[0].numpy().astype(np.float64)
-        diff = seen[None] - means  # (10, 28, 28)
-        direct = np.sqrt((diff ** 2).mean(axis=(1, 2))) if distance == "l2" else np.abs(diff).mean(axis=(1, 2))
+        diff = seen[None, None] - ideals  # (10, k, 28, 28)
+        to_each = np.sqrt((diff ** 2).mean(axis=(2, 3))) if distance == "l2" else np.abs(diff).mean(axis=(2, 3))
+        direct, nearest = to_each.min(axis=1), to_each.argmin(axis=1)  # (10,): each class's nearest ideal
         e = explain.explain(clf, image)
         np.testing.assert_allclose(e.scores, direct, rtol=1e-4, atol=1e-6)
         assert e.label == int(np.argmin(direct)) and e.runner_up == int(np.argsort(direct)[1])
         np.testing.assert_allclose(e.seen.numpy(), seen, atol=1e-6)  # deskewed, as the model sees it
-        np.testing.assert_allclose(e.maps["minus_nearest_mean"].numpy(), seen - means[e.label], atol=1e-6)
+        near, far = ideals[e.label, nearest[e.label]], ideals[e.runner_up, nearest[e.runner_up]]
+        np.testing.assert_allclose(e.maps["minus_nearest_mean"].numpy(), seen - near, atol=1e-6)
+        np.testing.assert_allclose(e.maps["minus_runner_up_mean"].numpy(), seen - far, atol=1e-6)
         power = 2 if distance == "l2" else 1
         gap = direct[e.runner_up] ** power - direct[e.label] ** power
         np.testing.assert_allclose(e.maps["evidence"].sum().item() / 784, gap, rtol=1e-3, atol=1e-6)
@@ -191,7 +194,12 @@ def test_json_carries_28_by_28_maps_and_pictures_are_saved(shipped, digits, tmp_
 
 
 def test_what_each_model_learned(shipped):
-    assert [c for c, _ in explain.learned(shipped["pixel"])][:2] == ["mean 0", "mean 1"]
+    ideals = explain.learned(shipped["pixel"])  # each class's ideal digits in a row, the row named once
+    k = shipped["pixel"].config.ideals
+    assert len(ideals) == 10 * k and [c for c, _ in ideals][:k + 1] == ["0"] + [""] * (k - 1) + ["1"]
+    assert torch.equal(ideals[k + 1][1], shipped["pixel"].ideals_[1, 1])
+    book = make("pixel").fit(torch.rand(4, 28, 28), torch.tensor([0, 1, 0, 1]))
+    assert [c for c, _ in explain.learned(book)] == ["mean 0", "mean 1"]
     assert all(p.shape == (28, 28) for _, p in explain.learned(shipped["linear"]))
     assert len(explain.learned(shipped["simple_net"], units=5)) == 5
     filters = explain.learned(shipped["cnn"])

@@ -78,7 +78,8 @@ def _pixel(clf, image) -> Explanation:
     seen = clf._images(image)[0]  # (28, 28)
     distances = clf.distances(image)[0]  # (C,); distances() deskews for itself
     best, second = _top_two(distances, smaller_wins=True)
-    near, far = clf.means_[best], clf.means_[second]  # (28, 28) each
+    nearest = clf.nearest_ideals(image)[0]  # (C,): which of each class's ideal digits it was measured to
+    near, far = clf.ideals_[best, nearest[best]], clf.ideals_[second, nearest[second]]  # (28, 28) each
     if clf.config.distance == "l2":
         evidence = (seen - far) ** 2 - (seen - near) ** 2  # sums to 784 (d_far^2 - d_near^2)
     else:
@@ -186,13 +187,16 @@ def _cnn(clf, image) -> Explanation:
 
 
 def learned(clf, units: int = 10) -> list[tuple[str, torch.Tensor]]:
-    """(caption, (h, w) picture) pairs: the mean digits (pixel), each class's weight image (linear),
+    """(caption, (h, w) picture) pairs: the mean or ideal digits (pixel), each class's weight image (linear),
     the first layer's `units` strongest units (simple_net: by the size of their outgoing weights),
     the first convolution's filters (cnn)."""
     clf._fitted()
     classes = clf.classes_.tolist()
     if clf.method == "pixel":
-        return [(f"mean {c}", m) for c, m in zip(classes, clf.means_)]
+        if clf.config.ideals == 1:
+            return [(f"mean {c}", m) for c, m in zip(classes, clf.means_)]
+        # Every class's ideal digits, a row each, the most common first; the row named once.
+        return [(str(c) if j == 0 else "", m) for c, row in zip(classes, clf.ideals_) for j, m in enumerate(row)]
     if clf.method == "linear":
         layer = _layers(clf)[0]
         weight, _ = _class_rows(layer.weight.detach(), layer.bias.detach())

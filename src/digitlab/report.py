@@ -227,7 +227,8 @@ def learned_figure(clf) -> Figure:
     pictures = explain.learned(clf)
     titles, images = [t for t, _ in pictures], [p for _, p in pictures]
     if clf.method == "pixel":
-        return digit_grid(torch.stack(images), titles, columns=min(10, len(images)))
+        per_row = clf.config.ideals if clf.config.ideals > 1 else 10
+        return digit_grid(torch.stack(images), titles, columns=min(per_row, len(images)))
     return signed_grid(images, titles, columns=min(12 if clf.method == "cnn" else 10, len(images)))
 
 

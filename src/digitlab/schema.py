@@ -145,6 +145,7 @@ SEED = whole(0, MAX_SEED)
 EPOCHS = whole(1, 100_000)
 LR = number(0, 1e6, above=True)
 BATCH = whole(1, 1 << 20)
+IDEALS_MAX = 1024  # ideal digits per class: far more than helps (15 does), few enough to load quickly
 
 # recipe.CNNConfig: the cnn's config; widths and counts bounded so that no field alone can ask for
 # more than a few hundred MB.
@@ -161,11 +162,12 @@ RECIPE = record({
 # The `config` object, per method: one entry per field of its dataclass (tests/test_hostile_models.py
 # holds every dataclass field to having a rule here).
 CONFIGS = {
-    "pixel": record({"distance": text("l1", "l2"), "temperature": number(0, 1e6, above=True), "deskew": flag}),
+    "pixel": record({"distance": text("l1", "l2"), "temperature": number(0, 1e6, above=True), "deskew": flag,
+                     "ideals": whole(1, IDEALS_MAX), "seed": SEED}),
     "linear": record({"epochs": EPOCHS, "lr": LR, "batch_size": BATCH, "shuffle": flag,
-                      "trainer": text("loop", "learner"), "seed": SEED, "deskew": flag}),
+                      "trainer": text("loop", "learner"), "seed": SEED, "deskew": flag, "stretch": flag}),
     "simple_net": record({"epochs": EPOCHS, "lr": LR, "batch_size": BATCH, "shuffle": flag,
-                          "trainer": text("loop", "learner"), "seed": SEED, "deskew": flag,
+                          "trainer": text("loop", "learner"), "seed": SEED, "deskew": flag, "stretch": flag,
                           "hidden": whole(1, 16_384, none=True)}),
     "cnn": RECIPE,
     "resnet18": record({"epochs": EPOCHS, "lr": LR, "batch_size": BATCH, "seed": SEED}),

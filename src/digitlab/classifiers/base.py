@@ -64,9 +64,12 @@ class Classifier:
 
     # -- what every method shares -------------------------------------------------------------
     def _images(self, X) -> torch.Tensor:
-        """(N, 28, 28) float in [0, 1] as this classifier sees them: deskewed when its config says so."""
+        """(N, 28, 28) float in [0, 1] as this classifier sees them: deskewed (and stretched) when its
+        config says so."""
         X = as_images(X)
-        return deskewed(X) if getattr(self.config, "deskew", False) else X
+        if not getattr(self.config, "deskew", False):
+            return X
+        return deskewed(X, stretched=getattr(self.config, "stretch", False))
 
     def _start(self, X, y, valid) -> tuple[torch.Tensor, torch.Tensor, tuple | None]:
         X = self._images(X)

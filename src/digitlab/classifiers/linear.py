@@ -37,6 +37,7 @@ class LinearConfig:
     trainer: str = "loop"  # "loop": the book's hand loop (scratch.train_epoch + BasicOptim), fast;
     #                        "learner": the same SGD through Learner.fit, with its table
     deskew: bool = False  # shear each digit upright first (deskew.py), in fit and predict; the book does not
+    stretch: bool = False  # with deskew: also bring each digit to MNIST's typical width for its height
     seed: int = 0  # seeds the initial weights and every epoch's shuffle
 
     def __post_init__(self):
@@ -44,6 +45,8 @@ class LinearConfig:
         require(positive(self.lr), f"lr={self.lr}: the learning rate must be a number > 0")
         require(self.batch_size >= 1, f"batch_size={self.batch_size}: must be at least 1")
         require(self.trainer in ("loop", "learner"), f"trainer={self.trainer!r}: choose 'loop' or 'learner'")
+        require(self.deskew or not self.stretch, "stretch=True needs deskew=True: the digit is stretched "
+                "in the same step that shears it upright")
 
 
 class BookNetwork(NetworkClassifier):

@@ -2,7 +2,7 @@
 "use strict";
 
 const METHODS = {
-  pixel: ["Pixel similarity", "distance to each digit's average image; nothing learned"],
+  pixel: ["Pixel similarity", "distance to each digit's nearest ideal image: averages of alike training digits"],
   linear: ["Linear model", "one weight per pixel per digit, trained by SGD"],
   simple_net: ["Simple net", "two linear layers with a ReLU between"],
   cnn: ["CNN", "a small ResNet: convolutions and batch norm"],
@@ -340,7 +340,7 @@ function show(answer) {
 // ---- why? ----
 // Asked separately (POST /api/explain), one card at a time, so that the live answers stay instant.
 const CAPTIONS = {
-  minus_nearest_mean: "the digit minus the nearest mean", minus_runner_up_mean: "minus the runner-up's mean",
+  minus_nearest_mean: "the digit minus the nearest ideal digit", minus_runner_up_mean: "minus the runner-up's ideal",
   evidence: "pixels that chose it over the runner-up", contribution: "weight × pixel, for the answer",
   runner_up_contribution: "weight × pixel, for the runner-up", integrated_gradients: "integrated gradients",
   occlusion: "the score lost when blacked out",
