@@ -260,7 +260,8 @@ def _explained_sections(results: Sequence[Result]) -> tuple[str, str]:
         learned.append(_img(learned_figure(clf), f"{r.method}, {r.task}"))
         if r.worst:
             why.append(_img(why_wrong_figure(clf, r), f"{r.method}, {r.task}"))
-    intro = ("<p>Computed by explain.py from the saved models. pixel: the mean digit of each class; linear: each"
+    intro = ("<p>Computed by explain.py from the saved models. pixel: each class's ideal digits, a row a class"
+             " (the class's mean, or the means of its groups of alike digits, the commonest first); linear: each"
              " class's weight per pixel; simple_net: the first layer's units with the largest outgoing weights;"
              " cnn: the first convolution's filters. Red is positive, blue negative.</p>")
     why_intro = ("<p>Each top loss as the model saw it, then its explanation (red pushed towards the wrong"
