@@ -181,7 +181,7 @@ def test_explain_saves_pictures_and_json_carries_the_maps(model, capsys, tmp_pat
         assert all(len(m) == 28 and all(len(row) == 28 for row in m) for m in e["maps"].values())
     assert {"seven-seen.png", "seven-evidence.png", "seven-2-evidence.png"} <= {p.name for p in why.iterdir()}
     code, out, err = digitlab(capsys, "predict", model, inputs[0], "--explain", why)
-    assert code == 0 and "why: nearest to the mean 7" in out, out
+    assert code == 0 and "why: nearest to an ideal 7" in out, out
 
 
 def test_explain_with_the_shipped_cnn(capsys, tmp_path, mnist_test):

@@ -1,7 +1,8 @@
 """Why a model gave its answer: one image's explanation per method, computed from the model itself.
 
-- pixel: the distance to each mean digit; the input minus the nearest and the runner-up mean, and
-  each pixel's evidence (how much closer it brings the input to the nearest mean than to the runner-up);
+- pixel: the distance to each class's nearest ideal digit (its mean, the book's, or the nearest of
+  its several); the input minus the answer's and the runner-up's, and
+  each pixel's evidence (how much closer it brings the input to the nearest ideal than to the runner-up's);
 - linear: each pixel's contribution (weight x input) to the answer's and the runner-up's score,
   which with the bias add up to the score exactly;
 - simple_net: the same exact decomposition for the ReLUs this image switches on (a ReLU net is

@@ -243,7 +243,7 @@ def reason(why: dict) -> str:
     scores = dict(zip(why["classes"], why["scores"]))
     label, other = why["label"], why["runner_up"]
     if why["method"] == "pixel":
-        return (f"nearest to the mean {label} (distance {scores[label]:.3f}), then the mean {other} "
+        return (f"nearest to an ideal {label} (distance {scores[label]:.3f}), then to an ideal {other} "
                 f"({scores[other]:.3f})")
     return f"score {scores[label]:.2f} for {label} against {scores[other]:.2f} for {other}"
 

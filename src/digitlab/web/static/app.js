@@ -356,7 +356,7 @@ function hideWhy(card, disable) {
 function reason(why) {
   const score = (digit) => why.scores[why.classes.indexOf(digit)];
   if (why.method === "pixel") {
-    return `Nearest to the mean ${why.label} (distance ${score(why.label).toFixed(3)}), then the mean ${why.runner_up} (${score(why.runner_up).toFixed(3)}).`;
+    return `Nearest to an ideal ${why.label} (distance ${score(why.label).toFixed(3)}), then to an ideal ${why.runner_up} (${score(why.runner_up).toFixed(3)}).`;
   }
   return `Score ${score(why.label).toFixed(2)} for ${why.label} against ${score(why.runner_up).toFixed(2)} for ${why.runner_up}. Red pixels pushed towards ${why.label}, blue away.`;
 }
