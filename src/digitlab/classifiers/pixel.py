@@ -86,7 +86,7 @@ def _spread_out_centres(flat: torch.Tensor, k: int, generator: torch.Generator) 
         pick = torch.multinomial(nearest.clamp_min(0) + 1e-12, 1, generator=generator)[0]
         centres.append(flat[pick])
         nearest = torch.minimum(nearest, torch.cdist(flat, flat[pick][None]).squeeze(1) ** 2)
-    return torch.stack(centres).clone()
+    return torch.stack(centres)
 
 
 class PixelSimilarity(Classifier):
@@ -126,14 +126,18 @@ class PixelSimilarity(Classifier):
         """(N, C, k) distance of each image to each ideal digit."""
         self._fitted()
         X = self._images(X).reshape(-1, 28 * 28)  # (N, 784)
-        C, k = self.ideals_.shape[:2]
-        ideals = self.ideals_.reshape(C * k, 28 * 28)  # (C k, 784)
+        ideals, C, k = self._flat_ideals()
         if self.config.distance == "l2":
             # ||x - m||^2 = ||x||^2 - 2 x.m + ||m||^2: one (N, 784) @ (784, C k) matmul for all pairs.
             sq = (X * X).sum(1, keepdim=True) - 2 * X @ ideals.T + (ideals * ideals).sum(1)  # (N, C k)
             return (sq.clamp_min(0) / (28 * 28)).sqrt().reshape(-1, C, k)
         # L1 has no matmul trick; cdist sums |x - m| without building the (N, C k, 784) differences.
         return (torch.cdist(X, ideals, p=1) / (28 * 28)).reshape(-1, C, k)
+
+    def _flat_ideals(self) -> tuple[torch.Tensor, int, int]:
+        """The ideal digits as (C k, 784) rows, class by class, and C and k."""
+        C, k = self.ideals_.shape[:2]
+        return self.ideals_.reshape(C * k, 28 * 28), C, k
 
     def predict_proba(self, X) -> torch.Tensor:
         return torch.softmax(-self.distances(X) / self.config.temperature, dim=1)
@@ -147,8 +151,7 @@ class PixelSimilarity(Classifier):
             x, scale = X.reshape(-1, 28 * 28).float(), 1 / 255  # folding /255 into the weights saves a pass
         else:
             x, scale = self._images(X).reshape(-1, 28 * 28), 1.0
-        C, k = self.ideals_.shape[:2]
-        ideals = self.ideals_.reshape(C * k, 28 * 28)
+        ideals, C, k = self._flat_ideals()
         # argmin ||x - m||^2 = argmax (2 x.m - ||m||^2): ||x||^2 is the same for every ideal, so one
         # (N, 784) @ (784, C k) matmul plus a bias decides; a class scores its nearest ideal's.
         scores = torch.addmm(-(ideals * ideals).sum(1), x, ideals.T * (2 * scale))  # (N, C k)
