@@ -19,6 +19,7 @@ from digitlab import checkpoint
 from digitlab.classifiers.state import split_state
 from digitlab.deskew import deskewed
 from digitlab.errors import DataError, DigitlabError, ModelError
+from digitlab.input_cleaning import cleaned
 from digitlab.inputs import NORMALISATION, as_images, as_labels
 
 
@@ -64,9 +65,9 @@ class Classifier:
 
     # -- what every method shares -------------------------------------------------------------
     def _images(self, X) -> torch.Tensor:
-        """(N, 28, 28) float in [0, 1] as this classifier sees them: deskewed (and stretched) when its
-        config says so."""
-        X = as_images(X)
+        """(N, 28, 28) float in [0, 1] as this classifier sees them: cleaned (input_cleaning: noise
+        removed, the background black), then deskewed (and stretched) when its config says so."""
+        X = cleaned(as_images(X))
         if not getattr(self.config, "deskew", False):
             return X
         return deskewed(X, stretched=getattr(self.config, "stretch", False))

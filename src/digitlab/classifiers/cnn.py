@@ -37,14 +37,14 @@ class CNNClassifier(NetworkClassifier):
     def fit(self, X, y, valid=None, epoch_end=None, resume=False, device="cpu", progress=True):
         if resume:
             self._fitted()
-            X, y = as_images(X), as_labels(y, len(X))
+            X, y = self._images(X), as_labels(y, len(X))
             start_epoch, opt_state = self.state_["epoch"] + 1, self.state_.get("optimizer") or None
         else:
             X, y, valid = self._start(X, y, valid)
             self.model_ = seeded(self.config.seed, self._build)
             self.history_, self.state_, start_epoch, opt_state = [], {"epoch": -1}, 0, None
         if valid is not None:
-            Xv = as_images(valid[0])
+            Xv = self._images(valid[0])
             valid = (Xv, self._index(as_labels(valid[1], len(Xv))))
         watch = Divergence(self.config.lr)
 
@@ -64,7 +64,7 @@ class CNNClassifier(NetworkClassifier):
     def logits(self, X, device="cpu") -> torch.Tensor:
         """(N, classes) raw scores."""
         self._fitted()
-        return recipe.predict_logits(self.model_, as_images(X), device=device).cpu()
+        return recipe.predict_logits(self.model_, self._images(X), device=device).cpu()
 
     def predict_proba(self, X) -> torch.Tensor:
         return torch.softmax(self.logits(X), dim=1)

@@ -1,0 +1,85 @@
+"""input_cleaning: what every model does to a 28 x 28 input before reading it, and to_mnist's own
+salt-and-pepper step. Held-out training digits (heldout.CORRUPTION), never MNIST's test set."""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+import torch
+from PIL import Image
+
+from digitlab import heldout, images, pretrained
+from digitlab.input_cleaning import cleaned, despeckled, on_black, specks
+
+
+@pytest.fixture(scope="module")
+def held_out(mnist_train):
+    """(200, 28, 28) float digits in [0, 1] and their labels, from the held-out training digits."""
+    pick = torch.arange(heldout.CORRUPTION.start, heldout.CORRUPTION.start + 200)
+    return mnist_train.images[pick].float() / 255, mnist_train.labels[pick]
+
+
+@pytest.fixture(scope="module")
+def cnn():
+    return pretrained.load("cnn")
+
+
+def salt_and_pepper(x: torch.Tensor, share: float, seed: int = 0) -> torch.Tensor:
+    draw = torch.rand(x.shape, generator=torch.Generator().manual_seed(seed))
+    x = x.clone()
+    x[draw < share / 2] = 0
+    x[draw > 1 - share / 2] = 1
+    return x
+
+
+def test_mnist_digits_pass_unchanged_bit_for_bit(mnist_train):
+    x = mnist_train.images[:2000].float() / 255
+    same = (cleaned(x) == x).flatten(1).all(1)
+    # The heaviest digits (an inked square as wide as the window) may lose a little: 32 of 60,000,
+    # 5 of these 2,000.
+    assert same.float().mean() >= 0.995
+
+
+def test_a_grey_background_becomes_black_and_faint_ink_full(held_out):
+    x, _ = held_out
+    grey = (x * 0.3 + 0.4)  # low contrast on a grey page: ink 0.4 .. 0.7
+    out = on_black(grey)
+    assert out.amin(dim=(1, 2)).max() == 0  # every background back to black
+    assert torch.allclose(out.amax(dim=(1, 2)), torch.ones(len(x)))  # ink at full strength
+    assert (out - x).abs().mean() < 0.01  # and the digit as it was
+
+
+def test_specks_count_salt_and_pepper_but_not_strokes(held_out):
+    x, _ = held_out
+    assert specks(x).max() <= 2
+    noisy = salt_and_pepper(x, 0.05)
+    assert (specks(noisy) >= 4).float().mean() > 0.95
+    assert (despeckled(x) == x).all()  # clean digits are never filtered
+    assert (specks(despeckled(noisy)) < 4).float().mean() > 0.95
+
+
+@pytest.mark.parametrize("damage", ["brightness", "low contrast", "salt and pepper"])
+def test_the_shipped_cnn_reads_damaged_digits_from_raw_tensors(held_out, cnn, damage):
+    x, y = held_out
+    damaged = {"brightness": (x + 0.5).clamp(0, 1), "low contrast": x * 0.3 + 0.35,
+               "salt and pepper": salt_and_pepper(x, 0.15)}[damage]
+    predicted = cnn.predict(damaged)
+    assert (predicted == y).float().mean() >= 0.97
+    assert torch.bincount(predicted, minlength=10).max() < 0.3 * len(y)  # never one answer for most
+
+
+def _png(x: torch.Tensor) -> bytes:
+    buffer = io.BytesIO()
+    Image.fromarray((x * 255).round().byte().numpy()).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def test_salt_and_pepper_does_not_break_to_mnist(held_out, cnn):
+    x, y = held_out
+    x, y = x[:60], y[:60]
+    noisy = salt_and_pepper(x, 0.2, seed=1)
+    seen = torch.stack([images.to_mnist(_png(image)) for image in noisy])
+    clean = torch.stack([images.to_mnist(_png(image)) for image in x])
+    assert (cnn.predict(seen) == y).float().mean() >= 0.97
+    assert (seen - clean).abs().mean() < 0.08  # the noisy digit comes out nearly as the clean one
