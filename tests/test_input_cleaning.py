@@ -83,3 +83,25 @@ def test_salt_and_pepper_does_not_break_to_mnist(held_out, cnn):
     clean = torch.stack([images.to_mnist(_png(image)) for image in x])
     assert (cnn.predict(seen) == y).float().mean() >= 0.97
     assert (seen - clean).abs().mean() < 0.08  # the noisy digit comes out nearly as the clean one
+
+
+def _moved_right(x: torch.Tensor, px: int) -> torch.Tensor:
+    out = torch.zeros_like(x)
+    out[..., px:] = x[..., :28 - px]
+    return out
+
+
+def test_a_digit_off_to_one_side_is_centred_and_a_small_one_framed(held_out, cnn):
+    x, y = held_out
+    moved = _moved_right(x, 6)  # 6 px right: out of the cnn's middle 20 x 20
+    small = torch.nn.functional.interpolate(x[:, None], scale_factor=0.5, mode="bilinear", antialias=True)[:, 0]
+    half = torch.zeros_like(x)
+    half[:, 7:21, 7:21] = small  # the digit at half size in the middle
+    for damaged in (moved, half):
+        out = cleaned(damaged)
+        rows, cols = (out > 0.2).any(2).float(), (out > 0.2).any(1).float()
+        assert ((rows.sum(1) >= 16) | (cols.sum(1) >= 16)).float().mean() > 0.95  # back at MNIST's size
+        mass = out.sum(dim=(1, 2))
+        cx = (out.sum(dim=1) @ torch.arange(28.0)) / mass
+        assert ((cx - 14).abs() <= 1.5).all()  # and its middle
+        assert (cnn.predict(damaged) == y).float().mean() >= 0.97

@@ -18,11 +18,9 @@ import torch
 from PIL import Image, ImageFilter, ImageOps, UnidentifiedImageError
 
 from digitlab.errors import DataError
-from digitlab.input_cleaning import SPECKS, specks
+from digitlab.input_cleaning import BOX_SIDE, FRAME_SIDE, SPECKS, framed, specks
 
 WORK_SIDE = 128  # px: the longer side the image is reduced to before cleaning; far above 20
-BOX_SIDE = 20  # px: MNIST fits each digit into a 20 x 20 box ...
-FRAME_SIDE = 28  # px: ... centred by mass in a 28 x 28 frame
 MIN_CONTRAST = 16  # grey levels (of 255) that ink must stand above the paper, else the page is blank ...
 GRAIN_RATIO = 6  # ... and it must stand this many times the paper's noise (its sigma) above it
 NOISE_SIGMAS = 4.0  # ink less than this many sigmas of the noise above the paper is noise (3: specks of
@@ -337,21 +335,6 @@ def _without_border_blobs(mask: np.ndarray, weight: np.ndarray) -> tuple[np.ndar
     return kept[labels] | ~mask, int(labels.max())
 
 
-def _centre(crop: torch.Tensor) -> torch.Tensor:
-    """(h, w) ink, both sides <= BOX_SIDE -> (28, 28) with the centre of mass at the centre."""
-    h, w = crop.shape
-    ys, xs = torch.arange(h, dtype=torch.float32), torch.arange(w, dtype=torch.float32)
-    total = crop.sum()
-    cy, cx = float((crop.sum(1) * ys).sum() / total), float((crop.sum(0) * xs).sum() / total)
-    # Top-left corner that puts the mass on pixel (14, 14), where MNIST's digits have theirs (measured
-    # over its test set: 13.99, 14.01); clamped so the digit stays whole.
-    top = min(max(round(FRAME_SIDE / 2 - cy), 0), FRAME_SIDE - h)
-    left = min(max(round(FRAME_SIDE / 2 - cx), 0), FRAME_SIDE - w)
-    frame = torch.zeros(FRAME_SIDE, FRAME_SIDE)
-    frame[top : top + h, left : left + w] = crop
-    return frame
-
-
 def _cropped(ink: np.ndarray) -> np.ndarray:
     """The smallest box around the ink."""
     rows, cols = np.flatnonzero(ink.any(1)), np.flatnonzero(ink.any(0))
@@ -484,13 +467,4 @@ def to_mnist(source: str | os.PathLike | bytes | Image.Image, name: str = "image
     if (ink > 0).sum() < MIN_INK_PIXELS:
         raise DataError(f"{label}: no digit found (the image looks blank); give a photo or drawing of one digit")
     ink = _as_mnist_writes(ink)
-    crop = torch.from_numpy(_cropped(ink).copy())  # (h, w)
-    h, w = crop.shape
-    fit = BOX_SIDE / max(h, w)
-    small = (max(1, round(h * fit)), max(1, round(w * fit)))
-    # (1, 1, h, w) -> (1, 1, h', w'), longer side 20; antialias averages when shrinking
-    crop = torch.nn.functional.interpolate(crop[None, None], size=small, mode="bilinear", antialias=True)[0, 0]
-    crop = crop.clamp(0, 1)
-    if crop.max() > 0:
-        crop = crop / crop.max()  # a thin stroke shrunk to a faint line is still full-strength ink
-    return _centre(crop)
+    return framed(torch.from_numpy(_cropped(ink).copy()))  # (h, w) -> (28, 28)

@@ -155,7 +155,8 @@ RECIPE = record({
     "width": whole(1, 256), "stem": text(longest=20), "crop": whole(0, 4), "last_width": whole(1, 8),
     "head": text(longest=20), "blocks": whole(0, 8), "augment": flag, "shift": whole(0, 8),
     "rotate": number(0, 45), "scale": number(0, 0.5), "shear": number(0, 1), "aspect": number(0, 0.5),
-    "thicken": whole(0, 3), "blur": number(0, 1), "lowres": number(0, 1), "tta": flag, "ensemble": whole(1, 8),
+    "thicken": whole(0, 3), "blur": number(0, 1), "lowres": number(0, 1),
+    "lines": number(0, 1), "texture": number(0, 1), "smear": number(0, 1), "tta": flag, "ensemble": whole(1, 8),
     "seed": SEED,
 })
 

@@ -1,0 +1,108 @@
+"""Training damage that teaches the cnn to read a digit through clutter: lines drawn across it,
+patterned or foggy backgrounds, and smears.
+
+Other people's images carry marks MNIST's never do: a line struck through, a ruled or printed page
+behind the digit, a hand that moved. The cnn recipe's `lines`, `texture` and `smear` settings put a
+share of each epoch's training images through these, each image drawing its own kind and amount.
+Written from the descriptions of the kinds of damage, not from the corruption set's code (and
+blind to its held-out kinds: corrupted.HELD_OUT_KINDS), so that the set still measures something
+the training never saw. Every function: (N, 28, 28) float in [0, 1], light ink on black -> the same.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+LINE_HALF_WIDTHS = (0.4, 1.2)  # px: a line's half width is drawn from this range
+LINE_LEVELS = (0.4, 1.0)  # how bright a line is, drawn from this range
+DASH_PERIODS = (3.0, 7.0)  # px: a dotted line's period, drawn from this range
+GRATING_PERIODS = (2.0, 8.0)  # px: a patterned background's period
+TEXTURE_LEVELS = (0.1, 0.5)  # how bright a background pattern or fog is at its brightest
+SMEAR_LENGTHS = (2, 6)  # px: how far a smear drags the ink
+
+
+def _grid(n: int, device) -> tuple[torch.Tensor, torch.Tensor]:
+    """(1, 28, 28) row and column coordinates, for broadcasting against (n, 1, 1) parameters."""
+    ys, xs = torch.meshgrid(torch.arange(28.0, device=device), torch.arange(28.0, device=device), indexing="ij")
+    return ys[None], xs[None]
+
+
+def _between(u: torch.Tensor, span: tuple[float, float]) -> torch.Tensor:
+    """Uniform draws in [0, 1) -> in span, shaped (n, 1, 1) for broadcasting over images."""
+    return (span[0] + u * (span[1] - span[0])).view(-1, 1, 1)
+
+
+def crossed(x: torch.Tensor, share: float, generator: torch.Generator) -> torch.Tensor:
+    """A `share` of the images crossed by one or two straight lines through the middle, solid or
+    dotted, at any angle, each of its own width and brightness (anti-aliased)."""
+    u = torch.rand(12, len(x), generator=generator).to(x.device)  # (12, N)
+    pick = u[0] < share
+    if not pick.any():
+        return x
+    out, u = x.clone(), u[:, pick]
+    ys, xs = _grid(int(pick.sum()), x.device)
+    drawn = torch.zeros_like(out[pick])  # (n, 28, 28)
+    for first, second_line in ((1, None), (6, u[11] < 0.3)):  # a second line for 30 % of them
+        angle = _between(u[first], (0, math.pi))
+        cy, cx = _between(u[first + 1], (6, 22)), _between(u[first + 2], (6, 22))  # px: where it passes
+        across = (xs - cx) * torch.sin(angle) - (ys - cy) * torch.cos(angle)  # (n, 28, 28) px from the line
+        along = (xs - cx) * torch.cos(angle) + (ys - cy) * torch.sin(angle)
+        ink = (_between(u[first + 3], LINE_HALF_WIDTHS) + 0.5 - across.abs()).clamp(0, 1)
+        period = _between(u[first + 4], DASH_PERIODS)
+        dotted = (u[first + 4] < 0.4).view(-1, 1, 1)  # 40 % of lines dotted
+        ink = torch.where(dotted, ink * (torch.remainder(along, period) < period / 2), ink)
+        level = _between(u[10], LINE_LEVELS)
+        keep = torch.ones_like(ink) if second_line is None else second_line.view(-1, 1, 1).float()
+        drawn = torch.maximum(drawn, ink * level * keep)
+    out[pick] = torch.maximum(out[pick], drawn)
+    return out
+
+
+def textured(x: torch.Tensor, share: float, generator: torch.Generator) -> torch.Tensor:
+    """A `share` of the images over a patterned background (a grating at any angle and period, half
+    of them) or fog (smooth random light, the other half), added to the ink."""
+    u = torch.rand(6, len(x), generator=generator).to(x.device)  # (6, N)
+    pick = u[0] < share
+    if not pick.any():
+        return x
+    out, u = x.clone(), u[:, pick]
+    n = int(pick.sum())
+    ys, xs = _grid(n, x.device)
+    angle, period = _between(u[1], (0, math.pi)), _between(u[2], GRATING_PERIODS)
+    phase = _between(u[3], (0, 2 * math.pi))
+    grating = 0.5 + 0.5 * torch.sin(2 * math.pi * (xs * torch.cos(angle) + ys * torch.sin(angle)) / period + phase)
+    coarse = torch.rand(n, 1, 4, 4, generator=generator).to(x.device)  # fog: 4 x 4 random light, smoothed up
+    fog = nn.functional.interpolate(coarse, size=(28, 28), mode="bicubic", align_corners=False)[:, 0].clamp(0, 1)
+    pattern = torch.where((u[4] < 0.5).view(-1, 1, 1), grating, fog)
+    out[pick] = (out[pick] + pattern * _between(u[5], TEXTURE_LEVELS)).clamp(0, 1)
+    return out
+
+
+def smeared(x: torch.Tensor, share: float, generator: torch.Generator) -> torch.Tensor:
+    """A `share` of the images smeared along a random direction, as by a hand that moved: the mean
+    of the image shifted along a short line (SMEAR_LENGTHS px), then stretched to full ink again."""
+    u = torch.rand(3, len(x), generator=generator).to(x.device)
+    pick = u[0] < share
+    if not pick.any():
+        return x
+    out = x.clone()
+    chosen = torch.nonzero(pick).flatten()
+    lengths = (SMEAR_LENGTHS[0] + u[1, pick] * (SMEAR_LENGTHS[1] - SMEAR_LENGTHS[0] + 1)).long()
+    angles = u[2, pick] * math.pi
+    images = x[chosen][:, None]  # (n, 1, 28, 28)
+    total = torch.zeros_like(images)
+    steps = SMEAR_LENGTHS[1] + 1
+    for k in range(steps):  # the k-th point along each image's line, weighted 1 while within its length
+        t = k - (lengths.float() - 1) / 2  # px from the smear's middle
+        theta = torch.zeros(len(chosen), 2, 3, device=x.device)
+        theta[:, 0, 0] = theta[:, 1, 1] = 1
+        theta[:, 0, 2], theta[:, 1, 2] = t * torch.cos(angles) * 2 / 28, t * torch.sin(angles) * 2 / 28
+        grid = nn.functional.affine_grid(theta, list(images.shape), align_corners=False)
+        moved = nn.functional.grid_sample(images, grid, align_corners=False)
+        total += moved * (k < lengths).float().view(-1, 1, 1, 1)
+    total = total[:, 0] / lengths.float().view(-1, 1, 1)
+    out[chosen] = total / total.amax(dim=(1, 2), keepdim=True).clamp_min(1e-6)
+    return out
