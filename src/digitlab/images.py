@@ -18,7 +18,7 @@ import torch
 from PIL import Image, ImageFilter, ImageOps, UnidentifiedImageError
 
 from digitlab.errors import DataError
-from digitlab.input_cleaning import BOX_SIDE, FRAME_SIDE, SPECKS, framed, specks
+from digitlab.input_cleaning import BOX_SIDE, FRAME_SIDE, SPECKS, framed, otsu, specks
 
 WORK_SIDE = 128  # px: the longer side the image is reduced to before cleaning; far above 20
 MIN_CONTRAST = 16  # grey levels (of 255) that ink must stand above the paper, else the page is blank ...
@@ -136,22 +136,6 @@ def _despeckled(grey: np.ndarray) -> np.ndarray:
     return np.asarray(median, dtype=np.float32)
 
 
-def _otsu(values: np.ndarray) -> float:
-    """The grey level that best splits `values` (0-255) into two groups (Otsu's method)."""
-    # np.histogram(values, bins=256, range=(0, 256)), counted directly: a value's bin is its whole
-    # part (256 itself in the last); the same counts in a fifth of the time.
-    inside = values[(values >= 0) & (values <= 256)]
-    counts = np.bincount(np.minimum(inside.astype(np.intp), 255).ravel(), minlength=256)
-    levels = np.arange(256, dtype=np.float64)
-    weight = np.cumsum(counts).astype(np.float64)  # pixels at or below each level
-    total = weight[-1]
-    mass = np.cumsum(counts * levels)
-    mean_low = mass / np.maximum(weight, 1)
-    mean_high = (mass[-1] - mass) / np.maximum(total - weight, 1)
-    between = weight * (total - weight) * (mean_low - mean_high) ** 2
-    return float(levels[int(np.argmax(between))])
-
-
 def _running(values: np.ndarray, window: int, axis: int, reduce) -> np.ndarray:
     """The min (reduce=np.min) or max of every `window` consecutive values along `axis`: a length of
     n + window - 1 there becomes n. By doubling: after k steps each value holds the min (or max) of
@@ -242,7 +226,7 @@ def _above_paper(clean: np.ndarray, window: int) -> tuple[np.ndarray, int]:
     contrast = float(np.percentile(flat, INK_PERCENTILE))
     # Ink must stand out from the paper's own grain, not by a fixed margin: a thin or faint stroke
     # shrunk to WORK_SIDE keeps little contrast (a thin 1 in a photo fell under a fixed 40 levels).
-    split = _otsu(flat)
+    split = otsu(flat)
     edge = _rim(flat)  # paper, even in a tight crop that is mostly ink
     grain = 1.4826 * float(np.median(np.abs(edge - np.median(edge))))  # the paper's noise, as a sigma
     # (Measured from the cleaned paper's own level: removing the paper leaves pure noise a little
