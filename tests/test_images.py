@@ -9,7 +9,7 @@ import pytest
 import torch
 from PIL import Image
 
-from digitlab import images
+from digitlab import images, input_cleaning
 from digitlab.errors import DataError
 
 
@@ -178,7 +178,7 @@ def test_the_parts_of_a_mask_are_found_as_a_plain_labelling_finds_them(shape, sh
 
 
 def test_otsus_split_counts_as_numpys_histogram_does():
-    """_otsu's direct count against np.histogram's 256 bins over [0, 256], on grey levels, fractions,
+    """otsu's direct count against np.histogram's 256 bins over [0, 256], on grey levels, fractions,
     the right edge (256 falls in the last bin) and values outside (left out)."""
     rng = np.random.default_rng(3)
     cases = [rng.integers(0, 256, (64, 64)).astype(np.float32),
@@ -192,4 +192,4 @@ def test_otsus_split_counts_as_numpys_histogram_does():
         mass = np.cumsum(counts * edges[:-1])
         low, high = mass / np.maximum(weight, 1), (mass[-1] - mass) / np.maximum(weight[-1] - weight, 1)
         expected = float(edges[int(np.argmax(weight * (weight[-1] - weight) * (low - high) ** 2))])
-        assert images._otsu(values) == expected
+        assert input_cleaning.otsu(values) == expected
