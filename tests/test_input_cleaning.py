@@ -105,3 +105,17 @@ def test_a_digit_off_to_one_side_is_centred_and_a_small_one_framed(held_out, cnn
         cx = (out.sum(dim=1) @ torch.arange(28.0)) / mass
         assert ((cx - 14).abs() <= 1.5).all()  # and its middle
         assert (cnn.predict(damaged) == y).float().mean() >= 0.97
+
+
+def test_a_striped_or_foggy_page_is_taken_away(held_out, cnn):
+    x, y = held_out
+    ys, xs = torch.meshgrid(torch.arange(28.0), torch.arange(28.0), indexing="ij")
+    bands = (torch.sin(2 * torch.pi * (xs + 0.5 * ys) / 4) > 0).float()  # stripes 4 px apart, slanted
+    coarse = torch.rand(len(x), 1, 4, 4, generator=torch.Generator().manual_seed(0))
+    fog = torch.nn.functional.interpolate(coarse, size=(28, 28), mode="bicubic")[:, 0].clamp(0, 1)
+    for page in (0.35 * bands, 0.5 * fog):
+        damaged = (x + page).clamp(0, 1)
+        out = on_black(damaged)
+        assert (out > 0.05).float().mean() < 0.3  # the page gone: about the digit's share is inked
+        assert (out - x).abs().mean() < (damaged - x).abs().mean() / 3
+        assert (cnn.predict(damaged) == y).float().mean() >= 0.9
