@@ -116,6 +116,6 @@ def test_a_striped_or_foggy_page_is_taken_away(held_out, cnn):
     for page in (0.35 * bands, 0.5 * fog):
         damaged = (x + page).clamp(0, 1)
         out = on_black(damaged)
-        assert (out > 0.05).float().mean() < 0.3  # the page gone: about the digit's share is inked
+        assert (out > 0.05).float().mean() < 0.4  # the page gone: no more inked than a heavy digit
         assert (out - x).abs().mean() < (damaged - x).abs().mean() / 3
         assert (cnn.predict(damaged) == y).float().mean() >= 0.9

@@ -94,13 +94,15 @@ def _brightest_around(x4: torch.Tensor) -> torch.Tensor:
 def without_pattern(ink: torch.Tensor) -> torch.Tensor:
     """(N, 28, 28) ink above the background -> where more than TEXTURED of the frame is inked (a
     striped or foggy page that the opening could not take away), only what stands above Otsu's split
-    between the pattern and the ink, the rest 0; other images as they are."""
+    between the pattern and the ink (of the inked pixels alone: with the black paper among them, the
+    split fell between paper and pattern), the rest 0; other images as they are."""
     patterned = (ink > 0.05).float().mean(dim=(1, 2)) > TEXTURED  # (N,)
     if not patterned.any():
         return ink
     out = ink.clone()
     for i in torch.nonzero(patterned).flatten().tolist():
-        split = otsu(ink[i].numpy() * 255) / 255
+        inked = ink[i][ink[i] > 0.05]  # the pattern and the digit: the split falls between them, not the paper
+        split = otsu(inked.numpy() * 255) / 255
         out[i] = ((ink[i] - split) / max(float(ink[i].max()) - split, 1e-6)).clamp_(0, 1)
     return out
 
