@@ -65,6 +65,3 @@ class CNNClassifier(NetworkClassifier):
         """(N, classes) raw scores."""
         self._fitted()
         return recipe.predict_logits(self.model_, as_images(X), device=device).cpu()
-
-    def predict_proba(self, X) -> torch.Tensor:
-        return torch.softmax(self.logits(X), dim=1)
