@@ -43,8 +43,13 @@ def test_every_section_is_there_and_every_picture_is_an_embedded_png(page_path):
         assert f'<section id="{key}"><h2>{heading}</h2>' in page
     sources = re.findall(r'<img src="([^"]+)"', page)
     # examples and means per task, curves, then per run a confusion matrix, top losses, what the
-    # model learned and why its top losses went wrong
-    assert len(sources) == 2 * 2 + 1 + 4 * 4
+    # model learned and why its top losses went wrong, and a reliability diagram per ten-digit run
+    assert len(sources) == 2 * 2 + 1 + 4 * 4 + 2
+    calibrated = page.split('<section id="calibration">')[1].split("</section>")[0]
+    assert calibrated.count("<img") == 2 and "<figcaption>linear, 0-9: reliability</figcaption>" in calibrated
+    for row in ("pixel", "linear"):  # each model's temperature and its calibration errors
+        assert re.search(rf"<td>{row}</td><td>0-9</td><td>[\d.]+</td><td>300</td>(<td>[\d.]+%</td>){{3}}</tr>",
+                         calibrated), calibrated
     learned = page.split('<section id="learned">')[1].split("</section>")[0]
     assert learned.count("<img") == 4 and "<figcaption>linear, 0-9</figcaption>" in learned
     for source in sources:
@@ -58,7 +63,8 @@ def test_every_section_is_there_and_every_picture_is_an_embedded_png(page_path):
     for row in ("pixel", "linear"):
         assert re.search(rf"<td>{row}</td><td>3 vs 7</td><td>[\d.]+%</td><td>-</td>", page)
         cells = re.search(rf"<td>{row}</td><td>0-9</td>((?:<td>[\d.]+%</td>)+)", page.split("stress: small")[1])
-        assert cells and cells.group(1).count("%") == 2 + len(stress.CATEGORIES), row
+        # MNIST test, the stress set, the calibration error on each, then the categories
+        assert cells and cells.group(1).count("%") == 4 + len(stress.CATEGORIES), row
     for name in ("python", "torch", "digitlab", "device", "torch threads"):
         assert f"<td>{name}</td>" in page
     # Each run names its settings: the pixel method its distance, the trained ones epochs and lr.
@@ -89,7 +95,7 @@ def test_report_renders_offline_in_headless_chromium(page_path):
         finally:
             browser.close()
     assert headings == list(report.SECTIONS.values())
-    assert len(widths) == 21 and all(w > 0 for w in widths), widths
+    assert len(widths) == 23 and all(w > 0 for w in widths), widths
     assert all(url.startswith(("file:", "data:")) for url in fetched), fetched  # nothing from a network
     assert Image.open(ARTIFACTS / "report.png").size[1] > 2000  # the whole page, not a blank viewport
 

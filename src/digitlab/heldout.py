@@ -47,6 +47,11 @@ def split(train: Digits, dataset: str) -> tuple[Digits, Digits | None]:
     if dataset in MNIST_TRAINING and train.source == "train":
         fit = train.index < START
         calibrate = (train.index >= CALIBRATION.start) & (train.index < CALIBRATION.stop)
+        if not calibrate.any():  # mnist_tiny: its training files are all from MNIST's first 10,000
+            warn(f"{dataset}: none of its training images is among MNIST's held-out digits "
+                 f"({CALIBRATION.start:,}-{CALIBRATION.stop - 1:,}), so the model's probabilities stay "
+                 "uncalibrated; train on mnist or mnist_sample for calibrated ones")
+            return _part(train, fit), None
         return _part(train, fit), _part(train, calibrate)
     calibrate = _drawn(train.labels, dataset)
     if calibrate is None:

@@ -34,10 +34,18 @@ def confusion_table(counts, classes, title: str):
     return table
 
 
+def _temperature(clf) -> str:
+    """How the model's probabilities were calibrated, for the ECE line."""
+    if clf.calibration_ is None:
+        return " (probabilities not calibrated: temperature 1)"
+    return f" (temperature {clf.temperature_:.3f}, fitted on {clf.calibration_['images']:,} held-out images)"
+
+
 def run(args: argparse.Namespace) -> int:
     from rich.console import Console
 
     from digitlab import compare, data
+    from digitlab.metrics import ECE_BINS
 
     clf = compare.load_model(args.model)
     classes = clf.classes_.tolist()
@@ -48,6 +56,7 @@ def run(args: argparse.Namespace) -> int:
     title = f"{args.model} on {dataset} ({compare.task_name(classes, dataset)}), test images"
     Console().print(confusion_table(scores["confusion"], classes, title))
     print(f"accuracy {scores['accuracy']:.2%} on {len(test.labels):,} test images of {dataset}")
+    print(f"calibration error (ECE, {ECE_BINS} bins) {scores['ece']:.2%}" + _temperature(clf))
     if dataset == "stress":
         from digitlab import stress
 
