@@ -134,7 +134,9 @@ class Classifier:
         self.temperature_, self.calibration_ = 1.0, None
 
     def predict(self, X) -> torch.Tensor:
-        best = self.predict_proba(X).argmax(dim=1)  # (N, C) -> (N,) column index
+        # From the model's own probabilities (T = 1): a temperature never changes the order of a row's
+        # scores, but rounding at a large T could tie two that differ by less than float32 resolves.
+        best = calibration.probabilities(self.logits(X)).argmax(dim=1)  # (N, C) -> (N,) column index
         return self.classes_[best]
 
     def score(self, X, y) -> float:
