@@ -153,21 +153,22 @@ def test_a_bad_temperature_is_one_line_naming_it(ten, tmp_path, temperature, wor
 
 
 def test_the_calibration_error_of_a_hand_worked_example():
-    # Four bins of width 0.25. Rows (confidence, right?): 0.9 yes, 0.82 no -> bin (0.75, 1]: accuracy
-    # 1/2, confidence 0.86, gap 0.36, weight 2/5. 0.62 yes, 0.7 yes, 0.55 no -> bin (0.5, 0.75]:
-    # accuracy 2/3, confidence 0.6233, gap 0.0433, weight 3/5. ECE = 0.144 + 0.026 = 0.17.
-    proba = torch.tensor([[0.9, 0.1], [0.82, 0.18], [0.62, 0.38], [0.3, 0.7], [0.45, 0.55]])
-    labels = torch.tensor([0, 1, 0, 1, 0])
-    assert metrics.expected_calibration_error(proba, labels, bins=4) == pytest.approx(0.17)
+    # Four bins of width 0.25, each (lo, hi]. Rows (confidence, right?): 0.9 yes, 0.82 no -> bin
+    # (0.75, 1]: accuracy 1/2, confidence 0.86, gap 0.36, weight 2/6. 0.62 yes, 0.7 yes, 0.55 no and
+    # 0.75 yes (on the edge: its bin is (0.5, 0.75]) -> accuracy 3/4, confidence 2.62/4 = 0.655, gap
+    # 0.095, weight 4/6. ECE = 0.12 + 0.0633 = 0.18333.
+    proba = torch.tensor([[0.9, 0.1], [0.82, 0.18], [0.62, 0.38], [0.3, 0.7], [0.45, 0.55], [0.25, 0.75]])
+    labels = torch.tensor([0, 1, 0, 1, 0, 1])
+    assert metrics.expected_calibration_error(proba, labels, bins=4) == pytest.approx(0.36 * 2 / 6 + 0.095 * 4 / 6)
     table = metrics.reliability(proba, labels, bins=4)
-    assert table["count"].tolist() == [0, 0, 3, 2]
-    torch.testing.assert_close(table["accuracy"][2:], torch.tensor([2 / 3, 1 / 2], dtype=torch.float64))
-    torch.testing.assert_close(table["confidence"][2:], torch.tensor([1.87 / 3, 0.86], dtype=torch.float64))
-    # 15 bins of width 1/15: every row alone in its bin (8, 9, 10, 12, 13), so each row's own gap:
-    # 0.1 (right at 0.9), 0.82 (wrong at 0.82), 0.38, 0.3, 0.55 (wrong at 0.55), a fifth each.
-    hand = (0.1 + 0.82 + 0.38 + 0.3 + 0.55) / 5
+    assert table["count"].tolist() == [0, 0, 4, 2]
+    torch.testing.assert_close(table["accuracy"][2:], torch.tensor([3 / 4, 1 / 2], dtype=torch.float64))
+    torch.testing.assert_close(table["confidence"][2:], torch.tensor([2.62 / 4, 0.86], dtype=torch.float64))
+    # 15 bins of width 1/15: every row alone in its bin (8 to 13), so each row's own gap: 0.1 (right
+    # at 0.9), 0.82 (wrong at 0.82), 0.38, 0.3, 0.55 (wrong at 0.55), 0.25, a sixth each.
+    hand = (0.1 + 0.82 + 0.38 + 0.3 + 0.55 + 0.25) / 6
     assert metrics.expected_calibration_error(proba, labels) == pytest.approx(hand)
-    assert metrics.reliability(proba, labels)["count"].nonzero()[:, 0].tolist() == [8, 9, 10, 12, 13]
+    assert metrics.reliability(proba, labels)["count"].nonzero()[:, 0].tolist() == [8, 9, 10, 11, 12, 13]
 
 
 def test_an_always_right_always_sure_model_has_no_calibration_error():
