@@ -231,7 +231,9 @@ def _report(args: argparse.Namespace, clf, task, out) -> int:
     if accuracy is None:  # nothing was trained, so nothing was scored yet
         accuracy = clf.score(task.test_images, task.test_labels)
     print(f"{args.method} on {task.name}: test accuracy {accuracy:.2%}; model saved in {out}")
-    if clf.calibration_ is not None:
+    if clf.calibration_ is None:
+        print(f"probabilities not calibrated (temperature 1): {args.dataset} has no held-out training images")
+    else:
         from digitlab.metrics import ECE_BINS
 
         c = clf.calibration_
