@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 import matplotlib
 import torch
 from matplotlib.figure import Figure
-from matplotlib.ticker import MaxNLocator, PercentFormatter
+from matplotlib.ticker import LogLocator, MaxNLocator, NullFormatter, PercentFormatter, StrMethodFormatter
 
 from digitlab import __version__
 from digitlab.files import atomic_write
@@ -285,7 +285,10 @@ def reliability_figure(result: Result) -> Figure:
     test = result.reliability["test"]
     width = 1 / len(test["count"])
     bottom.bar([(i + 0.5) * width for i in range(len(test["count"]))], test["count"], width=width * 0.9, color="#8ab")
-    bottom.set_yscale("log")
+    bottom.set_yscale("log")  # a good model puts most images in the last bin, a few in each other
+    bottom.yaxis.set_major_locator(LogLocator(base=10, numticks=5))
+    bottom.yaxis.set_major_formatter(StrMethodFormatter("{x:,.0f}"))
+    bottom.yaxis.set_minor_formatter(NullFormatter())
     bottom.set_xlabel("confidence (the largest probability)")
     bottom.set_ylabel("test images")
     top.set_ylabel("accuracy")
