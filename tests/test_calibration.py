@@ -241,3 +241,11 @@ def test_train_calibrates_and_evaluate_prints_the_calibration_error(capsys, tmp_
     code, out, _ = digitlab(capsys, "evaluate", tmp_path / "m", "--dataset", "mnist_sample")
     line = next(line for line in out.splitlines() if line.startswith("calibration error (ECE, 15 bins)"))
     assert f"temperature {clf.temperature_:.3f}" in line and math.isfinite(float(line.split()[5].rstrip("%")))
+
+
+def test_calibrating_on_no_images_is_the_users_error(ten):
+    from digitlab.errors import DataError
+
+    clf, _, _ = ten
+    with pytest.raises(DataError, match="calibrate got no images"):
+        clf.calibrate(torch.zeros(0, 28, 28, dtype=torch.uint8), torch.zeros(0, dtype=torch.int64))

@@ -121,6 +121,8 @@ class Classifier:
         self._fitted()
         scores = self.logits(X).double()  # (N, C) or (N, 1)
         right = self._index(as_labels(y, len(scores)))  # (N,) column of each image's digit
+        if len(right) == 0:
+            raise DataError("calibrate got no images; give it held-out images of the trained digits")
         temperature = calibration.fit_temperature(scores, right)
         before = metrics.expected_calibration_error(calibration.probabilities(scores), right)
         after = metrics.expected_calibration_error(calibration.probabilities(scores / temperature), right)
