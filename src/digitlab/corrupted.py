@@ -274,16 +274,16 @@ def edge_image(img, severity, rng):
 
 
 def jpeg(img, severity, rng):
-    """Saved as a JPEG of `quality` (of 100) and read back: blocks and ringing."""
-    quality = (25, 12, 6)[severity - 1]
+    """Saved as a JPEG of a `quality` (of 100) in the severity's range and read back: blocks and ringing."""
+    quality = int(rng.integers(*((22, 31), (11, 16), (5, 9))[severity - 1]))
     buffer = io.BytesIO()
     Image.fromarray(_as_bytes(img)).save(buffer, format="JPEG", quality=quality)
     return np.asarray(Image.open(buffer), dtype=np.float32) / 255
 
 
 def low_contrast(img, severity, rng):
-    """Washed out: every pixel pulled to the image's mean, keeping `kept` of its difference from it."""
-    kept = (0.4, 0.25, 0.15)[severity - 1]
+    """Washed out: every pixel pulled to the image's mean, keeping about `kept` of its difference from it."""
+    kept = (0.4, 0.25, 0.15)[severity - 1] * rng.uniform(0.9, 1.1)
     mean = img.mean()
     return _clip(mean + kept * (img - mean))
 
@@ -432,3 +432,87 @@ def accuracy_by_kind(predicted, labels, index) -> dict[str, float]:
     held_out = np.isin(names, list(HELD_OUT_KINDS))
     groups = {"all": right, "seen kinds": right[~held_out], "held-out kinds": right[held_out]}
     return {**scores, **{name: float(part.mean()) for name, part in groups.items() if len(part)}}
+
+
+def describe(by_kind: dict[str, float]) -> str:
+    """accuracy_by_kind's dict as two lines: the seen and held-out kinds and the worst kind, then
+    every kind (held-out ones starred)."""
+    kinds = [k for k in NAMES if k in by_kind]
+    worst = min(kinds, key=by_kind.__getitem__)
+    groups = ", ".join(f"{g} {by_kind[g]:.2%}" for g in ("seen kinds", "held-out kinds") if g in by_kind)
+    every = ", ".join(f"{k}{'*' if k in HELD_OUT_KINDS else ''} {by_kind[k]:.2%}" for k in kinds)
+    return f"{groups}, worst kind {worst} {by_kind[worst]:.2%}\nby kind (* held out): {every}"
+
+
+def _png(image: np.ndarray) -> bytes:
+    """(28, 28) uint8 -> the bytes of it saved as a grey PNG, as a user would save it for predict."""
+    buffer = io.BytesIO()
+    Image.fromarray(image).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def cleaned(raw: np.ndarray, progress: bool = False) -> np.ndarray:
+    """(n, 28, 28) uint8 damaged images -> (n, 28, 28) uint8: what `digitlab predict` gives a model
+    for each one saved as a 28 x 28 PNG (`images.prepare`, the routing predict itself calls), rounded
+    to 0-255 as a dataset stores it. An image to_mnist refuses (it found no digit) stays a black
+    square, so every model gets it wrong, as a user would see it refused; none is dropped."""
+    from digitlab.console import track
+    from digitlab.images import prepare
+
+    out = np.zeros_like(raw)
+    chunks = range(0, len(raw), PER_KIND)
+    for start in track(chunks, "cleaning the corruption set as predict does") if progress else chunks:
+        part = raw[start:start + PER_KIND]
+        names = [f"corrupted image {start + k}" for k in range(len(part))]
+        inputs, _ = prepare(part, range(len(part)), [_png(image) for image in part], names, skipped=lambda err: None)
+        out[start:start + PER_KIND] = (inputs.numpy() * 255).round().astype(np.uint8)
+    return out
+
+
+VIEWS = ("corrupted_raw", "corrupted")  # data.load's names: the images as they are, and as predict reads them
+
+
+def cache_path(view: str, seed: int = SEED) -> Path:
+    from digitlab.files import home
+    from digitlab.images import PREPROCESS_VERSION
+
+    if view == "corrupted_raw":
+        return home() / "corrupted" / f"{VERSION}-seed{seed}-{PER_KIND}-raw.npz"
+    # What predict makes of the images depends on the preprocessing too: a change to either rebuilds it.
+    return home() / "corrupted" / f"{VERSION}-prep{PREPROCESS_VERSION}-seed{seed}-{PER_KIND}.npz"
+
+
+def _cached(path: Path) -> tuple[np.ndarray, np.ndarray] | None:
+    try:
+        with np.load(path) as saved:
+            images, labels = saved["images"], saved["labels"]
+        if images.shape == (len(NAMES) * PER_KIND, SIDE, SIDE) and len(labels) == len(images):
+            return images, labels
+    except (OSError, ValueError, KeyError):
+        pass  # not built yet, or a damaged cache: build it again
+    return None
+
+
+def _save(path: Path, images: np.ndarray, labels: np.ndarray) -> None:
+    from digitlab.files import atomic_write
+
+    with atomic_write(path) as f:
+        np.savez(f, images=images, labels=labels)
+
+
+def arrays(view: str = "corrupted", seed: int = SEED) -> tuple[np.ndarray, np.ndarray]:
+    """One view of the set as (images (N, 28, 28) uint8, labels (N,) uint8), from the cache when it is
+    there, else built and cached: the raw view in about 15 s, the cleaned one (every image through
+    predict's routing) in a few minutes more (benchmarks/RESULTS.md, "The corruption set")."""
+    found = _cached(cache_path(view, seed))
+    if found is not None:
+        return found
+    raw = _cached(cache_path("corrupted_raw", seed))
+    if raw is None:
+        raw = build_raw(seed)
+        _save(cache_path("corrupted_raw", seed), *raw)
+    if view == "corrupted_raw":
+        return raw
+    images, labels = cleaned(raw[0], progress=True), raw[1]
+    _save(cache_path(view, seed), images, labels)
+    return images, labels
