@@ -15,7 +15,11 @@ from __future__ import annotations
 import argparse
 import time
 
+import numpy as np
+
 from digitlab import classifiers, corrupted, data, pretrained
+
+ONE_ANSWER = 0.3  # share of a kind's images given the same answer above which it is named: each digit is about 0.1
 
 
 def timed_load(view: str) -> data.Digits:
@@ -25,6 +29,17 @@ def timed_load(view: str) -> data.Digits:
     how = "read from the cache" if found else "built"
     print(f"{view}: {len(digits.labels):,} images, {how} in {time.perf_counter() - started:.1f} s", flush=True)
     return digits
+
+
+def one_answers(predicted: np.ndarray, index: np.ndarray) -> str:
+    """The kinds where one answer is given for more than ONE_ANSWER of the images, with that answer."""
+    found = []
+    kinds = corrupted.kind_of(index)
+    for kind in corrupted.NAMES:
+        counts = np.bincount(predicted[kinds == kind], minlength=10)
+        if counts.max() > ONE_ANSWER * counts.sum():
+            found.append(f"{kind} '{counts.argmax()}' {counts.max() / counts.sum():.0%}")
+    return ", ".join(found) or "none"
 
 
 def main() -> None:
@@ -38,9 +53,12 @@ def main() -> None:
     for name, clf in models.items():
         for view, digits in views.items():
             started = time.perf_counter()
-            by_kind = corrupted.accuracy_by_kind(clf.predict(digits.images), digits.labels, digits.index)
+            predicted = clf.predict(digits.images)
+            by_kind = corrupted.accuracy_by_kind(predicted, digits.labels, digits.index)
             print(f"\n{name} on {view}: mean {by_kind['all']:.2%} ({time.perf_counter() - started:.1f} s)")
-            print(corrupted.describe(by_kind), flush=True)
+            print(corrupted.describe(by_kind))
+            print(f"one answer for over {ONE_ANSWER:.0%} of a kind: {one_answers(predicted.numpy(), digits.index.numpy())}",
+                  flush=True)
 
 
 if __name__ == "__main__":

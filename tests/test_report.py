@@ -32,7 +32,7 @@ def page_path(tmp_path_factory):
     images, labels = stress.build(per_category=5, progress=False)
     shaken = data.Digits(torch.from_numpy(images), torch.from_numpy(labels).long(),
                          torch.arange(20) // 5 * stress.PER_CATEGORY, "stress")
-    images, labels = corrupted.build_raw(per_kind=3)
+    images, labels = corrupted.build_raw(data.mnist_arrays("train"), per_kind=3)
     kinds = len(corrupted.NAMES)
     damaged = data.Digits(torch.from_numpy(images), torch.from_numpy(labels).long(),
                           torch.arange(3 * kinds) // 3 * corrupted.PER_KIND, "corrupted_raw")

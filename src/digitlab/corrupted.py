@@ -385,13 +385,13 @@ def _as_bytes(img: np.ndarray) -> np.ndarray:
 PER_KIND = 1000  # images per kind: heldout.CORRUPTION's digits, each once
 
 
-def digits(per_kind: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+def digits(mnist_train: tuple[np.ndarray, np.ndarray], per_kind: int | None = None) -> tuple[np.ndarray, np.ndarray]:
     """(images (n, 28, 28) uint8, labels (n,) uint8): the first `per_kind` (all when None) of the
-    held-out MNIST training digits the set damages."""
-    from digitlab.data import mnist_arrays
+    held-out digits the set damages, out of `mnist_train`, MNIST's training file as
+    `data.mnist_arrays("train")` gives it (passed in, so that data.py may load this module)."""
     from digitlab.heldout import CORRUPTION
 
-    images, labels = mnist_arrays("train")
+    images, labels = mnist_train
     keep = np.asarray(CORRUPTION)[:per_kind or PER_KIND]
     return images[keep], labels[keep]
 
@@ -409,10 +409,11 @@ def damaged(kind: str, i: int, clean: np.ndarray, seed: int = SEED) -> np.ndarra
     return _as_bytes(out)
 
 
-def build_raw(seed: int = SEED, per_kind: int | None = None, kinds=NAMES) -> tuple[np.ndarray, np.ndarray]:
+def build_raw(mnist_train: tuple[np.ndarray, np.ndarray], seed: int = SEED, per_kind: int | None = None,
+              kinds=NAMES) -> tuple[np.ndarray, np.ndarray]:
     """(images (N, 28, 28) uint8, labels (N,) uint8), N = len(kinds) * per_kind, kind by kind: the
-    damaged digits as they are."""
-    clean, labels = digits(per_kind)
+    damaged digits as they are (`mnist_train` as `digits` takes it)."""
+    clean, labels = digits(mnist_train, per_kind)
     images = np.stack([damaged(kind, i, clean[i], seed) for kind in kinds for i in range(len(clean))])
     return images, np.tile(labels, len(kinds))
 
@@ -500,16 +501,17 @@ def _save(path: Path, images: np.ndarray, labels: np.ndarray) -> None:
         np.savez(f, images=images, labels=labels)
 
 
-def arrays(view: str = "corrupted", seed: int = SEED) -> tuple[np.ndarray, np.ndarray]:
+def arrays(mnist_train, view: str = "corrupted", seed: int = SEED) -> tuple[np.ndarray, np.ndarray]:
     """One view of the set as (images (N, 28, 28) uint8, labels (N,) uint8), from the cache when it is
-    there, else built and cached: the raw view in about 15 s, the cleaned one (every image through
+    there, else built from `mnist_train` (a function giving MNIST's training file as `digits` takes it,
+    called only then) and cached: the raw view in about 15 s, the cleaned one (every image through
     predict's routing) in a few minutes more (benchmarks/RESULTS.md, "The corruption set")."""
     found = _cached(cache_path(view, seed))
     if found is not None:
         return found
     raw = _cached(cache_path("corrupted_raw", seed))
     if raw is None:
-        raw = build_raw(seed)
+        raw = build_raw(mnist_train(), seed)
         _save(cache_path("corrupted_raw", seed), *raw)
     if view == "corrupted_raw":
         return raw

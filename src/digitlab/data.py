@@ -138,7 +138,7 @@ def _corrupted_view(view: str, split: str):
     if part_of(split) == "train":
         raise DataError(f"the corruption set is for testing only (held-out MNIST digits, damaged); train on "
                         f"mnist and evaluate with --dataset {view}")
-    images, labels = corrupted.arrays(view)
+    images, labels = corrupted.arrays(lambda: mnist_arrays("train"), view)
     return images, labels, np.arange(len(labels)), view
 
 
