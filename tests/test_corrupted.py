@@ -138,17 +138,18 @@ def test_the_corruption_set_is_never_trained_on(view, capsys):
     assert_one_line_error(code, err, "testing only")
 
 
-def test_evaluate_on_the_corruption_set_reports_each_kind(capsys, tmp_path, monkeypatch, mnist_train):
+@pytest.mark.parametrize("view", ["corrupted", "corrupted_raw"])
+def test_evaluate_on_the_corruption_set_reports_each_kind(view, capsys, tmp_path, monkeypatch, mnist_train):
     from digitlab import classifiers
 
     monkeypatch.setattr(corrupted, "PER_KIND", 12)
     clf = classifiers.make("pixel").fit(mnist_train.images[:2000], mnist_train.labels[:2000])
     clf.save(tmp_path / "pixel")
-    raw = data.load("corrupted_raw", "valid")
-    expected = corrupted.accuracy_by_kind(clf.predict(raw.images), raw.labels, raw.index)
-    code, out, err = digitlab(capsys, "evaluate", tmp_path / "pixel", "--dataset", "corrupted_raw")
+    damaged = data.load(view, "valid")
+    expected = corrupted.accuracy_by_kind(clf.predict(damaged.images), damaged.labels, damaged.index)
+    code, out, err = digitlab(capsys, "evaluate", tmp_path / "pixel", "--dataset", view)
     assert code == 0, err
-    assert f"accuracy {expected['all']:.2%} on {12 * len(corrupted.NAMES)} test images of corrupted_raw" in out
+    assert f"accuracy {expected['all']:.2%} on {12 * len(corrupted.NAMES)} test images of {view}" in out
     line = next(line for line in out.splitlines() if line.startswith("by kind (* held out):"))
     for kind in corrupted.NAMES:
         star = "*" if kind in corrupted.HELD_OUT_KINDS else ""

@@ -477,6 +477,8 @@ def cache_path(view: str, seed: int = SEED) -> Path:
     from digitlab.files import home
     from digitlab.images import PREPROCESS_VERSION
 
+    if view not in VIEWS:
+        raise ValueError(f"no view {view!r} of the corruption set; choose one of {VIEWS}")
     if view == "corrupted_raw":
         return home() / "corrupted" / f"{VERSION}-seed{seed}-{PER_KIND}-raw.npz"
     # What predict makes of the images depends on the preprocessing too: a change to either rebuilds it.
@@ -504,8 +506,8 @@ def _save(path: Path, images: np.ndarray, labels: np.ndarray) -> None:
 def arrays(mnist_train, view: str = "corrupted", seed: int = SEED) -> tuple[np.ndarray, np.ndarray]:
     """One view of the set as (images (N, 28, 28) uint8, labels (N,) uint8), from the cache when it is
     there, else built from `mnist_train` (a function giving MNIST's training file as `digits` takes it,
-    called only then) and cached: the raw view in about 15 s, the cleaned one (every image through
-    predict's routing) in a few minutes more (benchmarks/RESULTS.md, "The corruption set")."""
+    called only then) and cached: the raw view in about 6 s, the cleaned one (every image through
+    predict's routing) in 1-2 minutes more on two busy cores (benchmarks/RESULTS.md, "The corruption set")."""
     found = _cached(cache_path(view, seed))
     if found is not None:
         return found

@@ -158,7 +158,7 @@ DESCRIPTIONS = {
     "mnist_sample": "fastai's 3s and 7s (valid = the test set's)",
     "mnist_tiny": "fastai's small 3s-and-7s subset (its files, by name)",
     "stress": "5,000 digits that are not MNIST's: fonts, pen strokes, photos, small (test only)",
-    "corrupted": "21,000 held-out MNIST digits damaged 21 ways, as digitlab predict reads them (test only)",
+    "corrupted": "1,000 held-out MNIST training digits damaged 21 ways (21,000), as digitlab predict reads them (test only)",
     "corrupted_raw": "the corruption set's damaged 28 x 28 images as they are, as the Python API reads them (test only)",
 }
 
