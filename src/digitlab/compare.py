@@ -148,6 +148,9 @@ class Result:
     stress_ece: float | None = None  # the same on the stress set (ten-digit models)
     calibration: dict | None = None  # the classifier's calibration_ (temperature, images, ECE before and after)
     reliability: dict | None = None  # {"test": ..., "stress": ...}: metrics.reliability's bins, as lists
+    # ten-digit models: accuracy on the corruption set as predict reads it, by kind, "all", "seen kinds"
+    # and "held-out kinds" (corrupted.accuracy_by_kind)
+    corrupted: dict | None = None
 
 
 def task_name(classes: Sequence[int], dataset: str) -> str:
@@ -347,10 +350,21 @@ def stress_evaluation(clf, shaken: data.Digits | None) -> dict | None:
             "ece": scores["ece"], "reliability": scores["reliability"]}
 
 
+def corruption_scores(clf, damaged: data.Digits | None) -> dict | None:
+    """A ten-digit model's accuracy on the corruption set (`damaged`, data.load("corrupted", "valid")),
+    by kind; None for a model of other digits, or when no corruption set is given."""
+    from digitlab import corrupted
+
+    if damaged is None or clf.classes_.tolist() != list(range(10)):
+        return None
+    return corrupted.accuracy_by_kind(clf.predict(damaged.images), damaged.labels, damaged.index)
+
+
 def run_one(method: str, task: Task, plan: MethodPlan, out: Path, seed: int, device: str,
-            worst: int = 9, shaken: data.Digits | None = None) -> Result:
-    """Fit one method on one task, calibrate it on the held-out images, measure it (on the stress
-    set `shaken` too, where given and the task is the ten digits), save it under `out`."""
+            worst: int = 9, shaken: data.Digits | None = None, damaged: data.Digits | None = None) -> Result:
+    """Fit one method on one task, calibrate it on the held-out images, measure it (on the stress set
+    `shaken` and the corruption set `damaged` too, where given and the task is the ten digits), save
+    it under `out`."""
     clf = make(method, seed=seed, device=device, **dataclasses.asdict(plan))
     start = time.perf_counter()
     clf.fit(task.train_images, task.train_labels, valid=(task.test_images, task.test_labels), device=device)
@@ -380,15 +394,18 @@ def run_one(method: str, task: Task, plan: MethodPlan, out: Path, seed: int, dev
         stress_ece=on_stress["ece"] if on_stress else None,
         calibration=clf.calibration_,
         reliability={"test": scores["reliability"], **({"stress": on_stress["reliability"]} if on_stress else {})},
+        corrupted=corruption_scores(clf, damaged),
     )
 
 
 def run_all(tasks: Sequence[Task], methods: Sequence[str], out: Path, seed: int = 0, device: str = "cpu",
-            epochs: int | None = None, config: CompareConfig = CompareConfig(), stress: bool = True) -> list[Result]:
+            epochs: int | None = None, config: CompareConfig = CompareConfig(), test_sets: bool = True) -> list[Result]:
     """Every method on every task, with a progress bar over the runs; models saved under `out`.
-    With `stress`, every ten-digit model is also scored on the stress set (drawn once, then cached)."""
+    With `test_sets`, every ten-digit model is also scored on the stress set and on the corruption set
+    as predict reads it (each built once, then cached)."""
     ten = any(task.classes == list(range(10)) for task in tasks)
-    shaken = data.load("stress", "valid") if stress and ten else None
+    shaken = data.load("stress", "valid") if test_sets and ten else None
+    damaged = data.load("corrupted", "valid") if test_sets and ten else None
     results = []
     with progress_bar(transient=False) as bar:
         job = bar.add_task("compare", total=len(tasks) * len(methods))
@@ -396,7 +413,7 @@ def run_all(tasks: Sequence[Task], methods: Sequence[str], out: Path, seed: int 
             for method in methods:
                 bar.update(job, description=f"{method} on {task.name}")
                 results.append(run_one(method, task, config.plan(method, epochs, device), out, seed, device,
-                                      config.worst, shaken))
+                                      config.worst, shaken, damaged))
                 bar.advance(job)
         bar.update(job, description="compared")
     return results

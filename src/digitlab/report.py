@@ -339,6 +339,7 @@ def summary_rows(results: Sequence[Result]) -> list[list[str]]:
             r.task,
             f"{r.accuracy:.2%}",
             f"{r.stress['all']:.2%}" if r.stress else "-",
+            f"{r.corrupted['all']:.2%}" if r.corrupted else "-",
             f"{r.ece:.2%}" if r.ece is not None else "-",
             f"{r.stress_ece:.2%}" if r.stress_ece is not None else "-",
             f"{r.train_seconds:.2f} s",
@@ -363,7 +364,21 @@ def stress_table(results: Sequence[Result]) -> str:
                    *(f"stress: {c}" for c in CATEGORIES)], rows)
 
 
-SUMMARY_HEADER = ["method", "task", "test accuracy", "stress set", "ECE test", "ECE stress", "train time", "predict time / image", "parameters", "size on disk"]
+def corruption_table(results: Sequence[Result]) -> str:
+    """Each ten-digit model's accuracy on the corruption set (as predict reads it): overall, on the
+    kinds anyone may tune on and on the held-out ones, then kind by kind; a column per model."""
+    from digitlab.corrupted import HELD_OUT_KINDS, NAMES
+
+    scored = [r for r in results if r.corrupted]
+    if not scored:
+        return ""
+    rows = [[name, *(f"{r.corrupted[name]:.2%}" for r in scored)] for name in ("all", "seen kinds", "held-out kinds")]
+    rows += [[f"{kind} (held out)" if kind in HELD_OUT_KINDS else kind, *(f"{r.corrupted[kind]:.2%}" for r in scored)]
+             for kind in NAMES]
+    return _table(["corruption set", *(f"{r.method}, {r.task}" for r in scored)], rows)
+
+
+SUMMARY_HEADER = ["method", "task", "test accuracy", "stress set", "corruption set", "ECE test", "ECE stress", "train time", "predict time / image", "parameters", "size on disk"]
 
 STYLE = """
 body { font-family: system-ui, sans-serif; max-width: 1200px; margin: 2em auto; padding: 0 1em; color: #222; }
@@ -384,8 +399,10 @@ def render(results: Sequence[Result], tasks: Sequence[Task], settings: dict, env
         "summary": _table(SUMMARY_HEADER, summary_rows(results))
         + "<p>Test accuracy on each task's held-out images (MNIST's test set). The stress set is 5,000"
         " digits that are not MNIST's (fonts, pen strokes, photos, small scans), scored for the ten-digit"
-        " models; below, by category. Predict time is per image in one batch; size on disk is the saved"
-        " model folder.</p>" + stress_table(results),
+        " models; below, by category. The corruption set is 1,000 held-out MNIST training digits damaged"
+        " 21 ways (noise, blur, turns, grey backgrounds, lines, blocks...), as digitlab predict reads them;"
+        " its held-out kinds are ones no choice was tuned on. Predict time is per image in one batch; size"
+        " on disk is the saved model folder.</p>" + stress_table(results) + corruption_table(results),
         "examples": "".join(_img(example_digits(t), f"{t.name}: training images, one row per class") for t in tasks),
         "means": "".join(_img(mean_digits(t), f"{t.name}: the mean training image of each class") for t in tasks),
         "curves": _img(learning_curves(results), "validation accuracy and loss after each epoch"),

@@ -67,8 +67,9 @@ def run(args: argparse.Namespace) -> int:
     check_output_folder(out, "--out")  # before any training, not when the first model is saved
     names = args.dataset or compare.DEFAULT_DATASETS
     tasks = compare.load_tasks(names, args.quick, args.seed, config)  # refuses a dataset given twice
-    # --quick skips the stress set: drawing it the first time takes longer than the whole smoke run.
-    results = compare.run_all(tasks, methods, out, args.seed, device, epochs, config, stress=not args.quick)
+    # --quick skips the stress and corruption sets: building them the first time takes longer than the
+    # whole smoke run.
+    results = compare.run_all(tasks, methods, out, args.seed, device, epochs, config, test_sets=not args.quick)
     settings = {
         "datasets": ", ".join(t.dataset for t in tasks),
         "quick": str(args.quick),

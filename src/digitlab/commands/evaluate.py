@@ -13,8 +13,9 @@ def add_parser(subparsers) -> None:
     )
     parser.add_argument("model", metavar="MODEL", help="the model folder, e.g. digitlab-out/linear-3v7")
     parser.add_argument("--dataset", metavar="NAME|DIR",
-                        help="mnist_sample, mnist, mnist_tiny, stress (digits that are not MNIST's) or a folder "
-                        "of images; scores its valid "
+                        help="mnist_sample, mnist, mnist_tiny, stress (digits that are not MNIST's), corrupted "
+                        "(held-out MNIST digits damaged 21 ways, as predict reads them), corrupted_raw (the same "
+                        "images as they are) or a folder of images; scores its valid "
                         "split, or all of a folder without split folders "
                         "(default: mnist_sample for a 3-vs-7 model, mnist for a ten-digit one)")
     parser.set_defaults(run=run)
@@ -62,4 +63,10 @@ def run(args: argparse.Namespace) -> int:
 
         by_category = stress.accuracy_by_category(scores["predicted"], test.labels, test.index)
         print("by category: " + ", ".join(f"{c} {by_category[c]:.2%}" for c in stress.CATEGORIES))
+    if dataset in ("corrupted", "corrupted_raw"):
+        from digitlab import corrupted
+
+        by_kind = corrupted.accuracy_by_kind(scores["predicted"], test.labels, test.index)
+        print(corrupted.describe(by_kind))
     return 0
+
