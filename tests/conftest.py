@@ -24,8 +24,8 @@ SESSION_HOME = Path(tempfile.mkdtemp(prefix="digitlab-test-home-"))
 os.environ["DIGITLAB_HOME"] = str(SESSION_HOME)
 os.environ.setdefault("MPLBACKEND", "Agg")
 # What a test's home shares with the session's: caches derived from the shipped files alone (MNIST
-# decoded, the stress set drawn, the book's exported mnist_tiny), built once a session, not per test.
-SHARED = ("mnist", "stress", "book")
+# decoded, the stress and corruption sets drawn, the book's exported mnist_tiny), built once a session, not per test.
+SHARED = ("mnist", "stress", "corrupted", "book")
 
 
 def pytest_unconfigure(config) -> None:

@@ -197,3 +197,29 @@ def test_explain_into_a_file_is_one_line_error(model, capsys, tmp_path, mnist_te
     (tmp_path / "taken").write_text("a file")
     code, out, err = digitlab(capsys, "predict", model, tmp_path / "seven.png", "--explain", tmp_path / "taken")
     assert_one_line_error(code, err, "taken")
+
+
+def test_read_images_gives_what_it_gave_before_its_routing_moved_into_images_prepare(tmp_path, mnist_train):
+    # images.prepare is the routing predict shares with the corruption set: an MNIST-style 28 x 28 PNG
+    # goes as its own pixels, every other file through to_mnist, a broken one is skipped and named,
+    # and the rest keep the order given.
+    from digitlab.commands.predict import Unreadable, read_images
+    from digitlab.errors import DataError, DigitlabWarning
+
+    digits = mnist_train.images[:3].numpy()  # (3, 28, 28) uint8
+    paths = {name: tmp_path / name for name in ("mnist.png", "dark.png", "bad.png", "scan.jpg", "mnist-2.png")}
+    Image.fromarray(digits[0]).save(paths["mnist.png"])
+    Image.fromarray(255 - digits[1]).save(paths["dark.png"])  # 28 x 28 grey, but dark on light: cleaned
+    paths["bad.png"].write_bytes(b"\x89PNG\r\n\x1a\n broken")
+    Image.fromarray(255 - digits[2]).resize((84, 84)).convert("RGB").save(paths["scan.jpg"])
+    Image.fromarray(digits[2]).save(paths["mnist-2.png"])
+    unreadable = Unreadable()
+    with pytest.warns(DigitlabWarning, match="bad.png"):
+        inputs, read = read_images([str(p) for p in paths.values()], unreadable)
+    assert read == [str(paths[n]) for n in ("mnist.png", "dark.png", "scan.jpg", "mnist-2.png")]
+    assert unreadable.count == 1
+    expected = torch.stack([torch.from_numpy(digits[0]).float() / 255, images.to_mnist(paths["dark.png"]),
+                            images.to_mnist(paths["scan.jpg"]), torch.from_numpy(digits[2]).float() / 255])
+    assert torch.equal(inputs, expected)
+    with pytest.raises(DataError, match="broken.png"):  # with nowhere to send it, a refusal is raised
+        images.prepare(np.zeros((0, 28, 28), np.uint8), [], [paths["bad.png"].read_bytes()], ["broken.png"])

@@ -92,3 +92,16 @@ def test_predict_without_a_model_uses_the_shipped_cnn(capsys, tmp_path):
     code, out, err = digitlab(capsys, "predict", photo)
     assert code == 0, err
     assert out.startswith(f"{photo}: 1 (probability")
+
+
+def test_build_fits_on_the_fit_part_and_calibrates_on_the_held_out_digits(tmp_path, monkeypatch):
+    from digitlab import heldout
+    from digitlab.classifiers import load
+
+    monkeypatch.setitem(pretrained.RECIPES, "linear", {"epochs": 1, "seed": 0})  # a second's training
+    recorded = pretrained.build(tmp_path, methods=("linear",))["linear"]
+    clf = load(tmp_path / "linear")
+    assert clf.data_["n_train"] == heldout.START  # never a held-out digit
+    assert clf.calibration_["images"] == len(heldout.CALIBRATION) and clf.temperature_ != 1
+    assert recorded["temperature"] == clf.temperature_
+    assert 0 <= recorded["ece_mnist_test"] < 0.05 and 0 <= recorded["ece_stress"] < 0.1, recorded

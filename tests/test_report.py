@@ -16,7 +16,7 @@ import torch
 from PIL import Image
 from torch.testing import assert_close
 
-from digitlab import compare, data, report, stress
+from digitlab import compare, corrupted, data, report, stress
 
 CHROMIUM = "/usr/bin/chromium"
 ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
@@ -25,14 +25,18 @@ ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
 @pytest.fixture(scope="module")
 def page_path(tmp_path_factory):
     """A report from real quick runs: pixel and linear on 3 vs 7 and on ten digits, the ten-digit
-    models also scored on a small slice of the stress set."""
+    models also scored on small slices of the stress and corruption sets."""
     out = tmp_path_factory.mktemp("report")
     tasks = [compare.load_task(name, quick=True) for name in ("mnist_tiny", "mnist")]
     plan = compare.MethodPlan(epochs=2)
     images, labels = stress.build(per_category=5, progress=False)
     shaken = data.Digits(torch.from_numpy(images), torch.from_numpy(labels).long(),
                          torch.arange(20) // 5 * stress.PER_CATEGORY, "stress")
-    results = [compare.run_one(m, t, plan, out, seed=0, device="cpu", shaken=shaken)
+    images, labels = corrupted.build_raw(data.mnist_arrays("train"), per_kind=3)
+    kinds = len(corrupted.NAMES)
+    damaged = data.Digits(torch.from_numpy(images), torch.from_numpy(labels).long(),
+                          torch.arange(3 * kinds) // 3 * corrupted.PER_KIND, "corrupted_raw")
+    results = [compare.run_one(m, t, plan, out, seed=0, device="cpu", shaken=shaken, damaged=damaged)
                for t in tasks for m in ("pixel", "linear")]
     return report.write(out / "report.html", results, tasks, {"seed": 0}, report.environment("cpu"))
 
@@ -43,8 +47,13 @@ def test_every_section_is_there_and_every_picture_is_an_embedded_png(page_path):
         assert f'<section id="{key}"><h2>{heading}</h2>' in page
     sources = re.findall(r'<img src="([^"]+)"', page)
     # examples and means per task, curves, then per run a confusion matrix, top losses, what the
-    # model learned and why its top losses went wrong
-    assert len(sources) == 2 * 2 + 1 + 4 * 4
+    # model learned and why its top losses went wrong, and a reliability diagram per ten-digit run
+    assert len(sources) == 2 * 2 + 1 + 4 * 4 + 2
+    calibrated = page.split('<section id="calibration">')[1].split("</section>")[0]
+    assert calibrated.count("<img") == 2 and "<figcaption>linear, 0-9: reliability</figcaption>" in calibrated
+    for row in ("pixel", "linear"):  # each model's temperature and its calibration errors
+        assert re.search(rf"<td>{row}</td><td>0-9</td><td>[\d.]+</td><td>300</td>(<td>[\d.]+%</td>){{3}}</tr>",
+                         calibrated), calibrated
     learned = page.split('<section id="learned">')[1].split("</section>")[0]
     assert learned.count("<img") == 4 and "<figcaption>linear, 0-9</figcaption>" in learned
     for source in sources:
@@ -58,7 +67,15 @@ def test_every_section_is_there_and_every_picture_is_an_embedded_png(page_path):
     for row in ("pixel", "linear"):
         assert re.search(rf"<td>{row}</td><td>3 vs 7</td><td>[\d.]+%</td><td>-</td>", page)
         cells = re.search(rf"<td>{row}</td><td>0-9</td>((?:<td>[\d.]+%</td>)+)", page.split("stress: small")[1])
-        assert cells and cells.group(1).count("%") == 2 + len(stress.CATEGORIES), row
+        # MNIST test, the stress set, the calibration error on each, then the categories
+        assert cells and cells.group(1).count("%") == 4 + len(stress.CATEGORIES), row
+    # The corruption set in the summary (ten digits only) and kind by kind, a column per ten-digit model.
+    for row in ("pixel", "linear"):
+        assert re.search(rf"<td>{row}</td><td>3 vs 7</td><td>[\d.]+%</td><td>-</td><td>-</td>", page)
+        assert re.search(rf"<td>{row}</td><td>0-9</td><td>[\d.]+%</td><td>[\d.]+%</td><td>[\d.]+%</td>", page)
+    assert "<th>corruption set</th><th>pixel, 0-9</th><th>linear, 0-9</th></tr>" in page
+    for name in ("all", "seen kinds", "held-out kinds", "fog", "zigzag (held out)", "ruled_lines (held out)"):
+        assert re.search(rf"<tr><td>{re.escape(name)}</td><td>[\d.]+%</td><td>[\d.]+%</td></tr>", page), name
     for name in ("python", "torch", "digitlab", "device", "torch threads"):
         assert f"<td>{name}</td>" in page
     # Each run names its settings: the pixel method its distance, the trained ones epochs and lr.
@@ -89,7 +106,7 @@ def test_report_renders_offline_in_headless_chromium(page_path):
         finally:
             browser.close()
     assert headings == list(report.SECTIONS.values())
-    assert len(widths) == 21 and all(w > 0 for w in widths), widths
+    assert len(widths) == 23 and all(w > 0 for w in widths), widths
     assert all(url.startswith(("file:", "data:")) for url in fetched), fetched  # nothing from a network
     assert Image.open(ARTIFACTS / "report.png").size[1] > 2000  # the whole page, not a blank viewport
 

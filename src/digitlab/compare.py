@@ -1,9 +1,11 @@
 """The `compare` job: every classifier on every task, measured the same way, saved, and reported.
 
 A task is one dataset's training and test images (3 vs 7 from MNIST_SAMPLE, the ten digits from
-MNIST, or a folder). For each task and method the job fits on the training images, times
-`predict_proba` on the test images, records accuracy, the confusion matrix and the worst-classified
-images, and saves the model under `out/<method>-<task>/` for `digitlab evaluate` and `predict`.
+MNIST, or a folder). For each task and method the job fits on the training images less those held
+out (heldout.split), calibrates the model's probabilities on the held-out ones, times
+`predict_proba` on the test images, records accuracy, calibration error, the confusion matrix and
+the worst-classified images, and saves the model under `out/<method>-<task>/` for `digitlab
+evaluate` and `predict`.
 Two datasets of the same digits get their dataset's name added, `out/linear-3v7-mix/` and "3 vs 7 (mix)",
 so that neither overwrites the other.
 """
@@ -18,7 +20,7 @@ from pathlib import Path
 
 import torch
 
-from digitlab import data, metrics
+from digitlab import data, heldout, metrics
 from digitlab.devices import device_kind
 from digitlab.console import progress_bar
 from digitlab.errors import DataError, DigitlabError, ModelError
@@ -86,7 +88,9 @@ class CompareConfig:
 
 @dataclass(frozen=True)
 class Task:
-    """One dataset's images: uint8 (N, 28, 28) and int64 digits, for training and for testing."""
+    """One dataset's images: uint8 (N, 28, 28) and int64 digits, for training (the fit part of
+    heldout.split), for calibrating (its held-out part; None when there is too little data to spare
+    any) and for testing."""
 
     name: str  # what tables call it: "3 vs 7", "0-9", or a folder's name
     dataset: str  # what `--dataset` said
@@ -95,6 +99,8 @@ class Task:
     test_images: torch.Tensor
     test_labels: torch.Tensor
     tag: str = ""  # set by tell_apart when another task has the same digits: names and folders add it
+    calibration_images: torch.Tensor | None = None
+    calibration_labels: torch.Tensor | None = None
 
     @property
     def classes(self) -> list[int]:
@@ -138,6 +144,13 @@ class Result:
     model_dir: str
     config: dict  # the classifier's hyperparameters, as its checkpoint stores them
     stress: dict | None = None  # ten-digit models: accuracy on the stress set, by category and "all"
+    ece: float | None = None  # calibration error (metrics.ECE_BINS bins) on the test images
+    stress_ece: float | None = None  # the same on the stress set (ten-digit models)
+    calibration: dict | None = None  # the classifier's calibration_ (temperature, images, ECE before and after)
+    reliability: dict | None = None  # {"test": ..., "stress": ...}: metrics.reliability's bins, as lists
+    # ten-digit models: accuracy on the corruption set as predict reads it, by kind, "all", "seen kinds"
+    # and "held-out kinds" (corrupted.accuracy_by_kind)
+    corrupted: dict | None = None
 
 
 def task_name(classes: Sequence[int], dataset: str) -> str:
@@ -157,12 +170,16 @@ def _subset(images: torch.Tensor, labels: torch.Tensor, count: int, seed: int) -
 
 
 def load_task(dataset: str, quick: bool = False, seed: int = 0, config: CompareConfig = CompareConfig()) -> Task:
-    """A dataset name or folder path -> its training and test images as a Task."""
+    """A dataset name or folder path -> its training (fit and calibration parts) and test images as a Task."""
     train, test = data.load_train_valid(dataset)
+    train, held = heldout.split(train, dataset)
     train_xy, test_xy = (train.images, train.labels), (test.images, test.labels)
+    held_xy = (held.images, held.labels) if held is not None else (None, None)
     if quick:
         train_xy = _subset(*train_xy, config.quick_train, seed)
         test_xy = _subset(*test_xy, config.quick_test, seed + 1)
+        if held_xy[0] is not None:
+            held_xy = _subset(*held_xy, config.quick_test, seed + 2)
     classes = sorted(set(train_xy[1].tolist()))
     if len(classes) < 2:
         raise DataError(f"--dataset {dataset}: its training images hold only one digit; a classifier needs two or more")
@@ -170,7 +187,8 @@ def load_task(dataset: str, quick: bool = False, seed: int = 0, config: CompareC
     if unseen:
         raise DataError(f"--dataset {dataset}: its test images hold digits {unseen} that no training image has; "
                         "give every test digit training images too")
-    return Task(task_name(classes, dataset), dataset, *train_xy, *test_xy)
+    return Task(task_name(classes, dataset), dataset, *train_xy, *test_xy, calibration_images=held_xy[0],
+                calibration_labels=held_xy[1])
 
 
 def _dataset_key(dataset: str) -> str:
@@ -221,7 +239,8 @@ def count_parameters(clf) -> int:
 
 
 def evaluate(clf, images: torch.Tensor, labels: torch.Tensor, worst: int = 9, model: str = "the model") -> dict:
-    """Accuracy, confusion matrix, predict time per image and the worst images of a fitted model."""
+    """Accuracy, calibration error (and its reliability bins), confusion matrix, predict time per
+    image and the worst images of a fitted model."""
     classes = clf.classes_.cpu()
     start = time.perf_counter()
     proba = torch.cat([clf.predict_proba(batch).float().cpu() for batch in images.split(SCORE_BATCH)])
@@ -234,6 +253,8 @@ def evaluate(clf, images: torch.Tensor, labels: torch.Tensor, worst: int = 9, mo
         "accuracy": float((predicted == actual).float().mean()),
         "predicted": classes[predicted],  # (N,) digits
         "confusion": metrics.confusion_matrix(predicted, actual, len(classes)),
+        "ece": metrics.expected_calibration_error(proba, actual),
+        "reliability": {k: v.tolist() for k, v in metrics.reliability(proba, actual).items()},
         "seconds_per_image": seconds / max(1, len(labels)),
         "worst": [
             Worst(images[i].cpu(), int(labels[i]), int(classes[predicted[i]]), float(proba[i, predicted[i]]))
@@ -310,15 +331,47 @@ def stress_scores(clf, shaken: data.Digits | None) -> dict | None:
     return stress.accuracy_by_category(clf.predict(shaken.images), shaken.labels, shaken.index)
 
 
+def calibrate(clf, task: Task):
+    """`clf` calibrated on the task's held-out images, where it has any; else as it is (T = 1)."""
+    if task.calibration_images is not None:
+        clf.calibrate(task.calibration_images, task.calibration_labels)
+    return clf
+
+
+def stress_evaluation(clf, shaken: data.Digits | None) -> dict | None:
+    """stress_scores' accuracies by category ("by_category"), with the calibration error ("ece") and
+    its "reliability" bins, from one pass over the stress set; None where stress_scores gives None."""
+    from digitlab import stress
+
+    if shaken is None or clf.classes_.tolist() != list(range(10)):
+        return None
+    scores = evaluate(clf, shaken.images, shaken.labels, worst=0)
+    return {"by_category": stress.accuracy_by_category(scores["predicted"], shaken.labels, shaken.index),
+            "ece": scores["ece"], "reliability": scores["reliability"]}
+
+
+def corruption_scores(clf, damaged: data.Digits | None) -> dict | None:
+    """A ten-digit model's accuracy on the corruption set (`damaged`, data.load("corrupted", "valid")),
+    by kind; None for a model of other digits, or when no corruption set is given."""
+    from digitlab import corrupted
+
+    if damaged is None or clf.classes_.tolist() != list(range(10)):
+        return None
+    return corrupted.accuracy_by_kind(clf.predict(damaged.images), damaged.labels, damaged.index)
+
+
 def run_one(method: str, task: Task, plan: MethodPlan, out: Path, seed: int, device: str,
-            worst: int = 9, shaken: data.Digits | None = None) -> Result:
-    """Fit one method on one task, measure it (on the stress set `shaken` too, where given and the
-    task is the ten digits), save it under `out`."""
+            worst: int = 9, shaken: data.Digits | None = None, damaged: data.Digits | None = None) -> Result:
+    """Fit one method on one task, calibrate it on the held-out images, measure it (on the stress set
+    `shaken` and the corruption set `damaged` too, where given and the task is the ten digits), save
+    it under `out`."""
     clf = make(method, seed=seed, device=device, **dataclasses.asdict(plan))
     start = time.perf_counter()
     clf.fit(task.train_images, task.train_labels, valid=(task.test_images, task.test_labels), device=device)
-    train_seconds = time.perf_counter() - start
+    train_seconds = time.perf_counter() - start  # the fit alone, comparable with earlier runs' figures
+    calibrate(clf, task)
     scores = evaluate(clf, task.test_images, task.test_labels, worst)
+    on_stress = stress_evaluation(clf, shaken)
     model_dir = out / f"{method}-{task.slug}"
     clf.save(model_dir)
     return Result(
@@ -336,16 +389,23 @@ def run_one(method: str, task: Task, plan: MethodPlan, out: Path, seed: int, dev
         test_count=len(task.test_labels),
         model_dir=str(model_dir),
         config=dataclasses.asdict(clf.config),
-        stress=stress_scores(clf, shaken),
+        stress=on_stress["by_category"] if on_stress else None,
+        ece=scores["ece"],
+        stress_ece=on_stress["ece"] if on_stress else None,
+        calibration=clf.calibration_,
+        reliability={"test": scores["reliability"], **({"stress": on_stress["reliability"]} if on_stress else {})},
+        corrupted=corruption_scores(clf, damaged),
     )
 
 
 def run_all(tasks: Sequence[Task], methods: Sequence[str], out: Path, seed: int = 0, device: str = "cpu",
-            epochs: int | None = None, config: CompareConfig = CompareConfig(), stress: bool = True) -> list[Result]:
+            epochs: int | None = None, config: CompareConfig = CompareConfig(), test_sets: bool = True) -> list[Result]:
     """Every method on every task, with a progress bar over the runs; models saved under `out`.
-    With `stress`, every ten-digit model is also scored on the stress set (drawn once, then cached)."""
+    With `test_sets`, every ten-digit model is also scored on the stress set and on the corruption set
+    as predict reads it (each built once, then cached)."""
     ten = any(task.classes == list(range(10)) for task in tasks)
-    shaken = data.load("stress", "valid") if stress and ten else None
+    shaken = data.load("stress", "valid") if test_sets and ten else None
+    damaged = data.load("corrupted", "valid") if test_sets and ten else None
     results = []
     with progress_bar(transient=False) as bar:
         job = bar.add_task("compare", total=len(tasks) * len(methods))
@@ -353,7 +413,7 @@ def run_all(tasks: Sequence[Task], methods: Sequence[str], out: Path, seed: int 
             for method in methods:
                 bar.update(job, description=f"{method} on {task.name}")
                 results.append(run_one(method, task, config.plan(method, epochs, device), out, seed, device,
-                                      config.worst, shaken))
+                                      config.worst, shaken, damaged))
                 bar.advance(job)
         bar.update(job, description="compared")
     return results

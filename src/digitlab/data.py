@@ -132,13 +132,34 @@ def _stress(split: str):
     return images, labels, np.arange(len(labels)), "stress"
 
 
-DATASETS = {"mnist": _mnist, "mnist_sample": _mnist_sample, "mnist_tiny": _mnist_tiny, "stress": _stress}
-TEST_ONLY = {"stress"}  # datasets no model may train on
+def _corrupted_view(view: str, split: str):
+    from digitlab import corrupted
+
+    if part_of(split) == "train":
+        raise DataError(f"the corruption set is for testing only (held-out MNIST digits, damaged); train on "
+                        f"mnist and evaluate with --dataset {view}")
+    images, labels = corrupted.arrays(lambda: mnist_arrays("train"), view)
+    return images, labels, np.arange(len(labels)), view
+
+
+def _corrupted(split: str):
+    return _corrupted_view("corrupted", split)
+
+
+def _corrupted_raw(split: str):
+    return _corrupted_view("corrupted_raw", split)
+
+
+DATASETS = {"mnist": _mnist, "mnist_sample": _mnist_sample, "mnist_tiny": _mnist_tiny, "stress": _stress,
+            "corrupted": _corrupted, "corrupted_raw": _corrupted_raw}
+TEST_ONLY = {"stress", "corrupted", "corrupted_raw"}  # datasets no model may train on
 DESCRIPTIONS = {
     "mnist": "all ten digits (valid = MNIST's test set)",
     "mnist_sample": "fastai's 3s and 7s (valid = the test set's)",
     "mnist_tiny": "fastai's small 3s-and-7s subset (its files, by name)",
     "stress": "5,000 digits that are not MNIST's: fonts, pen strokes, photos, small (test only)",
+    "corrupted": "1,000 held-out MNIST training digits damaged 21 ways (21,000), as digitlab predict reads them (test only)",
+    "corrupted_raw": "the corruption set's damaged 28 x 28 images as they are, as the Python API reads them (test only)",
 }
 
 

@@ -7,11 +7,71 @@ test set only ever reports (the brief's first rule).
 
 - CALIBRATION: probabilities calibrated, thresholds chosen;
 - CORRUPTION: the digits the corruption set (corrupted.py) damages, test only.
+
+`split(train, dataset)` cuts any training `Digits` into the part a model fits and the part it is
+calibrated on: by these indices for MNIST's own datasets, by a seeded draw for a user's folder.
 """
 
 from __future__ import annotations
+
+import numpy as np
+import torch
+
+from digitlab.digits import Digits
+from digitlab.errors import warn
 
 HELD_OUT = 5_000  # digits at the end of MNIST's 60,000 training images
 START = 60_000 - HELD_OUT  # MNIST training index from which digits are held out
 CALIBRATION = range(START, 59_000)  # 4,000 digits
 CORRUPTION = range(59_000, 60_000)  # 1,000 digits
+
+# The datasets whose "train" split is MNIST's training file, each digit's `index` its place there.
+# A folder of images or IDX files may call its split "train" too, but its indices are its own.
+MNIST_TRAINING = ("mnist", "mnist_sample", "mnist_tiny")
+
+# A folder's calibration part: this share of each digit's images, drawn with this seed (fixed, as
+# data.SPLIT_SEED is, so that models trained with different seeds calibrate on the same images).
+FOLDER_FRACTION = 0.1
+FOLDER_SEED = 42
+FOLDER_LEAST = 10  # images of a digit below which a folder is not calibrated (10 % would be none)
+
+
+def split(train: Digits, dataset: str) -> tuple[Digits, Digits | None]:
+    """(fit part, calibration part) of a training split; the calibration part is None when the data
+    holds no held-out digit (mnist_tiny) or is too small to spare any (a warning then says so).
+
+    MNIST's own datasets: every digit from START on is held out; those in CALIBRATION calibrate, and
+    those in CORRUPTION are in neither part (the corruption set damages them, for testing only).
+    Any other data: a seeded FOLDER_FRACTION of each digit's images calibrate, the rest fit.
+    """
+    if dataset in MNIST_TRAINING and train.source == "train":
+        fit = train.index < START
+        calibrate = (train.index >= CALIBRATION.start) & (train.index < CALIBRATION.stop)
+        if not calibrate.any():  # mnist_tiny: its files are all from MNIST's first 10,000 (train says so)
+            return _part(train, fit), None
+        return _part(train, fit), _part(train, calibrate)
+    calibrate = _drawn(train.labels, dataset)
+    if calibrate is None:
+        return train, None
+    return _part(train, ~calibrate), _part(train, calibrate)
+
+
+def _drawn(labels: torch.Tensor, dataset: str) -> torch.Tensor | None:
+    """(N,) bool: FOLDER_FRACTION of each digit's images, drawn with FOLDER_SEED; None when a digit
+    has fewer than FOLDER_LEAST images."""
+    labels = labels.numpy()
+    digits, counts = np.unique(labels, return_counts=True)
+    if len(digits) and counts.min() < FOLDER_LEAST:
+        few = digits[counts.argmin()]
+        warn(f"{dataset}: digit {few} has only {counts.min()} training image(s), fewer than {FOLDER_LEAST}, "
+             f"so none is held out to calibrate the model's probabilities; they stay uncalibrated")
+        return None
+    rng = np.random.default_rng(FOLDER_SEED)
+    chosen = np.zeros(len(labels), dtype=bool)
+    for digit, count in zip(digits, counts):  # digit by digit, so that every digit calibrates
+        chosen[rng.choice(np.flatnonzero(labels == digit), int(count * FOLDER_FRACTION), replace=False)] = True
+    return torch.from_numpy(chosen)
+
+
+def _part(digits: Digits, keep: torch.Tensor) -> Digits:
+    return digits._replace(images=digits.images[keep], labels=digits.labels[keep], index=digits.index[keep])

@@ -433,6 +433,32 @@ def already_mnist(batch: np.ndarray) -> np.ndarray:
             & (np.maximum(off_y, off_x) <= MNIST_STYLE_CENTRE))
 
 
+def prepare(small: np.ndarray, at, sources, names, skipped=None) -> tuple[torch.Tensor, np.ndarray]:
+    """What a model is given for each of `sources`, as `digitlab predict` routes them: ((n, 28, 28)
+    float32 in [0, 1], (n,) bool, which of them could be read).
+
+    `small` ((k, 28, 28) uint8) holds the 28 x 28 grey images among them, at places `at`: those that
+    `already_mnist` passes go as they are (a batch at once); every other source (a path, bytes or PIL
+    image, named `names[i]`) goes through `to_mnist`, a few milliseconds each. A `DataError` from it
+    goes to `skipped(err)`, its row left black and unread; without `skipped` it is raised. The one
+    routing `predict` and the corruption set share, so what one measures is what the other does."""
+    at = np.asarray(at, dtype=np.int64)
+    ready = already_mnist(small)  # (k,)
+    inputs = torch.zeros(len(sources), FRAME_SIDE, FRAME_SIDE)
+    inputs[at[ready]] = torch.from_numpy(small[ready]).float() / 255
+    read = np.zeros(len(sources), dtype=bool)
+    read[at[ready]] = True
+    for i in np.flatnonzero(~read):
+        try:
+            inputs[i] = to_mnist(sources[i], names[i])
+            read[i] = True
+        except DataError as err:
+            if skipped is None:
+                raise
+            skipped(err)
+    return inputs, read
+
+
 def to_mnist(source: str | os.PathLike | bytes | Image.Image, name: str = "image") -> torch.Tensor:
     """One handwritten digit (path, bytes or PIL image) -> (28, 28) float32 in [0, 1], MNIST-style.
 

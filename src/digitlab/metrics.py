@@ -51,3 +51,34 @@ def top_losses(
     else:
         per_item = torch.stack([loss_func(o[None], t[None]) for o, t in zip(outputs, targets)])
     return per_item.topk(min(k, len(per_item)))
+
+
+ECE_BINS = 15  # equal-width confidence bins of the calibration error (the issue's "15 bins")
+
+
+def reliability(proba: torch.Tensor, labels_index: torch.Tensor, bins: int = ECE_BINS) -> dict[str, torch.Tensor]:
+    """What a reliability diagram draws: for each of `bins` equal-width confidence bins over (0, 1],
+    the mean confidence (the largest probability of each row), the accuracy and how many rows fall
+    in it. An empty bin has count 0 and confidence and accuracy 0.
+
+    proba: (N, C) probabilities; labels_index: (N,) the right column of each row.
+    """
+    confidence, predicted = proba.double().max(dim=1)  # (N,), (N,)
+    right = (predicted == labels_index.reshape(-1)).double()  # (N,)
+    # Bin b holds confidences in (b / bins, (b + 1) / bins]: a confidence of exactly 1 is the last bin's.
+    which = (torch.ceil(confidence * bins).long() - 1).clamp(0, bins - 1)  # (N,)
+    count = torch.bincount(which, minlength=bins)  # (bins,)
+    per_bin = count.clamp_min(1).double()
+    return {
+        "confidence": torch.zeros(bins, dtype=torch.float64).index_add_(0, which, confidence) / per_bin,
+        "accuracy": torch.zeros(bins, dtype=torch.float64).index_add_(0, which, right) / per_bin,
+        "count": count,
+    }
+
+
+def expected_calibration_error(proba: torch.Tensor, labels_index: torch.Tensor, bins: int = ECE_BINS) -> float:
+    """The mean over confidence bins of |accuracy - confidence|, each bin weighted by its share of
+    the rows: 0 when a model that says 80 % is right 80 % of the time, at every confidence."""
+    table = reliability(proba, labels_index, bins)
+    weight = table["count"].double() / max(1, len(labels_index))
+    return float((weight * (table["accuracy"] - table["confidence"]).abs()).sum())

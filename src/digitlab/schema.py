@@ -14,6 +14,8 @@ import math
 import reprlib
 from collections.abc import Callable
 
+from digitlab.calibration import MAX_TEMPERATURE, MIN_TEMPERATURE
+
 Rule = Callable[[object, str], None]
 MAX_SEED = 2**63 - 1  # what torch.manual_seed takes (commands.arguments.SEED_MAX for --seed)
 DTYPES = ("float32", "float64", "float16", "bfloat16", "int64", "int32", "int16", "int8", "uint8", "bool")
@@ -192,6 +194,10 @@ TOP = record({
     "history": items(mapping(scalar, most=32), most=100_000),
     "training": record({"epoch": whole(-1, 100_000), "optimizer": state_tree()}),
     "recipe": RECIPE,  # only in a cnn saved before it had one config (OLD_CNN)
+    # Classifier.calibrate's record; absent in a checkpoint never calibrated (T = 1).
+    "calibration": record({"temperature": number(MIN_TEMPERATURE, MAX_TEMPERATURE),
+                           "images": whole(1, 10**10), "ece_before": number(0, 1, none=True),
+                           "ece_after": number(0, 1, none=True)}, required=("temperature",)),
     "tensors": mapping(record({"shape": items(whole(0, 1 << 31), most=8), "dtype": text(*DTYPES)},
                               required=("shape", "dtype")), most=10_000),
 }, required=("format", "method", "classes", "config", "tensors"))

@@ -64,6 +64,9 @@ def load(directory) -> Classifier:
     clf.state_ = {"epoch": int(training.get("epoch", -1)), "optimizer": optimizer}
     clf.history_ = list(saved.get("history") or [])
     clf.data_ = dict(saved.get("data") or {})
+    if saved.get("calibration") is not None:  # absent before calibration existed: the model's own, T = 1
+        clf.calibration_ = dict(saved["calibration"])
+        clf.temperature_ = float(clf.calibration_["temperature"])
     try:
         clf._restore({k: v for k, v in tensors.items() if not k.startswith("optimizer")}, saved)
     except ModelError as err:

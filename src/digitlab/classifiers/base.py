@@ -1,5 +1,6 @@
 """What every classifier shares: the constructor that stores a typed config, the checks of X and y,
-`predict` and `score` from `predict_proba`, the history, and `save`.
+`predict_proba` from each method's raw scores (`logits`) and the temperature `calibrate` fitted,
+`predict` and `score` from it, the history, and `save`.
 
 scikit-learn's convention: the constructor only stores its config; `fit` returns self and leaves
 its learned state in attributes ending in `_` (`classes_`, `model_`, `history_`, ...); `save`
@@ -15,7 +16,7 @@ from collections.abc import Callable
 
 import torch
 
-from digitlab import checkpoint
+from digitlab import calibration, checkpoint, metrics
 from digitlab.classifiers.state import split_state
 from digitlab.deskew import deskewed
 from digitlab.errors import DataError, DigitlabError, ModelError
@@ -37,6 +38,10 @@ def positive(x: float) -> bool:
 class Classifier:
     method: str = ""
     Config: type = object
+    # Learned by `calibrate` (and cleared by training): probabilities are softmax(logits / temperature_).
+    # Until then, and for a checkpoint saved before calibration existed, the model's own (T = 1).
+    temperature_: float = 1.0
+    calibration_: dict | None = None  # {"temperature", "images", "ece_before", "ece_after"}
 
     def __init__(self, config=None, **options):
         self.config = config if config is not None else self.configure(**options)
@@ -102,11 +107,39 @@ class Classifier:
         if not hasattr(self, "classes_"):
             raise ModelError(f"this {self.method} classifier is not trained yet; call fit first")
 
-    def predict_proba(self, X) -> torch.Tensor:
+    def logits(self, X) -> torch.Tensor:
+        """(N, C) raw scores, one column per class in classes_ order, whose softmax is the model's
+        own probabilities; (N, 1) for the book's one-output binary model (sigmoid: the first class)."""
         raise NotImplementedError
 
+    def predict_proba(self, X) -> torch.Tensor:
+        """(N, C) calibrated probabilities, columns in classes_ order: softmax(logits / temperature_)."""
+        return calibration.probabilities(self.logits(X) / self.temperature_)
+
+    def calibrate(self, X, y) -> Classifier:
+        """Fit temperature_ on held-out images (never the test set) by their negative log-likelihood,
+        and record it with the calibration error (ECE, metrics.ECE_BINS bins) before and after."""
+        self._fitted()
+        scores = self.logits(X).double()  # (N, C) or (N, 1)
+        right = self._index(as_labels(y, len(scores)))  # (N,) column of each image's digit
+        if len(right) == 0:
+            raise DataError("calibrate got no images; give it held-out images of the trained digits")
+        temperature = calibration.fit_temperature(scores, right)
+        before = metrics.expected_calibration_error(calibration.probabilities(scores), right)
+        after = metrics.expected_calibration_error(calibration.probabilities(scores / temperature), right)
+        self.temperature_ = temperature
+        self.calibration_ = {"temperature": temperature, "images": len(right), "ece_before": before,
+                             "ece_after": after}
+        return self
+
+    def _uncalibrated(self) -> None:
+        """Training changed the model: a temperature fitted before no longer fits it."""
+        self.temperature_, self.calibration_ = 1.0, None
+
     def predict(self, X) -> torch.Tensor:
-        best = self.predict_proba(X).argmax(dim=1)  # (N, C) -> (N,) column index
+        # From the model's own probabilities (T = 1): a temperature never changes the order of a row's
+        # scores, but rounding at a large T could tie two that differ by less than float32 resolves.
+        best = calibration.probabilities(self.logits(X)).argmax(dim=1)  # (N, C) -> (N,) column index
         return self.classes_[best]
 
     def score(self, X, y) -> float:
@@ -114,6 +147,7 @@ class Classifier:
         return (predicted == as_labels(y, len(predicted))).float().mean().item()
 
     def _record(self, row: dict, epoch_end: Callable | None) -> None:
+        self._uncalibrated()  # every fit and resumed fit records a row once its model has changed
         self.history_.append(row)
         if epoch_end is not None:
             epoch_end(self, row)
@@ -139,4 +173,5 @@ class Classifier:
             "accuracy": last.get("accuracy"),
             "history": self.history_,
             "training": {"epoch": state["epoch"], "optimizer": json_state},
+            **({"calibration": self.calibration_} if self.calibration_ is not None else {}),
         })

@@ -14,7 +14,7 @@ from torch import nn
 from digitlab import recipe
 from digitlab.callbacks import Divergence
 from digitlab.classifiers.network import NetworkClassifier
-from digitlab.inputs import as_images, as_labels
+from digitlab.inputs import as_labels
 from digitlab.seeding import seeded
 
 
@@ -65,6 +65,3 @@ class CNNClassifier(NetworkClassifier):
         """(N, classes) raw scores."""
         self._fitted()
         return recipe.predict_logits(self.model_, self._images(X), device=device).cpu()
-
-    def predict_proba(self, X) -> torch.Tensor:
-        return torch.softmax(self.logits(X), dim=1)

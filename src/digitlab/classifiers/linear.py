@@ -129,14 +129,11 @@ class BookNetwork(NetworkClassifier):
                   start_epoch=start_epoch)
 
     @torch.no_grad()
-    def predict_proba(self, X) -> torch.Tensor:
+    def logits(self, X) -> torch.Tensor:
+        """(N, n_out) the network's outputs: (N, 1) for two classes (positive: the first), else (N, C)."""
         self._fitted()
         self.model_.eval()
-        out = self.model_(self._images(X))  # (N, n_out)
-        if self._n_out() == 1:
-            p_first = torch.sigmoid(out[:, 0])
-            return torch.stack([p_first, 1 - p_first], dim=1)  # columns in classes_ order
-        return torch.softmax(out, dim=1)
+        return self.model_(self._images(X))
 
 
 class LinearClassifier(BookNetwork):

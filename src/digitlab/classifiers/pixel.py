@@ -32,7 +32,8 @@ class PixelConfig:
     deskew: bool = False  # shear each digit upright first (deskew.py), in fit and predict; the book does not
     ideals: int = 1  # ideal digits per class: 1 is the book's mean; more are the means of groups of alike digits
     seed: int = 0  # seeds the grouping's first guesses (ideals > 1)
-    temperature: float = 0.01  # predict_proba = softmax(-distance / temperature); distance in [0, 1]
+    temperature: float = 0.01  # scores' scale: logits = -distance / temperature, distance in [0, 1]
+    #                            (calibrate's temperature_ then divides these, as every method's logits)
 
     def __post_init__(self):
         require(self.distance in ("l1", "l2"), f"distance={self.distance!r}: choose 'l1' or 'l2'")
@@ -139,8 +140,10 @@ class PixelSimilarity(Classifier):
         C, k = self.ideals_.shape[:2]
         return self.ideals_.reshape(C * k, 28 * 28), C, k
 
-    def predict_proba(self, X) -> torch.Tensor:
-        return torch.softmax(-self.distances(X) / self.config.temperature, dim=1)
+    def logits(self, X) -> torch.Tensor:
+        """(N, C) the nearer an ideal digit, the higher: -distance / config.temperature, the scores
+        whose softmax is the book's similarity turned into probabilities."""
+        return -self.distances(X) / self.config.temperature
 
     def predict(self, X) -> torch.Tensor:
         if self.config.distance == "l1":

@@ -93,6 +93,3 @@ class ResNet18Classifier(NetworkClassifier):
         out = torch.cat([self.model_(chunk.to(device)).cpu() for chunk in as_images(X).split(1024)])
         self.model_.to("cpu")
         return out
-
-    def predict_proba(self, X) -> torch.Tensor:
-        return torch.softmax(self.logits(X), dim=1)

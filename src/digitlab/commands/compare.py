@@ -42,6 +42,10 @@ def _table(results):
     return table
 
 
+def _count(labels) -> str:
+    return f"{len(labels):,}" if labels is not None else "none"
+
+
 def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
@@ -63,16 +67,18 @@ def run(args: argparse.Namespace) -> int:
     check_output_folder(out, "--out")  # before any training, not when the first model is saved
     names = args.dataset or compare.DEFAULT_DATASETS
     tasks = compare.load_tasks(names, args.quick, args.seed, config)  # refuses a dataset given twice
-    # --quick skips the stress set: drawing it the first time takes longer than the whole smoke run.
-    results = compare.run_all(tasks, methods, out, args.seed, device, epochs, config, stress=not args.quick)
+    # --quick skips the stress and corruption sets: building them the first time takes longer than the
+    # whole smoke run.
+    results = compare.run_all(tasks, methods, out, args.seed, device, epochs, config, test_sets=not args.quick)
     settings = {
         "datasets": ", ".join(t.dataset for t in tasks),
         "quick": str(args.quick),
         "seed": str(args.seed),
-        **{f"{t.name} images (train / test)": f"{len(t.train_labels):,} / {len(t.test_labels):,}" for t in tasks},
+        **{f"{t.name} images (train / calibrate / test)":
+           f"{len(t.train_labels):,} / {_count(t.calibration_labels)} / {len(t.test_labels):,}" for t in tasks},
     }
     with console.status("drawing the report"):
         page = report.write(out / "report.html", results, tasks, settings, report.environment(device))
-    Console(width=max(Console().width, 140)).print(_table(results))
+    Console(width=max(Console().width, 170)).print(_table(results))
     print(f"models: {out}/<method>-<task>/   report: {page}")
     return 0

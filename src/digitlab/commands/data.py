@@ -73,7 +73,7 @@ def run(args: argparse.Namespace) -> int:
     from digitlab import data
 
     _check_split(args.split)
-    # The stress set is listed only when asked for: drawing it the first time takes about a minute.
+    # The test-only sets are listed only when asked for: building them the first time takes a minute or two.
     names = [args.dataset] if args.dataset else [n for n in data.DATASETS if n not in data.TEST_ONLY]
     title = args.dataset or "digitlab datasets (real MNIST, shipped with the package)"
     table = Table(title=title)

@@ -13,8 +13,9 @@ def add_parser(subparsers) -> None:
     )
     parser.add_argument("model", metavar="MODEL", help="the model folder, e.g. digitlab-out/linear-3v7")
     parser.add_argument("--dataset", metavar="NAME|DIR",
-                        help="mnist_sample, mnist, mnist_tiny, stress (digits that are not MNIST's) or a folder "
-                        "of images; scores its valid "
+                        help="mnist_sample, mnist, mnist_tiny, stress (digits that are not MNIST's), corrupted "
+                        "(held-out MNIST digits damaged 21 ways, as predict reads them), corrupted_raw (the same "
+                        "images as they are) or a folder of images; scores its valid "
                         "split, or all of a folder without split folders "
                         "(default: mnist_sample for a 3-vs-7 model, mnist for a ten-digit one)")
     parser.set_defaults(run=run)
@@ -34,10 +35,18 @@ def confusion_table(counts, classes, title: str):
     return table
 
 
+def _temperature(clf) -> str:
+    """How the model's probabilities were calibrated, for the ECE line."""
+    if clf.calibration_ is None:
+        return " (probabilities not calibrated: temperature 1)"
+    return f" (temperature {clf.temperature_:.3f}, fitted on {clf.calibration_['images']:,} held-out images)"
+
+
 def run(args: argparse.Namespace) -> int:
     from rich.console import Console
 
     from digitlab import compare, data
+    from digitlab.metrics import ECE_BINS
 
     clf = compare.load_model(args.model)
     classes = clf.classes_.tolist()
@@ -48,9 +57,16 @@ def run(args: argparse.Namespace) -> int:
     title = f"{args.model} on {dataset} ({compare.task_name(classes, dataset)}), test images"
     Console().print(confusion_table(scores["confusion"], classes, title))
     print(f"accuracy {scores['accuracy']:.2%} on {len(test.labels):,} test images of {dataset}")
+    print(f"calibration error (ECE, {ECE_BINS} bins) {scores['ece']:.2%}" + _temperature(clf))
     if dataset == "stress":
         from digitlab import stress
 
         by_category = stress.accuracy_by_category(scores["predicted"], test.labels, test.index)
         print("by category: " + ", ".join(f"{c} {by_category[c]:.2%}" for c in stress.CATEGORIES))
+    if dataset in ("corrupted", "corrupted_raw"):
+        from digitlab import corrupted
+
+        by_kind = corrupted.accuracy_by_kind(scores["predicted"], test.labels, test.index)
+        print(corrupted.describe(by_kind))
     return 0
+

@@ -176,9 +176,8 @@ def read_images(paths: list[str], unreadable: Unreadable, as_is: bool = False):
     """((n, 28, 28) inputs in [0, 1], the paths they came from) for the images of `paths` that could
     be read. Files that are MNIST-style already (28 x 28 grey PNGs that `images.already_mnist`
     passes: mnist_png's, say) are read as they are, a batch at once; the rest are made MNIST-like by
-    images.to_mnist, a few milliseconds each. With `as_is`, every file is read as a folder's files
-    are (other sizes resized, nothing cleaned)."""
-    import numpy as np
+    images.to_mnist, a few milliseconds each: `images.prepare`, which the corruption set shares. With
+    `as_is`, every file is read as a folder's files are (other sizes resized, nothing cleaned)."""
     import torch
 
     from digitlab import images
@@ -194,17 +193,8 @@ def read_images(paths: list[str], unreadable: Unreadable, as_is: bool = False):
         keep = sorted(set(range(len(paths))) - {i for i, _ in bad})
         return (torch.from_numpy(pixels[keep]).float() / 255 if keep else None), [paths[i] for i in keep]
     small, at, heads = read_small_pngs(paths)  # (k, 28, 28) uint8 of the 28 x 28 grey PNGs
-    ready = images.already_mnist(small)  # (k,)
-    inputs = torch.empty(len(paths), 28, 28)
-    inputs[np.asarray(at, dtype=np.int64)[ready]] = torch.from_numpy(small[ready]).float() / 255
-    read = np.zeros(len(paths), dtype=bool)
-    read[np.asarray(at, dtype=np.int64)[ready]] = True
-    for i in np.flatnonzero(~read):
-        try:
-            inputs[i] = images.to_mnist(heads[i] if heads[i] is not None else paths[i], paths[i])
-            read[i] = True
-        except DataError as err:
-            unreadable.add(err)
+    sources = [head if head is not None else path for head, path in zip(heads, paths)]
+    inputs, read = images.prepare(small, at, sources, paths, unreadable.add)
     return (inputs[torch.from_numpy(read)] if read.any() else None), [p for p, ok in zip(paths, read) if ok]
 
 

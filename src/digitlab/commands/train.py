@@ -1,5 +1,8 @@
 """`digitlab train METHOD`: train one classifier, checkpointing after every epoch; Ctrl-C keeps it.
 
+It fits on the dataset's training images less those held out (heldout.split), then calibrates the
+model's probabilities on the held-out ones and saves it once more with its temperature.
+
 The checkpoint written after epoch e holds the weights and the training state (optimiser, schedule
 position), so `--resume` goes on from epoch e + 1 and ends exactly where an uninterrupted run would.
 """
@@ -139,7 +142,8 @@ def _train(args: argparse.Namespace) -> int:
         return interrupted
     if not distributed.is_main():
         return 0
-    clf.save(out)  # also covers a method with nothing to train, which has no epochs to end
+    compare.calibrate(clf, task)
+    clf.save(out)  # with its temperature; also covers a method with nothing to train, which has no epochs to end
     return _report(args, clf, task, out)
 
 
@@ -227,4 +231,12 @@ def _report(args: argparse.Namespace, clf, task, out) -> int:
     if accuracy is None:  # nothing was trained, so nothing was scored yet
         accuracy = clf.score(task.test_images, task.test_labels)
     print(f"{args.method} on {task.name}: test accuracy {accuracy:.2%}; model saved in {out}")
+    if clf.calibration_ is None:
+        print(f"probabilities not calibrated (temperature 1): {args.dataset} has no held-out training images")
+    else:
+        from digitlab.metrics import ECE_BINS
+
+        c = clf.calibration_
+        print(f"probabilities calibrated on {c['images']:,} held-out images: temperature {c['temperature']:.3f}, "
+              f"calibration error (ECE, {ECE_BINS} bins) {c['ece_before']:.2%} -> {c['ece_after']:.2%}")
     return 0
