@@ -1,13 +1,13 @@
 """Should `digitlab predict` clean images that are MNIST-style already? Accuracy both ways.
 
 The 10,000 test PNGs of `digitlab export mnist_png` are read the way `predict` reads them (a 28 x 28
-grey PNG that `images.already_mnist` passes goes to the model as it is; anything else through
+grey PNG on a dark page (`images.dark_page`) is cleaned as the models clean a tensor; anything else through
 `images.to_mnist`), and again with every file through `images.to_mnist`, the cleaning a photo gets.
 Each shipped model predicts both; the script prints how many files passed as they are, the
 accuracy of each model each way, and the seconds each way took.
 
 MNIST's test set is used here as a final figure about preprocessing, never to choose anything:
-`already_mnist`'s limits were measured on the training images (see images.py), and the choice is
+the routing's limits were measured on the training images (see images.py), and the choice is
 made with --held-out: 5,000 training images held out (seeded), each method fitted on the other
 55,000 with the shipped models' settings (the cnn: the fast preset, the shipped medium one takes
 half an hour), and scored on the held-out digits both ways.
@@ -56,7 +56,7 @@ def main() -> None:
         start = time.perf_counter()
         cleaned = torch.stack([images.to_mnist(f) for f in files])
         clean_seconds = time.perf_counter() - start
-        passed = int(images.already_mnist(read_small_pngs(files)[0]).sum())
+        passed = int(images.dark_page(read_small_pngs(files)[0]).sum())
         print(f"  read as predict reads them: {predict_seconds:6.1f} s ({len(files) / predict_seconds:7,.0f} images/s); "
               f"{passed:,} of {len(files):,} passed as they are")
         print(f"  every file through to_mnist: {clean_seconds:6.1f} s ({len(files) / clean_seconds:7,.0f} images/s)")
@@ -77,12 +77,13 @@ def held_out(limit: int | None) -> None:
     order = torch.randperm(len(train.labels), generator=torch.Generator().manual_seed(0))
     held, fit = order[: limit or 5000], order[5000:]
     pixels = train.images[held].numpy()  # (n, 28, 28) uint8: a PNG of them reads back the same
-    ready = images.already_mnist(pixels)
+    ready = images.dark_page(pixels)
     start = time.perf_counter()
     cleaned = torch.stack([images.to_mnist(Image.fromarray(x)) for x in pixels])
-    print(f"{len(held):,} held-out training digits, {int(ready.sum()):,} passed as they are; to_mnist "
+    print(f"{len(held):,} held-out training digits, {int(ready.sum()):,} on a dark page; to_mnist "
           f"{time.perf_counter() - start:.1f} s; load average {os.getloadavg()[0]:.2f}")
-    as_predict = torch.where(torch.from_numpy(ready)[:, None, None], torch.from_numpy(pixels).float() / 255, cleaned)
+    as_predict = images.prepare(pixels, range(len(pixels)), [Image.fromarray(x) for x in pixels],
+                                [str(i) for i in range(len(pixels))])[0]
     labels = train.labels[held]
     print(f"  {'model':12s} {'as predict reads them':>22s} {'all through to_mnist':>22s}  {HEAD}")
     for method, options in {**pretrained.RECIPES, "cnn": {"preset": "fast", "seed": 0}}.items():

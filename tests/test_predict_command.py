@@ -131,39 +131,45 @@ def test_as_is_reads_mnist_style_files_without_cleaning_them(model, capsys, tmp_
     assert [a["label"] for a in answers] == classifiers.load(model).predict(mnist_test.images[:3]).tolist()
 
 
-def test_mnist_style_files_go_to_the_model_as_they_are_and_others_are_cleaned(model, capsys, tmp_path, mnist_test):
-    """Without --as-is: the exported kind of file (28 x 28, light ink on black, boxed and centred) is
-    read as it is, a batch at once; the same digit dark on light, or filling the frame, is cleaned."""
+def test_dark_page_files_are_cleaned_as_tensors_and_others_as_photos(model, capsys, tmp_path, mnist_test):
+    """Without --as-is: a 28 x 28 PNG of light ink on a dark page (the exported kind, or one with a
+    grey page or a digit filling the frame) is cleaned as the models clean a tensor, a batch at
+    once: an exported digit comes through unchanged; the same digit dark on light is cleaned as a
+    photo (to_mnist)."""
+    from digitlab.input_cleaning import cleaned
+
     mnist_style = [tmp_path / f"{i}.png" for i in range(3)]
     for i, path in enumerate(mnist_style):
         Image.fromarray(mnist_test.images[i].numpy()).save(path)
-    dark_on_light, filling = tmp_path / "dark.png", tmp_path / "filling.png"
+    dark_on_light, filling, grey = tmp_path / "dark.png", tmp_path / "filling.png", tmp_path / "grey.png"
     Image.fromarray(255 - mnist_test.images[3].numpy()).save(dark_on_light)
     crop = Image.fromarray(mnist_test.images[4].numpy()).crop(Image.fromarray(mnist_test.images[4].numpy()).getbbox())
     crop.resize((28, 28)).save(filling)
+    Image.fromarray(np.maximum(mnist_test.images[5].numpy(), 90)).save(grey)
     seen = tmp_path / "seen"
-    code, out, err = digitlab(capsys, "predict", model, *mnist_style, dark_on_light, filling, "--json", "--show", seen)
+    code, out, err = digitlab(capsys, "predict", model, *mnist_style, dark_on_light, filling, grey, "--json",
+                              "--show", seen)
     assert code == 0, err
     answers = [json.loads(line) for line in out.splitlines()]
     for i, answer in enumerate(answers[:3]):
         assert np.array_equal(np.asarray(Image.open(answer["shown"])), mnist_test.images[i].numpy())
-    for path, answer in zip([dark_on_light, filling], answers[3:]):
-        torch.testing.assert_close(_shown(answer["shown"]), images.to_mnist(path), atol=1 / 255, rtol=0)
+    torch.testing.assert_close(_shown(answers[3]["shown"]), images.to_mnist(dark_on_light), atol=1 / 255, rtol=0)
+    for path, answer in zip([filling, grey], answers[4:]):
+        tensor = torch.from_numpy(np.asarray(Image.open(path))).float()[None] / 255
+        torch.testing.assert_close(_shown(answer["shown"]), cleaned(tensor)[0], atol=1 / 255, rtol=0)
+    filled = _shown(answers[4]["shown"])
+    assert (filled > 0.2).any(1).sum() <= 21 and (filled > 0.2).any(0).sum() <= 21  # framed again, in 20 x 20
+    assert _shown(answers[5]["shown"]).min() == 0  # the grey page taken away
 
 
-def test_already_mnist_passes_mnist_digits_and_nothing_that_needs_cleaning(mnist_test):
+def test_dark_page_tells_light_ink_on_dark_from_the_rest(mnist_test):
     digits = mnist_test.images[:500].numpy()  # (500, 28, 28) uint8
-    assert images.already_mnist(digits).all()
-    filling = np.stack([np.asarray(Image.fromarray(d).crop(Image.fromarray(d).getbbox()).resize((28, 28))) for d in digits[:50]])
-    small = np.zeros_like(digits[:50])
-    small[:, 9:19, 9:19] = [np.asarray(Image.fromarray(d).resize((10, 10))) for d in digits[:50]]
-    grey_paper = np.maximum(digits[:50], 30)
-    not_mnist = {"dark on light": 255 - digits[:50], "moved 5 px right": np.roll(digits[:50], 5, axis=2),
-                 "filling the frame": filling, "faint": digits[:50] // 3, "on grey paper": grey_paper,
-                 "a 10 px digit": small, "a 10 px digit at an edge": np.roll(small, 9, axis=1)}
-    for what, batch in not_mnist.items():
-        assert not images.already_mnist(batch).any(), what
-    assert images.already_mnist(np.zeros((0, 28, 28), np.uint8)).shape == (0,)
+    assert images.dark_page(digits).all()
+    assert images.dark_page(np.maximum(digits[:50], 90)).all()  # a grey page is still darker than the ink
+    assert not images.dark_page(255 - digits[:50]).any()  # dark ink on light
+    assert not images.dark_page(np.zeros((5, 28, 28), np.uint8)).any()  # blank: no ink to read
+    assert not images.dark_page(np.full((5, 28, 28), 60, np.uint8)).any()
+    assert images.dark_page(np.zeros((0, 28, 28), np.uint8)).shape == (0,)
 
 
 def test_explain_saves_pictures_and_json_carries_the_maps(model, capsys, tmp_path, mnist_test):
@@ -200,9 +206,9 @@ def test_explain_into_a_file_is_one_line_error(model, capsys, tmp_path, mnist_te
 
 
 def test_read_images_gives_what_it_gave_before_its_routing_moved_into_images_prepare(tmp_path, mnist_train):
-    # images.prepare is the routing predict shares with the corruption set: an MNIST-style 28 x 28 PNG
-    # goes as its own pixels, every other file through to_mnist, a broken one is skipped and named,
-    # and the rest keep the order given.
+    # images.prepare is the routing predict shares with the corruption set: a 28 x 28 PNG on a dark
+    # page is cleaned as a tensor (an MNIST digit keeps its own pixels), every other file goes through
+    # to_mnist, a broken one is skipped and named, and the rest keep the order given.
     from digitlab.commands.predict import Unreadable, read_images
     from digitlab.errors import DataError, DigitlabWarning
 

@@ -149,15 +149,11 @@ class PixelSimilarity(Classifier):
         if self.config.distance == "l1":
             return super().predict(X)
         self._fitted()
-        X = torch.as_tensor(X)
-        if X.dtype == torch.uint8 and X.shape[1:] == (28, 28) and not self.config.deskew:
-            x, scale = X.reshape(-1, 28 * 28).float(), 1 / 255  # folding /255 into the weights saves a pass
-        else:
-            x, scale = self._images(X).reshape(-1, 28 * 28), 1.0
+        x = self._images(X).reshape(-1, 28 * 28)  # (N, 784), cleaned as every method's input is
         ideals, C, k = self._flat_ideals()
         # argmin ||x - m||^2 = argmax (2 x.m - ||m||^2): ||x||^2 is the same for every ideal, so one
         # (N, 784) @ (784, C k) matmul plus a bias decides; a class scores its nearest ideal's.
-        scores = torch.addmm(-(ideals * ideals).sum(1), x, ideals.T * (2 * scale))  # (N, C k)
+        scores = torch.addmm(-(ideals * ideals).sum(1), x, ideals.T * 2)  # (N, C k)
         return self.classes_[scores.reshape(-1, C, k).amax(dim=2).argmax(dim=1)]
 
     def _tensors(self) -> dict[str, torch.Tensor]:

@@ -174,8 +174,8 @@ class Unreadable:
 
 def read_images(paths: list[str], unreadable: Unreadable, as_is: bool = False):
     """((n, 28, 28) inputs in [0, 1], the paths they came from) for the images of `paths` that could
-    be read. Files that are MNIST-style already (28 x 28 grey PNGs that `images.already_mnist`
-    passes: mnist_png's, say) are read as they are, a batch at once; the rest are made MNIST-like by
+    be read. 28 x 28 grey PNGs of light ink on a dark page (`images.dark_page`: mnist_png's, say) are
+    cleaned as the models clean a tensor, a batch at once; the rest are made MNIST-like by
     images.to_mnist, a few milliseconds each: `images.prepare`, which the corruption set shares. With
     `as_is`, every file is read as a folder's files are (other sizes resized, nothing cleaned)."""
     import torch
