@@ -25,7 +25,8 @@ MIN_CONTRAST = 16  # grey levels (of 255) that ink must stand above the paper, e
 GRAIN_RATIO = 6  # ... and it must stand this many times the paper's noise (its sigma) above it
 NOISE_SIGMAS = 4.0  # ink less than this many sigmas of the noise above the paper is noise (3: specks of
 #                     a grainy JPEG came through in clouds, a 2 read as 3)
-PREPROCESS_VERSION = 18  # bump when what to_mnist or prepare gives changes: the stress and corruption sets' caches are keyed on it
+PREPROCESS_VERSION = 18  # bump when what to_mnist, prepare or input_cleaning gives changes: the stress and
+#                         corruption sets' caches are keyed on it
 EVEN_EDGE = 0.25  # the edge's spread (10th to 90th percentile), as a share of the image's, of an even page
 # The ink's level: the brightest 0.1 % of the cleaned image. A thin 1 in a photo covers under 0.5 %
 # of it (the 99.5th percentile, used before, found paper there and refused the image as blank).
