@@ -65,14 +65,15 @@ def recorded() -> dict:
 
 def scores(clf) -> dict:
     """What is recorded beside a shipped model: its accuracy on MNIST's test set (and on its first
-    SLICE images), and on the stress set, overall and by category; its calibration error on both."""
-    from digitlab import compare, data
+    SLICE images), on the stress set, overall and by category, and on the corruption set's two views,
+    by kind; its calibration error on each."""
+    from digitlab import compare, corrupted, data
 
     test = data.load("mnist", "test")
     on_test = compare.evaluate(clf, test.images, test.labels, worst=0)
     on_stress = compare.stress_evaluation(clf, data.load("stress", "valid"))
     predicted = on_test["predicted"]
-    return {
+    recorded = {
         "mnist_test": float((predicted == test.labels).float().mean()),
         "mnist_test_slice": float((predicted[:SLICE] == test.labels[:SLICE]).float().mean()),
         "stress": on_stress["by_category"],
@@ -80,6 +81,12 @@ def scores(clf) -> dict:
         "ece_stress": on_stress["ece"],
         "temperature": clf.temperature_,
     }
+    for view in ("corrupted", "corrupted_raw"):  # as predict reads the damaged digits, and as tensors
+        damaged = data.load(view, "valid")
+        on_view = compare.evaluate(clf, damaged.images, damaged.labels, worst=0)
+        recorded[view] = corrupted.accuracy_by_kind(on_view["predicted"], damaged.labels, damaged.index)
+        recorded[f"ece_{view}"] = on_view["ece"]
+    return recorded
 
 
 def build(out: Path, methods=tuple(RECIPES)) -> dict:
@@ -106,9 +113,10 @@ def _record(out: Path, fitted: dict) -> dict:
     accuracy = json.loads(path.read_text()) if path.is_file() else {}
     for method, clf in fitted.items():
         accuracy[method] = {**scores(clf), "recipe": RECIPES[method]}
-        print(f"{method}: MNIST test {accuracy[method]['mnist_test']:.2%}, "
-              f"stress {accuracy[method]['stress']['all']:.2%}, calibration error (ECE) "
-              f"{accuracy[method]['ece_mnist_test']:.2%} and {accuracy[method]['ece_stress']:.2%}", flush=True)
+        got = accuracy[method]
+        print(f"{method}: MNIST test {got['mnist_test']:.2%}, stress {got['stress']['all']:.2%}, corruption set "
+              f"{got['corrupted']['all']:.2%} (as tensors {got['corrupted_raw']['all']:.2%}); calibration error "
+              f"(ECE) {got['ece_mnist_test']:.2%}, {got['ece_stress']:.2%}, {got['ece_corrupted']:.2%}", flush=True)
     with atomic_write(path) as f:
         f.write(json.dumps(accuracy, indent=1).encode())
     return accuracy
