@@ -29,13 +29,17 @@ SLICE = 2000  # the first test images, scored again by the test suite against th
 # Deskewing (deskew.py) raised the template methods on the held-out split and the stress set alike;
 # so did 15 ideal digits a class for pixel similarity, digits stretched to MNIST's width for the
 # linear model, and simple_net's lr and batch of the compare job (held out 97.3 -> 98.5 %, stress
-# 92.8 -> 95.3 %, 3 seeds); the cnn is the medium recipe, whose ROBUST augmentation reads other
-# people's digits best.
+# 92.8 -> 95.3 %, 3 seeds).
 RECIPES: dict[str, dict] = {
     "pixel": {"deskew": True, "ideals": 15, "seed": 0},
     "linear": {"epochs": 20, "deskew": True, "stretch": True, "seed": 0},
     "simple_net": {"epochs": 20, "lr": 0.25, "batch_size": 128, "deskew": True, "seed": 0},
-    "cnn": {"preset": "medium", "seed": 0},
+    # The medium recipe with clutter (clutter.py: 10 % of each epoch's digits crossed by lines, 10 %
+    # smeared) and six epochs rather than four: chosen on held-out digits, the stress set and the
+    # corruption set's seen kinds applied to calibration digits (one seed; benchmarks/RESULTS.md,
+    # "Robust models"): held-out 99.45 %, stress 98.64 %, those kinds as tensors 97.5 % (medium as
+    # it was, trained on all 60,000: stress 98.5 %, as tensors 91 %).
+    "cnn": {"preset": "medium", "epochs": 6, "lines": 0.1, "smear": 0.1, "seed": 0},
 }
 
 

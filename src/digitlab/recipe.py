@@ -77,7 +77,6 @@ class CNNConfig:
     lowres: float = 0.0  # when augmenting, this share shrunk to 10-16 px a side and grown back, as a
     #                      small scan or a thumbnail comes out of the preprocessing
     lines: float = 0.0  # when augmenting, this share of the images crossed by a line or two (clutter.py)
-    texture: float = 0.0  # when augmenting, this share over a patterned or foggy background
     smear: float = 0.0  # when augmenting, this share smeared, as by a hand that moved
     tta: bool = False  # at prediction, also average the logits of the image shifted by 1 pixel
     ensemble: int = 1  # networks trained side by side on the same batches (each on its own augmentation
@@ -93,7 +92,7 @@ class CNNConfig:
             "rotate": 0 <= self.rotate <= 45, "scale": 0 <= self.scale <= 0.5,
             "shear": 0 <= self.shear <= 1, "aspect": 0 <= self.aspect <= 0.5, "thicken": 0 <= self.thicken <= 3,
             "blur": 0 <= self.blur <= 1, "lowres": 0 <= self.lowres <= 1, "lines": 0 <= self.lines <= 1,
-            "texture": 0 <= self.texture <= 1, "smear": 0 <= self.smear <= 1,
+            "smear": 0 <= self.smear <= 1,
             "label_smoothing": 0 <= self.label_smoothing < 1, "pct_start": 0 < self.pct_start < 1,
             "stem": self.stem in STEMS, "crop": 0 <= self.crop <= 4 and self.crop % 2 == 0,
         }
@@ -381,18 +380,17 @@ def augmented(images: torch.Tensor, config: CNNConfig, generator: torch.Generato
         images = restroked(images, config.thicken, generator)
     if config.blur or config.lowres:
         images = degraded(images, config.blur, config.lowres, generator)
-    if config.lines or config.texture or config.smear:
+    if config.lines or config.smear:
         images = _cluttered(images, config, generator)
     return images
 
 
 def _cluttered(images: torch.Tensor, config: CNNConfig, generator: torch.Generator) -> torch.Tensor:
-    """clutter.py's smears, lines and backgrounds, in that order (a smear drags the ink, not the page),
-    in the images' own dtype."""
+    """clutter.py's smears then lines (a smear drags the ink, not a line drawn after), in the images'
+    own dtype."""
     x = _to_unit(images)
     x = clutter.smeared(x, config.smear, generator) if config.smear else x
     x = clutter.crossed(x, config.lines, generator) if config.lines else x
-    x = clutter.textured(x, config.texture, generator) if config.texture else x
     return x.mul_(255).round_().to(torch.uint8) if images.dtype == torch.uint8 else x
 
 

@@ -158,7 +158,7 @@ RECIPE = record({
     "head": text(longest=20), "blocks": whole(0, 8), "augment": flag, "shift": whole(0, 8),
     "rotate": number(0, 45), "scale": number(0, 0.5), "shear": number(0, 1), "aspect": number(0, 0.5),
     "thicken": whole(0, 3), "blur": number(0, 1), "lowres": number(0, 1),
-    "lines": number(0, 1), "texture": number(0, 1), "smear": number(0, 1), "tta": flag, "ensemble": whole(1, 8),
+    "lines": number(0, 1), "smear": number(0, 1), "tta": flag, "ensemble": whole(1, 8),
     "seed": SEED,
 })
 
