@@ -132,13 +132,26 @@ def _stress(split: str):
     return images, labels, np.arange(len(labels)), "stress"
 
 
-DATASETS = {"mnist": _mnist, "mnist_sample": _mnist_sample, "mnist_tiny": _mnist_tiny, "stress": _stress}
-TEST_ONLY = {"stress"}  # datasets no model may train on
+def _nondigits(split: str):
+    from digitlab import nondigits
+
+    if part_of(split) == "train":
+        raise DataError("the non-digit set is for testing only (letters, symbols, scribbles, shapes, textures "
+                        "and several digits, to see how often digitlab declines them); see nondigits.py")
+    images, labels = nondigits.arrays()
+    return images, labels, np.arange(len(labels)), "nondigits"
+
+
+DATASETS = {"mnist": _mnist, "mnist_sample": _mnist_sample, "mnist_tiny": _mnist_tiny, "stress": _stress,
+            "nondigits": _nondigits}
+TEST_ONLY = {"stress", "nondigits"}  # datasets no model may train on
 DESCRIPTIONS = {
     "mnist": "all ten digits (valid = MNIST's test set)",
     "mnist_sample": "fastai's 3s and 7s (valid = the test set's)",
     "mnist_tiny": "fastai's small 3s-and-7s subset (its files, by name)",
     "stress": "5,000 digits that are not MNIST's: fonts, pen strokes, photos, small (test only)",
+    "nondigits": "1,800 images that are not one digit, labelled -1: letters, symbols, scribbles, shapes, "
+                 "textures, several digits (test only: the share digitlab declines)",
 }
 
 

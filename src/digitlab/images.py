@@ -17,7 +17,7 @@ import numpy as np
 import torch
 from PIL import Image, ImageFilter, ImageOps, UnidentifiedImageError
 
-from digitlab.errors import DataError
+from digitlab.errors import BlankImage, DataError
 
 WORK_SIDE = 128  # px: the longer side the image is reduced to before cleaning; far above 20
 BOX_SIDE = 20  # px: MNIST fits each digit into a 20 x 20 box ...
@@ -455,7 +455,7 @@ def already_mnist(batch: np.ndarray) -> np.ndarray:
 def to_mnist(source: str | os.PathLike | bytes | Image.Image, name: str = "image") -> torch.Tensor:
     """One handwritten digit (path, bytes or PIL image) -> (28, 28) float32 in [0, 1], MNIST-style.
 
-    Raises DataError for a missing file, a non-image, a corrupt file, or a page with no ink.
+    Raises DataError for a missing file, a non-image, a corrupt file, and its BlankImage for a page with no ink.
     """
     label = str(source) if isinstance(source, (str, os.PathLike)) else name
     image = open_image(source, label)
@@ -468,7 +468,7 @@ def to_mnist(source: str | os.PathLike | bytes | Image.Image, name: str = "image
         if (larger > 0).sum() >= 4 * MIN_INK_PIXELS:  # as many ink pixels as WORK_SIDE asks, at 4x the area
             ink = _shrunk(larger, WORK_SIDE)
     if (ink > 0).sum() < MIN_INK_PIXELS:
-        raise DataError(f"{label}: no digit found (the image looks blank); give a photo or drawing of one digit")
+        raise BlankImage(f"{label}: no digit found (the image looks blank); give a photo or drawing of one digit")
     ink = _as_mnist_writes(ink)
     crop = torch.from_numpy(_cropped(ink).copy())  # (h, w)
     h, w = crop.shape

@@ -18,7 +18,10 @@ def add_parser(subparsers) -> None:
         "one already (28 x 28 grey PNG, light ink on black, boxed and centred: mnist_png's) is read as it "
         "is, thousands a second. An image that "
         "cannot be read is named on stderr and the rest are predicted; the exit status is then 1 "
-        "(0: all predicted; 2: nothing could be, or another error).",
+        "(0: all predicted; 2: nothing could be, or another error). An answer is declined, with its reason, "
+        "when the image is blank (no digit), is not a digit (a letter, a symbol, a scribble, a shape, a texture), "
+        "shows several digits, or the model is unsure; a model trained on fewer than ten digits names them "
+        "on every answer.",
     )
     parser.add_argument("images", metavar="[MODEL] IMAGE", nargs="*",
                         help="a model folder first (e.g. digitlab-out/cnn-0-9; without one, the cnn that "
@@ -31,7 +34,11 @@ def add_parser(subparsers) -> None:
                         help="read every image as it is, without the cleaning a photo needs, even those that do "
                         "not look MNIST-style (other sizes are resized): for 28 x 28 files of your own making "
                         "that are not boxed and centred as MNIST's are")
-    parser.add_argument("--json", action="store_true", help="print one JSON object per line instead of text")
+    parser.add_argument("--json", action="store_true", help="print one JSON object per line instead of text "
+                        "(a declined answer: \"label\": null and \"declined\": the reason, its probabilities kept)")
+    parser.add_argument("--no-decline", dest="decline", action="store_false",
+                        help="always give the model's top digit, as before digitlab could decline (a blank image "
+                        "is then unreadable)")
     parser.add_argument("--show", metavar="DIR",
                         help="save the 28 x 28 image the model saw, as DIR/<name>.png; "
                         "a name met again gets -2, -3, ... (DIR/<name>-2.png)")
@@ -172,17 +179,18 @@ class Unreadable:
             warn(f"skipped {self.count - NAMED} more images that could not be read")
 
 
-def read_images(paths: list[str], unreadable: Unreadable, as_is: bool = False):
+def read_images(paths: list[str], unreadable: Unreadable, as_is: bool = False, blanks: bool = False):
     """((n, 28, 28) inputs in [0, 1], the paths they came from) for the images of `paths` that could
     be read. Files that are MNIST-style already (28 x 28 grey PNGs that `images.already_mnist`
     passes: mnist_png's, say) are read as they are, a batch at once; the rest are made MNIST-like by
     images.to_mnist, a few milliseconds each. With `as_is`, every file is read as a folder's files
-    are (other sizes resized, nothing cleaned)."""
+    are (other sizes resized, nothing cleaned). With `blanks`, an image with no ink is read as the
+    black square it is (to be declined as "no digit"), not counted unreadable."""
     import numpy as np
     import torch
 
     from digitlab import images
-    from digitlab.errors import DataError
+    from digitlab.errors import BlankImage, DataError
     from digitlab.folders import read_small_pngs
 
     if as_is:
@@ -203,36 +211,48 @@ def read_images(paths: list[str], unreadable: Unreadable, as_is: bool = False):
         try:
             inputs[i] = images.to_mnist(heads[i] if heads[i] is not None else paths[i], paths[i])
             read[i] = True
+        except BlankImage as err:
+            if blanks:
+                inputs[i], read[i] = 0, True
+            else:
+                unreadable.add(err)
         except DataError as err:
             unreadable.add(err)
     return (inputs[torch.from_numpy(read)] if read.any() else None), [p for p, ok in zip(paths, read) if ok]
 
 
 def answer(path: str, seen, row: list[float], classes: list[int], shown: Path | None, as_json: bool,
-           why: dict | None = None) -> str:
+           why: dict | None = None, declined: str | None | bool = False) -> str:
     """One image's line, JSON or text; `row` holds its probabilities as plain floats (reading them
-    one at a time out of a tensor cost a fifth of a 100,000-image stream); `why` is explain.to_json's."""
+    one at a time out of a tensor cost a fifth of a 100,000-image stream); `why` is explain.to_json's;
+    `declined` the reason the answer is withheld (decline.REASONS), None for an answer, False when
+    declining is off (--no-decline: the line as it was before digitlab could decline)."""
     import json
 
     from PIL import Image
 
+    from digitlab.decline import note
     from digitlab.files import atomic_write
 
     best = max(range(len(row)), key=row.__getitem__)
     if shown:
         with atomic_write(shown) as f:
             Image.fromarray((seen * 255).round().byte().numpy()).save(f, format="PNG")
+    knows = note(classes)
     if as_json:
         return json.dumps({
             "image": str(path),
-            "label": classes[best],
+            "label": None if declined else classes[best],
+            **({"declined": declined} if declined is not False else {}),
             "probability": round(row[best], 6),
             "probabilities": {str(c): round(p, 6) for c, p in zip(classes, row)},
+            **({"classes": classes} if knows else {}),
             **({"shown": str(shown)} if shown else {}),
             **({"explanation": why} if why else {}),
         }, allow_nan=False)
     others = "  ".join(f"{c}:{p:.3f}" for c, p in zip(classes, row))
-    line = f"{path}: {classes[best]} (probability {row[best]:.3f})  [{others}]"
+    said = f"declined ({declined})" if declined else f"{classes[best]} (probability {row[best]:.3f})"
+    line = f"{path}: {said}  [{others}]" + (f"  ({knows})" if knows else "")
     if why:
         line += f"\n  why: {reason(why)}"
     return line
@@ -260,7 +280,7 @@ def explained(clf, seen, path: str, folder: str, namer: ShownNames) -> dict:
 def run(args: argparse.Namespace) -> int:
     import sys
 
-    from digitlab import compare, pretrained
+    from digitlab import compare, decline, pretrained
 
     model, args.images = split_model(args.images, more=bool(args.from_file))
     clf = compare.load_model(model) if model else pretrained.load("cnn")
@@ -269,15 +289,18 @@ def run(args: argparse.Namespace) -> int:
     namer, unreadable, predicted = ShownNames(), Unreadable(), 0
     explained_names = ShownNames()
     for batch in batches(all_paths(args), BATCH):
-        inputs, paths = read_images(batch, unreadable, args.as_is)  # (n, 28, 28) in [0, 1]
+        inputs, paths = read_images(batch, unreadable, args.as_is, blanks=args.decline)  # (n, 28, 28) in [0, 1]
         if inputs is None:
             continue
         proba = compare.check_outputs(clf.predict_proba(inputs).float().cpu(), model)  # (n, K), columns follow classes_
+        reasons = decline.reasons(inputs, proba, decline.method_of(clf)) if args.decline else [False] * len(paths)
         lines = []
-        for path, seen, row in zip(paths, inputs, proba.tolist()):
+        for path, seen, row, declined in zip(paths, inputs, proba.tolist(), reasons):
             shown = Path(args.show) / namer(path) if args.show else None
-            why = explained(clf, seen, path, args.explain, explained_names) if args.explain else None
-            lines.append(answer(path, seen, row, classes, shown, args.json, why))
+            why = None
+            if args.explain and declined != decline.NO_DIGIT:  # a blank square has nothing to explain
+                why = explained(clf, seen, path, args.explain, explained_names)
+            lines.append(answer(path, seen, row, classes, shown, args.json, why, declined))
         print("\n".join(lines))
         sys.stdout.flush()  # a reader of the stream gets each batch's answers as they are made
         predicted += len(paths)

@@ -1,0 +1,428 @@
+"""Images that are not one digit: what the gate (gate.py) learns to refuse, and what measures it.
+
+Two seeded generators, drawn from scratch as stress.py draws its digits (its pen strokes and font
+rendering are reused), in six categories:
+
+- letters: letters that no reader would take for a digit (LOOKALIKES are left out);
+- symbols: punctuation, currency, maths, arrows, card suits;
+- scribbles: pen strokes that spell nothing;
+- shapes: polygons, stars, crosses, arrows, hearts (no ring: a ring is a 0);
+- textures: noise, stripes, checks, dots, hatching, bricks;
+- several: two or three digits side by side, apart, touching or overlapping.
+
+The TRAINING generator (`kind="train"`) types in stress.FONT_FILES and draws random-point
+scribbles, rectangles, triangles, stars, crosses, noise, stripes, checks and dots; its several
+digits are MNIST training digits below heldout.START and pen or font digits. Its draws from
+CHOICE_FROM on are never trained on: thresholds are chosen on them. The TEST set (`kind="test"`,
+`data.load("nondigits", "valid")`, refused for training) shares no font, family or digit with it:
+TeX's math italic and symbol fonts (cmmi10, cmsy10), STIX's non-Unicode Greek and relations,
+DejaVu's display operators; spirals, zigzags, coils and waves; pentagons, hexagons, hearts, moons
+and bolts; hatching, rings, bricks, blobs and wood grain; and several digits made of held-out MNIST
+digits (heldout.CALIBRATION) and stress-style digits drawn with a seed of its own.
+
+Every raw image goes through `images.to_mnist`, as a user's file would, so the sets measure what
+`predict` sees; one it finds blank stays black (a declined "no digit").
+"""
+
+from __future__ import annotations
+
+import math
+from functools import cache
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageDraw, ImageFilter
+
+from digitlab import heldout, stress
+
+CATEGORIES = ("letters", "symbols", "scribbles", "shapes", "textures", "several")
+KINDS = ("train", "test")
+PER_CATEGORY = 300  # test images per category: 1,800 in all
+TRAIN_PER_CATEGORY = 1500  # training draws per category (indices 0 .. 1,499)
+CHOICE_FROM = 1_000_000  # training-generator draws from here on are held out, for choosing thresholds
+SEED = 0
+VERSION = "v2"  # bump when what either generator draws changes
+
+# Glyphs a person could not tell from a digit, in some font or hand, so neither set has them:
+# O o D Q and the Greek O's and thetas are 0; I l i | ! and the Greek iota are 1; Z z are 2; S s $ and
+# the Greek zeta and final sigma are 5; b and the Greek delta and sigma are 6; T and J j are 7; B and
+# beta and ampersand-like sharp S are 8; g q and the Greek rho variant are 9. Dots, commas, quotes, the
+# degree sign and brackets become a blob, a ring or a bar that to_mnist blows up to a 0 or a 1.
+LOOKALIKES = set("OoDQIl|i!ZzSs$BbGgqTJj.,:;'`\"()[]{}/\\°ß§") | set("ΟοΘθϑΙιΖζςσδβϱΣ∅⊤∫′")
+
+TRAIN_LETTERS = "ABCEFHKLMNPRUVWXYadefhkmnprtuvwxy"
+TRAIN_GREEK = "ΓΔΛΞΠΦΨΩαγεηκλμνπρτυφχψω"  # in the DejaVu and STIX fonts of the stress set
+TRAIN_SYMBOLS = "#%*+<=>?@~^÷×±¶©®€£¥¢µ∞≈≠√∑πΩ♦♣♠♥★→←↑↓&∀∃∈∉∩∪⊂⊃⊕⊗∧∨≤≥≡∝∇∂⇒⇔♪☺⌘"
+
+# The test set's glyphs, by font: codes as each font maps them (the TeX fonts put their glyphs on
+# ASCII codes: cmmi10's "0"-"9" are digits and are not used; cmsy10's are symbols).
+TEST_LETTERS = {
+    "cmmi10.ttf": "AEFHKLMNPRUVWXYacdefhkmnprtuvwxy" + "\u0021\u0022\u0027\u00a1\u00a2\u00a4\u00a5\u00a6"
+                  "\u00a8\u00a9\u00aa\u00ae\u00b0\u00b2\u00b4\u00b7\u00b8\u00b9\u00bc\u00c1\u00c2",
+    "STIXNonUni.ttf": "".join(map(chr, (0xE17F, 0xE180, 0xE181, 0xE183, 0xE186, 0xE187, 0xE188, 0xE189, 0xE18A,
+                                        0xE18C, 0xE18D, 0xE18F, 0xE191, 0xE192, 0xE193, 0xE194, 0xE195, 0xE196,
+                                        0xE198, 0xE19A, 0xE19C, 0xE19F, 0xE1A0, 0xE1A1, 0xE1A2, 0xE1A5, 0xE1A6,
+                                        0xE1A9, 0xE1AB, 0xE1AC, 0xE1AD, 0xE1AE, 0xE2FC, 0xE300, 0xE302, 0xE304,
+                                        0xE30E, 0xE310, 0xE312, 0xE314, 0xE31A, 0xE31C, 0xE320, 0xE324, 0xE326))),
+}
+TEST_SYMBOLS = {
+    "cmsy10.ttf": "!\"#$%&()*+,-.234@ABCEFHKLMNPRUVWXY[\\^_`{}~\u00a5\u00a8\u00a9\u00b3",
+    "STIXNonUni.ttf": "".join(map(chr, (0xE00E, 0xE00F, 0xE016, 0xE018, 0xE023, 0xE026, 0xE02A, 0xE038, 0xE03B,
+                                        0xE04C, 0xE06D, 0xE06F, 0xE075, 0xE07C, 0xE098, 0xE0BC, 0xE0C1, 0xE0D2,
+                                        0xE0D3, 0xE0E8, 0xE0E9, 0xE0EA, 0xE0EB, 0xE0F3, 0xE0F6, 0xE0F7, 0xE112))),
+    "DejaVuSansDisplay.ttf": "∏∐∑⋀⋁⋂⋃⨀⨁⨂",  # not the integrals: a long s is a 1, three of them 5s
+    "DejaVuSerifDisplay.ttf": "∏∐∑",
+}
+
+
+@cache
+def _held(font_file: str) -> frozenset[int]:
+    """The code points `font_file` really holds a glyph for (a missing one would draw as a box: a 0)."""
+    from fontTools.ttLib import TTFont
+
+    return frozenset(TTFont(str(stress.font_dir() / font_file), lazy=True).getBestCmap())
+
+
+def _rng(seed: int, kind: str, category: str, i: int) -> np.random.Generator:
+    return np.random.default_rng([seed, 1 + KINDS.index(kind), CATEGORIES.index(category), i])
+
+
+def _on_page(ink: Image.Image, rng: np.random.Generator) -> Image.Image:
+    """Ink placed off-centre on a larger page, and turned dark on light half the time."""
+    w, h = ink.size
+    page = Image.new("L", (int(w * rng.uniform(1.0, 1.5)), int(h * rng.uniform(1.0, 1.5))), 0)
+    page.paste(ink, (int(rng.integers(0, page.width - w + 1)), int(rng.integers(0, page.height - h + 1))))
+    return Image.eval(page, lambda v: 255 - v) if rng.random() < 0.5 else page
+
+
+def _typed(fonts: dict[str, str], rng: np.random.Generator) -> Image.Image:
+    """One glyph of `fonts` ({font file: its characters}) that the font really holds."""
+    names = sorted(fonts)
+    font = names[rng.integers(len(names))]
+    chars = [c for c in fonts[font] if ord(c) in _held(font) and c not in LOOKALIKES]
+    return stress.glyph_ink(chars[rng.integers(len(chars))], stress.font_dir() / font, rng,
+                            side=int(rng.choice([96, 160, 256])))
+
+
+def _stress_fonts(chars: str, unicode_only: bool = False) -> dict[str, str]:
+    """The stress set's fonts, each with `chars`; with unicode_only, not the TeX fonts (cm*), whose
+    symbols sit on other codes (their "<" is an inverted exclamation mark: a 1)."""
+    return {f: chars for f in stress.FONT_FILES if not (unicode_only and f.startswith("cm"))}
+
+
+def _strokes(lines: list[np.ndarray], rng: np.random.Generator, side: int = 280) -> Image.Image:
+    """Pen strokes through `lines` (each (n, 2) in a unit box) at one pen width of 4 to 44 px on a 280 px pad."""
+    canvas = Image.new("L", (side, side), 0)
+    draw = ImageDraw.Draw(canvas)
+    width = float(rng.choice([rng.uniform(4, 12), rng.uniform(12, 26), rng.uniform(26, 44)])) * side / 280
+    for line in lines:
+        pen_stroke_points = [tuple(p) for p in (0.1 + 0.8 * np.clip(line, 0, 1)) * side]
+        stress.pen_stroke(draw, pen_stroke_points, width)
+    return canvas
+
+
+# ---------------------------------------------------------------------------------------------
+# The training generator
+# ---------------------------------------------------------------------------------------------
+
+
+def _train_scribble(rng: np.random.Generator) -> Image.Image:
+    """One to three strokes through 6-14 random points each: busier than any digit's path."""
+    lines = [stress.smooth(rng.uniform(0, 1, (int(rng.integers(6, 15)), 2))) for _ in range(int(rng.integers(1, 4)))]
+    return _strokes(lines, rng)
+
+
+def _polygon(points: np.ndarray, rng: np.random.Generator, side: int = 256, filled: bool | None = None) -> Image.Image:
+    """`points` ((n, 2) about 0 in a unit box) turned at random, drawn filled or as an outline."""
+    turn = rng.uniform(0, 2 * math.pi)
+    c, s = math.cos(turn), math.sin(turn)
+    xy = points @ np.array([[c, s], [-s, c]]) * rng.uniform(0.5, 0.8) + 0.5
+    canvas = Image.new("L", (side, side), 0)
+    draw = ImageDraw.Draw(canvas)
+    corners = [tuple(p) for p in xy * side]
+    if (rng.random() < 0.4) if filled is None else filled:
+        draw.polygon(corners, fill=255)
+    else:
+        draw.line(corners + corners[:1], fill=255, width=int(side * rng.uniform(0.02, 0.08)), joint="curve")
+    return canvas
+
+
+def _star(tips: int, inner: float) -> np.ndarray:
+    angles = np.arange(2 * tips) * math.pi / tips
+    radius = np.where(np.arange(2 * tips) % 2 == 0, 0.5, 0.5 * inner)
+    return np.stack([radius * np.cos(angles), radius * np.sin(angles)], 1)
+
+
+def _triangle(rng: np.random.Generator) -> np.ndarray:
+    """Three corners enclosing a fifth of the box or more: a sliver of a triangle is a 1."""
+    while True:
+        pts = rng.uniform(-0.5, 0.5, (3, 2))
+        (x1, y1), (x2, y2) = pts[1] - pts[0], pts[2] - pts[0]
+        if abs(x1 * y2 - x2 * y1) / 2 >= 0.2 * (np.ptp(pts[:, 0]) * np.ptp(pts[:, 1])) and min(np.ptp(pts, 0)) > 0.4:
+            return pts
+
+
+def _blob(rng: np.random.Generator, corners: int) -> np.ndarray:
+    """A closed outline about the centre: `corners` points at random angles and radii, the curve
+    through them smoothed when corners > 8 (a pebble), left straight otherwise (a polygon)."""
+    angles = np.sort(rng.uniform(0, 2 * math.pi, corners))
+    radius = 0.5 * rng.uniform(0.55, 1.0, corners)
+    pts = np.stack([radius * np.cos(angles), radius * np.sin(angles)], 1)
+    return stress.smooth(np.vstack([pts, pts[:2]]))[6:-6] if corners > 8 else pts
+
+
+def _train_shape(rng: np.random.Generator) -> Image.Image:
+    form = rng.integers(7)
+    if form >= 5:  # a random polygon of 4-8 corners, or a pebble (drawn filled: an outline is a 0)
+        pts = _blob(rng, int(rng.integers(4, 9)) if form == 5 else int(rng.integers(9, 14)))
+        return _polygon(pts, rng, filled=form == 6 or None)
+    if form == 0:  # a rectangle, square to long
+        w, h = 0.5, 0.5 * rng.uniform(0.45, 1)  # no thinner: a long thin box is a 1 or a 0
+        pts = np.array([[-w, -h], [w, -h], [w, h], [-w, h]])
+    elif form == 1:
+        pts = _triangle(rng)
+    elif form == 2:
+        pts = _star(int(rng.integers(4, 7)), rng.uniform(0.35, 0.55))
+    elif form == 3:  # a plus, as a polygon
+        a, b = 0.5, rng.uniform(0.1, 0.2)
+        pts = np.array([[-b, -a], [b, -a], [b, -b], [a, -b], [a, b], [b, b], [b, a], [-b, a], [-b, b], [-a, b],
+                        [-a, -b], [-b, -b]])
+    else:  # an arrow
+        pts = np.array([[-0.5, -0.1], [0.1, -0.1], [0.1, -0.3], [0.5, 0], [0.1, 0.3], [0.1, 0.1], [-0.5, 0.1]])
+    return _polygon(pts, rng)
+
+
+def _grid(side: int) -> tuple[np.ndarray, np.ndarray]:
+    return np.mgrid[0:side, 0:side].astype(np.float64) / side
+
+
+def _train_texture(rng: np.random.Generator) -> Image.Image:
+    side = int(rng.integers(96, 257))
+    yy, xx = _grid(side)
+    form = rng.integers(4)
+    if form == 0:  # noise, blurred to a grain of 0-3 px
+        values = rng.uniform(0, 255, (side, side))
+        return Image.fromarray(values.astype(np.uint8)).filter(ImageFilter.GaussianBlur(float(rng.uniform(0, 3))))
+    angle = rng.uniform(0, math.pi)
+    freq = rng.uniform(4, 16)
+    if form == 1:  # stripes
+        values = np.sin(2 * math.pi * freq * (math.cos(angle) * xx + math.sin(angle) * yy)) > 0
+    elif form == 2:  # checks
+        values = (np.floor(xx * freq) + np.floor(yy * freq)) % 2 == 0
+    else:  # a grid of dots
+        values = (np.hypot((xx * freq) % 1 - 0.5, (yy * freq) % 1 - 0.5) < rng.uniform(0.15, 0.35))
+    return Image.fromarray((values * 255).astype(np.uint8))
+
+
+# ---------------------------------------------------------------------------------------------
+# The test set's own families
+# ---------------------------------------------------------------------------------------------
+
+
+def _test_scribble(rng: np.random.Generator) -> Image.Image:
+    t = np.linspace(0, 1, 200)[:, None]
+    form = rng.integers(4)
+    if form == 0:  # a spiral of 2-4 turns
+        turns, r = rng.uniform(2, 4), 0.05 + 0.45 * t
+        line = np.hstack([r * np.cos(2 * math.pi * turns * t), r * np.sin(2 * math.pi * turns * t)]) + 0.5
+    elif form == 1:  # a zigzag of 4-9 teeth
+        teeth = int(rng.integers(4, 10))
+        x = np.linspace(0, 1, 2 * teeth + 1)
+        line = np.stack([x, 0.5 + rng.uniform(0.15, 0.4) * (np.arange(2 * teeth + 1) % 2 - 0.5)], 1)
+    elif form == 2:  # a coil: loops along a line, as a pen tried out
+        loops = rng.uniform(4, 8)
+        line = np.hstack([t * 0.8 + 0.1 + 0.08 * np.cos(2 * math.pi * loops * t),
+                          0.5 + 0.2 * np.sin(2 * math.pi * loops * t)])
+    else:  # waves, two or three lines of them
+        line = None
+        lines = [np.hstack([t, 0.2 + k * 0.3 + 0.08 * np.sin(2 * math.pi * rng.uniform(2, 5) * t)])
+                 for k in range(int(rng.integers(2, 4)))]
+        return _strokes(lines, rng)
+    return _strokes([line], rng)
+
+
+def _test_shape(rng: np.random.Generator) -> Image.Image:
+    form = rng.integers(5)
+    t = np.linspace(0, 2 * math.pi, 120, endpoint=False)
+    if form == 0:  # a pentagon or hexagon
+        n = int(rng.integers(5, 7))
+        a = np.arange(n) * 2 * math.pi / n
+        pts = 0.5 * np.stack([np.cos(a), np.sin(a)], 1)
+    elif form == 1:  # a heart
+        x, y = 16 * np.sin(t) ** 3, -(13 * np.cos(t) - 5 * np.cos(2 * t) - 2 * np.cos(3 * t) - np.cos(4 * t))
+        pts = np.stack([x, y], 1) / 34
+    elif form == 2:  # a crescent moon: two arcs
+        outer = 0.5 * np.stack([np.cos(t[:60] * 1.0 - math.pi / 2), np.sin(t[:60] - math.pi / 2)], 1)
+        inner = outer[::-1] * np.array([0.55, 1.0])
+        pts = np.vstack([outer, inner])
+    elif form == 3:  # a lightning bolt
+        pts = np.array([[0.05, -0.5], [-0.3, 0.05], [-0.02, 0.05], [-0.15, 0.5], [0.3, -0.1], [0.02, -0.1],
+                        [0.2, -0.5]])
+    else:  # a cross of St Andrew, thick
+        pts = _star(4, rng.uniform(0.2, 0.3)) * np.array([1.0, 1.0])
+        pts = np.vstack([pts, pts[:1]])[:-1]
+    return _polygon(pts, rng)
+
+
+def _test_texture(rng: np.random.Generator) -> Image.Image:
+    side = int(rng.integers(96, 257))
+    yy, xx = _grid(side)
+    freq = rng.uniform(5, 14)
+    form = rng.integers(5)
+    if form == 0:  # cross-hatching
+        values = (((xx + yy) * freq) % 1 < 0.25) | (((xx - yy) * freq) % 1 < 0.25)
+    elif form == 1:  # many rings about a point off the image's centre
+        cx, cy = rng.uniform(-0.5, 1.5, 2)
+        values = (np.hypot(xx - cx, yy - cy) * freq) % 1 < 0.4
+    elif form == 2:  # bricks
+        row = np.floor(yy * freq)
+        values = ((yy * freq) % 1 < 0.15) | (((xx * freq / 2 + row * 0.5) % 1) < 0.08)
+    elif form == 3:  # blobs: coarse noise, smoothed and cut at its median
+        coarse = Image.fromarray(rng.uniform(0, 255, (8, 8)).astype(np.uint8)).resize((side, side), Image.Resampling.BICUBIC)
+        grey = np.asarray(coarse, dtype=np.float64)
+        values = grey > np.median(grey)
+    else:  # wood grain: stripes bent by a slow wave
+        values = np.sin(2 * math.pi * freq * (yy + 0.1 * np.sin(2 * math.pi * rng.uniform(1, 3) * xx))) > 0.3
+    return Image.fromarray((values * 255).astype(np.uint8))
+
+
+# ---------------------------------------------------------------------------------------------
+# Several digits side by side
+# ---------------------------------------------------------------------------------------------
+
+
+def _side_by_side(glyphs: list[np.ndarray], gaps: list[float]) -> Image.Image:
+    """Ink images (each white on black, cropped to its ink, of one height) in a row, each `gaps[k]`
+    px after the last (negative: overlapping), the brighter pixel kept where they meet."""
+    height = max(g.shape[0] for g in glyphs)
+    xs = [0]
+    for g, gap in zip(glyphs[:-1], gaps):
+        xs.append(xs[-1] + g.shape[1] + int(round(gap)))
+    left = min(xs)
+    width = max(x + g.shape[1] for x, g in zip(xs, glyphs)) - left
+    row = np.zeros((height, width), dtype=np.uint8)
+    for x, g in zip(xs, glyphs):
+        top = (height - g.shape[0]) // 2
+        spot = row[top:top + g.shape[0], x - left:x - left + g.shape[1]]
+        np.maximum(spot, g, out=spot)
+    return Image.fromarray(np.pad(row, height // 4))
+
+
+def _cropped(ink: Image.Image, height: int) -> np.ndarray:
+    box = ink.getbbox() or (0, 0, ink.width, ink.height)
+    part = ink.crop(box)
+    scale = height / part.height
+    return np.asarray(part.resize((max(1, round(part.width * scale)), height), Image.Resampling.BILINEAR))
+
+
+def _several(rng: np.random.Generator, mnist_range: range, digit_seed: int) -> Image.Image:
+    """Two or three digits in a row: MNIST digits of `mnist_range`, or pen and font digits drawn with
+    a generator seeded from `digit_seed`; apart, touching or overlapping by up to a fifth."""
+    count = 2 + int(rng.random() < 0.3)
+    height = int(rng.choice([56, 112, 160]))
+    if rng.random() < 0.5:
+        mnist, _ = _mnist_train()
+        picks = rng.integers(mnist_range.start, mnist_range.stop, count)
+        glyphs = [_cropped(Image.fromarray(mnist[k]).resize((112, 112), Image.Resampling.BILINEAR), height)
+                  for k in picks]
+    else:
+        glyphs = [_cropped(stress.pen_ink(int(d), rng) if rng.random() < 0.5 else stress.font_ink(int(d), rng), height)
+                  for d in rng.integers(0, 10, count)]
+    gaps = [height * rng.uniform(-0.2, 0.5) for _ in range(count - 1)]
+    row = _side_by_side(glyphs, gaps)
+    return Image.eval(row, lambda v: 255 - v) if rng.random() < 0.5 else row
+
+
+@cache
+def _mnist_train() -> tuple[np.ndarray, np.ndarray]:
+    from digitlab.data import mnist_arrays
+
+    return mnist_arrays("train")
+
+
+TRAIN_DIGITS = range(0, heldout.START)  # the several-digit images' MNIST digits, training
+TEST_DIGITS = heldout.CALIBRATION  # and the test set's: never trained on by the gate or the models
+TEST_DIGIT_SEED = 7  # the test set's pen and font digits' seed (stress.SEED is 0, the gate trains on 1)
+
+MAKERS = {
+    "train": {
+        "letters": lambda rng: _on_page(_typed(_stress_fonts(TRAIN_LETTERS) if rng.random() < 0.6 else
+                                               _stress_fonts(TRAIN_GREEK, unicode_only=True), rng), rng),
+        "symbols": lambda rng: _on_page(_typed(_stress_fonts(TRAIN_SYMBOLS, unicode_only=True), rng), rng),
+        "scribbles": lambda rng: _on_page(_train_scribble(rng), rng),
+        "shapes": lambda rng: _on_page(_train_shape(rng), rng),
+        "textures": lambda rng: _on_page(_train_texture(rng), rng),
+        "several": lambda rng: _several(rng, TRAIN_DIGITS, digit_seed=1),
+    },
+    "test": {
+        "letters": lambda rng: _on_page(_typed(TEST_LETTERS, rng), rng),
+        "symbols": lambda rng: _on_page(_typed(TEST_SYMBOLS, rng), rng),
+        "scribbles": lambda rng: _on_page(_test_scribble(rng), rng),
+        "shapes": lambda rng: _on_page(_test_shape(rng), rng),
+        "textures": lambda rng: _on_page(_test_texture(rng), rng),
+        "several": lambda rng: _several(rng, TEST_DIGITS, digit_seed=TEST_DIGIT_SEED),
+    },
+}
+
+
+def raw_image(category: str, i: int, kind: str = "test", seed: int = SEED) -> Image.Image:
+    """Image i of `category` from the `kind` generator, as a user would bring it."""
+    return MAKERS[kind][category](_rng(seed, kind, category, i))
+
+
+# ---------------------------------------------------------------------------------------------
+# Through to_mnist, cached
+# ---------------------------------------------------------------------------------------------
+
+
+def build(kind: str, indices: range, seed: int = SEED, progress: bool = True) -> np.ndarray:
+    """(len(CATEGORIES) * len(indices), 28, 28) uint8, category by category: each raw image as
+    images.to_mnist makes it, black where it found no ink."""
+    from digitlab.console import track
+    from digitlab.errors import DataError
+    from digitlab.images import to_mnist
+
+    jobs = [(c, i) for c in CATEGORIES for i in indices]
+    out = np.zeros((len(jobs), 28, 28), dtype=np.uint8)
+    steps = track(enumerate(jobs), f"drawing non-digits ({kind})", total=len(jobs)) if progress else enumerate(jobs)
+    for k, (category, i) in steps:
+        try:
+            out[k] = (to_mnist(raw_image(category, i, kind, seed)).numpy() * 255).round().astype(np.uint8)
+        except DataError:
+            pass  # blank to to_mnist: "no digit"
+    return out
+
+
+def cache_path(name: str) -> Path:
+    from digitlab.files import home
+    from digitlab.images import PREPROCESS_VERSION
+
+    return home() / "nondigits" / f"{VERSION}-prep{PREPROCESS_VERSION}-{name}.npz"
+
+
+def cached(name: str, kind: str, indices: range) -> np.ndarray:
+    """build(kind, indices), from home()'s cache when it is there, else drawn and cached."""
+    from digitlab.files import atomic_write
+
+    path = cache_path(f"{name}-{indices.start}-{indices.stop}")
+    try:
+        with np.load(path) as saved:
+            if saved["images"].shape[0] == len(CATEGORIES) * len(indices):
+                return saved["images"]
+    except (OSError, ValueError, KeyError):
+        pass  # not drawn yet, or damaged: draw it again
+    images = build(kind, indices)
+    with atomic_write(path) as f:
+        np.savez(f, images=images)
+    return images
+
+
+def arrays() -> tuple[np.ndarray, np.ndarray]:
+    """The test set: (images (N, 28, 28) uint8, labels (N,) int64, all -1: no digit), category by category."""
+    images = cached("test", "test", range(PER_CATEGORY))
+    return images, np.full(len(images), -1, dtype=np.int64)
+
+
+def category_of(index, per_category: int = PER_CATEGORY):
+    """The category name(s) of image index(es) of a set laid out category by category."""
+    return np.asarray(CATEGORIES)[np.asarray(index) // per_category]
