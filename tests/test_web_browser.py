@@ -188,6 +188,27 @@ def test_uploading_a_photo_answers_for_it(page, tmp_path, mnist_test):
     page.screenshot(path=str(ARTIFACTS / "web-upload.png"), full_page=True)
 
 
+def test_a_letter_is_declined_as_plainly_as_a_digit_is_answered(page, tmp_path):
+    from PIL import ImageDraw, ImageFont
+
+    from digitlab import stress
+
+    photo = tmp_path / "letter.png"
+    sheet = Image.new("RGB", (300, 300), (245, 242, 235))
+    font = ImageFont.truetype(str(stress.font_dir() / "DejaVuSans.ttf"), 180)
+    ImageDraw.Draw(sheet).text((150, 150), "A", fill=(30, 30, 30), font=font, anchor="mm")
+    sheet.save(photo)
+    page.set_input_files("#upload", str(photo))
+    sync_api.expect(page.locator("#status")).to_contain_text("declined, not a digit", timeout=15_000)
+    sync_api.expect(page.locator(".card.declined")).to_have_count(4)
+    assert page.locator(".card .label").all_inner_texts() == ["not a digit"] * 4
+    assert page.locator(".card .confidence").all_inner_texts() == ["declined"] * 4
+    assert page.locator(".card .bars li.best").count() == 0  # no bar marked as the answer
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.wait_for_timeout(300)
+    page.screenshot(path=str(ARTIFACTS / "web-declined.png"), full_page=True)
+
+
 def test_a_file_that_is_not_an_image_is_refused_in_one_line(page, tmp_path):
     fake = tmp_path / "notes.png"
     fake.write_bytes(b"not an image at all")

@@ -138,7 +138,7 @@ def _nondigits(split: str):
     if part_of(split) == "train":
         raise DataError("the non-digit set is for testing only (letters, symbols, scribbles, shapes, textures "
                         "and several digits, to see how often digitlab declines them); see nondigits.py")
-    images, labels = nondigits.arrays()
+    images, labels = nondigits.arrays(mnist_arrays("train")[0])
     return images, labels, np.arange(len(labels)), "nondigits"
 
 

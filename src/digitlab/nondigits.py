@@ -315,13 +315,12 @@ def _cropped(ink: Image.Image, height: int) -> np.ndarray:
     return np.asarray(part.resize((max(1, round(part.width * scale)), height), Image.Resampling.BILINEAR))
 
 
-def _several(rng: np.random.Generator, mnist_range: range, digit_seed: int) -> Image.Image:
-    """Two or three digits in a row: MNIST digits of `mnist_range`, or pen and font digits drawn with
-    a generator seeded from `digit_seed`; apart, touching or overlapping by up to a fifth."""
+def _several(rng: np.random.Generator, mnist: np.ndarray, mnist_range: range) -> Image.Image:
+    """Two or three digits in a row: MNIST training digits (`mnist`, (60,000, 28, 28) uint8) of
+    `mnist_range`, or pen and font digits; apart, touching or overlapping by up to a fifth."""
     count = 2 + int(rng.random() < 0.3)
     height = int(rng.choice([56, 112, 160]))
     if rng.random() < 0.5:
-        mnist, _ = _mnist_train()
         picks = rng.integers(mnist_range.start, mnist_range.stop, count)
         glyphs = [_cropped(Image.fromarray(mnist[k]).resize((112, 112), Image.Resampling.BILINEAR), height)
                   for k in picks]
@@ -333,16 +332,8 @@ def _several(rng: np.random.Generator, mnist_range: range, digit_seed: int) -> I
     return Image.eval(row, lambda v: 255 - v) if rng.random() < 0.5 else row
 
 
-@cache
-def _mnist_train() -> tuple[np.ndarray, np.ndarray]:
-    from digitlab.data import mnist_arrays
-
-    return mnist_arrays("train")
-
-
 TRAIN_DIGITS = range(0, heldout.START)  # the several-digit images' MNIST digits, training
 TEST_DIGITS = heldout.CALIBRATION  # and the test set's: never trained on by the gate or the models
-TEST_DIGIT_SEED = 7  # the test set's pen and font digits' seed (stress.SEED is 0, the gate trains on 1)
 
 MAKERS = {
     "train": {
@@ -352,7 +343,7 @@ MAKERS = {
         "scribbles": lambda rng: _on_page(_train_scribble(rng), rng),
         "shapes": lambda rng: _on_page(_train_shape(rng), rng),
         "textures": lambda rng: _on_page(_train_texture(rng), rng),
-        "several": lambda rng: _several(rng, TRAIN_DIGITS, digit_seed=1),
+        "several": lambda rng, mnist: _several(rng, mnist, TRAIN_DIGITS),
     },
     "test": {
         "letters": lambda rng: _on_page(_typed(TEST_LETTERS, rng), rng),
@@ -360,14 +351,16 @@ MAKERS = {
         "scribbles": lambda rng: _on_page(_test_scribble(rng), rng),
         "shapes": lambda rng: _on_page(_test_shape(rng), rng),
         "textures": lambda rng: _on_page(_test_texture(rng), rng),
-        "several": lambda rng: _several(rng, TEST_DIGITS, digit_seed=TEST_DIGIT_SEED),
+        "several": lambda rng, mnist: _several(rng, mnist, TEST_DIGITS),
     },
 }
 
 
-def raw_image(category: str, i: int, kind: str = "test", seed: int = SEED) -> Image.Image:
-    """Image i of `category` from the `kind` generator, as a user would bring it."""
-    return MAKERS[kind][category](_rng(seed, kind, category, i))
+def raw_image(category: str, i: int, kind: str = "test", seed: int = SEED, mnist: np.ndarray | None = None) -> Image.Image:
+    """Image i of `category` from the `kind` generator, as a user would bring it; "several" needs
+    MNIST's training images (`mnist`, data.mnist_arrays("train")[0])."""
+    rng = _rng(seed, kind, category, i)
+    return MAKERS[kind][category](rng, mnist) if category == "several" else MAKERS[kind][category](rng)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -375,7 +368,7 @@ def raw_image(category: str, i: int, kind: str = "test", seed: int = SEED) -> Im
 # ---------------------------------------------------------------------------------------------
 
 
-def build(kind: str, indices: range, seed: int = SEED, progress: bool = True) -> np.ndarray:
+def build(kind: str, indices: range, mnist: np.ndarray, seed: int = SEED, progress: bool = True) -> np.ndarray:
     """(len(CATEGORIES) * len(indices), 28, 28) uint8, category by category: each raw image as
     images.to_mnist makes it, black where it found no ink."""
     from digitlab.console import track
@@ -387,7 +380,7 @@ def build(kind: str, indices: range, seed: int = SEED, progress: bool = True) ->
     steps = track(enumerate(jobs), f"drawing non-digits ({kind})", total=len(jobs)) if progress else enumerate(jobs)
     for k, (category, i) in steps:
         try:
-            out[k] = (to_mnist(raw_image(category, i, kind, seed)).numpy() * 255).round().astype(np.uint8)
+            out[k] = (to_mnist(raw_image(category, i, kind, seed, mnist)).numpy() * 255).round().astype(np.uint8)
         except DataError:
             pass  # blank to to_mnist: "no digit"
     return out
@@ -400,8 +393,8 @@ def cache_path(name: str) -> Path:
     return home() / "nondigits" / f"{VERSION}-prep{PREPROCESS_VERSION}-{name}.npz"
 
 
-def cached(name: str, kind: str, indices: range) -> np.ndarray:
-    """build(kind, indices), from home()'s cache when it is there, else drawn and cached."""
+def cached(name: str, kind: str, indices: range, mnist: np.ndarray) -> np.ndarray:
+    """build(kind, indices, mnist), from home()'s cache when it is there, else drawn and cached."""
     from digitlab.files import atomic_write
 
     path = cache_path(f"{name}-{indices.start}-{indices.stop}")
@@ -411,15 +404,16 @@ def cached(name: str, kind: str, indices: range) -> np.ndarray:
                 return saved["images"]
     except (OSError, ValueError, KeyError):
         pass  # not drawn yet, or damaged: draw it again
-    images = build(kind, indices)
+    images = build(kind, indices, mnist)
     with atomic_write(path) as f:
         np.savez(f, images=images)
     return images
 
 
-def arrays() -> tuple[np.ndarray, np.ndarray]:
-    """The test set: (images (N, 28, 28) uint8, labels (N,) int64, all -1: no digit), category by category."""
-    images = cached("test", "test", range(PER_CATEGORY))
+def arrays(mnist: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The test set: (images (N, 28, 28) uint8, labels (N,) int64, all -1: no digit), category by
+    category; `mnist` is MNIST's training images (its held-out digits make the several-digit images)."""
+    images = cached("test", "test", range(PER_CATEGORY), mnist)
     return images, np.full(len(images), -1, dtype=np.int64)
 
 
