@@ -219,8 +219,11 @@ async function send(body, what, final) {
 }
 
 function sentence(answer, what) {
+  const start = `${what[0].toUpperCase()}${what.slice(1)}: `;
+  const reasons = new Set(answer.predictions.map((p) => p.declined));
+  if (reasons.size === 1 && !reasons.has(null)) return `${start}declined, ${[...reasons][0]}.`; // every model alike: said once
   const each = answer.predictions.map((p) => `${p.declined ? `declined, ${p.declined}` : p.label} (${(METHODS[p.method] || [p.method])[0]})`);
-  return `${what[0].toUpperCase()}${what.slice(1)}: ${each.join(", ")}.`;
+  return `${start}${each.join(", ")}.`;
 }
 
 // ---- photos: decoded, turned upright and scaled down here, so a 12 MP phone photo sends ~0.3 MB ----
