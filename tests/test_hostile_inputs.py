@@ -46,10 +46,16 @@ IMAGE_CASES = [
     ("empty file", b"", "not a readable image"),
     ("truncated PNG", png(np.random.default_rng(0).integers(0, 255, (64, 64), dtype=np.uint8))[:300],
      "not a readable image"),
-    ("blank page", BLANK, "no digit found"),
     ("10,000 x 10,000 colour header", png_header(10_000, 10_000), "too large to read (10,000 x 10,000 pixels"),
     ("a bomb past Pillow's own limit", png_header(100_000, 100_000), "too large to read"),
 ]
+
+
+def test_a_blank_page_without_declining_is_one_line_naming_it(kit, tmp_path, capsys):
+    # Declining, a blank page is read fine and answered "no digit" (test_decline.py); without, refused as before.
+    (tmp_path / "bad.png").write_bytes(BLANK)
+    refused(capsys, tmp_path, "predict", kit / "model", tmp_path / "bad.png", "--no-decline",
+            names=(f"{tmp_path / 'bad.png'}: ", "no digit found"))
 
 
 @pytest.mark.parametrize("content, names", [c[1:] for c in IMAGE_CASES], ids=[c[0] for c in IMAGE_CASES])

@@ -91,6 +91,23 @@ def test_predict_raw_png_matches_the_models_run_directly(client, served):
         assert p["label"] == p["classes"][int(expected.argmax())]
 
 
+def test_a_letter_is_declined_by_every_model(client):
+    from PIL import ImageDraw, ImageFont
+
+    from digitlab import stress
+
+    sheet = Image.new("L", (240, 240), 250)
+    font = ImageFont.truetype(str(stress.font_dir() / "DejaVuSans.ttf"), 150)
+    ImageDraw.Draw(sheet).text((120, 120), "A", fill=20, font=font, anchor="mm")
+    body = io.BytesIO()
+    sheet.save(body, format="PNG")
+    response = client.post("/api/predict", content=body.getvalue(), headers={"Content-Type": "image/png"})
+    assert response.status_code == 200, response.text
+    for p in response.json()["predictions"]:
+        assert (p["label"], p["declined"]) == (None, "not a digit"), p
+        assert len(p["probabilities"]) == 10 and "note" not in p  # still shown; ten digits: no note
+
+
 def test_the_models_read_uploaded_digits(client, mnist_test):
     """Real test digits as photos (dark ink on light, JPEG, multipart): every model reads most of them."""
     wanted = mnist_test.labels[:20].tolist()

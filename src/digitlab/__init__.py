@@ -12,3 +12,11 @@ import os
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 __version__ = "0.1.0"
+
+
+def read(image, model=None, decline: bool = True):
+    """One image of one digit answered, or declined with a reason: see decline.read (imported on the
+    first call, so that importing digitlab stays cheap)."""
+    from digitlab.decline import read as read_one
+
+    return read_one(image, model, decline)

@@ -150,9 +150,19 @@ def _corrupted_raw(split: str):
     return _corrupted_view("corrupted_raw", split)
 
 
+def _nondigits(split: str):
+    from digitlab import nondigits
+
+    if part_of(split) == "train":
+        raise DataError("the non-digit set is for testing only (letters, symbols, scribbles, shapes, textures "
+                        "and several digits, to see how often digitlab declines them); see nondigits.py")
+    images, labels = nondigits.arrays(mnist_arrays("train")[0])
+    return images, labels, np.arange(len(labels)), "nondigits"
+
+
 DATASETS = {"mnist": _mnist, "mnist_sample": _mnist_sample, "mnist_tiny": _mnist_tiny, "stress": _stress,
-            "corrupted": _corrupted, "corrupted_raw": _corrupted_raw}
-TEST_ONLY = {"stress", "corrupted", "corrupted_raw"}  # datasets no model may train on
+            "corrupted": _corrupted, "corrupted_raw": _corrupted_raw, "nondigits": _nondigits}
+TEST_ONLY = {"stress", "corrupted", "corrupted_raw", "nondigits"}  # datasets no model may train on
 DESCRIPTIONS = {
     "mnist": "all ten digits (valid = MNIST's test set)",
     "mnist_sample": "fastai's 3s and 7s (valid = the test set's)",
@@ -160,6 +170,8 @@ DESCRIPTIONS = {
     "stress": "5,000 digits that are not MNIST's: fonts, pen strokes, photos, small (test only)",
     "corrupted": "1,000 held-out MNIST training digits damaged 21 ways (21,000), as digitlab predict reads them (test only)",
     "corrupted_raw": "the corruption set's damaged 28 x 28 images as they are, as the Python API reads them (test only)",
+    "nondigits": "1,800 images that are not one digit, labelled -1: letters, symbols, scribbles, shapes, "
+                 "textures, several digits (test only: the share digitlab declines)",
 }
 
 

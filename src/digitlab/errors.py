@@ -18,6 +18,10 @@ class DataError(DigitlabError):
     """Data that cannot be read: missing, empty, corrupt, or of the wrong shape."""
 
 
+class BlankImage(DataError):
+    """An image read fine that shows no ink: `predict` and `read` answer it as declined, "no digit"."""
+
+
 class ChecksumError(DataError):
     """A file whose SHA-256 is not the one expected."""
 

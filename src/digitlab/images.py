@@ -17,7 +17,7 @@ import numpy as np
 import torch
 from PIL import Image, ImageFilter, ImageOps, UnidentifiedImageError
 
-from digitlab.errors import DataError
+from digitlab.errors import BlankImage, DataError
 from digitlab.input_cleaning import BOX_SIDE, FRAME_SIDE, SPECKS, cleaned, framed, otsu, specks
 
 WORK_SIDE = 128  # px: the longer side the image is reduced to before cleaning; far above 20
@@ -414,7 +414,7 @@ def dark_page(batch: np.ndarray) -> np.ndarray:
     return (paper < 128) & (batch.reshape(len(batch), -1).max(1) >= paper + MIN_CONTRAST)
 
 
-def prepare(small: np.ndarray, at, sources, names, skipped=None) -> tuple[torch.Tensor, np.ndarray]:
+def prepare(small: np.ndarray, at, sources, names, skipped=None, blanks: bool = False) -> tuple[torch.Tensor, np.ndarray]:
     """What a model is given for each of `sources`, as `digitlab predict` routes them: ((n, 28, 28)
     float32 in [0, 1], (n,) bool, which of them could be read).
 
@@ -422,7 +422,8 @@ def prepare(small: np.ndarray, at, sources, names, skipped=None) -> tuple[torch.
     `dark_page` are cleaned as the models clean a tensor (`input_cleaning.cleaned`, a batch at once:
     an MNIST digit comes out as it went in); every other source (a path, bytes or PIL image, named
     `names[i]`) goes through `to_mnist`, a few milliseconds each. A `DataError` from it goes to
-    `skipped(err)`, its row left black and unread; without `skipped` it is raised. The one routing
+    `skipped(err)`, its row left black and unread; without `skipped` it is raised. With `blanks`, an
+    image with no ink is read as the black square it is (BlankImage). The one routing
     `predict` and the corruption set share, so what one measures is what the other does.
 
     Why not to_mnist for those too: it rescales the ink's box, and lines or a pattern across a 28 x 28
@@ -439,16 +440,19 @@ def prepare(small: np.ndarray, at, sources, names, skipped=None) -> tuple[torch.
             inputs[i] = to_mnist(sources[i], names[i])
             read[i] = True
         except DataError as err:
-            if skipped is None:
+            if blanks and isinstance(err, BlankImage):
+                read[i] = True  # read fine: its black square is to be declined as "no digit"
+            elif skipped is None:
                 raise
-            skipped(err)
+            else:
+                skipped(err)
     return inputs, read
 
 
 def to_mnist(source: str | os.PathLike | bytes | Image.Image, name: str = "image") -> torch.Tensor:
     """One handwritten digit (path, bytes or PIL image) -> (28, 28) float32 in [0, 1], MNIST-style.
 
-    Raises DataError for a missing file, a non-image, a corrupt file, or a page with no ink.
+    Raises DataError for a missing file, a non-image, a corrupt file, and its BlankImage for a page with no ink.
     """
     label = str(source) if isinstance(source, (str, os.PathLike)) else name
     image = open_image(source, label)
@@ -461,6 +465,6 @@ def to_mnist(source: str | os.PathLike | bytes | Image.Image, name: str = "image
         if (larger > 0).sum() >= 4 * MIN_INK_PIXELS:  # as many ink pixels as WORK_SIDE asks, at 4x the area
             ink = _shrunk(larger, WORK_SIDE)
     if (ink > 0).sum() < MIN_INK_PIXELS:
-        raise DataError(f"{label}: no digit found (the image looks blank); give a photo or drawing of one digit")
+        raise BlankImage(f"{label}: no digit found (the image looks blank); give a photo or drawing of one digit")
     ink = _as_mnist_writes(ink)
     return framed(torch.from_numpy(_cropped(ink).copy()))  # (h, w) -> (28, 28)

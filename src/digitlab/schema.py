@@ -174,6 +174,11 @@ CONFIGS = {
                           "hidden": whole(1, 16_384, none=True)}),
     "cnn": RECIPE,
     "resnet18": record({"epochs": EPOCHS, "lr": LR, "batch_size": BATCH, "seed": SEED}),
+    # gate.GateConfig: the network that says digit, not a digit or several digits (its "classes" are
+    # the numbers of its three outputs)
+    "gate": record({"epochs": EPOCHS, "batch_size": BATCH, "lr": LR, "weight_decay": number(0, 1),
+                    "width": whole(1, 256), "mnist_digits": whole(1, 60_000), "drawn_digits": whole(0, 1 << 20),
+                    "seed": SEED, "threshold": number(0, 1)}),
 }
 
 # A cnn saved before it had one config (classifiers/upgrade.py reads it): these settings under

@@ -132,11 +132,16 @@ def reweigh(ink: Image.Image, width: float) -> Image.Image:
 def font_ink(digit: int, rng: np.random.Generator, side: int = 192, heavy: bool = True) -> Image.Image:
     """A typed digit, mode "L" white on black, `side` px square: any of FONT_FILES, hairline to heavy
     (to bold only where heavy=False)."""
-    font = ImageFont.truetype(str(font_dir() / FONT_FILES[rng.integers(len(FONT_FILES))]), int(side * 0.6))
+    return glyph_ink(str(digit), font_dir() / FONT_FILES[rng.integers(len(FONT_FILES))], rng, side, heavy)
+
+
+def glyph_ink(text: str, font_file: Path, rng: np.random.Generator, side: int = 192, heavy: bool = True) -> Image.Image:
+    """`text` typed in `font_file`, as font_ink types a digit (nondigits.py types letters with it)."""
+    font = ImageFont.truetype(str(font_file), int(side * 0.6))
     weight = rng.choice(["hairline", "light", "regular", "bold", "heavy"] if heavy else ["light", "regular", "bold"])
     stroke = {"bold": int(side * 0.015), "heavy": int(side * rng.uniform(0.025, 0.04))}.get(weight, 0)
     canvas = Image.new("L", (side, side), 0)
-    ImageDraw.Draw(canvas).text((side / 2, side / 2), str(digit), fill=255, font=font, anchor="mm",
+    ImageDraw.Draw(canvas).text((side / 2, side / 2), text, fill=255, font=font, anchor="mm",
                                 stroke_width=stroke, stroke_fill=255)
     if weight in ("hairline", "light"):  # strokes 1-2 % (hairline) or 3-5 % of the glyph's box
         span = (0.01, 0.02) if weight == "hairline" else (0.03, 0.05)
@@ -144,7 +149,7 @@ def font_ink(digit: int, rng: np.random.Generator, side: int = 192, heavy: bool 
     return _shear(canvas, float(rng.uniform(-0.25, 0.3)))
 
 
-def _smooth(points: np.ndarray, per_segment: int = 12) -> np.ndarray:
+def smooth(points: np.ndarray, per_segment: int = 12) -> np.ndarray:
     """A Catmull-Rom curve through `points` ((n, 2)): the pen's path rather than a polyline."""
     if len(points) < 3:
         return points
@@ -178,16 +183,19 @@ def pen_ink(digit: int, rng: np.random.Generator, side: int = 280, width: float 
     scale = side * 0.72  # the digit's height on the pad, as people fill about three quarters of it
     for stroke in strokes:
         pts = np.asarray(stroke, dtype=np.float64) + rng.normal(0, 0.025, (len(stroke), 2))
-        pts = _smooth(pts) - 0.5  # about the box's centre
+        pts = smooth(pts) - 0.5  # about the box's centre
         x, y = pts[:, 0] * sx + slant * -pts[:, 1], pts[:, 1] * sy
         pts = np.stack([c * x - s * y, s * x + c * y], 1)
         pts = (pts + 0.5 + shift) * scale + (side - scale) / 2
-        line = [tuple(p) for p in pts]
-        w = width * side / 280
-        draw.line(line, fill=255, width=max(1, round(w)), joint="curve")
-        for x0, y0 in (line[0], line[-1]):  # round caps, as lineCap = "round"
-            draw.ellipse([x0 - w / 2, y0 - w / 2, x0 + w / 2, y0 + w / 2], fill=255)
+        pen_stroke(draw, [tuple(p) for p in pts], width * side / 280)
     return canvas
+
+
+def pen_stroke(draw: ImageDraw.ImageDraw, line: list[tuple[float, float]], w: float) -> None:
+    """One stroke `w` px wide through the points of `line`, as the page's canvas draws it."""
+    draw.line(line, fill=255, width=max(1, round(w)), joint="curve")
+    for x0, y0 in (line[0], line[-1]):  # round caps, as lineCap = "round"
+        draw.ellipse([x0 - w / 2, y0 - w / 2, x0 + w / 2, y0 + w / 2], fill=255)
 
 
 def _any_ink(digit: int, rng: np.random.Generator, side: int, heavy: bool = True) -> Image.Image:

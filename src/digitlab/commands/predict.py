@@ -18,7 +18,10 @@ def add_parser(subparsers) -> None:
         "one already (28 x 28 grey PNG, light ink on black, boxed and centred: mnist_png's) is read as it "
         "is, thousands a second. An image that "
         "cannot be read is named on stderr and the rest are predicted; the exit status is then 1 "
-        "(0: all predicted; 2: nothing could be, or another error).",
+        "(0: all predicted; 2: nothing could be, or another error). An answer is declined, with its reason, "
+        "when the image is blank (no digit), is not a digit (a letter, a symbol, a scribble, a shape, a texture), "
+        "shows several digits, or the model is unsure; a model trained on fewer than ten digits names them "
+        "on every answer.",
     )
     parser.add_argument("images", metavar="[MODEL] IMAGE", nargs="*",
                         help="a model folder first (e.g. digitlab-out/cnn-0-9; without one, the cnn that "
@@ -31,7 +34,11 @@ def add_parser(subparsers) -> None:
                         help="read every image as it is, without the cleaning a photo needs, even those that do "
                         "not look MNIST-style (other sizes are resized): for 28 x 28 files of your own making "
                         "that are not boxed and centred as MNIST's are")
-    parser.add_argument("--json", action="store_true", help="print one JSON object per line instead of text")
+    parser.add_argument("--json", action="store_true", help="print one JSON object per line instead of text "
+                        "(a declined answer: \"label\": null and \"declined\": the reason, its probabilities kept)")
+    parser.add_argument("--no-decline", dest="decline", action="store_false",
+                        help="always give the model's top digit, as before digitlab could decline (a blank image "
+                        "is then unreadable)")
     parser.add_argument("--show", metavar="DIR",
                         help="save the 28 x 28 image the model saw, as DIR/<name>.png; "
                         "a name met again gets -2, -3, ... (DIR/<name>-2.png)")
@@ -172,12 +179,14 @@ class Unreadable:
             warn(f"skipped {self.count - NAMED} more images that could not be read")
 
 
-def read_images(paths: list[str], unreadable: Unreadable, as_is: bool = False):
+def read_images(paths: list[str], unreadable: Unreadable, as_is: bool = False, blanks: bool = False):
     """((n, 28, 28) inputs in [0, 1], the paths they came from) for the images of `paths` that could
     be read. 28 x 28 grey PNGs of light ink on a dark page (`images.dark_page`: mnist_png's, say) are
     cleaned as the models clean a tensor, a batch at once; the rest are made MNIST-like by
     images.to_mnist, a few milliseconds each: `images.prepare`, which the corruption set shares. With
-    `as_is`, every file is read as a folder's files are (other sizes resized, nothing cleaned)."""
+    `as_is`, every file is read as a folder's files are (other sizes resized, nothing cleaned). With
+    `blanks`, an image with no ink is read as the black square it is (to be declined as "no digit"),
+    not counted unreadable."""
     import torch
 
     from digitlab import images
@@ -194,35 +203,42 @@ def read_images(paths: list[str], unreadable: Unreadable, as_is: bool = False):
         return (torch.from_numpy(pixels[keep]).float() / 255 if keep else None), [paths[i] for i in keep]
     small, at, heads = read_small_pngs(paths)  # (k, 28, 28) uint8 of the 28 x 28 grey PNGs
     sources = [head if head is not None else path for head, path in zip(heads, paths)]
-    inputs, read = images.prepare(small, at, sources, paths, unreadable.add)
+    inputs, read = images.prepare(small, at, sources, paths, unreadable.add, blanks=blanks)
     return (inputs[torch.from_numpy(read)] if read.any() else None), [p for p, ok in zip(paths, read) if ok]
 
 
 def answer(path: str, seen, row: list[float], classes: list[int], shown: Path | None, as_json: bool,
-           why: dict | None = None) -> str:
+           why: dict | None = None, declined: str | None | bool = False) -> str:
     """One image's line, JSON or text; `row` holds its probabilities as plain floats (reading them
-    one at a time out of a tensor cost a fifth of a 100,000-image stream); `why` is explain.to_json's."""
+    one at a time out of a tensor cost a fifth of a 100,000-image stream); `why` is explain.to_json's;
+    `declined` the reason the answer is withheld (decline.REASONS), None for an answer, False when
+    declining is off (--no-decline: the line as it was before digitlab could decline)."""
     import json
 
     from PIL import Image
 
+    from digitlab.decline import note
     from digitlab.files import atomic_write
 
     best = max(range(len(row)), key=row.__getitem__)
     if shown:
         with atomic_write(shown) as f:
             Image.fromarray((seen * 255).round().byte().numpy()).save(f, format="PNG")
+    knows = note(classes)
     if as_json:
         return json.dumps({
             "image": str(path),
-            "label": classes[best],
+            "label": None if declined else classes[best],
+            **({"declined": declined} if declined is not False else {}),
             "probability": round(row[best], 6),
             "probabilities": {str(c): round(p, 6) for c, p in zip(classes, row)},
+            **({"classes": classes} if knows else {}),
             **({"shown": str(shown)} if shown else {}),
             **({"explanation": why} if why else {}),
         }, allow_nan=False)
     others = "  ".join(f"{c}:{p:.3f}" for c, p in zip(classes, row))
-    line = f"{path}: {classes[best]} (probability {row[best]:.3f})  [{others}]"
+    said = f"declined ({declined})" if declined else f"{classes[best]} (probability {row[best]:.3f})"
+    line = f"{path}: {said}  [{others}]" + (f"  ({knows})" if knows else "")
     if why:
         line += f"\n  why: {reason(why)}"
     return line
@@ -250,7 +266,7 @@ def explained(clf, seen, path: str, folder: str, namer: ShownNames) -> dict:
 def run(args: argparse.Namespace) -> int:
     import sys
 
-    from digitlab import compare, pretrained
+    from digitlab import compare, decline, pretrained
 
     model, args.images = split_model(args.images, more=bool(args.from_file))
     clf = compare.load_model(model) if model else pretrained.load("cnn")
@@ -259,15 +275,18 @@ def run(args: argparse.Namespace) -> int:
     namer, unreadable, predicted = ShownNames(), Unreadable(), 0
     explained_names = ShownNames()
     for batch in batches(all_paths(args), BATCH):
-        inputs, paths = read_images(batch, unreadable, args.as_is)  # (n, 28, 28) in [0, 1]
+        inputs, paths = read_images(batch, unreadable, args.as_is, blanks=args.decline)  # (n, 28, 28) in [0, 1]
         if inputs is None:
             continue
         proba = compare.check_outputs(clf.predict_proba(inputs).float().cpu(), model)  # (n, K), columns follow classes_
+        reasons = decline.reasons(inputs, proba, decline.method_of(clf)) if args.decline else [False] * len(paths)
         lines = []
-        for path, seen, row in zip(paths, inputs, proba.tolist()):
+        for path, seen, row, declined in zip(paths, inputs, proba.tolist(), reasons):
             shown = Path(args.show) / namer(path) if args.show else None
-            why = explained(clf, seen, path, args.explain, explained_names) if args.explain else None
-            lines.append(answer(path, seen, row, classes, shown, args.json, why))
+            why = None
+            if args.explain and declined != decline.NO_DIGIT:  # a blank square has nothing to explain
+                why = explained(clf, seen, path, args.explain, explained_names)
+            lines.append(answer(path, seen, row, classes, shown, args.json, why, declined))
         print("\n".join(lines))
         sys.stdout.flush()  # a reader of the stream gets each batch's answers as they are made
         predicted += len(paths)

@@ -30,7 +30,7 @@ from PIL import Image, UnidentifiedImageError
 from starlette.datastructures import UploadFile
 from starlette.requests import ClientDisconnect
 
-from digitlab import __version__, explain, images
+from digitlab import __version__, decline, explain, images
 from digitlab.errors import DataError
 from digitlab.web.batching import Batcher
 from digitlab.web.models import Served
@@ -143,19 +143,25 @@ def png_base64(image: torch.Tensor) -> str:
 
 
 def predict(models: dict[str, Served], batch: torch.Tensor) -> list[list[dict]]:
-    """(B, 28, 28) images -> for each, every model's label and probabilities, in METHODS order."""
+    """(B, 28, 28) images -> for each, every model's label and probabilities, in METHODS order; a
+    declined answer has "label": null and "declined": its reason (decline.py), and a model of fewer
+    than ten digits a "note" naming them."""
     per_image: list[list[dict]] = [[] for _ in range(len(batch))]
     with torch.no_grad():  # nothing here trains: no autograd graph is kept
+        screened = decline.screen(batch)  # blank, not a digit, several digits: the same for every model
         for served in models.values():
             probas = served.clf.predict_proba(batch).float().cpu()  # (B, K): one call for the whole batch
             classes = served.clf.classes_.tolist()
-            for answers, proba in zip(per_image, probas.tolist()):
+            why = decline.reasons(batch, probas, served.method, screened=screened)
+            for answers, proba, declined in zip(per_image, probas.tolist(), why):
                 best = max(range(len(proba)), key=proba.__getitem__)
                 answers.append({
                     "method": served.method,
-                    "label": classes[best],
+                    "label": None if declined else classes[best],
+                    "declined": declined,
                     "classes": classes,
                     "probabilities": [round(p, 6) for p in proba],
+                    **({"note": decline.note(classes)} if decline.note(classes) else {}),
                 })
     return per_image
 

@@ -33,10 +33,11 @@ def _say(message: str) -> None:
 
 
 def _checkpoint_folders(folder: Path) -> list[Path]:
-    """`folder` itself when it is one saved model, else its sub-folders that are."""
+    """`folder` itself when it is one saved model, else its sub-folders that are (not the shipped
+    models' gate/, which declines non-digits for every model and is no classifier: gate.py)."""
     if (folder / CONFIG).is_file():
         return [folder]
-    return sorted(p for p in folder.iterdir() if (p / CONFIG).is_file())
+    return sorted(p for p in folder.iterdir() if (p / CONFIG).is_file() and p.name != "gate")
 
 
 def find(folder: str | os.PathLike) -> dict[str, Served]:

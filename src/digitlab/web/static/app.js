@@ -219,8 +219,11 @@ async function send(body, what, final) {
 }
 
 function sentence(answer, what) {
-  const each = answer.predictions.map((p) => `${p.label} (${(METHODS[p.method] || [p.method])[0]})`);
-  return `${what[0].toUpperCase()}${what.slice(1)}: ${each.join(", ")}.`;
+  const start = `${what[0].toUpperCase()}${what.slice(1)}: `;
+  const reasons = new Set(answer.predictions.map((p) => p.declined));
+  if (reasons.size === 1 && !reasons.has(null)) return `${start}declined, ${[...reasons][0]}.`; // every model alike: said once
+  const each = answer.predictions.map((p) => `${p.declined ? `declined, ${p.declined}` : p.label} (${(METHODS[p.method] || [p.method])[0]})`);
+  return `${start}${each.join(", ")}.`;
 }
 
 // ---- photos: decoded, turned upright and scaled down here, so a 12 MP phone photo sends ~0.3 MB ----
@@ -302,6 +305,7 @@ function reset(note = "") {
   for (const card of cards.values()) {
     hideWhy(card, true);
     card.classList.add("waiting");
+    card.classList.remove("declined");
     card.querySelector(".label").textContent = "–";
     card.querySelector(".confidence").textContent = note;
     for (const row of card.querySelectorAll(".bars li")) {
@@ -323,11 +327,16 @@ function show(answer) {
   for (const prediction of answer.predictions) {
     const card = cards.get(prediction.method);
     if (!card) continue;
-    const best = prediction.classes.indexOf(prediction.label);
+    // A declined answer (no digit, not a digit, several digits, unsure) takes the digit's place, as plainly;
+    // its probabilities stay on the bars, none marked best.
+    const declined = prediction.declined;
+    const best = declined ? -1 : prediction.classes.indexOf(prediction.label);
     card.classList.remove("waiting");
+    card.classList.toggle("declined", Boolean(declined));
     hideWhy(card, false); // a new answer: the old explanation no longer holds
-    card.querySelector(".label").textContent = prediction.label;
-    card.querySelector(".confidence").textContent = `${percent(prediction.probabilities[best])} sure`;
+    card.querySelector(".label").textContent = declined || prediction.label;
+    card.querySelector(".confidence").textContent = declined ? "declined" : `${percent(prediction.probabilities[best])} sure`;
+    if (prediction.note) card.querySelector(".meta").textContent = prediction.note;
     card.querySelectorAll(".bars li").forEach((row, i) => {
       const p = prediction.probabilities[i];
       row.classList.toggle("best", i === best);

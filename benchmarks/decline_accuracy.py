@@ -1,0 +1,51 @@
+"""How often digitlab declines, and what it answers: on the test non-digits (nondigits.py's test set,
+by category) the share declined; on the stress set and MNIST's test set (report only) the share of
+single digits still answered, and the accuracy of those answered. Every shipped model, with the
+shipped gate and decline.UNSURE; nothing here chooses anything.
+
+    python benchmarks/decline_accuracy.py
+"""
+
+from __future__ import annotations
+
+import collections
+
+import numpy as np
+import torch
+
+from digitlab import data, decline, nondigits, pretrained, stress
+
+
+def main() -> None:
+    test = data.load("nondigits", "valid", dtype=torch.float32)
+    shaken = data.load("stress", "valid", dtype=torch.float32)
+    mnist = data.load("mnist", "test", dtype=torch.float32)
+    screened = {name: decline.screen(d.images) for name, d in
+                (("nondigits", test), ("stress", shaken), ("mnist", mnist))}
+    kinds = nondigits.category_of(test.index.numpy())
+    print("| model | " + " | ".join(nondigits.CATEGORIES) + " | all non-digits | stress answered | "
+          "stress accuracy of answered | MNIST test answered | MNIST accuracy of answered |")
+    print("|---" * (len(nondigits.CATEGORIES) + 6) + "|")
+    for method in pretrained.RECIPES:
+        clf = pretrained.load(method)
+        cells = []
+        why = decline.reasons(test.images, clf.predict_proba(test.images), method, screened=screened["nondigits"])
+        declined = np.array([w is not None for w in why])
+        for c in nondigits.CATEGORIES:
+            cells.append(f"{declined[kinds == c].mean():.1%}")
+        cells.append(f"{declined.mean():.1%}")
+        reasons_seen = collections.Counter(w for w in why if w)
+        for name, d in (("stress", shaken), ("mnist", mnist)):
+            proba = clf.predict_proba(d.images).float()
+            answered = torch.tensor([w is None for w in decline.reasons(d.images, proba, method, screened=screened[name])])
+            right = clf.classes_[proba.argmax(1)] == d.labels
+            cells += [f"{answered.float().mean():.2%}", f"{right[answered].float().mean():.2%}"]
+            if name == "stress":
+                by = stress.category_of(d.index.numpy())
+                per = {c: f"{answered[torch.from_numpy(by == c)].float().mean():.2%}" for c in stress.CATEGORIES}
+        print(f"| {method} | " + " | ".join(cells) + " |", flush=True)
+        print(f"<!-- {method}: reasons on the non-digits {dict(reasons_seen)}; stress answered by category {per} -->")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,54 @@
+"""Choose decline.UNSURE again: for each shipped model, the top probability under which its answer is
+"unsure", on held-out digits only (MNIST's calibration digits, heldout.CALIBRATION, and the stress set).
+
+For each method and each of the two sets, the MUST_ANSWER quantile of the model's top probability
+over the digits the gate lets through; the lower of the two is the threshold, so that each set keeps
+at least that share answered by this rule (the gate's own threshold, gate.MUST_ANSWER, is chosen by
+`python -m digitlab.pretrained --methods gate`). MNIST's test set is never read here.
+
+Run it again whenever a model's probabilities change (a new shipped model, calibration), and paste
+the table it prints into decline.py:
+
+    python benchmarks/decline_thresholds.py
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+
+from digitlab import data, decline, gate, heldout, pretrained
+from digitlab.data import mnist_arrays
+
+MUST_ANSWER = 0.995  # share of each held-out set that the unsure rule alone lets through
+
+
+def held_out_digits() -> dict[str, torch.Tensor]:
+    mnist, _ = mnist_arrays("train")
+    calibration = mnist[heldout.CALIBRATION.start:heldout.CALIBRATION.stop]
+    return {"mnist held-out": torch.from_numpy(calibration.copy()).float() / 255,
+            "stress": data.load("stress", "valid", dtype=torch.float32).images}
+
+
+def main() -> None:
+    sets = held_out_digits()
+    passed = {name: torch.tensor([s is None for s in decline.screen(x)]) for name, x in sets.items()}
+    for name, ok in passed.items():
+        print(f"the gate lets through {ok.float().mean():.2%} of {name} ({len(ok):,})")
+    chosen = {}
+    for method in pretrained.RECIPES:
+        clf = pretrained.load(method)
+        lows = {}
+        for name, x in sets.items():
+            top = clf.predict_proba(x).float().max(1).values[passed[name]]
+            lows[name] = float(np.quantile(top.double().numpy(), 1 - MUST_ANSWER))
+        chosen[method] = math.floor(min(lows.values()) * 1000) / 1000  # rounded down: never declines more
+        print(f"{method}: " + ", ".join(f"{n} {v:.3f}" for n, v in lows.items()) + f" -> {chosen[method]}")
+    print("\nUNSURE = {" + ", ".join(f'"{m}": {v}' for m, v in chosen.items()) + "}")
+    print(f"(the gate: {gate.shipped().config.threshold:.4f}, decline.UNSURE now: {decline.UNSURE})")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,191 @@
+"""Drawn things that are neither characters nor digits, for nondigits.py: pen scribbles, shapes and
+textures, each in a TRAINING family (random-point scribbles; rectangles, triangles, stars, plus signs,
+arrows, random polygons and pebbles; noise, stripes, checks, dots) and a TEST family of its own
+(spirals, zigzags, coils, waves; pentagons and hexagons, hearts, moons, bolts, thick crosses;
+hatching, rings, bricks, blobs, wood grain). No ring and no long thin box: those are a 0 and a 1.
+
+Each function draws from the generator it is given, white on black, as stress.py draws its digits.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from PIL import Image, ImageDraw, ImageFilter
+
+from digitlab import stress
+
+
+def strokes(lines: list[np.ndarray], rng: np.random.Generator, side: int = 280) -> Image.Image:
+    """Pen strokes through `lines` (each (n, 2) in a unit box) at one pen width of 4 to 44 px on a 280 px pad."""
+    canvas = Image.new("L", (side, side), 0)
+    draw = ImageDraw.Draw(canvas)
+    width = float(rng.choice([rng.uniform(4, 12), rng.uniform(12, 26), rng.uniform(26, 44)])) * side / 280
+    for line in lines:
+        pen_stroke_points = [tuple(p) for p in (0.1 + 0.8 * np.clip(line, 0, 1)) * side]
+        stress.pen_stroke(draw, pen_stroke_points, width)
+    return canvas
+
+
+# ---------------------------------------------------------------------------------------------
+# The training generator
+# ---------------------------------------------------------------------------------------------
+
+
+def training_scribble(rng: np.random.Generator) -> Image.Image:
+    """One to three strokes through 6-14 random points each: busier than any digit's path."""
+    lines = [stress.smooth(rng.uniform(0, 1, (int(rng.integers(6, 15)), 2))) for _ in range(int(rng.integers(1, 4)))]
+    return strokes(lines, rng)
+
+
+def polygon(points: np.ndarray, rng: np.random.Generator, side: int = 256, filled: bool | None = None) -> Image.Image:
+    """`points` ((n, 2) about 0 in a unit box) turned at random, drawn filled or as an outline."""
+    turn = rng.uniform(0, 2 * math.pi)
+    c, s = math.cos(turn), math.sin(turn)
+    xy = points @ np.array([[c, s], [-s, c]]) * rng.uniform(0.5, 0.8) + 0.5
+    canvas = Image.new("L", (side, side), 0)
+    draw = ImageDraw.Draw(canvas)
+    corners = [tuple(p) for p in xy * side]
+    if (rng.random() < 0.4) if filled is None else filled:
+        draw.polygon(corners, fill=255)
+    else:
+        draw.line(corners + corners[:1], fill=255, width=int(side * rng.uniform(0.02, 0.08)), joint="curve")
+    return canvas
+
+
+def star(tips: int, inner: float) -> np.ndarray:
+    angles = np.arange(2 * tips) * math.pi / tips
+    radius = np.where(np.arange(2 * tips) % 2 == 0, 0.5, 0.5 * inner)
+    return np.stack([radius * np.cos(angles), radius * np.sin(angles)], 1)
+
+
+def triangle(rng: np.random.Generator) -> np.ndarray:
+    """Three corners enclosing a fifth of the box or more: a sliver of a triangle is a 1."""
+    while True:
+        pts = rng.uniform(-0.5, 0.5, (3, 2))
+        (x1, y1), (x2, y2) = pts[1] - pts[0], pts[2] - pts[0]
+        if abs(x1 * y2 - x2 * y1) / 2 >= 0.2 * (np.ptp(pts[:, 0]) * np.ptp(pts[:, 1])) and min(np.ptp(pts, 0)) > 0.4:
+            return pts
+
+
+def blob(rng: np.random.Generator, corners: int) -> np.ndarray:
+    """A closed outline about the centre: `corners` points at random angles and radii, the curve
+    through them smoothed when corners > 8 (a pebble), left straight otherwise (a polygon)."""
+    angles = np.sort(rng.uniform(0, 2 * math.pi, corners))
+    radius = 0.5 * rng.uniform(0.55, 1.0, corners)
+    pts = np.stack([radius * np.cos(angles), radius * np.sin(angles)], 1)
+    return stress.smooth(np.vstack([pts, pts[:2]]))[6:-6] if corners > 8 else pts
+
+
+def training_shape(rng: np.random.Generator) -> Image.Image:
+    form = rng.integers(7)
+    if form >= 5:  # a random polygon of 4-8 corners, or a pebble (drawn filled: an outline is a 0)
+        pts = blob(rng, int(rng.integers(4, 9)) if form == 5 else int(rng.integers(9, 14)))
+        return polygon(pts, rng, filled=form == 6 or None)
+    if form == 0:  # a rectangle, square to long
+        w, h = 0.5, 0.5 * rng.uniform(0.45, 1)  # no thinner: a long thin box is a 1 or a 0
+        pts = np.array([[-w, -h], [w, -h], [w, h], [-w, h]])
+    elif form == 1:
+        pts = triangle(rng)
+    elif form == 2:
+        pts = star(int(rng.integers(4, 7)), rng.uniform(0.35, 0.55))
+    elif form == 3:  # a plus, as a polygon
+        a, b = 0.5, rng.uniform(0.1, 0.2)
+        pts = np.array([[-b, -a], [b, -a], [b, -b], [a, -b], [a, b], [b, b], [b, a], [-b, a], [-b, b], [-a, b],
+                        [-a, -b], [-b, -b]])
+    else:  # an arrow
+        pts = np.array([[-0.5, -0.1], [0.1, -0.1], [0.1, -0.3], [0.5, 0], [0.1, 0.3], [0.1, 0.1], [-0.5, 0.1]])
+    return polygon(pts, rng)
+
+
+def grid(side: int) -> tuple[np.ndarray, np.ndarray]:
+    return np.mgrid[0:side, 0:side].astype(np.float64) / side
+
+
+def training_texture(rng: np.random.Generator) -> Image.Image:
+    side = int(rng.integers(96, 257))
+    yy, xx = grid(side)
+    form = rng.integers(4)
+    if form == 0:  # noise, blurred to a grain of 0-3 px
+        values = rng.uniform(0, 255, (side, side))
+        return Image.fromarray(values.astype(np.uint8)).filter(ImageFilter.GaussianBlur(float(rng.uniform(0, 3))))
+    angle = rng.uniform(0, math.pi)
+    freq = rng.uniform(4, 16)
+    if form == 1:  # stripes
+        values = np.sin(2 * math.pi * freq * (math.cos(angle) * xx + math.sin(angle) * yy)) > 0
+    elif form == 2:  # checks
+        values = (np.floor(xx * freq) + np.floor(yy * freq)) % 2 == 0
+    else:  # a grid of dots
+        values = (np.hypot((xx * freq) % 1 - 0.5, (yy * freq) % 1 - 0.5) < rng.uniform(0.15, 0.35))
+    return Image.fromarray((values * 255).astype(np.uint8))
+
+
+# The test set's own families (unseen in training)
+
+
+def unseen_scribble(rng: np.random.Generator) -> Image.Image:
+    t = np.linspace(0, 1, 200)[:, None]
+    form = rng.integers(4)
+    if form == 0:  # a spiral of 2-4 turns
+        turns, r = rng.uniform(2, 4), 0.05 + 0.45 * t
+        line = np.hstack([r * np.cos(2 * math.pi * turns * t), r * np.sin(2 * math.pi * turns * t)]) + 0.5
+    elif form == 1:  # a zigzag of 4-9 teeth
+        teeth = int(rng.integers(4, 10))
+        x = np.linspace(0, 1, 2 * teeth + 1)
+        line = np.stack([x, 0.5 + rng.uniform(0.15, 0.4) * (np.arange(2 * teeth + 1) % 2 - 0.5)], 1)
+    elif form == 2:  # a coil: loops along a line, as a pen tried out
+        loops = rng.uniform(4, 8)
+        line = np.hstack([t * 0.8 + 0.1 + 0.08 * np.cos(2 * math.pi * loops * t),
+                          0.5 + 0.2 * np.sin(2 * math.pi * loops * t)])
+    else:  # waves, two or three lines of them
+        line = None
+        lines = [np.hstack([t, 0.2 + k * 0.3 + 0.08 * np.sin(2 * math.pi * rng.uniform(2, 5) * t)])
+                 for k in range(int(rng.integers(2, 4)))]
+        return strokes(lines, rng)
+    return strokes([line], rng)
+
+
+def unseen_shape(rng: np.random.Generator) -> Image.Image:
+    form = rng.integers(5)
+    t = np.linspace(0, 2 * math.pi, 120, endpoint=False)
+    if form == 0:  # a pentagon or hexagon
+        n = int(rng.integers(5, 7))
+        a = np.arange(n) * 2 * math.pi / n
+        pts = 0.5 * np.stack([np.cos(a), np.sin(a)], 1)
+    elif form == 1:  # a heart
+        x, y = 16 * np.sin(t) ** 3, -(13 * np.cos(t) - 5 * np.cos(2 * t) - 2 * np.cos(3 * t) - np.cos(4 * t))
+        pts = np.stack([x, y], 1) / 34
+    elif form == 2:  # a crescent moon: two arcs
+        outer = 0.5 * np.stack([np.cos(t[:60] * 1.0 - math.pi / 2), np.sin(t[:60] - math.pi / 2)], 1)
+        inner = outer[::-1] * np.array([0.55, 1.0])
+        pts = np.vstack([outer, inner])
+    elif form == 3:  # a lightning bolt
+        pts = np.array([[0.05, -0.5], [-0.3, 0.05], [-0.02, 0.05], [-0.15, 0.5], [0.3, -0.1], [0.02, -0.1],
+                        [0.2, -0.5]])
+    else:  # a cross of St Andrew, thick
+        pts = star(4, rng.uniform(0.2, 0.3)) * np.array([1.0, 1.0])
+        pts = np.vstack([pts, pts[:1]])[:-1]
+    return polygon(pts, rng)
+
+
+def unseen_texture(rng: np.random.Generator) -> Image.Image:
+    side = int(rng.integers(96, 257))
+    yy, xx = grid(side)
+    freq = rng.uniform(5, 14)
+    form = rng.integers(5)
+    if form == 0:  # cross-hatching
+        values = (((xx + yy) * freq) % 1 < 0.25) | (((xx - yy) * freq) % 1 < 0.25)
+    elif form == 1:  # many rings about a point off the image's centre
+        cx, cy = rng.uniform(-0.5, 1.5, 2)
+        values = (np.hypot(xx - cx, yy - cy) * freq) % 1 < 0.4
+    elif form == 2:  # bricks
+        row = np.floor(yy * freq)
+        values = ((yy * freq) % 1 < 0.15) | (((xx * freq / 2 + row * 0.5) % 1) < 0.08)
+    elif form == 3:  # blobs: coarse noise, smoothed and cut at its median
+        coarse = Image.fromarray(rng.uniform(0, 255, (8, 8)).astype(np.uint8)).resize((side, side), Image.Resampling.BICUBIC)
+        grey = np.asarray(coarse, dtype=np.float64)
+        values = grey > np.median(grey)
+    else:  # wood grain: stripes bent by a slow wave
+        values = np.sin(2 * math.pi * freq * (yy + 0.1 * np.sin(2 * math.pi * rng.uniform(1, 3) * xx))) > 0.3
+    return Image.fromarray((values * 255).astype(np.uint8))

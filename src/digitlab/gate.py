@@ -1,0 +1,257 @@
+"""The gate: a small network that says whether a 28 x 28 MNIST-style image shows one digit, something
+that is not a digit, or several digits, whatever model then reads it.
+
+It learns from MNIST's training digits below heldout.START and from stress-style digits (fonts, pen
+strokes, photos, small scans) drawn with a seed of its own (DRAWN_SEED; the stress set's is
+stress.SEED), the MNIST digits under the cnn's ROBUST augmentation, against the training generator's
+non-digits (nondigits.py). The drawn digits are not augmented, so that a clean image is no sign of a
+non-digit; nor are the non-digits: thickened and warped alike, they held out 74 % of the training
+non-digits against 98 % unaugmented (3 epochs). Its
+threshold is chosen afterwards on held-out images only (`choose_threshold`): MNIST's calibration
+digits (heldout.CALIBRATION) and the stress set must pass, the training generator's held-out draws
+must not. It ships in the package (pretrained/gate: safetensors + config.json, loaded through
+checkpoint.load's checks); `python -m digitlab.pretrained --methods gate` rebuilds it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+OUTPUTS = ("digit", "not a digit", "several digits")  # the gate's three answers, in its outputs' order
+DIGIT, NOT_A_DIGIT, SEVERAL = range(3)
+DRAWN_SEED = 1  # the stress-style training digits' seed: the stress set itself is drawn with stress.SEED = 0
+MUST_ANSWER = 0.995  # share of held-out digits (MNIST's and the stress set's, each) the threshold lets through
+
+
+@dataclass
+class GateConfig:
+    # 8 epochs of 12,000 MNIST digits at width 24: the training generator's held-out draws 98.4 %
+    # declined at 99.5 % of held-out digits let through; the same at width 16: 94.2 %; 6 epochs of
+    # 8,000 at width 16: 87.1 % (benchmarks/RESULTS.md, declining to answer).
+    epochs: int = 8  # passes over the training images
+    batch_size: int = 128  # images per step
+    lr: float = 3e-3  # AdamW's peak learning rate (one cycle)
+    weight_decay: float = 1e-4  # AdamW's decoupled decay, per step, in units of lr
+    width: int = 24  # channels of the first conv; the next two have 2x and 4x
+    mnist_digits: int = 12_000  # MNIST training digits drawn anew each epoch (of the 55,000)
+    drawn_digits: int = 4_000  # stress-style digits drawn once (1,000 a category), seed DRAWN_SEED
+    seed: int = 0
+    threshold: float = 0.5  # the digit probability under which the gate declines: chosen on held-out images
+
+    def __post_init__(self):
+        bad = {"epochs": self.epochs >= 1, "batch_size": self.batch_size >= 1, "lr": self.lr > 0,
+               "width": self.width >= 1, "threshold": 0 <= self.threshold <= 1}
+        wrong = [name for name, ok in bad.items() if not ok]
+        if wrong:
+            raise ValueError(f"GateConfig: {', '.join(wrong)} out of range")
+
+
+class GateNet(nn.Module):
+    """(B, 1, 28, 28) in [0, 1] -> (B, 3) logits: three conv stages, then a 3 x 3 map of what is where
+    (the layout tells one wide digit from two narrow ones)."""
+
+    def __init__(self, width: int = 16):
+        super().__init__()
+        w = width
+
+        def stage(ni: int, nf: int) -> list[nn.Module]:
+            return [nn.Conv2d(ni, nf, 3, padding=1, bias=False), nn.BatchNorm2d(nf), nn.ReLU()]
+
+        self.body = nn.Sequential(
+            *stage(1, w), nn.MaxPool2d(2),  # (B, w, 14, 14)
+            *stage(w, 2 * w), nn.MaxPool2d(2),  # (B, 2w, 7, 7)
+            *stage(2 * w, 4 * w), nn.AdaptiveAvgPool2d(3),  # (B, 4w, 3, 3)
+            nn.Flatten(), nn.Linear(4 * w * 9, len(OUTPUTS)),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.body((x - 0.13) / 0.31)  # MNIST's mean and spread, as inputs.NORMALISATION
+
+
+class Gate:
+    """A trained gate: `proba(images)` and `declines(images)`."""
+
+    def __init__(self, net: GateNet, config: GateConfig):
+        self.net, self.config = net.eval(), config
+
+    @torch.no_grad()
+    def proba(self, images: torch.Tensor) -> torch.Tensor:
+        """(N, 28, 28) float in [0, 1] (or uint8) -> (N, 3) probabilities of OUTPUTS."""
+        x = images.float() / 255 if images.dtype == torch.uint8 else images.float()
+        out = [self.net(chunk.cpu().unsqueeze(1)).softmax(1) for chunk in x.split(4096)]
+        return torch.cat(out) if out else torch.empty(0, len(OUTPUTS))
+
+    def verdicts(self, images: torch.Tensor) -> list[str | None]:
+        """None where the gate lets an image through, else "not a digit" or "several digits"."""
+        p = self.proba(images)
+        stop = p[:, DIGIT] < self.config.threshold
+        several = p[:, SEVERAL] > p[:, NOT_A_DIGIT]
+        return [None if not s else OUTPUTS[SEVERAL] if v else OUTPUTS[NOT_A_DIGIT]
+                for s, v in zip(stop.tolist(), several.tolist())]
+
+
+# ---------------------------------------------------------------------------------------------
+# Training
+# ---------------------------------------------------------------------------------------------
+
+
+def drawn_digits(count: int, seed: int = DRAWN_SEED) -> np.ndarray:
+    """(count, 28, 28) uint8 stress-style digits (count / 4 a category) through to_mnist, cached."""
+    from digitlab import stress
+    from digitlab.files import atomic_write, home
+    from digitlab.images import PREPROCESS_VERSION
+
+    path = home() / "nondigits" / f"drawn-{stress.VERSION}-prep{PREPROCESS_VERSION}-seed{seed}-{count}.npz"
+    try:
+        with np.load(path) as saved:
+            return saved["images"]
+    except (OSError, ValueError, KeyError):
+        pass
+    images, _ = stress.build(seed, per_category=count // len(stress.CATEGORIES))
+    with atomic_write(path) as f:
+        np.savez(f, images=images)
+    return images
+
+
+def training_set(config: GateConfig) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(MNIST digits (55,000, 28, 28) uint8, other images (M, 28, 28) uint8, their labels (M,)): the
+    drawn digits (DIGIT) and the training non-digits (NOT_A_DIGIT, SEVERAL), blank ones left out."""
+    from digitlab import heldout, nondigits
+    from digitlab.data import mnist_arrays
+
+    mnist, _ = mnist_arrays("train")
+    drawn = drawn_digits(config.drawn_digits)
+    others = nondigits.cached("train", "train", range(nondigits.TRAIN_PER_CATEGORY), mnist)
+    kinds = np.repeat(np.asarray(nondigits.CATEGORIES), nondigits.TRAIN_PER_CATEGORY)
+    labels = np.where(kinds == "several", SEVERAL, NOT_A_DIGIT)
+    images = np.concatenate([drawn, others])
+    labels = np.concatenate([np.full(len(drawn), DIGIT), labels])
+    inked = images.reshape(len(images), -1).max(1) > 0
+    return (torch.from_numpy(mnist[:heldout.START].copy()), torch.from_numpy(images[inked]),
+            torch.from_numpy(labels[inked]).long())
+
+
+def fit(config: GateConfig, progress: bool = True) -> Gate:
+    """Train a gate on training_set(config) under ROBUST augmentation; its threshold stays config's
+    until choose_threshold."""
+    from digitlab import recipe
+    from digitlab.console import track
+
+    torch.manual_seed(config.seed)
+    generator = torch.Generator().manual_seed(config.seed)
+    mnist, others, other_labels = training_set(config)
+    robust = dataclasses.replace(recipe.CNNConfig(), crop=0, **recipe.ROBUST)  # crop 0: the whole 28 x 28 warped
+    net = GateNet(config.width)
+    steps_per_epoch = (config.mnist_digits + len(others)) // config.batch_size
+    opt = torch.optim.AdamW(net.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    schedule = torch.optim.lr_scheduler.OneCycleLR(opt, config.lr, total_steps=config.epochs * steps_per_epoch)
+    epochs = track(range(config.epochs), "training the gate") if progress else range(config.epochs)
+    for _ in epochs:
+        picks = torch.randperm(len(mnist), generator=generator)[:config.mnist_digits]
+        moved = recipe.augmented(mnist[picks].float() / 255, robust, generator)  # (m, 28, 28)
+        x = torch.cat([moved, others.float() / 255])  # (n, 28, 28)
+        y = torch.cat([torch.full((len(picks),), DIGIT), other_labels])
+        order = torch.randperm(len(x), generator=generator)
+        net.train()
+        for step in range(steps_per_epoch):
+            batch = order[step * config.batch_size:(step + 1) * config.batch_size]
+            loss = nn.functional.cross_entropy(net(x[batch].unsqueeze(1)), y[batch])
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            schedule.step()
+    return Gate(net, config)
+
+
+def held_out_images() -> dict[str, torch.Tensor]:
+    """The images the threshold is chosen on: {"mnist": MNIST's calibration digits, "stress": the
+    stress set (must pass), "nondigits": the training generator's held-out draws (must not)}."""
+    from digitlab import data, heldout, nondigits
+    from digitlab.data import mnist_arrays
+
+    mnist, _ = mnist_arrays("train")
+    choice = range(nondigits.CHOICE_FROM, nondigits.CHOICE_FROM + nondigits.PER_CATEGORY)
+    return {"mnist": torch.from_numpy(mnist[heldout.CALIBRATION.start:heldout.CALIBRATION.stop].copy()),
+            "stress": data.load("stress", "valid").images,
+            "nondigits": torch.from_numpy(nondigits.cached("choice", "train", choice, mnist))}
+
+
+def choose_threshold(gate: Gate, held: dict[str, torch.Tensor] | None = None) -> tuple[float, dict]:
+    """The highest threshold that still lets MUST_ANSWER of the held-out MNIST digits and of the
+    stress set through, and what it does there: (threshold, {set: share let through})."""
+    held = held or held_out_images()
+    p = {name: gate.proba(images)[:, DIGIT] for name, images in held.items()}
+    threshold = min(float(torch.quantile(p[name].double(), 1 - MUST_ANSWER)) for name in ("mnist", "stress"))
+    passed = {name: float((v >= threshold).float().mean()) for name, v in p.items()}
+    return threshold, passed
+
+
+# ---------------------------------------------------------------------------------------------
+# Saving and loading: checkpoint.py's folder, method "gate"
+# ---------------------------------------------------------------------------------------------
+
+
+def save(gate: Gate, directory: str | Path, passed: dict | None = None) -> Path:
+    from digitlab import checkpoint
+
+    return checkpoint.save(directory, gate.net.state_dict(), {
+        # classes: for the gate, the numbers of its OUTPUTS (digit, not a digit, several digits)
+        "method": "gate", "classes": list(range(len(OUTPUTS))), "config": dataclasses.asdict(gate.config),
+        "history": [{k: round(v, 6) for k, v in (passed or {}).items()}],
+    })
+
+
+def load(directory: str | Path) -> Gate:
+    """A saved gate, through checkpoint.load's checks; a ModelError for anything else."""
+    from digitlab import checkpoint
+    from digitlab.errors import ModelError
+
+    tensors, saved = checkpoint.load(directory)
+    if saved["method"] != "gate":
+        raise ModelError(f"{directory}: a {saved['method']} model, not a gate; give the gate's folder")
+    try:
+        config = GateConfig(**saved["config"])
+    except (TypeError, ValueError) as err:
+        raise ModelError(f"{directory}: the gate's config does not fit ({err}); rebuild it") from None
+    net = GateNet(config.width)
+    try:
+        net.load_state_dict(tensors)
+    except RuntimeError as err:
+        raise ModelError(f"{directory}: the gate's weights do not fit its config "
+                         f"({str(err).splitlines()[0]}); rebuild it") from None
+    return Gate(net, config)
+
+
+def shipped_path() -> Path:
+    """pretrained/gate inside the installed package (beside pretrained.py's four models)."""
+    from importlib import resources
+
+    return Path(str(resources.files("digitlab") / "pretrained" / "gate"))
+
+
+_SHIPPED: list[Gate] = []
+
+
+def shipped() -> Gate:
+    """The gate that ships in the package, loaded once per process."""
+    if not _SHIPPED:
+        _SHIPPED.append(load(shipped_path()))
+    return _SHIPPED[0]
+
+
+def build(out: Path, config: GateConfig | None = None) -> dict:
+    """Train a gate, choose its threshold on held-out images, save it at `out`; what it let through."""
+    gate = fit(config or GateConfig())
+    threshold, passed = choose_threshold(gate)
+    gate.config = dataclasses.replace(gate.config, threshold=round(threshold, 6))
+    passed = {f"passed_{k}": v for k, v in passed.items()}
+    save(gate, out, passed)
+    print(f"gate: threshold {gate.config.threshold:.4f}; let through: "
+          + ", ".join(f"{k.removeprefix('passed_')} {v:.2%}" for k, v in passed.items()), flush=True)
+    return passed
