@@ -1,8 +1,9 @@
 """Choose decline.UNSURE again: for each shipped model, the top probability under which its answer is
-"unsure", on held-out digits only (MNIST's calibration digits, heldout.CALIBRATION, and the stress set).
+"unsure", on held-out digits only (MNIST's calibration digits, heldout.CALIBRATION, the stress set, and
+the calibration digits under the corruption set's seen kinds, corrupted.tuning_set).
 
-For each method and each of the two sets, the MUST_ANSWER quantile of the model's top probability
-over the digits the gate lets through; the lower of the two is the threshold, so that each set keeps
+For each method and each of the three sets, the MUST_ANSWER quantile of the model's top probability
+over the digits the gate lets through; the lowest is the threshold, so that each set keeps
 at least that share answered by this rule (the gate's own threshold, gate.MUST_ANSWER, is chosen by
 `python -m digitlab.pretrained --methods gate`). MNIST's test set is never read here.
 
@@ -19,17 +20,19 @@ import math
 import numpy as np
 import torch
 
-from digitlab import data, decline, gate, heldout, pretrained
+from digitlab import corrupted, data, decline, gate, heldout, pretrained
 from digitlab.data import mnist_arrays
 
 MUST_ANSWER = 0.995  # share of each held-out set that the unsure rule alone lets through
 
 
 def held_out_digits() -> dict[str, torch.Tensor]:
-    mnist, _ = mnist_arrays("train")
+    mnist, labels = mnist_arrays("train")
     calibration = mnist[heldout.CALIBRATION.start:heldout.CALIBRATION.stop]
+    damaged = corrupted.tuning_set((mnist, labels))[0]  # seen kinds on calibration digits, not the set's own
     return {"mnist held-out": torch.from_numpy(calibration.copy()).float() / 255,
-            "stress": data.load("stress", "valid", dtype=torch.float32).images}
+            "stress": data.load("stress", "valid", dtype=torch.float32).images,
+            "damaged held-out": torch.from_numpy(damaged).float() / 255}
 
 
 def main() -> None:

@@ -372,6 +372,7 @@ NAMES = tuple(KINDS)
 # apart ("held-out kinds"), so that a gain on the others can be told from one that generalises.
 HELD_OUT_KINDS = frozenset({"zigzag", "spatter", "dust_scratches", "ruled_lines", "glass_blur"})
 SEVERITIES = (1, 2, 3)
+TUNING_SEED = 1  # tuning_set's draws: never the set's own (SEED)
 
 
 def _as_bytes(img: np.ndarray) -> np.ndarray:
@@ -417,6 +418,20 @@ def build_raw(mnist_train: tuple[np.ndarray, np.ndarray], seed: int = SEED, per_
     clean, labels = digits(mnist_train, per_kind)
     images = np.stack([damaged(kind, i, clean[i], seed) for kind in kinds for i in range(len(clean))])
     return images, np.tile(labels, len(kinds))
+
+
+def tuning_set(mnist_train: tuple[np.ndarray, np.ndarray], per_kind: int = 100,
+               seed: int = TUNING_SEED) -> tuple[np.ndarray, np.ndarray]:
+    """(images (n, 28, 28) uint8, labels (n,)): the kinds anyone may tune on (not HELD_OUT_KINDS),
+    each applied to the first `per_kind` of heldout.CALIBRATION's digits with another seed: damage
+    to choose thresholds on, from digits and draws that are not the set's own."""
+    from digitlab.heldout import CALIBRATION
+
+    images, labels = mnist_train
+    keep = np.asarray(CALIBRATION)[:per_kind]
+    kinds = [kind for kind in NAMES if kind not in HELD_OUT_KINDS]
+    damaged_images = np.stack([damaged(kind, i, images[keep[i]], seed) for kind in kinds for i in range(per_kind)])
+    return damaged_images, np.tile(labels[keep], len(kinds))
 
 
 def kind_of(index: np.ndarray | int):

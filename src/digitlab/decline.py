@@ -45,10 +45,12 @@ def blank(images: torch.Tensor) -> torch.Tensor:
 def screen(images: torch.Tensor, gate=None) -> list[str | None]:
     """What every model's answer shares: "no digit" for a blank image, the gate's "not a digit" or
     "several digits", else None. `images` (N, 28, 28) in [0, 1]; `gate` a gate.Gate (the shipped one
-    when None)."""
+    when None). Both judge the image as the models read it (input_cleaning): a digit on a grey page
+    is a digit, and a grey page alone is blank."""
     from digitlab import gate as gates
+    from digitlab.input_cleaning import cleaned
 
-    images = images.float()
+    images = cleaned(images.float())
     verdicts = (gate or gates.shipped()).verdicts(images)
     return [NO_DIGIT if e else v for e, v in zip(blank(images).tolist(), verdicts)]
 
