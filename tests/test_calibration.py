@@ -189,18 +189,24 @@ def test_mnist_never_fits_on_a_held_out_digit(dataset):
     assert int(fit.index.max()) < heldout.START
     assert held.index.min() >= heldout.CALIBRATION.start and held.index.max() < heldout.CALIBRATION.stop
     corrupted = (train.index >= heldout.CORRUPTION.start).sum()
-    assert len(fit.labels) + len(held.labels) + corrupted == len(train.labels)  # the corruption set's in neither
+    half = len(held.labels) // 2  # each calibration digit twice: as it is, then damaged (with_damage)
+    assert len(fit.labels) + half + corrupted == len(train.labels)  # the corruption set's in neither
     assert torch.equal(fit.labels, train.labels[train.index < heldout.START])
+    assert torch.equal(held.index[:half], held.index[half:]) and torch.equal(held.labels[:half], held.labels[half:])
+    clean, damaged = held.images[:half], held.images[half:]
+    assert torch.equal(clean, train.images[(train.index >= heldout.CALIBRATION.start)
+                                           & (train.index < heldout.CALIBRATION.stop)])
+    assert (damaged != clean).flatten(1).any(1).float().mean() > 0.95  # nearly every copy is damaged
     if dataset == "mnist":
-        assert len(fit.labels) == 55_000 and held.index.tolist() == list(heldout.CALIBRATION)
+        assert len(fit.labels) == 55_000 and held.index[:half].tolist() == list(heldout.CALIBRATION)
 
 
 def test_compare_and_train_fit_on_the_fit_part_and_calibrate_on_the_rest():
     task = compare.load_task("mnist")
-    assert len(task.train_labels) == 55_000 and len(task.calibration_labels) == 4_000
+    assert len(task.train_labels) == 55_000 and len(task.calibration_labels) == 8_000  # 4,000 clean, 4,000 damaged
     train = data.load("mnist", "train")
     assert torch.equal(task.train_images, train.images[:55_000])
-    assert torch.equal(task.calibration_images, train.images[55_000:59_000])
+    assert torch.equal(task.calibration_images[:4_000], train.images[55_000:59_000])
 
 
 def _folder_digits(per_digit: int, source: str = "train") -> Digits:

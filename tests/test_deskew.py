@@ -8,6 +8,7 @@ import torch
 
 from digitlab import classifiers
 from digitlab.deskew import MNIST_ASPECT, STRETCH_RANGE, deskewed
+from digitlab.input_cleaning import cleaned
 from digitlab.errors import DigitlabError
 
 
@@ -48,8 +49,12 @@ def test_a_classifier_deskews_in_fit_and_predict_and_keeps_it_when_saved(mnist_t
         options = {} if method == "pixel" else {"epochs": 2, "seed": 0}
         own = classifiers.make(method, deskew=True, **options).fit(x, y, progress=False)
         # the same model trained and asked on inputs deskewed by hand
-        by_hand = classifiers.make(method, **options).fit(deskewed(x.float() / 255), y, progress=False)
-        assert torch.equal(own.predict(test), by_hand.predict(deskewed(test.float() / 255))), method
+        # what it reads, in fit and predict alike (_start and predict both go through _images): its
+        # input cleaned (input_cleaning) then deskewed. (A model fed such digits by hand cleans them
+        # again, which moves 61 of 3,000 deskewed digits: no longer the same predictions to the digit.)
+        assert torch.equal(own._images(test), deskewed(cleaned(test.float() / 255))), method
+        plain = classifiers.make(method, **options).fit(x, y, progress=False)
+        assert not torch.equal(own.predict(test), plain.predict(test)), method
         own.save(tmp_path / method)
         again = classifiers.load(tmp_path / method)
         assert again.config.deskew and torch.equal(again.predict(test), own.predict(test)), method
@@ -101,8 +106,9 @@ def test_stretch_needs_deskew_and_is_kept_when_saved(mnist_train, mnist_test, tm
         classifiers.make("linear", stretch=True)
     x, y, test = mnist_train.images[:3000], mnist_train.labels[:3000], mnist_test.images[:500]
     own = classifiers.make("linear", epochs=2, deskew=True, stretch=True).fit(x, y, progress=False)
-    by_hand = classifiers.make("linear", epochs=2).fit(deskewed(x.float() / 255, stretched=True), y, progress=False)
-    assert torch.equal(own.predict(test), by_hand.predict(deskewed(test.float() / 255, stretched=True)))
+    assert torch.equal(own._images(test), deskewed(cleaned(test.float() / 255), stretched=True))
+    upright = classifiers.make("linear", epochs=2, deskew=True).fit(x, y, progress=False)
+    assert not torch.equal(own.predict(test), upright.predict(test))
     own.save(tmp_path / "linear")
     again = classifiers.load(tmp_path / "linear")
     assert again.config.stretch and torch.equal(again.predict(test), own.predict(test))

@@ -434,6 +434,15 @@ def tuning_set(mnist_train: tuple[np.ndarray, np.ndarray], per_kind: int = 100,
     return damaged_images, np.tile(labels[keep], len(kinds))
 
 
+def damaged_copies(images: np.ndarray, seed: int = TUNING_SEED) -> np.ndarray:
+    """(n, 28, 28) uint8 held-out digits (never the set's own) -> each under one of the kinds anyone
+    may tune on, in turn, at severity 1, 2, 3 in turn: what calibration fits a temperature on beside
+    the clean digits (heldout.with_damage)."""
+    kinds = [kind for kind in NAMES if kind not in HELD_OUT_KINDS]
+    return np.stack([damaged(kinds[i % len(kinds)], i // len(kinds), image, seed)
+                     for i, image in enumerate(images)]) if len(images) else images.copy()
+
+
 def kind_of(index: np.ndarray | int):
     """The kind name(s) of corruption-set image index(es): the set is laid out kind by kind."""
     return np.asarray(NAMES)[np.asarray(index) // PER_KIND]

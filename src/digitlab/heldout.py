@@ -40,8 +40,9 @@ def split(train: Digits, dataset: str) -> tuple[Digits, Digits | None]:
     """(fit part, calibration part) of a training split; the calibration part is None when the data
     holds no held-out digit (mnist_tiny) or is too small to spare any (a warning then says so).
 
-    MNIST's own datasets: every digit from START on is held out; those in CALIBRATION calibrate, and
-    those in CORRUPTION are in neither part (the corruption set damages them, for testing only).
+    MNIST's own datasets: every digit from START on is held out; those in CALIBRATION calibrate (each
+    twice: as it is and damaged, with_damage), and those in CORRUPTION are in neither part (the
+    corruption set damages them, for testing only).
     Any other data: a seeded FOLDER_FRACTION of each digit's images calibrate, the rest fit.
     """
     if dataset in MNIST_TRAINING and train.source == "train":
@@ -49,11 +50,25 @@ def split(train: Digits, dataset: str) -> tuple[Digits, Digits | None]:
         calibrate = (train.index >= CALIBRATION.start) & (train.index < CALIBRATION.stop)
         if not calibrate.any():  # mnist_tiny: its files are all from MNIST's first 10,000 (train says so)
             return _part(train, fit), None
-        return _part(train, fit), _part(train, calibrate)
+        return _part(train, fit), with_damage(_part(train, calibrate))
     calibrate = _drawn(train.labels, dataset)
     if calibrate is None:
         return train, None
     return _part(train, ~calibrate), _part(train, calibrate)
+
+
+def with_damage(held: Digits) -> Digits:
+    """The held-out digits and, after them, each again under one of the corruption set's seen kinds
+    (corrupted.damaged_copies): one half clean, one half damaged, so that a temperature fitted on
+    them says how sure a model should be of other people's digits too. Calibrated on clean digits
+    alone, the shipped linear model's calibration error on the corruption set was 5.6 %, simple_net's
+    3.5 % (MNIST test 0.6 and 0.2 %); on both halves 2.2 and 1.3 % (2.2 and 1.0 %): RESULTS.md,
+    "Calibration". MNIST's datasets only (their calibration digits are no corruption set digit)."""
+    from digitlab import corrupted
+
+    damaged = torch.from_numpy(corrupted.damaged_copies(held.images.numpy()))
+    return held._replace(images=torch.cat([held.images, damaged]), labels=held.labels.repeat(2),
+                         index=held.index.repeat(2))
 
 
 def _drawn(labels: torch.Tensor, dataset: str) -> torch.Tensor | None:

@@ -21,6 +21,7 @@ BOX_SIDE = 20  # px: MNIST fits each digit into a 20 x 20 box ...
 FRAME_SIDE = 28  # px: ... centred by mass in a 28 x 28 frame
 BOX_RANGE = (15, 22)  # px: a digit whose box's longer side is outside this, clear of the frame's
 #                       edge, is scaled back into BOX_SIDE (MNIST's are 19-20; see boxed)
+SMALLEST_BOX = 6  # px: ink in a smaller box is a speck, never framed up to a digit's size
 INK_LEVEL = 0.2  # what counts as ink when measuring a digit's box (MNIST's soft edges do not) ...
 EDGE_LEVEL = 0.05  # ... and when asking which sides of the frame it reaches
 BACKGROUND_WINDOW = 11  # px: a grey opening this wide erases every stroke (MNIST's are 2-4 px wide;
@@ -201,7 +202,8 @@ def boxed(x: torch.Tensor) -> torch.Tensor:
     top, bottom, left, right = edge[:, 0].any(1), edge[:, -1].any(1), edge[:, :, 0].any(1), edge[:, :, -1].any(1)
     sides = top.long() + bottom.long() + left.long() + right.long()  # (N,) sides of the frame the ink reaches
     standing = top & bottom & ~left & ~right  # a digit enlarged to the frame's full height
-    off = rows.any(1) & (((sides == 0) & ((side < BOX_RANGE[0]) | (side > BOX_RANGE[1]))) | (sides >= 3) | standing)
+    off = (side >= SMALLEST_BOX) & rows.any(1) & (((sides == 0) & ((side < BOX_RANGE[0]) | (side > BOX_RANGE[1])))
+                                                 | (sides >= 3) | standing)
     if not off.any():
         return x
     out = x.clone()
