@@ -59,14 +59,14 @@ def split(train: Digits, dataset: str) -> tuple[Digits, Digits | None]:
 
 def with_damage(held: Digits) -> Digits:
     """The held-out digits and, after them, each again under one of the corruption set's seen kinds
-    (corrupted.damaged_copies): one half clean, one half damaged, so that a temperature fitted on
+    (damage.damaged_copies): one half clean, one half damaged, so that a temperature fitted on
     them says how sure a model should be of other people's digits too. Calibrated on clean digits
     alone, the shipped linear model's calibration error on the corruption set was 5.6 %, simple_net's
     3.5 % (MNIST test 0.6 and 0.2 %); on both halves 2.2 and 1.3 % (2.2 and 1.0 %): RESULTS.md,
     "Calibration". MNIST's datasets only (their calibration digits are no corruption set digit)."""
-    from digitlab import corrupted
+    from digitlab.damage import damaged_copies
 
-    damaged = torch.from_numpy(corrupted.damaged_copies(held.images.numpy()))
+    damaged = torch.from_numpy(damaged_copies(held.images.numpy()))
     return held._replace(images=torch.cat([held.images, damaged]), labels=held.labels.repeat(2),
                          index=held.index.repeat(2))
 
