@@ -311,8 +311,8 @@ def calibration_section(results: Sequence[Result]) -> str:
     intro = ("<p>Each model's probabilities are softmax(scores / T), T fitted on training images held out of"
              " the fit (MNIST's 55,000-58,999, each as it is and once damaged; a folder's seeded 10 %). The"
              " calibration error (ECE) is the mean gap between accuracy and confidence over 15 equal-width"
-             " confidence bins, weighted by the images in each: 1 % means that a model's \"90 % sure\" is right about 89-91 % of the"
-             " time. A model never calibrated has T = 1.</p>")
+             " confidence bins, weighted by the images in each: 1 % means that a model's \"90 % sure\" is"
+             " right about 89-91 % of the time. A model never calibrated has T = 1.</p>")
     table = _table(["method", "task", "temperature T", "held-out images", "ECE held out, T = 1",
                     "ECE test", "ECE stress set"], rows)
     figures = "".join(_img(reliability_figure(r), f"{r.method}, {r.task}: reliability")
