@@ -188,8 +188,9 @@ def boxed(x: torch.Tensor) -> torch.Tensor:
     """(N, 28, 28) -> each digit whose box (the pixels above INK_LEVEL) is smaller or larger than
     BOX_RANGE allows framed again as MNIST frames a digit, where its box is clear of the frame's edge,
     or reaches three or four of its sides, or its top and bottom alone (a digit cropped to its box
-    and enlarged to fill the frame); the rest as they are. A digit drawn small in its 28 x 28 (a held-out digit at half size:
-    read 92 % of the time, 99 % once framed) is otherwise far from what the models learnt. Ink that
+    and enlarged to fill the frame); the rest as they are. A digit drawn small in its 28 x 28 (a
+    held-out digit at half size: read 92 % of the time, 99 % once framed) is otherwise far from what
+    the models learnt. Ink that
     reaches any other one or two sides is left alone: what runs off the frame there (a line across,
     a digit moved aside) is not the digit's box."""
     ink = x > INK_LEVEL  # (N, 28, 28)
