@@ -190,9 +190,8 @@ def boxed(x: torch.Tensor) -> torch.Tensor:
     or reaches three or four of its sides, or its top and bottom alone (a digit cropped to its box
     and enlarged to fill the frame); the rest as they are. A digit drawn small in its 28 x 28 (a
     held-out digit at half size: read 92 % of the time, 99 % once framed) is otherwise far from what
-    the models learnt. Ink that
-    reaches any other one or two sides is left alone: what runs off the frame there (a line across,
-    a digit moved aside) is not the digit's box."""
+    the models learnt. Ink that reaches any other one or two sides is left alone: what runs off the
+    frame there (a line across, a digit moved aside) is not the digit's box."""
     ink = x > INK_LEVEL  # (N, 28, 28)
     rows, cols = ink.any(2), ink.any(1)  # (N, 28) each
     first_row, last_row = rows.float().argmax(1), 27 - rows.flip(1).float().argmax(1)
