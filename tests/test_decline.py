@@ -189,3 +189,22 @@ def test_the_test_non_digits_are_test_only():
 
     with pytest.raises(DataError, match="testing only"):
         data.load("nondigits", "train")
+
+
+def test_read_answers_a_file_as_predict_does(capsys, files, tmp_path):
+    """digitlab.read(path) routes a file as predict does (images.prepare): a 28 x 28 digit on a dark
+    page, struck through by a line and on a grey page, cleaned as a tensor; a photo through to_mnist."""
+    folder, _ = files
+    digit = _held_out(4).astype(np.float32)
+    digit[12:14, :] = 170  # a line across the frame
+    struck = tmp_path / "struck.png"
+    Image.fromarray(np.maximum(digit, 60).astype(np.uint8)).save(struck)  # and a grey page
+    paths = [struck, folder / "seven.png", folder / "blank.png"]
+    code, out, err = run_digitlab(capsys, "predict", *paths, "--json")
+    assert code == 0, err
+    for path, line in zip(paths, out.splitlines()):
+        answer, printed = digitlab.read(path), json.loads(line)
+        assert (answer.label, answer.declined) == (printed["label"], printed["declined"]), path
+        if printed["label"] is not None:
+            assert answer.probability == pytest.approx(printed["probability"], abs=1e-5)
+    assert digitlab.read(struck).label == 4

@@ -106,8 +106,9 @@ def answers(clf, images: torch.Tensor, decline: bool = True) -> list[Answer]:
 
 
 def read(image, model=None, decline: bool = True) -> Answer:
-    """One image answered: a path, bytes or PIL image of one digit (cleaned by images.to_mnist, as
-    `digitlab predict` does), or a (28, 28) tensor already MNIST-style (float in [0, 1] or uint8).
+    """One image answered: a path (read as `digitlab predict` reads it, images.prepare), bytes or a
+    PIL image of one digit (cleaned by images.to_mnist), or a (28, 28) tensor (float in [0, 1] or
+    uint8; the model cleans it, input_cleaning).
     `model` is a classifier, a model folder, or None for the shipped cnn. With decline=False, the
     model's answer whatever it is (a blank file still has no answer: "no digit").
 
@@ -125,9 +126,17 @@ def read(image, model=None, decline: bool = True) -> Answer:
             from digitlab.errors import DataError
 
             raise DataError(f"image tensor is {tuple(seen.shape)}; give one (28, 28) MNIST-style image")
+    elif isinstance(image, (str, os.PathLike)):  # a file: predict's own routing (images.prepare)
+        from digitlab.folders import read_small_pngs
+
+        small, at, heads = read_small_pngs([str(image)])
+        seen, _ = images.prepare(small, at, [heads[0] or str(image)], [str(image)], blanks=True)
+        seen = seen[0]
+        if not seen.any():  # read as the black square it is: no ink
+            return Answer(None, 0.0, NO_DIGIT, classes)
     else:
         try:
-            seen = images.to_mnist(image, "image" if not isinstance(image, (str, os.PathLike)) else str(image))
+            seen = images.to_mnist(image, "image")
         except BlankImage:
             return Answer(None, 0.0, NO_DIGIT, classes)
     return answers(clf, seen[None], decline)[0]
