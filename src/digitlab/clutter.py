@@ -24,7 +24,7 @@ DASH_PERIODS = (3.0, 7.0)  # px: a dotted line's period, drawn from this range
 SMEAR_LENGTHS = (2, 6)  # px: how far a smear drags the ink
 
 
-def _grid(n: int, device) -> tuple[torch.Tensor, torch.Tensor]:
+def _grid(device) -> tuple[torch.Tensor, torch.Tensor]:
     """(1, 28, 28) row and column coordinates, for broadcasting against (n, 1, 1) parameters."""
     ys, xs = torch.meshgrid(torch.arange(28.0, device=device), torch.arange(28.0, device=device), indexing="ij")
     return ys[None], xs[None]
@@ -43,7 +43,7 @@ def crossed(x: torch.Tensor, share: float, generator: torch.Generator) -> torch.
     if not pick.any():
         return x
     out, u = x.clone(), u[:, pick]
-    ys, xs = _grid(int(pick.sum()), x.device)
+    ys, xs = _grid(x.device)
     drawn = torch.zeros_like(out[pick])  # (n, 28, 28)
     for first, second_line in ((1, None), (6, u[11] < 0.3)):  # a second line for 30 % of them
         angle = _between(u[first], (0, math.pi))
@@ -52,7 +52,7 @@ def crossed(x: torch.Tensor, share: float, generator: torch.Generator) -> torch.
         along = (xs - cx) * torch.cos(angle) + (ys - cy) * torch.sin(angle)
         ink = (_between(u[first + 3], LINE_HALF_WIDTHS) + 0.5 - across.abs()).clamp(0, 1)
         period = _between(u[first + 4], DASH_PERIODS)
-        dotted = (u[first + 4] < 0.4).view(-1, 1, 1)  # 40 % of lines dotted
+        dotted = (u[first + 4] < 0.4).view(-1, 1, 1)  # 40 % of lines dotted (those of the shorter periods)
         ink = torch.where(dotted, ink * (torch.remainder(along, period) < period / 2), ink)
         level = _between(u[10], LINE_LEVELS)
         keep = torch.ones_like(ink) if second_line is None else second_line.view(-1, 1, 1).float()
