@@ -2,18 +2,19 @@
 
 `digitlab predict photo.jpg` and `digitlab serve` use them when no other model is given, so that a
 fresh install reads digits at once. They are built from the shipped MNIST by one command, with the
-fixed seeds and recipes below, and their accuracies (MNIST's test set, the stress set by category)
-are written beside them:
+fixed seeds and recipes below, and their accuracies (MNIST's test set, the stress set by category,
+the corruption set by kind) and calibration errors are written beside them:
 
     python -m digitlab.pretrained            # rebuilds src/digitlab/pretrained/ (a few minutes)
     python -m digitlab.pretrained --methods gate  # only the gate that declines non-digits (gate.py)
     python -m digitlab.pretrained --rescore  # only scores them again, after a preprocessing change
 
-The recipes were chosen on a validation split held out of MNIST's training images and on the
-stress set (benchmarks/stress_accuracy.py; figures in benchmarks/RESULTS.md). `build` trains each
-model on MNIST's first 55,000 training images and calibrates its probabilities on the held-out
-heldout.CALIBRATION digits (heldout.split); the models shipped before calibration existed trained
-on all 60,000. MNIST's test set only reports.
+The recipes were chosen on a validation split held out of MNIST's training images, on the stress
+set and on the corruption set's seen kinds applied to held-out digits (benchmarks/stress_accuracy.py;
+figures in benchmarks/RESULTS.md). `build` trains each model on MNIST's first 55,000 training images
+and calibrates its probabilities on the held-out heldout.CALIBRATION digits, each as it is and once
+damaged (heldout.split); the models shipped before calibration existed trained on all 60,000.
+MNIST's test set only reports.
 """
 
 from __future__ import annotations
