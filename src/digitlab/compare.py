@@ -321,16 +321,6 @@ def with_overrides(clf, **options):
     return clf
 
 
-def stress_scores(clf, shaken: data.Digits | None) -> dict | None:
-    """A ten-digit model's accuracy on the stress set (`shaken`, data.load("stress", "valid")), by
-    category; None for a model of other digits, or when no stress set is given."""
-    from digitlab import stress
-
-    if shaken is None or clf.classes_.tolist() != list(range(10)):
-        return None
-    return stress.accuracy_by_category(clf.predict(shaken.images), shaken.labels, shaken.index)
-
-
 def calibrate(clf, task: Task):
     """`clf` calibrated on the task's held-out images, where it has any; else as it is (T = 1)."""
     if task.calibration_images is not None:
@@ -339,8 +329,9 @@ def calibrate(clf, task: Task):
 
 
 def stress_evaluation(clf, shaken: data.Digits | None) -> dict | None:
-    """stress_scores' accuracies by category ("by_category"), with the calibration error ("ece") and
-    its "reliability" bins, from one pass over the stress set; None where stress_scores gives None."""
+    """A ten-digit model on the stress set (`shaken`, data.load("stress", "valid")), from one pass:
+    its accuracy by category ("by_category"), calibration error ("ece") and "reliability" bins; None
+    for a model of other digits, or when no stress set is given."""
     from digitlab import stress
 
     if shaken is None or clf.classes_.tolist() != list(range(10)):

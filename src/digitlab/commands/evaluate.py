@@ -69,4 +69,3 @@ def run(args: argparse.Namespace) -> int:
         by_kind = corrupted.accuracy_by_kind(scores["predicted"], test.labels, test.index)
         print(corrupted.describe(by_kind))
     return 0
-

@@ -14,9 +14,9 @@ def add_parser(subparsers) -> None:
         "predict",
         help="classify PNG or JPEG images of single handwritten digits",
         description="Turn each image into an MNIST-style 28 x 28 (grey, inverted if dark on light, "
-        "cropped, scaled to 20 x 20, centred by mass) and classify it with a saved model; a file that is "
-        "one already (28 x 28 grey PNG, light ink on black, boxed and centred: mnist_png's) is read as it "
-        "is, thousands a second. An image that "
+        "cropped, scaled to 20 x 20, centred by mass) and classify it with a saved model; a 28 x 28 grey "
+        "PNG of light ink on a dark page (mnist_png's, say) is cleaned as the models clean a tensor "
+        "instead, thousands a second. An image that "
         "cannot be read is named on stderr and the rest are predicted; the exit status is then 1 "
         "(0: all predicted; 2: nothing could be, or another error). An answer is declined, with its reason, "
         "when the image is blank (no digit), is not a digit (a letter, a symbol, a scribble, a shape, a texture), "
