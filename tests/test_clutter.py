@@ -1,4 +1,5 @@
-"""clutter.py: the training damage that teaches the cnn to read through lines and smears."""
+"""clutter.py: the training damage that teaches the cnn, the linear model and simple_net to read
+through lines, smears, turns and outlines."""
 
 from __future__ import annotations
 
@@ -7,7 +8,8 @@ import dataclasses
 import pytest
 import torch
 
-from digitlab import clutter, recipe
+from digitlab import classifiers, clutter, recipe
+from digitlab.errors import DigitlabError
 
 
 @pytest.fixture(scope="module")
@@ -19,7 +21,7 @@ def _gen(seed: int = 0) -> torch.Generator:
     return torch.Generator().manual_seed(seed)
 
 
-@pytest.mark.parametrize("damage", [clutter.crossed, clutter.smeared])
+@pytest.mark.parametrize("damage", [clutter.crossed, clutter.smeared, clutter.turned, clutter.outlined])
 def test_each_damages_about_its_share_and_no_more(digits, damage):
     out = damage(digits, 0.3, _gen())
     touched = (out != digits).flatten(1).any(1).float().mean()
@@ -51,3 +53,51 @@ def test_the_recipe_applies_them_in_the_images_own_dtype(mnist_train):
     assert out.dtype == torch.uint8
     plain = recipe.augmented(x, dataclasses.replace(config, lines=0, smear=0), _gen())
     assert (out.float().mean(dim=(1, 2)) > plain.float().mean(dim=(1, 2))).float().mean() > 0.5
+
+
+def test_a_turn_keeps_the_ink_and_moves_it_about_the_centre(digits):
+    out = clutter.turned(digits, 1.0, _gen())
+    assert torch.allclose(out.sum(dim=(1, 2)), digits.sum(dim=(1, 2)), rtol=0.1)  # little ink lost at 30 degrees
+    assert ((out - digits).abs().sum(dim=(1, 2)) > 5).float().mean() > 0.8  # most visibly turned
+
+
+def test_an_outline_is_hollow_where_the_stroke_was_thick(digits):
+    out = clutter.outlined(digits, 1.0, _gen())
+    # A pixel inside a thick stroke (its whole 3 x 3 neighbourhood inked) is dark in the outline.
+    solid = -torch.nn.functional.max_pool2d(-(digits > 0.5).float()[:, None], 3, stride=1, padding=1)[:, 0]
+    assert (out[solid > 0] == 0).all()
+    assert ((out > 0) & (digits <= 0.5)).any(dim=(1, 2)).all()  # and lit just outside each stroke
+
+
+@pytest.mark.parametrize("method", ["linear", "simple_net"])
+def test_the_book_networks_train_on_cluttered_copies_after_the_digits(mnist_train, method):
+    x, y = mnist_train.images[:300], mnist_train.labels[:300]
+    clf = classifiers.make(method, epochs=1, lines=0.5, outline=0.2, seed=3)
+    images, labels = clf._with_copies(x, y)
+    assert 300 + 100 < len(images) < 300 + 250  # about half again crossed, a fifth outlined
+    assert torch.equal(images[:300], x.float() / 255) and torch.equal(labels[:300], y)
+    # The crossed copies come first, drawn with the config's seed: each is its own digit with ink
+    # added (a line), never ink taken away, under its own label.
+    chosen = torch.nonzero(torch.rand(300, generator=_gen(3)) < 0.5).flatten()
+    lined = images[300:300 + len(chosen)]
+    assert (lined >= images[chosen] - 1e-6).all()
+    assert (lined.sum(dim=(1, 2)) > images[chosen].sum(dim=(1, 2)) + 1).all()
+    assert torch.equal(labels[300:300 + len(chosen)], y[chosen])
+    assert clf._with_copies(x, y)[0].equal(images)  # the same copies again: a resumed fit sees them too
+    assert classifiers.make(method, epochs=1)._with_copies(x, y)[0] is x  # no options: nothing copied
+
+
+def test_a_book_network_with_clutter_saves_and_loads_its_options(mnist_train, tmp_path):
+    clf = classifiers.make("simple_net", epochs=1, hidden=8, lines=0.3, smear=0.1, turn=0.2, outline=0.05)
+    clf.fit(mnist_train.images[:200], mnist_train.labels[:200], progress=False)
+    assert clf.data_["n_train"] > 200  # the copies were trained on
+    clf.save(tmp_path / "net")
+    again = classifiers.load(tmp_path / "net")
+    assert (again.config.lines, again.config.smear, again.config.turn, again.config.outline) == (0.3, 0.1, 0.2, 0.05)
+    assert torch.equal(again.predict(mnist_train.images[:50]), clf.predict(mnist_train.images[:50]))
+
+
+@pytest.mark.parametrize("bad", [{"lines": 1.5}, {"turn": -0.1}])
+def test_a_share_out_of_range_is_refused(bad):
+    with pytest.raises(DigitlabError, match=next(iter(bad))):
+        classifiers.make("linear", **bad)

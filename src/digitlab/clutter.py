@@ -86,3 +86,37 @@ def smeared(x: torch.Tensor, share: float, generator: torch.Generator) -> torch.
     total = total[:, 0] / lengths.float().view(-1, 1, 1)
     out[chosen] = total / total.amax(dim=(1, 2), keepdim=True).clamp_min(1e-6)
     return out
+
+
+TURN_DEGREES = 30.0  # the most a turned digit is turned, either way (MNIST's own lean little: deskew takes it)
+
+
+def turned(x: torch.Tensor, share: float, generator: torch.Generator) -> torch.Tensor:
+    """A `share` of the images turned about the centre by up to TURN_DEGREES either way, bilinear."""
+    u = torch.rand(2, len(x), generator=generator).to(x.device)
+    pick = u[0] < share
+    if not pick.any():
+        return x
+    out = x.clone()
+    angles = (u[1, pick] * 2 - 1) * math.radians(TURN_DEGREES)  # (n,)
+    theta = torch.zeros(len(angles), 2, 3, device=x.device)
+    theta[:, 0, 0] = theta[:, 1, 1] = torch.cos(angles)
+    theta[:, 0, 1], theta[:, 1, 0] = -torch.sin(angles), torch.sin(angles)
+    images = x[pick][:, None]  # (n, 1, 28, 28)
+    grid = nn.functional.affine_grid(theta, list(images.shape), align_corners=False)
+    out[pick] = nn.functional.grid_sample(images, grid, align_corners=False)[:, 0]
+    return out
+
+
+def outlined(x: torch.Tensor, share: float, generator: torch.Generator) -> torch.Tensor:
+    """A `share` of the images drawn as the outline of their strokes: the ink grown by one pixel
+    less the ink shrunk by one (a morphological gradient of the ink over half), in full ink."""
+    pick = torch.rand(len(x), generator=generator).to(x.device) < share
+    if not pick.any():
+        return x
+    out = x.clone()
+    ink = (x[pick] > 0.5).float()[:, None]  # (n, 1, 28, 28)
+    grown = nn.functional.max_pool2d(ink, 3, stride=1, padding=1)
+    shrunk = -nn.functional.max_pool2d(-ink, 3, stride=1, padding=1)
+    out[pick] = (grown - shrunk)[:, 0]
+    return out

@@ -16,16 +16,20 @@ from functools import partial
 import torch
 from torch import nn
 
-from digitlab import models, scratch
+from digitlab import clutter, models, scratch
 from digitlab.callbacks import Divergence, DivergenceGuard
 from digitlab.classifiers.base import positive, require
 from digitlab.classifiers.network import EpochEnd, NetworkClassifier
 from digitlab.console import progress_bar
-from digitlab.inputs import as_labels
+from digitlab.inputs import as_images, as_labels
 from digitlab.learner import DataLoader, DataLoaders, Learner
 from digitlab.metrics import accuracy
 from digitlab.optim import SGD, BasicOptim
 from digitlab.seeding import seeded
+
+
+CLUTTER = {"lines": clutter.crossed, "smear": clutter.smeared, "turn": clutter.turned,
+           "outline": clutter.outlined}  # config field -> what it does to its copies
 
 
 @dataclass
@@ -38,13 +42,22 @@ class LinearConfig:
     #                        "learner": the same SGD through Learner.fit, with its table
     deskew: bool = False  # shear each digit upright first (deskew.py), in fit and predict; the book does not
     stretch: bool = False  # with deskew: also bring each digit to MNIST's typical width for its height
-    seed: int = 0  # seeds the initial weights and every epoch's shuffle
+    # Cluttered copies (clutter.py): each a share of the fit digits added once more, damaged, before
+    # cleaning and deskewing (as damage reaches a digit), drawn once with `seed`.
+    lines: float = 0.0  # this share again, crossed by a line or two, solid or dotted
+    smear: float = 0.0  # this share again, smeared as by a hand that moved
+    turn: float = 0.0  # this share again, turned by up to clutter.TURN_DEGREES
+    outline: float = 0.0  # this share again, drawn as the outline of its strokes
+    seed: int = 0  # seeds the initial weights, every epoch's shuffle and the cluttered copies
 
     def __post_init__(self):
         require(self.epochs >= 1, f"epochs={self.epochs}: must be at least 1")
         require(positive(self.lr), f"lr={self.lr}: the learning rate must be a number > 0")
         require(self.batch_size >= 1, f"batch_size={self.batch_size}: must be at least 1")
         require(self.trainer in ("loop", "learner"), f"trainer={self.trainer!r}: choose 'loop' or 'learner'")
+        for name in CLUTTER:
+            share = getattr(self, name)
+            require(0 <= share <= 1, f"{name}={share}: a share of the training digits, from 0 to 1")
         require(self.deskew or not self.stretch, "stretch=True needs deskew=True: the digit is stretched "
                 "in the same step that shears it upright")
 
@@ -66,6 +79,7 @@ class BookNetwork(NetworkClassifier):
 
     def fit(self, X, y, valid=None, epoch_end=None, resume=False, device="cpu", progress=True):
         cfg = self.config
+        X, y = self._with_copies(X, y)
         if resume:
             self._fitted()
             start_epoch = self.state_["epoch"] + 1
@@ -87,6 +101,23 @@ class BookNetwork(NetworkClassifier):
             self._fit_loop(dl, valid_t, start_epoch, opt_state, epoch_end, progress)
         self.model_.to("cpu").eval()
         return self
+
+    def _with_copies(self, X, y) -> tuple[torch.Tensor, torch.Tensor]:
+        """The fit digits, then the config's cluttered copies of shares of them (CLUTTER), the same
+        ones on every call with the same seed (so that a resumed fit trains on the same images)."""
+        shares = {name: getattr(self.config, name) for name in CLUTTER}
+        if not any(shares.values()):
+            return X, y
+        X = as_images(X)
+        y = as_labels(y, len(X))
+        generator = torch.Generator().manual_seed(self.config.seed)
+        images, labels = [X], [y]
+        for name, share in shares.items():
+            if share:
+                pick = torch.rand(len(X), generator=generator) < share  # (N,)
+                images.append(CLUTTER[name](X[pick], 1.0, generator))
+                labels.append(y[pick])
+        return torch.cat(images), torch.cat(labels)
 
     @torch.no_grad()
     def _validate(self, valid) -> tuple[float | None, float | None]:

@@ -1,0 +1,75 @@
+"""Do cluttered copies of the training digits (LinearConfig's lines, smear, turn, outline) help the
+linear model and simple_net read damaged digits? Chosen without MNIST's test set or the corruption
+set's own digits.
+
+Each candidate is the shipped recipe (pretrained.RECIPES) plus options, trained on MNIST's training
+digits 0-54,999 as the shipped models are (heldout.split), and scored on the 4,000 held-out
+calibration digits (heldout.CALIBRATION, undamaged), on the stress set, and on the corruption set's
+seen kinds applied to the first `--per-kind` calibration digits with the tuning seed
+(corrupted.tuning_set), as raw tensors. The corruption set's held-out kinds are never looked at.
+
+    OMP_NUM_THREADS=1 python benchmarks/template_clutter.py --method linear --only base,lines
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+CANDIDATES = {  # name -> options added to the shipped recipe
+    "base": {},
+    "lines": {"lines": 0.3},
+    "lines+smear": {"lines": 0.3, "smear": 0.1},
+    "turn": {"turn": 0.3},
+    "outline": {"outline": 0.1},
+    "all": {"lines": 0.3, "smear": 0.1, "turn": 0.3, "outline": 0.1},
+    "lines 0.1": {"lines": 0.1},
+    "turn 0.1": {"turn": 0.1},
+    "outline 0.05": {"outline": 0.05},
+    "turn+outline": {"turn": 0.1, "outline": 0.05},
+    "lines+turn+outline": {"lines": 0.3, "turn": 0.3, "outline": 0.1},
+    "lines+outline": {"lines": 0.3, "outline": 0.1},
+    "lines+turn 0.15+outline": {"lines": 0.3, "turn": 0.15, "outline": 0.1},
+    "turn+outline 30 epochs": {"turn": 0.1, "outline": 0.05, "epochs": 30},
+    "outline 0.02": {"outline": 0.02},
+    "ideals 30": {"ideals": 30},  # pixel only
+    "ideals 60": {"ideals": 60},  # pixel only
+}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--method", choices=("pixel", "linear", "simple_net"), default="linear")
+    parser.add_argument("--only", help="comma list of candidate names (default: all)")
+    parser.add_argument("--per-kind", type=int, default=200, help="calibration digits per seen kind")
+    parser.add_argument("--threads", type=int, default=1)
+    args = parser.parse_args()
+
+    import numpy as np
+    import torch
+
+    from digitlab import classifiers, corrupted, data, heldout, pretrained, stress
+
+    torch.set_num_threads(args.threads)
+    fit, held = heldout.split(data.load("mnist", "train"), "mnist")
+    clean = held.images[:len(heldout.CALIBRATION)], held.labels[:len(heldout.CALIBRATION)]  # the undamaged half
+    shaken = data.load("stress", "valid")
+    images, labels = corrupted.tuning_set(data.mnist_arrays("train"), per_kind=args.per_kind)
+    kinds = [k for k in corrupted.NAMES if k not in corrupted.HELD_OUT_KINDS]
+    names = np.repeat(kinds, args.per_kind)
+    for name in (args.only.split(",") if args.only else CANDIDATES):
+        options = {**pretrained.RECIPES[args.method], **CANDIDATES[name]}
+        started = time.perf_counter()
+        clf = classifiers.make(args.method, **options).fit(fit.images, fit.labels, progress=False)
+        seconds = time.perf_counter() - started
+        on_stress = stress.accuracy_by_category(clf.predict(shaken.images), shaken.labels, shaken.index)
+        right = (clf.predict(torch.from_numpy(images)).numpy() == labels)
+        by_kind = {k: right[names == k].mean() for k in kinds}
+        shown = ", ".join(f"{k} {v:.1%}" for k, v in by_kind.items())
+        print(f"{args.method} {name:<12} {seconds:6.1f} s  held-out {clf.score(*clean):.2%}  stress "
+              f"{on_stress['all']:.2%} (fonts {on_stress['fonts']:.2%})  tuning kinds {right.mean():.2%}\n  {shown}",
+              flush=True)
+
+
+if __name__ == "__main__":
+    main()
