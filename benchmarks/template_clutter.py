@@ -34,6 +34,8 @@ CANDIDATES = {  # name -> options added to the shipped recipe
     "outline 0.02": {"outline": 0.02},
     "ideals 30": {"ideals": 30},  # pixel only
     "ideals 60": {"ideals": 60},  # pixel only
+    "ideals 120": {"ideals": 120},  # pixel only
+    "ideals 240": {"ideals": 240},  # pixel only
 }
 
 
@@ -43,6 +45,7 @@ def main() -> None:
     parser.add_argument("--only", help="comma list of candidate names (default: all)")
     parser.add_argument("--per-kind", type=int, default=200, help="calibration digits per seen kind")
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--seed", type=int, help="instead of the recipe's seed (weights, order, copies)")
     args = parser.parse_args()
 
     import numpy as np
@@ -59,6 +62,7 @@ def main() -> None:
     names = np.repeat(kinds, args.per_kind)
     for name in (args.only.split(",") if args.only else CANDIDATES):
         options = {**pretrained.RECIPES[args.method], **CANDIDATES[name]}
+        options = options if args.seed is None else {**options, "seed": args.seed}
         started = time.perf_counter()
         clf = classifiers.make(args.method, **options).fit(fit.images, fit.labels, progress=False)
         seconds = time.perf_counter() - started
@@ -66,7 +70,7 @@ def main() -> None:
         right = (clf.predict(torch.from_numpy(images)).numpy() == labels)
         by_kind = {k: right[names == k].mean() for k in kinds}
         shown = ", ".join(f"{k} {v:.1%}" for k, v in by_kind.items())
-        print(f"{args.method} {name:<12} {seconds:6.1f} s  held-out {clf.score(*clean):.2%}  stress "
+        print(f"{args.method} {name:<12} seed {options.get('seed', 0)} {seconds:6.1f} s  held-out {clf.score(*clean):.2%}  stress "
               f"{on_stress['all']:.2%} (fonts {on_stress['fonts']:.2%})  tuning kinds {right.mean():.2%}\n  {shown}",
               flush=True)
 
