@@ -1,14 +1,16 @@
-"""Training damage that teaches the cnn to read a digit through clutter: lines drawn across it, and
-smears.
+"""Training damage that teaches a model to read a digit through clutter: lines drawn across it,
+smears, a turn, strokes drawn in outline.
 
 Other people's images carry marks MNIST's never do: a line struck through, a hand that moved. The
 cnn recipe's `lines` and `smear` settings put a share of each epoch's training images through these,
-each image drawing its own kind and amount. (A patterned or foggy page behind the digit is left to
-input_cleaning, which takes it away before any model reads it: trained on such pages instead, 20 %
-of the images, the fast cnn lost a point on the stress set's typed digits, benchmarks/RESULTS.md.)
-Written from the descriptions of the kinds of damage, not from the corruption set's code (and
-blind to its held-out kinds: corrupted.HELD_OUT_KINDS), so that the set still measures something
-the training never saw. Every function: (N, 28, 28) float in [0, 1], light ink on black -> the same.
+each image drawing its own kind and amount. The linear model's and simple_net's `lines`, `smear`,
+`turn` and `outline` add a damaged copy of a share of their training digits, once
+(classifiers/linear.py). (A patterned or foggy page behind the digit is left to input_cleaning,
+which takes it away before any model reads it: trained on such pages instead, 20 % of the images,
+the fast cnn lost a point on the stress set's typed digits, benchmarks/RESULTS.md.) Written from the
+descriptions of the kinds of damage, not from the corruption set's code (and blind to its held-out
+kinds: corrupted.HELD_OUT_KINDS), so that the set still measures something the training never saw.
+Every function: (N, 28, 28) float in [0, 1], light ink on black -> the same.
 """
 
 from __future__ import annotations
