@@ -45,8 +45,8 @@ class LinearConfig:
     # Cluttered copies (clutter.py): each a share of the fit digits added once more, damaged, before
     # cleaning and deskewing (as damage reaches a digit), drawn once with `seed`. simple_net's recipe,
     # lines 0.3 + turn 0.3 + outline 0.1, two seeds: held-out 98.42 -> 98.71 %, stress 95.44 -> 95.48 %,
-    # the corruption set's seen kinds on calibration digits 93.1 -> 96.3 % (dotted lines 71 -> 94 %,
-    # rotation 85 -> 93 %, edges 83 -> 96 %). The linear model has no room for them: every mix cost it
+    # the corruption set's seen kinds on calibration digits 93.1 -> 96.3 % (seed 0: dotted lines 71 ->
+    # 94 %, rotation 85 -> 93 %, edges 83 -> 96 %). The linear model has no room for them: every mix cost it
     # 0.3-1.1 points held out (benchmarks/RESULTS.md, "Robust models").
     lines: float = 0.0  # this share again, crossed by a line or two, solid or dotted
     smear: float = 0.0  # this share again, smeared as by a hand that moved (simple_net: cost 1 point of stress)
