@@ -13,6 +13,7 @@ import torch
 
 from digitlab import calibration, compare, data, heldout, metrics
 from digitlab.classifiers import load, make
+from digitlab.damage import damaged_copies
 from digitlab.digits import Digits
 from digitlab.errors import DigitlabWarning, ModelError
 
@@ -189,21 +190,27 @@ def test_mnist_never_fits_on_a_held_out_digit(dataset):
     assert int(fit.index.max()) < heldout.START
     assert held.index.min() >= heldout.CALIBRATION.start and held.index.max() < heldout.CALIBRATION.stop
     corrupted = (train.index >= heldout.CORRUPTION.start).sum()
-    half = len(held.labels) // 2  # each calibration digit twice: as it is, then damaged (with_damage)
-    assert len(fit.labels) + half + corrupted == len(train.labels)  # the corruption set's in neither
+    clean_count = int(((train.index >= heldout.CALIBRATION.start) & (train.index < heldout.CALIBRATION.stop)).sum())
+    again = (clean_count + heldout.DAMAGED_EVERY - 1) // heldout.DAMAGED_EVERY  # every second one damaged too
+    assert len(held.labels) == clean_count + again
+    assert len(fit.labels) + clean_count + corrupted == len(train.labels)  # the corruption set's in neither
     assert torch.equal(fit.labels, train.labels[train.index < heldout.START])
-    assert torch.equal(held.index[:half], held.index[half:]) and torch.equal(held.labels[:half], held.labels[half:])
-    clean, damaged = held.images[:half], held.images[half:]
+    clean, damaged = held.images[:clean_count], held.images[clean_count:]
+    assert torch.equal(held.index[clean_count:], held.index[:clean_count:heldout.DAMAGED_EVERY])
+    assert torch.equal(held.labels[clean_count:], held.labels[:clean_count:heldout.DAMAGED_EVERY])
     assert torch.equal(clean, train.images[(train.index >= heldout.CALIBRATION.start)
                                            & (train.index < heldout.CALIBRATION.stop)])
-    assert (damaged != clean).flatten(1).any(1).float().mean() > 0.95  # nearly every copy is damaged
+    originals = clean[::heldout.DAMAGED_EVERY]
+    assert (damaged != originals).flatten(1).any(1).float().mean() > 0.95  # nearly every copy is damaged
+    assert torch.equal(damaged, torch.from_numpy(damaged_copies(originals.numpy())))  # each its own digit's copy
     if dataset == "mnist":
-        assert len(fit.labels) == 55_000 and held.index[:half].tolist() == list(heldout.CALIBRATION)
+        assert len(fit.labels) == 55_000 and held.index[:clean_count].tolist() == list(heldout.CALIBRATION)
+        assert len(damaged) == 2_000  # a third of what calibrates is damaged
 
 
 def test_compare_and_train_fit_on_the_fit_part_and_calibrate_on_the_rest():
     task = compare.load_task("mnist")
-    assert len(task.train_labels) == 55_000 and len(task.calibration_labels) == 8_000  # 4,000 clean, 4,000 damaged
+    assert len(task.train_labels) == 55_000 and len(task.calibration_labels) == 6_000  # 4,000 clean, 2,000 damaged
     train = data.load("mnist", "train")
     assert torch.equal(task.train_images, train.images[:55_000])
     assert torch.equal(task.calibration_images[:4_000], train.images[55_000:59_000])
