@@ -40,7 +40,7 @@ PER_CATEGORY = 300  # test images per category: 1,800 in all
 TRAIN_PER_CATEGORY = 1500  # training draws per category (indices 0 .. 1,499)
 CHOICE_FROM = 1_000_000  # training-generator draws from here on are held out, for choosing thresholds
 SEED = 0
-VERSION = "v2"  # bump when what either generator draws changes
+VERSION = "v3"  # bump when what either generator draws changes
 
 # Glyphs a person could not tell from a digit, in some font or hand, so neither set has them:
 # O o D Q and the Greek O's and thetas are 0; I l i | ! and the Greek iota are 1; Z z are 2; S s $ and
