@@ -1,9 +1,9 @@
 """Drawn things that are neither characters nor digits, for nondigits.py: pen scribbles, shapes and
 textures, each in a TRAINING family (random-point scribbles; rectangles, triangles, stars, plus signs,
 arrows, random polygons and pebbles, and since 2026-12-06 kites, cogs, chevrons, L blocks and
-strewn small shapes; noise, stripes, checks, dots, and graph paper, diamonds, mosaics, hay and plaid) and a TEST family of its own
-(spirals, zigzags, coils, waves; pentagons and hexagons, hearts, moons, bolts, thick crosses;
-hatching, rings, bricks, blobs, wood grain). No ring and no long thin box: those are a 0 and a 1.
+strewn small shapes; noise, stripes, checks, dots, and graph paper, diamonds, mosaics, hay and
+plaid) and a TEST family of its own (spirals, zigzags, coils, waves; pentagons and hexagons, hearts,
+moons, bolts, thick crosses; hatching, rings, bricks, blobs, wood grain). No ring and no long thin box: those are a 0 and a 1.
 
 Each function draws from the generator it is given, white on black, as stress.py draws its digits.
 """
