@@ -89,3 +89,10 @@ def test_half_the_training_shapes_and_textures_come_from_the_later_families(monk
         doodles.training_shape(np.random.default_rng([5, i]))
         doodles.training_texture(np.random.default_rng([6, i]))
     assert 70 <= calls.count("shape") <= 130 and 70 <= calls.count("texture") <= 130
+
+
+def test_a_gate_saved_with_the_damage_settings_loads_back_with_them(tmp_path):
+    config = gate.GateConfig(width=2, damaged_digits=10, cleaned_copies=False, threshold=0.4)
+    gate.save(gate.Gate(gate.GateNet(2), config), tmp_path / "gate")
+    again = gate.load(tmp_path / "gate")
+    assert again.config == config and again.config.damaged_digits == 10 and again.config.cleaned_copies is False
