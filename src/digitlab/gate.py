@@ -40,7 +40,8 @@ class GateConfig:
     # declined at 99.5 % of held-out digits let through; the same at width 16: 94.2 %; 6 epochs of
     # 8,000 at width 16: 87.1 % (benchmarks/RESULTS.md, declining to answer). Once the gate also
     # learnt digits crossed by lines and smeared, and had to let 99.5 % of damaged digits through
-    # too, 8 epochs of 12,000 declined 93.3 % of those draws; 12 epochs of 20,000: 97.7 %.
+    # too, 8 epochs of 12,000 declined 93.3 % of those draws; 12 epochs of 20,000: 97.7 % (all these
+    # on the draws as drawn).
     # Judged as the models read them (input_cleaning, as decline.screen does), that gate declined only
     # 90.9 % of the draws (v3, with the later shapes and textures): textures 72 %, shapes 85 %. With
     # 6,000 damaged fit digits and the later families: 92.9 % (shapes 97 %, textures 71 %); with the
