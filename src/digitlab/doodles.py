@@ -165,6 +165,7 @@ def _l_block(rng: np.random.Generator) -> np.ndarray:
 
 
 def more_shape(rng: np.random.Generator) -> Image.Image:
+    """A kite (filled or outlined), a cog, a chevron, an L block or strewn small shapes, one in five each."""
     form = rng.integers(5)
     if form == 0:
         return polygon(kite(rng), rng)
@@ -195,6 +196,7 @@ def scattered_shapes(rng: np.random.Generator, side: int = 256) -> Image.Image:
 
 
 def more_texture(rng: np.random.Generator) -> Image.Image:
+    """Graph paper, diamonds, a mosaic, hay or plaid, one in five each, 96-256 px square."""
     side = int(rng.integers(96, 257))
     yy, xx = grid(side)
     freq = rng.uniform(4, 14)
@@ -220,6 +222,7 @@ def more_texture(rng: np.random.Generator) -> Image.Image:
 
 
 def sticks(rng: np.random.Generator, side: int) -> Image.Image:
+    """Hay: 30-120 short straight sticks of one length and width, anywhere, at any angle."""
     canvas = Image.new("L", (side, side), 0)
     draw = ImageDraw.Draw(canvas)
     length, width = side * rng.uniform(0.08, 0.2), max(1, int(side * rng.uniform(0.01, 0.03)))
