@@ -2,27 +2,33 @@
 by category) the share declined; on the stress set, the corruption set (as predict reads it) and
 MNIST's test set (report only) the share of single digits still answered, and the accuracy of those
 answered. Every shipped model, with the
-shipped gate and decline.UNSURE; nothing here chooses anything.
+shipped gate (or the one saved in the folder --gate names) and decline.UNSURE; nothing here chooses
+anything.
 
-    python benchmarks/decline_accuracy.py
+    python benchmarks/decline_accuracy.py [--gate FOLDER]
 """
 
 from __future__ import annotations
 
+import argparse
 import collections
 
 import numpy as np
 import torch
 
-from digitlab import corrupted, data, decline, nondigits, pretrained, stress
+from digitlab import corrupted, data, decline, gate, nondigits, pretrained, stress
 
 
 def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--gate", help="a gate's folder (gate.save), instead of the shipped gate")
+    folder = parser.parse_args().gate
+    chosen = gate.load(folder) if folder else None  # None: decline.screen takes the shipped gate
     test = data.load("nondigits", "valid", dtype=torch.float32)
     shaken = data.load("stress", "valid", dtype=torch.float32)
     mnist = data.load("mnist", "test", dtype=torch.float32)
     damaged = data.load("corrupted", "valid", dtype=torch.float32)  # as predict reads them
-    screened = {name: decline.screen(d.images) for name, d in
+    screened = {name: decline.screen(d.images, chosen) for name, d in
                 (("nondigits", test), ("stress", shaken), ("mnist", mnist), ("corrupted", damaged))}
     kinds = nondigits.category_of(test.index.numpy())
     print("| model | " + " | ".join(nondigits.CATEGORIES) + " | all non-digits | stress answered | "

@@ -11,7 +11,8 @@ rendering are reused), in six categories:
 - several: two or three digits side by side, apart, touching or overlapping.
 
 The TRAINING generator (`kind="train"`) types in stress.FONT_FILES and draws random-point
-scribbles, rectangles, triangles, stars, crosses, noise, stripes, checks and dots; its several
+scribbles, rectangles, triangles, stars, crosses, kites, cogs, chevrons, L blocks, strewn small
+shapes, noise, stripes, checks, dots, graph paper, diamonds, mosaics, hay and plaid; its several
 digits are MNIST training digits below heldout.START and pen or font digits. Its draws from
 CHOICE_FROM on are never trained on: thresholds are chosen on them. The TEST set (`kind="test"`,
 `data.load("nondigits", "valid")`, refused for training) shares no font, family or digit with it:
@@ -40,7 +41,7 @@ PER_CATEGORY = 300  # test images per category: 1,800 in all
 TRAIN_PER_CATEGORY = 1500  # training draws per category (indices 0 .. 1,499)
 CHOICE_FROM = 1_000_000  # training-generator draws from here on are held out, for choosing thresholds
 SEED = 0
-VERSION = "v2"  # bump when what either generator draws changes
+VERSION = "v3"  # bump when what either generator draws changes (v3: the later shapes and textures)
 
 # Glyphs a person could not tell from a digit, in some font or hand, so neither set has them:
 # O o D Q and the Greek O's and thetas are 0; I l i | ! and the Greek iota are 1; Z z are 2; S s $ and

@@ -180,6 +180,7 @@ CONFIGS = {
     # the numbers of its three outputs)
     "gate": record({"epochs": EPOCHS, "batch_size": BATCH, "lr": LR, "weight_decay": number(0, 1),
                     "width": whole(1, 256), "mnist_digits": whole(1, 60_000), "drawn_digits": whole(0, 1 << 20),
+                    "damaged_digits": whole(0, 60_000), "cleaned_copies": flag,
                     "seed": SEED, "threshold": number(0, 1)}),
 }
 

@@ -1,0 +1,98 @@
+"""The gate's training material: damaged MNIST digits that it learns as digits (never the corruption
+set's or the calibration digits' draws), the training non-digits twice (as drawn and as the models
+read them), and the training generator's later shape and texture families."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from digitlab import damage, doodles, gate, heldout, nondigits
+from digitlab.data import mnist_arrays
+from digitlab.images import to_mnist
+from digitlab.input_cleaning import cleaned
+
+
+def test_the_damage_seed_is_neither_the_corruption_sets_nor_the_calibration_digits():
+    assert gate.DAMAGE_SEED not in (damage.SEED, damage.TUNING_SEED)
+
+
+def test_damaged_training_digits_are_fit_digits_under_the_seen_kinds_as_read():
+    mnist, _ = mnist_arrays("train")
+    got = gate.damaged_digits(mnist, 32)
+    assert got.shape == (32, 28, 28) and got.dtype == np.uint8
+    picks = np.linspace(0, heldout.START - 1, 32).round().astype(int)
+    assert picks.max() < heldout.START  # never a calibration or corruption-set digit
+    seen = [k for k in damage.NAMES if k not in damage.HELD_OUT_KINDS]
+    # image 17: the second pass over the 16 seen kinds, so kind seen[1] at index 1, severity 2
+    expected = damage.damaged(seen[17 % len(seen)], 17 // len(seen), mnist[picks[17]], gate.DAMAGE_SEED)
+    want = (cleaned(torch.from_numpy(expected[None]).float() / 255)[0] * 255).round().to(torch.uint8).numpy()
+    assert np.array_equal(got[17], want)
+    # its own draws: not the calibration digits' damage (TUNING_SEED) on the same digit
+    other = damage.damaged(seen[1], 1, mnist[picks[17]], damage.TUNING_SEED)
+    assert not np.array_equal(expected, other)
+    assert (got.reshape(32, -1).max(1) > 0).all()
+    assert gate.damaged_digits(mnist, 0).shape == (0, 28, 28)
+
+
+def test_the_training_set_labels_drawn_and_damaged_digits_digit_and_keeps_cleaned_copies(monkeypatch):
+    mnist, _ = mnist_arrays("train")
+    per = 4
+    others = np.zeros((len(nondigits.CATEGORIES) * per, 28, 28), dtype=np.uint8)
+    others[:, 6:22, 6:22] = 200  # a square each, all inked
+    others[:, 0:3, :] = 90  # a grey band that cleaning changes, so the copies differ from the drawn
+    monkeypatch.setattr(nondigits, "TRAIN_PER_CATEGORY", per)
+    monkeypatch.setattr(nondigits, "cached", lambda *a, **k: others)
+    monkeypatch.setattr(gate, "drawn_digits", lambda count, seed=gate.DRAWN_SEED: np.full((3, 28, 28), 255, np.uint8))
+    config = gate.GateConfig(damaged_digits=10)
+    _, images, labels = gate.training_set(config)
+    labels = labels.numpy()
+    assert (labels[:13] == gate.DIGIT).all()  # 3 drawn, then 10 damaged
+    assert np.array_equal(images[3:13].numpy(), gate.damaged_digits(mnist, 10))
+    rest = labels[13:]
+    assert len(rest) == 2 * len(others)  # each non-digit twice
+    several = np.repeat(np.asarray(nondigits.CATEGORIES), per) == "several"
+    want = np.where(several, gate.SEVERAL, gate.NOT_A_DIGIT)
+    assert np.array_equal(rest, np.concatenate([want, want]))
+    assert np.array_equal(images[13:13 + len(others)].numpy(), others)
+    assert np.array_equal(images[13 + len(others):].numpy(), gate.as_read(others))
+    assert not np.array_equal(gate.as_read(others), others)
+    _, images, labels = gate.training_set(gate.GateConfig(damaged_digits=0, cleaned_copies=False))
+    assert len(labels) == 3 + len(others) and (labels[3:] != gate.DIGIT).all()
+
+
+@pytest.mark.parametrize("family", [doodles.more_shape, doodles.more_texture])
+def test_the_later_families_draw_the_same_inked_image_from_the_same_seed(family):
+    forms = set()
+    for i in range(60):
+        first, again = family(np.random.default_rng([7, i])), family(np.random.default_rng([7, i]))
+        assert np.array_equal(np.asarray(first), np.asarray(again))
+        ink = np.asarray(first)
+        assert ink.max() == 255 and 0.01 < (ink > 0).mean() < 0.99  # something drawn, not a full page
+        forms.add(int(np.random.default_rng([7, i]).integers(5)))
+        if family is doodles.more_shape:  # (a page-filling texture may be a patterned page to to_mnist)
+            assert to_mnist(first).sum() > 5  # to_mnist finds a shape in it
+    assert forms == set(range(5))  # every family of the five was drawn
+
+
+def test_the_later_families_differ_from_seed_to_seed():
+    a, b = (np.asarray(doodles.more_shape(np.random.default_rng(s))) for s in (1, 2))
+    assert not np.array_equal(a, b)
+
+
+def test_half_the_training_shapes_and_textures_come_from_the_later_families(monkeypatch):
+    calls = []
+    monkeypatch.setattr(doodles, "more_shape", lambda rng: calls.append("shape") or doodles.Image.new("L", (8, 8)))
+    monkeypatch.setattr(doodles, "more_texture", lambda rng: calls.append("texture") or doodles.Image.new("L", (8, 8)))
+    for i in range(200):
+        doodles.training_shape(np.random.default_rng([5, i]))
+        doodles.training_texture(np.random.default_rng([6, i]))
+    assert 70 <= calls.count("shape") <= 130 and 70 <= calls.count("texture") <= 130
+
+
+def test_a_gate_saved_with_the_damage_settings_loads_back_with_them(tmp_path):
+    config = gate.GateConfig(width=2, damaged_digits=10, cleaned_copies=False, threshold=0.4)
+    gate.save(gate.Gate(gate.GateNet(2), config), tmp_path / "gate")
+    again = gate.load(tmp_path / "gate")
+    assert again.config == config and again.config.damaged_digits == 10 and again.config.cleaned_copies is False
