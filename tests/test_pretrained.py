@@ -48,7 +48,8 @@ def test_each_shipped_model_reads_the_stress_set_as_recorded_within_5_points_of_
 
 def test_the_shipped_files_are_a_few_megabytes():
     total = sum(p.stat().st_size for p in pretrained.folder().rglob("*") if p.is_file())
-    assert total < 4 << 20, total
+    # pixel's 120 ideal digits a class (3.8 MB of float32) are most of it; the rest under 1 MB
+    assert total < 6 << 20, total
 
 
 def _thin_one_photo(seed: int = 0) -> bytes:

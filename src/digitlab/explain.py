@@ -188,16 +188,17 @@ def _cnn(clf, image) -> Explanation:
 
 
 def learned(clf, units: int = 10) -> list[tuple[str, torch.Tensor]]:
-    """(caption, (h, w) picture) pairs: the mean or ideal digits (pixel), each class's weight image (linear),
-    the first layer's `units` strongest units (simple_net: by the size of their outgoing weights),
+    """(caption, (h, w) picture) pairs: the mean or `units` most common ideal digits of each class
+    (pixel: the shipped model keeps 120 a class), each class's weight image (linear), the first
+    layer's `units` strongest units (simple_net: by the size of their outgoing weights),
     the first convolution's filters (cnn)."""
     clf._fitted()
     classes = clf.classes_.tolist()
     if clf.method == "pixel":
         if clf.config.ideals == 1:
             return [(f"mean {c}", m) for c, m in zip(classes, clf.means_)]
-        # Every class's ideal digits, a row each, the most common first; the row named once.
-        return [(str(c) if j == 0 else "", m) for c, row in zip(classes, clf.ideals_) for j, m in enumerate(row)]
+        # Each class's most common ideal digits, a row each (ideals_ keeps them most common first); the row named once.
+        return [(str(c) if j == 0 else "", m) for c, row in zip(classes, clf.ideals_) for j, m in enumerate(row[:units])]
     if clf.method == "linear":
         layer = _layers(clf)[0]
         weight, _ = _class_rows(layer.weight.detach(), layer.bias.detach())

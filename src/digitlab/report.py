@@ -228,7 +228,7 @@ def learned_figure(clf) -> Figure:
     pictures = explain.learned(clf)
     titles, images = [t for t, _ in pictures], [p for _, p in pictures]
     if clf.method == "pixel":
-        per_row = clf.config.ideals if clf.config.ideals > 1 else 10
+        per_row = min(clf.config.ideals, 10) if clf.config.ideals > 1 else 10  # explain.learned: 10 a class at most
         return digit_grid(torch.stack(images), titles, columns=min(per_row, len(images)))
     return signed_grid(images, titles, columns=min(12 if clf.method == "cnn" else 10, len(images)))
 
