@@ -103,6 +103,14 @@ def test_build_fits_on_the_fit_part_and_calibrates_on_the_held_out_digits(tmp_pa
     recorded = pretrained.build(tmp_path, methods=("linear",))["linear"]
     clf = load(tmp_path / "linear")
     assert clf.data_["n_train"] == heldout.START  # never a held-out digit
-    assert clf.calibration_["images"] == 2 * len(heldout.CALIBRATION) and clf.temperature_ != 1  # clean, damaged
+    held = len(heldout.CALIBRATION)  # clean, and every DAMAGED_EVERY-th damaged
+    assert clf.calibration_["images"] == held + held // heldout.DAMAGED_EVERY and clf.temperature_ != 1
     assert recorded["temperature"] == clf.temperature_
+    # --recalibrate after a change to the calibration digits: a new temperature, the same weights
+    monkeypatch.setattr(heldout, "DAMAGED_EVERY", 1)
+    again = pretrained.recalibrate(tmp_path, methods=("linear",))["linear"]
+    after = load(tmp_path / "linear")
+    assert after.calibration_["images"] == 2 * held and after.temperature_ != clf.temperature_
+    assert again["temperature"] == after.temperature_
+    assert all(torch.equal(a, b) for a, b in zip(after._tensors().values(), clf._tensors().values()))
     assert 0 <= recorded["ece_mnist_test"] < 0.05 and 0 <= recorded["ece_stress"] < 0.1, recorded
