@@ -25,11 +25,12 @@ def main() -> None:
 
     import torch
 
-    from digitlab import data, recipe
+    from digitlab.data import datasets
+    from digitlab.classifiers.cnn import recipe
 
     if args.threads:
         torch.set_num_threads(args.threads)
-    train, test = data.load("mnist", "train"), data.load("mnist", "test")
+    train, test = datasets.load("mnist", "train"), datasets.load("mnist", "test")
     config = recipe.preset("best", seed=args.seed, **({"epochs": args.epochs} if args.epochs else {}))
     print(f"{os.cpu_count()} cores, {torch.get_num_threads()} threads, load average {os.getloadavg()[0]:.1f}")
     print(dataclasses.asdict(config), flush=True)

@@ -38,7 +38,7 @@ def main() -> None:
     from torch.nn import functional as F
 
     from digitlab import book
-    from digitlab.callbacks import Callback, CancelFitException
+    from digitlab.train.callbacks import Callback, CancelFitException
 
     if args.threads:
         torch.set_num_threads(args.threads)

@@ -21,12 +21,16 @@ import time
 
 import torch
 
-from digitlab import calibration, classifiers, compare, data, heldout, metrics, pretrained, recipe
+from digitlab import classifiers, compare, metrics, pretrained
+from digitlab.trust import calibration
+from digitlab.data import datasets
+from digitlab.data import heldout
+from digitlab.classifiers.cnn import recipe
 
 
 def held_out_sets(seed: int = 0) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
     """The calibration digits as they are, and the same digits under the cnn's augmentation."""
-    train = data.load("mnist", "train", dtype=torch.float32)
+    train = datasets.load("mnist", "train", dtype=torch.float32)
     _, held = heldout.split(train, "mnist")
     generator = torch.Generator().manual_seed(seed)
     warped = recipe.augmented(held.images, recipe.preset("medium"), generator)
@@ -61,13 +65,13 @@ def main() -> None:
     parser.add_argument("--fresh", help="train these methods on the fit part here instead of the shipped models")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
-    test, shaken = data.load("mnist", "test"), data.load("stress", "valid")
+    test, shaken = datasets.load("mnist", "test"), datasets.load("stress", "valid")
     sets = held_out_sets(args.seed)
     if not args.fresh:
         for method in pretrained.RECIPES:
             measure(f"shipped {method}", pretrained.load(method), sets, test, shaken)
         return
-    fit, _ = heldout.split(data.load("mnist", "train"), "mnist")
+    fit, _ = heldout.split(datasets.load("mnist", "train"), "mnist")
     plans = compare.CompareConfig()
     for method in args.fresh.split(","):
         start = time.perf_counter()

@@ -1,6 +1,6 @@
 """Every shipped model's accuracy on the corruption set, kind by kind, on both of its views.
 
-The corruption set (src/digitlab/corrupted.py) is the 1,000 held-out MNIST training digits of
+The corruption set (src/digitlab/data/corrupted.py) is the 1,000 held-out MNIST training digits of
 heldout.CORRUPTION damaged 21 ways at three severities. `corrupted` is what `digitlab predict` makes
 of each image saved as a PNG; `corrupted_raw` is the damaged 28 x 28 images as they are, as the
 Python API feeds a model. The first run builds both views and says how long that took (then they are
@@ -17,15 +17,17 @@ import time
 
 import numpy as np
 
-from digitlab import classifiers, corrupted, data, pretrained
+from digitlab import classifiers, pretrained
+from digitlab.data import corrupted
+from digitlab.data import datasets
 
 ONE_ANSWER = 0.3  # share of a kind's images given the same answer above which it is named: each digit is about 0.1
 
 
-def timed_load(view: str) -> data.Digits:
+def timed_load(view: str) -> datasets.Digits:
     started = time.perf_counter()
     found = corrupted.cache_path(view).is_file()
-    digits = data.load(view, "valid")
+    digits = datasets.load(view, "valid")
     how = "read from the cache" if found else "built"
     print(f"{view}: {len(digits.labels):,} images, {how} in {time.perf_counter() - started:.1f} s", flush=True)
     return digits

@@ -16,7 +16,13 @@ import collections
 import numpy as np
 import torch
 
-from digitlab import corrupted, data, decline, gate, nondigits, pretrained, stress
+from digitlab import pretrained
+from digitlab.data import corrupted
+from digitlab.data import datasets
+from digitlab.trust import decline
+from digitlab.trust import gate
+from digitlab.data import nondigits
+from digitlab.data import stress
 
 
 def main() -> None:
@@ -24,10 +30,10 @@ def main() -> None:
     parser.add_argument("--gate", help="a gate's folder (gate.save), instead of the shipped gate")
     folder = parser.parse_args().gate
     chosen = gate.load(folder) if folder else None  # None: decline.screen takes the shipped gate
-    test = data.load("nondigits", "valid", dtype=torch.float32)
-    shaken = data.load("stress", "valid", dtype=torch.float32)
-    mnist = data.load("mnist", "test", dtype=torch.float32)
-    damaged = data.load("corrupted", "valid", dtype=torch.float32)  # as predict reads them
+    test = datasets.load("nondigits", "valid", dtype=torch.float32)
+    shaken = datasets.load("stress", "valid", dtype=torch.float32)
+    mnist = datasets.load("mnist", "test", dtype=torch.float32)
+    damaged = datasets.load("corrupted", "valid", dtype=torch.float32)  # as predict reads them
     screened = {name: decline.screen(d.images, chosen) for name, d in
                 (("nondigits", test), ("stress", shaken), ("mnist", mnist), ("corrupted", damaged))}
     kinds = nondigits.category_of(test.index.numpy())

@@ -20,8 +20,13 @@ import math
 import numpy as np
 import torch
 
-from digitlab import corrupted, data, decline, gate, heldout, pretrained
-from digitlab.data import mnist_arrays
+from digitlab import pretrained
+from digitlab.data import corrupted
+from digitlab.data import datasets
+from digitlab.trust import decline
+from digitlab.trust import gate
+from digitlab.data import heldout
+from digitlab.data.datasets import mnist_arrays
 
 MUST_ANSWER = 0.995  # share of each held-out set that the unsure rule alone lets through
 
@@ -31,7 +36,7 @@ def held_out_digits() -> dict[str, torch.Tensor]:
     calibration = mnist[heldout.CALIBRATION.start:heldout.CALIBRATION.stop]
     damaged = corrupted.tuning_set((mnist, labels))[0]  # seen kinds on calibration digits, not the set's own
     return {"mnist held-out": torch.from_numpy(calibration.copy()).float() / 255,
-            "stress": data.load("stress", "valid", dtype=torch.float32).images,
+            "stress": datasets.load("stress", "valid", dtype=torch.float32).images,
             "damaged held-out": torch.from_numpy(damaged).float() / 255}
 
 

@@ -36,18 +36,20 @@ def main() -> None:
 
     import torch
 
-    from digitlab import data, explain, pretrained
+    from digitlab import pretrained
+    from digitlab.data import datasets
+    from digitlab.explain import explanations
 
     torch.set_num_threads(args.threads)
     print(f"load average at the start: {_load()}")
-    digits = data.load("mnist", "test").images[: args.images]
+    digits = datasets.load("mnist", "test").images[: args.images]
     totals, cpu_totals = [0.0] * len(digits), [0.0] * len(digits)  # wall and CPU seconds per image
     for method in ("pixel", "linear", "simple_net", "cnn"):
         clf = pretrained.load(method)
-        explain.explain(clf, digits[0])  # warm-up
+        explanations.explain(clf, digits[0])  # warm-up
         times, cpu, before, before_cpu, gradients = [], [], [], [], []
         for i, image in enumerate(digits):
-            e = _timed(times, cpu, explain.explain, clf, image)
+            e = _timed(times, cpu, explanations.explain, clf, image)
             totals[i] += times[-1]
             cpu_totals[i] += cpu[-1]
             if method == "cnn":
@@ -125,11 +127,11 @@ def first_why(wait: float = 2.0) -> None:
     from PIL import Image
     from starlette.testclient import TestClient
 
-    from digitlab import data
+    from digitlab.data import datasets
     from digitlab.web import models as web_models
     from digitlab.web.app import create_app
 
-    image = data.load("mnist", "test").images[0]
+    image = datasets.load("mnist", "test").images[0]
     buffer = io.BytesIO()
     Image.fromarray(255 - image.numpy()).resize((140, 140)).save(buffer, format="PNG")
     with TestClient(create_app(web_models.resolve(None))) as client:

@@ -39,10 +39,12 @@ def main() -> None:
 
     import torch
 
-    from digitlab import data, devices, recipe
+    from digitlab.data import datasets
+    from digitlab.train import devices
+    from digitlab.classifiers.cnn import recipe
 
     device = devices.resolve_device("cuda")
-    train, test = data.load("mnist", "train"), data.load("mnist", "test")
+    train, test = datasets.load("mnist", "train"), datasets.load("mnist", "test")
     config = recipe.preset("fast", device)
 
     def run(seed: int, cuda_graph: bool = True, model=None) -> list[dict]:

@@ -32,10 +32,11 @@ def main() -> None:
 
     import torch
 
-    from digitlab import classifiers, data
+    from digitlab import classifiers
+    from digitlab.data import datasets
 
     torch.set_num_threads(args.threads)
-    train = data.load("mnist" if args.task == "0-9" else "mnist_sample", "train")
+    train = datasets.load("mnist" if args.task == "0-9" else "mnist_sample", "train")
     held = 5000 if args.task == "0-9" else 1000
     order = torch.randperm(len(train.labels), generator=torch.Generator().manual_seed(0))
     fit_rows, held_rows = order[held:], order[:held]

@@ -1,7 +1,7 @@
 """How fast digitlab gets MNIST into tensors, and how fast it writes fastai's PNG folders.
 
 Prints medians over several runs (seconds) and their ratios:
-  cold   data.load of all 70,000 images with an empty cache: SHA-256 of the shipped files, gunzip,
+  cold   datasets.load of all 70,000 images with an empty cache: SHA-256 of the shipped files, gunzip,
          IDX parsing, and writing the .npy cache
   warm   the same with the cache in place
   gunzip gzip.decompress + np.frombuffer + torch.from_numpy of the four shipped files, nothing else
@@ -26,8 +26,8 @@ from collections.abc import Callable
 import numpy as np
 import torch
 
-from digitlab import data
-from digitlab.export import export_layout
+from digitlab.data import datasets
+from digitlab.data.export import export_layout
 
 
 def seconds(fn: Callable[[], object]) -> float:
@@ -37,7 +37,7 @@ def seconds(fn: Callable[[], object]) -> float:
 
 
 def load_all() -> int:
-    return sum(len(data.load("mnist", split).labels) for split in ("train", "test"))
+    return sum(len(datasets.load("mnist", split).labels) for split in ("train", "test"))
 
 
 def plain_gunzip() -> int:
@@ -45,7 +45,7 @@ def plain_gunzip() -> int:
     warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
     total = 0
     for split in ("train", "test"):
-        images_gz, labels_gz = (data.shipped_dir() / name for name in data.MNIST_FILES[split])
+        images_gz, labels_gz = (datasets.shipped_dir() / name for name in datasets.MNIST_FILES[split])
         raw = gzip.decompress(images_gz.read_bytes())
         images = torch.from_numpy(np.frombuffer(raw, np.uint8, offset=16).reshape(-1, 28, 28))
         raw_labels = gzip.decompress(labels_gz.read_bytes())

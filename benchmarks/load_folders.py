@@ -34,9 +34,9 @@ from typing import NamedTuple
 import numpy as np
 from PIL import Image
 
-from digitlab import data
-from digitlab.export import export_layout
-from digitlab.folders import load_folder
+from digitlab.data import datasets
+from digitlab.data.export import export_layout
+from digitlab.data.folders import load_folder
 
 # A child process reports one load's seconds, its CPU seconds (user + system: on a shared machine the
 # wall time says more about the neighbours), its resident memory before the load (after the
@@ -44,7 +44,7 @@ from digitlab.folders import load_folder
 # to /proc/self/clear_refs resets the peak (VmHWM), which torch's import had set higher.
 CHILD = """
 import os, sys, time
-from digitlab.folders import load_folder
+from digitlab.data.folders import load_folder
 def status(field):
     return int(next(l for l in open("/proc/self/status") if l.startswith(field)).split()[1])
 before = status("VmRSS:")
@@ -112,7 +112,7 @@ def age(root: Path) -> None:
 
 def generate(root: Path, count: int) -> None:
     """`count` PNGs, MNIST's training digits in turn, under root/<digit>/<i>.png."""
-    images, labels = data.mnist_arrays("train")
+    images, labels = datasets.mnist_arrays("train")
     blobs = []
     for image in images:
         buffer = io.BytesIO()
@@ -195,7 +195,7 @@ def bench_stream(parent: Path, root: Path, baseline: str | None) -> None:
     with a `baseline`, its `predict --as-is` between them."""
     from digitlab import classifiers
 
-    train = data.load("mnist", "train")
+    train = datasets.load("mnist", "train")
     model = parent / "cnn"
     classifiers.make("cnn", epochs=1, seed=0).fit(train.images[:2000], train.labels[:2000]).save(model)
     listing = parent / "paths.txt"

@@ -48,9 +48,9 @@ class Tally:
 
 def payloads(seed: int) -> tuple[list, list]:
     """Good and malformed (kind, body, headers): real MNIST digits as photos and drawings, and junk."""
-    from digitlab import data
+    from digitlab.data import datasets
 
-    test = data.load("mnist", "test")
+    test = datasets.load("mnist", "test")
     rng = random.Random(seed)
     good = []
     for index in rng.sample(range(len(test.labels)), 20):

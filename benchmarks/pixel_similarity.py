@@ -23,12 +23,12 @@ def main() -> None:
 
     import torch
 
-    from digitlab import data
+    from digitlab.data import datasets
     from digitlab.classifiers import make
 
     if args.threads:
         torch.set_num_threads(args.threads)
-    train, test = data.load("mnist", "train"), data.load("mnist", "test")
+    train, test = datasets.load("mnist", "train"), datasets.load("mnist", "test")
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; {len(test.labels):,} test images, "
           f"10 classes; target {TARGET_SECONDS * 1000:.0f} ms")
     print(f"{'distance':>8}  {'median ms':>9}  {'min ms':>7}  {'vs target':>9}  {'accuracy':>8}")

@@ -23,9 +23,10 @@ def main() -> None:
 
     import torch
 
-    from digitlab import classifiers, data
+    from digitlab import classifiers
+    from digitlab.data import datasets
 
-    train, test = data.load("mnist", "train"), data.load("mnist", "test")
+    train, test = datasets.load("mnist", "train"), datasets.load("mnist", "test")
     x, y = train.images[: args.n_train], train.labels[: args.n_train]
     one = test.images[:1]  # (1, 28, 28) uint8
     short = {"pixel": {}, "linear": {"epochs": 3}, "simple_net": {"epochs": 3}, "cnn": {"epochs": 1}}

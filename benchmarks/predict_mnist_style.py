@@ -26,10 +26,11 @@ from pathlib import Path
 
 import torch
 
-from digitlab import images, pretrained
+from digitlab import pretrained
+from digitlab.vision import images
 from digitlab.commands.predict import Unreadable, batches, read_images
-from digitlab.export import export_layout
-from digitlab.folders import read_small_pngs
+from digitlab.data.export import export_layout
+from digitlab.data.folders import read_small_pngs
 
 BATCH = 1024  # as predict reads them
 
@@ -71,9 +72,10 @@ def held_out(limit: int | None) -> None:
     """The held-out training digits as predict reads them and all through to_mnist, fresh models."""
     from PIL import Image
 
-    from digitlab import classifiers, data
+    from digitlab import classifiers
+    from digitlab.data import datasets
 
-    train = data.load("mnist", "train")
+    train = datasets.load("mnist", "train")
     order = torch.randperm(len(train.labels), generator=torch.Generator().manual_seed(0))
     held, fit = order[: limit or 5000], order[5000:]
     pixels = train.images[held].numpy()  # (n, 28, 28) uint8: a PNG of them reads back the same

@@ -26,7 +26,7 @@ def step_seconds(config, images, labels, batch_size: int, steps: int, device, cu
     """Seconds a warm training step takes: the second of two epochs of `steps` steps, over its steps."""
     import torch
 
-    from digitlab import recipe
+    from digitlab.classifiers.cnn import recipe
 
     config = dataclasses.replace(config, epochs=2, batch_size=batch_size)
     n = batch_size * steps
@@ -45,12 +45,14 @@ def main() -> None:
     parser.add_argument("--no-graph", action="store_true", help="on CUDA, plain steps rather than a CUDA graph's replays")
     args = parser.parse_args()
 
-    from digitlab import data, devices, recipe
+    from digitlab.data import datasets
+    from digitlab.train import devices
+    from digitlab.classifiers.cnn import recipe
 
     device = devices.resolve_device(args.device)
     config = recipe.preset(args.preset, device)
     own_steps = config.epochs * -(-60_000 // config.batch_size)
-    train = data.load("mnist", "train")
+    train = datasets.load("mnist", "train")
     print(describe_machine(str(device)), flush=True)
     graphed = device.type == "cuda" and not args.no_graph
     print(f"{args.preset} on {device.type}: width {config.width}, batch {config.batch_size}, {own_steps} steps in all"

@@ -21,7 +21,9 @@ import time
 import numpy as np
 import torch
 
-from digitlab import classifiers, data, stress
+from digitlab import classifiers
+from digitlab.data import datasets
+from digitlab.data import stress
 
 VALID_SIZE = 10_000  # held out of MNIST's 60,000 training images for choosing recipes
 
@@ -39,7 +41,8 @@ def augmented_copies(x, y, copies: int, fields: list[str]):
     """The images followed by `copies` augmented views of them (recipe.augmented, seeded), and their labels."""
     if not copies:
         return x, y
-    from digitlab import recipe, seeding
+    from digitlab.classifiers.cnn import recipe
+    from digitlab.train import seeding
 
     config = recipe.preset("fast", **{k: ast.literal_eval(v) for k, v in (f.split("=", 1) for f in fields)})
     views = [recipe.augmented(x, config, seeding.recipe_generator(1234, k)) for k in range(copies)]
@@ -84,7 +87,7 @@ def main() -> None:
     cnn_changes = {k: ast.literal_eval(v) for k, v in (item.split("=", 1) for item in args.cnn)}
     changes = {k: ast.literal_eval(v) for k, v in (item.split("=", 1) for item in args.set)}
 
-    train, test = data.load("mnist", "train"), data.load("mnist", "test")
+    train, test = datasets.load("mnist", "train"), datasets.load("mnist", "test")
     fit_x, fit_y = train.images, train.labels
     if not args.full_train:
         fit_x, fit_y = train.images[:-VALID_SIZE], train.labels[:-VALID_SIZE]

@@ -59,13 +59,17 @@ def main() -> None:
     import numpy as np
     import torch
 
-    from digitlab import classifiers, corrupted, data, heldout, stress
+    from digitlab import classifiers
+    from digitlab.data import corrupted
+    from digitlab.data import datasets
+    from digitlab.data import heldout
+    from digitlab.data import stress
 
     torch.set_num_threads(args.threads)
-    fit, held = heldout.split(data.load("mnist", "train"), "mnist")
+    fit, held = heldout.split(datasets.load("mnist", "train"), "mnist")
     clean = held.images[:len(heldout.CALIBRATION)], held.labels[:len(heldout.CALIBRATION)]  # the undamaged half
-    shaken = data.load("stress", "valid")
-    images, labels = corrupted.tuning_set(data.mnist_arrays("train"), per_kind=args.per_kind)
+    shaken = datasets.load("stress", "valid")
+    images, labels = corrupted.tuning_set(datasets.mnist_arrays("train"), per_kind=args.per_kind)
     kinds = [k for k in corrupted.NAMES if k not in corrupted.HELD_OUT_KINDS]
     names = np.repeat(kinds, args.per_kind)
     for name in (args.only.split(",") if args.only else CANDIDATES):

@@ -35,9 +35,9 @@ TARGETS = (0.990, 0.995)
 
 
 def _load_mnist():
-    from digitlab import data
+    from digitlab.data import datasets
 
-    train, test = data.load("mnist", "train"), data.load("mnist", "test")
+    train, test = datasets.load("mnist", "train"), datasets.load("mnist", "test")
     return train.images, train.labels, test.images, test.labels
 
 
@@ -60,7 +60,8 @@ def run_digitlab(seed: int, device: str, preset: str, epochs: int | None, n_trai
                  cuda_graph: bool = True) -> list[dict]:
     import torch
 
-    from digitlab import devices, recipe
+    from digitlab.train import devices
+    from digitlab.classifiers.cnn import recipe
 
     xs, ys, xv, yv = _load_mnist()
     device = devices.resolve_device(device)
@@ -77,7 +78,7 @@ def cuda_start_up(device: str) -> float:
     kernels, the first graph. Paid once per process; run first so that no method's figure holds it."""
     import torch
 
-    from digitlab import recipe
+    from digitlab.classifiers.cnn import recipe
 
     xs, ys, _, _ = _load_mnist()
     config = recipe.preset("fast", device, epochs=1)
@@ -97,7 +98,7 @@ def run_baseline(seed: int, device: str, epochs: int, n_train: int) -> list[dict
     from torch import nn
     from torch.utils.data import DataLoader, Dataset
 
-    from digitlab import devices
+    from digitlab.train import devices
 
     class Digits(Dataset):
         def __init__(self, images, labels):
@@ -173,9 +174,9 @@ def run_fastai(seed: int, device: str, epochs: int, n_train: int, lr: float) -> 
     from fastai.vision.all import (Callback, CategoryBlock, DataBlock, ImageBlock, IndexSplitter, accuracy,
                                    get_image_files, parent_label, resnet18, set_seed, vision_learner)
 
-    from digitlab import devices
-    from digitlab.files import home
-    from digitlab.export import export_layout
+    from digitlab.train import devices
+    from digitlab.store.files import home
+    from digitlab.data.export import export_layout
 
     device_ = devices.resolve_device(device)
 
@@ -343,7 +344,7 @@ def main() -> None:
               f"{100 * statistics.mean(r['accuracy'] for r in runs):.2f} %")
         return
 
-    from digitlab import devices
+    from digitlab.train import devices
 
     if devices.resolve_device(args.device).type == "cuda":
         print(f"CUDA start-up in this process, before any timed run: {cuda_start_up(args.device):.2f} s "
@@ -366,8 +367,9 @@ def main() -> None:
     print_table(results)
     print(describe_machine(args.device))
     if args.json:
-        from digitlab import devices, recipe
-        from digitlab.files import atomic_write
+        from digitlab.train import devices
+        from digitlab.classifiers.cnn import recipe
+        from digitlab.store.files import atomic_write
 
         config = dataclasses.asdict(recipe.preset(args.preset, devices.resolve_device(args.device)))
         with atomic_write(args.json, "w") as f:

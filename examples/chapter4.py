@@ -24,7 +24,7 @@ from digitlab.book import (
     URLs, DataLoader, DataLoaders, Image, ImageDataLoaders, L, Learner, SGD, accuracy, matplotlib,
     plot_function, plt, resnet18, show_images, tensor, untar_data, vision_learner,
 )
-from digitlab.scratch import batch_accuracy, init_params, mnist_loss
+from digitlab.train.scratch import batch_accuracy, init_params, mnist_loss
 
 
 @dataclass

@@ -18,9 +18,9 @@ from torch import nn
 
 from digitlab import data
 from digitlab.classifiers import make
-from digitlab.learner import DataLoader, DataLoaders, Learner
-from digitlab.optim import SGD, BasicOptim
-from digitlab.scratch import batch_accuracy, init_params, linear1, mnist_loss, train_epoch
+from digitlab.train.learner import DataLoader, DataLoaders, Learner
+from digitlab.train.optim import SGD, BasicOptim
+from digitlab.train.scratch import batch_accuracy, init_params, linear1, mnist_loss, train_epoch
 
 # The ten-digit settings: plain SGD with constant lr, a little more than the book's 3-vs-7 runs.
 TEN_DIGITS = {

@@ -47,13 +47,13 @@ def own_home(tmp_path_factory, monkeypatch) -> Path:
 
 @pytest.fixture(scope="session")
 def mnist_train():
-    from digitlab import data
+    from digitlab.data import datasets
 
-    return data.load("mnist", "train")
+    return datasets.load("mnist", "train")
 
 
 @pytest.fixture(scope="session")
 def mnist_test():
-    from digitlab import data
+    from digitlab.data import datasets
 
-    return data.load("mnist", "test")
+    return datasets.load("mnist", "test")

@@ -11,10 +11,13 @@ from pathlib import Path
 import pytest
 import torch
 
-from digitlab import calibration, compare, data, heldout, metrics
+from digitlab import compare, metrics
+from digitlab.trust import calibration
+from digitlab.data import datasets
+from digitlab.data import heldout
 from digitlab.classifiers import load, make
-from digitlab.damage import damaged_copies
-from digitlab.digits import Digits
+from digitlab.data.damage import damaged_copies
+from digitlab.data.digits import Digits
 from digitlab.errors import DigitlabWarning, ModelError
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -103,7 +106,7 @@ def test_uncalibrated_probabilities_are_exactly_what_they_were(method, mnist_tra
 
 
 def test_the_binary_model_uses_its_temperature(mnist_train):
-    sample = data.load("mnist_sample", "train")
+    sample = datasets.load("mnist_sample", "train")
     x, y = sample.images[::20], sample.labels[::20]
     clf = make("linear", epochs=2).fit(x, y, progress=False)
     z = clf.logits(x)  # (N, 1)
@@ -181,7 +184,7 @@ def test_an_always_right_always_sure_model_has_no_calibration_error():
 
 @pytest.mark.parametrize("dataset", ["mnist", "mnist_sample", "mnist_tiny"])
 def test_mnist_never_fits_on_a_held_out_digit(dataset):
-    train = data.load(dataset, "train")
+    train = datasets.load(dataset, "train")
     if dataset == "mnist_tiny":  # its files are all from MNIST's first 10,000: nothing to calibrate on
         fit, held = heldout.split(train, dataset)
         assert held is None and torch.equal(fit.index, train.index)
@@ -211,7 +214,7 @@ def test_mnist_never_fits_on_a_held_out_digit(dataset):
 def test_compare_and_train_fit_on_the_fit_part_and_calibrate_on_the_rest():
     task = compare.load_task("mnist")
     assert len(task.train_labels) == 55_000 and len(task.calibration_labels) == 6_000  # 4,000 clean, 2,000 damaged
-    train = data.load("mnist", "train")
+    train = datasets.load("mnist", "train")
     assert torch.equal(task.train_images, train.images[:55_000])
     assert torch.equal(task.calibration_images[:4_000], train.images[55_000:59_000])
 
@@ -248,7 +251,7 @@ def test_train_calibrates_and_evaluate_prints_the_calibration_error(capsys, tmp_
                             "--out", tmp_path / "m")
     assert code == 0 and "calibrated on" in out
     clf = load(tmp_path / "m")
-    fit, held = heldout.split(data.load("mnist_sample", "train"), "mnist_sample")
+    fit, held = heldout.split(datasets.load("mnist_sample", "train"), "mnist_sample")
     assert clf.calibration_["images"] == len(held.labels) > 0 and clf.data_["n_train"] == len(fit.labels)
     code, out, _ = digitlab(capsys, "evaluate", tmp_path / "m", "--dataset", "mnist_sample")
     line = next(line for line in out.splitlines() if line.startswith("calibration error (ECE, 15 bins)"))

@@ -7,7 +7,7 @@ import os
 import pytest
 import torch
 
-from digitlab import checkpoint
+from digitlab.store import checkpoint
 from digitlab.errors import ModelError, OutputError
 
 CONFIG = {"method": "linear", "classes": [3, 7], "config": {"lr": 1.0}}

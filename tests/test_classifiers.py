@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from digitlab import compare, data
+from digitlab import compare
+from digitlab.data import datasets
 from digitlab.classifiers import METHODS, CNNClassifier, as_images, load, make
 from digitlab.classifiers.pixel import ideal_digits
 from digitlab.errors import DataError, DigitlabError, TrainingError
@@ -25,7 +26,7 @@ FIXTURES = Path(__file__).parent / "fixtures"
 
 @pytest.fixture(scope="module")
 def tiny():
-    return data.load("mnist_tiny", "train"), data.load("mnist_tiny", "valid")
+    return datasets.load("mnist_tiny", "train"), datasets.load("mnist_tiny", "valid")
 
 
 @pytest.fixture(scope="module")
@@ -207,7 +208,7 @@ def test_fast_cnn_trains_with_the_recipe(tiny, tmp_path):
 
 
 def test_a_saved_cnn_stores_its_one_config_and_never_follows_a_preset_changed_later(tiny, tmp_path, monkeypatch):
-    from digitlab import recipe
+    from digitlab.classifiers.cnn import recipe
     from digitlab.errors import ModelError
 
     clf = make("cnn", epochs=1, batch_size=64, lr=0.1, seed=0).fit(*_small(tiny[0], 200), progress=False)
@@ -230,7 +231,7 @@ def test_a_saved_cnn_stores_its_one_config_and_never_follows_a_preset_changed_la
 
 
 def test_a_cnn_saved_before_it_had_one_config_loads_and_predicts_as_it_did(tiny, monkeypatch):
-    from digitlab import recipe
+    from digitlab.classifiers.cnn import recipe
 
     # Saved by digitlab before this change (CNNSettings under "config", the recipe beside it), with the
     # probabilities that version gave for the first 20 mnist_tiny validation images. It must be rebuilt
@@ -247,7 +248,7 @@ def test_a_cnn_saved_before_it_had_one_config_loads_and_predicts_as_it_did(tiny,
 
 
 def test_older_cnn_forms_are_read_into_todays(tiny, tmp_path):
-    from digitlab import recipe
+    from digitlab.classifiers.cnn import recipe
     from digitlab.classifiers.upgrade import upgraded
 
     # The oldest fast cnn stored no recipe: it follows its preset, with the settings it gave.
@@ -268,7 +269,7 @@ def test_older_cnn_forms_are_read_into_todays(tiny, tmp_path):
 
 
 def test_a_cnn_saved_before_the_head_option_loads_with_the_max_head(tiny, tmp_path, monkeypatch):
-    from digitlab import recipe
+    from digitlab.classifiers.cnn import recipe
 
     # Models saved before `head` and `last_width` existed had global max pooling and a 4w third
     # stage; their config.json lacks the two keys, and the fields' defaults must rebuild that net.
@@ -339,7 +340,7 @@ def test_load_refuses_weights_that_do_not_fit_the_network(tiny, tmp_path):
 
 
 def test_planned_epochs_fill_in_each_methods_own_default():
-    from digitlab import recipe
+    from digitlab.classifiers.cnn import recipe
 
     assert make("pixel").planned_epochs() is None  # nothing to train
     assert make("linear", epochs=7).planned_epochs() == 7

@@ -8,7 +8,9 @@ import dataclasses
 import pytest
 import torch
 
-from digitlab import classifiers, clutter, recipe
+from digitlab import classifiers
+from digitlab.train import clutter
+from digitlab.classifiers.cnn import recipe
 from digitlab.errors import DigitlabError
 
 

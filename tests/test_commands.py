@@ -19,7 +19,10 @@ import torch
 from PIL import Image, ImageDraw, ImageFont
 from safetensors.torch import load_file
 
-from digitlab import classifiers, cli, compare, data, images, recipe
+from digitlab import classifiers, cli, compare
+from digitlab.data import datasets
+from digitlab.vision import images
+from digitlab.classifiers.cnn import recipe
 
 from cli_run import assert_one_line_error, digitlab
 
@@ -70,7 +73,7 @@ def test_evaluate_reports_the_models_own_accuracy(compared, capsys):
     model = compared / "linear-3v7"
     code, out, _ = digitlab(capsys, "evaluate", model)
     assert code == 0
-    valid = data.load("mnist_sample", "valid")
+    valid = datasets.load("mnist_sample", "valid")
     expected = classifiers.load(model).score(valid.images, valid.labels)
     assert f"accuracy {expected:.2%} on 2,038 test images" in out
     assert "actual \\ predicted" in out

@@ -8,7 +8,8 @@ import pytest
 import torch
 from PIL import Image
 
-from digitlab import classifiers, compare, recipe
+from digitlab import classifiers, compare
+from digitlab.classifiers.cnn import recipe
 from digitlab.errors import DataError, DigitlabError
 
 from cli_run import assert_one_line_error, digitlab

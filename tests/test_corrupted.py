@@ -9,7 +9,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from digitlab import corrupted, data, heldout
+from digitlab.data import corrupted
+from digitlab.data import datasets
+from digitlab.data import heldout
 from digitlab.errors import DataError, DigitlabWarning
 from cli_run import assert_one_line_error, digitlab
 
@@ -17,11 +19,11 @@ from cli_run import assert_one_line_error, digitlab
 @pytest.fixture(scope="module")
 def clean():
     """The first 30 held-out digits the set damages, (30, 28, 28) uint8."""
-    return corrupted.digits(data.mnist_arrays("train"), 30)[0]
+    return corrupted.digits(datasets.mnist_arrays("train"), 30)[0]
 
 
 def test_the_same_seed_gives_the_same_bytes_and_a_slice_alone_equals_it_inside_a_larger_set():
-    train = data.mnist_arrays("train")
+    train = datasets.mnist_arrays("train")
     small, small_labels = corrupted.build_raw(train, seed=5, per_kind=4)
     again, _ = corrupted.build_raw(train, seed=5, per_kind=4)
     larger, larger_labels = corrupted.build_raw(train, seed=5, per_kind=9)
@@ -32,7 +34,7 @@ def test_the_same_seed_gives_the_same_bytes_and_a_slice_alone_equals_it_inside_a
     assert np.array_equal(inside.reshape(-1, 28, 28), small)
     assert np.array_equal(larger_labels.reshape(len(corrupted.NAMES), 9)[:, :4].ravel(), small_labels)
     # One image made alone is the same as in the set; another seed changes every kind.
-    digits, _ = corrupted.digits(data.mnist_arrays("train"), 4)
+    digits, _ = corrupted.digits(datasets.mnist_arrays("train"), 4)
     assert np.array_equal(corrupted.damaged("fog", 3, digits[3], seed=5), small[corrupted.NAMES.index("fog") * 4 + 3])
     differ = (small != other).reshape(len(corrupted.NAMES), -1).any(1)
     assert [name for name, d in zip(corrupted.NAMES, differ) if not d] == []
@@ -74,8 +76,8 @@ def test_severity_cycles_by_image_and_the_set_is_laid_out_kind_by_kind():
 
 def test_the_raw_view_holds_each_held_out_training_digit_damaged_once_a_kind_with_its_label(monkeypatch):
     monkeypatch.setattr(corrupted, "PER_KIND", 12)  # a small set, built and cached for this test
-    mnist = data.load("mnist", "train")  # checked against MNIST's own file, not corrupted.digits
-    raw = data.load("corrupted_raw", "valid")
+    mnist = datasets.load("mnist", "train")  # checked against MNIST's own file, not corrupted.digits
+    raw = datasets.load("corrupted_raw", "valid")
     kinds = len(corrupted.NAMES)
     assert raw.images.shape == (kinds * 12, 28, 28) and raw.source == "corrupted_raw"
     assert raw.index.tolist() == list(range(kinds * 12))
@@ -93,8 +95,8 @@ def test_the_cleaned_view_is_exactly_what_predict_reads_from_each_image_saved_as
     from digitlab.commands.predict import Unreadable, read_images
 
     monkeypatch.setattr(corrupted, "PER_KIND", 3)
-    raw = data.load("corrupted_raw", "valid")
-    seen = data.load("corrupted", "valid")
+    raw = datasets.load("corrupted_raw", "valid")
+    seen = datasets.load("corrupted", "valid")
     assert seen.labels.tolist() == raw.labels.tolist() and seen.source == "corrupted"
     paths = []
     for k, image in enumerate(raw.images.numpy()):
@@ -131,9 +133,9 @@ def test_accuracy_by_kind_scores_each_kind_and_the_seen_and_held_out_ones_apart(
 
 @pytest.mark.parametrize("view", ["corrupted", "corrupted_raw"])
 def test_the_corruption_set_is_never_trained_on(view, capsys):
-    assert view in data.TEST_ONLY and data.splits(view) == ["valid"]
+    assert view in datasets.TEST_ONLY and datasets.splits(view) == ["valid"]
     with pytest.raises(DataError, match="testing only"):
-        data.load(view, "train")
+        datasets.load(view, "train")
     code, _, err = digitlab(capsys, "train", "linear", "--dataset", view, "--epochs", "1")
     assert_one_line_error(code, err, "testing only")
 
@@ -145,7 +147,7 @@ def test_evaluate_on_the_corruption_set_reports_each_kind(view, capsys, tmp_path
     monkeypatch.setattr(corrupted, "PER_KIND", 12)
     clf = classifiers.make("pixel").fit(mnist_train.images[:2000], mnist_train.labels[:2000])
     clf.save(tmp_path / "pixel")
-    damaged = data.load(view, "valid")
+    damaged = datasets.load(view, "valid")
     expected = corrupted.accuracy_by_kind(clf.predict(damaged.images), damaged.labels, damaged.index)
     code, out, err = digitlab(capsys, "evaluate", tmp_path / "pixel", "--dataset", view)
     assert code == 0, err

@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 import torch
 
-from digitlab import data, idx
+from digitlab.data import datasets
+from digitlab.data import idx
 from digitlab.errors import DataError
 
 TRAIN_COUNTS = [5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949]
@@ -43,10 +44,10 @@ def test_training_image_10000_is_the_books_three(mnist_train):
     ],
 )
 def test_fastai_subsets_have_fastais_sizes(name, split, counts):
-    digits = data.load(name, split)
+    digits = datasets.load(name, split)
     found = dict(zip(*np.unique(digits.labels.numpy(), return_counts=True)))
     assert {int(k): int(v) for k, v in found.items()} == counts
-    source = data.load("mnist", digits.source)
+    source = datasets.load("mnist", digits.source)
     assert torch.equal(source.images[digits.index], digits.images)
     assert torch.equal(source.labels[digits.index], digits.labels)
 
@@ -61,64 +62,64 @@ FASTAI_TINY_NAMES = {
 
 def test_mnist_tiny_has_every_known_fastai_file_name_and_sorts_as_the_book():
     for split, source in (("train", "train"), ("valid", "test")):
-        tiny = data.load("mnist_tiny", split)
+        tiny = datasets.load("mnist_tiny", split)
         assert tiny.source == source
         for digit in (3, 7):
             names = set(tiny.index[tiny.labels == digit].tolist())
             assert set(FASTAI_TINY_NAMES.get((split, digit), [])) <= names, (split, digit)
             assert max(names) < 10_000  # all from the first 10,000 images of their file
-    threes = sorted(f"{i}.png" for i in data.load("mnist_tiny", "train").index[:346].tolist())
+    threes = sorted(f"{i}.png" for i in datasets.load("mnist_tiny", "train").index[:346].tolist())
     assert threes[:2] == ["7.png", "7030.png"]  # the book's threes[1] is train/3/7030.png
 
 
 def test_float_images_are_scaled_to_unit_range(mnist_test):
-    digits = data.load("mnist", "test", dtype=torch.float32)
+    digits = datasets.load("mnist", "test", dtype=torch.float32)
     assert digits.images.dtype == torch.float32
     assert digits.images.min() == 0 and digits.images.max() == 1
     torch.testing.assert_close(digits.images * 255, mnist_test.images.float())
 
 
 def test_valid_is_the_test_split_for_mnist(mnist_test):
-    assert torch.equal(data.load("mnist", "valid").images, mnist_test.images)
+    assert torch.equal(datasets.load("mnist", "valid").images, mnist_test.images)
 
 
 def test_unknown_names_are_user_errors():
     with pytest.raises(DataError, match="unknown dataset 'fashion'"):
-        data.load("fashion")
-    for name in data.DATASETS:  # every dataset names its splits alike
+        datasets.load("fashion")
+    for name in datasets.DATASETS:  # every dataset names its splits alike
         with pytest.raises(DataError, match="unknown split 'holdout'; choose 'train' or 'valid'"):
-            data.load(name, "holdout")
+            datasets.load(name, "holdout")
 
 
 def test_a_damaged_cache_is_rebuilt(tmp_path, monkeypatch):
     monkeypatch.setenv("DIGITLAB_HOME", str(tmp_path))
-    first = data.load("mnist", "test")
-    images_cache, _ = data._cache_paths("test")
+    first = datasets.load("mnist", "test")
+    images_cache, _ = datasets._cache_paths("test")
     images_cache.write_bytes(b"not a numpy file")
-    again = data.load("mnist", "test")
+    again = datasets.load("mnist", "test")
     assert torch.equal(first.images, again.images)
     assert np.load(images_cache).shape == (10000, 28, 28)
 
 
 def test_dtype_may_be_named_and_a_wrong_one_is_a_data_error():
-    assert data.load("mnist_tiny", "valid", dtype="float32").images.dtype == torch.float32
-    assert data.load("mnist_tiny", "valid", dtype="uint8").images.dtype == torch.uint8
+    assert datasets.load("mnist_tiny", "valid", dtype="float32").images.dtype == torch.float32
+    assert datasets.load("mnist_tiny", "valid", dtype="uint8").images.dtype == torch.uint8
     for wrong in ("int32", "tensor", torch.int64):
         with pytest.raises(DataError, match="dtype must be"):
-            data.load("mnist_tiny", "valid", dtype=wrong)
+            datasets.load("mnist_tiny", "valid", dtype=wrong)
 
 
 def test_an_idx_folder_of_one_split_is_split_at_random_80_20(tmp_path):
-    tiny = data.load("mnist_tiny", "valid")
+    tiny = datasets.load("mnist_tiny", "valid")
     keep = torch.cat([(tiny.labels == d).nonzero().squeeze(1)[:20] for d in (3, 7)])
     idx.write(tmp_path / "train-images-idx3-ubyte.gz", tiny.images[keep].numpy())
     idx.write(tmp_path / "train-labels-idx1-ubyte.gz", tiny.labels[keep].numpy().astype(np.uint8))
-    assert data.splits(str(tmp_path)) == [None]
-    whole = data.load(str(tmp_path), None)
+    assert datasets.splits(str(tmp_path)) == [None]
+    whole = datasets.load(str(tmp_path), None)
     assert torch.equal(whole.images, tiny.images[keep]) and whole.source == "train"
     with pytest.warns(UserWarning, match="random 80 %"):
-        train = data.load(str(tmp_path), "train")
-    valid = data.load(str(tmp_path), "valid")
+        train = datasets.load(str(tmp_path), "train")
+    valid = datasets.load(str(tmp_path), "valid")
     assert len(train.labels) == 32 and len(valid.labels) == 8
     assert sorted(train.index.tolist() + valid.index.tolist()) == list(range(40))
 
@@ -126,22 +127,22 @@ def test_an_idx_folder_of_one_split_is_split_at_random_80_20(tmp_path):
 def test_the_suite_never_writes_into_the_users_cache():
     # conftest gives every session a fresh home, even when the user has set DIGITLAB_HOME (run the
     # suite with DIGITLAB_HOME=~/somewhere: with os.environ.setdefault this failed).
-    from digitlab import data
+    from digitlab.data import datasets
 
-    assert data.home().name.startswith("digitlab-test-home-"), data.home()
+    assert datasets.home().name.startswith("digitlab-test-home-"), datasets.home()
 
 
 def test_a_test_may_leave_files_in_its_home():
-    from digitlab import data
+    from digitlab.data import datasets
 
-    (data.home() / "left-behind").write_text("by the test before")
+    (datasets.home() / "left-behind").write_text("by the test before")
 
 
 def test_and_the_next_test_gets_a_home_of_its_own():
-    from digitlab import data
+    from digitlab.data import datasets
 
-    assert not (data.home() / "left-behind").exists()  # conftest.own_home: a fresh home per test
-    assert (data.home() / "mnist").is_symlink()  # the decoded MNIST shared, decoded once a session
+    assert not (datasets.home() / "left-behind").exists()  # conftest.own_home: a fresh home per test
+    assert (datasets.home() / "mnist").is_symlink()  # the decoded MNIST shared, decoded once a session
 
 
 def test_a_test_session_takes_its_home_away_when_it_ends(tmp_path):

@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from digitlab import data, idx
+from digitlab.data import datasets
+from digitlab.data import idx
 from digitlab.cli import main
 from digitlab.errors import ChecksumError, DataError, DigitlabWarning
 
@@ -86,7 +87,7 @@ CASES = [
 def test_bad_input_is_one_data_error_line(tmp_path, make, split, message):
     path = make(_fresh(tmp_path))
     with pytest.raises(DataError) as err:
-        data.load(str(path), split)
+        datasets.load(str(path), split)
     assert message in str(err.value) and "\n" not in str(err.value)
 
 
@@ -118,7 +119,7 @@ def test_non_image_files_are_skipped_with_one_warning(tmp_path, capsys):
     write(root / "7" / "Thumbs.db", b"\x00")
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        digits = data.load(str(root), None)
+        digits = datasets.load(str(root), None)
     assert len(digits.labels) == 2
     ours = [w for w in caught if issubclass(w.category, DigitlabWarning)]
     assert len(ours) == 1 and "skipped 2 files that are not images" in str(ours[0].message)
@@ -130,7 +131,7 @@ def test_non_image_files_are_skipped_with_one_warning(tmp_path, capsys):
 
 def test_a_tampered_shipped_file_fails_its_checksum_and_caches_nothing(tmp_path, monkeypatch, capsys):
     shipped = tmp_path / "shipped"
-    shutil.copytree(data.shipped_dir(), shipped)
+    shutil.copytree(datasets.shipped_dir(), shipped)
     labels = shipped / "t10k-labels-idx1-ubyte.gz"
     raw = bytearray(gzip.decompress(labels.read_bytes()))
     raw[100] = (raw[100] + 1) % 10  # one label changed: still a valid IDX file
@@ -138,7 +139,7 @@ def test_a_tampered_shipped_file_fails_its_checksum_and_caches_nothing(tmp_path,
     monkeypatch.setattr(data, "shipped_dir", lambda: shipped)
     monkeypatch.setenv("DIGITLAB_HOME", str(tmp_path / "home"))
     with pytest.raises(ChecksumError, match="t10k-labels-idx1-ubyte.gz: checksum mismatch"):
-        data.load("mnist", "test")
+        datasets.load("mnist", "test")
     assert main(["data", "info", "--dataset", "mnist", "--split", "valid"]) == 2
     err = capsys.readouterr().err
     assert "digitlab: error:" in err and "checksum mismatch" in err and "Traceback" not in err
@@ -155,7 +156,7 @@ def test_many_skipped_files_are_named_up_to_five(tmp_path):
     for i in range(7):
         write(root / "3" / f"note{i}.txt", b"hello")
     with pytest.warns(DigitlabWarning) as caught:
-        data.load(str(root), None)
+        datasets.load(str(root), None)
     message = str(caught[0].message)
     assert "skipped 7 files" in message and "3/note4.txt" in message and "and 2 more" in message
     assert "3/note5.txt" not in message

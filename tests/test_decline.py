@@ -14,8 +14,15 @@ import torch
 from PIL import Image, ImageDraw, ImageFont
 
 import digitlab
-from digitlab import checkpoint, classifiers, data, decline, gate, heldout, images, stress
-from digitlab.data import mnist_arrays
+from digitlab import classifiers
+from digitlab.store import checkpoint
+from digitlab.data import datasets
+from digitlab.trust import decline
+from digitlab.trust import gate
+from digitlab.data import heldout
+from digitlab.vision import images
+from digitlab.data import stress
+from digitlab.data.datasets import mnist_arrays
 from digitlab.errors import ModelError
 
 from cli_run import digitlab as run_digitlab
@@ -188,7 +195,7 @@ def test_the_test_non_digits_are_test_only():
     from digitlab.errors import DataError
 
     with pytest.raises(DataError, match="testing only"):
-        data.load("nondigits", "train")
+        datasets.load("nondigits", "train")
 
 
 def test_read_answers_a_file_as_predict_does(capsys, files, tmp_path):

@@ -7,8 +7,8 @@ import pytest
 import torch
 
 from digitlab import classifiers
-from digitlab.deskew import MNIST_ASPECT, STRETCH_RANGE, deskewed
-from digitlab.input_cleaning import cleaned
+from digitlab.vision.deskew import MNIST_ASPECT, STRETCH_RANGE, deskewed
+from digitlab.vision.input_cleaning import cleaned
 from digitlab.errors import DigitlabError
 
 

@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from digitlab.devices import device_kind, resolve_device
+from digitlab.train.devices import device_kind, resolve_device
 from digitlab.errors import DigitlabError
 
 

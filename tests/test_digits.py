@@ -2,7 +2,7 @@
 
 import pytest
 
-from digitlab.digits import SPLIT_FOLDERS, part_of, split_name
+from digitlab.data.digits import SPLIT_FOLDERS, part_of, split_name
 from digitlab.errors import DataError
 
 

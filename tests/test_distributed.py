@@ -1,4 +1,4 @@
-"""digitlab.distributed: no-ops in one process, DDP across processes, clear errors when one fails.
+"""digitlab.train.distributed: no-ops in one process, DDP across processes, clear errors when one fails.
 
 The multi-process tests start real processes that meet through gloo on 127.0.0.1 with the same
 environment variables torchrun sets, and train on a few real MNIST digits.
@@ -20,9 +20,9 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
-from digitlab import distributed
+from digitlab.train import distributed
 from digitlab.errors import DigitlabError, DigitlabWarning, TrainingError
-from digitlab.files import atomic_write
+from digitlab.store.files import atomic_write
 
 needs_gloo = pytest.mark.skipif(  # the processes' own fixture skips the same way
     not (dist.is_available() and dist.is_gloo_available()),
@@ -51,9 +51,9 @@ def _free_ports(n: int) -> list[int]:
 
 def _train(out: Path, timeout_s: float = 30.0) -> dict[str, torch.Tensor]:
     """A few steps of plain SGD on real 3s and 7s, written the way a training loop uses the module."""
-    from digitlab import data
+    from digitlab.data import datasets
 
-    digits = data.load("mnist_tiny", "train", dtype=torch.float32)
+    digits = datasets.load("mnist_tiny", "train", dtype=torch.float32)
     with distributed.session(timeout_s=timeout_s):
         torch.manual_seed(SEED)
         model = nn.Sequential(nn.Flatten(), nn.Linear(28 * 28, 16), nn.ReLU(), nn.Linear(16, 10))
@@ -89,9 +89,10 @@ def _save(model: nn.Module, path: Path) -> None:
 
 def _fit_cnn(out: Path) -> dict[str, torch.Tensor]:
     """The cnn classifier through recipe.fit, as the train command calls it."""
-    from digitlab import classifiers, data
+    from digitlab import classifiers
+    from digitlab.data import datasets
 
-    train, valid = data.load("mnist_tiny", "train"), data.load("mnist_tiny", "valid")
+    train, valid = datasets.load("mnist_tiny", "train"), datasets.load("mnist_tiny", "valid")
     with distributed.session(timeout_s=30):
         clf = classifiers.make("cnn", epochs=1, seed=SEED)
         clf.fit(train.images, train.labels, valid=(valid.images, valid.labels), device="cpu",

@@ -9,9 +9,11 @@ import pytest
 import torch
 from torch import nn
 
-from digitlab import attribution, explain, pretrained
+from digitlab import pretrained
+from digitlab.explain import attribution
+from digitlab.explain import explanations
 from digitlab.classifiers import make
-from digitlab.deskew import deskewed
+from digitlab.vision.deskew import deskewed
 from digitlab.errors import DataError
 
 
@@ -25,7 +27,7 @@ def digits(mnist_test):
     return mnist_test.images[:6]  # (6, 28, 28) uint8: 7, 2, 1, 0, 4, 1
 
 
-def _score(e: explain.Explanation, label: int) -> float:
+def _score(e: explanations.Explanation, label: int) -> float:
     return e.scores[e.classes.index(label)]
 
 
@@ -35,7 +37,7 @@ def test_contributions_plus_bias_are_the_logit(method, shipped, digits):
     with torch.no_grad():
         logits = clf.model_(clf._images(digits))  # (6, 10), the network's own forward pass
     for image, row in zip(digits, logits):
-        e = explain.explain(clf, image)
+        e = explanations.explain(clf, image)
         best, second = e.classes.index(e.label), e.classes.index(e.runner_up)
         assert best == row.argmax().item()
         torch.testing.assert_close(e.maps["contribution"].sum().item() + e.notes["bias"], row[best].item(),
@@ -48,7 +50,7 @@ def test_a_two_class_linear_models_second_class_is_the_negative_logit(mnist_trai
     keep = (mnist_train.labels == 3) | (mnist_train.labels == 7)
     X, y = mnist_train.images[keep][:300], mnist_train.labels[keep][:300]
     clf = make("linear", epochs=1, batch_size=64).fit(X, y, progress=False)
-    e = explain.explain(clf, X[0])
+    e = explanations.explain(clf, X[0])
     with torch.no_grad():
         logit = clf.model_(clf._images(X[:1]))[0, 0].item()  # the first class's (3's) logit
     sign = 1 if e.label == 3 else -1
@@ -57,7 +59,7 @@ def test_a_two_class_linear_models_second_class_is_the_negative_logit(mnist_trai
 
 
 def test_the_simple_nets_units_are_its_biggest_pushes(shipped, digits):
-    e = explain.explain(shipped["simple_net"], digits[0])
+    e = explanations.explain(shipped["simple_net"], digits[0])
     shares = [share for _, share in e.notes["units"]]
     assert shares == sorted(shares, reverse=True) and shares[0] > 0
     assert {f"unit_{u}" for u, _ in e.notes["units"]} <= set(e.maps)
@@ -69,7 +71,7 @@ def test_integrated_gradients_add_up_to_the_change_from_the_baseline(shipped, di
     with torch.no_grad():
         black = clf.model_(torch.zeros(1, 1, 28, 28))[0]  # (10,)
     for image, row in zip(digits, logits):
-        e = explain.explain(clf, image)
+        e = explanations.explain(clf, image)
         assert e.label == row.argmax().item()
         change = row[e.label].item() - black[e.label].item()
         total = e.maps["integrated_gradients"].sum().item()
@@ -122,7 +124,7 @@ def test_pixel_distances_match_a_direct_computation(distance, shipped, digits):
         diff = seen[None, None] - ideals  # (10, k, 28, 28)
         to_each = np.sqrt((diff ** 2).mean(axis=(2, 3))) if distance == "l2" else np.abs(diff).mean(axis=(2, 3))
         direct, nearest = to_each.min(axis=1), to_each.argmin(axis=1)  # (10,): each class's nearest ideal
-        e = explain.explain(clf, image)
+        e = explanations.explain(clf, image)
         np.testing.assert_allclose(e.scores, direct, rtol=1e-4, atol=1e-6)
         assert e.label == int(np.argmin(direct)) and e.runner_up == int(np.argsort(direct)[1])
         np.testing.assert_allclose(e.seen.numpy(), seen, atol=1e-6)  # deskewed, as the model sees it
@@ -177,35 +179,35 @@ def test_occlusion_is_captums_occlusion_of_the_same_squares(window, shipped, dig
 
 def test_every_explanation_is_made_from_what_the_model_sees(shipped, digits):
     for clf in shipped.values():
-        e = explain.explain(clf, digits[0])
+        e = explanations.explain(clf, digits[0])
         torch.testing.assert_close(e.seen, clf._images(digits[:1])[0])
         assert e.label == clf.predict(digits[:1]).item() == 7
         assert all(m.shape == (28, 28) for m in e.maps.values())
 
 
 def test_json_carries_28_by_28_maps_and_pictures_are_saved(shipped, digits, tmp_path):
-    e = explain.explain(shipped["linear"], digits[0])
-    out = json.loads(json.dumps(explain.to_json(e)))
+    e = explanations.explain(shipped["linear"], digits[0])
+    out = json.loads(json.dumps(explanations.to_json(e)))
     assert out["label"] == 7 and len(out["maps"]["contribution"]) == 28
     assert all(len(row) == 28 for row in out["maps"]["contribution"])
-    written = explain.save_pictures(e, tmp_path / "why", "seven")
+    written = explanations.save_pictures(e, tmp_path / "why", "seven")
     assert sorted(p.name for p in written) == ["seven-contribution.png", "seven-runner_up_contribution.png",
                                                "seven-seen.png"]
 
 
 def test_what_each_model_learned(shipped):
-    ideals = explain.learned(shipped["pixel"])  # each class's 10 most common ideal digits in a row, the row named once
+    ideals = explanations.learned(shipped["pixel"])  # each class's 10 most common ideal digits in a row, the row named once
     k = min(shipped["pixel"].config.ideals, 10)
     assert len(ideals) == 10 * k and [c for c, _ in ideals][:k + 1] == ["0"] + [""] * (k - 1) + ["1"]
     assert torch.equal(ideals[k + 1][1], shipped["pixel"].ideals_[1, 1])
     book = make("pixel").fit(torch.rand(4, 28, 28), torch.tensor([0, 1, 0, 1]))
-    assert [c for c, _ in explain.learned(book)] == ["mean 0", "mean 1"]
-    assert all(p.shape == (28, 28) for _, p in explain.learned(shipped["linear"]))
-    assert len(explain.learned(shipped["simple_net"], units=5)) == 5
-    filters = explain.learned(shipped["cnn"])
+    assert [c for c, _ in explanations.learned(book)] == ["mean 0", "mean 1"]
+    assert all(p.shape == (28, 28) for _, p in explanations.learned(shipped["linear"]))
+    assert len(explanations.learned(shipped["simple_net"], units=5)) == 5
+    filters = explanations.learned(shipped["cnn"])
     assert len(filters) == 24 and filters[0][1].shape == (3, 3)
 
 
 def test_one_image_at_a_time(shipped, digits):
     with pytest.raises(DataError, match="one image"):
-        explain.explain(shipped["pixel"], digits[:2])
+        explanations.explain(shipped["pixel"], digits[:2])

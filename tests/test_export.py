@@ -9,10 +9,11 @@ import pytest
 import torch
 from PIL import Image
 
-from digitlab import data, export
+from digitlab.data import datasets
+from digitlab.data import export
 from digitlab.cli import main
 from digitlab.errors import DataError
-from digitlab.folders import load_folder
+from digitlab.data.folders import load_folder
 
 
 @pytest.fixture(scope="module")
@@ -81,7 +82,7 @@ def test_tiny_labels_csv_lists_every_file_with_its_digit(exported):
 @pytest.mark.parametrize("name, split", [("mnist_tiny", "train"), ("mnist_sample", "valid")])
 def test_an_exported_layout_loads_back_as_the_same_digits(exported, name, split):
     back = load_folder(exported[name], split)  # mnist_sample's 2,038 go through the progress bar
-    original = data.load(name, split)
+    original = datasets.load(name, split)
     assert torch.equal(back.images, original.images)
     assert torch.equal(back.labels, original.labels)
 

@@ -17,10 +17,14 @@ import pytest
 import torch
 from PIL import Image
 
-from digitlab import data, folder_cache, folder_listing, folders, png
+from digitlab.data import datasets
+from digitlab.data import folder_cache
+from digitlab.data import folder_listing
+from digitlab.data import folders
+from digitlab.data import png
 from digitlab.cli import main
 from digitlab.errors import DigitlabWarning
-from digitlab.folders import load_folder
+from digitlab.data.folders import load_folder
 from test_folders import save, write_digits
 
 AN_HOUR_AGO = -3600
@@ -35,7 +39,7 @@ def home(tmp_path, monkeypatch):
 
 @pytest.fixture(scope="module")
 def tiny():
-    return data.load("mnist_tiny", "valid")
+    return datasets.load("mnist_tiny", "valid")
 
 
 @pytest.fixture
@@ -186,7 +190,7 @@ def test_threads_loading_one_folder_at_once_leave_a_whole_entry(tmp_path, tiny):
 
 def test_processes_loading_one_folder_at_once_leave_a_whole_entry(tmp_path, tiny, home):
     root = folder_of(tmp_path, tiny, 60)
-    script = ("import sys; from digitlab.folders import load_folder\n"
+    script = ("import sys; from digitlab.data.folders import load_folder\n"
               "for _ in range(5): print(int(load_folder(sys.argv[1]).images.sum()))")
     env = {**os.environ, "DIGITLAB_HOME": str(home)}
     runs = [subprocess.Popen([sys.executable, "-c", script, str(root)], env=env, stdout=subprocess.PIPE, text=True)

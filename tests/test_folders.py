@@ -7,15 +7,16 @@ import pytest
 import torch
 from PIL import Image
 
-from digitlab import data, folders
+from digitlab.data import datasets
+from digitlab.data import folders
 from digitlab.cli import main
 from digitlab.errors import DataError, DigitlabWarning
-from digitlab.folders import folder_splits, load_folder
+from digitlab.data.folders import folder_splits, load_folder
 
 
 @pytest.fixture(scope="module")
 def tiny():
-    return data.load("mnist_tiny", "valid")
+    return datasets.load("mnist_tiny", "valid")
 
 
 def save(path, pixels, **kwargs):
@@ -32,7 +33,7 @@ def write_digits(root, digits, count):
 
 def test_flat_folder_loads_in_digit_then_numeric_order(tmp_path, tiny):
     sevens = (tiny.labels == 7).nonzero().squeeze(1)[:3]
-    write_digits(tmp_path, data.Digits(tiny.images[sevens], tiny.labels[sevens], tiny.index[sevens], "test"), 3)
+    write_digits(tmp_path, datasets.Digits(tiny.images[sevens], tiny.labels[sevens], tiny.index[sevens], "test"), 3)
     write_digits(tmp_path, tiny, 12)  # 3s; file 10.png must come after 9.png, not after 1.png
     digits = load_folder(tmp_path)
     assert digits.labels.tolist() == [3] * 12 + [7] * 3
@@ -47,9 +48,9 @@ def test_split_folders_are_picked_by_split(tmp_path, tiny, train_name, valid_nam
     write_digits(tmp_path / valid_name, tiny, 6)
     assert folder_splits(tmp_path) == ["train", "valid"]
     assert len(load_folder(tmp_path, "train").labels) == 4
-    valid = data.load(str(tmp_path), "valid", dtype=torch.float32)
+    valid = datasets.load(str(tmp_path), "valid", dtype=torch.float32)
     assert len(valid.labels) == 6 and valid.source == "valid" and valid.images.max() <= 1
-    assert len(data.load(str(tmp_path), "test").labels) == 6
+    assert len(datasets.load(str(tmp_path), "test").labels) == 6
     with pytest.raises(DataError, match=rf"has split folders \({', '.join(sorted([train_name, valid_name]))}\)"):
         load_folder(tmp_path)
 
@@ -109,7 +110,7 @@ def write_each(root, digits, per_digit):
     """`per_digit[d]` images of each digit d, as root/<d>/<index>.png."""
     for digit, count in per_digit.items():
         keep = (digits.labels == digit).nonzero().squeeze(1)[:count]
-        write_digits(root, data.Digits(digits.images[keep], digits.labels[keep], digits.index[keep], "test"), count)
+        write_digits(root, datasets.Digits(digits.images[keep], digits.labels[keep], digits.index[keep], "test"), count)
     return root
 
 
@@ -119,10 +120,10 @@ def our_warnings(caught):
 
 def test_a_flat_folder_is_split_at_random_80_20_for_train_and_valid(tmp_path, tiny):
     root = write_each(tmp_path / "e4", tiny, {3: 10, 7: 6})
-    whole = data.load(str(root), None)
+    whole = datasets.load(str(root), None)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        train, valid = data.load(str(root), "train"), data.load(str(root), "valid")
+        train, valid = datasets.load(str(root), "train"), datasets.load(str(root), "valid")
     notes = our_warnings(caught)
     assert len(notes) == 1 and "random 80 %" in notes[0] and str(root) in notes[0]  # said once, by "train"
     assert np.bincount(train.labels.numpy()).tolist()[3:] == [8, 0, 0, 0, 5]
@@ -131,19 +132,19 @@ def test_a_flat_folder_is_split_at_random_80_20_for_train_and_valid(tmp_path, ti
     assert torch.equal(train.images, whole.images[train.index])  # index points into the whole folder
     assert train.index[:8].tolist() != list(range(8))  # drawn at random, not the first 80 %
     with pytest.warns(DigitlabWarning, match="random 80 %"):
-        again = data.load(str(root), "train")
+        again = datasets.load(str(root), "train")
     assert torch.equal(again.index, train.index)  # and the same every time
 
 
 def test_train_and_valid_of_a_flat_folder_decode_it_once(tmp_path, tiny, monkeypatch):
     root = str(write_each(tmp_path / "e4", tiny, {3: 10, 7: 6}))
     with pytest.warns(DigitlabWarning, match="random 80 %"):
-        expected = data.load(root, "train"), data.load(root, "valid")
+        expected = datasets.load(root, "train"), datasets.load(root, "valid")
     reads = []
     real = folders.load_folder
     monkeypatch.setattr(folders, "load_folder", lambda *a, **k: reads.append(a) or real(*a, **k))
     with pytest.warns(DigitlabWarning, match="random 80 %"):
-        train, valid = data.load_train_valid(root)
+        train, valid = datasets.load_train_valid(root)
     assert len(reads) == 1  # the whole folder, decoded once and split in memory
     for got, want in zip((train, valid), expected):
         assert torch.equal(got.index, want.index) and torch.equal(got.images, want.images)
@@ -152,8 +153,8 @@ def test_train_and_valid_of_a_flat_folder_decode_it_once(tmp_path, tiny, monkeyp
 def test_a_digit_too_rare_to_split_is_named(tmp_path, tiny):
     root = write_each(tmp_path, tiny, {3: 5, 7: 1})
     with pytest.raises(DataError, match="digit 7 has only one image"):
-        data.load(str(root), "train")
-    assert len(data.load(str(root), None).labels) == 6  # as a whole it still loads
+        datasets.load(str(root), "train")
+    assert len(datasets.load(str(root), None).labels) == 6  # as a whole it still loads
 
 
 def test_train_compare_and_evaluate_take_a_folder_without_splits(tmp_path, tiny, capsys):

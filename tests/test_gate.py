@@ -8,10 +8,14 @@ import numpy as np
 import pytest
 import torch
 
-from digitlab import damage, doodles, gate, heldout, nondigits
-from digitlab.data import mnist_arrays
-from digitlab.images import to_mnist
-from digitlab.input_cleaning import cleaned
+from digitlab.data import damage
+from digitlab.data import doodles
+from digitlab.trust import gate
+from digitlab.data import heldout
+from digitlab.data import nondigits
+from digitlab.data.datasets import mnist_arrays
+from digitlab.vision.images import to_mnist
+from digitlab.vision.input_cleaning import cleaned
 
 
 def test_the_damage_seed_is_neither_the_corruption_sets_nor_the_calibration_digits():

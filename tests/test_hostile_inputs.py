@@ -20,12 +20,13 @@ from hostile import leftovers, png, png_header, refused
 @pytest.fixture(scope="module")
 def kit(tmp_path_factory):
     """A trained 3-vs-7 linear model and a readable digit."""
-    from digitlab import classifiers, data
+    from digitlab import classifiers
+    from digitlab.data import datasets
 
     root = tmp_path_factory.mktemp("kit")
-    train = data.load("mnist_tiny", "train")
+    train = datasets.load("mnist_tiny", "train")
     classifiers.make("linear", epochs=1).fit(train.images, train.labels, progress=False).save(root / "model")
-    (root / "digit.png").write_bytes(png(255 - data.load("mnist_tiny", "valid").images[0].numpy()))
+    (root / "digit.png").write_bytes(png(255 - datasets.load("mnist_tiny", "valid").images[0].numpy()))
     return root
 
 
@@ -196,7 +197,7 @@ def test_file_names_that_are_not_utf8_print_in_text_and_json(kit, tmp_path, env)
 # The train command run in a child that sends itself signals at fixed points: no sleeps, no timing.
 SECOND_SAVE = """
 import os, signal
-from digitlab import checkpoint
+from digitlab.store import checkpoint
 real_save, saves = checkpoint.save, []
 def save(*args, **kwargs):
     saves.append(1)

@@ -12,22 +12,24 @@ import pytest
 import torch
 from safetensors.torch import load_file, save_file
 
-from digitlab import classifiers, recipe, schema
+from digitlab import classifiers
+from digitlab.classifiers.cnn import recipe
+from digitlab.store import schema
 from cli_run import digitlab
 from hostile import png, refused
 
 
 @pytest.fixture(scope="module")
 def models(tmp_path_factory):
-    from digitlab import data
+    from digitlab.data import datasets
 
     root = tmp_path_factory.mktemp("models")
-    train = data.load("mnist_tiny", "train")
+    train = datasets.load("mnist_tiny", "train")
     X, y = train.images[::3], train.labels[::3]  # both digits (the folder lists 3s, then 7s)
     classifiers.make("linear", epochs=1).fit(X, y, progress=False).save(root / "linear")
     classifiers.make("simple_net", epochs=1).fit(X, y, progress=False).save(root / "simple_net")
     classifiers.make("cnn", epochs=1, batch_size=64).fit(X, y, progress=False).save(root / "cnn")
-    digit = data.load("mnist_tiny", "valid").images[0].numpy()
+    digit = datasets.load("mnist_tiny", "valid").images[0].numpy()
     (root / "digit.png").write_bytes(png(255 - digit))
     return root
 

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from digitlab import data, idx
+from digitlab.data import datasets
+from digitlab.data import idx
 from digitlab.errors import DataError
 
 
@@ -16,15 +17,15 @@ def test_written_idx_reads_back_gzipped_or_not(tmp_path, mnist_test, suffix):
     idx.write(tmp_path / f"img{suffix}", images)
     idx.write(tmp_path / f"lab{suffix}", labels)
     assert ((tmp_path / f"img{suffix}").read_bytes()[:2] == idx.GZIP_MAGIC) == (suffix == ".gz")
-    digits = data.load_idx(tmp_path / f"img{suffix}", tmp_path / f"lab{suffix}")
+    digits = datasets.load_idx(tmp_path / f"img{suffix}", tmp_path / f"lab{suffix}")
     assert torch.equal(digits.images, mnist_test.images[:50])
     assert torch.equal(digits.labels, mnist_test.labels[:50])
     assert digits.index.tolist() == list(range(50)) and digits.source == f"img{suffix}"
 
 
 def test_load_idx_reads_the_shipped_originals(mnist_test):
-    folder = data.shipped_dir()
-    digits = data.load_idx(folder / "t10k-images-idx3-ubyte.gz", folder / "t10k-labels-idx1-ubyte.gz")
+    folder = datasets.shipped_dir()
+    digits = datasets.load_idx(folder / "t10k-images-idx3-ubyte.gz", folder / "t10k-labels-idx1-ubyte.gz")
     assert torch.equal(digits.images, mnist_test.images)
     digits.images[0, 0, 0] = 1  # writable, not a view of a read-only buffer
 
@@ -61,4 +62,4 @@ def test_truncated_gzip_and_missing_file(tmp_path):
     with pytest.raises(DataError, match="cut.gz: damaged or truncated gzip"):
         idx.read_labels(tmp_path / "cut.gz")
     with pytest.raises(DataError, match="nothing.gz: no such file"):
-        data.load_idx(tmp_path / "nothing.gz", tmp_path / "cut.gz")
+        datasets.load_idx(tmp_path / "nothing.gz", tmp_path / "cut.gz")

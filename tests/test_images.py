@@ -9,7 +9,8 @@ import pytest
 import torch
 from PIL import Image
 
-from digitlab import images, input_cleaning
+from digitlab.vision import images
+from digitlab.vision import input_cleaning
 from digitlab.errors import DataError
 
 

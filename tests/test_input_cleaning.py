@@ -11,8 +11,11 @@ import pytest
 import torch
 from PIL import Image
 
-from digitlab import corrupted, heldout, images, pretrained
-from digitlab.input_cleaning import cleaned, despeckled, on_black, specks
+from digitlab import pretrained
+from digitlab.data import corrupted
+from digitlab.data import heldout
+from digitlab.vision import images
+from digitlab.vision.input_cleaning import cleaned, despeckled, on_black, specks
 
 
 @pytest.fixture(scope="module")

@@ -3,7 +3,8 @@
 import pytest
 import torch
 
-from digitlab import inputs, recipe
+from digitlab.classifiers import inputs
+from digitlab.classifiers.cnn import recipe
 from digitlab.classifiers import make
 from digitlab.errors import DataError
 

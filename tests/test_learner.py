@@ -7,19 +7,19 @@ import torch
 from torch import nn
 from torch.testing import assert_close
 
-from digitlab import data
-from digitlab.callbacks import (Callback, CancelBatchException, CancelFitException, Divergence, DivergenceGuard,
+from digitlab.data import datasets
+from digitlab.train.callbacks import (Callback, CancelBatchException, CancelFitException, Divergence, DivergenceGuard,
                                 ProgressCallback, ShortEpochCallback, _mmss)
 from digitlab.errors import TrainingError
-from digitlab.learner import DataLoader, DataLoaders, Learner, steepest_lr, suggest_lr
+from digitlab.train.learner import DataLoader, DataLoaders, Learner, steepest_lr, suggest_lr
 from digitlab.metrics import accuracy, confusion_matrix, predicted_index, top_losses
-from digitlab.optim import SGD, one_cycle
-from digitlab.scratch import batch_accuracy, mnist_loss
+from digitlab.train.optim import SGD, one_cycle
+from digitlab.train.scratch import batch_accuracy, mnist_loss
 
 
 @pytest.fixture(scope="module")
 def tiny():
-    train, valid = data.load("mnist_tiny", "train", torch.float32), data.load("mnist_tiny", "valid", torch.float32)
+    train, valid = datasets.load("mnist_tiny", "train", torch.float32), datasets.load("mnist_tiny", "valid", torch.float32)
     # The book's encoding: flattened images, target 1 for a 3, 0 for a 7, one column.
     enc = lambda d: (d.images.view(-1, 784), (d.labels == 3).float().unsqueeze(1))  # noqa: E731
     return enc(train), enc(valid)
@@ -78,7 +78,7 @@ def test_dataloaders_hold_train_valid_and_the_device(tiny):
 
 def test_learner_fit_learns_3_vs_7_and_prints_fastais_table(tiny, capsys):
     learn = _learner(tiny)
-    learn.cbs.append(__import__("digitlab.callbacks", fromlist=["x"]).ProgressCallback())
+    learn.cbs.append(__import__("digitlab.train.callbacks", fromlist=["x"]).ProgressCallback())
     learn.fit(4, lr=1.0)
     err = capsys.readouterr().err
     header = err.splitlines()[0].split()

@@ -4,15 +4,15 @@ import torch
 import torch.nn.functional as F
 from torch.testing import assert_close
 
-from digitlab import models
+from digitlab.classifiers import networks
 
 
 def test_linear_and_simple_net_have_the_books_shapes():
     x = torch.rand(5, 28, 28)
-    lin, net = models.linear(1), models.simple_net(1)
+    lin, net = networks.linear(1), networks.simple_net(1)
     assert lin(x).shape == (5, 1) and lin[1].weight.shape == (1, 784)
     assert net(x).shape == (5, 1) and [m.weight.shape for m in net if hasattr(m, "weight")] == [(30, 784), (1, 30)]
-    assert models.simple_net(10, hidden=64)(x).shape == (5, 10)
+    assert networks.simple_net(10, hidden=64)(x).shape == (5, 10)
 
 
 def _functional_block(block, x):
@@ -35,7 +35,7 @@ def _functional_block(block, x):
 def test_basic_block_matches_functional_ops_in_values_and_gradients():
     torch.manual_seed(0)
     for ni, nf, stride, shape in [(8, 8, 1, (2, 8, 7, 7)), (8, 16, 2, (2, 16, 4, 4))]:
-        block = models.BasicBlock(ni, nf, stride)
+        block = networks.BasicBlock(ni, nf, stride)
         for m in block.modules():  # non-trivial affine parameters, so that they are really used
             if isinstance(m, torch.nn.BatchNorm2d):
                 m.weight.data.uniform_(0.5, 1.5)
@@ -51,10 +51,10 @@ def test_basic_block_matches_functional_ops_in_values_and_gradients():
 
 
 def test_resnet18_has_resnet18s_layers_and_maps_28x28_to_scores():
-    net = models.resnet18(10)
+    net = networks.resnet18(10)
     convs = [m for m in net.modules() if isinstance(m, torch.nn.Conv2d) and m.kernel_size != (1, 1)]
     assert len(convs) == 17  # stem + 8 blocks x 2: with the final linear layer, the "18"
-    pool = next(i for i, m in enumerate(net) if isinstance(m, models.ConcatPool))
+    pool = next(i for i, m in enumerate(net) if isinstance(m, networks.ConcatPool))
     body = sum(p.numel() for p in net[:pool].parameters())
     # torchvision's resnet18 without its fc layer: 11,176,512 parameters with a 3-channel stem;
     # one input channel has 2 x 64 x 7 x 7 fewer.

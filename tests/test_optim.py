@@ -6,7 +6,7 @@ import pytest
 import torch
 from torch.testing import assert_close
 
-from digitlab.optim import SGD, BasicOptim, NesterovSGD, one_cycle
+from digitlab.train.optim import SGD, BasicOptim, NesterovSGD, one_cycle
 
 
 def _run(make_opt, steps=5, seed=0):

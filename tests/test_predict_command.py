@@ -9,7 +9,8 @@ import pytest
 import torch
 from PIL import Image
 
-from digitlab import classifiers, images
+from digitlab import classifiers
+from digitlab.vision import images
 
 from cli_run import assert_one_line_error, digitlab
 
@@ -136,7 +137,7 @@ def test_dark_page_files_are_cleaned_as_tensors_and_others_as_photos(model, caps
     grey page or a digit filling the frame) is cleaned as the models clean a tensor, a batch at
     once: an exported digit comes through unchanged; the same digit dark on light is cleaned as a
     photo (to_mnist)."""
-    from digitlab.input_cleaning import cleaned
+    from digitlab.vision.input_cleaning import cleaned
 
     mnist_style = [tmp_path / f"{i}.png" for i in range(3)]
     for i, path in enumerate(mnist_style):

@@ -10,7 +10,10 @@ import pytest
 import torch
 from PIL import Image, ImageDraw
 
-from digitlab import compare, data, images, pretrained, stress
+from digitlab import compare, pretrained
+from digitlab.data import datasets
+from digitlab.vision import images
+from digitlab.data import stress
 from digitlab.classifiers import METHODS
 from cli_run import digitlab
 
@@ -41,7 +44,7 @@ STRESS_TOLERANCE = 0.005  # 25 of the 5,000 images: fonts and rounding differ a 
 def test_each_shipped_model_reads_the_stress_set_as_recorded_within_5_points_of_mnist(method):
     # The target: every method reads other people's digits nearly as well as MNIST's own.
     clf, recorded = pretrained.load(method), pretrained.recorded()[method]
-    scored = compare.stress_evaluation(clf, data.load("stress", "valid"))["by_category"]
+    scored = compare.stress_evaluation(clf, datasets.load("stress", "valid"))["by_category"]
     assert abs(scored["all"] - recorded["stress"]["all"]) <= STRESS_TOLERANCE, (method, scored, recorded)
     assert recorded["mnist_test"] - recorded["stress"]["all"] <= 0.05, (method, recorded)
 
@@ -96,7 +99,7 @@ def test_predict_without_a_model_uses_the_shipped_cnn(capsys, tmp_path):
 
 
 def test_build_fits_on_the_fit_part_and_calibrates_on_the_held_out_digits(tmp_path, monkeypatch):
-    from digitlab import heldout
+    from digitlab.data import heldout
     from digitlab.classifiers import load
 
     monkeypatch.setitem(pretrained.RECIPES, "linear", {"epochs": 1, "seed": 0})  # a second's training

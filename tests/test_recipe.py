@@ -8,7 +8,8 @@ import pytest
 import torch
 from torch.testing import assert_close
 
-from digitlab import compare, recipe
+from digitlab import compare
+from digitlab.classifiers.cnn import recipe
 from digitlab.errors import DataError, DigitlabError
 
 
@@ -270,11 +271,11 @@ def test_wrong_inputs_are_data_errors():
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="CUDA graphs need a CUDA GPU; none is visible")
 def test_steps_replayed_from_a_cuda_graph_train_as_plain_steps_do(mnist_train, monkeypatch):
-    from digitlab import graphs
+    from digitlab.train import cuda_graphs
 
     recorded = []
-    record = graphs.GraphedStep._record
-    monkeypatch.setattr(graphs.GraphedStep, "_record", lambda self: (recorded.append(1), record(self)))
+    record = cuda_graphs.GraphedStep._record
+    monkeypatch.setattr(cuda_graphs.GraphedStep, "_record", lambda self: (recorded.append(1), record(self)))
     # 8 steps an epoch, the last one ragged: 3 warm-up steps, a recording, replays, plain ragged steps.
     x, y = mnist_train.images[:2000], mnist_train.labels[:2000]
     config = recipe.CNNConfig(epochs=2, batch_size=256, width=8, augment=True, seed=1)

@@ -16,7 +16,10 @@ import torch
 from PIL import Image
 from torch.testing import assert_close
 
-from digitlab import compare, corrupted, data, report, stress
+from digitlab import compare, report
+from digitlab.data import corrupted
+from digitlab.data import datasets
+from digitlab.data import stress
 
 CHROMIUM = "/usr/bin/chromium"
 ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
@@ -30,11 +33,11 @@ def page_path(tmp_path_factory):
     tasks = [compare.load_task(name, quick=True) for name in ("mnist_tiny", "mnist")]
     plan = compare.MethodPlan(epochs=2)
     images, labels = stress.build(per_category=5, progress=False)
-    shaken = data.Digits(torch.from_numpy(images), torch.from_numpy(labels).long(),
+    shaken = datasets.Digits(torch.from_numpy(images), torch.from_numpy(labels).long(),
                          torch.arange(20) // 5 * stress.PER_CATEGORY, "stress")
-    images, labels = corrupted.build_raw(data.mnist_arrays("train"), per_kind=3)
+    images, labels = corrupted.build_raw(datasets.mnist_arrays("train"), per_kind=3)
     kinds = len(corrupted.NAMES)
-    damaged = data.Digits(torch.from_numpy(images), torch.from_numpy(labels).long(),
+    damaged = datasets.Digits(torch.from_numpy(images), torch.from_numpy(labels).long(),
                           torch.arange(3 * kinds) // 3 * corrupted.PER_KIND, "corrupted_raw")
     results = [compare.run_one(m, t, plan, out, seed=0, device="cpu", shaken=shaken, damaged=damaged)
                for t in tasks for m in ("pixel", "linear")]

@@ -5,7 +5,7 @@ import torch
 import torch.nn.functional as F
 from torch.testing import assert_close
 
-from digitlab import scratch
+from digitlab.train import scratch
 from digitlab.metrics import accuracy
 
 
@@ -84,7 +84,7 @@ def test_train_epoch_lowers_the_loss_of_the_books_linear_model(gen):
     x = torch.randn(256, 20, generator=gen)
     y = (x[:, :5].sum(1, keepdim=True) > 0).float()
     weights, bias = scratch.init_params((20, 1), generator=gen), scratch.init_params(1, generator=gen)
-    from digitlab.optim import BasicOptim
+    from digitlab.train.optim import BasicOptim
 
     opt = BasicOptim([weights, bias], lr=1.0)
     model = lambda xb: scratch.linear1(xb, weights, bias)  # noqa: E731

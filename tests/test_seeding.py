@@ -2,9 +2,9 @@
 
 import torch
 
-from digitlab import seeding
+from digitlab.train import seeding
 from digitlab.commands.arguments import SEED_MAX
-from digitlab.learner import DataLoader
+from digitlab.train.learner import DataLoader
 
 
 def _draws(generator: torch.Generator) -> list[int]:

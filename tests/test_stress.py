@@ -7,7 +7,8 @@ import io
 import numpy as np
 import pytest
 
-from digitlab import data, stress
+from digitlab.data import datasets
+from digitlab.data import stress
 from digitlab.errors import DataError
 from cli_run import assert_one_line_error, digitlab
 
@@ -55,7 +56,7 @@ def test_weights_from_hairline_to_heavy_are_drawn():
     import torch
 
     def width(category: str, i: int) -> float:  # 2 * area / outline, in frame pixels after to_mnist
-        from digitlab.images import to_mnist
+        from digitlab.vision.images import to_mnist
 
         ink = (to_mnist(stress.raw_image(category, i)[0]) > 0.5).numpy()
         inner = ink.copy()
@@ -74,9 +75,9 @@ def test_weights_from_hairline_to_heavy_are_drawn():
 
 
 def test_the_stress_set_is_never_trained_on(capsys):
-    assert data.splits("stress") == ["valid"]
+    assert datasets.splits("stress") == ["valid"]
     with pytest.raises(DataError, match="testing only"):
-        data.load("stress", "train")
+        datasets.load("stress", "train")
     code, _, err = digitlab(capsys, "train", "linear", "--dataset", "stress", "--epochs", "1")
     assert_one_line_error(code, err, "testing only")
 
@@ -101,7 +102,7 @@ def font_digits():
     """The stress set's first 500 font digits, through to_mnist, and their labels."""
     import torch
 
-    from digitlab import images
+    from digitlab.vision import images
 
     drawn = [stress.raw_image("fonts", i) for i in range(500)]
     return torch.stack([images.to_mnist(image) for image, _ in drawn]), torch.tensor([digit for _, digit in drawn])

@@ -13,7 +13,8 @@ import torch
 from fastapi.testclient import TestClient
 from PIL import Image
 
-from digitlab import cli, images
+from digitlab import cli
+from digitlab.vision import images
 from digitlab.classifiers import METHODS
 from digitlab.web import models as web_models
 from digitlab.web.app import MAX_UPLOAD_BYTES, create_app
@@ -37,9 +38,9 @@ def client(served):
 
 def digit_png(index: int = 0, dark_on_light: bool = True, side: int = 140, fmt: str = "PNG") -> bytes:
     """A real MNIST test digit, enlarged like a photo of paper: dark ink on light unless told."""
-    from digitlab import data
+    from digitlab.data import datasets
 
-    pixels = data.load("mnist", "test").images[index].numpy()  # (28, 28) uint8, white on black
+    pixels = datasets.load("mnist", "test").images[index].numpy()  # (28, 28) uint8, white on black
     image = Image.fromarray(255 - pixels if dark_on_light else pixels).resize((side, side), Image.Resampling.BILINEAR)
     buffer = io.BytesIO()
     image.convert("RGB").save(buffer, format=fmt)
@@ -94,7 +95,7 @@ def test_predict_raw_png_matches_the_models_run_directly(client, served):
 def test_a_letter_is_declined_by_every_model(client):
     from PIL import ImageDraw, ImageFont
 
-    from digitlab import stress
+    from digitlab.data import stress
 
     sheet = Image.new("L", (240, 240), 250)
     font = ImageFont.truetype(str(stress.font_dir() / "DejaVuSans.ttf"), 150)

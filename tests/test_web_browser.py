@@ -195,7 +195,7 @@ def test_uploading_a_photo_answers_for_it(page, tmp_path, mnist_test):
 def test_a_letter_is_declined_as_plainly_as_a_digit_is_answered(page, tmp_path):
     from PIL import ImageDraw, ImageFont
 
-    from digitlab import stress
+    from digitlab.data import stress
 
     photo = tmp_path / "letter.png"
     sheet = Image.new("RGB", (300, 300), (245, 242, 235))
@@ -318,7 +318,7 @@ def test_a_12_megapixel_phone_photo_is_scaled_down_and_turned_upright(page, tmp_
     photo = tmp_path / "IMG_0001.jpg"
     stored.save(photo, quality=95, exif=exif)
     assert photo.stat().st_size > 2 * 1024 * 1024  # the server alone would refuse it
-    from digitlab import images
+    from digitlab.vision import images
 
     width, height = images.open_image(photo.read_bytes()).size
     assert height > width  # the EXIF tag says what we mean: shown upright, the photo is portrait

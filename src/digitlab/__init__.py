@@ -17,6 +17,6 @@ __version__ = "0.1.0"
 def read(image, model=None, decline: bool = True):
     """One image of one digit answered, or declined with a reason: see decline.read (imported on the
     first call, so that importing digitlab stays cheap)."""
-    from digitlab.decline import read as read_one
+    from digitlab.trust.decline import read as read_one
 
     return read_one(image, model, decline)

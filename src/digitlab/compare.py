@@ -20,8 +20,10 @@ from pathlib import Path
 
 import torch
 
-from digitlab import data, heldout, metrics
-from digitlab.devices import device_kind
+from digitlab import metrics
+from digitlab.data import datasets
+from digitlab.data import heldout
+from digitlab.train.devices import device_kind
 from digitlab.console import progress_bar
 from digitlab.errors import DataError, DigitlabError, ModelError
 
@@ -171,7 +173,7 @@ def _subset(images: torch.Tensor, labels: torch.Tensor, count: int, seed: int) -
 
 def load_task(dataset: str, quick: bool = False, seed: int = 0, config: CompareConfig = CompareConfig()) -> Task:
     """A dataset name or folder path -> its training (fit and calibration parts) and test images as a Task."""
-    train, test = data.load_train_valid(dataset)
+    train, test = datasets.load_train_valid(dataset)
     train, held = heldout.split(train, dataset)
     train_xy, test_xy = (train.images, train.labels), (test.images, test.labels)
     held_xy = (held.images, held.labels) if held is not None else (None, None)
@@ -193,7 +195,7 @@ def load_task(dataset: str, quick: bool = False, seed: int = 0, config: CompareC
 
 def _dataset_key(dataset: str) -> str:
     """What makes two `--dataset` values the same data: the name of a known dataset, else the folder."""
-    return dataset if dataset in data.DATASETS else str(Path(dataset).expanduser().resolve())
+    return dataset if dataset in datasets.DATASETS else str(Path(dataset).expanduser().resolve())
 
 
 def tell_apart(tasks: Sequence[Task]) -> list[Task]:
@@ -328,11 +330,11 @@ def calibrate(clf, task: Task):
     return clf
 
 
-def stress_evaluation(clf, shaken: data.Digits | None) -> dict | None:
-    """A ten-digit model on the stress set (`shaken`, data.load("stress", "valid")), from one pass:
+def stress_evaluation(clf, shaken: datasets.Digits | None) -> dict | None:
+    """A ten-digit model on the stress set (`shaken`, datasets.load("stress", "valid")), from one pass:
     its accuracy by category ("by_category"), calibration error ("ece") and "reliability" bins; None
     for a model of other digits, or when no stress set is given."""
-    from digitlab import stress
+    from digitlab.data import stress
 
     if shaken is None or clf.classes_.tolist() != list(range(10)):
         return None
@@ -341,10 +343,10 @@ def stress_evaluation(clf, shaken: data.Digits | None) -> dict | None:
             "ece": scores["ece"], "reliability": scores["reliability"]}
 
 
-def corruption_scores(clf, damaged: data.Digits | None) -> dict | None:
-    """A ten-digit model's accuracy on the corruption set (`damaged`, data.load("corrupted", "valid")),
+def corruption_scores(clf, damaged: datasets.Digits | None) -> dict | None:
+    """A ten-digit model's accuracy on the corruption set (`damaged`, datasets.load("corrupted", "valid")),
     by kind; None for a model of other digits, or when no corruption set is given."""
-    from digitlab import corrupted
+    from digitlab.data import corrupted
 
     if damaged is None or clf.classes_.tolist() != list(range(10)):
         return None
@@ -352,7 +354,7 @@ def corruption_scores(clf, damaged: data.Digits | None) -> dict | None:
 
 
 def run_one(method: str, task: Task, plan: MethodPlan, out: Path, seed: int, device: str,
-            worst: int = 9, shaken: data.Digits | None = None, damaged: data.Digits | None = None) -> Result:
+            worst: int = 9, shaken: datasets.Digits | None = None, damaged: datasets.Digits | None = None) -> Result:
     """Fit one method on one task, calibrate it on the held-out images, measure it (on the stress set
     `shaken` and the corruption set `damaged` too, where given and the task is the ten digits), save
     it under `out`."""
@@ -395,8 +397,8 @@ def run_all(tasks: Sequence[Task], methods: Sequence[str], out: Path, seed: int 
     With `test_sets`, every ten-digit model is also scored on the stress set and on the corruption set
     as predict reads it (each built once, then cached)."""
     ten = any(task.classes == list(range(10)) for task in tasks)
-    shaken = data.load("stress", "valid") if test_sets and ten else None
-    damaged = data.load("corrupted", "valid") if test_sets and ten else None
+    shaken = datasets.load("stress", "valid") if test_sets and ten else None
+    damaged = datasets.load("corrupted", "valid") if test_sets and ten else None
     results = []
     with progress_bar(transient=False) as bar:
         job = bar.add_task("compare", total=len(tasks) * len(methods))

@@ -81,11 +81,13 @@ def scores(clf) -> dict:
     """What is recorded beside a shipped model: its accuracy on MNIST's test set (and on its first
     SLICE images), on the stress set, overall and by category, and on the corruption set's two views,
     by kind; its calibration error on each."""
-    from digitlab import compare, corrupted, data
+    from digitlab import compare
+    from digitlab.data import corrupted
+    from digitlab.data import datasets
 
-    test = data.load("mnist", "test")
+    test = datasets.load("mnist", "test")
     on_test = compare.evaluate(clf, test.images, test.labels, worst=0)
-    on_stress = compare.stress_evaluation(clf, data.load("stress", "valid"))
+    on_stress = compare.stress_evaluation(clf, datasets.load("stress", "valid"))
     predicted = on_test["predicted"]
     recorded = {
         "mnist_test": float((predicted == test.labels).float().mean()),
@@ -96,7 +98,7 @@ def scores(clf) -> dict:
         "temperature": clf.temperature_,
     }
     for view in ("corrupted", "corrupted_raw"):  # as predict reads the damaged digits, and as tensors
-        damaged = data.load(view, "valid")
+        damaged = datasets.load(view, "valid")
         on_view = compare.evaluate(clf, damaged.images, damaged.labels, worst=0)
         recorded[view] = corrupted.accuracy_by_kind(on_view["predicted"], damaged.labels, damaged.index)
         recorded[f"ece_{view}"] = on_view["ece"]
@@ -107,9 +109,11 @@ def build(out: Path, methods=tuple(RECIPES)) -> dict:
     """Train each method on MNIST's training images less the held-out ones, calibrate it on
     heldout.CALIBRATION, save it under out/<method>, and write out/accuracy.json with each one's
     scores and recipe."""
-    from digitlab import classifiers, data, heldout
+    from digitlab import classifiers
+    from digitlab.data import datasets
+    from digitlab.data import heldout
 
-    fit, held = heldout.split(data.load("mnist", "train"), "mnist")
+    fit, held = heldout.split(datasets.load("mnist", "train"), "mnist")
     out.mkdir(parents=True, exist_ok=True)
     fitted = {}
     for method in methods:
@@ -121,7 +125,7 @@ def build(out: Path, methods=tuple(RECIPES)) -> dict:
 
 def _record(out: Path, fitted: dict) -> dict:
     """Score each fitted model and write out/accuracy.json (other methods' entries kept)."""
-    from digitlab.files import atomic_write
+    from digitlab.store.files import atomic_write
 
     path = out / ACCURACY_FILE
     accuracy = json.loads(path.read_text()) if path.is_file() else {}
@@ -147,9 +151,11 @@ def recalibrate(out: Path, methods=tuple(RECIPES)) -> dict:
     """Calibrate the saved models in `out` again on today's calibration digits (after a change to
     heldout.with_damage), save them and rewrite out/accuracy.json; nothing is trained. The same as
     build for a model whose recipe has not changed: training is seeded."""
-    from digitlab import classifiers, data, heldout
+    from digitlab import classifiers
+    from digitlab.data import datasets
+    from digitlab.data import heldout
 
-    _, held = heldout.split(data.load("mnist", "train"), "mnist")
+    _, held = heldout.split(datasets.load("mnist", "train"), "mnist")
     fitted = {m: classifiers.load(out / m).calibrate(held.images, held.labels) for m in methods}
     for method, clf in fitted.items():
         clf.save(out / method)
@@ -169,7 +175,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     methods = tuple(args.methods.split(","))
     if "gate" in methods:  # not a classifier: trained and checked by gate.py, its threshold chosen on held-out images
-        from digitlab import gate
+        from digitlab.trust import gate
 
         gate.build(args.out / "gate")
         methods = tuple(m for m in methods if m != "gate")

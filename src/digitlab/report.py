@@ -23,7 +23,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import LogLocator, MaxNLocator, NullFormatter, PercentFormatter, StrMethodFormatter
 
 from digitlab import __version__
-from digitlab.files import atomic_write
+from digitlab.store.files import atomic_write
 
 if TYPE_CHECKING:
     from digitlab.compare import Result, Task
@@ -222,13 +222,13 @@ def _model(result: Result):
 
 
 def learned_figure(clf) -> Figure:
-    """explain.learned's pictures: the mean digits in grey, weights and filters in red and blue."""
-    from digitlab import explain
+    """explanations.learned's pictures: the mean digits in grey, weights and filters in red and blue."""
+    from digitlab.explain import explanations
 
-    pictures = explain.learned(clf)
+    pictures = explanations.learned(clf)
     titles, images = [t for t, _ in pictures], [p for _, p in pictures]
     if clf.method == "pixel":
-        per_row = min(clf.config.ideals, 10) if clf.config.ideals > 1 else 10  # explain.learned: 10 a class at most
+        per_row = min(clf.config.ideals, 10) if clf.config.ideals > 1 else 10  # explanations.learned: 10 a class at most
         return digit_grid(torch.stack(images), titles, columns=min(per_row, len(images)))
     return signed_grid(images, titles, columns=min(12 if clf.method == "cnn" else 10, len(images)))
 
@@ -238,11 +238,11 @@ WHY_SHOWN = 3  # top losses explained per model
 
 def why_wrong_figure(clf, result: Result) -> Figure:
     """For each of the first WHY_SHOWN top losses: what the model saw and its explanation's maps."""
-    from digitlab import explain
+    from digitlab.explain import explanations
 
     maps, titles, grey = [], [], []
     for w in result.worst[:WHY_SHOWN]:
-        e = explain.explain(clf, w.image)
+        e = explanations.explain(clf, w.image)
         grey.append(len(maps))
         maps.append(e.seen)
         titles.append(f"{w.actual} seen as {w.predicted}")
@@ -353,7 +353,7 @@ def summary_rows(results: Sequence[Result]) -> list[list[str]]:
 
 def stress_table(results: Sequence[Result]) -> str:
     """Each ten-digit model's MNIST test accuracy beside its stress-set accuracy, by category."""
-    from digitlab.stress import CATEGORIES
+    from digitlab.data.stress import CATEGORIES
 
     rows = [[r.method, r.task, f"{r.accuracy:.2%}", f"{r.stress['all']:.2%}",
              f"{r.ece:.2%}" if r.ece is not None else "-", f"{r.stress_ece:.2%}" if r.stress_ece is not None else "-",
@@ -367,7 +367,7 @@ def stress_table(results: Sequence[Result]) -> str:
 def corruption_table(results: Sequence[Result]) -> str:
     """Each ten-digit model's accuracy on the corruption set (as predict reads it): overall, on the
     kinds anyone may tune on and on the held-out ones, then kind by kind; a column per model."""
-    from digitlab.corrupted import HELD_OUT_KINDS, NAMES
+    from digitlab.data.corrupted import HELD_OUT_KINDS, NAMES
 
     scored = [r for r in results if r.corrupted]
     if not scored:

@@ -16,12 +16,14 @@ from collections.abc import Callable
 
 import torch
 
-from digitlab import calibration, checkpoint, metrics
+from digitlab import metrics
+from digitlab.trust import calibration
+from digitlab.store import checkpoint
 from digitlab.classifiers.state import split_state
-from digitlab.deskew import deskewed
+from digitlab.vision.deskew import deskewed
 from digitlab.errors import DataError, DigitlabError, ModelError
-from digitlab.input_cleaning import cleaned
-from digitlab.inputs import NORMALISATION, as_images, as_labels
+from digitlab.vision.input_cleaning import cleaned
+from digitlab.classifiers.inputs import NORMALISATION, as_images, as_labels
 
 
 def require(ok: bool, message: str) -> None:

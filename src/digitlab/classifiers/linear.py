@@ -16,16 +16,18 @@ from functools import partial
 import torch
 from torch import nn
 
-from digitlab import clutter, models, scratch
-from digitlab.callbacks import Divergence, DivergenceGuard
+from digitlab.train import clutter
+from digitlab.classifiers import networks
+from digitlab.train import scratch
+from digitlab.train.callbacks import Divergence, DivergenceGuard
 from digitlab.classifiers.base import positive, require
 from digitlab.classifiers.network import EpochEnd, NetworkClassifier
 from digitlab.console import progress_bar
-from digitlab.inputs import as_images, as_labels
-from digitlab.learner import DataLoader, DataLoaders, Learner
+from digitlab.classifiers.inputs import as_images, as_labels
+from digitlab.train.learner import DataLoader, DataLoaders, Learner
 from digitlab.metrics import accuracy
-from digitlab.optim import SGD, BasicOptim
-from digitlab.seeding import seeded
+from digitlab.train.optim import SGD, BasicOptim
+from digitlab.train.seeding import seeded
 
 
 CLUTTER = {"lines": clutter.crossed, "smear": clutter.smeared, "turn": clutter.turned,
@@ -175,4 +177,4 @@ class LinearClassifier(BookNetwork):
     method, Config = "linear", LinearConfig
 
     def _build(self) -> nn.Module:
-        return models.linear(self._n_out())
+        return networks.linear(self._n_out())

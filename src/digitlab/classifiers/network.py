@@ -10,8 +10,8 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
-from digitlab import checkpoint
-from digitlab.callbacks import Callback
+from digitlab.store import checkpoint
+from digitlab.train.callbacks import Callback
 from digitlab.classifiers.base import Classifier
 from digitlab.errors import ModelError
 

@@ -12,15 +12,15 @@ from functools import partial
 import torch
 from torch import nn
 
-from digitlab import models
-from digitlab.callbacks import Callback, DivergenceGuard
+from digitlab.classifiers import networks
+from digitlab.train.callbacks import Callback, DivergenceGuard
 from digitlab.classifiers.base import positive, require
 from digitlab.classifiers.network import EpochEnd, NetworkClassifier
-from digitlab.inputs import as_images, as_labels
-from digitlab.learner import DataLoader, DataLoaders, Learner
+from digitlab.classifiers.inputs import as_images, as_labels
+from digitlab.train.learner import DataLoader, DataLoaders, Learner
 from digitlab.metrics import accuracy
-from digitlab.optim import SGD
-from digitlab.seeding import seed_epoch, seeded
+from digitlab.train.optim import SGD
+from digitlab.train.seeding import seed_epoch, seeded
 
 
 @dataclass
@@ -52,7 +52,7 @@ class ResNet18Classifier(NetworkClassifier):
     method, Config = "resnet18", ResNet18Config
 
     def _build(self) -> nn.Module:
-        return models.resnet18(len(self.classes_))
+        return networks.resnet18(len(self.classes_))
 
     def fit(self, X, y, valid=None, epoch_end=None, resume=False, device="cpu", progress=True):
         cfg = self.config

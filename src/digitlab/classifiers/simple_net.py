@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from torch import nn
 
-from digitlab import models
+from digitlab.classifiers import networks
 from digitlab.classifiers.linear import BookNetwork, LinearConfig
 
 
@@ -26,4 +26,4 @@ class SimpleNetClassifier(BookNetwork):
         return 30 if len(self.classes_) == 2 else 256
 
     def _build(self) -> nn.Module:
-        return models.simple_net(self._n_out(), self._hidden())
+        return networks.simple_net(self._n_out(), self._hidden())

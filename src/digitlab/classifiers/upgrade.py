@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from digitlab import recipe
+from digitlab.classifiers.cnn import recipe
 
 
 def upgraded(saved: dict) -> dict:

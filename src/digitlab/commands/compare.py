@@ -53,9 +53,9 @@ def run(args: argparse.Namespace) -> int:
 
     from digitlab import compare, report
     from digitlab.console import console
-    from digitlab.devices import resolve_device
+    from digitlab.train.devices import resolve_device
     from digitlab.errors import DigitlabError
-    from digitlab.files import check_output_folder
+    from digitlab.store.files import check_output_folder
 
     if args.epochs is not None and args.epochs < 1:
         raise DigitlabError(f"--epochs {args.epochs}: give 1 or more")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from digitlab.digits import SPLITS
+from digitlab.data.digits import SPLITS
 
 DATASET_HELP = "mnist, mnist_sample, mnist_tiny, or a folder (<digit>/*.png, or MNIST's IDX files)"
 # For the built-in datasets valid is MNIST's test set.
@@ -70,31 +70,31 @@ def run(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.table import Table
 
-    from digitlab import data
+    from digitlab.data import datasets
 
     _check_split(args.split)
     # The test-only sets are listed only when asked for: building them the first time takes a minute or two.
-    names = [args.dataset] if args.dataset else [n for n in data.DATASETS if n not in data.TEST_ONLY]
+    names = [args.dataset] if args.dataset else [n for n in datasets.DATASETS if n not in datasets.TEST_ONLY]
     title = args.dataset or "digitlab datasets (real MNIST, shipped with the package)"
     table = Table(title=title)
     for column in ("dataset", "split", "images", "images per digit", "about"):
         table.add_column(column)
     for name in names:
-        for i, split in enumerate([args.split] if args.split else data.splits(name)):
-            digits = data.load(name, split)
+        for i, split in enumerate([args.split] if args.split else datasets.splits(name)):
+            digits = datasets.load(name, split)
             counts = np.bincount(digits.labels.numpy(), minlength=10)
             table.add_row(
                 name,
                 split or "all",
                 f"{len(digits.labels):,}",
                 " ".join(f"{d}:{counts[d]}" for d in range(10) if counts[d]),
-                data.DESCRIPTIONS.get(name, "a folder") if i == 0 else "",
+                datasets.DESCRIPTIONS.get(name, "a folder") if i == 0 else "",
             )
     Console(width=max(Console().width, 150)).print(table)
     if not args.dataset:
-        for name in sorted(data.TEST_ONLY):
-            print(f"also {name}: {data.DESCRIPTIONS[name]}; see it with --dataset {name}")
-    print(f"cache: {data.home()}  (set DIGITLAB_HOME to move it)")
+        for name in sorted(datasets.TEST_ONLY):
+            print(f"also {name}: {datasets.DESCRIPTIONS[name]}; see it with --dataset {name}")
+    print(f"cache: {datasets.home()}  (set DIGITLAB_HOME to move it)")
     return 0
 
 
@@ -104,16 +104,16 @@ def run_show(args: argparse.Namespace) -> int:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from digitlab import data
+    from digitlab.data import datasets
     from digitlab.errors import DigitlabError
-    from digitlab.files import atomic_write
+    from digitlab.store.files import atomic_write
 
     if not 1 <= args.count <= MAX_COUNT:
         raise DigitlabError(f"--count {args.count}: give a number from 1 to {MAX_COUNT}")
     _check_split(args.split)
     picture_format = _picture_format(args.out)
-    split = args.split or data.splits(args.dataset)[0]
-    digits = data.load(args.dataset, split)
+    split = args.split or datasets.splits(args.dataset)[0]
+    digits = datasets.load(args.dataset, split)
     count = min(args.count, len(digits.labels))
     columns = min(count, 10)
     rows = -(-count // columns)
@@ -138,7 +138,7 @@ def run_cache(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.table import Table
 
-    from digitlab import folder_cache
+    from digitlab.data import folder_cache
 
     if args.clear:
         count, freed = folder_cache.clear()

@@ -28,7 +28,7 @@ def add_parser(subparsers) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from digitlab.console import console
-    from digitlab.download import MIRRORS, download
+    from digitlab.data.download import MIRRORS, download
     from digitlab.errors import DigitlabError
 
     if args.timeout <= 0:

@@ -45,13 +45,14 @@ def _temperature(clf) -> str:
 def run(args: argparse.Namespace) -> int:
     from rich.console import Console
 
-    from digitlab import compare, data
+    from digitlab import compare
+    from digitlab.data import datasets
     from digitlab.metrics import ECE_BINS
 
     clf = compare.load_model(args.model)
     classes = clf.classes_.tolist()
     dataset = args.dataset or ("mnist" if len(classes) == 10 else "mnist_sample")
-    test = data.load(dataset, data.evaluation_split(dataset))
+    test = datasets.load(dataset, datasets.evaluation_split(dataset))
     compare.check_task(clf, test.labels, args.model)
     scores = compare.evaluate(clf, test.images, test.labels, model=args.model)
     title = f"{args.model} on {dataset} ({compare.task_name(classes, dataset)}), test images"
@@ -59,12 +60,12 @@ def run(args: argparse.Namespace) -> int:
     print(f"accuracy {scores['accuracy']:.2%} on {len(test.labels):,} test images of {dataset}")
     print(f"calibration error (ECE, {ECE_BINS} bins) {scores['ece']:.2%}" + _temperature(clf))
     if dataset == "stress":
-        from digitlab import stress
+        from digitlab.data import stress
 
         by_category = stress.accuracy_by_category(scores["predicted"], test.labels, test.index)
         print("by category: " + ", ".join(f"{c} {by_category[c]:.2%}" for c in stress.CATEGORIES))
     if dataset in ("corrupted", "corrupted_raw"):
-        from digitlab import corrupted
+        from digitlab.data import corrupted
 
         by_kind = corrupted.accuracy_by_kind(scores["predicted"], test.labels, test.index)
         print(corrupted.describe(by_kind))

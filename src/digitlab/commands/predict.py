@@ -54,7 +54,7 @@ def split_model(given: list[str], more: bool = False) -> tuple[str | None, list[
     saved model's files (config.json or model.safetensors: a damaged one is still named as a model),
     and images follow it (or `more` come from --from); else every argument is an image, for the
     shipped cnn."""
-    from digitlab.checkpoint import CONFIG, WEIGHTS
+    from digitlab.store.checkpoint import CONFIG, WEIGHTS
     from digitlab.errors import DigitlabError
 
     if not given:
@@ -74,7 +74,7 @@ def image_paths(given: list[str]) -> list[str]:
     A folder's other files are skipped with a warning; one with no images at all is an error.
     """
     from digitlab.errors import DataError
-    from digitlab.folder_listing import IMAGE_SUFFIXES, warn_not_images
+    from digitlab.data.folder_listing import IMAGE_SUFFIXES, warn_not_images
 
     paths = []
     for name in given:
@@ -159,7 +159,7 @@ class Unreadable:
 
     def add(self, err) -> None:
         from digitlab.errors import warn
-        from digitlab.folder_listing import NAMED
+        from digitlab.data.folder_listing import NAMED
 
         self.first = self.first or err
         self.count += 1
@@ -169,7 +169,7 @@ class Unreadable:
     def finish(self, predicted: int) -> None:
         """Say how many more were skipped; with nothing predicted, that is the error."""
         from digitlab.errors import DataError, warn
-        from digitlab.folder_listing import NAMED
+        from digitlab.data.folder_listing import NAMED
 
         if self.count and not predicted:
             if self.count == 1:
@@ -189,12 +189,12 @@ def read_images(paths: list[str], unreadable: Unreadable, as_is: bool = False, b
     not counted unreadable."""
     import torch
 
-    from digitlab import images
+    from digitlab.vision import images
     from digitlab.errors import DataError
-    from digitlab.folders import read_small_pngs
+    from digitlab.data.folders import read_small_pngs
 
     if as_is:
-        from digitlab.folders import decode_files
+        from digitlab.data.folders import decode_files
 
         pixels, _, bad = decode_files(paths)  # (n, 28, 28) uint8
         for i, why in bad:
@@ -210,15 +210,15 @@ def read_images(paths: list[str], unreadable: Unreadable, as_is: bool = False, b
 def answer(path: str, seen, row: list[float], classes: list[int], shown: Path | None, as_json: bool,
            why: dict | None = None, declined: str | None | bool = False) -> str:
     """One image's line, JSON or text; `row` holds its probabilities as plain floats (reading them
-    one at a time out of a tensor cost a fifth of a 100,000-image stream); `why` is explain.to_json's;
+    one at a time out of a tensor cost a fifth of a 100,000-image stream); `why` is explanations.to_json's;
     `declined` the reason the answer is withheld (decline.REASONS), None for an answer, False when
     declining is off (--no-decline: the line as it was before digitlab could decline)."""
     import json
 
     from PIL import Image
 
-    from digitlab.decline import note
-    from digitlab.files import atomic_write
+    from digitlab.trust.decline import note
+    from digitlab.store.files import atomic_write
 
     best = max(range(len(row)), key=row.__getitem__)
     if shown:
@@ -245,7 +245,7 @@ def answer(path: str, seen, row: list[float], classes: list[int], shown: Path | 
 
 
 def reason(why: dict) -> str:
-    """One line of text from explain.to_json's dict: the answer against its runner-up."""
+    """One line of text from explanations.to_json's dict: the answer against its runner-up."""
     scores = dict(zip(why["classes"], why["scores"]))
     label, other = why["label"], why["runner_up"]
     if why["method"] == "pixel":
@@ -256,17 +256,18 @@ def reason(why: dict) -> str:
 
 def explained(clf, seen, path: str, folder: str, namer: ShownNames) -> dict:
     """The explanation of one answer as JSON, its pictures saved in `folder`."""
-    from digitlab import explain
+    from digitlab.explain import explanations
 
-    e = explain.explain(clf, seen)
-    explain.save_pictures(e, folder, Path(namer(path)).stem)
-    return explain.to_json(e)
+    e = explanations.explain(clf, seen)
+    explanations.save_pictures(e, folder, Path(namer(path)).stem)
+    return explanations.to_json(e)
 
 
 def run(args: argparse.Namespace) -> int:
     import sys
 
-    from digitlab import compare, decline, pretrained
+    from digitlab import compare, pretrained
+    from digitlab.trust import decline
 
     model, args.images = split_model(args.images, more=bool(args.from_file))
     clf = compare.load_model(model) if model else pretrained.load("cnn")

@@ -80,9 +80,9 @@ def _check_options(args: argparse.Namespace) -> None:
 
 def _check_new_out(out) -> None:
     """A new model needs an empty or new folder: never mix it with what is there."""
-    from digitlab import checkpoint
+    from digitlab.store import checkpoint
     from digitlab.errors import DigitlabError
-    from digitlab.files import check_output_folder
+    from digitlab.store.files import check_output_folder
 
     check_output_folder(out, "--out")
     if not out.is_dir() or not any(out.iterdir()):
@@ -101,7 +101,7 @@ def _last_accuracy(clf) -> float | None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from digitlab import distributed
+    from digitlab.train import distributed
 
     with distributed.session():  # under torchrun: one process of several; else nothing changes
         return _train(args)
@@ -111,8 +111,9 @@ def _train(args: argparse.Namespace) -> int:
     import sys
     from pathlib import Path
 
-    from digitlab import classifiers, compare, distributed
-    from digitlab.devices import resolve_device
+    from digitlab import classifiers, compare
+    from digitlab.train import distributed
+    from digitlab.train.devices import resolve_device
     from digitlab.errors import DigitlabError
 
     method = compare.parse_methods(args.method, option="METHOD")
@@ -179,7 +180,7 @@ class _SaveEachEpoch:
         self.last_epoch: int | None = None  # counted from 0, as history_ counts
 
     def __call__(self, model, row: dict) -> None:
-        from digitlab import distributed
+        from digitlab.train import distributed
 
         if distributed.is_main():
             model.save(self.out)

@@ -30,7 +30,10 @@ from PIL import Image, UnidentifiedImageError
 from starlette.datastructures import UploadFile
 from starlette.requests import ClientDisconnect
 
-from digitlab import __version__, decline, explain, images
+from digitlab import __version__
+from digitlab.trust import decline
+from digitlab.explain import explanations
+from digitlab.vision import images
 from digitlab.errors import DataError
 from digitlab.web.batching import Batcher
 from digitlab.web.models import Served
@@ -167,11 +170,11 @@ def predict(models: dict[str, Served], batch: torch.Tensor) -> list[list[dict]]:
 
 
 def explained(served: Served, image: torch.Tensor) -> dict:
-    """One model's explanation of its answer for a (28, 28) image: explain.to_json's maps, and each
+    """One model's explanation of its answer for a (28, 28) image: explanations.to_json's maps, and each
     map drawn as a PNG (red for the answer, blue against) for the page's "why?" view."""
-    e = explain.explain(served.clf, image)
-    pictures = {name: _png(explain.heat(m)) for name, m in e.maps.items()}
-    return {**explain.to_json(e), "pictures": pictures}
+    e = explanations.explain(served.clf, image)
+    pictures = {name: _png(explanations.heat(m)) for name, m in e.maps.items()}
+    return {**explanations.to_json(e), "pictures": pictures}
 
 
 def _png(picture: Image.Image) -> str:
@@ -233,7 +236,7 @@ def create_app(models: dict[str, Served], decoders: int = DECODES_AT_ONCE, ready
             # Before the first request, not beside it: Captum's import and a first explanation (about half
             # a second) run while nothing waits, so neither the first "why?" nor the first live answers
             # share the cores with them.
-            await asyncio.get_running_loop().run_in_executor(workers["explainer"], explain.warm_up, models["cnn"].clf)
+            await asyncio.get_running_loop().run_in_executor(workers["explainer"], explanations.warm_up, models["cnn"].clf)
         if ready is not None:
             ready()
         try:

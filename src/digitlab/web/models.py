@@ -11,7 +11,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from digitlab.checkpoint import CONFIG
+from digitlab.store.checkpoint import CONFIG
 from digitlab.console import console
 from digitlab.errors import DigitlabError, warn
 

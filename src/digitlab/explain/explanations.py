@@ -25,7 +25,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from digitlab.attribution import integrated_gradients, occlusion
+from digitlab.explain.attribution import integrated_gradients, occlusion
 from digitlab.errors import DataError, ModelError, OutputError
 
 UNITS_SHOWN = 4  # simple_net's hidden units shown for one answer
@@ -254,7 +254,7 @@ def grey(image: torch.Tensor, scale: int = PICTURE_SCALE):
 
 def save_pictures(explanation: Explanation, folder: str | os.PathLike, stem: str) -> list[Path]:
     """DIR/<stem>-seen.png and DIR/<stem>-<map>.png for each map, written atomically; their paths."""
-    from digitlab.files import atomic_write
+    from digitlab.store.files import atomic_write
 
     folder = Path(folder)
     try:

@@ -118,9 +118,9 @@ class Gate:
 
 def drawn_digits(count: int, seed: int = DRAWN_SEED) -> np.ndarray:
     """(count, 28, 28) uint8 stress-style digits (count / 4 a category) through to_mnist, cached."""
-    from digitlab import stress
-    from digitlab.files import atomic_write, home
-    from digitlab.images import PREPROCESS_VERSION
+    from digitlab.data import stress
+    from digitlab.store.files import atomic_write, home
+    from digitlab.vision.images import PREPROCESS_VERSION
 
     path = home() / "nondigits" / f"drawn-{stress.VERSION}-prep{PREPROCESS_VERSION}-seed{seed}-{count}.npz"
     try:
@@ -136,7 +136,7 @@ def drawn_digits(count: int, seed: int = DRAWN_SEED) -> np.ndarray:
 
 def as_read(images: np.ndarray) -> np.ndarray:
     """(n, 28, 28) uint8 -> the same as the models read them (input_cleaning.cleaned), uint8."""
-    from digitlab.input_cleaning import cleaned
+    from digitlab.vision.input_cleaning import cleaned
 
     return (cleaned(torch.from_numpy(images).float() / 255) * 255).round().to(torch.uint8).numpy()
 
@@ -145,7 +145,8 @@ def damaged_digits(mnist: np.ndarray, count: int, seed: int = DAMAGE_SEED) -> np
     """(count, 28, 28) uint8: MNIST training digits below heldout.START, spread evenly over them,
     each under one of the corruption set's seen kinds in turn (damage.damaged_copies, seed `seed`),
     then cleaned as the models read them (input_cleaning), which is how the gate meets them."""
-    from digitlab import damage, heldout
+    from digitlab.data import damage
+    from digitlab.data import heldout
 
     if count <= 0:
         return np.zeros((0, 28, 28), dtype=np.uint8)
@@ -157,8 +158,9 @@ def training_set(config: GateConfig) -> tuple[torch.Tensor, torch.Tensor, torch.
     """(MNIST digits (55,000, 28, 28) uint8, other images (M, 28, 28) uint8, their labels (M,)): the
     drawn digits and the damaged ones (DIGIT) and the training non-digits (NOT_A_DIGIT, SEVERAL),
     blank ones left out."""
-    from digitlab import heldout, nondigits
-    from digitlab.data import mnist_arrays
+    from digitlab.data import heldout
+    from digitlab.data import nondigits
+    from digitlab.data.datasets import mnist_arrays
 
     mnist, _ = mnist_arrays("train")
     drawn = np.concatenate([drawn_digits(config.drawn_digits), damaged_digits(mnist, config.damaged_digits)])
@@ -178,7 +180,7 @@ def training_set(config: GateConfig) -> tuple[torch.Tensor, torch.Tensor, torch.
 def fit(config: GateConfig, progress: bool = True) -> Gate:
     """Train a gate on training_set(config) under ROBUST augmentation; its threshold stays config's
     until choose_threshold."""
-    from digitlab import recipe
+    from digitlab.classifiers.cnn import recipe
     from digitlab.console import track
 
     torch.manual_seed(config.seed)
@@ -215,16 +217,19 @@ def held_out_images() -> dict[str, torch.Tensor]:
     how the gate judges at prediction time (decline.screen): {"mnist": MNIST's calibration digits,
     "stress": the stress set, "damaged": calibration digits under the corruption set's seen kinds
     (all three must pass), "nondigits": the training generator's held-out draws (must not)}."""
-    from digitlab import corrupted, data, heldout, nondigits
-    from digitlab.data import mnist_arrays
-    from digitlab.input_cleaning import cleaned
+    from digitlab.data import corrupted
+    from digitlab.data import datasets
+    from digitlab.data import heldout
+    from digitlab.data import nondigits
+    from digitlab.data.datasets import mnist_arrays
+    from digitlab.vision.input_cleaning import cleaned
 
     mnist, labels = mnist_arrays("train")
     choice = range(nondigits.CHOICE_FROM, nondigits.CHOICE_FROM + nondigits.PER_CATEGORY)
     damaged = torch.from_numpy(corrupted.tuning_set((mnist, labels))[0]).float() / 255
     calibration = torch.from_numpy(mnist[heldout.CALIBRATION.start:heldout.CALIBRATION.stop].copy()).float() / 255
     drawn = torch.from_numpy(nondigits.cached("choice", "train", choice, mnist)).float() / 255
-    return {"mnist": cleaned(calibration), "stress": cleaned(data.load("stress", "valid", dtype=torch.float32).images),
+    return {"mnist": cleaned(calibration), "stress": cleaned(datasets.load("stress", "valid", dtype=torch.float32).images),
             "damaged": cleaned(damaged), "nondigits": cleaned(drawn)}
 
 
@@ -245,7 +250,7 @@ def choose_threshold(gate: Gate, held: dict[str, torch.Tensor] | None = None) ->
 
 
 def save(gate: Gate, directory: str | Path, passed: dict | None = None) -> Path:
-    from digitlab import checkpoint
+    from digitlab.store import checkpoint
 
     return checkpoint.save(directory, gate.net.state_dict(), {
         # classes: for the gate, the numbers of its OUTPUTS (digit, not a digit, several digits)
@@ -256,7 +261,7 @@ def save(gate: Gate, directory: str | Path, passed: dict | None = None) -> Path:
 
 def load(directory: str | Path) -> Gate:
     """A saved gate, through checkpoint.load's checks; a ModelError for anything else."""
-    from digitlab import checkpoint
+    from digitlab.store import checkpoint
     from digitlab.errors import ModelError
 
     tensors, saved = checkpoint.load(directory)

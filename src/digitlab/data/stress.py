@@ -309,7 +309,7 @@ def build(seed: int = SEED, per_category: int | None = None, progress: bool = Tr
     """
     from digitlab.console import track
     from digitlab.errors import DataError
-    from digitlab.images import to_mnist
+    from digitlab.vision.images import to_mnist
 
     jobs = [(c, i) for c in CATEGORIES for i in range(per_category or PER_CATEGORY)]
     images = np.zeros((len(jobs), 28, 28), dtype=np.uint8)
@@ -325,8 +325,8 @@ def build(seed: int = SEED, per_category: int | None = None, progress: bool = Tr
 
 
 def cache_path(seed: int = SEED) -> Path:
-    from digitlab.files import home
-    from digitlab.images import PREPROCESS_VERSION
+    from digitlab.store.files import home
+    from digitlab.vision.images import PREPROCESS_VERSION
 
     # The set is what the preprocessing makes of the raw images, so a change to either rebuilds it.
     return home() / "stress" / f"{VERSION}-prep{PREPROCESS_VERSION}-seed{seed}-{PER_CATEGORY}.npz"
@@ -334,7 +334,7 @@ def cache_path(seed: int = SEED) -> Path:
 
 def arrays(seed: int = SEED) -> tuple[np.ndarray, np.ndarray]:
     """The stress set as arrays, from the cache when it is there, else drawn (about a minute) and cached."""
-    from digitlab.files import atomic_write
+    from digitlab.store.files import atomic_write
 
     path = cache_path(seed)
     try:

@@ -3,7 +3,7 @@
     from digitlab.book import *      # instead of: from fastai.vision.all import *
 
 `untar_data(URLs.MNIST_SAMPLE)` writes fastai's folder layout from the MNIST shipped inside the
-package (nothing is downloaded); the training pieces are digitlab's own (`digitlab.learner`,
+package (nothing is downloaded); the training pieces are digitlab's own (`digitlab.train.learner`,
 `optim`, `metrics`, `models`). Like fastai, importing this module adds `ls()` to `pathlib.Path`
 (and a short repr relative to `Path.BASE_PATH`) and `.shape` to PIL images. This is the one
 star-import module of digitlab; library code imports the modules it needs by name.
@@ -34,16 +34,16 @@ from numpy import array
 from PIL import Image
 from torch import nn
 
-from digitlab.callbacks import Recorder as _Recorder
-from digitlab.callbacks import ShortEpochCallback
+from digitlab.train.callbacks import Recorder as _Recorder
+from digitlab.train.callbacks import ShortEpochCallback
 from digitlab.errors import DataError, DigitlabError
-from digitlab.files import home
-from digitlab.learner import DataLoader, DataLoaders
-from digitlab.learner import Learner as _Learner
-from digitlab.learner import steepest_lr
+from digitlab.store.files import home
+from digitlab.train.learner import DataLoader, DataLoaders
+from digitlab.train.learner import Learner as _Learner
+from digitlab.train.learner import steepest_lr
 from digitlab.metrics import accuracy
-from digitlab.models import resnet18
-from digitlab.optim import SGD
+from digitlab.classifiers.networks import resnet18
+from digitlab.train.optim import SGD
 
 __all__ = [
     # the Python and scientific modules the tutorials expect in scope
@@ -226,7 +226,7 @@ def untar_data(url: str, data: str | os.PathLike | None = None, force_download: 
             f"untar_data({url!r}): digitlab works offline and has only the MNIST layouts; use "
             "URLs.MNIST, URLs.MNIST_SAMPLE or URLs.MNIST_TINY"
         )
-    from digitlab.export import export_layout  # writes the layout, or reuses a complete one
+    from digitlab.data.export import export_layout  # writes the layout, or reuses a complete one
 
     # quiet: as fastai's, a second call returns the folder without a word
     return export_layout(name, data if data is not None else home() / "book", quiet=True)
@@ -424,7 +424,7 @@ class ImageDataLoaders(DataLoaders):
         epoch (from `seed` when given) and, as in fastai, drops its last incomplete batch."""
         if fastai_options:
             raise _not_in_book(f"ImageDataLoaders.from_folder option {', '.join(fastai_options)}")
-        from digitlab.folders import load_folder
+        from digitlab.data.folders import load_folder
 
         root = Path(path)
         train_set, valid_set = load_folder(root / train), load_folder(root / valid)

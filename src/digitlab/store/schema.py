@@ -14,7 +14,7 @@ import math
 import reprlib
 from collections.abc import Callable
 
-from digitlab.calibration import MAX_TEMPERATURE, MIN_TEMPERATURE
+from digitlab.trust.calibration import MAX_TEMPERATURE, MIN_TEMPERATURE
 
 Rule = Callable[[object, str], None]
 MAX_SEED = 2**63 - 1  # what torch.manual_seed takes (commands.arguments.SEED_MAX for --seed)

@@ -32,15 +32,16 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from digitlab import clutter, distributed
-from digitlab.callbacks import diverged
+from digitlab.train import clutter
+from digitlab.train import distributed
+from digitlab.train.callbacks import diverged
 from digitlab.console import progress_bar
-from digitlab.devices import device_kind, resolve_device
+from digitlab.train.devices import device_kind, resolve_device
 from digitlab.errors import DataError, DigitlabError
-from digitlab.graphs import GraphedStep
-from digitlab.inputs import as_labels, as_pixels
-from digitlab.optim import NesterovSGD, one_cycle
-from digitlab.seeding import recipe_generator
+from digitlab.train.cuda_graphs import GraphedStep
+from digitlab.classifiers.inputs import as_labels, as_pixels
+from digitlab.train.optim import NesterovSGD, one_cycle
+from digitlab.train.seeding import recipe_generator
 
 MNIST_MEAN, MNIST_STD = 0.1307, 0.3081  # of the training pixels in [0, 1]
 STEMS = ("pool", "stride", "unshuffle")  # ways the first stage halves 28 x 28 (see CNNConfig.stem)

@@ -16,10 +16,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from digitlab import idx
+from digitlab.data import idx
 from digitlab.errors import DataError, warn
-from digitlab.digits import Digits, part_of, split_name
-from digitlab.files import atomic_write, home, read_sums, verify_sha256
+from digitlab.data.digits import Digits, part_of, split_name
+from digitlab.store.files import atomic_write, home, read_sums, verify_sha256
 
 MNIST_FILES = {
     "train": ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz"),
@@ -42,7 +42,7 @@ SPLIT_SEED = 42
 
 def shipped_dir() -> Path:
     """The folder inside the installed package that holds the four MNIST files."""
-    return Path(str(resources.files("digitlab") / "mnist"))
+    return Path(str(resources.files("digitlab.data") / "mnist"))
 
 
 def _cache_paths(split: str) -> tuple[Path, Path]:
@@ -123,7 +123,7 @@ def _last_by_name(labels: np.ndarray, counts: dict[int, int]) -> np.ndarray:
 
 
 def _stress(split: str):
-    from digitlab import stress
+    from digitlab.data import stress
 
     if part_of(split) == "train":
         raise DataError("the stress set is for testing only (digits that are not MNIST's, to see how a "
@@ -133,7 +133,7 @@ def _stress(split: str):
 
 
 def _corrupted_view(view: str, split: str):
-    from digitlab import corrupted
+    from digitlab.data import corrupted
 
     if part_of(split) == "train":
         raise DataError(f"the corruption set is for testing only (held-out MNIST digits, damaged); train on "
@@ -151,7 +151,7 @@ def _corrupted_raw(split: str):
 
 
 def _nondigits(split: str):
-    from digitlab import nondigits
+    from digitlab.data import nondigits
 
     if part_of(split) == "train":
         raise DataError("the non-digit set is for testing only (letters, symbols, scribbles, shapes, textures "
@@ -280,7 +280,7 @@ def evaluation_split(name: str) -> str | None:
 def _path_splits(path: Path) -> list[str | None]:
     if _is_idx_folder(path):
         return ["train", "valid"] if len(_idx_pairs(path)) == len(MNIST_FILES) else [None]
-    from digitlab.folders import folder_splits  # on first use: folders brings Pillow and the decoders
+    from digitlab.data.folders import folder_splits  # on first use: folders brings Pillow and the decoders
 
     return folder_splits(path)
 
@@ -318,7 +318,7 @@ def _say_random_split(name: str | os.PathLike) -> None:
 def _load_named_split(path: Path, split: str | None) -> Digits:
     """One split of a folder that has its own: split folders, or both pairs of MNIST's IDX files."""
     if not _is_idx_folder(path):
-        from digitlab.folders import load_folder
+        from digitlab.data.folders import load_folder
 
         return load_folder(path, split)
     if split is None:
@@ -331,7 +331,7 @@ def _load_named_split(path: Path, split: str | None) -> Digits:
 def _load_whole(path: Path) -> Digits:
     """All the images of a folder without a split of its own."""
     if not _is_idx_folder(path):
-        from digitlab.folders import load_folder
+        from digitlab.data.folders import load_folder
 
         return load_folder(path, None)
     pairs = _idx_pairs(path)

@@ -17,11 +17,11 @@ import zlib
 from collections.abc import Sequence
 from pathlib import Path
 
-from digitlab import idx
+from digitlab.data import idx
 from digitlab.console import console, progress_bar
-from digitlab.data import MNIST_FILES, home, shipped_dir
+from digitlab.data.datasets import MNIST_FILES, home, shipped_dir
 from digitlab.errors import ChecksumError, DataError
-from digitlab.files import atomic_write, cannot_write, read_sums
+from digitlab.store.files import atomic_write, cannot_write, read_sums
 
 # Tried in this order; the first is the one torchvision uses, the last is the original home.
 MIRRORS = (

@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterator, Sequence
 import torch
 from torch import nn
 
-from digitlab.callbacks import (
+from digitlab.train.callbacks import (
     CancelBatchException,
     CancelEpochException,
     CancelFitException,
@@ -24,8 +24,8 @@ from digitlab.callbacks import (
     ProgressCallback,
     Recorder,
 )
-from digitlab.optim import SGD
-from digitlab.seeding import epoch_generator
+from digitlab.train.optim import SGD
+from digitlab.train.seeding import epoch_generator
 
 
 def collate(items: Sequence):

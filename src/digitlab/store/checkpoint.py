@@ -22,9 +22,10 @@ from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file
 from safetensors.torch import save as to_bytes
 
-from digitlab import __version__, schema
+from digitlab import __version__
+from digitlab.store import schema
 from digitlab.errors import ModelError, OutputError
-from digitlab.files import cannot_write, default_mode
+from digitlab.store.files import cannot_write, default_mode
 
 WEIGHTS, CONFIG = "model.safetensors", "config.json"
 FORMAT = "digitlab-checkpoint-1"

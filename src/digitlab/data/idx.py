@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from digitlab.errors import DataError
-from digitlab.files import atomic_write
+from digitlab.store.files import atomic_write
 
 IMAGES_MAGIC = 0x00000803
 LABELS_MAGIC = 0x00000801

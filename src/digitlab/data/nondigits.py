@@ -33,7 +33,9 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from digitlab import doodles, heldout, stress
+from digitlab.data import doodles
+from digitlab.data import heldout
+from digitlab.data import stress
 
 CATEGORIES = ("letters", "symbols", "scribbles", "shapes", "textures", "several")
 KINDS = ("train", "test")
@@ -197,7 +199,7 @@ def build(kind: str, indices: range, mnist: np.ndarray, seed: int = SEED, progre
     images.to_mnist makes it, black where it found no ink."""
     from digitlab.console import track
     from digitlab.errors import DataError
-    from digitlab.images import to_mnist
+    from digitlab.vision.images import to_mnist
 
     jobs = [(c, i) for c in CATEGORIES for i in indices]
     out = np.zeros((len(jobs), 28, 28), dtype=np.uint8)
@@ -211,15 +213,15 @@ def build(kind: str, indices: range, mnist: np.ndarray, seed: int = SEED, progre
 
 
 def cache_path(name: str) -> Path:
-    from digitlab.files import home
-    from digitlab.images import PREPROCESS_VERSION
+    from digitlab.store.files import home
+    from digitlab.vision.images import PREPROCESS_VERSION
 
     return home() / "nondigits" / f"{VERSION}-prep{PREPROCESS_VERSION}-{name}.npz"
 
 
 def cached(name: str, kind: str, indices: range, mnist: np.ndarray) -> np.ndarray:
     """build(kind, indices, mnist), from home()'s cache when it is there, else drawn and cached."""
-    from digitlab.files import atomic_write
+    from digitlab.store.files import atomic_write
 
     path = cache_path(f"{name}-{indices.start}-{indices.stop}")
     try:

@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from digitlab.damage import HELD_OUT_KINDS, KINDS, NAMES, SEED, SEVERITIES, SIDE, TUNING_SEED, damaged, severity_of
+from digitlab.data.damage import HELD_OUT_KINDS, KINDS, NAMES, SEED, SEVERITIES, SIDE, TUNING_SEED, damaged, severity_of
 
 __all__ = ["HELD_OUT_KINDS", "KINDS", "NAMES", "SEED", "SEVERITIES", "TUNING_SEED", "damaged", "severity_of"]
 
@@ -41,7 +41,7 @@ def digits(mnist_train: tuple[np.ndarray, np.ndarray], per_kind: int | None = No
     """(images (n, 28, 28) uint8, labels (n,) uint8): the first `per_kind` (all when None) of the
     held-out digits the set damages, out of `mnist_train`, MNIST's training file as
     `data.mnist_arrays("train")` gives it (passed in, so that data.py may load this module)."""
-    from digitlab.heldout import CORRUPTION
+    from digitlab.data.heldout import CORRUPTION
 
     images, labels = mnist_train
     keep = np.asarray(CORRUPTION)[:per_kind or PER_KIND]
@@ -62,7 +62,7 @@ def tuning_set(mnist_train: tuple[np.ndarray, np.ndarray], per_kind: int = 100,
     """(images (n, 28, 28) uint8, labels (n,)): the kinds anyone may tune on (not HELD_OUT_KINDS),
     each applied to the first `per_kind` of heldout.CALIBRATION's digits with another seed: damage
     to choose thresholds on, from digits and draws that are not the set's own."""
-    from digitlab.heldout import CALIBRATION
+    from digitlab.data.heldout import CALIBRATION
 
     images, labels = mnist_train
     keep = np.asarray(CALIBRATION)[:per_kind]
@@ -111,7 +111,7 @@ def cleaned(raw: np.ndarray, progress: bool = False) -> np.ndarray:
     to 0-255 as a dataset stores it. An image to_mnist refuses (it found no digit) stays a black
     square, so every model gets it wrong, as a user would see it refused; none is dropped."""
     from digitlab.console import track
-    from digitlab.images import prepare
+    from digitlab.vision.images import prepare
 
     out = np.zeros_like(raw)
     chunks = range(0, len(raw), PER_KIND)
@@ -127,8 +127,8 @@ VIEWS = ("corrupted_raw", "corrupted")  # data.load's names: the images as they 
 
 
 def cache_path(view: str, seed: int = SEED) -> Path:
-    from digitlab.files import home
-    from digitlab.images import PREPROCESS_VERSION
+    from digitlab.store.files import home
+    from digitlab.vision.images import PREPROCESS_VERSION
 
     if view not in VIEWS:
         raise ValueError(f"no view {view!r} of the corruption set; choose one of {VIEWS}")
@@ -150,7 +150,7 @@ def _cached(path: Path) -> tuple[np.ndarray, np.ndarray] | None:
 
 
 def _save(path: Path, images: np.ndarray, labels: np.ndarray) -> None:
-    from digitlab.files import atomic_write
+    from digitlab.store.files import atomic_write
 
     with atomic_write(path) as f:
         np.savez(f, images=images, labels=labels)

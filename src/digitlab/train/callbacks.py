@@ -14,7 +14,7 @@ import torch
 
 from digitlab.console import console, progress_bar
 from digitlab.errors import TrainingError
-from digitlab.optim import one_cycle
+from digitlab.train.optim import one_cycle
 
 
 class CancelBatchException(Exception):

@@ -11,11 +11,11 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from digitlab import recipe
-from digitlab.callbacks import Divergence
+from digitlab.classifiers.cnn import recipe
+from digitlab.train.callbacks import Divergence
 from digitlab.classifiers.network import NetworkClassifier
-from digitlab.inputs import as_labels
-from digitlab.seeding import seeded
+from digitlab.classifiers.inputs import as_labels
+from digitlab.train.seeding import seeded
 
 
 class CNNClassifier(NetworkClassifier):

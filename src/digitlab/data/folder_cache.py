@@ -26,7 +26,7 @@ from typing import NamedTuple
 import numpy as np
 
 from digitlab.errors import DataError, OutputError, warn
-from digitlab.files import atomic_write, home
+from digitlab.store.files import atomic_write, home
 
 CACHE_VERSION = "v2"  # bump when an entry's layout changes (v1: an .npz, keyed without ctime)
 SUFFIX = ".npys"

@@ -18,7 +18,7 @@ import torch
 from PIL import Image, ImageFilter, ImageOps, UnidentifiedImageError
 
 from digitlab.errors import BlankImage, DataError
-from digitlab.input_cleaning import BOX_SIDE, FRAME_SIDE, SPECKS, cleaned, framed, otsu, specks
+from digitlab.vision.input_cleaning import BOX_SIDE, FRAME_SIDE, SPECKS, cleaned, framed, otsu, specks
 
 WORK_SIDE = 128  # px: the longer side the image is reduced to before cleaning; far above 20
 MIN_CONTRAST = 16  # grey levels (of 255) that ink must stand above the paper, else the page is blank ...

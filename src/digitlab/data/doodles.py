@@ -15,7 +15,7 @@ import math
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
 
-from digitlab import stress
+from digitlab.data import stress
 
 
 def strokes(lines: list[np.ndarray], rng: np.random.Generator, side: int = 280) -> Image.Image:

@@ -49,8 +49,8 @@ def screen(images: torch.Tensor, gate=None) -> list[str | None]:
     "several digits", else None. `images` (N, 28, 28) in [0, 1]; `gate` a gate.Gate (the shipped one
     when None). Both judge the image as the models read it (input_cleaning): a digit on a grey page
     is a digit, and a grey page alone is blank."""
-    from digitlab import gate as gates
-    from digitlab.input_cleaning import cleaned
+    from digitlab.trust import gate as gates
+    from digitlab.vision.input_cleaning import cleaned
 
     images = cleaned(images.float())
     verdicts = (gate or gates.shipped()).verdicts(images)
@@ -116,7 +116,8 @@ def read(image, model=None, decline: bool = True) -> Answer:
         >>> digitlab.read("photo.png")
         Answer(label=7, probability=0.97, declined=None, classes=[0, 1, ..., 9], ...)
     """
-    from digitlab import compare, images, pretrained
+    from digitlab import compare, pretrained
+    from digitlab.vision import images
     from digitlab.errors import BlankImage
 
     clf = model if hasattr(model, "predict_proba") else compare.load_model(model) if model else pretrained.load("cnn")
@@ -128,7 +129,7 @@ def read(image, model=None, decline: bool = True) -> Answer:
 
             raise DataError(f"image tensor is {tuple(seen.shape)}; give one (28, 28) MNIST-style image")
     elif isinstance(image, (str, os.PathLike)):  # a file: predict's own routing (images.prepare)
-        from digitlab.folders import read_small_pngs
+        from digitlab.data.folders import read_small_pngs
 
         small, at, heads = read_small_pngs([str(image)])
         seen, _ = images.prepare(small, at, [heads[0] or str(image)], [str(image)], blanks=True)

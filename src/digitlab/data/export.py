@@ -5,7 +5,7 @@
     mnist_sample/train/{3,7}/<index>.png       the training 3s and 7s
     mnist_sample/valid/{3,7}/<index>.png       the test set's 3s and 7s
     mnist_sample/labels.csv                    name,label for the train files (3 -> 0, 7 -> 1)
-    mnist_tiny/{train,valid}/{3,7}/<index>.png data.load("mnist_tiny") (see data.py)
+    mnist_tiny/{train,valid}/{3,7}/<index>.png datasets.load("mnist_tiny") (see data.py)
     mnist_tiny/labels.csv                      name,label for every file (label = the digit)
 
 `<index>` is the image's position in its MNIST file, the name fastai gives it. Each PNG is 8-bit
@@ -28,8 +28,8 @@ import numpy as np
 
 from digitlab.console import console
 from digitlab.errors import DataError
-from digitlab.files import cannot_write, default_mode
-from digitlab.parallel import default_workers, map_chunks
+from digitlab.store.files import cannot_write, default_mode
+from digitlab.data.parallel import default_workers, map_chunks
 
 # layout -> [(folder inside the layout, dataset, split)]
 LAYOUTS = {
@@ -43,11 +43,11 @@ Job = tuple[str, np.ndarray]  # (relative path of the PNG, its (28, 28) uint8 pi
 
 
 def _jobs(name: str) -> list[Job]:
-    from digitlab import data
+    from digitlab.data import datasets
 
     jobs = []
     for folder, dataset, split in LAYOUTS[name]:
-        digits = data.load(dataset, split)
+        digits = datasets.load(dataset, split)
         images, labels, index = digits.images.numpy(), digits.labels.tolist(), digits.index.tolist()
         for image, label, i in zip(images, labels, index):
             jobs.append((f"{folder}/{label}/{i}.png", image))

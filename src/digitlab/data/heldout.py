@@ -17,7 +17,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from digitlab.digits import Digits
+from digitlab.data.digits import Digits
 from digitlab.errors import warn
 
 HELD_OUT = 5_000  # digits at the end of MNIST's 60,000 training images
@@ -71,7 +71,7 @@ def with_damage(held: Digits) -> Digits:
     the other's clean and damaged copies and on the stress set; the linear model, whose clean error
     went 0.97 / 1.36 / 2.02 % for none, a third, a half damaged): RESULTS.md, "Calibration". MNIST's
     datasets only (their calibration digits are no corruption set digit)."""
-    from digitlab.damage import damaged_copies
+    from digitlab.data.damage import damaged_copies
 
     again = held.images[::DAMAGED_EVERY]
     damaged = torch.from_numpy(damaged_copies(again.numpy()))

@@ -1,0 +1,1 @@
+"""What lands on disk: atomic files, checkpoints and their schema."""

@@ -1,0 +1,1 @@
+"""Honest answers: calibrated confidence, declining to answer, the non-digit gate."""

@@ -1,0 +1,1 @@
+"""Reading people's images: decoding, turning them into MNIST's form, cleaning, deskewing, splitting."""
