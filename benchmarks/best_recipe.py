@@ -2,7 +2,7 @@
 
     python benchmarks/best_recipe.py [--seed 0] [--threads 1] [--epochs N]
 
-Trains recipe.preset("best") on the 60,000 MNIST training images and scores the 10,000 test
+Trains presets.preset("best") on the 60,000 MNIST training images and scores the 10,000 test
 images: each member alone, the members' mean, and the mean over the members and the 1-pixel
 shifts (the preset's test-time augmentation). Prints the time it took.
 """
@@ -26,27 +26,29 @@ def main() -> None:
     import torch
 
     from digitlab.data import datasets
-    from digitlab.classifiers.cnn import recipe
+    from digitlab.classifiers.cnn import presets
+    from digitlab.classifiers.cnn import network
+    from digitlab.classifiers.cnn import training
 
     if args.threads:
         torch.set_num_threads(args.threads)
     train, test = datasets.load("mnist", "train"), datasets.load("mnist", "test")
-    config = recipe.preset("best", seed=args.seed, **({"epochs": args.epochs} if args.epochs else {}))
+    config = presets.preset("best", seed=args.seed, **({"epochs": args.epochs} if args.epochs else {}))
     print(f"{os.cpu_count()} cores, {torch.get_num_threads()} threads, load average {os.getloadavg()[0]:.1f}")
     print(dataclasses.asdict(config), flush=True)
     torch.manual_seed(config.seed)
-    model = recipe.build(config, 10)
+    model = network.build(config, 10)
     started = time.perf_counter()
 
     def report(epoch, row, state):
         print(f"epoch {epoch}: train loss {row['train_loss']:.4f}, {row['seconds']:.0f} s, "
               f"{time.perf_counter() - started:.0f} s so far", flush=True)
 
-    recipe.fit(model, config, train.images, train.labels, device=args.device, epoch_end=report, progress=False)
+    training.fit(model, config, train.images, train.labels, device=args.device, epoch_end=report, progress=False)
     trained = time.perf_counter() - started
 
     def accuracy(net) -> float:
-        logits = recipe.predict_logits(net, test.images, device=args.device)
+        logits = training.predict_logits(net, test.images, device=args.device)
         return (logits.argmax(dim=1).cpu() == test.labels).float().mean().item()
 
     plain = model.net if config.tta else model  # the ensemble without shifted copies

@@ -3,7 +3,7 @@ test set and the stress set.
 
 The temperature is fitted on held-out training digits only (heldout.CALIBRATION), never on the test
 set, the stress set or heldout.CORRUPTION; "+ augmented" adds the same held-out digits once more
-under the cnn recipe's own training augmentation (recipe.augmented, the medium preset's, seeded), a
+under the cnn recipe's own training augmentation (augment.augmented, the medium preset's, seeded), a
 stand-in for other people's digits.
 
     python benchmarks/calibration.py                  # the four shipped models
@@ -25,7 +25,8 @@ from digitlab import classifiers, compare, metrics, pretrained
 from digitlab.trust import calibration
 from digitlab.data import datasets
 from digitlab.data import heldout
-from digitlab.classifiers.cnn import recipe
+from digitlab.classifiers.cnn import presets
+from digitlab.classifiers.cnn import augment
 
 
 def held_out_sets(seed: int = 0) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
@@ -33,7 +34,7 @@ def held_out_sets(seed: int = 0) -> dict[str, tuple[torch.Tensor, torch.Tensor]]
     train = datasets.load("mnist", "train", dtype=torch.float32)
     _, held = heldout.split(train, "mnist")
     generator = torch.Generator().manual_seed(seed)
-    warped = recipe.augmented(held.images, recipe.preset("medium"), generator)
+    warped = augment.augmented(held.images, presets.preset("medium"), generator)
     return {"held-out": (held.images, held.labels),
             "held-out + augmented": (torch.cat([held.images, warped]), torch.cat([held.labels, held.labels]))}
 

@@ -41,17 +41,19 @@ def main() -> None:
 
     from digitlab.data import datasets
     from digitlab.train import devices
-    from digitlab.classifiers.cnn import recipe
+    from digitlab.classifiers.cnn import presets
+    from digitlab.classifiers.cnn import network
+    from digitlab.classifiers.cnn import training
 
     device = devices.resolve_device("cuda")
     train, test = datasets.load("mnist", "train"), datasets.load("mnist", "test")
-    config = recipe.preset("fast", device)
+    config = presets.preset("fast", device)
 
     def run(seed: int, cuda_graph: bool = True, model=None) -> list[dict]:
         cfg = dataclasses.replace(config, seed=seed)
         torch.manual_seed(seed)
-        model = recipe.build(cfg, 10) if model is None else model
-        return recipe.fit(model, cfg, train.images, train.labels, valid=(test.images, test.labels),
+        model = network.build(cfg, 10) if model is None else model
+        return training.fit(model, cfg, train.images, train.labels, valid=(test.images, test.labels),
                           device=device, progress=False, cuda_graph=cuda_graph)
 
     print(describe_machine("cuda"), flush=True)
@@ -76,7 +78,7 @@ def main() -> None:
     if not args.skip_compile:
         torch.manual_seed(0)
         started = time.perf_counter()
-        rows = run(0, cuda_graph=False, model=torch.compile(recipe.build(config, 10)))
+        rows = run(0, cuda_graph=False, model=torch.compile(network.build(config, 10)))
         print("torch.compile, no graph: epochs " + ", ".join(f"{r['seconds']:.2f} s" for r in rows)
               + f"; {100 * rows[-1]['accuracy']:.2f} %; the whole fit with compiling and scoring "
               f"{time.perf_counter() - started:.1f} s")

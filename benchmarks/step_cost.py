@@ -7,7 +7,7 @@ a CPU) or by its kernel launches (the cost stays flat, as expected of these smal
 On an H100 plain steps are the second kind (3.2 ms whatever the batch); steps replayed from a CUDA
 graph (the default there; --no-graph turns it off) cost 0.4-0.7 ms, growing a little with the batch.
 
-For each batch size, `recipe.fit` trains the preset's net (its form for the device) for two epochs
+For each batch size, `training.fit` trains the preset's net (its form for the device) for two epochs
 of --steps steps on the first batch x steps training images, without scoring. The figure is the
 second epoch's training seconds over its steps: the first also pays for start-up (lazy kernel
 loading, cuDNN's choices, the allocator's first blocks). The last column is that cost times the
@@ -26,13 +26,15 @@ def step_seconds(config, images, labels, batch_size: int, steps: int, device, cu
     """Seconds a warm training step takes: the second of two epochs of `steps` steps, over its steps."""
     import torch
 
-    from digitlab.classifiers.cnn import recipe
+    from digitlab.classifiers.cnn import presets
+    from digitlab.classifiers.cnn import network
+    from digitlab.classifiers.cnn import training
 
     config = dataclasses.replace(config, epochs=2, batch_size=batch_size)
     n = batch_size * steps
     torch.manual_seed(0)
-    model = recipe.build(config, 10)
-    history = recipe.fit(model, config, images[:n], labels[:n], device=device, progress=False, cuda_graph=cuda_graph)
+    model = network.build(config, 10)
+    history = training.fit(model, config, images[:n], labels[:n], device=device, progress=False, cuda_graph=cuda_graph)
     return history[1]["seconds"] / steps
 
 
@@ -47,10 +49,12 @@ def main() -> None:
 
     from digitlab.data import datasets
     from digitlab.train import devices
-    from digitlab.classifiers.cnn import recipe
+    from digitlab.classifiers.cnn import presets
+    from digitlab.classifiers.cnn import network
+    from digitlab.classifiers.cnn import training
 
     device = devices.resolve_device(args.device)
-    config = recipe.preset(args.preset, device)
+    config = presets.preset(args.preset, device)
     own_steps = config.epochs * -(-60_000 // config.batch_size)
     train = datasets.load("mnist", "train")
     print(describe_machine(str(device)), flush=True)

@@ -7,7 +7,7 @@ only. Seeds are averaged.
     python benchmarks/stress_accuracy.py                          # every method, 3 seeds
     python benchmarks/stress_accuracy.py --methods cnn --recipe medium --seeds 1
     python benchmarks/stress_accuracy.py --per-category 250      # a quick, freshly drawn slice
-    python benchmarks/stress_accuracy.py --cnn augment=True thicken=1   # any recipe.CNNConfig field
+    python benchmarks/stress_accuracy.py --cnn augment=True thicken=1   # any CNNConfig field
     python benchmarks/stress_accuracy.py --methods pixel,linear --deskew --set ideals=15 stretch=True
 """
 
@@ -38,14 +38,16 @@ def stress_set(per_category: int | None):
 
 
 def augmented_copies(x, y, copies: int, fields: list[str]):
-    """The images followed by `copies` augmented views of them (recipe.augmented, seeded), and their labels."""
+    """The images followed by `copies` augmented views of them (augment.augmented, seeded), and their labels."""
     if not copies:
         return x, y
-    from digitlab.classifiers.cnn import recipe
+    from digitlab.classifiers.cnn.config import CNNConfig
+    from digitlab.classifiers.cnn import presets
+    from digitlab.classifiers.cnn import augment
     from digitlab.train import seeding
 
-    config = recipe.preset("fast", **{k: ast.literal_eval(v) for k, v in (f.split("=", 1) for f in fields)})
-    views = [recipe.augmented(x, config, seeding.recipe_generator(1234, k)) for k in range(copies)]
+    config = presets.preset("fast", **{k: ast.literal_eval(v) for k, v in (f.split("=", 1) for f in fields)})
+    views = [augment.augmented(x, config, seeding.recipe_generator(1234, k)) for k in range(copies)]
     return torch.cat([x, *views]), y.repeat(copies + 1)
 
 
@@ -71,7 +73,7 @@ def main() -> None:
     parser.add_argument("--recipe", default="fast", help="the cnn's preset")
     parser.add_argument("--epochs", type=int, help="every trained method's epochs (default: its own)")
     parser.add_argument("--per-category", type=int, help="a freshly drawn slice of the stress set")
-    parser.add_argument("--cnn", nargs="*", default=[], metavar="FIELD=VALUE", help="recipe.CNNConfig changes")
+    parser.add_argument("--cnn", nargs="*", default=[], metavar="FIELD=VALUE", help="CNNConfig changes")
     parser.add_argument("--deskew", action="store_true", help="pixel, linear, simple_net: deskew first (deskew.py)")
     parser.add_argument("--set", nargs="*", default=[], metavar="FIELD=VALUE",
                         help="pixel, linear, simple_net: config changes, each where the method has the field")
@@ -79,7 +81,7 @@ def main() -> None:
                         help="pixel, linear, simple_net: train on the images plus this many augmented copies")
     parser.add_argument("--aug", nargs="*", default=["augment=True", "rotate=10", "scale=0.1", "shear=0.3",
                                                       "aspect=0.15", "thicken=1"], metavar="FIELD=VALUE",
-                        help="the recipe.CNNConfig augmentation the copies are drawn with")
+                        help="the CNNConfig augmentation the copies are drawn with")
     parser.add_argument("--save", metavar="DIR", help="keep each trained model as DIR/<method>-<seed>")
     parser.add_argument("--full-train", action="store_true",
                         help="train on all 60,000 (the shipped models' way) rather than holding out a validation split")

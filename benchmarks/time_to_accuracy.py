@@ -4,7 +4,7 @@
     python benchmarks/time_to_accuracy.py --end-to-end      # the whole `digitlab train cnn` command
 
 Side by side, in one run, on the full MNIST (60,000 training images, 10,000 test images):
-- digitlab: `recipe.fit` with a preset (fast by default; on CUDA its GPU form), data kept on the device;
+- digitlab: `training.fit` with a preset (fast by default; on CUDA its GPU form), data kept on the device;
 - baseline: what tutorials write: a two-conv net with dropout and Adam, fed by a per-sample
   `torch.utils.data.DataLoader` over a `Dataset`;
 - fastai, where it is installed: the chapter's resnet18 from scratch, fit_one_cycle at lr 0.1, on
@@ -13,7 +13,7 @@ On CUDA a short untimed fit runs first and its seconds are printed: the process'
 start-up (cuDNN, kernel loading), which would otherwise land on whichever run came first.
 Each is scored on the test images at every epoch end; "to 99.0 %" is the training time (scoring
 excluded) up to the first epoch end at or above it. A preset with test-time shifts (medium, best)
-is scored with them only after its last epoch (recipe._scorer), so its earlier figures are a
+is scored with them only after its last epoch (training._scorer), so its earlier figures are a
 little low. Means are over the seeds. The machine may be
 shared: wall-clock figures are noisy, so read them with the load average printed beside them.
 """
@@ -61,15 +61,17 @@ def run_digitlab(seed: int, device: str, preset: str, epochs: int | None, n_trai
     import torch
 
     from digitlab.train import devices
-    from digitlab.classifiers.cnn import recipe
+    from digitlab.classifiers.cnn import presets
+    from digitlab.classifiers.cnn import network
+    from digitlab.classifiers.cnn import training
 
     xs, ys, xv, yv = _load_mnist()
     device = devices.resolve_device(device)
     changes = {"seed": seed} | ({"epochs": epochs} if epochs else {})
-    config = recipe.preset(preset, device, **changes)  # on CUDA, the preset's GPU form
+    config = presets.preset(preset, device, **changes)  # on CUDA, the preset's GPU form
     torch.manual_seed(seed)
-    model = recipe.build(config, 10)
-    return recipe.fit(model, config, xs[:n_train], ys[:n_train], valid=(xv, yv), device=device, progress=False,
+    model = network.build(config, 10)
+    return training.fit(model, config, xs[:n_train], ys[:n_train], valid=(xv, yv), device=device, progress=False,
                       cuda_graph=cuda_graph)
 
 
@@ -78,12 +80,14 @@ def cuda_start_up(device: str) -> float:
     kernels, the first graph. Paid once per process; run first so that no method's figure holds it."""
     import torch
 
-    from digitlab.classifiers.cnn import recipe
+    from digitlab.classifiers.cnn import presets
+    from digitlab.classifiers.cnn import network
+    from digitlab.classifiers.cnn import training
 
     xs, ys, _, _ = _load_mnist()
-    config = recipe.preset("fast", device, epochs=1)
+    config = presets.preset("fast", device, epochs=1)
     started = time.perf_counter()
-    recipe.fit(recipe.build(config, 10), config, xs[:4096], ys[:4096], device=device, progress=False)
+    training.fit(network.build(config, 10), config, xs[:4096], ys[:4096], device=device, progress=False)
     torch.cuda.synchronize()
     return time.perf_counter() - started
 
@@ -368,10 +372,12 @@ def main() -> None:
     print(describe_machine(args.device))
     if args.json:
         from digitlab.train import devices
-        from digitlab.classifiers.cnn import recipe
+        from digitlab.classifiers.cnn import presets
+        from digitlab.classifiers.cnn import network
+        from digitlab.classifiers.cnn import training
         from digitlab.store.files import atomic_write
 
-        config = dataclasses.asdict(recipe.preset(args.preset, devices.resolve_device(args.device)))
+        config = dataclasses.asdict(presets.preset(args.preset, devices.resolve_device(args.device)))
         with atomic_write(args.json, "w") as f:
             json.dump({"machine": describe_machine(args.device), "config": config, "results": results}, f,
                       indent=1, default=str)

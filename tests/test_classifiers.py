@@ -208,17 +208,18 @@ def test_fast_cnn_trains_with_the_recipe(tiny, tmp_path):
 
 
 def test_a_saved_cnn_stores_its_one_config_and_never_follows_a_preset_changed_later(tiny, tmp_path, monkeypatch):
-    from digitlab.classifiers.cnn import recipe
+    from digitlab.classifiers.cnn.config import CNNConfig
+    from digitlab.classifiers.cnn import presets
     from digitlab.errors import ModelError
 
     clf = make("cnn", epochs=1, batch_size=64, lr=0.1, seed=0).fit(*_small(tiny[0], 200), progress=False)
     clf.save(tmp_path / "cnn")
     saved = json.loads((tmp_path / "cnn" / "config.json").read_text())
-    assert saved["config"] == dataclasses.asdict(recipe.preset("fast", epochs=1, batch_size=64, lr=0.1, seed=0))
+    assert saved["config"] == dataclasses.asdict(presets.preset("fast", epochs=1, batch_size=64, lr=0.1, seed=0))
     assert "recipe" not in saved  # one config, stored once
 
     # A later digitlab whose fast preset is wider and crops less: the saved model must not follow it.
-    monkeypatch.setitem(recipe.PRESETS, "fast", recipe.CNNConfig(width=24, crop=0))
+    monkeypatch.setitem(presets.PRESETS, "fast", CNNConfig(width=24, crop=0))
     loaded = load(tmp_path / "cnn")
     assert loaded.config == clf.config
     assert torch.allclose(loaded.predict_proba(tiny[1].images[:20]), clf.predict_proba(tiny[1].images[:20]),
@@ -231,12 +232,13 @@ def test_a_saved_cnn_stores_its_one_config_and_never_follows_a_preset_changed_la
 
 
 def test_a_cnn_saved_before_it_had_one_config_loads_and_predicts_as_it_did(tiny, monkeypatch):
-    from digitlab.classifiers.cnn import recipe
+    from digitlab.classifiers.cnn.config import CNNConfig
+    from digitlab.classifiers.cnn import presets
 
     # Saved by digitlab before this change (CNNSettings under "config", the recipe beside it), with the
     # probabilities that version gave for the first 20 mnist_tiny validation images. It must be rebuilt
     # from the recipe it stored, whatever the fast preset has become.
-    monkeypatch.setitem(recipe.PRESETS, "fast", recipe.CNNConfig(width=24, crop=0))
+    monkeypatch.setitem(presets.PRESETS, "fast", CNNConfig(width=24, crop=0))
     old = FIXTURES / "cnn-saved-before-one-config"
     stored = json.loads((old / "config.json").read_text())
     assert stored["config"]["arch"] == "fast" and "recipe" in stored
@@ -248,13 +250,14 @@ def test_a_cnn_saved_before_it_had_one_config_loads_and_predicts_as_it_did(tiny,
 
 
 def test_older_cnn_forms_are_read_into_todays(tiny, tmp_path):
-    from digitlab.classifiers.cnn import recipe
+    from digitlab.classifiers.cnn.config import CNNConfig
+    from digitlab.classifiers.cnn import presets
     from digitlab.classifiers.upgrade import upgraded
 
     # The oldest fast cnn stored no recipe: it follows its preset, with the settings it gave.
     oldest = {"method": "cnn", "config": {"arch": "fast", "preset": "medium", "epochs": 3, "lr": None,
                                           "batch_size": None, "seed": 5}}
-    assert upgraded(oldest)["config"] == dataclasses.asdict(recipe.preset("medium", epochs=3, seed=5))
+    assert upgraded(oldest)["config"] == dataclasses.asdict(presets.preset("medium", epochs=3, seed=5))
     # arch "resnet18" is the resnet18 method now: a checkpoint of it, rewritten in the old form, loads.
     clf = make("resnet18", epochs=1, batch_size=16, seed=2).fit(*_small(tiny[0], 32), progress=False)
     clf.save(tmp_path / "r")
@@ -269,18 +272,19 @@ def test_older_cnn_forms_are_read_into_todays(tiny, tmp_path):
 
 
 def test_a_cnn_saved_before_the_head_option_loads_with_the_max_head(tiny, tmp_path, monkeypatch):
-    from digitlab.classifiers.cnn import recipe
+    from digitlab.classifiers.cnn.config import CNNConfig
+    from digitlab.classifiers.cnn import presets
 
     # Models saved before `head` and `last_width` existed had global max pooling and a 4w third
     # stage; their config.json lacks the two keys, and the fields' defaults must rebuild that net.
-    monkeypatch.setitem(recipe.PRESETS, "fast", recipe.CNNConfig(epochs=1, width=4))
+    monkeypatch.setitem(presets.PRESETS, "fast", CNNConfig(epochs=1, width=4))
     clf = make("cnn", batch_size=64, lr=0.1, seed=0).fit(*_small(tiny[0], 200), progress=False)
     clf.save(tmp_path / "cnn")
     config = json.loads((tmp_path / "cnn" / "config.json").read_text())
     assert (config["config"].pop("head"), config["config"].pop("last_width")) == ("max", 4)
     (tmp_path / "cnn" / "config.json").write_text(json.dumps(config))
     monkeypatch.undo()  # today's fast preset, with the flat head, must not leak into the old model
-    assert recipe.preset("fast").head == "flat"
+    assert presets.preset("fast").head == "flat"
     loaded = load(tmp_path / "cnn")
     assert torch.allclose(loaded.predict_proba(tiny[1].images[:20]), clf.predict_proba(tiny[1].images[:20]),
                           atol=1e-5)
@@ -340,11 +344,12 @@ def test_load_refuses_weights_that_do_not_fit_the_network(tiny, tmp_path):
 
 
 def test_planned_epochs_fill_in_each_methods_own_default():
-    from digitlab.classifiers.cnn import recipe
+    from digitlab.classifiers.cnn.config import CNNConfig
+    from digitlab.classifiers.cnn import presets
 
     assert make("pixel").planned_epochs() is None  # nothing to train
     assert make("linear", epochs=7).planned_epochs() == 7
-    assert make("cnn").planned_epochs() == recipe.preset("fast").epochs  # its config is the preset
+    assert make("cnn").planned_epochs() == presets.preset("fast").epochs  # its config is the preset
     assert make("cnn", epochs=3).planned_epochs() == 3
-    assert make("cnn", device="cuda").planned_epochs() == recipe.preset("fast", "cuda").epochs
+    assert make("cnn", device="cuda").planned_epochs() == presets.preset("fast", "cuda").epochs
     assert make("resnet18").planned_epochs() == 1  # the book's fit_one_cycle(1, 0.1)

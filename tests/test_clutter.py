@@ -10,7 +10,8 @@ import torch
 
 from digitlab import classifiers
 from digitlab.train import clutter
-from digitlab.classifiers.cnn import recipe
+from digitlab.classifiers.cnn import presets
+from digitlab.classifiers.cnn import augment
 from digitlab.errors import DigitlabError
 
 
@@ -49,11 +50,11 @@ def test_a_smear_spreads_the_ink_and_keeps_it_full(digits):
 
 
 def test_the_recipe_applies_them_in_the_images_own_dtype(mnist_train):
-    config = dataclasses.replace(recipe.preset("fast"), lines=0.5, smear=0.5)
+    config = dataclasses.replace(presets.preset("fast"), lines=0.5, smear=0.5)
     x = mnist_train.images[:200]
-    out = recipe.augmented(x, config, _gen())
+    out = augment.augmented(x, config, _gen())
     assert out.dtype == torch.uint8
-    plain = recipe.augmented(x, dataclasses.replace(config, lines=0, smear=0), _gen())
+    plain = augment.augmented(x, dataclasses.replace(config, lines=0, smear=0), _gen())
     assert (out.float().mean(dim=(1, 2)) > plain.float().mean(dim=(1, 2))).float().mean() > 0.5
 
 

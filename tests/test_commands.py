@@ -22,7 +22,7 @@ from safetensors.torch import load_file
 from digitlab import classifiers, cli, compare
 from digitlab.data import datasets
 from digitlab.vision import images
-from digitlab.classifiers.cnn import recipe
+from digitlab.classifiers.cnn import presets
 
 from cli_run import assert_one_line_error, digitlab
 
@@ -195,7 +195,7 @@ def test_train_takes_a_cnn_recipe_by_name_and_refuses_it_elsewhere(capsys, tmp_p
                             "--epochs", "1", "--device", "cpu", "--out", out)
     assert code == 0, err
     model = classifiers.load(out)
-    assert model.config == recipe.preset("medium", epochs=1)  # the preset, with --epochs in its place
+    assert model.config == presets.preset("medium", epochs=1)  # the preset, with --epochs in its place
     assert "1/1" in err  # the bar counts the epochs the command line asked for
 
     code, _, err = digitlab(capsys, "train", "cnn", "--recipe", "huge", "--out", tmp_path / "a")

@@ -9,7 +9,7 @@ import torch
 from PIL import Image
 
 from digitlab import classifiers, compare
-from digitlab.classifiers.cnn import recipe
+from digitlab.classifiers.cnn import presets
 from digitlab.errors import DataError, DigitlabError
 
 from cli_run import assert_one_line_error, digitlab
@@ -30,7 +30,7 @@ def test_epochs_override_every_trained_method_but_not_pixel():
 def test_the_cnn_trains_longer_on_a_gpu_where_epochs_are_cheap():
     config = compare.CompareConfig()
     assert config.plan("cnn").epochs is None  # the fast preset's own epochs: its config is the one source
-    assert compare.make("cnn", **dataclasses.asdict(config.plan("cnn"))).config.epochs == recipe.preset("fast").epochs
+    assert compare.make("cnn", **dataclasses.asdict(config.plan("cnn"))).config.epochs == presets.preset("fast").epochs
     assert config.plan("cnn", 3).epochs == 3
     assert config.plan("cnn", device="cuda").epochs == config.cnn_on_gpu.epochs == 8  # no GPU needed to plan
     assert config.plan("cnn", device="auto").epochs == (8 if torch.cuda.is_available() else None)

@@ -13,7 +13,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from digitlab import classifiers
-from digitlab.classifiers.cnn import recipe
+from digitlab.classifiers.cnn.config import CNNConfig
 from digitlab.store import schema
 from cli_run import digitlab
 from hostile import png, refused
@@ -193,7 +193,7 @@ def test_every_config_field_has_a_rule(method):
     unruled = [name for name in fields if name not in schema.CONFIGS[method].__closure__[0].cell_contents]
     assert unruled == []
     if method == "cnn":  # the recipe that a cnn saved before it had one config stores beside it
-        recipe_fields = {f.name for f in dataclasses.fields(recipe.CNNConfig)}
+        recipe_fields = {f.name for f in dataclasses.fields(CNNConfig)}
         assert recipe_fields == set(schema.RECIPE.__closure__[0].cell_contents)
 
 

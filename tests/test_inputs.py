@@ -4,7 +4,9 @@ import pytest
 import torch
 
 from digitlab.classifiers import inputs
-from digitlab.classifiers.cnn import recipe
+from digitlab.classifiers.cnn.config import CNNConfig
+from digitlab.classifiers.cnn import network
+from digitlab.classifiers.cnn import training
 from digitlab.classifiers import make
 from digitlab.errors import DataError
 
@@ -22,9 +24,9 @@ def test_every_accepted_shape_and_dtype_gives_the_same_images():
     (torch.zeros(4, 28, 28), torch.tensor([0, 1, 0]), "4 training images but 3 labels; give one label per image"),
 ])
 def test_the_classifiers_and_the_recipe_refuse_alike(images, labels, message):
-    config = recipe.CNNConfig(epochs=1, width=4)
+    config = CNNConfig(epochs=1, width=4)
     with pytest.raises(DataError, match=message):
-        recipe.fit(recipe.build(config, 2), config, images, labels, progress=False)
+        training.fit(network.build(config, 2), config, images, labels, progress=False)
     with pytest.raises(DataError, match=message.replace("training images", "images")):
         make("linear", epochs=1).fit(images, labels)
 

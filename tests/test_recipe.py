@@ -9,7 +9,11 @@ import torch
 from torch.testing import assert_close
 
 from digitlab import compare
-from digitlab.classifiers.cnn import recipe
+from digitlab.classifiers.cnn.config import CNNConfig
+from digitlab.classifiers.cnn import presets
+from digitlab.classifiers.cnn import network
+from digitlab.classifiers.cnn import augment
+from digitlab.classifiers.cnn import training
 from digitlab.errors import DataError, DigitlabError
 
 
@@ -23,9 +27,9 @@ def one_thread():
     torch.set_num_threads(threads)
 
 
-def _seeded_model(config: recipe.CNNConfig, n_classes: int = 10) -> torch.nn.Module:
+def _seeded_model(config: CNNConfig, n_classes: int = 10) -> torch.nn.Module:
     torch.manual_seed(config.seed)
-    return recipe.build(config, n_classes)
+    return network.build(config, n_classes)
 
 
 @pytest.mark.parametrize("changes", [{}, {"blocks": 1, "width": 4}, {"ensemble": 3, "width": 4},
@@ -33,7 +37,7 @@ def _seeded_model(config: recipe.CNNConfig, n_classes: int = 10) -> torch.nn.Mod
                                      {"head": "flat", "crop": 0, "width": 4}])
 @pytest.mark.parametrize("n_classes", [2, 10])
 def test_build_maps_images_to_logits(changes, n_classes):
-    model = _seeded_model(recipe.CNNConfig(**changes), n_classes).eval()
+    model = _seeded_model(CNNConfig(**changes), n_classes).eval()
     assert model(torch.rand(5, 28, 28)).shape == (5, n_classes)
     assert model(torch.rand(5, 1, 28, 28)).shape == (5, n_classes)
 
@@ -42,7 +46,7 @@ def test_build_maps_images_to_logits(changes, n_classes):
 def test_channels_last_memory_gives_the_same_logits(head):
     # fit trains in channels-last memory; the flat head must read the map in the same (C, H, W)
     # order whichever memory format the model was moved to.
-    model = _seeded_model(recipe.CNNConfig(head=head, width=4, crop=4)).eval()
+    model = _seeded_model(CNNConfig(head=head, width=4, crop=4)).eval()
     x = torch.rand(3, 1, 28, 28)
     plain = model(x)
     model.to(memory_format=torch.channels_last)
@@ -50,30 +54,30 @@ def test_channels_last_memory_gives_the_same_logits(head):
 
 
 def test_the_flat_head_reads_every_position_of_the_last_map():
-    model = _seeded_model(recipe.CNNConfig(head="flat", width=4, crop=4, last_width=2))
+    model = _seeded_model(CNNConfig(head="flat", width=4, crop=4, last_width=2))
     assert model.head.in_features == 8 * 5 * 5  # 2 x 4 channels on the 5 x 5 map of a 20 x 20 crop
-    assert _seeded_model(recipe.CNNConfig(width=4)).head.in_features == 16  # max: 4 x 4 channels
+    assert _seeded_model(CNNConfig(width=4)).head.in_features == 16  # max: 4 x 4 channels
 
 
 def test_normalisation_travels_in_the_state_dict():
-    state = _seeded_model(recipe.CNNConfig()).state_dict()
-    assert state["mean"].item() == pytest.approx(recipe.MNIST_MEAN)
-    assert state["std"].item() == pytest.approx(recipe.MNIST_STD)
+    state = _seeded_model(CNNConfig()).state_dict()
+    assert state["mean"].item() == pytest.approx(network.MNIST_MEAN)
+    assert state["std"].item() == pytest.approx(network.MNIST_STD)
 
 
 def test_ensemble_trains_each_member_on_its_own_loss():
-    model = _seeded_model(recipe.CNNConfig(ensemble=3, width=4)).train()
+    model = _seeded_model(CNNConfig(ensemble=3, width=4)).train()
     x, y = torch.rand(6, 1, 28, 28), torch.randint(0, 10, (6,))
     logits = model(x)  # (3, 6, 10)
     assert logits.shape == (3, 6, 10)
     expected = sum(torch.nn.functional.cross_entropy(member, y, label_smoothing=0.1) for member in logits)
-    assert_close(recipe._loss(logits, y, 0.1), expected)
+    assert_close(training._loss(logits, y, 0.1), expected)
     model.eval()
     assert_close(model(x), torch.stack([m(x) for m in model.members]).mean(dim=0))
 
 
 def test_each_ensemble_member_trains_on_its_own_view():
-    model = _seeded_model(recipe.CNNConfig(ensemble=3, width=4)).train()
+    model = _seeded_model(CNNConfig(ensemble=3, width=4)).train()
     views = [torch.rand(6, 1, 28, 28) for _ in range(3)]
     logits = model(views)  # (3, 6, 10): member i on view i
     for member, view, got in zip(model.members, views, logits):
@@ -83,21 +87,21 @@ def test_each_ensemble_member_trains_on_its_own_view():
 
 
 def test_tta_averages_the_image_and_its_one_pixel_shifts(mnist_test):
-    model = _seeded_model(recipe.CNNConfig(tta=True, width=4)).eval()
+    model = _seeded_model(CNNConfig(tta=True, width=4)).eval()
     x = mnist_test.images[:8].float().div(255)  # (8, 28, 28), ink well inside the border
     # MNIST's border is blank, so rolling by one pixel is the same as shifting in a zero.
-    views = [torch.roll(x, shifts=(dy, dx), dims=(1, 2)) for dy, dx in recipe.ShiftAverage.SHIFTS]
+    views = [torch.roll(x, shifts=(dy, dx), dims=(1, 2)) for dy, dx in network.ShiftAverage.SHIFTS]
     expected = torch.stack([model.net(v) for v in views]).mean(dim=0)
     assert_close(model(x), expected)
 
 
 def test_only_the_last_epoch_is_scored_with_tta(mnist_train, mnist_test):
-    config = recipe.CNNConfig(epochs=2, batch_size=128, width=4, tta=True)
+    config = CNNConfig(epochs=2, batch_size=128, width=4, tta=True)
     model = _seeded_model(config)
     valid = (mnist_test.images[:300], mnist_test.labels[:300])
-    rows = recipe.fit(model, config, mnist_train.images[:256], mnist_train.labels[:256], valid=valid, progress=False)
+    rows = training.fit(model, config, mnist_train.images[:256], mnist_train.labels[:256], valid=valid, progress=False)
     assert [row["tta"] for row in rows] == [False, True]
-    predicted = recipe.predict_logits(model, valid[0]).argmax(dim=1)  # the model as it predicts: with TTA
+    predicted = training.predict_logits(model, valid[0]).argmax(dim=1)  # the model as it predicts: with TTA
     assert rows[-1]["accuracy"] == pytest.approx((predicted == valid[1]).float().mean().item())
 
 
@@ -107,14 +111,14 @@ def test_shifted_moves_every_digit_without_losing_ink(mnist_train):
     inner[2:26, 2:26] = True
     x = x[(x * ~inner).flatten(1).amax(dim=1) == 0]  # the digits with no ink within 2 pixels of the edge
     assert len(x) > 200
-    out = recipe.shifted(x, 2, torch.Generator().manual_seed(0))
+    out = augment.shifted(x, 2, torch.Generator().manual_seed(0))
     assert out.shape == x.shape and out.dtype == x.dtype
     assert torch.equal(out.sum(dim=(1, 2), dtype=torch.int64), x.sum(dim=(1, 2), dtype=torch.int64))
     rolled = torch.stack([torch.roll(x, (dy, dx), (1, 2)) for dy in range(-2, 3) for dx in range(-2, 3)])
     matches = (rolled == out).flatten(2).all(dim=2)  # (25, N): which shift each image got
     assert matches.any(dim=0).all()
     assert (matches.float().argmax(dim=0) != 12).any()  # not all left in place (12 = no shift)
-    assert torch.equal(recipe.shifted(x, 0, torch.Generator().manual_seed(0)), x)
+    assert torch.equal(augment.shifted(x, 0, torch.Generator().manual_seed(0)), x)
 
 
 class _Stop(Exception):
@@ -123,10 +127,10 @@ class _Stop(Exception):
 
 def test_resume_continues_exactly_as_an_uninterrupted_run(mnist_train):
     x, y = mnist_train.images[:384], mnist_train.labels[:384]
-    config = recipe.CNNConfig(epochs=3, batch_size=128, width=4, augment=True, seed=3)
+    config = CNNConfig(epochs=3, batch_size=128, width=4, augment=True, seed=3)
 
     straight = _seeded_model(config)
-    rows = recipe.fit(straight, config, x, y, progress=False)
+    rows = training.fit(straight, config, x, y, progress=False)
 
     saved = {}
 
@@ -136,10 +140,10 @@ def test_resume_continues_exactly_as_an_uninterrupted_run(mnist_train):
 
     interrupted = _seeded_model(config)
     with pytest.raises(_Stop):
-        recipe.fit(interrupted, config, x, y, epoch_end=stop_after_first, progress=False)
-    resumed = recipe.build(config, 10)  # fresh weights, replaced by the saved ones
+        training.fit(interrupted, config, x, y, epoch_end=stop_after_first, progress=False)
+    resumed = network.build(config, 10)  # fresh weights, replaced by the saved ones
     resumed.load_state_dict(saved["weights"])
-    rest = recipe.fit(resumed, config, x, y, start_epoch=1, state=saved["state"], progress=False)
+    rest = training.fit(resumed, config, x, y, start_epoch=1, state=saved["state"], progress=False)
 
     assert [r["epoch"] for r in rest] == [1, 2]
     assert [r["train_loss"] for r in rest] == [r["train_loss"] for r in rows[1:]]
@@ -149,12 +153,12 @@ def test_resume_continues_exactly_as_an_uninterrupted_run(mnist_train):
 
 def test_same_seed_same_model_other_seed_other_model(mnist_train):
     x, y = mnist_train.images[:256], mnist_train.labels[:256]
-    config = recipe.CNNConfig(epochs=1, batch_size=64, width=4)
+    config = CNNConfig(epochs=1, batch_size=64, width=4)
     runs = []
     for seed in (0, 0, 1):
         cfg = dataclasses.replace(config, seed=seed)
         model = _seeded_model(cfg)
-        recipe.fit(model, cfg, x, y, progress=False)
+        training.fit(model, cfg, x, y, progress=False)
         runs.append(model.head.weight.detach().clone())
     assert torch.equal(runs[0], runs[1])
     assert not torch.equal(runs[0], runs[2])
@@ -163,16 +167,16 @@ def test_same_seed_same_model_other_seed_other_model(mnist_train):
 def test_seeded_short_run_reaches_97_percent(mnist_train, mnist_test):
     # 10,000 training images, one epoch of the fast net: a few seconds on two cores. So short a run
     # takes smaller steps than the preset's (313 batches of 32 at lr 0.05); it reaches 97.85 %.
-    config = recipe.preset("fast", epochs=1, batch_size=32, lr=0.05, seed=0)
+    config = presets.preset("fast", epochs=1, batch_size=32, lr=0.05, seed=0)
     model = _seeded_model(config)
     rows = []
-    history = recipe.fit(model, config, mnist_train.images[:10_000], mnist_train.labels[:10_000],
+    history = training.fit(model, config, mnist_train.images[:10_000], mnist_train.labels[:10_000],
                          valid=(mnist_test.images, mnist_test.labels), progress=False,
                          epoch_end=lambda epoch, row, state: rows.append((epoch, row, state)))
     assert len(history) == 1 and rows[0][0] == 0 and "optimizer" in rows[0][2]
     assert set(history[0]) == {"epoch", "train_loss", "valid_loss", "accuracy", "tta", "seconds"}
     assert history[0]["accuracy"] >= 0.97, history
-    logits = recipe.predict_logits(model, mnist_test.images)
+    logits = training.predict_logits(model, mnist_test.images)
     assert logits.shape == (10_000, 10)
     accuracy = (logits.argmax(dim=1) == mnist_test.labels).float().mean().item()
     assert accuracy == pytest.approx(history[0]["accuracy"])
@@ -188,9 +192,9 @@ def _centre_of_mass(x: torch.Tensor) -> torch.Tensor:
 
 def test_warped_moves_turns_and_zooms_within_its_bounds(mnist_train):
     x = mnist_train.images[:200]
-    assert torch.equal(recipe.warped(x, 0, 0, 0, torch.Generator().manual_seed(0)), x)  # nothing drawn, nothing moved
-    moved = recipe.warped(x, 2, 0, 0, torch.Generator().manual_seed(0))
-    again = recipe.warped(x, 2, 0, 0, torch.Generator().manual_seed(0))
+    assert torch.equal(augment.warped(x, 0, 0, 0, torch.Generator().manual_seed(0)), x)  # nothing drawn, nothing moved
+    moved = augment.warped(x, 2, 0, 0, torch.Generator().manual_seed(0))
+    again = augment.warped(x, 2, 0, 0, torch.Generator().manual_seed(0))
     assert moved.dtype == torch.uint8 and torch.equal(moved, again)  # the generator decides everything
     step = _centre_of_mass(moved) - _centre_of_mass(x)  # (N, 2) pixels
     assert step.abs().max() <= 2.5 and step.abs().mean() > 0.5  # moved, but never more than 2 pixels
@@ -199,7 +203,7 @@ def test_warped_moves_turns_and_zooms_within_its_bounds(mnist_train):
 
     bar = torch.zeros(1, 28, 28, dtype=torch.uint8)
     bar[0, 13:15, 4:24] = 255  # a horizontal stroke through the centre
-    turned = recipe.warped(bar.expand(500, 28, 28), 0, 30, 0, torch.Generator().manual_seed(1)).float()
+    turned = augment.warped(bar.expand(500, 28, 28), 0, 30, 0, torch.Generator().manual_seed(1)).float()
     rows = torch.arange(28.0).view(1, 28, 1)
     spread = ((rows - 13.5) ** 2 * turned).sum(dim=(1, 2)) / turned.sum(dim=(1, 2))  # vertical variance
     flat = ((rows - 13.5) ** 2 * bar.float()).sum() / bar.float().sum()
@@ -207,16 +211,16 @@ def test_warped_moves_turns_and_zooms_within_its_bounds(mnist_train):
     # ...but none past 30 degrees: a 20-pixel stroke at angle a has a vertical variance of
     # sin(a)^2 * 20^2 / 12, 8.3 at 30 degrees and 16.7 at 45, plus its width's 0.25
     assert spread.max() < 9.5
-    zoomed = recipe.warped(x, 0, 0, 0.2, torch.Generator().manual_seed(2))
+    zoomed = augment.warped(x, 0, 0, 0.2, torch.Generator().manual_seed(2))
     ratio = zoomed.float().sum(dim=(1, 2)) / ink  # ink scales with the area: 0.8^2 to 1.2^2
     assert ratio.min() > 0.55 and ratio.max() < 1.55 and ratio.std() > 0.05
 
 
 def test_degraded_blurs_and_lowers_the_resolution_of_the_share_asked_for(mnist_train):
     x = mnist_train.images[:400]
-    assert torch.equal(recipe.degraded(x, 0, 0, torch.Generator().manual_seed(0)), x)  # nothing asked, nothing done
+    assert torch.equal(augment.degraded(x, 0, 0, torch.Generator().manual_seed(0)), x)  # nothing asked, nothing done
     for blur, lowres in ((1.0, 0.0), (0.0, 1.0), (0.5, 0.0)):
-        out = recipe.degraded(x, blur, lowres, torch.Generator().manual_seed(1))
+        out = augment.degraded(x, blur, lowres, torch.Generator().manual_seed(1))
         changed = (out != x).flatten(1).any(1)
         assert out.dtype == torch.uint8 and (out[changed].amax(dim=(1, 2)) == 255).all()  # full ink, as to_mnist leaves it
         assert abs(changed.float().mean() - max(blur, lowres)) < 0.1, (blur, lowres, changed.float().mean())
@@ -227,10 +231,10 @@ def test_degraded_blurs_and_lowers_the_resolution_of_the_share_asked_for(mnist_t
 
 
 def test_presets_are_configs_and_unknown_names_say_which_exist():
-    assert recipe.preset("best").augment and recipe.preset("best").epochs > recipe.preset("fast").epochs
-    assert recipe.preset("fast", seed=4).seed == 4
+    assert presets.preset("best").augment and presets.preset("best").epochs > presets.preset("fast").epochs
+    assert presets.preset("fast", seed=4).seed == 4
     with pytest.raises(DigitlabError, match="fast, medium, best"):
-        recipe.preset("fastest")
+        presets.preset("fastest")
 
 
 def test_on_cuda_fast_and_medium_take_larger_steps_no_more_of_them_and_best_stays():
@@ -239,14 +243,14 @@ def test_on_cuda_fast_and_medium_take_larger_steps_no_more_of_them_and_best_stay
         return config.epochs * -(-60_000 // config.batch_size)
 
     for name in ("fast", "medium"):
-        cpu, gpu = recipe.preset(name), recipe.preset(name, "cuda")
+        cpu, gpu = presets.preset(name), presets.preset(name, "cuda")
         assert gpu.batch_size >= 2 * cpu.batch_size and gpu.width > cpu.width, name
         assert steps(gpu) <= steps(cpu) + 1, name  # fast: 2 x 235 steps against 469
-        assert recipe.preset(name, torch.device("cpu")) == cpu
-    assert recipe.preset("best", "cuda") == recipe.preset("best")
-    assert recipe.preset("fast", "auto") == recipe.preset("fast", "cuda" if torch.cuda.is_available() else "cpu")
-    assert recipe.preset("fast", torch.device("cuda", 0), seed=3).seed == 3  # no GPU needed to read it
-    assert compare.make("cnn", device="cuda").planned_epochs() == recipe.preset("fast", "cuda").epochs
+        assert presets.preset(name, torch.device("cpu")) == cpu
+    assert presets.preset("best", "cuda") == presets.preset("best")
+    assert presets.preset("fast", "auto") == presets.preset("fast", "cuda" if torch.cuda.is_available() else "cpu")
+    assert presets.preset("fast", torch.device("cuda", 0), seed=3).seed == 3  # no GPU needed to read it
+    assert compare.make("cnn", device="cuda").planned_epochs() == presets.preset("fast", "cuda").epochs
 
 
 @pytest.mark.parametrize("field, value", [("epochs", 0), ("lr", -1.0), ("label_smoothing", 1.0),
@@ -254,19 +258,19 @@ def test_on_cuda_fast_and_medium_take_larger_steps_no_more_of_them_and_best_stay
                                           ("head", "mean"), ("last_width", 0)])
 def test_out_of_range_settings_name_the_option(field, value):
     with pytest.raises(DigitlabError, match=field):
-        recipe.CNNConfig(**{field: value})
+        CNNConfig(**{field: value})
 
 
 def test_wrong_inputs_are_data_errors():
-    config = recipe.CNNConfig(epochs=1, width=4)
+    config = CNNConfig(epochs=1, width=4)
     model = _seeded_model(config)
     with pytest.raises(DataError, match=r"\(N, 28, 28\)"):
-        recipe.fit(model, config, torch.zeros(4, 32, 32), torch.zeros(4, dtype=torch.long), progress=False)
+        training.fit(model, config, torch.zeros(4, 32, 32), torch.zeros(4, dtype=torch.long), progress=False)
     with pytest.raises(DataError, match="labels"):
-        recipe.fit(model, config, torch.zeros(4, 28, 28), torch.zeros(3, dtype=torch.long), progress=False)
+        training.fit(model, config, torch.zeros(4, 28, 28), torch.zeros(3, dtype=torch.long), progress=False)
     if not torch.cuda.is_available():
         with pytest.raises(DigitlabError, match="--device cpu"):
-            recipe.predict_logits(model, torch.zeros(1, 28, 28), device="cuda")
+            training.predict_logits(model, torch.zeros(1, 28, 28), device="cuda")
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="CUDA graphs need a CUDA GPU; none is visible")
@@ -278,11 +282,11 @@ def test_steps_replayed_from_a_cuda_graph_train_as_plain_steps_do(mnist_train, m
     monkeypatch.setattr(cuda_graphs.GraphedStep, "_record", lambda self: (recorded.append(1), record(self)))
     # 8 steps an epoch, the last one ragged: 3 warm-up steps, a recording, replays, plain ragged steps.
     x, y = mnist_train.images[:2000], mnist_train.labels[:2000]
-    config = recipe.CNNConfig(epochs=2, batch_size=256, width=8, augment=True, seed=1)
+    config = CNNConfig(epochs=2, batch_size=256, width=8, augment=True, seed=1)
     models, histories = [], []
     for graphed in (False, True):
         model = _seeded_model(config)
-        histories.append(recipe.fit(model, config, x, y, device="cuda", progress=False, cuda_graph=graphed))
+        histories.append(training.fit(model, config, x, y, device="cuda", progress=False, cuda_graph=graphed))
         models.append(model.cpu())
     assert recorded == [1]  # one recording, for the graphed run only
     for a, b in zip(histories[0], histories[1]):
@@ -294,14 +298,14 @@ def test_steps_replayed_from_a_cuda_graph_train_as_plain_steps_do(mnist_train, m
 def test_the_one_cycle_schedule_starts_at_step_0_and_takes_every_step_once(mnist_train, monkeypatch):
     """The lr of global step k is one_cycle(k / total): an off-by-one (k + 1, or restarting the count
     each epoch) would skip the warm-up's first lr or repeat a stretch of the cycle."""
-    positions, real = [], recipe.one_cycle
+    positions, real = [], training.one_cycle
 
     def recorded(pos, *args, **kwargs):
         positions.append(pos)
         return real(pos, *args, **kwargs)
 
-    monkeypatch.setattr(recipe, "one_cycle", recorded)
-    config = recipe.CNNConfig(epochs=3, batch_size=64, width=4, augment=False)
-    recipe.fit(_seeded_model(config), config, mnist_train.images[:200], mnist_train.labels[:200], progress=False)
+    monkeypatch.setattr(training, "one_cycle", recorded)
+    config = CNNConfig(epochs=3, batch_size=64, width=4, augment=False)
+    training.fit(_seeded_model(config), config, mnist_train.images[:200], mnist_train.labels[:200], progress=False)
     total = 3 * 4  # 200 images in batches of 64: 4 steps an epoch, the last of 8
     assert positions == pytest.approx([k / total for k in range(total)])

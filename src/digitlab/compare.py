@@ -67,7 +67,7 @@ class CompareConfig:
     256 make only 98 steps of the 3-vs-7 task's 12,396 images, 98.1 % (mean of 3 seeds); 4 epochs
     99.4 %, 8 epochs 99.85 %. The job's wall time: `benchmarks/compare_budget.py`. Settings not named
     here are the methods' own defaults (classifiers.PixelConfig, LinearConfig, SimpleNetConfig, and
-    the cnn's recipe.CNNConfig from its preset); the report lists every one.
+    the cnn's CNNConfig from its preset); the report lists every one.
     """
 
     pixel: MethodPlan = MethodPlan(distance="l2", deskew=True, ideals=15)  # no epochs: 15 ideal digits per class

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from digitlab.classifiers.cnn import recipe
+from digitlab.classifiers.cnn import presets
 
 
 def upgraded(saved: dict) -> dict:
@@ -27,5 +27,5 @@ def upgraded(saved: dict) -> dict:
     if "recipe" in saved:
         config = {**saved["recipe"], "seed": old["seed"], **given}
     else:
-        config = dataclasses.asdict(recipe.preset(old["preset"], seed=old["seed"], **given))
+        config = dataclasses.asdict(presets.preset(old["preset"], seed=old["seed"], **given))
     return {**rest, "config": config}

@@ -180,7 +180,9 @@ def training_set(config: GateConfig) -> tuple[torch.Tensor, torch.Tensor, torch.
 def fit(config: GateConfig, progress: bool = True) -> Gate:
     """Train a gate on training_set(config) under ROBUST augmentation; its threshold stays config's
     until choose_threshold."""
-    from digitlab.classifiers.cnn import recipe
+    from digitlab.classifiers.cnn.config import CNNConfig
+    from digitlab.classifiers.cnn import presets
+    from digitlab.classifiers.cnn import augment
     from digitlab.console import track
 
     torch.manual_seed(config.seed)
@@ -189,7 +191,7 @@ def fit(config: GateConfig, progress: bool = True) -> Gate:
     # crop 0: the whole 28 x 28 warped; lines and smears as the shipped cnn learns them (clutter.py), so
     # that a digit with a line through it is still a digit (without them the gate declined 61 % of the
     # corruption set's ruled-line digits as not a digit)
-    robust = dataclasses.replace(recipe.CNNConfig(), crop=0, lines=0.1, smear=0.1, **recipe.ROBUST)
+    robust = dataclasses.replace(CNNConfig(), crop=0, lines=0.1, smear=0.1, **presets.ROBUST)
     net = GateNet(config.width)
     steps_per_epoch = (config.mnist_digits + len(others)) // config.batch_size
     opt = torch.optim.AdamW(net.parameters(), lr=config.lr, weight_decay=config.weight_decay)
@@ -197,7 +199,7 @@ def fit(config: GateConfig, progress: bool = True) -> Gate:
     epochs = track(range(config.epochs), "training the gate") if progress else range(config.epochs)
     for _ in epochs:
         picks = torch.randperm(len(mnist), generator=generator)[:config.mnist_digits]
-        moved = recipe.augmented(mnist[picks].float() / 255, robust, generator)  # (m, 28, 28)
+        moved = augment.augmented(mnist[picks].float() / 255, robust, generator)  # (m, 28, 28)
         x = torch.cat([moved, others.float() / 255])  # (n, 28, 28)
         y = torch.cat([torch.full((len(picks),), DIGIT), other_labels])
         order = torch.randperm(len(x), generator=generator)

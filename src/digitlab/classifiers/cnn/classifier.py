@@ -1,9 +1,9 @@
-"""cnn: recipe.py's small ResNet for 28 x 28 digits, one output per class (as the book's
-vision_learner has), trained by `recipe.fit`.
+"""cnn: network.py's small ResNet for 28 x 28 digits, one output per class (as the book's
+vision_learner has), trained by `training.fit`.
 
-Its one config is the recipe's `CNNConfig`, and the checkpoint stores exactly that: a saved model
+Its one config is `CNNConfig` (config.py), and the checkpoint stores exactly that: a saved model
 never follows a preset changed later. `make("cnn", preset="medium", device="cuda", epochs=6)` starts
-from a named preset (recipe.PRESETS; on CUDA its GPU form) with any field changed.
+from a named preset (presets.PRESETS; on CUDA its GPU form) with any field changed.
 """
 
 from __future__ import annotations
@@ -11,7 +11,10 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from digitlab.classifiers.cnn import recipe
+from digitlab.classifiers.cnn.config import CNNConfig
+from digitlab.classifiers.cnn import presets
+from digitlab.classifiers.cnn import network
+from digitlab.classifiers.cnn import training
 from digitlab.train.callbacks import Divergence
 from digitlab.classifiers.network import NetworkClassifier
 from digitlab.classifiers.inputs import as_labels
@@ -19,20 +22,20 @@ from digitlab.train.seeding import seeded
 
 
 class CNNClassifier(NetworkClassifier):
-    method, Config = "cnn", recipe.CNNConfig
+    method, Config = "cnn", CNNConfig
 
     @classmethod
     def options(cls) -> set[str]:
         return super().options() | {"preset", "device"}
 
     @classmethod
-    def configure(cls, preset: str = "fast", device: str | torch.device = "cpu", **changes) -> recipe.CNNConfig:
+    def configure(cls, preset: str = "fast", device: str | torch.device = "cpu", **changes) -> CNNConfig:
         """The preset named (for `device`: a GPU has its own forms), with `changes` in its place."""
         cls._refuse_unknown(changes)
-        return recipe.preset(preset, device, **changes)  # an unknown name fails here, listing the known ones
+        return presets.preset(preset, device, **changes)  # an unknown name fails here, listing the known ones
 
     def _build(self) -> nn.Module:
-        return recipe.build(self.config, len(self.classes_))
+        return network.build(self.config, len(self.classes_))
 
     def fit(self, X, y, valid=None, epoch_end=None, resume=False, device="cpu", progress=True):
         if resume:
@@ -55,7 +58,7 @@ class CNNClassifier(NetworkClassifier):
                           "seconds": None, **row}, epoch_end)
 
         with torch.random.fork_rng(devices=[]):
-            recipe.fit(self.model_, self.config, X, self._index(y), valid=valid, device=device,
+            training.fit(self.model_, self.config, X, self._index(y), valid=valid, device=device,
                        start_epoch=start_epoch, state=opt_state, epoch_end=on_epoch, progress=progress)
         self.model_.to("cpu").eval()
         return self
@@ -64,4 +67,4 @@ class CNNClassifier(NetworkClassifier):
     def logits(self, X, device="cpu") -> torch.Tensor:
         """(N, classes) raw scores."""
         self._fitted()
-        return recipe.predict_logits(self.model_, self._images(X), device=device).cpu()
+        return training.predict_logits(self.model_, self._images(X), device=device).cpu()
