@@ -1,13 +1,13 @@
 """Should `digitlab predict` clean images that are MNIST-style already? Accuracy both ways.
 
 The 10,000 test PNGs of `digitlab export mnist_png` are read the way `predict` reads them (a 28 x 28
-grey PNG on a dark page (`images.dark_page`) is cleaned as the models clean a tensor; anything else through
-`images.to_mnist`), and again with every file through `images.to_mnist`, the cleaning a photo gets.
+grey PNG on a dark page (`mnist_style.dark_page`) is cleaned as the models clean a tensor; anything else through
+`mnist_style.to_mnist`), and again with every file through `mnist_style.to_mnist`, the cleaning a photo gets.
 Each shipped model predicts both; the script prints how many files passed as they are, the
 accuracy of each model each way, and the seconds each way took.
 
 MNIST's test set is used here as a final figure about preprocessing, never to choose anything:
-the routing's limits were measured on the training images (see images.py), and the choice is
+the routing's limits were measured on the training images (see vision/mnist_style.py), and the choice is
 made with --held-out: 5,000 training images held out (seeded), each method fitted on the other
 55,000 with the shipped models' settings (the cnn: the fast preset, the shipped medium one takes
 half an hour), and scored on the held-out digits both ways.
@@ -27,7 +27,7 @@ from pathlib import Path
 import torch
 
 from digitlab import pretrained
-from digitlab.vision import images
+from digitlab.vision import mnist_style
 from digitlab.commands.predict import Unreadable, batches, read_images
 from digitlab.data.export import export_layout
 from digitlab.data.folders import read_small_pngs
@@ -55,9 +55,9 @@ def main() -> None:
         as_predict = torch.cat([read_images(batch, unreadable)[0] for batch in batches(files, BATCH)])
         predict_seconds = time.perf_counter() - start
         start = time.perf_counter()
-        cleaned = torch.stack([images.to_mnist(f) for f in files])
+        cleaned = torch.stack([mnist_style.to_mnist(f) for f in files])
         clean_seconds = time.perf_counter() - start
-        passed = int(images.dark_page(read_small_pngs(files)[0]).sum())
+        passed = int(mnist_style.dark_page(read_small_pngs(files)[0]).sum())
         print(f"  read as predict reads them: {predict_seconds:6.1f} s ({len(files) / predict_seconds:7,.0f} images/s); "
               f"{passed:,} of {len(files):,} passed as they are")
         print(f"  every file through to_mnist: {clean_seconds:6.1f} s ({len(files) / clean_seconds:7,.0f} images/s)")
@@ -79,12 +79,12 @@ def held_out(limit: int | None) -> None:
     order = torch.randperm(len(train.labels), generator=torch.Generator().manual_seed(0))
     held, fit = order[: limit or 5000], order[5000:]
     pixels = train.images[held].numpy()  # (n, 28, 28) uint8: a PNG of them reads back the same
-    ready = images.dark_page(pixels)
+    ready = mnist_style.dark_page(pixels)
     start = time.perf_counter()
-    cleaned = torch.stack([images.to_mnist(Image.fromarray(x)) for x in pixels])
+    cleaned = torch.stack([mnist_style.to_mnist(Image.fromarray(x)) for x in pixels])
     print(f"{len(held):,} held-out training digits, {int(ready.sum()):,} on a dark page; to_mnist "
           f"{time.perf_counter() - start:.1f} s; load average {os.getloadavg()[0]:.2f}")
-    as_predict = images.prepare(pixels, range(len(pixels)), [Image.fromarray(x) for x in pixels],
+    as_predict = mnist_style.prepare(pixels, range(len(pixels)), [Image.fromarray(x) for x in pixels],
                                 [str(i) for i in range(len(pixels))])[0]
     labels = train.labels[held]
     print(f"  {'model':12s} {'as predict reads them':>22s} {'all through to_mnist':>22s}  {HEAD}")

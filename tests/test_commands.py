@@ -21,7 +21,7 @@ from safetensors.torch import load_file
 
 from digitlab import classifiers, cli, compare
 from digitlab.data import datasets
-from digitlab.vision import images
+from digitlab.vision import mnist_style
 from digitlab.classifiers.cnn import presets
 
 from cli_run import assert_one_line_error, digitlab
@@ -86,7 +86,7 @@ def test_predict_prints_json_and_shows_what_the_model_saw(compared, capsys, tmp_
     code, out, _ = digitlab(capsys, "predict", model, digit, "--json", "--show", tmp_path / "seen")
     assert code == 0
     answer = json.loads(out)
-    seen = images.to_mnist(digit)
+    seen = mnist_style.to_mnist(digit)
     assert answer["label"] == int(classifiers.load(model).predict(seen[None])[0])
     assert sum(answer["probabilities"].values()) == pytest.approx(1, abs=1e-4)
     shown = torch.from_numpy(np.asarray(Image.open(tmp_path / "seen" / "digit.png"))).float() / 255

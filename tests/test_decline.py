@@ -20,7 +20,7 @@ from digitlab.data import datasets
 from digitlab.trust import decline
 from digitlab.trust import gate
 from digitlab.data import heldout
-from digitlab.vision import images
+from digitlab.vision import mnist_style
 from digitlab.data import stress
 from digitlab.data.datasets import mnist_arrays
 from digitlab.errors import ModelError
@@ -106,7 +106,7 @@ def test_ordinary_digits_are_answered_and_right(cnn):
 def test_no_decline_gives_the_models_own_answer(cnn):
     letter = digitlab.read(_letter("A"), cnn, decline=False)
     assert letter.declined is None and letter.label in range(10)
-    proba = cnn.predict_proba(images.to_mnist(_letter("A"))[None])[0]
+    proba = cnn.predict_proba(mnist_style.to_mnist(_letter("A"))[None])[0]
     assert letter.label == int(proba.argmax()) and letter.probability == pytest.approx(float(proba.max()))
 
 
@@ -199,7 +199,7 @@ def test_the_test_non_digits_are_test_only():
 
 
 def test_read_answers_a_file_as_predict_does(capsys, files, tmp_path):
-    """digitlab.read(path) routes a file as predict does (images.prepare): a 28 x 28 digit on a dark
+    """digitlab.read(path) routes a file as predict does (mnist_style.prepare): a 28 x 28 digit on a dark
     page, struck through by a line and on a grey page, cleaned as a tensor; a photo through to_mnist."""
     folder, _ = files
     digit = _held_out(4).astype(np.float32)

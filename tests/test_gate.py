@@ -14,7 +14,7 @@ from digitlab.trust import gate
 from digitlab.data import heldout
 from digitlab.data import nondigits
 from digitlab.data.datasets import mnist_arrays
-from digitlab.vision.images import to_mnist
+from digitlab.vision.mnist_style import to_mnist
 from digitlab.vision.input_cleaning import cleaned
 
 

@@ -1,4 +1,4 @@
-"""images.to_mnist: real MNIST digits survive it, and photos, scans and drawings come out MNIST-style."""
+"""mnist_style.to_mnist: real MNIST digits survive it, and photos, scans and drawings come out MNIST-style."""
 
 from __future__ import annotations
 
@@ -9,7 +9,8 @@ import pytest
 import torch
 from PIL import Image
 
-from digitlab.vision import images
+from digitlab.vision import page
+from digitlab.vision import mnist_style
 from digitlab.vision import input_cleaning
 from digitlab.errors import DataError
 
@@ -45,7 +46,7 @@ def _correlation(a: torch.Tensor, b: torch.Tensor) -> float:
 
 def test_mnist_digits_come_back_nearly_unchanged(digits):
     # MNIST is already in the target form, so the pipeline should barely move it.
-    out = torch.stack([images.to_mnist(Image.fromarray(d.numpy())) for d in digits])
+    out = torch.stack([mnist_style.to_mnist(Image.fromarray(d.numpy())) for d in digits])
     assert out.shape == (40, 28, 28) and out.dtype == torch.float32
     assert out.min() >= 0 and out.max() <= 1
     scores = [_correlation(o, d.float() / 255) for o, d in zip(out, digits)]
@@ -54,14 +55,14 @@ def test_mnist_digits_come_back_nearly_unchanged(digits):
 
 
 def test_dark_ink_on_a_large_light_page_is_inverted_cropped_scaled_and_centred(digits):
-    out = images.to_mnist(_big_dark_on_light(digits[0]))
+    out = mnist_style.to_mnist(_big_dark_on_light(digits[0]))
     rows, cols = torch.nonzero(out > 0, as_tuple=True)
     height, width = int(rows.max() - rows.min() + 1), int(cols.max() - cols.min() + 1)
     assert max(height, width) in (20, 21)  # fitted to the 20 x 20 box (+1 for a rounding edge)
     cy, cx = _centre_of_mass(out)
     assert abs(cy - 14) <= 0.5 and abs(cx - 14) <= 0.5  # where MNIST puts it
     assert out[0].sum() == 0 and out[:, 0].sum() == 0  # the page itself is black, not grey
-    assert _correlation(out, images.to_mnist(Image.fromarray(digits[0].numpy()))) > 0.9
+    assert _correlation(out, mnist_style.to_mnist(Image.fromarray(digits[0].numpy()))) > 0.9
 
 
 def test_exif_orientation_is_applied(digits):
@@ -69,8 +70,8 @@ def test_exif_orientation_is_applied(digits):
     exif = Image.Exif()
     exif[0x0112] = 6  # "rotate 90 degrees clockwise to display": store the pixels turned the other way
     stored = upright.rotate(90, expand=True)
-    turned = images.to_mnist(_png(stored, exif=exif))
-    torch.testing.assert_close(turned, images.to_mnist(upright))
+    turned = mnist_style.to_mnist(_png(stored, exif=exif))
+    torch.testing.assert_close(turned, mnist_style.to_mnist(upright))
 
 
 def test_alpha_channel_drawing_matches_the_same_ink_on_paper(digits):
@@ -78,10 +79,10 @@ def test_alpha_channel_drawing_matches_the_same_ink_on_paper(digits):
     black = Image.new("L", ink.size, 0)
     drawing = Image.merge("RGBA", (black, black, black, ink))  # black ink, transparent elsewhere
     on_paper = Image.eval(ink, lambda v: 255 - v)
-    torch.testing.assert_close(images.to_mnist(_png(drawing)), images.to_mnist(on_paper), atol=0.02, rtol=0)
+    torch.testing.assert_close(mnist_style.to_mnist(_png(drawing)), mnist_style.to_mnist(on_paper), atol=0.02, rtol=0)
     white = Image.new("L", ink.size, 255)
     light = Image.merge("RGBA", (white, white, white, ink))  # white ink on nothing survives too
-    torch.testing.assert_close(images.to_mnist(light), images.to_mnist(on_paper), atol=0.02, rtol=0)
+    torch.testing.assert_close(mnist_style.to_mnist(light), mnist_style.to_mnist(on_paper), atol=0.02, rtol=0)
 
 
 def test_noisy_unevenly_lit_photo_keeps_only_the_digit(digits):
@@ -91,8 +92,8 @@ def test_noisy_unevenly_lit_photo_keeps_only_the_digit(digits):
     ys, xs = np.mgrid[0:height, 0:width]
     lighting = 0.55 + 0.45 * xs / width  # a shadow over the left of the page
     photo = page * lighting + rng.normal(0, 10, page.shape)
-    out = images.to_mnist(Image.fromarray(np.clip(photo, 0, 255).astype(np.uint8)))
-    clean = images.to_mnist(_big_dark_on_light(digits[3]))
+    out = mnist_style.to_mnist(Image.fromarray(np.clip(photo, 0, 255).astype(np.uint8)))
+    clean = mnist_style.to_mnist(_big_dark_on_light(digits[3]))
     assert _correlation(out, clean) > 0.9
     assert out[:3].sum() == 0 and out[-3:].sum() == 0  # no noise specks left in the margins
 
@@ -106,11 +107,11 @@ def test_a_shadow_band_along_the_edge_is_paper_not_ink(digits):
     paper = 255 - np.asarray(page, dtype=np.float64) * 0.6  # grey ink on white paper
     ys = np.mgrid[0:320, 0:320][0] / 320
     shade = 1 - 0.3 / (1 + np.exp((ys - 0.16) * 40))  # darker by 30 % above y = 16 %, a soft edge
-    out = images.to_mnist(Image.fromarray(np.clip(paper * shade, 0, 255).astype(np.uint8)))
+    out = mnist_style.to_mnist(Image.fromarray(np.clip(paper * shade, 0, 255).astype(np.uint8)))
     rows, cols = torch.nonzero(out > 0, as_tuple=True)
     assert int(rows.max() - rows.min()) + 1 >= 19  # the 1 alone fills the box's height ...
     assert int(cols.max() - cols.min()) + 1 <= 12  # ... and no bar widens it
-    clean = images.to_mnist(Image.fromarray(np.clip(paper, 0, 255).astype(np.uint8)))
+    clean = mnist_style.to_mnist(Image.fromarray(np.clip(paper, 0, 255).astype(np.uint8)))
     assert _correlation(out, clean) > 0.9
 
 
@@ -120,20 +121,20 @@ def test_a_shadow_band_along_the_edge_is_paper_not_ink(digits):
 ])
 def test_blank_page_is_a_data_error(page):
     with pytest.raises(DataError, match="no digit found"):
-        images.to_mnist(page)
+        mnist_style.to_mnist(page)
 
 
 def test_not_an_image_and_a_truncated_one_are_data_errors(tmp_path, digits):
     text = tmp_path / "notes.png"
     text.write_text("not a picture")
     with pytest.raises(DataError, match="notes.png: not a readable image"):
-        images.to_mnist(text)
+        mnist_style.to_mnist(text)
     truncated = tmp_path / "cut.png"
     truncated.write_bytes(_png(_big_dark_on_light(digits[0]))[:300])
     with pytest.raises(DataError, match="cut.png"):
-        images.to_mnist(truncated)
+        mnist_style.to_mnist(truncated)
     with pytest.raises(DataError, match="no such image file"):
-        images.to_mnist(tmp_path / "missing.png")
+        mnist_style.to_mnist(tmp_path / "missing.png")
 
 
 @pytest.mark.parametrize("shape, window", [((128, 128), 43), ((128, 91), 31), ((77, 128), 25), ((128, 5), 1), ((9, 40), 3)])
@@ -146,7 +147,7 @@ def test_the_fast_min_max_filter_is_the_plain_one(shape, window, reduce):
     for axis in (0, 1):
         padded = np.pad(expected, [(half, half) if a == axis else (0, 0) for a in (0, 1)], mode="edge")
         expected = reduce(np.lib.stride_tricks.sliding_window_view(padded, window, axis=axis), axis=-1)
-    np.testing.assert_array_equal(images._sweep(values, window, reduce), expected)
+    np.testing.assert_array_equal(page._sweep(values, window, reduce), expected)
 
 
 @pytest.mark.parametrize("shape, share", [((128, 128), 0.02), ((128, 97), 0.1), ((61, 128), 0.3), ((7, 9), 0.5),
@@ -173,7 +174,7 @@ def test_the_parts_of_a_mask_are_found_as_a_plain_labelling_finds_them(shape, sh
     order = {n: k for k, n in enumerate(dict.fromkeys(numbers[coarse].tolist()), start=1)}
     expected_coarse = np.vectorize(lambda n: order.get(n, 0))(numbers)
     expected = np.where(mask, np.kron(expected_coarse, np.ones((4, 4), dtype=int))[:h, :w], 0)
-    found = images._components(mask)
+    found = page._components(mask)
     assert found.max() == len(order)
     np.testing.assert_array_equal(found, expected)
 

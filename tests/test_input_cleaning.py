@@ -14,7 +14,7 @@ from PIL import Image
 from digitlab import pretrained
 from digitlab.data import corrupted
 from digitlab.data import heldout
-from digitlab.vision import images
+from digitlab.vision import mnist_style
 from digitlab.vision.input_cleaning import cleaned, despeckled, on_black, specks
 
 
@@ -84,8 +84,8 @@ def test_salt_and_pepper_does_not_break_to_mnist(held_out, cnn):
     x, y = held_out
     x, y = x[:60], y[:60]
     noisy = salt_and_pepper(x, 0.2, seed=1)
-    seen = torch.stack([images.to_mnist(_png(image)) for image in noisy])
-    clean = torch.stack([images.to_mnist(_png(image)) for image in x])
+    seen = torch.stack([mnist_style.to_mnist(_png(image)) for image in noisy])
+    clean = torch.stack([mnist_style.to_mnist(_png(image)) for image in x])
     assert (cnn.predict(seen) == y).float().mean() >= 0.97
     assert (seen - clean).abs().mean() < 0.08  # the noisy digit comes out nearly as the clean one
 

@@ -10,7 +10,7 @@ import torch
 from PIL import Image
 
 from digitlab import classifiers
-from digitlab.vision import images
+from digitlab.vision import mnist_style
 
 from cli_run import assert_one_line_error, digitlab
 
@@ -45,7 +45,7 @@ def test_inputs_sharing_a_name_each_get_their_own_shown_image(model, capsys, tmp
     answers = [json.loads(line) for line in out.splitlines()]
     assert [a["shown"] for a in answers] == [str(seen / name) for name in expected]
     for path, name in zip(inputs, expected):
-        torch.testing.assert_close(_shown(seen / name), images.to_mnist(path), atol=1 / 255, rtol=0)
+        torch.testing.assert_close(_shown(seen / name), mnist_style.to_mnist(path), atol=1 / 255, rtol=0)
 
 
 def test_a_folder_stands_for_its_images_sorted_by_name(model, capsys, tmp_path, mnist_test):
@@ -139,8 +139,8 @@ def test_dark_page_files_are_cleaned_as_tensors_and_others_as_photos(model, caps
     photo (to_mnist)."""
     from digitlab.vision.input_cleaning import cleaned
 
-    mnist_style = [tmp_path / f"{i}.png" for i in range(3)]
-    for i, path in enumerate(mnist_style):
+    exported = [tmp_path / f"{i}.png" for i in range(3)]
+    for i, path in enumerate(exported):
         Image.fromarray(mnist_test.images[i].numpy()).save(path)
     dark_on_light, filling, grey = tmp_path / "dark.png", tmp_path / "filling.png", tmp_path / "grey.png"
     Image.fromarray(255 - mnist_test.images[3].numpy()).save(dark_on_light)
@@ -148,13 +148,13 @@ def test_dark_page_files_are_cleaned_as_tensors_and_others_as_photos(model, caps
     crop.resize((28, 28)).save(filling)
     Image.fromarray(np.maximum(mnist_test.images[5].numpy(), 90)).save(grey)
     seen = tmp_path / "seen"
-    code, out, err = digitlab(capsys, "predict", model, *mnist_style, dark_on_light, filling, grey, "--json",
+    code, out, err = digitlab(capsys, "predict", model, *exported, dark_on_light, filling, grey, "--json",
                               "--show", seen)
     assert code == 0, err
     answers = [json.loads(line) for line in out.splitlines()]
     for i, answer in enumerate(answers[:3]):
         assert np.array_equal(np.asarray(Image.open(answer["shown"])), mnist_test.images[i].numpy())
-    torch.testing.assert_close(_shown(answers[3]["shown"]), images.to_mnist(dark_on_light), atol=1 / 255, rtol=0)
+    torch.testing.assert_close(_shown(answers[3]["shown"]), mnist_style.to_mnist(dark_on_light), atol=1 / 255, rtol=0)
     for path, answer in zip([filling, grey], answers[4:]):
         tensor = torch.from_numpy(np.asarray(Image.open(path))).float()[None] / 255
         torch.testing.assert_close(_shown(answer["shown"]), cleaned(tensor)[0], atol=1 / 255, rtol=0)
@@ -165,12 +165,12 @@ def test_dark_page_files_are_cleaned_as_tensors_and_others_as_photos(model, caps
 
 def test_dark_page_tells_light_ink_on_dark_from_the_rest(mnist_test):
     digits = mnist_test.images[:500].numpy()  # (500, 28, 28) uint8
-    assert images.dark_page(digits).all()
-    assert images.dark_page(np.maximum(digits[:50], 90)).all()  # a grey page is still darker than the ink
-    assert not images.dark_page(255 - digits[:50]).any()  # dark ink on light
-    assert not images.dark_page(np.zeros((5, 28, 28), np.uint8)).any()  # blank: no ink to read
-    assert not images.dark_page(np.full((5, 28, 28), 60, np.uint8)).any()
-    assert images.dark_page(np.zeros((0, 28, 28), np.uint8)).shape == (0,)
+    assert mnist_style.dark_page(digits).all()
+    assert mnist_style.dark_page(np.maximum(digits[:50], 90)).all()  # a grey page is still darker than the ink
+    assert not mnist_style.dark_page(255 - digits[:50]).any()  # dark ink on light
+    assert not mnist_style.dark_page(np.zeros((5, 28, 28), np.uint8)).any()  # blank: no ink to read
+    assert not mnist_style.dark_page(np.full((5, 28, 28), 60, np.uint8)).any()
+    assert mnist_style.dark_page(np.zeros((0, 28, 28), np.uint8)).shape == (0,)
 
 
 def test_explain_saves_pictures_and_json_carries_the_maps(model, capsys, tmp_path, mnist_test):
@@ -207,7 +207,7 @@ def test_explain_into_a_file_is_one_line_error(model, capsys, tmp_path, mnist_te
 
 
 def test_read_images_gives_what_it_gave_before_its_routing_moved_into_images_prepare(tmp_path, mnist_train):
-    # images.prepare is the routing predict shares with the corruption set: a 28 x 28 PNG on a dark
+    # mnist_style.prepare is the routing predict shares with the corruption set: a 28 x 28 PNG on a dark
     # page is cleaned as a tensor (an MNIST digit keeps its own pixels), every other file goes through
     # to_mnist, a broken one is skipped and named, and the rest keep the order given.
     from digitlab.commands.predict import Unreadable, read_images
@@ -225,8 +225,8 @@ def test_read_images_gives_what_it_gave_before_its_routing_moved_into_images_pre
         inputs, read = read_images([str(p) for p in paths.values()], unreadable)
     assert read == [str(paths[n]) for n in ("mnist.png", "dark.png", "scan.jpg", "mnist-2.png")]
     assert unreadable.count == 1
-    expected = torch.stack([torch.from_numpy(digits[0]).float() / 255, images.to_mnist(paths["dark.png"]),
-                            images.to_mnist(paths["scan.jpg"]), torch.from_numpy(digits[2]).float() / 255])
+    expected = torch.stack([torch.from_numpy(digits[0]).float() / 255, mnist_style.to_mnist(paths["dark.png"]),
+                            mnist_style.to_mnist(paths["scan.jpg"]), torch.from_numpy(digits[2]).float() / 255])
     assert torch.equal(inputs, expected)
     with pytest.raises(DataError, match="broken.png"):  # with nowhere to send it, a refusal is raised
-        images.prepare(np.zeros((0, 28, 28), np.uint8), [], [paths["bad.png"].read_bytes()], ["broken.png"])
+        mnist_style.prepare(np.zeros((0, 28, 28), np.uint8), [], [paths["bad.png"].read_bytes()], ["broken.png"])

@@ -12,7 +12,7 @@ from PIL import Image, ImageDraw
 
 from digitlab import compare, pretrained
 from digitlab.data import datasets
-from digitlab.vision import images
+from digitlab.vision import mnist_style
 from digitlab.data import stress
 from digitlab.classifiers import METHODS
 from cli_run import digitlab
@@ -70,7 +70,7 @@ def _thin_one_photo(seed: int = 0) -> bytes:
 
 
 def test_the_shipped_cnn_reads_a_thin_one_in_a_photo(cnn):
-    seen = images.to_mnist(_thin_one_photo())  # was refused as "no digit found" before
+    seen = mnist_style.to_mnist(_thin_one_photo())  # was refused as "no digit found" before
     assert int(cnn.predict(seen[None])[0]) == 1
 
 
@@ -86,7 +86,7 @@ def test_the_shipped_cnn_reads_very_thick_strokes(cnn):
         page = Image.new("L", (192, 192), 0)
         ImageDraw.Draw(page).text((96, 96), str(digit), fill=255, font=font, anchor="mm", stroke_width=9,
                                   stroke_fill=255)
-        seen.append(images.to_mnist(page))
+        seen.append(mnist_style.to_mnist(page))
     assert cnn.predict(torch.stack(seen)).tolist() == list(range(10))
 
 

@@ -56,7 +56,7 @@ def test_weights_from_hairline_to_heavy_are_drawn():
     import torch
 
     def width(category: str, i: int) -> float:  # 2 * area / outline, in frame pixels after to_mnist
-        from digitlab.vision.images import to_mnist
+        from digitlab.vision.mnist_style import to_mnist
 
         ink = (to_mnist(stress.raw_image(category, i)[0]) > 0.5).numpy()
         inner = ink.copy()
@@ -102,10 +102,10 @@ def font_digits():
     """The stress set's first 500 font digits, through to_mnist, and their labels."""
     import torch
 
-    from digitlab.vision import images
+    from digitlab.vision import mnist_style
 
     drawn = [stress.raw_image("fonts", i) for i in range(500)]
-    return torch.stack([images.to_mnist(image) for image, _ in drawn]), torch.tensor([digit for _, digit in drawn])
+    return torch.stack([mnist_style.to_mnist(image) for image, _ in drawn]), torch.tensor([digit for _, digit in drawn])
 
 
 def test_the_augmentation_raises_the_short_runs_accuracy_on_font_digits(mnist_train, font_digits):

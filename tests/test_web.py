@@ -14,7 +14,7 @@ from fastapi.testclient import TestClient
 from PIL import Image
 
 from digitlab import cli
-from digitlab.vision import images
+from digitlab.vision import mnist_style
 from digitlab.classifiers import METHODS
 from digitlab.web import models as web_models
 from digitlab.web.app import MAX_UPLOAD_BYTES, create_app
@@ -81,7 +81,7 @@ def test_predict_raw_png_matches_the_models_run_directly(client, served):
     response = client.post("/api/predict", content=body, headers={"Content-Type": "image/png"})
     assert response.status_code == 200, response.text
     answer = response.json()
-    seen = images.to_mnist(body)  # (28, 28): what the models must have been given
+    seen = mnist_style.to_mnist(body)  # (28, 28): what the models must have been given
     shown = torch.tensor(list(Image.open(io.BytesIO(base64.b64decode(answer["image"]))).getdata()),
                          dtype=torch.float32).reshape(28, 28) / 255
     torch.testing.assert_close(shown, seen, atol=0.5 / 255, rtol=0)
@@ -361,7 +361,7 @@ def test_explain_answers_why_for_each_models_card(client, served, method):
     response = client.post(f"/api/explain?method={method}", content=body, headers={"Content-Type": "image/png"})
     assert response.status_code == 200, response.text
     why = response.json()
-    seen = images.to_mnist(body)
+    seen = mnist_style.to_mnist(body)
     assert why["method"] == method and why["label"] == served[method].clf.predict(seen[None]).item()
     assert set(why["pictures"]) == set(why["maps"]) and why["maps"]
     for grid in why["maps"].values():

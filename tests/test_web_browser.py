@@ -318,9 +318,10 @@ def test_a_12_megapixel_phone_photo_is_scaled_down_and_turned_upright(page, tmp_
     photo = tmp_path / "IMG_0001.jpg"
     stored.save(photo, quality=95, exif=exif)
     assert photo.stat().st_size > 2 * 1024 * 1024  # the server alone would refuse it
-    from digitlab.vision import images
+    from digitlab.vision import decoding
+    from digitlab.vision import mnist_style
 
-    width, height = images.open_image(photo.read_bytes()).size
+    width, height = decoding.open_image(photo.read_bytes()).size
     assert height > width  # the EXIF tag says what we mean: shown upright, the photo is portrait
     page.click("#clear")
     page.set_input_files("#upload", str(photo))
@@ -332,8 +333,8 @@ def test_a_12_megapixel_phone_photo_is_scaled_down_and_turned_upright(page, tmp_
     seen = np.asarray(Image.open(io.BytesIO(base64.b64decode(seen_b64))), dtype=np.float32)  # (28, 28)
     small = io.BytesIO()
     upright.resize((384, 512)).save(small, format="PNG")
-    expected = images.to_mnist(small.getvalue()).numpy() * 255
-    sideways = images.to_mnist(upright.resize((384, 512)).transpose(Image.Transpose.ROTATE_90)).numpy() * 255
+    expected = mnist_style.to_mnist(small.getvalue()).numpy() * 255
+    sideways = mnist_style.to_mnist(upright.resize((384, 512)).transpose(Image.Transpose.ROTATE_90)).numpy() * 255
     # Upright, the models' picture is the digit itself; on its side it would be nearer the rotated one.
     assert np.abs(seen - expected).mean() < np.abs(seen - sideways).mean() / 2
 

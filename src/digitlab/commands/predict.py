@@ -80,7 +80,7 @@ def image_paths(given: list[str]) -> list[str]:
     for name in given:
         folder = Path(name)
         if not folder.is_dir():
-            paths.append(name)  # a file, or a missing one that images.to_mnist reports
+            paths.append(name)  # a file, or a missing one that mnist_style.to_mnist reports
             continue
         files = sorted((p for p in folder.iterdir() if p.is_file()), key=lambda p: p.name)
         found = [p for p in files if p.suffix.lower() in IMAGE_SUFFIXES]
@@ -181,15 +181,15 @@ class Unreadable:
 
 def read_images(paths: list[str], unreadable: Unreadable, as_is: bool = False, blanks: bool = False):
     """((n, 28, 28) inputs in [0, 1], the paths they came from) for the images of `paths` that could
-    be read. 28 x 28 grey PNGs of light ink on a dark page (`images.dark_page`: mnist_png's, say) are
+    be read. 28 x 28 grey PNGs of light ink on a dark page (`mnist_style.dark_page`: mnist_png's, say) are
     cleaned as the models clean a tensor, a batch at once; the rest are made MNIST-like by
-    images.to_mnist, a few milliseconds each: `images.prepare`, which the corruption set shares. With
+    mnist_style.to_mnist, a few milliseconds each: `mnist_style.prepare`, which the corruption set shares. With
     `as_is`, every file is read as a folder's files are (other sizes resized, nothing cleaned). With
     `blanks`, an image with no ink is read as the black square it is (to be declined as "no digit"),
     not counted unreadable."""
     import torch
 
-    from digitlab.vision import images
+    from digitlab.vision import mnist_style
     from digitlab.errors import DataError
     from digitlab.data.folders import read_small_pngs
 
@@ -203,7 +203,7 @@ def read_images(paths: list[str], unreadable: Unreadable, as_is: bool = False, b
         return (torch.from_numpy(pixels[keep]).float() / 255 if keep else None), [paths[i] for i in keep]
     small, at, heads = read_small_pngs(paths)  # (k, 28, 28) uint8 of the 28 x 28 grey PNGs
     sources = [head if head is not None else path for head, path in zip(heads, paths)]
-    inputs, read = images.prepare(small, at, sources, paths, unreadable.add, blanks=blanks)
+    inputs, read = mnist_style.prepare(small, at, sources, paths, unreadable.add, blanks=blanks)
     return (inputs[torch.from_numpy(read)] if read.any() else None), [p for p, ok in zip(paths, read) if ok]
 
 

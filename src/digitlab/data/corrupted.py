@@ -11,8 +11,8 @@ generator seeded from (seed, kind, i): the same seed gives the same bytes, and a
 can be made alone. Two views, both test only (`data.TEST_ONLY`):
 
 - `corrupted_raw`: the damaged 28 x 28 images as they are, as the Python API feeds them to a model;
-- `corrupted`: what `digitlab predict` makes of each, saved as a 28 x 28 PNG (`images.prepare`:
-  MNIST-style images go as they are, the rest through `images.to_mnist`).
+- `corrupted`: what `digitlab predict` makes of each, saved as a 28 x 28 PNG (`mnist_style.prepare`:
+  MNIST-style images go as they are, the rest through `mnist_style.to_mnist`).
 """
 
 
@@ -107,11 +107,11 @@ def _png(image: np.ndarray) -> bytes:
 
 def cleaned(raw: np.ndarray, progress: bool = False) -> np.ndarray:
     """(n, 28, 28) uint8 damaged images -> (n, 28, 28) uint8: what `digitlab predict` gives a model
-    for each one saved as a 28 x 28 PNG (`images.prepare`, the routing predict itself calls), rounded
+    for each one saved as a 28 x 28 PNG (`mnist_style.prepare`, the routing predict itself calls), rounded
     to 0-255 as a dataset stores it. An image to_mnist refuses (it found no digit) stays a black
     square, so every model gets it wrong, as a user would see it refused; none is dropped."""
     from digitlab.console import track
-    from digitlab.vision.images import prepare
+    from digitlab.vision.mnist_style import prepare
 
     out = np.zeros_like(raw)
     chunks = range(0, len(raw), PER_KIND)
@@ -128,7 +128,7 @@ VIEWS = ("corrupted_raw", "corrupted")  # data.load's names: the images as they 
 
 def cache_path(view: str, seed: int = SEED) -> Path:
     from digitlab.store.files import home
-    from digitlab.vision.images import PREPROCESS_VERSION
+    from digitlab.vision.mnist_style import PREPROCESS_VERSION
 
     if view not in VIEWS:
         raise ValueError(f"no view {view!r} of the corruption set; choose one of {VIEWS}")

@@ -34,7 +34,7 @@ from digitlab.data.digits import SPLIT_FOLDERS, Digits, split_name
 from digitlab.errors import DataError, warn
 from digitlab.data.folder_cache import Decoded
 from digitlab.data.folder_listing import IMAGE_SUFFIXES, Listing, list_images, load_order, some
-from digitlab.vision.images import DECODE_SIDE, decode
+from digitlab.vision.decoding import DECODE_SIDE, decode
 from digitlab.data.parallel import CHUNK, PROGRESS_FROM, default_workers
 
 SIZE = (28, 28)
@@ -117,7 +117,7 @@ def _head(path: bytes | str) -> bytes | None:
 
 
 def _decode_one(path: str, data: bytes | None) -> tuple[np.ndarray, bool]:
-    """One file through images.decode (bounded), as (28, 28) uint8 and whether it was resized."""
+    """One file through decoding.decode (bounded), as (28, 28) uint8 and whether it was resized."""
     with decode(io.BytesIO(data) if data is not None else path, path, DECODE_SIDE) as image:
         image = image.convert("L")
     if image.size == SIZE:

@@ -21,7 +21,7 @@ DejaVu's display operators; spirals, zigzags, coils and waves; pentagons, hexago
 and bolts; hatching, rings, bricks, blobs and wood grain; and several digits made of held-out MNIST
 digits (heldout.CALIBRATION) and stress-style digits drawn with a seed of its own.
 
-Every raw image goes through `images.to_mnist`, as a user's file would, so the sets measure what
+Every raw image goes through `mnist_style.to_mnist`, as a user's file would, so the sets measure what
 `predict` sees; one it finds blank stays black (a declined "no digit").
 """
 
@@ -196,10 +196,10 @@ def raw_image(category: str, i: int, kind: str = "test", seed: int = SEED, mnist
 
 def build(kind: str, indices: range, mnist: np.ndarray, seed: int = SEED, progress: bool = True) -> np.ndarray:
     """(len(CATEGORIES) * len(indices), 28, 28) uint8, category by category: each raw image as
-    images.to_mnist makes it, black where it found no ink."""
+    mnist_style.to_mnist makes it, black where it found no ink."""
     from digitlab.console import track
     from digitlab.errors import DataError
-    from digitlab.vision.images import to_mnist
+    from digitlab.vision.mnist_style import to_mnist
 
     jobs = [(c, i) for c in CATEGORIES for i in indices]
     out = np.zeros((len(jobs), 28, 28), dtype=np.uint8)
@@ -214,7 +214,7 @@ def build(kind: str, indices: range, mnist: np.ndarray, seed: int = SEED, progre
 
 def cache_path(name: str) -> Path:
     from digitlab.store.files import home
-    from digitlab.vision.images import PREPROCESS_VERSION
+    from digitlab.vision.mnist_style import PREPROCESS_VERSION
 
     return home() / "nondigits" / f"{VERSION}-prep{PREPROCESS_VERSION}-{name}.npz"
 

@@ -12,7 +12,7 @@ matplotlib: DejaVu, STIX and Computer Modern), in four categories of PER_CATEGOR
 - small: digits 7 to 16 px tall, shown 3 to 8 times larger (nearest or bilinear).
 
 Half of every category is dark ink on light and half light on dark. Each raw image then goes
-through `images.to_mnist`, as a user's file would, so the set measures the preprocessing too.
+through `mnist_style.to_mnist`, as a user's file would, so the set measures the preprocessing too.
 It is for testing only: `data.load("stress", "train")` refuses, so no model ever trains on it.
 
 Image i of a category draws from a generator seeded from (seed, category, i): the same seed gives
@@ -291,7 +291,7 @@ def raw_image(category: str, i: int, seed: int = SEED) -> tuple[Image.Image, int
 
 
 # ---------------------------------------------------------------------------------------------
-# The dataset: every raw image through images.to_mnist, cached
+# The dataset: every raw image through mnist_style.to_mnist, cached
 # ---------------------------------------------------------------------------------------------
 
 
@@ -304,12 +304,12 @@ def build(seed: int = SEED, per_category: int | None = None, progress: bool = Tr
     """(images (N, 28, 28) uint8, labels (N,) uint8), N = 4 * per_category (PER_CATEGORY when None),
     category by category.
 
-    An image that images.to_mnist refuses (it found no digit) stays in the set as a black square, so
+    An image that mnist_style.to_mnist refuses (it found no digit) stays in the set as a black square, so
     every model gets it wrong, as a user would see it refused; none is dropped to flatter a score.
     """
     from digitlab.console import track
     from digitlab.errors import DataError
-    from digitlab.vision.images import to_mnist
+    from digitlab.vision.mnist_style import to_mnist
 
     jobs = [(c, i) for c in CATEGORIES for i in range(per_category or PER_CATEGORY)]
     images = np.zeros((len(jobs), 28, 28), dtype=np.uint8)
@@ -326,7 +326,7 @@ def build(seed: int = SEED, per_category: int | None = None, progress: bool = Tr
 
 def cache_path(seed: int = SEED) -> Path:
     from digitlab.store.files import home
-    from digitlab.vision.images import PREPROCESS_VERSION
+    from digitlab.vision.mnist_style import PREPROCESS_VERSION
 
     # The set is what the preprocessing makes of the raw images, so a change to either rebuilds it.
     return home() / "stress" / f"{VERSION}-prep{PREPROCESS_VERSION}-seed{seed}-{PER_CATEGORY}.npz"

@@ -107,8 +107,8 @@ def answers(clf, images: torch.Tensor, decline: bool = True) -> list[Answer]:
 
 
 def read(image, model=None, decline: bool = True) -> Answer:
-    """One image answered: a path (read as `digitlab predict` reads it, images.prepare), bytes or a
-    PIL image of one digit (cleaned by images.to_mnist), or a (28, 28) tensor (float in [0, 1] or
+    """One image answered: a path (read as `digitlab predict` reads it, mnist_style.prepare), bytes or a
+    PIL image of one digit (cleaned by mnist_style.to_mnist), or a (28, 28) tensor (float in [0, 1] or
     uint8; the model cleans it, input_cleaning).
     `model` is a classifier, a model folder, or None for the shipped cnn. With decline=False, the
     model's answer whatever it is (a blank file still has no answer: "no digit").
@@ -117,7 +117,7 @@ def read(image, model=None, decline: bool = True) -> Answer:
         Answer(label=7, probability=0.97, declined=None, classes=[0, 1, ..., 9], ...)
     """
     from digitlab import compare, pretrained
-    from digitlab.vision import images
+    from digitlab.vision import mnist_style
     from digitlab.errors import BlankImage
 
     clf = model if hasattr(model, "predict_proba") else compare.load_model(model) if model else pretrained.load("cnn")
@@ -128,17 +128,17 @@ def read(image, model=None, decline: bool = True) -> Answer:
             from digitlab.errors import DataError
 
             raise DataError(f"image tensor is {tuple(seen.shape)}; give one (28, 28) MNIST-style image")
-    elif isinstance(image, (str, os.PathLike)):  # a file: predict's own routing (images.prepare)
+    elif isinstance(image, (str, os.PathLike)):  # a file: predict's own routing (mnist_style.prepare)
         from digitlab.data.folders import read_small_pngs
 
         small, at, heads = read_small_pngs([str(image)])
-        seen, _ = images.prepare(small, at, [heads[0] or str(image)], [str(image)], blanks=True)
+        seen, _ = mnist_style.prepare(small, at, [heads[0] or str(image)], [str(image)], blanks=True)
         seen = seen[0]
         if not seen.any():  # read as the black square it is: no ink
             return Answer(None, 0.0, NO_DIGIT, classes)
     else:
         try:
-            seen = images.to_mnist(image, "image")
+            seen = mnist_style.to_mnist(image, "image")
         except BlankImage:
             return Answer(None, 0.0, NO_DIGIT, classes)
     return answers(clf, seen[None], decline)[0]

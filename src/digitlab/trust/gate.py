@@ -120,7 +120,7 @@ def drawn_digits(count: int, seed: int = DRAWN_SEED) -> np.ndarray:
     """(count, 28, 28) uint8 stress-style digits (count / 4 a category) through to_mnist, cached."""
     from digitlab.data import stress
     from digitlab.store.files import atomic_write, home
-    from digitlab.vision.images import PREPROCESS_VERSION
+    from digitlab.vision.mnist_style import PREPROCESS_VERSION
 
     path = home() / "nondigits" / f"drawn-{stress.VERSION}-prep{PREPROCESS_VERSION}-seed{seed}-{count}.npz"
     try:

@@ -4,7 +4,7 @@ framed as MNIST frames one, and a digit off to one side centred.
 
 MNIST's digits are light ink on an exactly black background, and a model trained on them reads
 nothing else: given a digit on a grey background (a raised brightness, fog, low contrast) the
-shipped cnn answered 8 for 994 of 1,000 held-out training digits, where `images.to_mnist` would have
+shipped cnn answered 8 for 994 of 1,000 held-out training digits, where `mnist_style.to_mnist` would have
 cleaned the same image first. A tensor handed to a model through the Python API gets no such
 cleaning, so the models clean their own input, here. Digits that already look like MNIST's pass
 unchanged (bit for bit: checked over MNIST's 60,000 training digits, all but 33, the heaviest, whose

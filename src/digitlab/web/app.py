@@ -2,7 +2,7 @@
 
 Nothing a visitor sends is trusted or kept. A request body is read up to MAX_UPLOAD_BYTES, opened
 only as PNG or JPEG, refused before decoding when it claims more than MAX_SIDE pixels a side (the
-header is all PIL reads until `load`), turned into MNIST's 28 x 28 by `images.to_mnist`, answered,
+header is all PIL reads until `load`), turned into MNIST's 28 x 28 by `mnist_style.to_mnist`, answered,
 and dropped.
 
 Where a request's time and memory go: the event loop reads bodies and answers the cheap routes
@@ -33,7 +33,8 @@ from starlette.requests import ClientDisconnect
 from digitlab import __version__
 from digitlab.trust import decline
 from digitlab.explain import explanations
-from digitlab.vision import images
+from digitlab.vision import decoding
+from digitlab.vision import mnist_style
 from digitlab.errors import DataError
 from digitlab.web.batching import Batcher
 from digitlab.web.models import Served
@@ -131,7 +132,7 @@ def decode(body: bytes) -> torch.Tensor:
         image.load()
         # A PNG larger than SHRINK_SIDE is box-reduced first, so cleaning it costs what a phone
         # photo's does; to_mnist box-reduces to 128 px a side anyway.
-        return images.to_mnist(images.reduced(image, SHRINK_SIDE), name="upload")
+        return mnist_style.to_mnist(decoding.reduced(image, SHRINK_SIDE), name="upload")
     except DataError as err:
         raise _refuse(400, str(err)) from None
     except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as err:

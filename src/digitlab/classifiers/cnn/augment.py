@@ -135,7 +135,7 @@ LOW_SIDES = (10, 13, 16)  # px, the low resolutions drawn from
 def degraded(images: torch.Tensor, blur: float, lowres: float, generator: torch.Generator) -> torch.Tensor:
     """A `blur` share of the images blurred and a `lowres` share shrunk and grown back, each by a
     level drawn per image, each changed one then stretched so that its brightest pixel is full ink again, as
-    images.to_mnist leaves every input. The photos and small scans of other people are softer
+    mnist_style.to_mnist leaves every input. The photos and small scans of other people are softer
     than MNIST's pen strokes (a blurred photo, a 12 px digit shown larger)."""
     n = len(images)
     draws = torch.rand(4, n, generator=generator).to(images.device)  # (4, N): which, and how much

@@ -1,0 +1,80 @@
+"""Opening a user's image file, bytes or PIL image, within bounds: EXIF rotation, Pillow's JPEG draft,
+a budget of decoded pixels, a large image shrunk at once (`open_image`, `decode`, `reduced`)."""
+
+from __future__ import annotations
+
+import io
+import os
+import warnings
+from pathlib import Path
+
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from digitlab.errors import DataError
+
+
+WORK_SIDE = 128  # px: the longer side the image is reduced to before cleaning; far above 20
+
+
+DECODE_SIDE = 4 * WORK_SIDE  # px: a file is decoded (or shrunk at once) to about this, longer side
+MAX_DECODE_BYTES = 160 << 20  # one image's decoded pixels; with what follows, peak memory stays under 300 MB
+BYTES_PER_PIXEL = {"1": 1, "L": 1, "I;16": 2, "I;16B": 2, "I;16L": 2}  # Pillow's storage; 4 for the rest
+
+
+def open_image(source: str | os.PathLike | bytes | Image.Image, name: str = "image") -> Image.Image:
+    """A PIL image from a path, raw bytes or a PIL image, upright per its EXIF orientation.
+
+    Decoding is bounded (see `decode`): a file is at most DECODE_SIDE on its longer side here.
+    """
+    if isinstance(source, Image.Image):
+        image = source
+    else:
+        if isinstance(source, (bytes, bytearray)):
+            stream = io.BytesIO(source)
+        else:
+            path = Path(source)
+            if not path.is_file():
+                raise DataError(f"{path}: no such image file; check the path")
+            stream, name = path, str(path)
+        image = decode(stream, name, DECODE_SIDE)
+    try:
+        return ImageOps.exif_transpose(image)
+    except (OSError, ValueError, SyntaxError):
+        return image  # a damaged EXIF block: keep the pixels as stored
+
+
+def decode(stream, name: str, side: int) -> Image.Image:
+    """Open and decode one image file with bounded memory, shrunk to at most `side` pixels a side.
+
+    A JPEG decodes straight at 1/2..1/8 scale (its draft mode). Other formats cannot, so a file
+    whose pixels would take more than MAX_DECODE_BYTES is refused before decoding (a 12,000 x
+    12,000 grey PNG, 144 MB, is read; the same in colour, 576 MB, is not), and a large one is
+    box-averaged down to `side` at once, so what follows works on a small image.
+    """
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # the budget below decides
+            image = Image.open(stream)
+        image.draft(image.mode, (side, side))
+        need = image.width * image.height * BYTES_PER_PIXEL.get(image.mode, 4)
+        if need > MAX_DECODE_BYTES:
+            raise Image.DecompressionBombError(f"{image.width:,} x {image.height:,} pixels")
+        image.load()  # decode now, so a truncated file fails here rather than later
+        return reduced(image, side)
+    except Image.DecompressionBombError as err:  # Pillow's own limit (178 million pixels) or ours
+        raise DataError(f"{name}: too large to read ({str(err).split(' exceeds')[0]}, over "
+                        f"{MAX_DECODE_BYTES >> 20} MB decoded); give a smaller image of one digit") from None
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as err:
+        raise DataError(f"{name}: not a readable image ({err}); give a PNG or JPEG of one digit") from None
+
+
+def reduced(image: Image.Image, side: int) -> Image.Image:
+    """A decoded image larger than `side` box-averaged down by a whole factor (to at least `side`),
+    in a mode whose values average (not palette indices or bits); smaller ones as they are."""
+    factor = max(image.size) // side
+    if factor < 2:
+        return image
+    if image.mode not in ("L", "LA", "RGB", "RGBA", "I", "F"):
+        image = image.convert("RGBA" if "transparency" in image.info or "A" in image.mode else
+                              "I" if image.mode.startswith("I;16") else "RGB" if image.mode != "1" else "L")
+    return image.reduce(factor)
