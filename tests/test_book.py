@@ -190,7 +190,7 @@ def test_gv_draws_with_graphviz_or_says_how_to_install_it(monkeypatch):
     diagram = book.gv("""init->predict->loss->gradient->step->stop
 step->predict[label=repeat]""")
     assert 'digraph G{ rankdir="LR"init->predict' in diagram.source
-    monkeypatch.setattr(book.shutil, "which", lambda name: None)  # no `dot` program
+    monkeypatch.setattr("shutil.which", lambda name: None)  # no `dot` program
     missing = repr(book.gv("a->b"))
     assert "cannot draw" in missing and "pip install graphviz" in missing and "a->b" in missing
 
@@ -199,7 +199,7 @@ def test_doc_prints_the_signature_and_documentation(capsys):
     assert book.doc(book.plot_function) is None
     out = capsys.readouterr().out
     assert out.startswith("plot_function(f: 'Callable', tx:") and "100 points" in out
-    assert "Defined in digitlab.book." in out
+    assert "Defined in digitlab.book.pictures." in out
     book.doc(len)  # a builtin
     assert "Return the number of items" in capsys.readouterr().out
 
