@@ -21,7 +21,11 @@ import time
 
 import torch
 
-from digitlab import classifiers, compare, metrics, pretrained
+from digitlab import classifiers
+from digitlab.compare.config import CompareConfig
+from digitlab import service
+from digitlab import metrics
+from digitlab import pretrained
 from digitlab.trust import calibration
 from digitlab.data import datasets
 from digitlab.data import heldout
@@ -73,11 +77,11 @@ def main() -> None:
             measure(f"shipped {method}", pretrained.load(method), sets, test, shaken)
         return
     fit, _ = heldout.split(datasets.load("mnist", "train"), "mnist")
-    plans = compare.CompareConfig()
+    plans = CompareConfig()
     for method in args.fresh.split(","):
         start = time.perf_counter()
         options = {"preset": "fast"} if method == "cnn" else {}
-        clf = compare.make(method, seed=args.seed, **options, **vars(plans.plan(method)))
+        clf = service.make(method, seed=args.seed, **options, **vars(plans.plan(method)))
         clf.fit(fit.images, fit.labels, progress=False)
         print(f"{method}: trained on {len(fit.labels):,} fit digits in {time.perf_counter() - start:.0f} s, "
               f"MNIST test {clf.score(test.images, test.labels):.2%}")

@@ -29,7 +29,11 @@ def main() -> None:
 
     import torch
 
-    from digitlab import compare, report
+    from digitlab.compare.config import CompareConfig, DEFAULT_DATASETS
+    from digitlab.compare.tasks import load_task
+    from digitlab.compare.job import run_all
+    from digitlab import service
+    from digitlab import report
 
     torch.set_num_threads(args.threads)
     out = Path(args.out or tempfile.mkdtemp(prefix="digitlab-compare-budget-"))
@@ -37,17 +41,17 @@ def main() -> None:
     wall, cpu = time.perf_counter(), time.process_time()
     phases = {}
     start = time.perf_counter()
-    tasks = [compare.load_task(name) for name in compare.DEFAULT_DATASETS]
+    tasks = [load_task(name) for name in DEFAULT_DATASETS]
     phases["load data"] = time.perf_counter() - start
     start = time.perf_counter()
-    results = compare.run_all(tasks, compare.parse_methods(args.methods), out, device="cpu")
+    results = run_all(tasks, service.parse_methods(args.methods), out, device="cpu")
     phases["train and test"] = time.perf_counter() - start
     start = time.perf_counter()
     report.write(out / "report.html", results, tasks, {}, report.environment("cpu"))
     phases["report"] = time.perf_counter() - start
     wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
 
-    print(f"defaults: {compare.CompareConfig()}")
+    print(f"defaults: {CompareConfig()}")
     for r in results:
         print(f"  {r.method:<11} {r.task:<7} train {r.train_seconds:6.2f} s   accuracy {r.accuracy:.2%}")
     for name, seconds in phases.items():

@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from digitlab import compare, metrics
+from digitlab.compare.tasks import load_task
+from digitlab import metrics
 from digitlab.trust import calibration
 from digitlab.data import datasets
 from digitlab.data import heldout
@@ -212,7 +213,7 @@ def test_mnist_never_fits_on_a_held_out_digit(dataset):
 
 
 def test_compare_and_train_fit_on_the_fit_part_and_calibrate_on_the_rest():
-    task = compare.load_task("mnist")
+    task = load_task("mnist")
     assert len(task.train_labels) == 55_000 and len(task.calibration_labels) == 6_000  # 4,000 clean, 2,000 damaged
     train = datasets.load("mnist", "train")
     assert torch.equal(task.train_images, train.images[:55_000])

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from digitlab import compare
+from digitlab import service
 from digitlab.data import datasets
 from digitlab.classifiers import METHODS, CNNClassifier, as_images, load, make
 from digitlab.classifiers.pixel import ideal_digits
@@ -157,7 +157,7 @@ def test_ideal_digits_are_the_means_of_a_classs_styles_the_commonest_first():
 
 def test_pixel_with_several_ideals_measures_each_class_by_its_nearest_one(ten, tmp_path):
     clf = make("pixel", ideals=4, seed=1).fit(*ten[0])
-    assert clf.ideals_.shape == (10, 4, 28, 28) and compare.count_parameters(clf) == 10 * 4 * 28 * 28
+    assert clf.ideals_.shape == (10, 4, 28, 28) and service.count_parameters(clf) == 10 * 4 * 28 * 28
     x = as_images(ten[1][0][:50])
     direct = ((x[:, None, None] - clf.ideals_[None]) ** 2).mean((-1, -2)).sqrt()  # (50, 10, 4)
     assert torch.allclose(clf.distances(x), direct.amin(2), atol=1e-5)

@@ -19,7 +19,10 @@ import torch
 from PIL import Image, ImageDraw, ImageFont
 from safetensors.torch import load_file
 
-from digitlab import classifiers, cli, compare
+from digitlab import classifiers
+from digitlab import cli
+from digitlab.compare.config import DEFAULT_DATASETS
+from digitlab.compare.tasks import load_tasks
 from digitlab.data import datasets
 from digitlab.vision import mnist_style
 from digitlab.classifiers.cnn import presets
@@ -54,7 +57,7 @@ def test_compare_quick_prints_the_table_and_saves_models_and_report(compare_run)
         if len(cells) > 2 and cells[0] in classifiers.METHODS:
             rows[cells[0], cells[1]] = cells
     assert len(rows) == len(classifiers.METHODS) * 2, printed
-    for task in compare.load_tasks(compare.DEFAULT_DATASETS, quick=True):  # the run's own seeded subsets
+    for task in load_tasks(DEFAULT_DATASETS, quick=True):  # the run's own seeded subsets
         for method in classifiers.METHODS:
             score = classifiers.load(compared / f"{method}-{task.slug}").score(task.test_images, task.test_labels)
             assert rows[method, task.name][2] == f"{score:.2%}", (method, task.name)

@@ -8,7 +8,11 @@ import pytest
 import torch
 from PIL import Image
 
-from digitlab import classifiers, compare
+from digitlab import classifiers
+from digitlab.compare.config import CompareConfig, MethodPlan
+from digitlab.compare.tasks import load_task, tell_apart
+from digitlab.compare.job import run_one
+from digitlab import service
 from digitlab.classifiers.cnn import presets
 from digitlab.errors import DataError, DigitlabError
 
@@ -17,48 +21,48 @@ from cli_run import assert_one_line_error, digitlab
 
 @pytest.fixture(scope="module")
 def tiny():
-    return compare.load_task("mnist_tiny")
+    return load_task("mnist_tiny")
 
 
 def test_epochs_override_every_trained_method_but_not_pixel():
-    config = compare.CompareConfig()
+    config = CompareConfig()
     assert config.plan("linear", 7).epochs == 7 and config.plan("cnn", 7).epochs == 7
     assert config.plan("pixel", 7).epochs is None
     assert config.plan("linear") == config.linear
 
 
 def test_the_cnn_trains_longer_on_a_gpu_where_epochs_are_cheap():
-    config = compare.CompareConfig()
+    config = CompareConfig()
     assert config.plan("cnn").epochs is None  # the fast preset's own epochs: its config is the one source
-    assert compare.make("cnn", **dataclasses.asdict(config.plan("cnn"))).config.epochs == presets.preset("fast").epochs
+    assert service.make("cnn", **dataclasses.asdict(config.plan("cnn"))).config.epochs == presets.preset("fast").epochs
     assert config.plan("cnn", 3).epochs == 3
     assert config.plan("cnn", device="cuda").epochs == config.cnn_on_gpu.epochs == 8  # no GPU needed to plan
     assert config.plan("cnn", device="auto").epochs == (8 if torch.cuda.is_available() else None)
 
 
 def test_methods_are_checked_and_the_valid_ones_listed():
-    assert compare.parse_methods(None) == list(classifiers.METHODS)
-    assert compare.parse_methods(" linear,cnn ") == ["linear", "cnn"]
+    assert service.parse_methods(None) == list(classifiers.METHODS)
+    assert service.parse_methods(" linear,cnn ") == ["linear", "cnn"]
     with pytest.raises(DigitlabError, match="unknown method svm; choose from pixel, linear, simple_net, cnn"):
-        compare.parse_methods("linear,svm")
+        service.parse_methods("linear,svm")
 
 
 def test_quick_tasks_are_seeded_subsets_of_both_classes():
-    config = compare.CompareConfig()
-    task = compare.load_task("mnist_sample", quick=True, seed=1)
+    config = CompareConfig()
+    task = load_task("mnist_sample", quick=True, seed=1)
     assert (len(task.train_labels), len(task.test_labels)) == (config.quick_train, config.quick_test)
     assert task.classes == [3, 7] and (task.name, task.slug) == ("3 vs 7", "3v7")
-    again = compare.load_task("mnist_sample", quick=True, seed=1)
-    other = compare.load_task("mnist_sample", quick=True, seed=2)
+    again = load_task("mnist_sample", quick=True, seed=1)
+    other = load_task("mnist_sample", quick=True, seed=2)
     assert torch.equal(task.train_images, again.train_images)
     assert not torch.equal(task.train_images, other.train_images)
-    ten = compare.load_task("mnist", quick=True)
+    ten = load_task("mnist", quick=True)
     assert ten.classes == list(range(10)) and (ten.name, ten.slug) == ("0-9", "0-9")
 
 
 def test_evaluate_agrees_with_the_classifier(tiny):
     clf = classifiers.make("pixel").fit(tiny.train_images, tiny.train_labels)
-    scores = compare.evaluate(clf, tiny.test_images, tiny.test_labels, worst=5)
+    scores = service.evaluate(clf, tiny.test_images, tiny.test_labels, worst=5)
     assert scores["accuracy"] == pytest.approx(clf.score(tiny.test_images, tiny.test_labels))
     confusion = scores["confusion"]
     assert int(confusion.sum()) == len(tiny.test_labels)
@@ -76,17 +80,17 @@ def test_evaluate_agrees_with_the_classifier(tiny):
 
 def test_parameters_are_what_the_model_holds(tiny):
     linear = classifiers.make("linear", epochs=1).fit(tiny.train_images, tiny.train_labels)
-    assert compare.count_parameters(linear) == 28 * 28 + 1  # one output for the binary task, and its bias
+    assert service.count_parameters(linear) == 28 * 28 + 1  # one output for the binary task, and its bias
     pixel = classifiers.make("pixel").fit(tiny.train_images, tiny.train_labels)
-    assert compare.count_parameters(pixel) == 2 * 28 * 28  # the two mean digits
+    assert service.count_parameters(pixel) == 2 * 28 * 28  # the two mean digits
 
 
 def test_resumed_models_take_new_settings_and_refuse_unknown_ones(tiny):
-    clf = compare.make("linear", seed=1, epochs=None, lr=0.5)  # None keeps the method's default
+    clf = service.make("linear", seed=1, epochs=None, lr=0.5)  # None keeps the method's default
     assert (clf.config.epochs, clf.config.lr, clf.config.seed) == (classifiers.LinearConfig().epochs, 0.5, 1)
-    assert compare.with_overrides(clf, epochs=3, lr=None).config == dataclasses.replace(clf.config, epochs=3)
+    assert service.with_overrides(clf, epochs=3, lr=None).config == dataclasses.replace(clf.config, epochs=3)
     with pytest.raises(DigitlabError, match="--lr: a pixel model has no such setting"):
-        compare.with_overrides(classifiers.make("pixel"), lr=0.1)
+        service.with_overrides(classifiers.make("pixel"), lr=0.1)
 
 
 def _write_folder(root, layout: dict[str, dict[int, int]], digits: torch.Tensor, labels: torch.Tensor) -> None:
@@ -101,12 +105,12 @@ def _write_folder(root, layout: dict[str, dict[int, int]], digits: torch.Tensor,
 def test_a_folder_is_a_task_and_test_digits_must_have_been_trained(tmp_path, mnist_test):
     good = tmp_path / "good"
     _write_folder(good, {"train": {3: 20, 7: 20}, "valid": {3: 5, 7: 5}}, mnist_test.images, mnist_test.labels)
-    task = compare.load_task(str(good))
+    task = load_task(str(good))
     assert task.classes == [3, 7] and len(task.test_labels) == 10 and task.name == "3 vs 7"
     bad = tmp_path / "bad"
     _write_folder(bad, {"train": {3: 20, 7: 20}, "valid": {3: 5, 1: 5}}, mnist_test.images, mnist_test.labels)
     with pytest.raises(DataError, match=r"test images hold digits \[1\] that no training image has"):
-        compare.load_task(str(bad))
+        load_task(str(bad))
 
 
 def test_two_datasets_of_the_same_digits_keep_their_own_models_rows_and_report(capsys, tmp_path, mnist_test):
@@ -126,17 +130,17 @@ def test_two_datasets_of_the_same_digits_keep_their_own_models_rows_and_report(c
 
 
 def test_tasks_are_told_apart_only_when_they_clash(tiny):
-    assert [t.slug for t in compare.tell_apart([tiny])] == ["3v7"]
+    assert [t.slug for t in tell_apart([tiny])] == ["3v7"]
     ten = dataclasses.replace(tiny, name="0-9", dataset="mnist", train_labels=torch.arange(10))
-    assert [(t.name, t.slug) for t in compare.tell_apart([tiny, ten])] == [("3 vs 7", "3v7"), ("0-9", "0-9")]
+    assert [(t.name, t.slug) for t in tell_apart([tiny, ten])] == [("3 vs 7", "3v7"), ("0-9", "0-9")]
     # Two folders of the same name and digits: numbered in the order given.
     a, b = (dataclasses.replace(tiny, dataset=f"{root}/mix") for root in ("a", "b"))
-    assert [t.slug for t in compare.tell_apart([a, b])] == ["3v7-mix-1", "3v7-mix-2"]
+    assert [t.slug for t in tell_apart([a, b])] == ["3v7-mix-1", "3v7-mix-2"]
 
 
 def test_a_method_or_dataset_named_twice_is_refused(capsys, tmp_path):
     with pytest.raises(DigitlabError, match="--methods: linear is named twice"):
-        compare.parse_methods("linear,cnn,linear")
+        service.parse_methods("linear,cnn,linear")
     code, _, err = digitlab(capsys, "compare", "--quick", "--methods", "linear,linear", "--out", tmp_path / "a")
     assert_one_line_error(code, err, "linear is named twice")
     code, _, err = digitlab(capsys, "compare", "--quick", "--dataset", "mnist_tiny", "--dataset", "mnist_tiny",
@@ -155,24 +159,24 @@ def test_evaluate_scores_in_batches_with_the_same_answers(mnist_test, monkeypatc
     whole = clf.predict_proba(mnist_test.images[500:750])
     sizes, real = [], clf.predict_proba
     monkeypatch.setattr(clf, "predict_proba", lambda X: sizes.append(len(X)) or real(X))
-    monkeypatch.setattr(compare, "SCORE_BATCH", 100)
-    scores = compare.evaluate(clf, mnist_test.images[500:750], mnist_test.labels[500:750])
+    monkeypatch.setattr(service, "SCORE_BATCH", 100)
+    scores = service.evaluate(clf, mnist_test.images[500:750], mnist_test.labels[500:750])
     assert sizes == [100, 100, 50]  # never the whole set at once: its float copy is what grows
     assert torch.equal(scores["predicted"], clf.classes_[whole.argmax(1)])
 
 
 @pytest.mark.parametrize("method, plan", [
-    ("pixel", compare.MethodPlan(epochs=3, distance="l1", deskew=True)),  # epochs: pixel has none
-    ("simple_net", compare.MethodPlan(epochs=1, lr=0.3, batch_size=32, deskew=True, distance="l1"))])
+    ("pixel", MethodPlan(epochs=3, distance="l1", deskew=True)),  # epochs: pixel has none
+    ("simple_net", MethodPlan(epochs=1, lr=0.3, batch_size=32, deskew=True, distance="l1"))])
 def test_every_setting_of_a_plan_reaches_the_saved_model(method, plan, tiny, tmp_path):
-    result = compare.run_one(method, tiny, plan, tmp_path, seed=0, device="cpu")
+    result = run_one(method, tiny, plan, tmp_path, seed=0, device="cpu")
     given = {k: v for k, v in dataclasses.asdict(plan).items() if v is not None and k in result.config}
     saved = dataclasses.asdict(classifiers.load(result.model_dir).config)
     assert given and result.config == saved == {**saved, **given}
 
 
 def test_the_default_job_deskews_the_cheap_methods_and_trains_the_net_at_its_chosen_lr():
-    config = compare.CompareConfig()
-    made = {m: compare.make(m, **dataclasses.asdict(config.plan(m))).config for m in ("pixel", "linear", "simple_net")}
+    config = CompareConfig()
+    made = {m: service.make(m, **dataclasses.asdict(config.plan(m))).config for m in ("pixel", "linear", "simple_net")}
     assert all(c.deskew for c in made.values()) and made["pixel"].distance == "l2"
     assert (made["simple_net"].epochs, made["simple_net"].lr, made["simple_net"].batch_size) == (10, 0.25, 128)

@@ -10,7 +10,8 @@ import pytest
 import torch
 from PIL import Image, ImageDraw
 
-from digitlab import compare, pretrained
+from digitlab.compare.job import stress_evaluation
+from digitlab import pretrained
 from digitlab.data import datasets
 from digitlab.vision import mnist_style
 from digitlab.data import stress
@@ -44,7 +45,7 @@ STRESS_TOLERANCE = 0.005  # 25 of the 5,000 images: fonts and rounding differ a 
 def test_each_shipped_model_reads_the_stress_set_as_recorded_within_5_points_of_mnist(method):
     # The target: every method reads other people's digits nearly as well as MNIST's own.
     clf, recorded = pretrained.load(method), pretrained.recorded()[method]
-    scored = compare.stress_evaluation(clf, datasets.load("stress", "valid"))["by_category"]
+    scored = stress_evaluation(clf, datasets.load("stress", "valid"))["by_category"]
     assert abs(scored["all"] - recorded["stress"]["all"]) <= STRESS_TOLERANCE, (method, scored, recorded)
     assert recorded["mnist_test"] - recorded["stress"]["all"] <= 0.05, (method, recorded)
 

@@ -8,7 +8,7 @@ import pytest
 import torch
 from torch.testing import assert_close
 
-from digitlab import compare
+from digitlab import service
 from digitlab.classifiers.cnn.config import CNNConfig
 from digitlab.classifiers.cnn import presets
 from digitlab.classifiers.cnn import network
@@ -250,7 +250,7 @@ def test_on_cuda_fast_and_medium_take_larger_steps_no_more_of_them_and_best_stay
     assert presets.preset("best", "cuda") == presets.preset("best")
     assert presets.preset("fast", "auto") == presets.preset("fast", "cuda" if torch.cuda.is_available() else "cpu")
     assert presets.preset("fast", torch.device("cuda", 0), seed=3).seed == 3  # no GPU needed to read it
-    assert compare.make("cnn", device="cuda").planned_epochs() == presets.preset("fast", "cuda").epochs
+    assert service.make("cnn", device="cuda").planned_epochs() == presets.preset("fast", "cuda").epochs
 
 
 @pytest.mark.parametrize("field, value", [("epochs", 0), ("lr", -1.0), ("label_smoothing", 1.0),

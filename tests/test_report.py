@@ -16,7 +16,10 @@ import torch
 from PIL import Image
 from torch.testing import assert_close
 
-from digitlab import compare, report
+from digitlab.compare.config import MethodPlan
+from digitlab.compare.tasks import Task, load_task
+from digitlab.compare.job import Result, run_one
+from digitlab import report
 from digitlab.data import corrupted
 from digitlab.data import datasets
 from digitlab.data import stress
@@ -30,8 +33,8 @@ def page_path(tmp_path_factory):
     """A report from real quick runs: pixel and linear on 3 vs 7 and on ten digits, the ten-digit
     models also scored on small slices of the stress and corruption sets."""
     out = tmp_path_factory.mktemp("report")
-    tasks = [compare.load_task(name, quick=True) for name in ("mnist_tiny", "mnist")]
-    plan = compare.MethodPlan(epochs=2)
+    tasks = [load_task(name, quick=True) for name in ("mnist_tiny", "mnist")]
+    plan = MethodPlan(epochs=2)
     images, labels = stress.build(per_category=5, progress=False)
     shaken = datasets.Digits(torch.from_numpy(images), torch.from_numpy(labels).long(),
                          torch.arange(20) // 5 * stress.PER_CATEGORY, "stress")
@@ -39,7 +42,7 @@ def page_path(tmp_path_factory):
     kinds = len(corrupted.NAMES)
     damaged = datasets.Digits(torch.from_numpy(images), torch.from_numpy(labels).long(),
                           torch.arange(3 * kinds) // 3 * corrupted.PER_KIND, "corrupted_raw")
-    results = [compare.run_one(m, t, plan, out, seed=0, device="cpu", shaken=shaken, damaged=damaged)
+    results = [run_one(m, t, plan, out, seed=0, device="cpu", shaken=shaken, damaged=damaged)
                for t in tasks for m in ("pixel", "linear")]
     return report.write(out / "report.html", results, tasks, {"seed": 0}, report.environment("cpu"))
 
@@ -116,7 +119,7 @@ def test_report_renders_offline_in_headless_chromium(page_path):
 
 def test_a_single_epoch_curve_has_whole_epochs_and_stops_at_100_percent():
     row = {"epoch": 0, "train_loss": 0.3, "valid_loss": 0.2, "accuracy": 0.99}
-    result = compare.Result("linear", "3 vs 7", 0.99, 0.1, 1e-6, 785, 4000, [row], [3, 7],
+    result = Result("linear", "3 vs 7", 0.99, 0.1, 1e-6, 785, 4000, [row], [3, 7],
                             torch.zeros(2, 2, dtype=torch.int64), [], 100, "x", {})
     top, bottom = report.learning_curves([result]).axes
     for ax in (top, bottom):
@@ -133,7 +136,7 @@ def test_the_mean_digits_are_drawn_upright_each_over_its_own_class():
     images[1, 2:5, 4:] = 100
     images[2:, :, 20:23] = 255  # two 7s: a bar down the right
     labels = torch.tensor([3, 3, 7, 7])
-    task = compare.Task("3 vs 7", "made", images, labels, images, labels)
+    task = Task("3 vs 7", "made", images, labels, images, labels)
     mosaic = report.mean_digits(task).axes[0].images[0].get_array()  # (37, 62): two cells of 28 + 9 by 28 + 3
     for column, digit in enumerate([3, 7]):
         mean = images[labels == digit].float().mean(0)

@@ -81,13 +81,14 @@ def scores(clf) -> dict:
     """What is recorded beside a shipped model: its accuracy on MNIST's test set (and on its first
     SLICE images), on the stress set, overall and by category, and on the corruption set's two views,
     by kind; its calibration error on each."""
-    from digitlab import compare
+    from digitlab.compare.job import stress_evaluation
+    from digitlab import service
     from digitlab.data import corrupted
     from digitlab.data import datasets
 
     test = datasets.load("mnist", "test")
-    on_test = compare.evaluate(clf, test.images, test.labels, worst=0)
-    on_stress = compare.stress_evaluation(clf, datasets.load("stress", "valid"))
+    on_test = service.evaluate(clf, test.images, test.labels, worst=0)
+    on_stress = stress_evaluation(clf, datasets.load("stress", "valid"))
     predicted = on_test["predicted"]
     recorded = {
         "mnist_test": float((predicted == test.labels).float().mean()),
@@ -99,7 +100,7 @@ def scores(clf) -> dict:
     }
     for view in ("corrupted", "corrupted_raw"):  # as predict reads the damaged digits, and as tensors
         damaged = datasets.load(view, "valid")
-        on_view = compare.evaluate(clf, damaged.images, damaged.labels, worst=0)
+        on_view = service.evaluate(clf, damaged.images, damaged.labels, worst=0)
         recorded[view] = corrupted.accuracy_by_kind(on_view["predicted"], damaged.labels, damaged.index)
         recorded[f"ece_{view}"] = on_view["ece"]
     return recorded

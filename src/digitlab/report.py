@@ -26,7 +26,8 @@ from digitlab import __version__
 from digitlab.store.files import atomic_write
 
 if TYPE_CHECKING:
-    from digitlab.compare import Result, Task
+    from digitlab.compare.job import Result
+    from digitlab.compare.tasks import Task
 
 SECTIONS = {  # id -> heading, in page order; the tests check each one is there
     "summary": "Results",

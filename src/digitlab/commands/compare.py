@@ -51,7 +51,11 @@ def run(args: argparse.Namespace) -> int:
 
     from rich.console import Console
 
-    from digitlab import compare, report
+    from digitlab.compare.config import CompareConfig, DEFAULT_DATASETS
+    from digitlab.compare.tasks import load_tasks
+    from digitlab.compare.job import run_all
+    from digitlab import service
+    from digitlab import report
     from digitlab.console import console
     from digitlab.train.devices import resolve_device
     from digitlab.errors import DigitlabError
@@ -60,16 +64,16 @@ def run(args: argparse.Namespace) -> int:
     if args.epochs is not None and args.epochs < 1:
         raise DigitlabError(f"--epochs {args.epochs}: give 1 or more")
     device = resolve_device(args.device)
-    methods = compare.parse_methods(args.methods)
-    config = compare.CompareConfig()
+    methods = service.parse_methods(args.methods)
+    config = CompareConfig()
     epochs = 1 if args.quick and args.epochs is None else args.epochs
     out = Path(args.out)
     check_output_folder(out, "--out")  # before any training, not when the first model is saved
-    names = args.dataset or compare.DEFAULT_DATASETS
-    tasks = compare.load_tasks(names, args.quick, args.seed, config)  # refuses a dataset given twice
+    names = args.dataset or DEFAULT_DATASETS
+    tasks = load_tasks(names, args.quick, args.seed, config)  # refuses a dataset given twice
     # --quick skips the stress and corruption sets: building them the first time takes longer than the
     # whole smoke run.
-    results = compare.run_all(tasks, methods, out, args.seed, device, epochs, config, test_sets=not args.quick)
+    results = run_all(tasks, methods, out, args.seed, device, epochs, config, test_sets=not args.quick)
     settings = {
         "datasets": ", ".join(t.dataset for t in tasks),
         "quick": str(args.quick),

@@ -45,17 +45,18 @@ def _temperature(clf) -> str:
 def run(args: argparse.Namespace) -> int:
     from rich.console import Console
 
-    from digitlab import compare
+    from digitlab.compare.tasks import task_name
+    from digitlab import service
     from digitlab.data import datasets
     from digitlab.metrics import ECE_BINS
 
-    clf = compare.load_model(args.model)
+    clf = service.load_model(args.model)
     classes = clf.classes_.tolist()
     dataset = args.dataset or ("mnist" if len(classes) == 10 else "mnist_sample")
     test = datasets.load(dataset, datasets.evaluation_split(dataset))
-    compare.check_task(clf, test.labels, args.model)
-    scores = compare.evaluate(clf, test.images, test.labels, model=args.model)
-    title = f"{args.model} on {dataset} ({compare.task_name(classes, dataset)}), test images"
+    service.check_task(clf, test.labels, args.model)
+    scores = service.evaluate(clf, test.images, test.labels, model=args.model)
+    title = f"{args.model} on {dataset} ({task_name(classes, dataset)}), test images"
     Console().print(confusion_table(scores["confusion"], classes, title))
     print(f"accuracy {scores['accuracy']:.2%} on {len(test.labels):,} test images of {dataset}")
     print(f"calibration error (ECE, {ECE_BINS} bins) {scores['ece']:.2%}" + _temperature(clf))

@@ -266,11 +266,12 @@ def explained(clf, seen, path: str, folder: str, namer: ShownNames) -> dict:
 def run(args: argparse.Namespace) -> int:
     import sys
 
-    from digitlab import compare, pretrained
+    from digitlab import service
+    from digitlab import pretrained
     from digitlab.trust import decline
 
     model, args.images = split_model(args.images, more=bool(args.from_file))
-    clf = compare.load_model(model) if model else pretrained.load("cnn")
+    clf = service.load_model(model) if model else pretrained.load("cnn")
     model = model or "the shipped cnn"
     classes = clf.classes_.tolist()
     namer, unreadable, predicted = ShownNames(), Unreadable(), 0
@@ -279,7 +280,7 @@ def run(args: argparse.Namespace) -> int:
         inputs, paths = read_images(batch, unreadable, args.as_is, blanks=args.decline)  # (n, 28, 28) in [0, 1]
         if inputs is None:
             continue
-        proba = compare.check_outputs(clf.predict_proba(inputs).float().cpu(), model)  # (n, K), columns follow classes_
+        proba = service.check_outputs(clf.predict_proba(inputs).float().cpu(), model)  # (n, K), columns follow classes_
         reasons = decline.reasons(inputs, proba, decline.method_of(clf)) if args.decline else [False] * len(paths)
         lines = []
         for path, seen, row, declined in zip(paths, inputs, proba.tolist(), reasons):

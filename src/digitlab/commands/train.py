@@ -69,11 +69,13 @@ def _check_recipe(args: argparse.Namespace) -> None:
 
 def _check_options(args: argparse.Namespace) -> None:
     """--epochs and --lr given to a method without them (pixel similarity) would be silently dropped."""
-    from digitlab import compare
+    from digitlab.compare.config import DEFAULT_OUT
+    from digitlab.compare.tasks import calibrate, load_task
+    from digitlab import service
     from digitlab.errors import DigitlabError
 
     for option in ("epochs", "lr"):
-        if getattr(args, option) is not None and option not in compare.options_of(args.method):
+        if getattr(args, option) is not None and option not in service.options_of(args.method):
             raise DigitlabError(f"--{option}: the {args.method} method has no {option} (it is not trained "
                                 "by steps); leave it out")
 
@@ -111,12 +113,15 @@ def _train(args: argparse.Namespace) -> int:
     import sys
     from pathlib import Path
 
-    from digitlab import classifiers, compare
+    from digitlab import classifiers
+    from digitlab.compare.config import DEFAULT_OUT
+    from digitlab.compare.tasks import calibrate, load_task
+    from digitlab import service
     from digitlab.train import distributed
     from digitlab.train.devices import resolve_device
     from digitlab.errors import DigitlabError
 
-    method = compare.parse_methods(args.method, option="METHOD")
+    method = service.parse_methods(args.method, option="METHOD")
     if len(method) != 1:
         raise DigitlabError(f"train takes one METHOD, not {args.method!r}; "
                             f"choose from {', '.join(classifiers.METHODS)}")
@@ -125,8 +130,8 @@ def _train(args: argparse.Namespace) -> int:
     _check_recipe(args)
     _check_options(args)
     device = resolve_device(args.device)
-    task = compare.load_task(args.dataset)
-    out = Path(args.out or Path(compare.DEFAULT_OUT) / f"{args.method}-{task.slug}")
+    task = load_task(args.dataset)
+    out = Path(args.out or Path(DEFAULT_OUT) / f"{args.method}-{task.slug}")
     clf = _resumed(args, task, out) if args.resume else _new(args, out, device)
     distributed.barrier()  # every process has checked --out before the main one writes there
 
@@ -143,22 +148,27 @@ def _train(args: argparse.Namespace) -> int:
         return interrupted
     if not distributed.is_main():
         return 0
-    compare.calibrate(clf, task)
+    calibrate(clf, task)
     clf.save(out)  # with its temperature; also covers a method with nothing to train, which has no epochs to end
     return _report(args, clf, task, out)
 
 
 def _new(args: argparse.Namespace, out, device):
-    from digitlab import compare
+    from digitlab.compare.config import DEFAULT_OUT
+    from digitlab.compare.tasks import calibrate, load_task
+    from digitlab import service
 
     _check_new_out(out)
-    return compare.make(args.method, seed=args.seed, epochs=args.epochs, lr=args.lr, preset=args.recipe,
+    return service.make(args.method, seed=args.seed, epochs=args.epochs, lr=args.lr, preset=args.recipe,
                         device=device)
 
 
 def _resumed(args: argparse.Namespace, task, out):
     """The model in `out`, checked against METHOD and the dataset, with --epochs and --lr applied."""
-    from digitlab import classifiers, compare
+    from digitlab import classifiers
+    from digitlab.compare.config import DEFAULT_OUT
+    from digitlab.compare.tasks import calibrate, load_task
+    from digitlab import service
     from digitlab.errors import ModelError
 
     if not out.is_dir():
@@ -167,8 +177,8 @@ def _resumed(args: argparse.Namespace, task, out):
     if clf.method != args.method:
         raise ModelError(f"--resume: {out} holds a {clf.method} model, not {args.method}; "
                          f"resume it with: digitlab train {clf.method} --dataset {args.dataset} --out {out} --resume")
-    compare.check_task(clf, task.train_labels, str(out))
-    return compare.with_overrides(clf, epochs=args.epochs, lr=args.lr)
+    service.check_task(clf, task.train_labels, str(out))
+    return service.with_overrides(clf, epochs=args.epochs, lr=args.lr)
 
 
 class _SaveEachEpoch:

@@ -116,11 +116,12 @@ def read(image, model=None, decline: bool = True) -> Answer:
         >>> digitlab.read("photo.png")
         Answer(label=7, probability=0.97, declined=None, classes=[0, 1, ..., 9], ...)
     """
-    from digitlab import compare, pretrained
+    from digitlab import service
+    from digitlab import pretrained
     from digitlab.vision import mnist_style
     from digitlab.errors import BlankImage
 
-    clf = model if hasattr(model, "predict_proba") else compare.load_model(model) if model else pretrained.load("cnn")
+    clf = model if hasattr(model, "predict_proba") else service.load_model(model) if model else pretrained.load("cnn")
     classes = clf.classes_.tolist()
     if isinstance(image, torch.Tensor):
         seen = image.float() / 255 if image.dtype == torch.uint8 else image.float()

@@ -1,0 +1,127 @@
+"""The compare job's runs: each method fitted on each task, calibrated, measured (the test images,
+the stress and corruption sets) and saved (`run_one`, `run_all`, one `Result` each)."""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from digitlab import metrics
+from digitlab.compare.config import CompareConfig, MethodPlan
+from digitlab.compare.tasks import Task, calibrate
+from digitlab.console import progress_bar
+from digitlab.data import datasets
+from digitlab.service import Worst, count_parameters, evaluate, folder_bytes, make
+
+
+@dataclass
+class Result:
+    method: str
+    task: str
+    accuracy: float  # on the task's test images
+    train_seconds: float
+    predict_seconds_per_image: float
+    parameters: int  # numbers the model learned or stored (pixel similarity: its mean images)
+    size_bytes: int  # the saved model folder
+    history: list[dict]  # the classifier's history_, one row per epoch
+    classes: list[int]
+    confusion: torch.Tensor  # (K, K) int64: row = actual class, column = predicted
+    worst: list[Worst]
+    test_count: int
+    model_dir: str
+    config: dict  # the classifier's hyperparameters, as its checkpoint stores them
+    stress: dict | None = None  # ten-digit models: accuracy on the stress set, by category and "all"
+    ece: float | None = None  # calibration error (metrics.ECE_BINS bins) on the test images
+    stress_ece: float | None = None  # the same on the stress set (ten-digit models)
+    calibration: dict | None = None  # the classifier's calibration_ (temperature, images, ECE before and after)
+    reliability: dict | None = None  # {"test": ..., "stress": ...}: metrics.reliability's bins, as lists
+    # ten-digit models: accuracy on the corruption set as predict reads it, by kind, "all", "seen kinds"
+    # and "held-out kinds" (corrupted.accuracy_by_kind)
+    corrupted: dict | None = None
+
+
+def stress_evaluation(clf, shaken: datasets.Digits | None) -> dict | None:
+    """A ten-digit model on the stress set (`shaken`, datasets.load("stress", "valid")), from one pass:
+    its accuracy by category ("by_category"), calibration error ("ece") and "reliability" bins; None
+    for a model of other digits, or when no stress set is given."""
+    from digitlab.data import stress
+
+    if shaken is None or clf.classes_.tolist() != list(range(10)):
+        return None
+    scores = evaluate(clf, shaken.images, shaken.labels, worst=0)
+    return {"by_category": stress.accuracy_by_category(scores["predicted"], shaken.labels, shaken.index),
+            "ece": scores["ece"], "reliability": scores["reliability"]}
+
+
+def corruption_scores(clf, damaged: datasets.Digits | None) -> dict | None:
+    """A ten-digit model's accuracy on the corruption set (`damaged`, datasets.load("corrupted", "valid")),
+    by kind; None for a model of other digits, or when no corruption set is given."""
+    from digitlab.data import corrupted
+
+    if damaged is None or clf.classes_.tolist() != list(range(10)):
+        return None
+    return corrupted.accuracy_by_kind(clf.predict(damaged.images), damaged.labels, damaged.index)
+
+
+def run_one(method: str, task: Task, plan: MethodPlan, out: Path, seed: int, device: str,
+            worst: int = 9, shaken: datasets.Digits | None = None, damaged: datasets.Digits | None = None) -> Result:
+    """Fit one method on one task, calibrate it on the held-out images, measure it (on the stress set
+    `shaken` and the corruption set `damaged` too, where given and the task is the ten digits), save
+    it under `out`."""
+    clf = make(method, seed=seed, device=device, **dataclasses.asdict(plan))
+    start = time.perf_counter()
+    clf.fit(task.train_images, task.train_labels, valid=(task.test_images, task.test_labels), device=device)
+    train_seconds = time.perf_counter() - start  # the fit alone, comparable with earlier runs' figures
+    calibrate(clf, task)
+    scores = evaluate(clf, task.test_images, task.test_labels, worst)
+    on_stress = stress_evaluation(clf, shaken)
+    model_dir = out / f"{method}-{task.slug}"
+    clf.save(model_dir)
+    return Result(
+        method=method,
+        task=task.name,
+        accuracy=scores["accuracy"],
+        train_seconds=train_seconds,
+        predict_seconds_per_image=scores["seconds_per_image"],
+        parameters=count_parameters(clf),
+        size_bytes=folder_bytes(model_dir),
+        history=list(getattr(clf, "history_", [])),
+        classes=task.classes,
+        confusion=scores["confusion"],
+        worst=scores["worst"],
+        test_count=len(task.test_labels),
+        model_dir=str(model_dir),
+        config=dataclasses.asdict(clf.config),
+        stress=on_stress["by_category"] if on_stress else None,
+        ece=scores["ece"],
+        stress_ece=on_stress["ece"] if on_stress else None,
+        calibration=clf.calibration_,
+        reliability={"test": scores["reliability"], **({"stress": on_stress["reliability"]} if on_stress else {})},
+        corrupted=corruption_scores(clf, damaged),
+    )
+
+
+def run_all(tasks: Sequence[Task], methods: Sequence[str], out: Path, seed: int = 0, device: str = "cpu",
+            epochs: int | None = None, config: CompareConfig = CompareConfig(), test_sets: bool = True) -> list[Result]:
+    """Every method on every task, with a progress bar over the runs; models saved under `out`.
+    With `test_sets`, every ten-digit model is also scored on the stress set and on the corruption set
+    as predict reads it (each built once, then cached)."""
+    ten = any(task.classes == list(range(10)) for task in tasks)
+    shaken = datasets.load("stress", "valid") if test_sets and ten else None
+    damaged = datasets.load("corrupted", "valid") if test_sets and ten else None
+    results = []
+    with progress_bar(transient=False) as bar:
+        job = bar.add_task("compare", total=len(tasks) * len(methods))
+        for task in tasks:
+            for method in methods:
+                bar.update(job, description=f"{method} on {task.name}")
+                results.append(run_one(method, task, config.plan(method, epochs, device), out, seed, device,
+                                      config.worst, shaken, damaged))
+                bar.advance(job)
+        bar.update(job, description="compared")
+    return results
