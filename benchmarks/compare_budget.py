@@ -33,7 +33,7 @@ def main() -> None:
     from digitlab.compare.tasks import load_task
     from digitlab.compare.job import run_all
     from digitlab import service
-    from digitlab import report
+    from digitlab.report import document
 
     torch.set_num_threads(args.threads)
     out = Path(args.out or tempfile.mkdtemp(prefix="digitlab-compare-budget-"))
@@ -47,7 +47,7 @@ def main() -> None:
     results = run_all(tasks, service.parse_methods(args.methods), out, device="cpu")
     phases["train and test"] = time.perf_counter() - start
     start = time.perf_counter()
-    report.write(out / "report.html", results, tasks, {}, report.environment("cpu"))
+    document.write(out / "report.html", results, tasks, {}, document.environment("cpu"))
     phases["report"] = time.perf_counter() - start
     wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
 

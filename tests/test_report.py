@@ -19,7 +19,8 @@ from torch.testing import assert_close
 from digitlab.compare.config import MethodPlan
 from digitlab.compare.tasks import Task, load_task
 from digitlab.compare.job import Result, run_one
-from digitlab import report
+from digitlab.report import figures
+from digitlab.report import document
 from digitlab.data import corrupted
 from digitlab.data import datasets
 from digitlab.data import stress
@@ -44,12 +45,12 @@ def page_path(tmp_path_factory):
                           torch.arange(3 * kinds) // 3 * corrupted.PER_KIND, "corrupted_raw")
     results = [run_one(m, t, plan, out, seed=0, device="cpu", shaken=shaken, damaged=damaged)
                for t in tasks for m in ("pixel", "linear")]
-    return report.write(out / "report.html", results, tasks, {"seed": 0}, report.environment("cpu"))
+    return document.write(out / "report.html", results, tasks, {"seed": 0}, document.environment("cpu"))
 
 
 def test_every_section_is_there_and_every_picture_is_an_embedded_png(page_path):
     page = page_path.read_text()
-    for key, heading in report.SECTIONS.items():
+    for key, heading in document.SECTIONS.items():
         assert f'<section id="{key}"><h2>{heading}</h2>' in page
     sources = re.findall(r'<img src="([^"]+)"', page)
     # examples and means per task, curves, then per run a confusion matrix, top losses, what the
@@ -111,7 +112,7 @@ def test_report_renders_offline_in_headless_chromium(page_path):
             widths = tab.eval_on_selector_all("img", "imgs => imgs.map(i => i.complete ? i.naturalWidth : 0)")
         finally:
             browser.close()
-    assert headings == list(report.SECTIONS.values())
+    assert headings == list(document.SECTIONS.values())
     assert len(widths) == 23 and all(w > 0 for w in widths), widths
     assert all(url.startswith(("file:", "data:")) for url in fetched), fetched  # nothing from a network
     assert Image.open(ARTIFACTS / "report.png").size[1] > 2000  # the whole page, not a blank viewport
@@ -121,7 +122,7 @@ def test_a_single_epoch_curve_has_whole_epochs_and_stops_at_100_percent():
     row = {"epoch": 0, "train_loss": 0.3, "valid_loss": 0.2, "accuracy": 0.99}
     result = Result("linear", "3 vs 7", 0.99, 0.1, 1e-6, 785, 4000, [row], [3, 7],
                             torch.zeros(2, 2, dtype=torch.int64), [], 100, "x", {})
-    top, bottom = report.learning_curves([result]).axes
+    top, bottom = figures.learning_curves([result]).axes
     for ax in (top, bottom):
         ticks = [t for t in ax.get_xticks() if ax.get_xlim()[0] <= t <= ax.get_xlim()[1]]
         assert ticks == [1.0], ticks  # not 0.945 .. 1.05 around the one point
@@ -137,7 +138,7 @@ def test_the_mean_digits_are_drawn_upright_each_over_its_own_class():
     images[2:, :, 20:23] = 255  # two 7s: a bar down the right
     labels = torch.tensor([3, 3, 7, 7])
     task = Task("3 vs 7", "made", images, labels, images, labels)
-    mosaic = report.mean_digits(task).axes[0].images[0].get_array()  # (37, 62): two cells of 28 + 9 by 28 + 3
+    mosaic = figures.mean_digits(task).axes[0].images[0].get_array()  # (37, 62): two cells of 28 + 9 by 28 + 3
     for column, digit in enumerate([3, 7]):
         mean = images[labels == digit].float().mean(0)
         shown = torch.as_tensor(mosaic[9:37, column * 31:column * 31 + 28].filled(float("nan")))

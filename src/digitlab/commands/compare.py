@@ -32,7 +32,7 @@ def add_parser(subparsers) -> None:
 def _table(results):
     from rich.table import Table
 
-    from digitlab.report import SUMMARY_HEADER, summary_rows
+    from digitlab.report.document import SUMMARY_HEADER, summary_rows
 
     table = Table(title="digitlab compare")
     for i, name in enumerate(SUMMARY_HEADER):
@@ -55,7 +55,7 @@ def run(args: argparse.Namespace) -> int:
     from digitlab.compare.tasks import load_tasks
     from digitlab.compare.job import run_all
     from digitlab import service
-    from digitlab import report
+    from digitlab.report import document
     from digitlab.console import console
     from digitlab.train.devices import resolve_device
     from digitlab.errors import DigitlabError
@@ -82,7 +82,7 @@ def run(args: argparse.Namespace) -> int:
            f"{len(t.train_labels):,} / {_count(t.calibration_labels)} / {len(t.test_labels):,}" for t in tasks},
     }
     with console.status("drawing the report"):
-        page = report.write(out / "report.html", results, tasks, settings, report.environment(device))
+        page = document.write(out / "report.html", results, tasks, settings, document.environment(device))
     Console(width=max(Console().width, 170)).print(_table(results))
     print(f"models: {out}/<method>-<task>/   report: {page}")
     return 0

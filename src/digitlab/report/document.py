@@ -1,0 +1,231 @@
+"""The self-contained HTML report of a compare run: its sections (`SECTIONS`), tables, the machine it
+ran on (`environment`), `render` and `write` (atomic)."""
+
+from __future__ import annotations
+
+import html
+import os
+import platform
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import torch
+from matplotlib.figure import Figure
+
+from digitlab import __version__
+from digitlab.report.figures import (_model, confusion_figure, example_digits, learned_figure, learning_curves,
+                                     mean_digits, png_uri, reliability_figure, top_losses_figure, why_wrong_figure)
+from digitlab.store.files import atomic_write
+
+if TYPE_CHECKING:
+    from digitlab.compare.job import Result
+    from digitlab.compare.tasks import Task
+
+
+SECTIONS = {  # id -> heading, in page order; the tests check each one is there
+    "summary": "Results",
+    "examples": "Example digits",
+    "means": "Mean digit per class",
+    "curves": "Learning curves",
+    "confusion": "Confusion matrices",
+    "top-losses": "Top losses",
+    "calibration": "Calibration",
+    "learned": "What each model learned",
+    "why-wrong": "Why the top losses went wrong",
+    "timings": "Timings",
+    "environment": "Environment",
+}
+
+
+def _cpu_name() -> str:
+    """The processor's marketing name where the system tells it (Linux), else its architecture."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def environment(device) -> dict[str, str]:
+    """The versions and hardware a run used, for the report and for anyone repeating it."""
+    if str(device).startswith("cuda") and torch.cuda.is_available():
+        hardware = torch.cuda.get_device_name(torch.device(device))
+    else:
+        hardware = _cpu_name()
+    return {
+        "python": sys.version.split()[0],
+        "torch": torch.__version__,
+        "digitlab": __version__,
+        "device": f"{device} ({hardware})",
+        "torch threads": str(torch.get_num_threads()),
+        "CPU cores": str(os.cpu_count()),
+        "platform": platform.platform(),
+    }
+
+
+def _explained_sections(results: Sequence[Result]) -> tuple[str, str]:
+    learned, why = [], []
+    for r in results:
+        clf = _model(r)
+        if clf is None:
+            continue
+        learned.append(_img(learned_figure(clf), f"{r.method}, {r.task}"))
+        if r.worst:
+            why.append(_img(why_wrong_figure(clf, r), f"{r.method}, {r.task}"))
+    intro = ("<p>Computed by explain.py from the saved models. pixel: each class's ideal digits, a row a class"
+             " (the class's mean, or the means of its groups of alike digits, the commonest first); linear: each"
+             " class's weight per pixel; simple_net: the first layer's units with the largest outgoing weights;"
+             " cnn: the first convolution's filters. Red is positive, blue negative.</p>")
+    why_intro = ("<p>Each top loss as the model saw it, then its explanation (red pushed towards the wrong"
+                 " answer, blue away; see <code>digitlab predict --explain</code>).</p>")
+    return intro + "".join(learned), why_intro + "".join(why)
+
+
+def calibration_section(results: Sequence[Result]) -> str:
+    """Each model's temperature and calibration error, and a reliability diagram per ten-digit model."""
+    rows = [[r.method, r.task, f"{r.calibration['temperature']:.3f}" if r.calibration else "1 (not calibrated)",
+             f"{r.calibration['images']:,}" if r.calibration else "-",
+             f"{r.calibration['ece_before']:.2%}" if r.calibration else "-",
+             f"{r.ece:.2%}" if r.ece is not None else "-",
+             f"{r.stress_ece:.2%}" if r.stress_ece is not None else "-"] for r in results]
+    intro = ("<p>Each model's probabilities are softmax(scores / T), T fitted on training images held out of"
+             " the fit (MNIST's 55,000-58,999, each as it is and once damaged; a folder's seeded 10 %). The"
+             " calibration error (ECE) is the mean gap between accuracy and confidence over 15 equal-width"
+             " confidence bins, weighted by the images in each: 1 % means that a model's \"90 % sure\" is"
+             " right about 89-91 % of the time. A model never calibrated has T = 1.</p>")
+    table = _table(["method", "task", "temperature T", "held-out images", "ECE held out, T = 1",
+                    "ECE test", "ECE stress set"], rows)
+    figures = "".join(_img(reliability_figure(r), f"{r.method}, {r.task}: reliability")
+                      for r in results if r.reliability and r.classes == list(range(10)))
+    return intro + table + figures
+
+
+def _table(header: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
+    head = "".join(f"<th>{html.escape(str(h))}</th>" for h in header)
+    body = "".join("<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in row) + "</tr>" for row in rows)
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def _img(fig: Figure, alt: str) -> str:
+    alt = html.escape(alt)
+    return f'<figure><img src="{png_uri(fig)}" alt="{alt}"><figcaption>{alt}</figcaption></figure>'
+
+
+def summary_rows(results: Sequence[Result]) -> list[list[str]]:
+    """One row per (method, task): what the report's table and the command's table both show."""
+    return [
+        [
+            r.method,
+            r.task,
+            f"{r.accuracy:.2%}",
+            f"{r.stress['all']:.2%}" if r.stress else "-",
+            f"{r.corrupted['all']:.2%}" if r.corrupted else "-",
+            f"{r.ece:.2%}" if r.ece is not None else "-",
+            f"{r.stress_ece:.2%}" if r.stress_ece is not None else "-",
+            f"{r.train_seconds:.2f} s",
+            f"{r.predict_seconds_per_image * 1e6:.1f} µs",
+            f"{r.parameters:,}",
+            f"{r.size_bytes / 1024:,.1f} KiB",
+        ]
+        for r in results
+    ]
+
+
+def stress_table(results: Sequence[Result]) -> str:
+    """Each ten-digit model's MNIST test accuracy beside its stress-set accuracy, by category."""
+    from digitlab.data.stress import CATEGORIES
+
+    rows = [[r.method, r.task, f"{r.accuracy:.2%}", f"{r.stress['all']:.2%}",
+             f"{r.ece:.2%}" if r.ece is not None else "-", f"{r.stress_ece:.2%}" if r.stress_ece is not None else "-",
+             *(f"{r.stress[c]:.2%}" for c in CATEGORIES)] for r in results if r.stress]
+    if not rows:
+        return ""
+    return _table(["method", "task", "MNIST test", "stress set", "ECE MNIST test", "ECE stress set",
+                   *(f"stress: {c}" for c in CATEGORIES)], rows)
+
+
+def corruption_table(results: Sequence[Result]) -> str:
+    """Each ten-digit model's accuracy on the corruption set (as predict reads it): overall, on the
+    kinds anyone may tune on and on the held-out ones, then kind by kind; a column per model."""
+    from digitlab.data.corrupted import HELD_OUT_KINDS, NAMES
+
+    scored = [r for r in results if r.corrupted]
+    if not scored:
+        return ""
+    rows = [[name, *(f"{r.corrupted[name]:.2%}" for r in scored)] for name in ("all", "seen kinds", "held-out kinds")]
+    rows += [[f"{kind} (held out)" if kind in HELD_OUT_KINDS else kind, *(f"{r.corrupted[kind]:.2%}" for r in scored)]
+             for kind in NAMES]
+    return _table(["corruption set", *(f"{r.method}, {r.task}" for r in scored)], rows)
+
+
+SUMMARY_HEADER = ["method", "task", "test accuracy", "stress set", "corruption set", "ECE test", "ECE stress", "train time", "predict time / image", "parameters", "size on disk"]
+
+STYLE = """
+body { font-family: system-ui, sans-serif; max-width: 1200px; margin: 2em auto; padding: 0 1em; color: #222; }
+table { border-collapse: collapse; margin: 1em 0; }
+th, td { border: 1px solid #ccc; padding: 4px 10px; text-align: right; white-space: nowrap; }
+td:last-child { white-space: normal; } th:first-child, th:last-child { text-align: left; }
+th { background: #f2f2f2; } td:first-child, td:nth-child(2), td:last-child { text-align: left; }
+figure { display: inline-block; margin: 0.5em 1em 0.5em 0; vertical-align: top; }
+figcaption { font-size: 0.8em; color: #555; }
+img { max-width: 100%; }
+section { border-top: 1px solid #ddd; margin-top: 1.5em; }
+"""
+
+
+def render(results: Sequence[Result], tasks: Sequence[Task], settings: dict, env: dict[str, str]) -> str:
+    """The whole page as one HTML string."""
+    parts = {
+        "summary": _table(SUMMARY_HEADER, summary_rows(results))
+        + "<p>Test accuracy on each task's held-out images (MNIST's test set). The stress set is 5,000"
+        " digits that are not MNIST's (fonts, pen strokes, photos, small scans), scored for the ten-digit"
+        " models; below, by category. The corruption set is 1,000 held-out MNIST training digits damaged"
+        " 21 ways (noise, blur, turns, grey backgrounds, lines, blocks...), as digitlab predict reads them;"
+        " its held-out kinds are ones no choice was tuned on. Predict time is per image in one batch; size"
+        " on disk is the saved model folder.</p>" + stress_table(results) + corruption_table(results),
+        "examples": "".join(_img(example_digits(t), f"{t.name}: training images, one row per class") for t in tasks),
+        "means": "".join(_img(mean_digits(t), f"{t.name}: the mean training image of each class") for t in tasks),
+        "curves": _img(learning_curves(results), "validation accuracy and loss after each epoch"),
+        "confusion": "".join(_img(confusion_figure(r), f"{r.method}, {r.task}") for r in results),
+        "top-losses": "<p>Each test image is titled actual / predicted / the model's probability for its"
+        " prediction, highest loss first.</p>"
+        + "".join(_img(top_losses_figure(r), f"{r.method}, {r.task}") for r in results if r.worst),
+        "calibration": calibration_section(results),
+        **dict(zip(("learned", "why-wrong"), _explained_sections(results))),
+        "timings": _table(
+            ["method", "task", "epochs", "train time", "predict time, whole test set", "test images", "settings"],
+            [
+                [r.method, r.task, sum(row.get("train_loss") is not None for row in r.history),
+                 f"{r.train_seconds:.2f} s", f"{r.predict_seconds_per_image * r.test_count:.3f} s",
+                 f"{r.test_count:,}", ", ".join(f"{k}={v}" for k, v in r.config.items())]
+                for r in results
+            ],
+        )
+        + _table(["setting", "value"], sorted(settings.items())),
+        "environment": _table(["", "value"], list(env.items())),
+    }
+    body = "".join(
+        f'<section id="{key}"><h2>{html.escape(title)}</h2>{parts[key]}</section>' for key, title in SECTIONS.items()
+    )
+    return (
+        '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">'
+        f"<title>digitlab compare</title><style>{STYLE}</style></head><body>"
+        f"<h1>digitlab compare</h1><p>Every method on every task, trained and tested by digitlab {__version__}.</p>"
+        f"{body}</body></html>"
+    )
+
+
+def write(path: str | os.PathLike, results: Sequence[Result], tasks: Sequence[Task], settings: dict,
+          env: dict[str, str]) -> Path:
+    """Render the page and write it atomically; returns its path."""
+    path = Path(path)
+    page = render(results, tasks, settings, env)
+    with atomic_write(path, "w") as f:
+        f.write(page)
+    return path
