@@ -25,10 +25,8 @@ def main() -> None:
 
     import torch
 
+    from digitlab.classifiers.cnn import presets, network, training
     from digitlab.data import datasets
-    from digitlab.classifiers.cnn import presets
-    from digitlab.classifiers.cnn import network
-    from digitlab.classifiers.cnn import training
 
     if args.threads:
         torch.set_num_threads(args.threads)

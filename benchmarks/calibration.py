@@ -22,15 +22,11 @@ import time
 import torch
 
 from digitlab import classifiers
+from digitlab import service, metrics, pretrained
+from digitlab.classifiers.cnn import presets, augment
 from digitlab.compare.config import CompareConfig
-from digitlab import service
-from digitlab import metrics
-from digitlab import pretrained
+from digitlab.data import datasets, heldout
 from digitlab.trust import calibration
-from digitlab.data import datasets
-from digitlab.data import heldout
-from digitlab.classifiers.cnn import presets
-from digitlab.classifiers.cnn import augment
 
 
 def held_out_sets(seed: int = 0) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:

@@ -29,10 +29,10 @@ def main() -> None:
 
     import torch
 
-    from digitlab.compare.config import CompareConfig, DEFAULT_DATASETS
-    from digitlab.compare.tasks import load_task
-    from digitlab.compare.job import run_all
     from digitlab import service
+    from digitlab.compare.config import CompareConfig, DEFAULT_DATASETS
+    from digitlab.compare.job import run_all
+    from digitlab.compare.tasks import load_task
     from digitlab.report import document
 
     torch.set_num_threads(args.threads)

@@ -18,8 +18,7 @@ import time
 import numpy as np
 
 from digitlab import classifiers, pretrained
-from digitlab.data import corrupted
-from digitlab.data import datasets
+from digitlab.data import corrupted, datasets
 
 ONE_ANSWER = 0.3  # share of a kind's images given the same answer above which it is named: each digit is about 0.1
 

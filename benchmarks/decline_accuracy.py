@@ -17,12 +17,9 @@ import numpy as np
 import torch
 
 from digitlab import pretrained
-from digitlab.data import corrupted
-from digitlab.data import datasets
-from digitlab.trust import decline
-from digitlab.trust import gate
-from digitlab.data import nondigits
-from digitlab.data import stress
+from digitlab.data import corrupted, datasets
+from digitlab.data import nondigits, stress
+from digitlab.trust import decline, gate
 
 
 def main() -> None:

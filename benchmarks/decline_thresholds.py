@@ -21,12 +21,10 @@ import numpy as np
 import torch
 
 from digitlab import pretrained
-from digitlab.data import corrupted
-from digitlab.data import datasets
-from digitlab.trust import decline
-from digitlab.trust import gate
+from digitlab.data import corrupted, datasets
 from digitlab.data import heldout
 from digitlab.data.datasets import mnist_arrays
+from digitlab.trust import decline, gate
 
 MUST_ANSWER = 0.995  # share of each held-out set that the unsure rule alone lets through
 

@@ -39,11 +39,9 @@ def main() -> None:
 
     import torch
 
+    from digitlab.classifiers.cnn import presets, network, training
     from digitlab.data import datasets
     from digitlab.train import devices
-    from digitlab.classifiers.cnn import presets
-    from digitlab.classifiers.cnn import network
-    from digitlab.classifiers.cnn import training
 
     device = devices.resolve_device("cuda")
     train, test = datasets.load("mnist", "train"), datasets.load("mnist", "test")

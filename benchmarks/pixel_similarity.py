@@ -23,8 +23,8 @@ def main() -> None:
 
     import torch
 
-    from digitlab.data import datasets
     from digitlab.classifiers import make
+    from digitlab.data import datasets
 
     if args.threads:
         torch.set_num_threads(args.threads)

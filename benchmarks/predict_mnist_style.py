@@ -27,10 +27,10 @@ from pathlib import Path
 import torch
 
 from digitlab import pretrained
-from digitlab.vision import mnist_style
 from digitlab.commands.predict import Unreadable, batches, read_images
 from digitlab.data.export import export_layout
 from digitlab.data.folders import read_small_pngs
+from digitlab.vision import mnist_style
 
 BATCH = 1024  # as predict reads them
 

@@ -22,8 +22,7 @@ import numpy as np
 import torch
 
 from digitlab import classifiers
-from digitlab.data import datasets
-from digitlab.data import stress
+from digitlab.data import datasets, stress
 
 VALID_SIZE = 10_000  # held out of MNIST's 60,000 training images for choosing recipes
 
@@ -41,9 +40,8 @@ def augmented_copies(x, y, copies: int, fields: list[str]):
     """The images followed by `copies` augmented views of them (augment.augmented, seeded), and their labels."""
     if not copies:
         return x, y
+    from digitlab.classifiers.cnn import presets, augment
     from digitlab.classifiers.cnn.config import CNNConfig
-    from digitlab.classifiers.cnn import presets
-    from digitlab.classifiers.cnn import augment
     from digitlab.train import seeding
 
     config = presets.preset("fast", **{k: ast.literal_eval(v) for k, v in (f.split("=", 1) for f in fields)})

@@ -60,10 +60,7 @@ def main() -> None:
     import torch
 
     from digitlab import classifiers
-    from digitlab.data import corrupted
-    from digitlab.data import datasets
-    from digitlab.data import heldout
-    from digitlab.data import stress
+    from digitlab.data import corrupted, datasets, heldout, stress
 
     torch.set_num_threads(args.threads)
     fit, held = heldout.split(datasets.load("mnist", "train"), "mnist")

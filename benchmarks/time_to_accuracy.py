@@ -60,10 +60,8 @@ def run_digitlab(seed: int, device: str, preset: str, epochs: int | None, n_trai
                  cuda_graph: bool = True) -> list[dict]:
     import torch
 
+    from digitlab.classifiers.cnn import presets, network, training
     from digitlab.train import devices
-    from digitlab.classifiers.cnn import presets
-    from digitlab.classifiers.cnn import network
-    from digitlab.classifiers.cnn import training
 
     xs, ys, xv, yv = _load_mnist()
     device = devices.resolve_device(device)
@@ -80,9 +78,7 @@ def cuda_start_up(device: str) -> float:
     kernels, the first graph. Paid once per process; run first so that no method's figure holds it."""
     import torch
 
-    from digitlab.classifiers.cnn import presets
-    from digitlab.classifiers.cnn import network
-    from digitlab.classifiers.cnn import training
+    from digitlab.classifiers.cnn import presets, network, training
 
     xs, ys, _, _ = _load_mnist()
     config = presets.preset("fast", device, epochs=1)
@@ -178,9 +174,9 @@ def run_fastai(seed: int, device: str, epochs: int, n_train: int, lr: float) -> 
     from fastai.vision.all import (Callback, CategoryBlock, DataBlock, ImageBlock, IndexSplitter, accuracy,
                                    get_image_files, parent_label, resnet18, set_seed, vision_learner)
 
-    from digitlab.train import devices
-    from digitlab.store.files import home
     from digitlab.data.export import export_layout
+    from digitlab.store.files import home
+    from digitlab.train import devices
 
     device_ = devices.resolve_device(device)
 
@@ -371,11 +367,9 @@ def main() -> None:
     print_table(results)
     print(describe_machine(args.device))
     if args.json:
-        from digitlab.train import devices
-        from digitlab.classifiers.cnn import presets
-        from digitlab.classifiers.cnn import network
-        from digitlab.classifiers.cnn import training
+        from digitlab.classifiers.cnn import presets, network, training
         from digitlab.store.files import atomic_write
+        from digitlab.train import devices
 
         config = dataclasses.asdict(presets.preset(args.preset, devices.resolve_device(args.device)))
         with atomic_write(args.json, "w") as f:

@@ -11,15 +11,14 @@ from pathlib import Path
 import pytest
 import torch
 
-from digitlab.compare.tasks import load_task
 from digitlab import metrics
-from digitlab.trust import calibration
-from digitlab.data import datasets
-from digitlab.data import heldout
 from digitlab.classifiers import load, make
+from digitlab.compare.tasks import load_task
+from digitlab.data import datasets, heldout
 from digitlab.data.damage import damaged_copies
 from digitlab.data.digits import Digits
 from digitlab.errors import DigitlabWarning, ModelError
+from digitlab.trust import calibration
 
 FIXTURES = Path(__file__).parent / "fixtures"
 

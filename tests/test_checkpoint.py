@@ -7,8 +7,8 @@ import os
 import pytest
 import torch
 
-from digitlab.store import checkpoint
 from digitlab.errors import ModelError, OutputError
+from digitlab.store import checkpoint
 
 CONFIG = {"method": "linear", "classes": [3, 7], "config": {"lr": 1.0}}
 

@@ -8,9 +8,9 @@ import pytest
 import torch
 
 from digitlab import service
-from digitlab.data import datasets
 from digitlab.classifiers import METHODS, CNNClassifier, as_images, load, make
 from digitlab.classifiers.pixel import ideal_digits
+from digitlab.data import datasets
 from digitlab.errors import DataError, DigitlabError, TrainingError
 
 # Small but real: the book's 3s and 7s (mnist_tiny), and 2,000 training digits of all ten.
@@ -208,8 +208,8 @@ def test_fast_cnn_trains_with_the_recipe(tiny, tmp_path):
 
 
 def test_a_saved_cnn_stores_its_one_config_and_never_follows_a_preset_changed_later(tiny, tmp_path, monkeypatch):
-    from digitlab.classifiers.cnn.config import CNNConfig
     from digitlab.classifiers.cnn import presets
+    from digitlab.classifiers.cnn.config import CNNConfig
     from digitlab.errors import ModelError
 
     clf = make("cnn", epochs=1, batch_size=64, lr=0.1, seed=0).fit(*_small(tiny[0], 200), progress=False)
@@ -232,8 +232,8 @@ def test_a_saved_cnn_stores_its_one_config_and_never_follows_a_preset_changed_la
 
 
 def test_a_cnn_saved_before_it_had_one_config_loads_and_predicts_as_it_did(tiny, monkeypatch):
-    from digitlab.classifiers.cnn.config import CNNConfig
     from digitlab.classifiers.cnn import presets
+    from digitlab.classifiers.cnn.config import CNNConfig
 
     # Saved by digitlab before this change (CNNSettings under "config", the recipe beside it), with the
     # probabilities that version gave for the first 20 mnist_tiny validation images. It must be rebuilt
@@ -250,8 +250,8 @@ def test_a_cnn_saved_before_it_had_one_config_loads_and_predicts_as_it_did(tiny,
 
 
 def test_older_cnn_forms_are_read_into_todays(tiny, tmp_path):
-    from digitlab.classifiers.cnn.config import CNNConfig
     from digitlab.classifiers.cnn import presets
+    from digitlab.classifiers.cnn.config import CNNConfig
     from digitlab.classifiers.upgrade import upgraded
 
     # The oldest fast cnn stored no recipe: it follows its preset, with the settings it gave.
@@ -272,8 +272,8 @@ def test_older_cnn_forms_are_read_into_todays(tiny, tmp_path):
 
 
 def test_a_cnn_saved_before_the_head_option_loads_with_the_max_head(tiny, tmp_path, monkeypatch):
-    from digitlab.classifiers.cnn.config import CNNConfig
     from digitlab.classifiers.cnn import presets
+    from digitlab.classifiers.cnn.config import CNNConfig
 
     # Models saved before `head` and `last_width` existed had global max pooling and a 4w third
     # stage; their config.json lacks the two keys, and the fields' defaults must rebuild that net.
@@ -344,8 +344,8 @@ def test_load_refuses_weights_that_do_not_fit_the_network(tiny, tmp_path):
 
 
 def test_planned_epochs_fill_in_each_methods_own_default():
-    from digitlab.classifiers.cnn.config import CNNConfig
     from digitlab.classifiers.cnn import presets
+    from digitlab.classifiers.cnn.config import CNNConfig
 
     assert make("pixel").planned_epochs() is None  # nothing to train
     assert make("linear", epochs=7).planned_epochs() == 7

@@ -9,10 +9,9 @@ import pytest
 import torch
 
 from digitlab import classifiers
-from digitlab.train import clutter
-from digitlab.classifiers.cnn import presets
-from digitlab.classifiers.cnn import augment
+from digitlab.classifiers.cnn import presets, augment
 from digitlab.errors import DigitlabError
+from digitlab.train import clutter
 
 
 @pytest.fixture(scope="module")

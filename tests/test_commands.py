@@ -19,13 +19,12 @@ import torch
 from PIL import Image, ImageDraw, ImageFont
 from safetensors.torch import load_file
 
-from digitlab import classifiers
-from digitlab import cli
+from digitlab import classifiers, cli
+from digitlab.classifiers.cnn import presets
 from digitlab.compare.config import DEFAULT_DATASETS
 from digitlab.compare.tasks import load_tasks
 from digitlab.data import datasets
 from digitlab.vision import mnist_style
-from digitlab.classifiers.cnn import presets
 
 from cli_run import assert_one_line_error, digitlab
 

@@ -9,11 +9,11 @@ import torch
 from PIL import Image
 
 from digitlab import classifiers
-from digitlab.compare.config import CompareConfig, MethodPlan
-from digitlab.compare.tasks import load_task, tell_apart
-from digitlab.compare.job import run_one
 from digitlab import service
 from digitlab.classifiers.cnn import presets
+from digitlab.compare.config import CompareConfig, MethodPlan
+from digitlab.compare.job import run_one
+from digitlab.compare.tasks import load_task, tell_apart
 from digitlab.errors import DataError, DigitlabError
 
 from cli_run import assert_one_line_error, digitlab

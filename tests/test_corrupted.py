@@ -9,9 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from digitlab.data import corrupted
-from digitlab.data import datasets
-from digitlab.data import heldout
+from digitlab.data import corrupted, datasets, heldout
 from digitlab.errors import DataError, DigitlabWarning
 from cli_run import assert_one_line_error, digitlab
 

@@ -5,8 +5,7 @@ import numpy as np
 import pytest
 import torch
 
-from digitlab.data import datasets
-from digitlab.data import idx
+from digitlab.data import datasets, idx
 from digitlab.errors import DataError
 
 TRAIN_COUNTS = [5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949]

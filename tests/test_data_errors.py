@@ -9,9 +9,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from digitlab.data import datasets
-from digitlab.data import idx
 from digitlab.cli import main
+from digitlab.data import datasets, idx
 from digitlab.errors import ChecksumError, DataError, DigitlabWarning
 
 from cli_run import assert_one_line_error

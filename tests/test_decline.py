@@ -15,15 +15,14 @@ from PIL import Image, ImageDraw, ImageFont
 
 import digitlab
 from digitlab import classifiers
-from digitlab.store import checkpoint
 from digitlab.data import datasets
-from digitlab.trust import decline
-from digitlab.trust import gate
 from digitlab.data import heldout
-from digitlab.vision import mnist_style
 from digitlab.data import stress
 from digitlab.data.datasets import mnist_arrays
 from digitlab.errors import ModelError
+from digitlab.store import checkpoint
+from digitlab.trust import decline, gate
+from digitlab.vision import mnist_style
 
 from cli_run import digitlab as run_digitlab
 

@@ -7,9 +7,9 @@ import pytest
 import torch
 
 from digitlab import classifiers
+from digitlab.errors import DigitlabError
 from digitlab.vision.deskew import MNIST_ASPECT, STRETCH_RANGE, deskewed
 from digitlab.vision.input_cleaning import cleaned
-from digitlab.errors import DigitlabError
 
 
 def _moments(x: torch.Tensor) -> tuple[float, float, float]:

@@ -3,8 +3,8 @@
 import pytest
 import torch
 
-from digitlab.train.devices import device_kind, resolve_device
 from digitlab.errors import DigitlabError
+from digitlab.train.devices import device_kind, resolve_device
 
 
 def test_auto_picks_what_is_here_and_names_are_torch_devices():

@@ -20,9 +20,9 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
-from digitlab.train import distributed
 from digitlab.errors import DigitlabError, DigitlabWarning, TrainingError
 from digitlab.store.files import atomic_write
+from digitlab.train import distributed
 
 needs_gloo = pytest.mark.skipif(  # the processes' own fixture skips the same way
     not (dist.is_available() and dist.is_gloo_available()),

@@ -9,10 +9,8 @@ import threading
 
 import pytest
 
-from digitlab.data import datasets
-from digitlab.data import download
-from digitlab.data import idx
 from digitlab.cli import main
+from digitlab.data import datasets, download, idx
 from digitlab.errors import DataError
 
 

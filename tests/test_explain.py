@@ -10,11 +10,10 @@ import torch
 from torch import nn
 
 from digitlab import pretrained
-from digitlab.explain import attribution
-from digitlab.explain import explanations
 from digitlab.classifiers import make
-from digitlab.vision.deskew import deskewed
 from digitlab.errors import DataError
+from digitlab.explain import attribution, explanations
+from digitlab.vision.deskew import deskewed
 
 
 @pytest.fixture(scope="module")

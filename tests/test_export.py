@@ -9,11 +9,10 @@ import pytest
 import torch
 from PIL import Image
 
-from digitlab.data import datasets
-from digitlab.data import export
 from digitlab.cli import main
-from digitlab.errors import DataError
+from digitlab.data import datasets, export
 from digitlab.data.folders import load_folder
+from digitlab.errors import DataError
 
 
 @pytest.fixture(scope="module")

@@ -17,14 +17,10 @@ import pytest
 import torch
 from PIL import Image
 
-from digitlab.data import datasets
-from digitlab.data import folder_cache
-from digitlab.data import folder_listing
-from digitlab.data import folders
-from digitlab.data import png
 from digitlab.cli import main
-from digitlab.errors import DigitlabWarning
+from digitlab.data import datasets, folder_cache, folder_listing, folders, png
 from digitlab.data.folders import load_folder
+from digitlab.errors import DigitlabWarning
 from test_folders import save, write_digits
 
 AN_HOUR_AGO = -3600

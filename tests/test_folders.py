@@ -7,11 +7,10 @@ import pytest
 import torch
 from PIL import Image
 
-from digitlab.data import datasets
-from digitlab.data import folders
 from digitlab.cli import main
-from digitlab.errors import DataError, DigitlabWarning
+from digitlab.data import datasets, folders
 from digitlab.data.folders import folder_splits, load_folder
+from digitlab.errors import DataError, DigitlabWarning
 
 
 @pytest.fixture(scope="module")

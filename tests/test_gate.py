@@ -8,14 +8,12 @@ import numpy as np
 import pytest
 import torch
 
-from digitlab.data import damage
-from digitlab.data import doodles
-from digitlab.trust import gate
-from digitlab.data import heldout
-from digitlab.data import nondigits
+from digitlab.data import damage, doodles
+from digitlab.data import heldout, nondigits
 from digitlab.data.datasets import mnist_arrays
-from digitlab.vision.mnist_style import to_mnist
+from digitlab.trust import gate
 from digitlab.vision.input_cleaning import cleaned
+from digitlab.vision.mnist_style import to_mnist
 
 
 def test_the_damage_seed_is_neither_the_corruption_sets_nor_the_calibration_digits():

@@ -6,8 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from digitlab.data import datasets
-from digitlab.data import idx
+from digitlab.data import datasets, idx
 from digitlab.errors import DataError
 
 

@@ -9,10 +9,8 @@ import pytest
 import torch
 from PIL import Image
 
-from digitlab.vision import page
-from digitlab.vision import mnist_style
-from digitlab.vision import input_cleaning
 from digitlab.errors import DataError
+from digitlab.vision import page, mnist_style, input_cleaning
 
 
 @pytest.fixture(scope="module")

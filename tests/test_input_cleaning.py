@@ -12,8 +12,7 @@ import torch
 from PIL import Image
 
 from digitlab import pretrained
-from digitlab.data import corrupted
-from digitlab.data import heldout
+from digitlab.data import corrupted, heldout
 from digitlab.vision import mnist_style
 from digitlab.vision.input_cleaning import cleaned, despeckled, on_black, specks
 

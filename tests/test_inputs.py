@@ -4,10 +4,9 @@ import pytest
 import torch
 
 from digitlab.classifiers import inputs
-from digitlab.classifiers.cnn.config import CNNConfig
-from digitlab.classifiers.cnn import network
-from digitlab.classifiers.cnn import training
 from digitlab.classifiers import make
+from digitlab.classifiers.cnn import network, training
+from digitlab.classifiers.cnn.config import CNNConfig
 from digitlab.errors import DataError
 
 

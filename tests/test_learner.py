@@ -11,8 +11,8 @@ from digitlab.data import datasets
 from digitlab.train.callbacks import (Callback, CancelBatchException, CancelFitException, Divergence, DivergenceGuard,
                                 ProgressCallback, ShortEpochCallback, _mmss)
 from digitlab.errors import TrainingError
-from digitlab.train.learner import DataLoader, DataLoaders, Learner, steepest_lr, suggest_lr
 from digitlab.metrics import accuracy, confusion_matrix, predicted_index, top_losses
+from digitlab.train.learner import DataLoader, DataLoaders, Learner, steepest_lr, suggest_lr
 from digitlab.train.optim import SGD, one_cycle
 from digitlab.train.scratch import batch_accuracy, mnist_loss
 

@@ -10,12 +10,12 @@ import pytest
 import torch
 from PIL import Image, ImageDraw
 
-from digitlab.compare.job import stress_evaluation
 from digitlab import pretrained
-from digitlab.data import datasets
-from digitlab.vision import mnist_style
-from digitlab.data import stress
 from digitlab.classifiers import METHODS
+from digitlab.compare.job import stress_evaluation
+from digitlab.data import datasets
+from digitlab.data import stress
+from digitlab.vision import mnist_style
 from cli_run import digitlab
 
 SLICE_TOLERANCE = 0.003  # 6 of the 2,000 images: another CPU's rounding may flip a near tie or two
@@ -100,8 +100,8 @@ def test_predict_without_a_model_uses_the_shipped_cnn(capsys, tmp_path):
 
 
 def test_build_fits_on_the_fit_part_and_calibrates_on_the_held_out_digits(tmp_path, monkeypatch):
-    from digitlab.data import heldout
     from digitlab.classifiers import load
+    from digitlab.data import heldout
 
     monkeypatch.setitem(pretrained.RECIPES, "linear", {"epochs": 1, "seed": 0})  # a second's training
     recorded = pretrained.build(tmp_path, methods=("linear",))["linear"]

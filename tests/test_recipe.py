@@ -9,11 +9,8 @@ import torch
 from torch.testing import assert_close
 
 from digitlab import service
+from digitlab.classifiers.cnn import presets, network, augment, training
 from digitlab.classifiers.cnn.config import CNNConfig
-from digitlab.classifiers.cnn import presets
-from digitlab.classifiers.cnn import network
-from digitlab.classifiers.cnn import augment
-from digitlab.classifiers.cnn import training
 from digitlab.errors import DataError, DigitlabError
 
 

@@ -17,13 +17,10 @@ from PIL import Image
 from torch.testing import assert_close
 
 from digitlab.compare.config import MethodPlan
-from digitlab.compare.tasks import Task, load_task
 from digitlab.compare.job import Result, run_one
-from digitlab.report import figures
-from digitlab.report import document
-from digitlab.data import corrupted
-from digitlab.data import datasets
-from digitlab.data import stress
+from digitlab.compare.tasks import Task, load_task
+from digitlab.data import corrupted, datasets, stress
+from digitlab.report import figures, document
 
 CHROMIUM = "/usr/bin/chromium"
 ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"

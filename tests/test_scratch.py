@@ -5,8 +5,8 @@ import torch
 import torch.nn.functional as F
 from torch.testing import assert_close
 
-from digitlab.train import scratch
 from digitlab.metrics import accuracy
+from digitlab.train import scratch
 
 
 def _grads(f, *inputs):

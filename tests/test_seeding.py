@@ -2,8 +2,8 @@
 
 import torch
 
-from digitlab.train import seeding
 from digitlab.commands.arguments import SEED_MAX
+from digitlab.train import seeding
 from digitlab.train.learner import DataLoader
 
 

@@ -7,8 +7,7 @@ import io
 import numpy as np
 import pytest
 
-from digitlab.data import datasets
-from digitlab.data import stress
+from digitlab.data import datasets, stress
 from digitlab.errors import DataError
 from cli_run import assert_one_line_error, digitlab
 

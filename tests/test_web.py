@@ -14,8 +14,8 @@ from fastapi.testclient import TestClient
 from PIL import Image
 
 from digitlab import cli
-from digitlab.vision import mnist_style
 from digitlab.classifiers import METHODS
+from digitlab.vision import mnist_style
 from digitlab.web import models as web_models
 from digitlab.web.app import MAX_UPLOAD_BYTES, create_app
 

@@ -318,8 +318,7 @@ def test_a_12_megapixel_phone_photo_is_scaled_down_and_turned_upright(page, tmp_
     photo = tmp_path / "IMG_0001.jpg"
     stored.save(photo, quality=95, exif=exif)
     assert photo.stat().st_size > 2 * 1024 * 1024  # the server alone would refuse it
-    from digitlab.vision import decoding
-    from digitlab.vision import mnist_style
+    from digitlab.vision import decoding, mnist_style
 
     width, height = decoding.open_image(photo.read_bytes()).size
     assert height > width  # the EXIF tag says what we mean: shown upright, the photo is portrait

@@ -81,10 +81,9 @@ def scores(clf) -> dict:
     """What is recorded beside a shipped model: its accuracy on MNIST's test set (and on its first
     SLICE images), on the stress set, overall and by category, and on the corruption set's two views,
     by kind; its calibration error on each."""
-    from digitlab.compare.job import stress_evaluation
     from digitlab import service
-    from digitlab.data import corrupted
-    from digitlab.data import datasets
+    from digitlab.compare.job import stress_evaluation
+    from digitlab.data import corrupted, datasets
 
     test = datasets.load("mnist", "test")
     on_test = service.evaluate(clf, test.images, test.labels, worst=0)
@@ -111,8 +110,7 @@ def build(out: Path, methods=tuple(RECIPES)) -> dict:
     heldout.CALIBRATION, save it under out/<method>, and write out/accuracy.json with each one's
     scores and recipe."""
     from digitlab import classifiers
-    from digitlab.data import datasets
-    from digitlab.data import heldout
+    from digitlab.data import datasets, heldout
 
     fit, held = heldout.split(datasets.load("mnist", "train"), "mnist")
     out.mkdir(parents=True, exist_ok=True)
@@ -153,8 +151,7 @@ def recalibrate(out: Path, methods=tuple(RECIPES)) -> dict:
     heldout.with_damage), save them and rewrite out/accuracy.json; nothing is trained. The same as
     build for a model whose recipe has not changed: training is seeded."""
     from digitlab import classifiers
-    from digitlab.data import datasets
-    from digitlab.data import heldout
+    from digitlab.data import datasets, heldout
 
     _, held = heldout.split(datasets.load("mnist", "train"), "mnist")
     fitted = {m: classifiers.load(out / m).calibrate(held.images, held.labels) for m in methods}

@@ -17,9 +17,7 @@ from digitlab.book.missing import _not_in_book, _refuse_missing
 from digitlab.classifiers.networks import resnet18
 from digitlab.errors import DataError, DigitlabError
 from digitlab.train.callbacks import Recorder as _Recorder
-from digitlab.train.learner import DataLoader, DataLoaders
-from digitlab.train.learner import Learner as _Learner
-from digitlab.train.learner import steepest_lr
+from digitlab.train.learner import DataLoader, DataLoaders, Learner as _Learner, steepest_lr
 from digitlab.train.optim import SGD
 
 

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import torch
 
-from digitlab.store import checkpoint
 from digitlab.classifiers.base import Classifier
 from digitlab.classifiers.cnn.classifier import CNNClassifier
+from digitlab.classifiers.inputs import NORMALISATION, as_images
 from digitlab.classifiers.linear import LinearClassifier, LinearConfig
 from digitlab.classifiers.pixel import PixelConfig, PixelSimilarity
 from digitlab.classifiers.resnet18 import ResNet18Classifier, ResNet18Config
@@ -21,7 +21,7 @@ from digitlab.classifiers.simple_net import SimpleNetClassifier, SimpleNetConfig
 from digitlab.classifiers.state import join_state
 from digitlab.classifiers.upgrade import upgraded
 from digitlab.errors import DigitlabError, ModelError
-from digitlab.classifiers.inputs import NORMALISATION, as_images
+from digitlab.store import checkpoint
 
 __all__ = ["METHODS", "CLASSES", "make", "load", "as_images", "NORMALISATION", "Classifier",
            "PixelConfig", "PixelSimilarity", "LinearConfig", "LinearClassifier", "SimpleNetConfig",

@@ -17,13 +17,13 @@ from collections.abc import Callable
 import torch
 
 from digitlab import metrics
-from digitlab.trust import calibration
-from digitlab.store import checkpoint
-from digitlab.classifiers.state import split_state
-from digitlab.vision.deskew import deskewed
-from digitlab.errors import DataError, DigitlabError, ModelError
-from digitlab.vision.input_cleaning import cleaned
 from digitlab.classifiers.inputs import NORMALISATION, as_images, as_labels
+from digitlab.classifiers.state import split_state
+from digitlab.errors import DataError, DigitlabError, ModelError
+from digitlab.store import checkpoint
+from digitlab.trust import calibration
+from digitlab.vision.deskew import deskewed
+from digitlab.vision.input_cleaning import cleaned
 
 
 def require(ok: bool, message: str) -> None:

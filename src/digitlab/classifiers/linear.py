@@ -16,16 +16,16 @@ from functools import partial
 import torch
 from torch import nn
 
-from digitlab.train import clutter
 from digitlab.classifiers import networks
-from digitlab.train import scratch
-from digitlab.train.callbacks import Divergence, DivergenceGuard
 from digitlab.classifiers.base import positive, require
+from digitlab.classifiers.inputs import as_images, as_labels
 from digitlab.classifiers.network import EpochEnd, NetworkClassifier
 from digitlab.console import progress_bar
-from digitlab.classifiers.inputs import as_images, as_labels
-from digitlab.train.learner import DataLoader, DataLoaders, Learner
 from digitlab.metrics import accuracy
+from digitlab.train import clutter
+from digitlab.train import scratch
+from digitlab.train.callbacks import Divergence, DivergenceGuard
+from digitlab.train.learner import DataLoader, DataLoaders, Learner
 from digitlab.train.optim import SGD, BasicOptim
 from digitlab.train.seeding import seeded
 

@@ -10,10 +10,10 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
-from digitlab.store import checkpoint
-from digitlab.train.callbacks import Callback
 from digitlab.classifiers.base import Classifier
 from digitlab.errors import ModelError
+from digitlab.store import checkpoint
+from digitlab.train.callbacks import Callback
 
 
 class EpochEnd(Callback):

@@ -13,12 +13,12 @@ import torch
 from torch import nn
 
 from digitlab.classifiers import networks
-from digitlab.train.callbacks import Callback, DivergenceGuard
 from digitlab.classifiers.base import positive, require
-from digitlab.classifiers.network import EpochEnd, NetworkClassifier
 from digitlab.classifiers.inputs import as_images, as_labels
-from digitlab.train.learner import DataLoader, DataLoaders, Learner
+from digitlab.classifiers.network import EpochEnd, NetworkClassifier
 from digitlab.metrics import accuracy
+from digitlab.train.callbacks import Callback, DivergenceGuard
+from digitlab.train.learner import DataLoader, DataLoaders, Learner
 from digitlab.train.optim import SGD
 from digitlab.train.seeding import seed_epoch, seeded
 

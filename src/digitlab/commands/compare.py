@@ -51,15 +51,15 @@ def run(args: argparse.Namespace) -> int:
 
     from rich.console import Console
 
-    from digitlab.compare.config import CompareConfig, DEFAULT_DATASETS
-    from digitlab.compare.tasks import load_tasks
-    from digitlab.compare.job import run_all
     from digitlab import service
-    from digitlab.report import document
+    from digitlab.compare.config import CompareConfig, DEFAULT_DATASETS
+    from digitlab.compare.job import run_all
+    from digitlab.compare.tasks import load_tasks
     from digitlab.console import console
-    from digitlab.train.devices import resolve_device
     from digitlab.errors import DigitlabError
+    from digitlab.report import document
     from digitlab.store.files import check_output_folder
+    from digitlab.train.devices import resolve_device
 
     if args.epochs is not None and args.epochs < 1:
         raise DigitlabError(f"--epochs {args.epochs}: give 1 or more")

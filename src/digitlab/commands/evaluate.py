@@ -45,8 +45,8 @@ def _temperature(clf) -> str:
 def run(args: argparse.Namespace) -> int:
     from rich.console import Console
 
-    from digitlab.compare.tasks import task_name
     from digitlab import service
+    from digitlab.compare.tasks import task_name
     from digitlab.data import datasets
     from digitlab.metrics import ECE_BINS
 

@@ -25,8 +25,8 @@ def add_parser(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from digitlab.errors import DigitlabError
     from digitlab.data.export import export_layout
+    from digitlab.errors import DigitlabError
 
     if args.workers is not None and args.workers < 1:
         raise DigitlabError(f"--workers must be 1 or more, not {args.workers}")

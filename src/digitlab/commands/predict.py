@@ -54,8 +54,8 @@ def split_model(given: list[str], more: bool = False) -> tuple[str | None, list[
     saved model's files (config.json or model.safetensors: a damaged one is still named as a model),
     and images follow it (or `more` come from --from); else every argument is an image, for the
     shipped cnn."""
-    from digitlab.store.checkpoint import CONFIG, WEIGHTS
     from digitlab.errors import DigitlabError
+    from digitlab.store.checkpoint import CONFIG, WEIGHTS
 
     if not given:
         return None, given
@@ -73,8 +73,8 @@ def image_paths(given: list[str]) -> list[str]:
 
     A folder's other files are skipped with a warning; one with no images at all is an error.
     """
-    from digitlab.errors import DataError
     from digitlab.data.folder_listing import IMAGE_SUFFIXES, warn_not_images
+    from digitlab.errors import DataError
 
     paths = []
     for name in given:
@@ -158,8 +158,8 @@ class Unreadable:
         self.first, self.count = None, 0
 
     def add(self, err) -> None:
-        from digitlab.errors import warn
         from digitlab.data.folder_listing import NAMED
+        from digitlab.errors import warn
 
         self.first = self.first or err
         self.count += 1
@@ -168,8 +168,8 @@ class Unreadable:
 
     def finish(self, predicted: int) -> None:
         """Say how many more were skipped; with nothing predicted, that is the error."""
-        from digitlab.errors import DataError, warn
         from digitlab.data.folder_listing import NAMED
+        from digitlab.errors import DataError, warn
 
         if self.count and not predicted:
             if self.count == 1:
@@ -189,9 +189,9 @@ def read_images(paths: list[str], unreadable: Unreadable, as_is: bool = False, b
     not counted unreadable."""
     import torch
 
-    from digitlab.vision import mnist_style
-    from digitlab.errors import DataError
     from digitlab.data.folders import read_small_pngs
+    from digitlab.errors import DataError
+    from digitlab.vision import mnist_style
 
     if as_is:
         from digitlab.data.folders import decode_files
@@ -217,8 +217,8 @@ def answer(path: str, seen, row: list[float], classes: list[int], shown: Path | 
 
     from PIL import Image
 
-    from digitlab.trust.decline import note
     from digitlab.store.files import atomic_write
+    from digitlab.trust.decline import note
 
     best = max(range(len(row)), key=row.__getitem__)
     if shown:
@@ -266,8 +266,7 @@ def explained(clf, seen, path: str, folder: str, namer: ShownNames) -> dict:
 def run(args: argparse.Namespace) -> int:
     import sys
 
-    from digitlab import service
-    from digitlab import pretrained
+    from digitlab import service, pretrained
     from digitlab.trust import decline
 
     model, args.images = split_model(args.images, more=bool(args.from_file))

@@ -69,9 +69,9 @@ def _check_recipe(args: argparse.Namespace) -> None:
 
 def _check_options(args: argparse.Namespace) -> None:
     """--epochs and --lr given to a method without them (pixel similarity) would be silently dropped."""
+    from digitlab import service
     from digitlab.compare.config import DEFAULT_OUT
     from digitlab.compare.tasks import calibrate, load_task
-    from digitlab import service
     from digitlab.errors import DigitlabError
 
     for option in ("epochs", "lr"):
@@ -82,8 +82,8 @@ def _check_options(args: argparse.Namespace) -> None:
 
 def _check_new_out(out) -> None:
     """A new model needs an empty or new folder: never mix it with what is there."""
-    from digitlab.store import checkpoint
     from digitlab.errors import DigitlabError
+    from digitlab.store import checkpoint
     from digitlab.store.files import check_output_folder
 
     check_output_folder(out, "--out")
@@ -114,12 +114,12 @@ def _train(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from digitlab import classifiers
+    from digitlab import service
     from digitlab.compare.config import DEFAULT_OUT
     from digitlab.compare.tasks import calibrate, load_task
-    from digitlab import service
+    from digitlab.errors import DigitlabError
     from digitlab.train import distributed
     from digitlab.train.devices import resolve_device
-    from digitlab.errors import DigitlabError
 
     method = service.parse_methods(args.method, option="METHOD")
     if len(method) != 1:
@@ -154,9 +154,9 @@ def _train(args: argparse.Namespace) -> int:
 
 
 def _new(args: argparse.Namespace, out, device):
+    from digitlab import service
     from digitlab.compare.config import DEFAULT_OUT
     from digitlab.compare.tasks import calibrate, load_task
-    from digitlab import service
 
     _check_new_out(out)
     return service.make(args.method, seed=args.seed, epochs=args.epochs, lr=args.lr, preset=args.recipe,
@@ -166,9 +166,9 @@ def _new(args: argparse.Namespace, out, device):
 def _resumed(args: argparse.Namespace, task, out):
     """The model in `out`, checked against METHOD and the dataset, with --epochs and --lr applied."""
     from digitlab import classifiers
+    from digitlab import service
     from digitlab.compare.config import DEFAULT_OUT
     from digitlab.compare.tasks import calibrate, load_task
-    from digitlab import service
     from digitlab.errors import ModelError
 
     if not out.is_dir():

@@ -11,8 +11,7 @@ from pathlib import Path
 import torch
 
 from digitlab.compare.config import CompareConfig
-from digitlab.data import datasets
-from digitlab.data import heldout
+from digitlab.data import datasets, heldout
 from digitlab.errors import DataError, DigitlabError
 
 

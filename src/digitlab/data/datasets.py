@@ -17,8 +17,8 @@ import numpy as np
 import torch
 
 from digitlab.data import idx
-from digitlab.errors import DataError, warn
 from digitlab.data.digits import Digits, part_of, split_name
+from digitlab.errors import DataError, warn
 from digitlab.store.files import atomic_write, home, read_sums, verify_sha256
 
 MNIST_FILES = {

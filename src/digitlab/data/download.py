@@ -17,8 +17,8 @@ import zlib
 from collections.abc import Sequence
 from pathlib import Path
 
-from digitlab.data import idx
 from digitlab.console import console, progress_bar
+from digitlab.data import idx
 from digitlab.data.datasets import MNIST_FILES, home, shipped_dir
 from digitlab.errors import ChecksumError, DataError
 from digitlab.store.files import atomic_write, cannot_write, read_sums

@@ -27,9 +27,9 @@ from pathlib import Path
 import numpy as np
 
 from digitlab.console import console
+from digitlab.data.parallel import default_workers, map_chunks
 from digitlab.errors import DataError
 from digitlab.store.files import cannot_write, default_mode
-from digitlab.data.parallel import default_workers, map_chunks
 
 # layout -> [(folder inside the layout, dataset, split)]
 LAYOUTS = {

@@ -27,15 +27,14 @@ import numpy as np
 import torch
 from PIL import Image
 
-from digitlab.data import folder_cache
-from digitlab.data import png
 from digitlab.console import progress_bar
+from digitlab.data import folder_cache, png
 from digitlab.data.digits import SPLIT_FOLDERS, Digits, split_name
-from digitlab.errors import DataError, warn
 from digitlab.data.folder_cache import Decoded
 from digitlab.data.folder_listing import IMAGE_SUFFIXES, Listing, list_images, load_order, some
-from digitlab.vision.decoding import DECODE_SIDE, decode
 from digitlab.data.parallel import CHUNK, PROGRESS_FROM, default_workers
+from digitlab.errors import DataError, warn
+from digitlab.vision.decoding import DECODE_SIDE, decode
 
 SIZE = (28, 28)
 SMALL_FILE = 1 << 16  # bytes: a 28 x 28 PNG is under 1 KB; a larger file is left to Pillow, not read whole

@@ -33,9 +33,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from digitlab.data import doodles
-from digitlab.data import heldout
-from digitlab.data import stress
+from digitlab.data import doodles, heldout, stress
 
 CATEGORIES = ("letters", "symbols", "scribbles", "shapes", "textures", "several")
 KINDS = ("train", "test")

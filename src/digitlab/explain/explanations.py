@@ -25,8 +25,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from digitlab.explain.attribution import integrated_gradients, occlusion
 from digitlab.errors import DataError, ModelError, OutputError
+from digitlab.explain.attribution import integrated_gradients, occlusion
 
 UNITS_SHOWN = 4  # simple_net's hidden units shown for one answer
 PICTURE_SCALE = 8  # a 28 x 28 map saves as 224 x 224

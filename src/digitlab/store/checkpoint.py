@@ -23,8 +23,8 @@ from safetensors.torch import load_file
 from safetensors.torch import save as to_bytes
 
 from digitlab import __version__
-from digitlab.store import schema
 from digitlab.errors import ModelError, OutputError
+from digitlab.store import schema
 from digitlab.store.files import cannot_write, default_mode
 
 WEIGHTS, CONFIG = "model.safetensors", "config.json"

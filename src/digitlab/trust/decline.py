@@ -116,10 +116,9 @@ def read(image, model=None, decline: bool = True) -> Answer:
         >>> digitlab.read("photo.png")
         Answer(label=7, probability=0.97, declined=None, classes=[0, 1, ..., 9], ...)
     """
-    from digitlab import service
-    from digitlab import pretrained
-    from digitlab.vision import mnist_style
+    from digitlab import service, pretrained
     from digitlab.errors import BlankImage
+    from digitlab.vision import mnist_style
 
     clf = model if hasattr(model, "predict_proba") else service.load_model(model) if model else pretrained.load("cnn")
     classes = clf.classes_.tolist()

@@ -145,8 +145,7 @@ def damaged_digits(mnist: np.ndarray, count: int, seed: int = DAMAGE_SEED) -> np
     """(count, 28, 28) uint8: MNIST training digits below heldout.START, spread evenly over them,
     each under one of the corruption set's seen kinds in turn (damage.damaged_copies, seed `seed`),
     then cleaned as the models read them (input_cleaning), which is how the gate meets them."""
-    from digitlab.data import damage
-    from digitlab.data import heldout
+    from digitlab.data import damage, heldout
 
     if count <= 0:
         return np.zeros((0, 28, 28), dtype=np.uint8)
@@ -158,8 +157,7 @@ def training_set(config: GateConfig) -> tuple[torch.Tensor, torch.Tensor, torch.
     """(MNIST digits (55,000, 28, 28) uint8, other images (M, 28, 28) uint8, their labels (M,)): the
     drawn digits and the damaged ones (DIGIT) and the training non-digits (NOT_A_DIGIT, SEVERAL),
     blank ones left out."""
-    from digitlab.data import heldout
-    from digitlab.data import nondigits
+    from digitlab.data import heldout, nondigits
     from digitlab.data.datasets import mnist_arrays
 
     mnist, _ = mnist_arrays("train")
@@ -180,9 +178,8 @@ def training_set(config: GateConfig) -> tuple[torch.Tensor, torch.Tensor, torch.
 def fit(config: GateConfig, progress: bool = True) -> Gate:
     """Train a gate on training_set(config) under ROBUST augmentation; its threshold stays config's
     until choose_threshold."""
+    from digitlab.classifiers.cnn import presets, augment
     from digitlab.classifiers.cnn.config import CNNConfig
-    from digitlab.classifiers.cnn import presets
-    from digitlab.classifiers.cnn import augment
     from digitlab.console import track
 
     torch.manual_seed(config.seed)
@@ -219,10 +216,7 @@ def held_out_images() -> dict[str, torch.Tensor]:
     how the gate judges at prediction time (decline.screen): {"mnist": MNIST's calibration digits,
     "stress": the stress set, "damaged": calibration digits under the corruption set's seen kinds
     (all three must pass), "nondigits": the training generator's held-out draws (must not)}."""
-    from digitlab.data import corrupted
-    from digitlab.data import datasets
-    from digitlab.data import heldout
-    from digitlab.data import nondigits
+    from digitlab.data import corrupted, datasets, heldout, nondigits
     from digitlab.data.datasets import mnist_arrays
     from digitlab.vision.input_cleaning import cleaned
 
@@ -263,8 +257,8 @@ def save(gate: Gate, directory: str | Path, passed: dict | None = None) -> Path:
 
 def load(directory: str | Path) -> Gate:
     """A saved gate, through checkpoint.load's checks; a ModelError for anything else."""
-    from digitlab.store import checkpoint
     from digitlab.errors import ModelError
+    from digitlab.store import checkpoint
 
     tensors, saved = checkpoint.load(directory)
     if saved["method"] != "gate":

@@ -31,11 +31,10 @@ from starlette.datastructures import UploadFile
 from starlette.requests import ClientDisconnect
 
 from digitlab import __version__
-from digitlab.trust import decline
-from digitlab.explain import explanations
-from digitlab.vision import decoding
-from digitlab.vision import mnist_style
 from digitlab.errors import DataError
+from digitlab.explain import explanations
+from digitlab.trust import decline
+from digitlab.vision import decoding, mnist_style
 from digitlab.web.batching import Batcher
 from digitlab.web.models import Served
 

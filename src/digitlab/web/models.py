@@ -11,9 +11,9 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from digitlab.store.checkpoint import CONFIG
 from digitlab.console import console
 from digitlab.errors import DigitlabError, warn
+from digitlab.store.checkpoint import CONFIG
 
 COMPARE_OUT = Path("digitlab-out")  # `digitlab compare --out`'s default, relative to where serve runs
 

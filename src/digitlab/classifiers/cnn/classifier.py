@@ -11,13 +11,11 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from digitlab.classifiers.cnn import presets, network, training
 from digitlab.classifiers.cnn.config import CNNConfig
-from digitlab.classifiers.cnn import presets
-from digitlab.classifiers.cnn import network
-from digitlab.classifiers.cnn import training
-from digitlab.train.callbacks import Divergence
-from digitlab.classifiers.network import NetworkClassifier
 from digitlab.classifiers.inputs import as_labels
+from digitlab.classifiers.network import NetworkClassifier
+from digitlab.train.callbacks import Divergence
 from digitlab.train.seeding import seeded
 
 
