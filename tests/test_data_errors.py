@@ -135,7 +135,7 @@ def test_a_tampered_shipped_file_fails_its_checksum_and_caches_nothing(tmp_path,
     raw = bytearray(gzip.decompress(labels.read_bytes()))
     raw[100] = (raw[100] + 1) % 10  # one label changed: still a valid IDX file
     labels.write_bytes(gzip.compress(bytes(raw)))
-    monkeypatch.setattr(data, "shipped_dir", lambda: shipped)
+    monkeypatch.setattr(datasets, "shipped_dir", lambda: shipped)
     monkeypatch.setenv("DIGITLAB_HOME", str(tmp_path / "home"))
     with pytest.raises(ChecksumError, match="t10k-labels-idx1-ubyte.gz: checksum mismatch"):
         datasets.load("mnist", "test")

@@ -12,6 +12,7 @@ from digitlab.data import damage, doodles
 from digitlab.data import heldout, nondigits
 from digitlab.data.datasets import mnist_arrays
 from digitlab.trust import gate
+from digitlab.trust import gate_training
 from digitlab.vision.input_cleaning import cleaned
 from digitlab.vision.mnist_style import to_mnist
 
@@ -22,7 +23,7 @@ def test_the_damage_seed_is_neither_the_corruption_sets_nor_the_calibration_digi
 
 def test_damaged_training_digits_are_fit_digits_under_the_seen_kinds_as_read():
     mnist, _ = mnist_arrays("train")
-    got = gate.damaged_digits(mnist, 32)
+    got = gate_training.damaged_digits(mnist, 32)
     assert got.shape == (32, 28, 28) and got.dtype == np.uint8
     picks = np.linspace(0, heldout.START - 1, 32).round().astype(int)
     assert picks.max() < heldout.START  # never a calibration or corruption-set digit
@@ -35,7 +36,7 @@ def test_damaged_training_digits_are_fit_digits_under_the_seen_kinds_as_read():
     other = damage.damaged(seen[1], 1, mnist[picks[17]], damage.TUNING_SEED)
     assert not np.array_equal(expected, other)
     assert (got.reshape(32, -1).max(1) > 0).all()
-    assert gate.damaged_digits(mnist, 0).shape == (0, 28, 28)
+    assert gate_training.damaged_digits(mnist, 0).shape == (0, 28, 28)
 
 
 def test_the_training_set_labels_drawn_and_damaged_digits_digit_and_keeps_cleaned_copies(monkeypatch):
@@ -46,21 +47,21 @@ def test_the_training_set_labels_drawn_and_damaged_digits_digit_and_keeps_cleane
     others[:, 0:3, :] = 90  # a grey band that cleaning changes, so the copies differ from the drawn
     monkeypatch.setattr(nondigits, "TRAIN_PER_CATEGORY", per)
     monkeypatch.setattr(nondigits, "cached", lambda *a, **k: others)
-    monkeypatch.setattr(gate, "drawn_digits", lambda count, seed=gate.DRAWN_SEED: np.full((3, 28, 28), 255, np.uint8))
+    monkeypatch.setattr(gate_training, "drawn_digits", lambda count, seed=gate.DRAWN_SEED: np.full((3, 28, 28), 255, np.uint8))
     config = gate.GateConfig(damaged_digits=10)
-    _, images, labels = gate.training_set(config)
+    _, images, labels = gate_training.training_set(config)
     labels = labels.numpy()
     assert (labels[:13] == gate.DIGIT).all()  # 3 drawn, then 10 damaged
-    assert np.array_equal(images[3:13].numpy(), gate.damaged_digits(mnist, 10))
+    assert np.array_equal(images[3:13].numpy(), gate_training.damaged_digits(mnist, 10))
     rest = labels[13:]
     assert len(rest) == 2 * len(others)  # each non-digit twice
     several = np.repeat(np.asarray(nondigits.CATEGORIES), per) == "several"
     want = np.where(several, gate.SEVERAL, gate.NOT_A_DIGIT)
     assert np.array_equal(rest, np.concatenate([want, want]))
     assert np.array_equal(images[13:13 + len(others)].numpy(), others)
-    assert np.array_equal(images[13 + len(others):].numpy(), gate.as_read(others))
-    assert not np.array_equal(gate.as_read(others), others)
-    _, images, labels = gate.training_set(gate.GateConfig(damaged_digits=0, cleaned_copies=False))
+    assert np.array_equal(images[13 + len(others):].numpy(), gate_training.as_read(others))
+    assert not np.array_equal(gate_training.as_read(others), others)
+    _, images, labels = gate_training.training_set(gate.GateConfig(damaged_digits=0, cleaned_copies=False))
     assert len(labels) == 3 + len(others) and (labels[3:] != gate.DIGIT).all()
 
 

@@ -173,9 +173,9 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     methods = tuple(args.methods.split(","))
     if "gate" in methods:  # not a classifier: trained and checked by gate.py, its threshold chosen on held-out images
-        from digitlab.trust import gate
+        from digitlab.trust import gate_training
 
-        gate.build(args.out / "gate")
+        gate_training.build(args.out / "gate")
         methods = tuple(m for m in methods if m != "gate")
         if not methods:
             return

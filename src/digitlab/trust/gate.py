@@ -14,7 +14,8 @@ unaugmented (3 epochs). Its threshold is chosen afterwards on held-out images on
 calibration digits must pass, the training generator's held-out draws must not, all as the models
 read them. It ships in the package (pretrained/gate: safetensors + config.json, loaded through
 checkpoint.load's checks); `python -m digitlab.pretrained --methods gate` rebuilds it.
-"""
+
+How it is trained and its threshold chosen: gate_training.py."""
 
 from __future__ import annotations
 
@@ -22,7 +23,6 @@ import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import torch
 from torch import nn
 
@@ -111,140 +111,6 @@ class Gate:
                 for s, v in zip(stop.tolist(), several.tolist())]
 
 
-# ---------------------------------------------------------------------------------------------
-# Training
-# ---------------------------------------------------------------------------------------------
-
-
-def drawn_digits(count: int, seed: int = DRAWN_SEED) -> np.ndarray:
-    """(count, 28, 28) uint8 stress-style digits (count / 4 a category) through to_mnist, cached."""
-    from digitlab.data import stress
-    from digitlab.store.files import atomic_write, home
-    from digitlab.vision.mnist_style import PREPROCESS_VERSION
-
-    path = home() / "nondigits" / f"drawn-{stress.VERSION}-prep{PREPROCESS_VERSION}-seed{seed}-{count}.npz"
-    try:
-        with np.load(path) as saved:
-            return saved["images"]
-    except (OSError, ValueError, KeyError):
-        pass
-    images, _ = stress.build(seed, per_category=count // len(stress.CATEGORIES))
-    with atomic_write(path) as f:
-        np.savez(f, images=images)
-    return images
-
-
-def as_read(images: np.ndarray) -> np.ndarray:
-    """(n, 28, 28) uint8 -> the same as the models read them (input_cleaning.cleaned), uint8."""
-    from digitlab.vision.input_cleaning import cleaned
-
-    return (cleaned(torch.from_numpy(images).float() / 255) * 255).round().to(torch.uint8).numpy()
-
-
-def damaged_digits(mnist: np.ndarray, count: int, seed: int = DAMAGE_SEED) -> np.ndarray:
-    """(count, 28, 28) uint8: MNIST training digits below heldout.START, spread evenly over them,
-    each under one of the corruption set's seen kinds in turn (damage.damaged_copies, seed `seed`),
-    then cleaned as the models read them (input_cleaning), which is how the gate meets them."""
-    from digitlab.data import damage, heldout
-
-    if count <= 0:
-        return np.zeros((0, 28, 28), dtype=np.uint8)
-    picks = np.linspace(0, heldout.START - 1, count).round().astype(int)
-    return as_read(damage.damaged_copies(mnist[picks], seed))
-
-
-def training_set(config: GateConfig) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """(MNIST digits (55,000, 28, 28) uint8, other images (M, 28, 28) uint8, their labels (M,)): the
-    drawn digits and the damaged ones (DIGIT) and the training non-digits (NOT_A_DIGIT, SEVERAL),
-    blank ones left out."""
-    from digitlab.data import heldout, nondigits
-    from digitlab.data.datasets import mnist_arrays
-
-    mnist, _ = mnist_arrays("train")
-    drawn = np.concatenate([drawn_digits(config.drawn_digits), damaged_digits(mnist, config.damaged_digits)])
-    others = nondigits.cached("train", "train", range(nondigits.TRAIN_PER_CATEGORY), mnist)
-    kinds = np.repeat(np.asarray(nondigits.CATEGORIES), nondigits.TRAIN_PER_CATEGORY)
-    labels = np.where(kinds == "several", SEVERAL, NOT_A_DIGIT)
-    if config.cleaned_copies:
-        others = np.concatenate([others, as_read(others)])
-        labels = np.concatenate([labels, labels])
-    images = np.concatenate([drawn, others])
-    labels = np.concatenate([np.full(len(drawn), DIGIT), labels])
-    inked = images.reshape(len(images), -1).max(1) > 0
-    return (torch.from_numpy(mnist[:heldout.START].copy()), torch.from_numpy(images[inked]),
-            torch.from_numpy(labels[inked]).long())
-
-
-def fit(config: GateConfig, progress: bool = True) -> Gate:
-    """Train a gate on training_set(config) under ROBUST augmentation; its threshold stays config's
-    until choose_threshold."""
-    from digitlab.classifiers.cnn import presets, augment
-    from digitlab.classifiers.cnn.config import CNNConfig
-    from digitlab.console import track
-
-    torch.manual_seed(config.seed)
-    generator = torch.Generator().manual_seed(config.seed)
-    mnist, others, other_labels = training_set(config)
-    # crop 0: the whole 28 x 28 warped; lines and smears as the shipped cnn learns them (clutter.py), so
-    # that a digit with a line through it is still a digit (without them the gate declined 61 % of the
-    # corruption set's ruled-line digits as not a digit)
-    robust = dataclasses.replace(CNNConfig(), crop=0, lines=0.1, smear=0.1, **presets.ROBUST)
-    net = GateNet(config.width)
-    steps_per_epoch = (config.mnist_digits + len(others)) // config.batch_size
-    opt = torch.optim.AdamW(net.parameters(), lr=config.lr, weight_decay=config.weight_decay)
-    schedule = torch.optim.lr_scheduler.OneCycleLR(opt, config.lr, total_steps=config.epochs * steps_per_epoch)
-    epochs = track(range(config.epochs), "training the gate") if progress else range(config.epochs)
-    for _ in epochs:
-        picks = torch.randperm(len(mnist), generator=generator)[:config.mnist_digits]
-        moved = augment.augmented(mnist[picks].float() / 255, robust, generator)  # (m, 28, 28)
-        x = torch.cat([moved, others.float() / 255])  # (n, 28, 28)
-        y = torch.cat([torch.full((len(picks),), DIGIT), other_labels])
-        order = torch.randperm(len(x), generator=generator)
-        net.train()
-        for step in range(steps_per_epoch):
-            batch = order[step * config.batch_size:(step + 1) * config.batch_size]
-            loss = nn.functional.cross_entropy(net(x[batch].unsqueeze(1)), y[batch])
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-            schedule.step()
-    return Gate(net, config)
-
-
-def held_out_images() -> dict[str, torch.Tensor]:
-    """The images the threshold is chosen on, each as the models read them (input_cleaning), which is
-    how the gate judges at prediction time (decline.screen): {"mnist": MNIST's calibration digits,
-    "stress": the stress set, "damaged": calibration digits under the corruption set's seen kinds
-    (all three must pass), "nondigits": the training generator's held-out draws (must not)}."""
-    from digitlab.data import corrupted, datasets, heldout, nondigits
-    from digitlab.data.datasets import mnist_arrays
-    from digitlab.vision.input_cleaning import cleaned
-
-    mnist, labels = mnist_arrays("train")
-    choice = range(nondigits.CHOICE_FROM, nondigits.CHOICE_FROM + nondigits.PER_CATEGORY)
-    damaged = torch.from_numpy(corrupted.tuning_set((mnist, labels))[0]).float() / 255
-    calibration = torch.from_numpy(mnist[heldout.CALIBRATION.start:heldout.CALIBRATION.stop].copy()).float() / 255
-    drawn = torch.from_numpy(nondigits.cached("choice", "train", choice, mnist)).float() / 255
-    return {"mnist": cleaned(calibration), "stress": cleaned(datasets.load("stress", "valid", dtype=torch.float32).images),
-            "damaged": cleaned(damaged), "nondigits": cleaned(drawn)}
-
-
-def choose_threshold(gate: Gate, held: dict[str, torch.Tensor] | None = None) -> tuple[float, dict]:
-    """The highest threshold that still lets MUST_ANSWER of the held-out MNIST digits, of the stress
-    set and of the damaged calibration digits through, and what it does there: (threshold, {set:
-    share let through})."""
-    held = held or held_out_images()
-    p = {name: gate.proba(images)[:, DIGIT] for name, images in held.items()}
-    threshold = min(float(torch.quantile(p[name].double(), 1 - MUST_ANSWER)) for name in ("mnist", "stress", "damaged"))
-    passed = {name: float((v >= threshold).float().mean()) for name, v in p.items()}
-    return threshold, passed
-
-
-# ---------------------------------------------------------------------------------------------
-# Saving and loading: checkpoint.py's folder, method "gate"
-# ---------------------------------------------------------------------------------------------
-
-
 def save(gate: Gate, directory: str | Path, passed: dict | None = None) -> Path:
     from digitlab.store import checkpoint
 
@@ -291,15 +157,3 @@ def shipped() -> Gate:
     if not _SHIPPED:
         _SHIPPED.append(load(shipped_path()))
     return _SHIPPED[0]
-
-
-def build(out: Path, config: GateConfig | None = None) -> dict:
-    """Train a gate, choose its threshold on held-out images, save it at `out`; what it let through."""
-    gate = fit(config or GateConfig())
-    threshold, passed = choose_threshold(gate)
-    gate.config = dataclasses.replace(gate.config, threshold=round(threshold, 6))
-    passed = {f"passed_{k}": v for k, v in passed.items()}
-    save(gate, out, passed)
-    print(f"gate: threshold {gate.config.threshold:.4f}; let through: "
-          + ", ".join(f"{k.removeprefix('passed_')} {v:.2%}" for k, v in passed.items()), flush=True)
-    return passed
