@@ -21,8 +21,7 @@ import time
 
 import torch
 
-from digitlab import classifiers
-from digitlab import service, metrics, pretrained
+from digitlab import classifiers, metrics, pretrained, service
 from digitlab.classifiers.cnn import presets, augment
 from digitlab.compare.config import CompareConfig
 from digitlab.data import datasets, heldout

@@ -17,8 +17,7 @@ import numpy as np
 import torch
 
 from digitlab import pretrained
-from digitlab.data import corrupted, datasets
-from digitlab.data import nondigits, stress
+from digitlab.data import corrupted, datasets, nondigits, stress
 from digitlab.trust import decline, gate
 
 

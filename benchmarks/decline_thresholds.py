@@ -21,8 +21,7 @@ import numpy as np
 import torch
 
 from digitlab import pretrained
-from digitlab.data import corrupted, datasets
-from digitlab.data import heldout
+from digitlab.data import corrupted, datasets, heldout
 from digitlab.data.datasets import mnist_arrays
 from digitlab.trust import decline, gate
 

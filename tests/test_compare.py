@@ -8,8 +8,7 @@ import pytest
 import torch
 from PIL import Image
 
-from digitlab import classifiers
-from digitlab import service
+from digitlab import classifiers, service
 from digitlab.classifiers.cnn import presets
 from digitlab.compare.config import CompareConfig, MethodPlan
 from digitlab.compare.job import run_one

@@ -15,9 +15,7 @@ from PIL import Image, ImageDraw, ImageFont
 
 import digitlab
 from digitlab import classifiers
-from digitlab.data import datasets
-from digitlab.data import heldout
-from digitlab.data import stress
+from digitlab.data import datasets, heldout, stress
 from digitlab.data.datasets import mnist_arrays
 from digitlab.errors import ModelError
 from digitlab.store import checkpoint

@@ -8,11 +8,9 @@ import numpy as np
 import pytest
 import torch
 
-from digitlab.data import damage, doodles
-from digitlab.data import heldout, nondigits
+from digitlab.data import damage, doodles, heldout, nondigits
 from digitlab.data.datasets import mnist_arrays
-from digitlab.trust import gate
-from digitlab.trust import gate_training
+from digitlab.trust import gate, gate_training
 from digitlab.vision.input_cleaning import cleaned
 from digitlab.vision.mnist_style import to_mnist
 

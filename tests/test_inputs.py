@@ -3,8 +3,7 @@
 import pytest
 import torch
 
-from digitlab.classifiers import inputs
-from digitlab.classifiers import make
+from digitlab.classifiers import inputs, make
 from digitlab.classifiers.cnn import network, training
 from digitlab.classifiers.cnn.config import CNNConfig
 from digitlab.errors import DataError

@@ -13,8 +13,7 @@ from PIL import Image, ImageDraw
 from digitlab import pretrained
 from digitlab.classifiers import METHODS
 from digitlab.compare.job import stress_evaluation
-from digitlab.data import datasets
-from digitlab.data import stress
+from digitlab.data import datasets, stress
 from digitlab.vision import mnist_style
 from cli_run import digitlab
 

@@ -22,8 +22,7 @@ from digitlab.classifiers.inputs import as_images, as_labels
 from digitlab.classifiers.network import EpochEnd, NetworkClassifier
 from digitlab.console import progress_bar
 from digitlab.metrics import accuracy
-from digitlab.train import clutter
-from digitlab.train import scratch
+from digitlab.train import clutter, scratch
 from digitlab.train.callbacks import Divergence, DivergenceGuard
 from digitlab.train.learner import DataLoader, DataLoaders, Learner
 from digitlab.train.optim import SGD, BasicOptim

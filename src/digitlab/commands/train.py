@@ -113,8 +113,7 @@ def _train(args: argparse.Namespace) -> int:
     import sys
     from pathlib import Path
 
-    from digitlab import classifiers
-    from digitlab import service
+    from digitlab import classifiers, service
     from digitlab.compare.config import DEFAULT_OUT
     from digitlab.compare.tasks import calibrate, load_task
     from digitlab.errors import DigitlabError
@@ -165,8 +164,7 @@ def _new(args: argparse.Namespace, out, device):
 
 def _resumed(args: argparse.Namespace, task, out):
     """The model in `out`, checked against METHOD and the dataset, with --epochs and --lr applied."""
-    from digitlab import classifiers
-    from digitlab import service
+    from digitlab import classifiers, service
     from digitlab.compare.config import DEFAULT_OUT
     from digitlab.compare.tasks import calibrate, load_task
     from digitlab.errors import ModelError

@@ -33,7 +33,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from digitlab.data import doodles, heldout, stress
+from digitlab.data import doodles, heldout, stress, unseen_doodles
 
 CATEGORIES = ("letters", "symbols", "scribbles", "shapes", "textures", "several")
 KINDS = ("train", "test")
@@ -172,9 +172,9 @@ MAKERS = {
     "test": {
         "letters": lambda rng: _on_page(_typed(TEST_LETTERS, rng), rng),
         "symbols": lambda rng: _on_page(_typed(TEST_SYMBOLS, rng), rng),
-        "scribbles": lambda rng: _on_page(doodles.unseen_scribble(rng), rng),
-        "shapes": lambda rng: _on_page(doodles.unseen_shape(rng), rng),
-        "textures": lambda rng: _on_page(doodles.unseen_texture(rng), rng),
+        "scribbles": lambda rng: _on_page(unseen_doodles.unseen_scribble(rng), rng),
+        "shapes": lambda rng: _on_page(unseen_doodles.unseen_shape(rng), rng),
+        "textures": lambda rng: _on_page(unseen_doodles.unseen_texture(rng), rng),
         "several": lambda rng, mnist: _several(rng, mnist, TEST_DIGITS),
     },
 }
