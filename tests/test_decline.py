@@ -15,7 +15,7 @@ from PIL import Image, ImageDraw, ImageFont
 
 import digitlab
 from digitlab import classifiers
-from digitlab.data import datasets, heldout, stress
+from digitlab.data import datasets, glyphs, heldout
 from digitlab.data.datasets import mnist_arrays
 from digitlab.errors import ModelError
 from digitlab.store import checkpoint
@@ -28,7 +28,7 @@ from cli_run import digitlab as run_digitlab
 def _letter(char: str = "A") -> Image.Image:
     """A typed letter, dark on white, as a photo of a page would bring it."""
     page = Image.new("L", (200, 200), 255)
-    font = ImageFont.truetype(str(stress.font_dir() / "DejaVuSans.ttf"), 120)
+    font = ImageFont.truetype(str(glyphs.font_dir() / "DejaVuSans.ttf"), 120)
     ImageDraw.Draw(page).text((100, 100), char, fill=0, font=font, anchor="mm")
     return page
 
@@ -38,7 +38,7 @@ def _scribble() -> Image.Image:
     canvas = Image.new("L", (280, 280), 0)
     t = np.linspace(0, 1, 200)
     r, a = 15 + 110 * t, 2 * math.pi * 3 * t
-    stress.pen_stroke(ImageDraw.Draw(canvas), list(zip(140 + r * np.cos(a), 140 + r * np.sin(a))), 14)
+    glyphs.pen_stroke(ImageDraw.Draw(canvas), list(zip(140 + r * np.cos(a), 140 + r * np.sin(a))), 14)
     return canvas
 
 
@@ -59,7 +59,7 @@ def _pair(left: np.ndarray, right: np.ndarray, gap: int = 2) -> Image.Image:
 
 def _drawn_pair() -> Image.Image:
     rng = np.random.default_rng(3)
-    inks = [np.asarray(stress.pen_ink(d, rng, variant=0, width=20).resize((96, 96))) for d in (3, 8)]
+    inks = [np.asarray(glyphs.pen_ink(d, rng, variant=0, width=20).resize((96, 96))) for d in (3, 8)]
     return _pair(*inks, gap=8)
 
 

@@ -13,7 +13,7 @@ from PIL import Image, ImageDraw
 from digitlab import pretrained
 from digitlab.classifiers import METHODS
 from digitlab.compare.job import stress_evaluation
-from digitlab.data import datasets, stress
+from digitlab.data import datasets, glyphs, stress
 from digitlab.vision import mnist_style
 from cli_run import digitlab
 
@@ -80,7 +80,7 @@ def test_the_shipped_cnn_reads_very_thick_strokes(cnn):
     # MNIST alone, before the ROBUST recipe and the width normalisation, read this 6 as a 5.
     from PIL import ImageFont
 
-    font = ImageFont.truetype(str(stress.font_dir() / "DejaVuSans.ttf"), 115)
+    font = ImageFont.truetype(str(glyphs.font_dir() / "DejaVuSans.ttf"), 115)
     seen = []
     for digit in range(10):
         page = Image.new("L", (192, 192), 0)

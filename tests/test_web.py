@@ -95,10 +95,10 @@ def test_predict_raw_png_matches_the_models_run_directly(client, served):
 def test_a_letter_is_declined_by_every_model(client):
     from PIL import ImageDraw, ImageFont
 
-    from digitlab.data import stress
+    from digitlab.data import glyphs
 
     sheet = Image.new("L", (240, 240), 250)
-    font = ImageFont.truetype(str(stress.font_dir() / "DejaVuSans.ttf"), 150)
+    font = ImageFont.truetype(str(glyphs.font_dir() / "DejaVuSans.ttf"), 150)
     ImageDraw.Draw(sheet).text((120, 120), "A", fill=20, font=font, anchor="mm")
     body = io.BytesIO()
     sheet.save(body, format="PNG")

@@ -195,11 +195,11 @@ def test_uploading_a_photo_answers_for_it(page, tmp_path, mnist_test):
 def test_a_letter_is_declined_as_plainly_as_a_digit_is_answered(page, tmp_path):
     from PIL import ImageDraw, ImageFont
 
-    from digitlab.data import stress
+    from digitlab.data import glyphs
 
     photo = tmp_path / "letter.png"
     sheet = Image.new("RGB", (300, 300), (245, 242, 235))
-    font = ImageFont.truetype(str(stress.font_dir() / "DejaVuSans.ttf"), 180)
+    font = ImageFont.truetype(str(glyphs.font_dir() / "DejaVuSans.ttf"), 180)
     ImageDraw.Draw(sheet).text((150, 150), "A", fill=(30, 30, 30), font=font, anchor="mm")
     sheet.save(photo)
     page.set_input_files("#upload", str(photo))

@@ -16,7 +16,7 @@ import math
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
 
-from digitlab.data import stress
+from digitlab.data import glyphs
 
 
 def strokes(lines: list[np.ndarray], rng: np.random.Generator, side: int = 280) -> Image.Image:
@@ -26,7 +26,7 @@ def strokes(lines: list[np.ndarray], rng: np.random.Generator, side: int = 280) 
     width = float(rng.choice([rng.uniform(4, 12), rng.uniform(12, 26), rng.uniform(26, 44)])) * side / 280
     for line in lines:
         pen_stroke_points = [tuple(p) for p in (0.1 + 0.8 * np.clip(line, 0, 1)) * side]
-        stress.pen_stroke(draw, pen_stroke_points, width)
+        glyphs.pen_stroke(draw, pen_stroke_points, width)
     return canvas
 
 
@@ -37,7 +37,7 @@ def strokes(lines: list[np.ndarray], rng: np.random.Generator, side: int = 280) 
 
 def training_scribble(rng: np.random.Generator) -> Image.Image:
     """One to three strokes through 6-14 random points each: busier than any digit's path."""
-    lines = [stress.smooth(rng.uniform(0, 1, (int(rng.integers(6, 15)), 2))) for _ in range(int(rng.integers(1, 4)))]
+    lines = [glyphs.smooth(rng.uniform(0, 1, (int(rng.integers(6, 15)), 2))) for _ in range(int(rng.integers(1, 4)))]
     return strokes(lines, rng)
 
 
@@ -77,7 +77,7 @@ def blob(rng: np.random.Generator, corners: int) -> np.ndarray:
     angles = np.sort(rng.uniform(0, 2 * math.pi, corners))
     radius = 0.5 * rng.uniform(0.55, 1.0, corners)
     pts = np.stack([radius * np.cos(angles), radius * np.sin(angles)], 1)
-    return stress.smooth(np.vstack([pts, pts[:2]]))[6:-6] if corners > 8 else pts
+    return glyphs.smooth(np.vstack([pts, pts[:2]]))[6:-6] if corners > 8 else pts
 
 
 def training_shape(rng: np.random.Generator) -> Image.Image:

@@ -10,7 +10,7 @@ rendering are reused), in six categories:
 - textures: noise, stripes, checks, dots, hatching, bricks;
 - several: two or three digits side by side, apart, touching or overlapping.
 
-The TRAINING generator (`kind="train"`) types in stress.FONT_FILES and draws random-point
+The TRAINING generator (`kind="train"`) types in glyphs.FONT_FILES and draws random-point
 scribbles, rectangles, triangles, stars, crosses, kites, cogs, chevrons, L blocks, strewn small
 shapes, noise, stripes, checks, dots, graph paper, diamonds, mosaics, hay and plaid; its several
 digits are MNIST training digits below heldout.START and pen or font digits. Its draws from
@@ -33,7 +33,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from digitlab.data import doodles, heldout, stress, unseen_doodles
+from digitlab.data import doodles, glyphs, heldout, unseen_doodles
 
 CATEGORIES = ("letters", "symbols", "scribbles", "shapes", "textures", "several")
 KINDS = ("train", "test")
@@ -80,7 +80,7 @@ def _held(font_file: str) -> frozenset[int]:
     """The code points `font_file` really holds a glyph for (a missing one would draw as a box: a 0)."""
     from fontTools.ttLib import TTFont
 
-    return frozenset(TTFont(str(stress.font_dir() / font_file), lazy=True).getBestCmap())
+    return frozenset(TTFont(str(glyphs.font_dir() / font_file), lazy=True).getBestCmap())
 
 
 def _rng(seed: int, kind: str, category: str, i: int) -> np.random.Generator:
@@ -100,14 +100,14 @@ def _typed(fonts: dict[str, str], rng: np.random.Generator) -> Image.Image:
     names = sorted(fonts)
     font = names[rng.integers(len(names))]
     chars = [c for c in fonts[font] if ord(c) in _held(font) and c not in LOOKALIKES]
-    return stress.glyph_ink(chars[rng.integers(len(chars))], stress.font_dir() / font, rng,
+    return glyphs.glyph_ink(chars[rng.integers(len(chars))], glyphs.font_dir() / font, rng,
                             side=int(rng.choice([96, 160, 256])))
 
 
 def _stress_fonts(chars: str, unicode_only: bool = False) -> dict[str, str]:
     """The stress set's fonts, each with `chars`; with unicode_only, not the TeX fonts (cm*), whose
     symbols sit on other codes (their "<" is an inverted exclamation mark: a 1)."""
-    return {f: chars for f in stress.FONT_FILES if not (unicode_only and f.startswith("cm"))}
+    return {f: chars for f in glyphs.FONT_FILES if not (unicode_only and f.startswith("cm"))}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -149,7 +149,7 @@ def _several(rng: np.random.Generator, mnist: np.ndarray, mnist_range: range) ->
         glyphs = [_cropped(Image.fromarray(mnist[k]).resize((112, 112), Image.Resampling.BILINEAR), height)
                   for k in picks]
     else:
-        glyphs = [_cropped(stress.pen_ink(int(d), rng) if rng.random() < 0.5 else stress.font_ink(int(d), rng), height)
+        glyphs = [_cropped(glyphs.pen_ink(int(d), rng) if rng.random() < 0.5 else glyphs.font_ink(int(d), rng), height)
                   for d in rng.integers(0, 10, count)]
     gaps = [height * rng.uniform(-0.2, 0.5) for _ in range(count - 1)]
     row = _side_by_side(glyphs, gaps)
