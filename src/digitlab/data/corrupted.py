@@ -24,7 +24,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from digitlab.data.damage import HELD_OUT_KINDS, KINDS, NAMES, SEED, SEVERITIES, SIDE, TUNING_SEED, damaged, severity_of
+from digitlab.data.damage import HELD_OUT_KINDS, KINDS, NAMES, SEED, SEVERITIES, TUNING_SEED, damaged, severity_of
+from digitlab.data.damage_drawing import SIDE
 
 __all__ = ["HELD_OUT_KINDS", "KINDS", "NAMES", "SEED", "SEVERITIES", "TUNING_SEED", "damaged", "severity_of"]
 

@@ -44,7 +44,8 @@ def damaged_digits(mnist: np.ndarray, count: int, seed: int = DAMAGE_SEED) -> np
     """(count, 28, 28) uint8: MNIST training digits below heldout.START, spread evenly over them,
     each under one of the corruption set's seen kinds in turn (damage.damaged_copies, seed `seed`),
     then cleaned as the models read them (input_cleaning), which is how the gate meets them."""
-    from digitlab.data import damage, heldout
+    from digitlab.data import heldout
+    from digitlab.data import damage
 
     if count <= 0:
         return np.zeros((0, 28, 28), dtype=np.uint8)
