@@ -22,7 +22,7 @@ import torch
 
 from digitlab import pretrained
 from digitlab.data import corrupted, datasets, heldout
-from digitlab.data.datasets import mnist_arrays
+from digitlab.data.shipped_mnist import mnist_arrays
 from digitlab.trust import decline, gate
 
 MUST_ANSWER = 0.995  # share of each held-out set that the unsure rule alone lets through

@@ -26,7 +26,7 @@ from collections.abc import Callable
 import numpy as np
 import torch
 
-from digitlab.data import datasets
+from digitlab.data import datasets, shipped_mnist
 from digitlab.data.export import export_layout
 
 
@@ -45,7 +45,7 @@ def plain_gunzip() -> int:
     warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
     total = 0
     for split in ("train", "test"):
-        images_gz, labels_gz = (datasets.shipped_dir() / name for name in datasets.MNIST_FILES[split])
+        images_gz, labels_gz = (shipped_mnist.shipped_dir() / name for name in shipped_mnist.MNIST_FILES[split])
         raw = gzip.decompress(images_gz.read_bytes())
         images = torch.from_numpy(np.frombuffer(raw, np.uint8, offset=16).reshape(-1, 28, 28))
         raw_labels = gzip.decompress(labels_gz.read_bytes())

@@ -34,7 +34,7 @@ from typing import NamedTuple
 import numpy as np
 from PIL import Image
 
-from digitlab.data import datasets
+from digitlab.data import datasets, shipped_mnist
 from digitlab.data.export import export_layout
 from digitlab.data.folders import load_folder
 
@@ -112,7 +112,7 @@ def age(root: Path) -> None:
 
 def generate(root: Path, count: int) -> None:
     """`count` PNGs, MNIST's training digits in turn, under root/<digit>/<i>.png."""
-    images, labels = datasets.mnist_arrays("train")
+    images, labels = shipped_mnist.mnist_arrays("train")
     blobs = []
     for image in images:
         buffer = io.BytesIO()

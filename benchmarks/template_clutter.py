@@ -60,13 +60,13 @@ def main() -> None:
     import torch
 
     from digitlab import classifiers
-    from digitlab.data import corrupted, datasets, heldout, stress
+    from digitlab.data import corrupted, datasets, heldout, shipped_mnist, stress
 
     torch.set_num_threads(args.threads)
     fit, held = heldout.split(datasets.load("mnist", "train"), "mnist")
     clean = held.images[:len(heldout.CALIBRATION)], held.labels[:len(heldout.CALIBRATION)]  # the undamaged half
     shaken = datasets.load("stress", "valid")
-    images, labels = corrupted.tuning_set(datasets.mnist_arrays("train"), per_kind=args.per_kind)
+    images, labels = corrupted.tuning_set(shipped_mnist.mnist_arrays("train"), per_kind=args.per_kind)
     kinds = [k for k in corrupted.NAMES if k not in corrupted.HELD_OUT_KINDS]
     names = np.repeat(kinds, args.per_kind)
     for name in (args.only.split(",") if args.only else CANDIDATES):

@@ -12,7 +12,8 @@ import pytest  # noqa: E402
 import torch  # noqa: E402
 
 from digitlab import book
-from digitlab.data import datasets  # noqa: E402
+from digitlab.data import datasets, shipped_mnist  # noqa: E402
+from digitlab.store.files import home  # noqa: E402
 from digitlab.errors import DataError, DigitlabError  # noqa: E402
 
 
@@ -70,7 +71,7 @@ def test_missing_fastai_names_raise_a_clear_error():
 
 
 def test_untar_data_writes_fastais_layout_offline(tiny, base_path):
-    assert tiny.resolve() == (datasets.home() / "book" / "mnist_tiny").resolve()  # home/book is shared (conftest)
+    assert tiny.resolve() == (home() / "book" / "mnist_tiny").resolve()  # home/book is shared (conftest)
     assert len((tiny / "train" / "3").ls()) == 346 and len((tiny / "valid" / "7").ls()) == 353
     assert book.untar_data(book.URLs.MNIST_TINY).resolve() == tiny.resolve()  # the second call reuses it
     book.Path.BASE_PATH = tiny
@@ -94,7 +95,7 @@ def test_untar_data_refuses_what_does_not_ship(tmp_path):
 def test_tensor_of_a_png_is_the_shipped_mnist_image(tiny):
     """fastai's train/3/7030.png is training image 7030, byte for byte."""
     from_png = book.tensor(book.Image.open(tiny / "train" / "3" / "7030.png"))
-    images, _ = datasets.mnist_arrays("train")
+    images, _ = shipped_mnist.mnist_arrays("train")
     assert from_png.dtype == torch.uint8 and from_png.shape == (28, 28)
     assert torch.equal(from_png, torch.from_numpy(images[7030]))
     assert book.Image.open(tiny / "train" / "3" / "7030.png").shape == (28, 28)

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from digitlab.data import corrupted, datasets, heldout
+from digitlab.data import corrupted, datasets, heldout, shipped_mnist
 from digitlab.errors import DataError, DigitlabWarning
 from cli_run import assert_one_line_error, digitlab
 
@@ -17,11 +17,11 @@ from cli_run import assert_one_line_error, digitlab
 @pytest.fixture(scope="module")
 def clean():
     """The first 30 held-out digits the set damages, (30, 28, 28) uint8."""
-    return corrupted.digits(datasets.mnist_arrays("train"), 30)[0]
+    return corrupted.digits(shipped_mnist.mnist_arrays("train"), 30)[0]
 
 
 def test_the_same_seed_gives_the_same_bytes_and_a_slice_alone_equals_it_inside_a_larger_set():
-    train = datasets.mnist_arrays("train")
+    train = shipped_mnist.mnist_arrays("train")
     small, small_labels = corrupted.build_raw(train, seed=5, per_kind=4)
     again, _ = corrupted.build_raw(train, seed=5, per_kind=4)
     larger, larger_labels = corrupted.build_raw(train, seed=5, per_kind=9)
@@ -32,7 +32,7 @@ def test_the_same_seed_gives_the_same_bytes_and_a_slice_alone_equals_it_inside_a
     assert np.array_equal(inside.reshape(-1, 28, 28), small)
     assert np.array_equal(larger_labels.reshape(len(corrupted.NAMES), 9)[:, :4].ravel(), small_labels)
     # One image made alone is the same as in the set; another seed changes every kind.
-    digits, _ = corrupted.digits(datasets.mnist_arrays("train"), 4)
+    digits, _ = corrupted.digits(shipped_mnist.mnist_arrays("train"), 4)
     assert np.array_equal(corrupted.damaged("fog", 3, digits[3], seed=5), small[corrupted.NAMES.index("fog") * 4 + 3])
     differ = (small != other).reshape(len(corrupted.NAMES), -1).any(1)
     assert [name for name, d in zip(corrupted.NAMES, differ) if not d] == []

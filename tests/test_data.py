@@ -5,8 +5,9 @@ import numpy as np
 import pytest
 import torch
 
-from digitlab.data import datasets, idx
+from digitlab.data import datasets, idx, shipped_mnist
 from digitlab.errors import DataError
+from digitlab.store.files import home
 
 TRAIN_COUNTS = [5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949]
 TEST_COUNTS = [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009]
@@ -93,7 +94,7 @@ def test_unknown_names_are_user_errors():
 def test_a_damaged_cache_is_rebuilt(tmp_path, monkeypatch):
     monkeypatch.setenv("DIGITLAB_HOME", str(tmp_path))
     first = datasets.load("mnist", "test")
-    images_cache, _ = datasets._cache_paths("test")
+    images_cache, _ = shipped_mnist._cache_paths("test")
     images_cache.write_bytes(b"not a numpy file")
     again = datasets.load("mnist", "test")
     assert torch.equal(first.images, again.images)
@@ -126,22 +127,22 @@ def test_an_idx_folder_of_one_split_is_split_at_random_80_20(tmp_path):
 def test_the_suite_never_writes_into_the_users_cache():
     # conftest gives every session a fresh home, even when the user has set DIGITLAB_HOME (run the
     # suite with DIGITLAB_HOME=~/somewhere: with os.environ.setdefault this failed).
-    from digitlab.data import datasets
+    from digitlab.data import datasets, shipped_mnist
 
-    assert datasets.home().name.startswith("digitlab-test-home-"), datasets.home()
+    assert home().name.startswith("digitlab-test-home-"), home()
 
 
 def test_a_test_may_leave_files_in_its_home():
-    from digitlab.data import datasets
+    from digitlab.data import datasets, shipped_mnist
 
-    (datasets.home() / "left-behind").write_text("by the test before")
+    (home() / "left-behind").write_text("by the test before")
 
 
 def test_and_the_next_test_gets_a_home_of_its_own():
-    from digitlab.data import datasets
+    from digitlab.data import datasets, shipped_mnist
 
-    assert not (datasets.home() / "left-behind").exists()  # conftest.own_home: a fresh home per test
-    assert (datasets.home() / "mnist").is_symlink()  # the decoded MNIST shared, decoded once a session
+    assert not (home() / "left-behind").exists()  # conftest.own_home: a fresh home per test
+    assert (home() / "mnist").is_symlink()  # the decoded MNIST shared, decoded once a session
 
 
 def test_a_test_session_takes_its_home_away_when_it_ends(tmp_path):

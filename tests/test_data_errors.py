@@ -10,7 +10,7 @@ import pytest
 from PIL import Image
 
 from digitlab.cli import main
-from digitlab.data import datasets, idx
+from digitlab.data import datasets, idx, shipped_mnist
 from digitlab.errors import ChecksumError, DataError, DigitlabWarning
 
 from cli_run import assert_one_line_error
@@ -130,12 +130,12 @@ def test_non_image_files_are_skipped_with_one_warning(tmp_path, capsys):
 
 def test_a_tampered_shipped_file_fails_its_checksum_and_caches_nothing(tmp_path, monkeypatch, capsys):
     shipped = tmp_path / "shipped"
-    shutil.copytree(datasets.shipped_dir(), shipped)
+    shutil.copytree(shipped_mnist.shipped_dir(), shipped)
     labels = shipped / "t10k-labels-idx1-ubyte.gz"
     raw = bytearray(gzip.decompress(labels.read_bytes()))
     raw[100] = (raw[100] + 1) % 10  # one label changed: still a valid IDX file
     labels.write_bytes(gzip.compress(bytes(raw)))
-    monkeypatch.setattr(datasets, "shipped_dir", lambda: shipped)
+    monkeypatch.setattr(shipped_mnist, "shipped_dir", lambda: shipped)
     monkeypatch.setenv("DIGITLAB_HOME", str(tmp_path / "home"))
     with pytest.raises(ChecksumError, match="t10k-labels-idx1-ubyte.gz: checksum mismatch"):
         datasets.load("mnist", "test")

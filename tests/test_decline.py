@@ -16,7 +16,7 @@ from PIL import Image, ImageDraw, ImageFont
 import digitlab
 from digitlab import classifiers
 from digitlab.data import datasets, glyphs, heldout
-from digitlab.data.datasets import mnist_arrays
+from digitlab.data.shipped_mnist import mnist_arrays
 from digitlab.errors import ModelError
 from digitlab.store import checkpoint
 from digitlab.trust import decline, gate

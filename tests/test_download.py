@@ -10,14 +10,15 @@ import threading
 import pytest
 
 from digitlab.cli import main
-from digitlab.data import datasets, download, idx
+from digitlab.data import datasets, download, idx, shipped_mnist
 from digitlab.errors import DataError
+from digitlab.store.files import home
 
 
 @pytest.fixture(scope="module")
 def mirrors():
     originals = {
-        name: idx.read_bytes(datasets.shipped_dir() / name) for name in download.FILES
+        name: idx.read_bytes(shipped_mnist.shipped_dir() / name) for name in download.FILES
     }  # decompressed IDX bytes
     routes = {}
     for name, raw in originals.items():
@@ -54,7 +55,7 @@ def test_falls_through_to_the_first_good_mirror(mirrors, tmp_path):
     assert sorted(p.name for p in dest.iterdir()) == sorted(download.FILES)  # no temp files left
     for name in download.FILES:
         got = (dest / name).read_bytes()
-        assert got != (datasets.shipped_dir() / name).read_bytes()  # the mirror's own gzip bytes...
+        assert got != (shipped_mnist.shipped_dir() / name).read_bytes()  # the mirror's own gzip bytes...
         assert gzip.decompress(got) == originals[name]  # ...of the very same IDX data
     loaded = datasets.load(str(dest), "valid")
     assert loaded.images.shape == (10000, 28, 28) and loaded.source == "test"
@@ -110,11 +111,11 @@ def test_a_destination_that_is_a_file_is_named(mirrors, tmp_path, capsys):
 
 
 def test_default_destination_is_under_the_cache_folder():
-    assert download.default_dest().is_relative_to(datasets.home())
+    assert download.default_dest().is_relative_to(home())
 
 
 def test_shipped_idx_checksums_match_the_shipped_data():
     sums = download.expected_sums()
     for name in download.FILES:
-        raw = idx.read_bytes(datasets.shipped_dir() / name)
+        raw = idx.read_bytes(shipped_mnist.shipped_dir() / name)
         assert hashlib.sha256(raw).hexdigest() == sums[name.removesuffix(".gz")]

@@ -8,9 +8,8 @@ import numpy as np
 import pytest
 import torch
 
-from digitlab.data import doodles, heldout, nondigits
-from digitlab.data import damage
-from digitlab.data.datasets import mnist_arrays
+from digitlab.data import damage, doodles, heldout, nondigits
+from digitlab.data.shipped_mnist import mnist_arrays
 from digitlab.trust import gate, gate_training
 from digitlab.vision.input_cleaning import cleaned
 from digitlab.vision.mnist_style import to_mnist

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from digitlab.data import datasets, idx
+from digitlab.data import datasets, idx, shipped_mnist
 from digitlab.errors import DataError
 
 
@@ -23,7 +23,7 @@ def test_written_idx_reads_back_gzipped_or_not(tmp_path, mnist_test, suffix):
 
 
 def test_load_idx_reads_the_shipped_originals(mnist_test):
-    folder = datasets.shipped_dir()
+    folder = shipped_mnist.shipped_dir()
     digits = datasets.load_idx(folder / "t10k-images-idx3-ubyte.gz", folder / "t10k-labels-idx1-ubyte.gz")
     assert torch.equal(digits.images, mnist_test.images)
     digits.images[0, 0, 0] = 1  # writable, not a view of a read-only buffer

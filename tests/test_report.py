@@ -19,7 +19,7 @@ from torch.testing import assert_close
 from digitlab.compare.config import MethodPlan
 from digitlab.compare.job import Result, run_one
 from digitlab.compare.tasks import Task, load_task
-from digitlab.data import corrupted, datasets, stress
+from digitlab.data import corrupted, shipped_mnist, stress
 from digitlab.report import figures, document
 
 CHROMIUM = "/usr/bin/chromium"
@@ -36,7 +36,7 @@ def page_path(tmp_path_factory):
     images, labels = stress.build(per_category=5, progress=False)
     shaken = datasets.Digits(torch.from_numpy(images), torch.from_numpy(labels).long(),
                          torch.arange(20) // 5 * stress.PER_CATEGORY, "stress")
-    images, labels = corrupted.build_raw(datasets.mnist_arrays("train"), per_kind=3)
+    images, labels = corrupted.build_raw(shipped_mnist.mnist_arrays("train"), per_kind=3)
     kinds = len(corrupted.NAMES)
     damaged = datasets.Digits(torch.from_numpy(images), torch.from_numpy(labels).long(),
                           torch.arange(3 * kinds) // 3 * corrupted.PER_KIND, "corrupted_raw")

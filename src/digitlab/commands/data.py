@@ -71,6 +71,7 @@ def run(args: argparse.Namespace) -> int:
     from rich.table import Table
 
     from digitlab.data import datasets
+    from digitlab.store.files import home
 
     _check_split(args.split)
     # The test-only sets are listed only when asked for: building them the first time takes a minute or two.
@@ -94,7 +95,7 @@ def run(args: argparse.Namespace) -> int:
     if not args.dataset:
         for name in sorted(datasets.TEST_ONLY):
             print(f"also {name}: {datasets.DESCRIPTIONS[name]}; see it with --dataset {name}")
-    print(f"cache: {datasets.home()}  (set DIGITLAB_HOME to move it)")
+    print(f"cache: {home()}  (set DIGITLAB_HOME to move it)")
     return 0
 
 

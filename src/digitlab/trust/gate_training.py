@@ -44,8 +44,7 @@ def damaged_digits(mnist: np.ndarray, count: int, seed: int = DAMAGE_SEED) -> np
     """(count, 28, 28) uint8: MNIST training digits below heldout.START, spread evenly over them,
     each under one of the corruption set's seen kinds in turn (damage.damaged_copies, seed `seed`),
     then cleaned as the models read them (input_cleaning), which is how the gate meets them."""
-    from digitlab.data import heldout
-    from digitlab.data import damage
+    from digitlab.data import damage, heldout
 
     if count <= 0:
         return np.zeros((0, 28, 28), dtype=np.uint8)
@@ -58,7 +57,7 @@ def training_set(config: GateConfig) -> tuple[torch.Tensor, torch.Tensor, torch.
     drawn digits and the damaged ones (DIGIT) and the training non-digits (NOT_A_DIGIT, SEVERAL),
     blank ones left out."""
     from digitlab.data import heldout, nondigits
-    from digitlab.data.datasets import mnist_arrays
+    from digitlab.data.shipped_mnist import mnist_arrays
 
     mnist, _ = mnist_arrays("train")
     drawn = np.concatenate([drawn_digits(config.drawn_digits), damaged_digits(mnist, config.damaged_digits)])
@@ -117,7 +116,7 @@ def held_out_images() -> dict[str, torch.Tensor]:
     "stress": the stress set, "damaged": calibration digits under the corruption set's seen kinds
     (all three must pass), "nondigits": the training generator's held-out draws (must not)}."""
     from digitlab.data import corrupted, datasets, heldout, nondigits
-    from digitlab.data.datasets import mnist_arrays
+    from digitlab.data.shipped_mnist import mnist_arrays
     from digitlab.vision.input_cleaning import cleaned
 
     mnist, labels = mnist_arrays("train")
