@@ -21,8 +21,7 @@ from digitlab.console import console, progress_bar
 from digitlab.data import idx
 from digitlab.data.shipped_mnist import MNIST_FILES, shipped_dir
 from digitlab.errors import ChecksumError, DataError
-from digitlab.store.files import home
-from digitlab.store.files import atomic_write, cannot_write, read_sums
+from digitlab.store.files import atomic_write, cannot_write, home, read_sums
 
 # Tried in this order; the first is the one torchvision uses, the last is the original home.
 MIRRORS = (
