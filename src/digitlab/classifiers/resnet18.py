@@ -15,7 +15,7 @@ from torch import nn
 from digitlab.classifiers import networks
 from digitlab.classifiers.base import positive, require
 from digitlab.classifiers.inputs import as_images, as_labels
-from digitlab.classifiers.network import EpochEnd, NetworkClassifier
+from digitlab.classifiers.network_classifier import EpochEnd, NetworkClassifier
 from digitlab.metrics import accuracy
 from digitlab.train.callbacks import Callback, DivergenceGuard
 from digitlab.train.learner import DataLoader, DataLoaders, Learner

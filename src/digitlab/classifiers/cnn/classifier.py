@@ -14,7 +14,7 @@ from torch import nn
 from digitlab.classifiers.cnn import presets, network, training
 from digitlab.classifiers.cnn.config import CNNConfig
 from digitlab.classifiers.inputs import as_labels
-from digitlab.classifiers.network import NetworkClassifier
+from digitlab.classifiers.network_classifier import NetworkClassifier
 from digitlab.train.callbacks import Divergence
 from digitlab.train.seeding import seeded
 
