@@ -19,11 +19,12 @@ import numpy as np
 
 from digitlab import classifiers, pretrained
 from digitlab.data import corrupted, datasets
+from digitlab.data.digits import Digits
 
 ONE_ANSWER = 0.3  # share of a kind's images given the same answer above which it is named: each digit is about 0.1
 
 
-def timed_load(view: str) -> datasets.Digits:
+def timed_load(view: str) -> Digits:
     started = time.perf_counter()
     found = corrupted.cache_path(view).is_file()
     digits = datasets.load(view, "valid")

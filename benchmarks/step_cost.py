@@ -26,7 +26,7 @@ def step_seconds(config, images, labels, batch_size: int, steps: int, device, cu
     """Seconds a warm training step takes: the second of two epochs of `steps` steps, over its steps."""
     import torch
 
-    from digitlab.classifiers.cnn import presets, network, training
+    from digitlab.classifiers.cnn import network, training
 
     config = dataclasses.replace(config, epochs=2, batch_size=batch_size)
     n = batch_size * steps
@@ -45,7 +45,7 @@ def main() -> None:
     parser.add_argument("--no-graph", action="store_true", help="on CUDA, plain steps rather than a CUDA graph's replays")
     args = parser.parse_args()
 
-    from digitlab.classifiers.cnn import presets, network, training
+    from digitlab.classifiers.cnn import presets
     from digitlab.data import datasets
     from digitlab.train import devices
 

@@ -41,7 +41,6 @@ def augmented_copies(x, y, copies: int, fields: list[str]):
     if not copies:
         return x, y
     from digitlab.classifiers.cnn import presets, augment
-    from digitlab.classifiers.cnn.config import CNNConfig
     from digitlab.train import seeding
 
     config = presets.preset("fast", **{k: ast.literal_eval(v) for k, v in (f.split("=", 1) for f in fields)})

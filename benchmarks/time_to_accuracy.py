@@ -367,7 +367,7 @@ def main() -> None:
     print_table(results)
     print(describe_machine(args.device))
     if args.json:
-        from digitlab.classifiers.cnn import presets, network, training
+        from digitlab.classifiers.cnn import presets
         from digitlab.store.files import atomic_write
         from digitlab.train import devices
 

@@ -12,7 +12,7 @@ import pytest  # noqa: E402
 import torch  # noqa: E402
 
 from digitlab import book
-from digitlab.data import datasets, shipped_mnist  # noqa: E402
+from digitlab.data import shipped_mnist  # noqa: E402
 from digitlab.store.files import home  # noqa: E402
 from digitlab.errors import DataError, DigitlabError  # noqa: E402
 

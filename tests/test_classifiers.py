@@ -251,7 +251,6 @@ def test_a_cnn_saved_before_it_had_one_config_loads_and_predicts_as_it_did(tiny,
 
 def test_older_cnn_forms_are_read_into_todays(tiny, tmp_path):
     from digitlab.classifiers.cnn import presets
-    from digitlab.classifiers.cnn.config import CNNConfig
     from digitlab.classifiers.upgrade import upgraded
 
     # The oldest fast cnn stored no recipe: it follows its preset, with the settings it gave.
@@ -345,7 +344,6 @@ def test_load_refuses_weights_that_do_not_fit_the_network(tiny, tmp_path):
 
 def test_planned_epochs_fill_in_each_methods_own_default():
     from digitlab.classifiers.cnn import presets
-    from digitlab.classifiers.cnn.config import CNNConfig
 
     assert make("pixel").planned_epochs() is None  # nothing to train
     assert make("linear", epochs=7).planned_epochs() == 7

@@ -127,19 +127,16 @@ def test_an_idx_folder_of_one_split_is_split_at_random_80_20(tmp_path):
 def test_the_suite_never_writes_into_the_users_cache():
     # conftest gives every session a fresh home, even when the user has set DIGITLAB_HOME (run the
     # suite with DIGITLAB_HOME=~/somewhere: with os.environ.setdefault this failed).
-    from digitlab.data import datasets, shipped_mnist
 
     assert home().name.startswith("digitlab-test-home-"), home()
 
 
 def test_a_test_may_leave_files_in_its_home():
-    from digitlab.data import datasets, shipped_mnist
 
     (home() / "left-behind").write_text("by the test before")
 
 
 def test_and_the_next_test_gets_a_home_of_its_own():
-    from digitlab.data import datasets, shipped_mnist
 
     assert not (home() / "left-behind").exists()  # conftest.own_home: a fresh home per test
     assert (home() / "mnist").is_symlink()  # the decoded MNIST shared, decoded once a session

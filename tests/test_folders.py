@@ -9,6 +9,7 @@ from PIL import Image
 
 from digitlab.cli import main
 from digitlab.data import datasets, folders
+from digitlab.data.digits import Digits
 from digitlab.data.folders import folder_splits, load_folder
 from digitlab.errors import DataError, DigitlabWarning
 
@@ -32,7 +33,7 @@ def write_digits(root, digits, count):
 
 def test_flat_folder_loads_in_digit_then_numeric_order(tmp_path, tiny):
     sevens = (tiny.labels == 7).nonzero().squeeze(1)[:3]
-    write_digits(tmp_path, datasets.Digits(tiny.images[sevens], tiny.labels[sevens], tiny.index[sevens], "test"), 3)
+    write_digits(tmp_path, Digits(tiny.images[sevens], tiny.labels[sevens], tiny.index[sevens], "test"), 3)
     write_digits(tmp_path, tiny, 12)  # 3s; file 10.png must come after 9.png, not after 1.png
     digits = load_folder(tmp_path)
     assert digits.labels.tolist() == [3] * 12 + [7] * 3
@@ -109,7 +110,7 @@ def write_each(root, digits, per_digit):
     """`per_digit[d]` images of each digit d, as root/<d>/<index>.png."""
     for digit, count in per_digit.items():
         keep = (digits.labels == digit).nonzero().squeeze(1)[:count]
-        write_digits(root, datasets.Digits(digits.images[keep], digits.labels[keep], digits.index[keep], "test"), count)
+        write_digits(root, Digits(digits.images[keep], digits.labels[keep], digits.index[keep], "test"), count)
     return root
 
 

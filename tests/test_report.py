@@ -20,6 +20,7 @@ from digitlab.compare.config import MethodPlan
 from digitlab.compare.job import Result, run_one
 from digitlab.compare.tasks import Task, load_task
 from digitlab.data import corrupted, shipped_mnist, stress
+from digitlab.data.digits import Digits
 from digitlab.report import figures, document
 
 CHROMIUM = "/usr/bin/chromium"
@@ -34,12 +35,12 @@ def page_path(tmp_path_factory):
     tasks = [load_task(name, quick=True) for name in ("mnist_tiny", "mnist")]
     plan = MethodPlan(epochs=2)
     images, labels = stress.build(per_category=5, progress=False)
-    shaken = datasets.Digits(torch.from_numpy(images), torch.from_numpy(labels).long(),
-                         torch.arange(20) // 5 * stress.PER_CATEGORY, "stress")
+    shaken = Digits(torch.from_numpy(images), torch.from_numpy(labels).long(),
+                    torch.arange(20) // 5 * stress.PER_CATEGORY, "stress")
     images, labels = corrupted.build_raw(shipped_mnist.mnist_arrays("train"), per_kind=3)
     kinds = len(corrupted.NAMES)
-    damaged = datasets.Digits(torch.from_numpy(images), torch.from_numpy(labels).long(),
-                          torch.arange(3 * kinds) // 3 * corrupted.PER_KIND, "corrupted_raw")
+    damaged = Digits(torch.from_numpy(images), torch.from_numpy(labels).long(),
+                     torch.arange(3 * kinds) // 3 * corrupted.PER_KIND, "corrupted_raw")
     results = [run_one(m, t, plan, out, seed=0, device="cpu", shaken=shaken, damaged=damaged)
                for t in tasks for m in ("pixel", "linear")]
     return document.write(out / "report.html", results, tasks, {"seed": 0}, document.environment("cpu"))

@@ -8,7 +8,6 @@ from digitlab.book import *  # curated: was `import torch`, and a wget + tar of 
 path = untar_data(URLs.MNIST_TINY)  # curated: was Path("data/mnist_tiny/") after the download
 
 # %%
-from pathlib import Path
 
 print(list(path.iterdir()))
 threes = sorted((path / "train" / "3").iterdir())

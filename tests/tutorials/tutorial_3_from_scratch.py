@@ -6,7 +6,6 @@
 # %%
 from digitlab.book import *  # curated: was `from fastai.vision.all import *` and fastai.data.external
 from PIL import Image
-import math
 torch.manual_seed(100)
 
 # %%

@@ -37,7 +37,7 @@ from torch import nn
 
 from digitlab.book.basics import L, first, tensor
 from digitlab.book.datasets import URLs, untar_data
-from digitlab.book.missing import MissingAttribute, NotInBook, _not_in_book
+from digitlab.book.missing import NotInBook, _not_in_book
 from digitlab.book.pictures import PILImage, doc, gv, plot_function, show_image, show_images, to_np
 from digitlab.book.training import ImageDataLoaders, Learner, cnn_learner, vision_learner
 from digitlab.classifiers.networks import resnet18

@@ -8,7 +8,6 @@ import math
 import shutil
 from collections.abc import Callable
 
-import matplotlib
 import matplotlib.pyplot as plt
 import numpy as np
 import torch

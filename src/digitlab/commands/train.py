@@ -70,8 +70,6 @@ def _check_recipe(args: argparse.Namespace) -> None:
 def _check_options(args: argparse.Namespace) -> None:
     """--epochs and --lr given to a method without them (pixel similarity) would be silently dropped."""
     from digitlab import service
-    from digitlab.compare.config import DEFAULT_OUT
-    from digitlab.compare.tasks import calibrate, load_task
     from digitlab.errors import DigitlabError
 
     for option in ("epochs", "lr"):
@@ -154,8 +152,6 @@ def _train(args: argparse.Namespace) -> int:
 
 def _new(args: argparse.Namespace, out, device):
     from digitlab import service
-    from digitlab.compare.config import DEFAULT_OUT
-    from digitlab.compare.tasks import calibrate, load_task
 
     _check_new_out(out)
     return service.make(args.method, seed=args.seed, epochs=args.epochs, lr=args.lr, preset=args.recipe,
@@ -165,8 +161,6 @@ def _new(args: argparse.Namespace, out, device):
 def _resumed(args: argparse.Namespace, task, out):
     """The model in `out`, checked against METHOD and the dataset, with --epochs and --lr applied."""
     from digitlab import classifiers, service
-    from digitlab.compare.config import DEFAULT_OUT
-    from digitlab.compare.tasks import calibrate, load_task
     from digitlab.errors import ModelError
 
     if not out.is_dir():

@@ -11,11 +11,11 @@ from pathlib import Path
 
 import torch
 
-from digitlab import metrics
 from digitlab.compare.config import CompareConfig, MethodPlan
 from digitlab.compare.tasks import Task, calibrate
 from digitlab.console import progress_bar
 from digitlab.data import datasets
+from digitlab.data.digits import Digits
 from digitlab.service import Worst, count_parameters, evaluate, folder_bytes, make
 
 
@@ -45,7 +45,7 @@ class Result:
     corrupted: dict | None = None
 
 
-def stress_evaluation(clf, shaken: datasets.Digits | None) -> dict | None:
+def stress_evaluation(clf, shaken: Digits | None) -> dict | None:
     """A ten-digit model on the stress set (`shaken`, datasets.load("stress", "valid")), from one pass:
     its accuracy by category ("by_category"), calibration error ("ece") and "reliability" bins; None
     for a model of other digits, or when no stress set is given."""
@@ -58,7 +58,7 @@ def stress_evaluation(clf, shaken: datasets.Digits | None) -> dict | None:
             "ece": scores["ece"], "reliability": scores["reliability"]}
 
 
-def corruption_scores(clf, damaged: datasets.Digits | None) -> dict | None:
+def corruption_scores(clf, damaged: Digits | None) -> dict | None:
     """A ten-digit model's accuracy on the corruption set (`damaged`, datasets.load("corrupted", "valid")),
     by kind; None for a model of other digits, or when no corruption set is given."""
     from digitlab.data import corrupted
@@ -69,7 +69,7 @@ def corruption_scores(clf, damaged: datasets.Digits | None) -> dict | None:
 
 
 def run_one(method: str, task: Task, plan: MethodPlan, out: Path, seed: int, device: str,
-            worst: int = 9, shaken: datasets.Digits | None = None, damaged: datasets.Digits | None = None) -> Result:
+            worst: int = 9, shaken: Digits | None = None, damaged: Digits | None = None) -> Result:
     """Fit one method on one task, calibrate it on the held-out images, measure it (on the stress set
     `shaken` and the corruption set `damaged` too, where given and the task is the ten digits), save
     it under `out`."""

@@ -6,7 +6,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from digitlab.errors import DigitlabError
-from digitlab.train import clutter
 
 
 STEMS = ("pool", "stride", "unshuffle")  # ways the first stage halves 28 x 28 (see CNNConfig.stem)
