@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 
 import pytest
 import torch
@@ -304,3 +305,45 @@ def test_the_one_cycle_schedule_starts_at_step_0_and_takes_every_step_once(mnist
     recipe.fit(_seeded_model(config), config, mnist_train.images[:200], mnist_train.labels[:200], progress=False)
     total = 3 * 4  # 200 images in batches of 64: 4 steps an epoch, the last of 8
     assert positions == pytest.approx([k / total for k in range(total)])
+
+
+def _cosine(start: float, end: float, p: float) -> float:
+    """Half a cosine from start (p = 0) to end (p = 1), written out here rather than taken from optim."""
+    return start + (end - start) * (1 - math.cos(math.pi * p)) / 2
+
+
+def test_momentum_runs_against_the_lr_over_training(mnist_train, monkeypatch):
+    """One-cycle: the momentum is high while the lr is low and lowest at the lr's peak; the values
+    each step really used, read inside the optimizer, against the formula."""
+    from digitlab import optim
+
+    config = recipe.CNNConfig(epochs=2, batch_size=8, width=4, lr=0.1, momentum=0.9, pct_start=0.25)
+    used = []  # (lr, momentum) of every step, as the optimizer applied them
+    real_step = optim.NesterovSGD.step
+
+    def recording_step(self):
+        used.append((float(self.lr), float(self.mom)))
+        real_step(self)
+
+    monkeypatch.setattr(optim.NesterovSGD, "step", recording_step)
+    recipe.fit(_seeded_model(config), config, mnist_train.images[:64], mnist_train.labels[:64], progress=False)
+
+    total, peak = 16, 4  # 64 images / 8 a batch * 2 epochs; the peak at pct_start of the steps
+    assert len(used) == total
+    lrs, moms = [lr for lr, _ in used], [m for _, m in used]
+    low, high = config.momentum - 0.05, config.momentum + 0.05  # 0.85 and 0.95
+    assert used[0] == pytest.approx((config.lr / 25, high))  # start: small lr, large momentum
+    assert used[peak] == pytest.approx((config.lr, low))  # peak: largest lr, smallest momentum
+    assert max(lrs) == lrs[peak] and min(moms) == moms[peak]
+    for k in range(total):  # every step, against the formula
+        pos = k / total
+        if pos < config.pct_start:
+            p = pos / config.pct_start
+            expected = (_cosine(config.lr / 25, config.lr, p), _cosine(high, low, p))
+        else:
+            p = (pos - config.pct_start) / (1 - config.pct_start)
+            expected = (_cosine(config.lr, config.lr / 1e5, p), _cosine(low, high, p))
+        assert used[k] == pytest.approx(expected, rel=1e-6), k
+    assert moms[-1] > 0.94 and lrs[-1] < config.lr / 20  # end: the momentum nearly back up, the lr near 0
+    for k in range(1, total):  # the two always move in opposite directions
+        assert (lrs[k] - lrs[k - 1]) * (moms[k] - moms[k - 1]) < 0, k
