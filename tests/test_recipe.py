@@ -7,6 +7,7 @@ import math
 
 import pytest
 import torch
+import torch.nn.functional as F
 from torch.testing import assert_close
 
 from digitlab import compare, recipe
@@ -347,3 +348,55 @@ def test_momentum_runs_against_the_lr_over_training(mnist_train, monkeypatch):
     assert moms[-1] > 0.94 and lrs[-1] < config.lr / 20  # end: the momentum nearly back up, the lr near 0
     for k in range(1, total):  # the two always move in opposite directions
         assert (lrs[k] - lrs[k - 1]) * (moms[k] - moms[k - 1]) < 0, k
+
+
+def _batch_norm(h: torch.Tensor, bn: torch.nn.BatchNorm2d, training: bool) -> torch.Tensor:
+    if training:  # this batch's own statistics (the module's running ones are left alone)
+        return F.batch_norm(h, None, None, bn.weight, bn.bias, training=True, eps=bn.eps)
+    return F.batch_norm(h, bn.running_mean, bn.running_var, bn.weight, bn.bias, training=False, eps=bn.eps)
+
+
+@pytest.mark.parametrize("training", [False, True])
+def test_a_residual_block_is_x_plus_two_conv_bn_relus_by_functional_ops(training):
+    torch.manual_seed(0)
+    block = recipe.Residual(6)
+    conv1, bn1, _, conv2, bn2, _ = block.body
+    with torch.no_grad():  # statistics and affine terms away from their identity start, so each counts
+        for bn in (bn1, bn2):
+            bn.running_mean.uniform_(-0.5, 0.5)
+            bn.running_var.uniform_(0.5, 2.0)
+            bn.weight.uniform_(0.5, 1.5)
+            bn.bias.uniform_(-0.3, 0.3)
+    x = torch.randn(3, 6, 7, 7)  # (B, C, H, W)
+    h = F.relu(_batch_norm(F.conv2d(x, conv1.weight, padding=1), bn1, training))  # (3, 6, 7, 7)
+    h = F.relu(_batch_norm(F.conv2d(h, conv2.weight, padding=1), bn2, training))
+    block.train(training)
+    assert_close(block(x), x + h)
+    assert (block(x) < 0).any()  # the skip adds x after the last relu: a relu on the sum would hide this
+
+
+def _moved(x: torch.Tensor, down: int, right: int) -> torch.Tensor:
+    """(B, 1, H, W) -> the same images moved `down` rows and `right` columns, zeros coming in."""
+    out = torch.zeros_like(x)
+    H, W = x.shape[-2:]
+    for r in range(H):
+        for c in range(W):
+            if 0 <= r - down < H and 0 <= c - right < W:
+                out[..., r, c] = x[..., r - down, c - right]
+    return out
+
+
+def test_shift_average_is_the_mean_of_the_model_over_explicitly_shifted_images():
+    config = recipe.CNNConfig(width=4, crop=0, head="flat", last_width=1)  # every pixel reaches the logits
+    model = _seeded_model(dataclasses.replace(config, tta=True))
+    assert isinstance(model, recipe.ShiftAverage)
+    net = model.net.eval()
+    x = torch.rand(4, 1, 28, 28, generator=torch.Generator().manual_seed(1))  # ink up to the border
+    moves = [(0, 0), (1, 0), (-1, 0), (0, 1), (0, -1)]  # the image and its four one-pixel moves
+    with torch.no_grad():
+        expected = torch.stack([net(_moved(x, dy, dx)) for dy, dx in moves]).mean(dim=0)  # (5, 4, 10) -> (4, 10)
+        model.eval()
+        assert_close(model(x), expected)
+        assert_close(model(x[:, 0]), expected)  # (B, 28, 28) too
+        model.train()
+        assert_close(model(x), model.net(x))  # training sees the image only
