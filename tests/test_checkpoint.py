@@ -124,3 +124,24 @@ def test_a_missing_or_invalid_config_is_refused(tmp_path, text, word):
         (folder / "config.json").write_text(text)
     with pytest.raises(ModelError, match=word):
         checkpoint.load(folder)
+
+
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float16, torch.int64, torch.int32])
+def test_a_weight_of_another_dtype_than_the_manifest_is_refused_in_one_line(tmp_path, dtype):
+    from safetensors.torch import save_file
+
+    folder = _save(tmp_path)  # the manifest says float32
+    save_file({"model.weight": torch.ones(1, 784, dtype=dtype), "model.bias": torch.zeros(1)},
+              str(folder / "model.safetensors"))
+    with pytest.raises(ModelError) as refused:
+        checkpoint.load(folder)
+    message = str(refused.value)
+    assert "\n" not in message
+    assert "'model.weight'" in message and str(dtype) in message and "float32" in message
+    assert "damaged" in message
+
+
+def test_a_float64_checkpoint_whose_manifest_says_float64_still_loads(tmp_path):
+    folder = _save(tmp_path, {"model.weight": torch.ones(1, 784, dtype=torch.float64), "model.bias": torch.zeros(1)})
+    tensors, config = checkpoint.load(folder)
+    assert tensors["model.weight"].dtype == torch.float64 and config["tensors"]["model.weight"]["dtype"] == "float64"

@@ -11,7 +11,7 @@ from digitlab import service
 from digitlab.classifiers import METHODS, CNNClassifier, as_images, load, make
 from digitlab.classifiers.pixel import ideal_digits
 from digitlab.data import datasets
-from digitlab.errors import DataError, DigitlabError, TrainingError
+from digitlab.errors import DataError, DigitlabError, ModelError, TrainingError
 
 # Small but real: the book's 3s and 7s (mnist_tiny), and 2,000 training digits of all ten.
 QUICK = {
@@ -351,3 +351,47 @@ def test_planned_epochs_fill_in_each_methods_own_default():
     assert make("cnn", epochs=3).planned_epochs() == 3
     assert make("cnn", device="cuda").planned_epochs() == presets.preset("fast", "cuda").epochs
     assert make("resnet18").planned_epochs() == 1  # the book's fit_one_cycle(1, 0.1)
+
+
+@pytest.mark.parametrize("method", METHODS + ("resnet18",))
+@pytest.mark.parametrize("call", ["predict", "predict_proba", "logits", "score", "calibrate", "save"])
+def test_every_use_before_fit_is_a_clear_model_error(method, call, tmp_path):
+    """scikit-learn's NotFittedError, in digitlab's form: a ModelError that says to call fit."""
+    clf = make(method)
+    x, y = torch.zeros(2, 28, 28), torch.tensor([3, 7])
+    args = {"predict": (x,), "predict_proba": (x,), "logits": (x,), "score": (x, y), "calibrate": (x, y),
+            "save": (tmp_path / "m",)}[call]
+    with pytest.raises(ModelError, match=f"this {method} classifier is not trained yet; call fit first"):
+        getattr(clf, call)(*args)
+    assert not (tmp_path / "m").exists()
+
+
+def _learned(clf) -> dict[str, torch.Tensor]:
+    """What a fitted classifier learned: its network's state, or pixel's ideal digits."""
+    if hasattr(clf, "model_"):
+        return dict(clf.model_.state_dict())
+    return {"ideals": clf.ideals_}
+
+
+@pytest.mark.parametrize("method, options", [("pixel", {"ideals": 2, "seed": 3}), ("linear", {"epochs": 1, "seed": 3}),
+                                             ("simple_net", {"epochs": 1, "seed": 3})])
+@pytest.mark.parametrize("first_on", ["ten digits", "other 3s and 7s"])
+def test_fit_twice_is_the_model_of_one_fit_from_scratch_not_a_continued_one(method, options, first_on, ten, tiny):
+    """scikit-learn's contract: fit forgets what an earlier fit learned (resume=True is how to go on)."""
+    three_vs_seven = _small(tiny[0], 200)
+    earlier = ten[0] if first_on == "ten digits" else _small(tiny[1])  # 2,000 of 0-9, or the valid 3s and 7s
+    first = make(method, **options).fit(*earlier, progress=False)
+    refitted = first.fit(*three_vs_seven, progress=False)
+    fresh = make(method, **options).fit(*three_vs_seven, progress=False)
+    assert refitted is first and refitted.classes_.tolist() == fresh.classes_.tolist() == [3, 7]
+    learned, expected = _learned(refitted), _learned(fresh)
+    assert list(learned) == list(expected)
+    for name, value in expected.items():
+        assert torch.equal(learned[name], value), name
+
+    def untimed(history):
+        return [{k: v for k, v in row.items() if k != "seconds"} for row in history]
+
+    assert untimed(refitted.history_) == untimed(fresh.history_)  # one fit's rows, not two fits'
+    x = _small(tiny[1], 50)[0]
+    assert torch.equal(refitted.predict_proba(x), fresh.predict_proba(x))

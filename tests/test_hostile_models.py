@@ -29,6 +29,7 @@ def models(tmp_path_factory):
     classifiers.make("linear", epochs=1).fit(X, y, progress=False).save(root / "linear")
     classifiers.make("simple_net", epochs=1).fit(X, y, progress=False).save(root / "simple_net")
     classifiers.make("cnn", epochs=1, batch_size=64).fit(X, y, progress=False).save(root / "cnn")
+    classifiers.make("pixel").fit(X, y).save(root / "pixel")
     digit = datasets.load("mnist_tiny", "valid").images[0].numpy()
     (root / "digit.png").write_bytes(png(255 - digit))
     return root
@@ -201,3 +202,31 @@ def test_a_good_model_still_loads_and_predicts(models, tmp_path, capsys):
     for method in ("linear", "simple_net", "cnn"):
         code, out, err = digitlab(capsys, "predict", "--json", models / method, models / "digit.png")
         assert code == 0 and np.isfinite(json.loads(out)["probability"]), err
+
+
+def _retyped(folder, dtype: torch.dtype, manifest_too: bool) -> str:
+    """Every float tensor of the model's weights stored as `dtype`; the manifest told so too, or not.
+    The first tensor's name, as the manifest spells it."""
+    tensors = load_file(str(folder / "model.safetensors"))
+    config = json.loads((folder / "config.json").read_text())
+    names = sorted(k for k, v in tensors.items() if v.is_floating_point())
+    for name in names:
+        tensors[name] = tensors[name].to(dtype)
+        if manifest_too:
+            config["tensors"][name]["dtype"] = str(dtype).removeprefix("torch.")
+    save_file(tensors, str(folder / "model.safetensors"))
+    (folder / "config.json").write_text(json.dumps(config))
+    return names[0]
+
+
+@pytest.mark.parametrize("manifest_too", [False, True], ids=["manifest says float32", "manifest agrees"])
+@pytest.mark.parametrize("dtype", [torch.float64, torch.int64], ids=["float64", "int64"])
+@pytest.mark.parametrize("method", ["pixel", "linear", "simple_net", "cnn"])
+def test_weights_of_another_dtype_are_one_line_whether_or_not_the_manifest_agrees(models, tmp_path, capsys,
+                                                                                  method, dtype, manifest_too):
+    folder = _copy(models, tmp_path, method)
+    name = _retyped(folder, dtype, manifest_too)
+    # The manifest's own check names the first tensor it reads; the method's, the first retyped one.
+    which = "tensor '" if not manifest_too else repr(name) if method == "pixel" else name.removeprefix("model.")
+    refused(capsys, tmp_path, "predict", folder, tmp_path / "digit.png",
+            names=(which, str(dtype), "float32", "damaged"))

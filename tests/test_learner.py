@@ -155,7 +155,7 @@ def test_metrics_accuracy_confusion_matrix_and_top_losses():
     logits = torch.tensor([[2.0, 0.0, 0.0], [0.0, 3.0, 0.0], [0.0, 0.0, 1.0], [5.0, 0.0, 0.0]])
     targets = torch.tensor([0, 1, 1, 2])
     assert accuracy(logits, targets).item() == pytest.approx(0.5)
-    cm = confusion_matrix(logits.argmax(1), targets, 3)
+    cm = confusion_matrix(targets, logits.argmax(1), 3)
     assert cm.tolist() == [[1, 0, 0], [0, 1, 1], [1, 0, 0]]
     losses, idx = top_losses(logits, targets, k=2)
     assert idx.tolist() == [3, 2]

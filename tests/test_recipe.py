@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 
 import pytest
 import torch
+import torch.nn.functional as F
 from torch.testing import assert_close
 
 from digitlab import service
@@ -306,3 +308,97 @@ def test_the_one_cycle_schedule_starts_at_step_0_and_takes_every_step_once(mnist
     training.fit(_seeded_model(config), config, mnist_train.images[:200], mnist_train.labels[:200], progress=False)
     total = 3 * 4  # 200 images in batches of 64: 4 steps an epoch, the last of 8
     assert positions == pytest.approx([k / total for k in range(total)])
+
+
+def _cosine(start: float, end: float, p: float) -> float:
+    """Half a cosine from start (p = 0) to end (p = 1), written out here rather than taken from optim."""
+    return start + (end - start) * (1 - math.cos(math.pi * p)) / 2
+
+
+def test_momentum_runs_against_the_lr_over_training(mnist_train, monkeypatch):
+    """One-cycle: the momentum is high while the lr is low and lowest at the lr's peak; the values
+    each step really used, read inside the optimizer, against the formula."""
+    from digitlab.train import optim
+
+    config = CNNConfig(epochs=2, batch_size=8, width=4, lr=0.1, momentum=0.9, pct_start=0.25)
+    used = []  # (lr, momentum) of every step, as the optimizer applied them
+    real_step = optim.NesterovSGD.step
+
+    def recording_step(self):
+        used.append((float(self.lr), float(self.mom)))
+        real_step(self)
+
+    monkeypatch.setattr(optim.NesterovSGD, "step", recording_step)
+    training.fit(_seeded_model(config), config, mnist_train.images[:64], mnist_train.labels[:64], progress=False)
+
+    total, peak = 16, 4  # 64 images / 8 a batch * 2 epochs; the peak at pct_start of the steps
+    assert len(used) == total
+    lrs, moms = [lr for lr, _ in used], [m for _, m in used]
+    low, high = config.momentum - 0.05, config.momentum + 0.05  # 0.85 and 0.95
+    assert used[0] == pytest.approx((config.lr / 25, high))  # start: small lr, large momentum
+    assert used[peak] == pytest.approx((config.lr, low))  # peak: largest lr, smallest momentum
+    assert max(lrs) == lrs[peak] and min(moms) == moms[peak]
+    for k in range(total):  # every step, against the formula
+        pos = k / total
+        if pos < config.pct_start:
+            p = pos / config.pct_start
+            expected = (_cosine(config.lr / 25, config.lr, p), _cosine(high, low, p))
+        else:
+            p = (pos - config.pct_start) / (1 - config.pct_start)
+            expected = (_cosine(config.lr, config.lr / 1e5, p), _cosine(low, high, p))
+        assert used[k] == pytest.approx(expected, rel=1e-6), k
+    assert moms[-1] > 0.94 and lrs[-1] < config.lr / 20  # end: the momentum nearly back up, the lr near 0
+    for k in range(1, total):  # the two always move in opposite directions
+        assert (lrs[k] - lrs[k - 1]) * (moms[k] - moms[k - 1]) < 0, k
+
+
+def _batch_norm(h: torch.Tensor, bn: torch.nn.BatchNorm2d, training: bool) -> torch.Tensor:
+    if training:  # this batch's own statistics (the module's running ones are left alone)
+        return F.batch_norm(h, None, None, bn.weight, bn.bias, training=True, eps=bn.eps)
+    return F.batch_norm(h, bn.running_mean, bn.running_var, bn.weight, bn.bias, training=False, eps=bn.eps)
+
+
+@pytest.mark.parametrize("training", [False, True])
+def test_a_residual_block_is_x_plus_two_conv_bn_relus_by_functional_ops(training):
+    torch.manual_seed(0)
+    block = network.Residual(6)
+    conv1, bn1, _, conv2, bn2, _ = block.body
+    with torch.no_grad():  # statistics and affine terms away from their identity start, so each counts
+        for bn in (bn1, bn2):
+            bn.running_mean.uniform_(-0.5, 0.5)
+            bn.running_var.uniform_(0.5, 2.0)
+            bn.weight.uniform_(0.5, 1.5)
+            bn.bias.uniform_(-0.3, 0.3)
+    x = torch.randn(3, 6, 7, 7)  # (B, C, H, W)
+    h = F.relu(_batch_norm(F.conv2d(x, conv1.weight, padding=1), bn1, training))  # (3, 6, 7, 7)
+    h = F.relu(_batch_norm(F.conv2d(h, conv2.weight, padding=1), bn2, training))
+    block.train(training)
+    assert_close(block(x), x + h)
+    assert (block(x) < 0).any()  # the skip adds x after the last relu: a relu on the sum would hide this
+
+
+def _moved(x: torch.Tensor, down: int, right: int) -> torch.Tensor:
+    """(B, 1, H, W) -> the same images moved `down` rows and `right` columns, zeros coming in."""
+    out = torch.zeros_like(x)
+    H, W = x.shape[-2:]
+    for r in range(H):
+        for c in range(W):
+            if 0 <= r - down < H and 0 <= c - right < W:
+                out[..., r, c] = x[..., r - down, c - right]
+    return out
+
+
+def test_shift_average_is_the_mean_of_the_model_over_explicitly_shifted_images():
+    config = CNNConfig(width=4, crop=0, head="flat", last_width=1)  # every pixel reaches the logits
+    model = _seeded_model(dataclasses.replace(config, tta=True))
+    assert isinstance(model, network.ShiftAverage)
+    net = model.net.eval()
+    x = torch.rand(4, 1, 28, 28, generator=torch.Generator().manual_seed(1))  # ink up to the border
+    moves = [(0, 0), (1, 0), (-1, 0), (0, 1), (0, -1)]  # the image and its four one-pixel moves
+    with torch.no_grad():
+        expected = torch.stack([net(_moved(x, dy, dx)) for dy, dx in moves]).mean(dim=0)  # (5, 4, 10) -> (4, 10)
+        model.eval()
+        assert_close(model(x), expected)
+        assert_close(model(x[:, 0]), expected)  # (B, 28, 28) too
+        model.train()
+        assert_close(model(x), model.net(x))  # training sees the image only

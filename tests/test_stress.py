@@ -153,3 +153,41 @@ def test_the_template_methods_levers_raise_their_accuracy_on_font_digits(method,
 
     without, with_it = accuracy(), accuracy(**lever)
     assert with_it > without + gain, (without, with_it)
+
+
+def _correlation(a: np.ndarray, b: np.ndarray) -> float:
+    a, b = a - a.mean(), b - b.mean()
+    return float((a * b).sum() / np.sqrt((a * a).sum() * (b * b).sum()))
+
+
+def test_each_font_images_label_is_the_glyph_it_shows_with_no_classifier():
+    """The stored image (after to_mnist) of each of 40 font items, both polarities, correlates best
+    with the renderer's own glyph of its label among the ten digits' glyphs, each typed in the
+    item's font, size, weight and slant and put through the same to_mnist.
+
+    The item's draws are replayed from its seed in _fonts' order (the size, then font_ink's font,
+    then glyph_ink's weight and slant); only the text typed differs between the ten candidates.
+    Measured on seed 0: the right glyph wins every one of the 40, by 0.06 to 0.5 in correlation
+    (median 0.21) over the best other digit.
+    """
+    from digitlab.data import glyphs
+    from digitlab.vision.mnist_style import to_mnist
+
+    n = 40
+    images, labels = stress.build(per_category=n, progress=False)  # the fonts category comes first
+    wrong = []
+    for i in range(n):
+        rng = stress._rng(stress.SEED, "fonts", i)
+        side = int(rng.choice([96, 160, 256]))
+        font = glyphs.font_dir() / glyphs.FONT_FILES[rng.integers(len(glyphs.FONT_FILES))]
+        after_font = rng.bit_generator.state
+        stored = images[i].astype(np.float64) / 255  # (28, 28)
+        scores = []
+        for digit in range(10):
+            replay = np.random.default_rng()
+            replay.bit_generator.state = after_font  # the same weight and slant for every candidate
+            glyph = to_mnist(glyphs.glyph_ink(str(digit), font, replay, side)).numpy()  # (28, 28)
+            scores.append(_correlation(stored, glyph))
+        if int(np.argmax(scores)) != int(labels[i]):
+            wrong.append((i, int(labels[i]), int(np.argmax(scores))))
+    assert not wrong, f"(item, label, glyph it looks like): {wrong}"

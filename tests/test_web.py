@@ -480,3 +480,27 @@ def test_a_sigterm_while_the_workers_start_stops_them_all(tmp_path):
     finally:
         if server.poll() is None:
             server.kill()
+
+
+def _padded_to(size: int) -> bytes:
+    """A real digit's PNG, zero bytes after its end to make `size` bytes: PNG readers stop at IEND."""
+    body = digit_png(2)
+    return body + b"\0" * (size - len(body))
+
+
+@pytest.mark.parametrize("streamed", [False, True], ids=["content-length", "streamed"])
+def test_an_upload_of_exactly_the_limit_is_read_and_one_byte_more_is_413(client, streamed):
+    def post(body: bytes):
+        if streamed:  # no length declared: the limit is found by counting what arrives
+            content = (body[i:i + 65536] for i in range(0, len(body), 65536))
+        else:
+            content = body
+        return client.post("/api/predict", content=content, headers={"Content-Type": "image/png"})
+
+    plain = client.post("/api/predict", content=digit_png(2), headers={"Content-Type": "image/png"}).json()
+    at_limit = post(_padded_to(MAX_UPLOAD_BYTES))
+    assert at_limit.status_code == 200, at_limit.text
+    assert at_limit.json()["predictions"] == plain["predictions"]  # the whole image was read
+    over = post(_padded_to(MAX_UPLOAD_BYTES + 1))
+    assert over.status_code == 413
+    assert f"{MAX_UPLOAD_BYTES + 1:,} bytes" in over.json()["detail"] and "limit" in over.json()["detail"]

@@ -29,9 +29,12 @@ def accuracy(outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
     return (outputs.argmax(dim=-1) == targets.reshape(-1)).float().mean()
 
 
-def confusion_matrix(predicted: torch.Tensor, actual: torch.Tensor, n_classes: int) -> torch.Tensor:
-    """(n_classes, n_classes) int64 counts: row = actual class index, column = predicted."""
-    flat = actual.reshape(-1).long() * n_classes + predicted.reshape(-1).long()
+def confusion_matrix(actual: torch.Tensor, predicted: torch.Tensor, n_classes: int) -> torch.Tensor:
+    """(n_classes, n_classes) int64 counts: row = actual class index, column = predicted.
+
+    Arguments in scikit-learn's order (y_true, y_pred), and its layout: cm[3, 8] counts 3s read as 8.
+    """
+    flat = actual.reshape(-1).long() * n_classes + predicted.reshape(-1).long()  # (N,) row-major cell
     return torch.bincount(flat, minlength=n_classes * n_classes).reshape(n_classes, n_classes)
 
 

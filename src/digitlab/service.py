@@ -56,7 +56,7 @@ def evaluate(clf, images: torch.Tensor, labels: torch.Tensor, worst: int = 9, mo
     return {
         "accuracy": float((predicted == actual).float().mean()),
         "predicted": classes[predicted],  # (N,) digits
-        "confusion": metrics.confusion_matrix(predicted, actual, len(classes)),
+        "confusion": metrics.confusion_matrix(actual, predicted, len(classes)),
         "ece": metrics.expected_calibration_error(proba, actual),
         "reliability": {k: v.tolist() for k, v in metrics.reliability(proba, actual).items()},
         "seconds_per_image": seconds / max(1, len(labels)),

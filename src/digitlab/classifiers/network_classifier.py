@@ -52,13 +52,20 @@ class NetworkClassifier(Classifier):
     def _restore(self, tensors, saved) -> None:
         weights = {k.removeprefix("model."): v for k, v in tensors.items() if k.startswith("model.")}
         with torch.device("meta"):  # shapes only: a config asking for a vast network allocates nothing
-            wanted = {k: tuple(v.shape) for k, v in self._build().state_dict().items()}
+            built = self._build().state_dict()
+        wanted = {k: tuple(v.shape) for k, v in built.items()}
         held = {k: tuple(v.shape) for k, v in weights.items()}
         if wanted != held:
             name = min(k for k in wanted.keys() | held.keys() if wanted.get(k) != held.get(k))
             raise ModelError(f"checkpoint weights do not fit the {self.method} network config.json "
                              f"describes ({name}: the network has {wanted.get(name, 'none')}, "
                              f"{checkpoint.WEIGHTS} holds {held.get(name, 'none')}); train it again")
+        # load_state_dict would cast quietly: a float64 or integer weight means a file not saved by digitlab.
+        retyped = sorted(k for k, v in weights.items() if v.dtype != built[k].dtype)
+        if retyped:
+            name = retyped[0]
+            raise ModelError(f"checkpoint weight {name} is {weights[name].dtype}, but the {self.method} network "
+                             f"keeps it as {built[name].dtype}; the checkpoint is damaged, train it again")
         self.model_ = self._build()
         self.model_.load_state_dict(weights, strict=True)
         self.model_.eval()

@@ -167,4 +167,7 @@ class PixelSimilarity(Classifier):
         held = tensors.get(name)
         if held is None or tuple(held.shape) != shape:
             raise ModelError(f"pixel checkpoint: {name!r} must be {shape} for ideals={k}; train it again")
+        if held.dtype != torch.float32:  # distances to images of another dtype end in a raw torch error
+            raise ModelError(f"pixel checkpoint: {name!r} is {held.dtype}, not float32; the checkpoint is "
+                             "damaged, train it again")
         self.ideals_ = held[:, None] if k == 1 else held
