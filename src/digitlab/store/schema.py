@@ -149,7 +149,7 @@ LR = number(0, 1e6, above=True)
 BATCH = whole(1, 1 << 20)
 IDEALS_MAX = 1024  # ideal digits per class: far more than helps (120 does better than 240), few enough to load quickly
 
-# recipe.CNNConfig: the cnn's config; widths and counts bounded so that no field alone can ask for
+# classifiers/cnn/config.CNNConfig: the cnn's config; widths and counts bounded so that no field alone can ask for
 # more than a few hundred MB.
 RECIPE = record({
     "epochs": EPOCHS, "batch_size": BATCH, "lr": LR, "momentum": number(0, 1),

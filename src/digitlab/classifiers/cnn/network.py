@@ -77,7 +77,7 @@ class SmallResNet(nn.Module):
 
 
 class Ensemble(nn.Module):
-    """Several FastNets. Training: (k, B, C) logits, one loss each; eval: (B, C) mean of their logits.
+    """Several SmallResNets. Training: (k, B, C) logits, one loss each; eval: (B, C) mean of their logits.
 
     In training, a list of k batches gives member i batch i: the same images under different
     augmentations, so that the members differ by more than their initial weights.
