@@ -38,3 +38,16 @@ def png_header(width: int, height: int, colour: int = 2) -> bytes:
         return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
     header = struct.pack(">IIBBBBB", width, height, 8, colour, 0, 0, 0)
     return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"\0" * 64)) + chunk(b"IEND", b"")
+
+
+def at_and_past_the_budget() -> list[tuple[str, bytes, str]]:
+    """(case, PNG header, words) exactly at decoding's pixel budget (read, then found truncated) and
+    one row past it (refused from its header): grey, 1 byte a pixel, and RGB, which Pillow keeps in 4.
+    The sides are the rule written down (64 MB: 8192 x 8192 grey, 4096 x 4096 colour), not read
+    from decoding.py, so a moved limit fails here."""
+    cases = []
+    for colour, kind, side in ((0, "grey", 8192), (2, "colour", 4096)):
+        cases.append((f"{kind} at the budget", png_header(side, side, colour), "not a readable image"))
+        cases.append((f"{kind} past the budget", png_header(side, side + 1, colour),
+                      f"too large to read ({side:,} x {side + 1:,} pixels"))
+    return cases

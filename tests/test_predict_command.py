@@ -13,6 +13,7 @@ from digitlab import classifiers
 from digitlab.vision import mnist_style
 
 from cli_run import assert_one_line_error, digitlab
+from hostile import at_and_past_the_budget
 
 
 @pytest.fixture(scope="module")
@@ -230,3 +231,13 @@ def test_read_images_gives_what_it_gave_before_its_routing_moved_into_images_pre
     assert torch.equal(inputs, expected)
     with pytest.raises(DataError, match="broken.png"):  # with nowhere to send it, a refusal is raised
         mnist_style.prepare(np.zeros((0, 28, 28), np.uint8), [], [paths["bad.png"].read_bytes()], ["broken.png"])
+
+
+@pytest.mark.parametrize("case, body, words", at_and_past_the_budget(), ids=lambda c: c if isinstance(c, str) else "")
+def test_predict_meets_the_limit_uploads_meet(model, capsys, tmp_path, case, body, words):
+    """The same headers test_web.py uploads: at the budget read (and found truncated), past it refused."""
+    path = tmp_path / "big.png"
+    path.write_bytes(body)
+    code, _, err = digitlab(capsys, "predict", model, path)
+    assert_one_line_error(code, err, f"{path}: ", words)
+    assert ("too large" in err) == ("past" in case)

@@ -19,6 +19,8 @@ from digitlab.vision import mnist_style
 from digitlab.web import models as web_models
 from digitlab.web.app import MAX_UPLOAD_BYTES, create_app
 
+from hostile import at_and_past_the_budget
+
 PIL_OWN_LIMIT = Image.MAX_IMAGE_PIXELS  # as this process found it, before any app was made
 
 @pytest.fixture(scope="module")
@@ -154,18 +156,28 @@ def test_multipart_over_the_limit_is_413(client):
     assert client.post("/api/predict", files=files).status_code == 413
 
 
-@pytest.mark.parametrize("width, height", [(4097, 10), (10, 5000), (20000, 20000), (100_000, 100_000)])
-def test_images_over_4096_a_side_and_bombs_are_refused(client, width, height):
+# png_claiming is 1-bit grey, a byte a pixel as Pillow keeps it: 8192 x 8192 is exactly the budget
+@pytest.mark.parametrize("width, height", [(8193, 8193), (10, 7_000_000), (20000, 20000), (100_000, 100_000)])
+def test_images_past_the_pixel_budget_and_bombs_are_refused(client, width, height):
     response = client.post("/api/predict", content=png_claiming(width, height))
     assert response.status_code == 400
-    assert "4096" in response.json()["detail"] or "bomb" in response.json()["detail"]
+    assert "too large to read" in response.json()["detail"]
+
+
+@pytest.mark.parametrize("case, body, words", at_and_past_the_budget(), ids=lambda c: c if isinstance(c, str) else "")
+def test_uploads_meet_the_limit_predict_meets(client, case, body, words):
+    """The same headers test_predict_command.py gives `predict`: the same answer, as a 400."""
+    response = client.post("/api/predict", content=body)
+    assert response.status_code == 400
+    assert words in response.json()["detail"]
+    assert ("too large" in response.json()["detail"]) == ("past" in case)
 
 
 def test_a_real_decompression_bomb_is_refused_before_decoding(client, monkeypatch):
     from PIL import ImageFile
 
     bomb = io.BytesIO()
-    Image.new("1", (5000, 5000)).save(bomb, format="PNG")  # 25 million pixels in a few kB: under PIL's own limit
+    Image.new("1", (8200, 8200)).save(bomb, format="PNG")  # 67 million pixels in a few kB: under PIL's own limit
     assert len(bomb.getvalue()) < 50_000
 
     def decoded(image):
@@ -174,20 +186,30 @@ def test_a_real_decompression_bomb_is_refused_before_decoding(client, monkeypatc
     monkeypatch.setattr(ImageFile.ImageFile, "load", decoded)
     response = client.post("/api/predict", content=bomb.getvalue())
     assert response.status_code == 400
-    assert "5000 x 5000 pixels, over the 4096 x 4096 limit" in response.json()["detail"]
+    assert "8,200 x 8,200 pixels, over 64 MB decoded" in response.json()["detail"]
     assert Image.MAX_IMAGE_PIXELS == PIL_OWN_LIMIT  # the server's limit is its own, not the process's
 
 
 @pytest.mark.parametrize("body, status, words", [
     (b"", 400, "empty"),
     (b"hello, this is text", 415, "PNG or JPEG"),
-    (b"GIF89a" + b"\0" * 100, 415, "PNG or JPEG"),
+    (b"II*\0" + b"\0" * 100, 415, "PNG or JPEG"),  # a TIFF's signature: a format no path decodes
     (b"\x89PNG\r\n\x1a\n" + b"\0" * 40, 415, "PNG or JPEG"),
 ])
 def test_non_images_and_empty_bodies(client, body, status, words):
     response = client.post("/api/predict", content=body, headers={"Content-Type": "image/png"})
     assert response.status_code == status
     assert words in response.json()["detail"]
+
+
+@pytest.mark.parametrize("fmt", ["GIF", "BMP", "WEBP"])
+def test_the_formats_predict_reads_are_read_here_too(client, served, fmt):
+    body = digit_png(3, fmt=fmt)
+    response = client.post("/api/predict", content=body)
+    assert response.status_code == 200, response.text
+    expected = served["linear"].clf.predict_proba(mnist_style.to_mnist(body)[None])[0]
+    linear = next(p for p in response.json()["predictions"] if p["method"] == "linear")
+    torch.testing.assert_close(torch.tensor(linear["probabilities"]), expected.float(), atol=1e-5, rtol=0)
 
 
 def test_truncated_and_blank_images_are_400(client):

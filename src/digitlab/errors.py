@@ -22,6 +22,10 @@ class BlankImage(DataError):
     """An image read fine that shows no ink: `predict` and `read` answer it as declined, "no digit"."""
 
 
+class NotAnImage(DataError):
+    """Bytes that none of the decoders digitlab allows recognises (the web page answers it 415)."""
+
+
 class ChecksumError(DataError):
     """A file whose SHA-256 is not the one expected."""
 

@@ -10,15 +10,22 @@ from pathlib import Path
 
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from digitlab.errors import DataError
+from digitlab.errors import DataError, NotAnImage
 
 
 WORK_SIDE = 128  # px: the longer side the image is reduced to before cleaning; far above 20
 
 
+# The one set of limits for every image digitlab decodes: predict, folders and the web page's uploads.
 DECODE_SIDE = 4 * WORK_SIDE  # px: a file is decoded (or shrunk at once) to about this, longer side
-MAX_DECODE_BYTES = 160 << 20  # one image's decoded pixels; with what follows, peak memory stays under 300 MB
+FORMATS = ("PNG", "JPEG", "BMP", "GIF", "WEBP")  # the only decoders Pillow may try on a user's bytes
+# Where predict and the web page disagreed (a 160 MB budget here, 4096 px a side there), the rule is
+# the budget, on the pixels as decoded (a JPEG after its draft): it bounds memory, which a side limit
+# only stands in for. Its size is the web's old worst case, a 4096 x 4096 colour image (64 MB), so a
+# server's decoding threads need no more than before; a grey image may be 8192 x 8192.
+MAX_DECODE_BYTES = 64 << 20  # one image's decoded pixels
 BYTES_PER_PIXEL = {"1": 1, "L": 1, "I;16": 2, "I;16B": 2, "I;16L": 2}  # Pillow's storage; 4 for the rest
+HINT = "give a PNG or JPEG of one digit"
 
 
 def open_image(source: str | os.PathLike | bytes | Image.Image, name: str = "image") -> Image.Image:
@@ -46,26 +53,36 @@ def open_image(source: str | os.PathLike | bytes | Image.Image, name: str = "ima
 def decode(stream, name: str, side: int) -> Image.Image:
     """Open and decode one image file with bounded memory, shrunk to at most `side` pixels a side.
 
+    Raises NotAnImage for bytes none of FORMATS reads, DataError for a damaged or too large one.
     A JPEG decodes straight at 1/2..1/8 scale (its draft mode). Other formats cannot, so a file
-    whose pixels would take more than MAX_DECODE_BYTES is refused before decoding (a 12,000 x
-    12,000 grey PNG, 144 MB, is read; the same in colour, 576 MB, is not), and a large one is
-    box-averaged down to `side` at once, so what follows works on a small image.
+    whose pixels would take more than MAX_DECODE_BYTES is refused from its header, before decoding,
+    and a large one is box-averaged down to `side` at once, so what follows works on a small image.
     """
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # the budget below decides
-            image = Image.open(stream)
+            image = Image.open(stream, formats=FORMATS)  # reads the header only
+    except Image.DecompressionBombError as err:  # Pillow's own limit (178 million pixels)
+        raise _too_large(name, str(err).split(" exceeds")[0]) from None
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError):
+        raise NotAnImage(f"{name}: not a readable image (not {', '.join(FORMATS[:-1])} or {FORMATS[-1]}); "
+                         f"{HINT}") from None
+    try:
         image.draft(image.mode, (side, side))
         need = image.width * image.height * BYTES_PER_PIXEL.get(image.mode, 4)
         if need > MAX_DECODE_BYTES:
-            raise Image.DecompressionBombError(f"{image.width:,} x {image.height:,} pixels")
+            raise _too_large(name, f"{image.width:,} x {image.height:,} pixels")
         image.load()  # decode now, so a truncated file fails here rather than later
         return reduced(image, side)
-    except Image.DecompressionBombError as err:  # Pillow's own limit (178 million pixels) or ours
-        raise DataError(f"{name}: too large to read ({str(err).split(' exceeds')[0]}, over "
-                        f"{MAX_DECODE_BYTES >> 20} MB decoded); give a smaller image of one digit") from None
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as err:
-        raise DataError(f"{name}: not a readable image ({err}); give a PNG or JPEG of one digit") from None
+    except Image.DecompressionBombError as err:
+        raise _too_large(name, str(err).split(" exceeds")[0]) from None
+    except (OSError, SyntaxError, ValueError) as err:
+        raise DataError(f"{name}: not a readable image ({err}); {HINT}") from None
+
+
+def _too_large(name: str, size: str) -> DataError:
+    return DataError(f"{name}: too large to read ({size}, over {MAX_DECODE_BYTES >> 20} MB decoded); "
+                     "give a smaller image of one digit")
 
 
 def reduced(image: Image.Image, side: int) -> Image.Image:

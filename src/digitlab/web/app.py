@@ -1,9 +1,9 @@
 """The demo server: one page to draw a digit on, and a JSON API that runs every loaded model on it.
 
-Nothing a visitor sends is trusted or kept. A request body is read up to MAX_UPLOAD_BYTES, opened
-only as PNG or JPEG, refused before decoding when it claims more than MAX_SIDE pixels a side (the
-header is all PIL reads until `load`), turned into MNIST's 28 x 28 by `mnist_style.to_mnist`, answered,
-and dropped.
+Nothing a visitor sends is trusted or kept. A request body is read up to MAX_UPLOAD_BYTES, decoded
+within the limits every image has (vision/decoding.py: its formats, refused from its header when its
+pixels would pass the budget), turned into MNIST's 28 x 28 by `mnist_style.to_mnist`, answered, and
+dropped.
 
 Where a request's time and memory go: the event loop reads bodies and answers the cheap routes
 itself; `decoders` threads (DECODES_AT_ONCE unless told) decode and clean images (the costly part, and the only one that
@@ -26,23 +26,20 @@ import torch
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
 from starlette.datastructures import UploadFile
 from starlette.requests import ClientDisconnect
 
 from digitlab import __version__
-from digitlab.errors import DataError
+from digitlab.errors import DataError, NotAnImage
 from digitlab.explain import explanations
 from digitlab.trust import decline
-from digitlab.vision import decoding, mnist_style
+from digitlab.vision import mnist_style
 from digitlab.web.batching import Batcher
 from digitlab.web.models import Served
 
 MAX_UPLOAD_BYTES = 2 * 1024 * 1024  # the page scales photos down before sending; a phone's JPEG as is fits too
 DRAIN_BYTES = 8 * MAX_UPLOAD_BYTES  # an oversized body is read and dropped up to this (see read_body)
-MAX_SIDE = 4096  # px: a larger image is refused before its pixels are decoded
-SHRINK_SIDE = 512  # px: a larger PNG is box-reduced to at least this before cleaning (to_mnist works at 128)
-FORMATS = ("PNG", "JPEG")  # the only decoders PIL may try on a visitor's bytes
 DECODES_AT_ONCE = 2  # threads decoding: one per core; a 4096 x 4096 PNG takes ~70 MB while it decodes
 # (one process's threads share one interpreter lock: with a server process per core, one thread each
 # answered as many requests with fewer stalls of the event loop; benchmarks/RESULTS.md, the web server)
@@ -110,32 +107,15 @@ async def image_bytes(request: Request) -> bytes:
 
 
 def decode(body: bytes) -> torch.Tensor:
-    """PNG or JPEG bytes -> (28, 28) float32 in [0, 1]; an HTTPException for anything unusable."""
+    """Image bytes -> (28, 28) float32 in [0, 1]; an HTTPException for anything unusable."""
     if not body:
         raise _refuse(400, "empty request body; send a PNG or JPEG of one digit")
     try:
-        image = Image.open(io.BytesIO(body), formats=FORMATS)  # reads the header only
-    except Image.DecompressionBombError as err:  # past Pillow's own limit (179 million pixels), checked on opening
-        raise _refuse(400, f"image refused: {err}") from None
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError):
-        raise _refuse(415, "not a PNG or JPEG image that can be read; send a PNG or JPEG of one digit") from None
-    width, height = image.size
-    # Any other decompression bomb stops here, before a pixel is decoded: PIL's limit is the
-    # process's (Image.MAX_IMAGE_PIXELS, shared with every other use of PIL), this one the server's.
-    if width > MAX_SIDE or height > MAX_SIDE:
-        raise _refuse(400, f"image is {width} x {height} pixels, over the {MAX_SIDE} x {MAX_SIDE} limit; "
-                      "send a smaller one")
-    if image.format == "JPEG":
-        image.draft("RGB", (SHRINK_SIDE, SHRINK_SIDE))  # decode a large photo at 1/2..1/8 scale: to_mnist shrinks it anyway
-    try:
-        image.load()
-        # A PNG larger than SHRINK_SIDE is box-reduced first, so cleaning it costs what a phone
-        # photo's does; to_mnist box-reduces to 128 px a side anyway.
-        return mnist_style.to_mnist(decoding.reduced(image, SHRINK_SIDE), name="upload")
-    except DataError as err:
+        return mnist_style.to_mnist(body, name="upload")  # decoded as predict decodes a file
+    except NotAnImage as err:
+        raise _refuse(415, str(err)) from None
+    except DataError as err:  # damaged, too large, no digit
         raise _refuse(400, str(err)) from None
-    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as err:
-        raise _refuse(400, f"damaged image ({err}); send the whole PNG or JPEG") from None
 
 
 def png_base64(image: torch.Tensor) -> str:
