@@ -18,6 +18,7 @@ from digitlab.classifiers.inputs import as_images, as_labels
 from digitlab.classifiers.network_classifier import EpochEnd, NetworkClassifier
 from digitlab.metrics import accuracy
 from digitlab.train.callbacks import Callback, DivergenceGuard
+from digitlab.train.devices import batched
 from digitlab.train.learner import DataLoader, DataLoaders, Learner
 from digitlab.train.optim import SGD
 from digitlab.train.seeding import seed_epoch, seeded
@@ -90,6 +91,6 @@ class ResNet18Classifier(NetworkClassifier):
         """(N, classes) raw scores."""
         self._fitted()
         self.model_.to(device).eval()
-        out = torch.cat([self.model_(chunk.to(device)).cpu() for chunk in as_images(X).split(1024)])
+        out = batched(lambda xb: self.model_(xb).cpu(), as_images(X), 1024, device)
         self.model_.to("cpu")
         return out

@@ -1,10 +1,13 @@
-"""Which device a run uses: the one reading of `--device` (cpu, cuda, cuda:N or auto).
+"""Which device a run uses: the one reading of `--device` (cpu, cuda, cuda:N or auto), and
+`batched`, the one way a model is run over many images on it.
 
 Every command, the cnn recipe and the benchmarks resolve a device here, so that a missing GPU is
 the same one-line error everywhere.
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 import torch
 
@@ -37,3 +40,13 @@ def device_kind(device: str | torch.device) -> str:
     if kind not in ("cpu", "cuda"):
         raise DigitlabError(f"--device {device}: choose cpu, cuda or auto")
     return kind
+
+
+@torch.no_grad()
+def batched(fn: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, batch_size: int,
+            device: str | torch.device) -> torch.Tensor:
+    """fn over x in batches of `batch_size` along its first dimension, each batch moved to `device`
+    just before its pass (never the whole of x at once), the outputs joined in order where fn leaves
+    them (fn may move each to the CPU). No autograd graph is kept; putting the model on `device`
+    and in eval mode is the caller's, as is what fn does to a batch before the model sees it."""
+    return torch.cat([fn(chunk.to(device)) for chunk in x.split(batch_size)])

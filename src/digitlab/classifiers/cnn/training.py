@@ -38,7 +38,7 @@ from digitlab.errors import DataError
 from digitlab.train import distributed
 from digitlab.train.callbacks import diverged
 from digitlab.train.cuda_graphs import GraphedStep
-from digitlab.train.devices import resolve_device
+from digitlab.train.devices import batched, resolve_device
 from digitlab.train.optim import NesterovSGD, one_cycle
 from digitlab.train.seeding import recipe_generator
 
@@ -191,10 +191,10 @@ def predict_logits(model: nn.Module, x, *, device="cpu", batch_size: int = 1024)
     x = as_pixels(x)
     model.to(device).eval()
     on_cuda = device.type == "cuda"
-    outputs = []
-    for chunk in x.split(batch_size):
-        xb = _to_unit(chunk.to(device)).unsqueeze(1)  # (b, 1, 28, 28)
-        xb = xb.contiguous(memory_format=torch.channels_last)
+
+    def scores(chunk: torch.Tensor) -> torch.Tensor:
+        xb = _to_unit(chunk).unsqueeze(1).contiguous(memory_format=torch.channels_last)  # (b, 1, 28, 28)
         with torch.autocast("cuda", dtype=torch.bfloat16, enabled=on_cuda):
-            outputs.append(model(xb).float())
-    return torch.cat(outputs) if outputs else model(torch.zeros(0, 1, 28, 28, device=device))
+            return model(xb).float()
+
+    return batched(scores, x, batch_size, device)
