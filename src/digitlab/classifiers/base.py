@@ -20,7 +20,7 @@ from digitlab import metrics
 from digitlab.classifiers.inputs import NORMALISATION, as_images, as_labels
 from digitlab.classifiers.state import split_state
 from digitlab.errors import DataError, DigitlabError, ModelError
-from digitlab.store import checkpoint
+from digitlab.store import checkpoint, schema
 from digitlab.trust import calibration
 from digitlab.vision.deskew import deskewed
 from digitlab.vision.input_cleaning import cleaned
@@ -47,6 +47,19 @@ class Classifier:
 
     def __init__(self, config=None, **options):
         self.config = config if config is not None else self.configure(**options)
+        self._check_config()
+
+    def _check_config(self) -> None:
+        """The config held to the rule `load` holds a saved one to (store/schema.py), so that a model
+        that trains is a model that loads: make("cnn", width=300) used to train for minutes and save
+        a model that load refused, make("simple_net", hidden=-3) to end in a raw torch error."""
+        rule = schema.CONFIGS.get(self.method)
+        if rule is None:
+            return
+        try:
+            rule(dataclasses.asdict(self.config), "config")
+        except schema.Invalid as err:
+            raise DigitlabError(f"{self.method}: {err.field.removeprefix('config.')} {err.why}") from None
 
     @classmethod
     def options(cls) -> set[str]:
@@ -80,6 +93,7 @@ class Classifier:
         return deskewed(X, stretched=getattr(self.config, "stretch", False))
 
     def _start(self, X, y, valid) -> tuple[torch.Tensor, torch.Tensor, tuple | None]:
+        self._check_config()  # again: a config can be replaced after construction (service.with_overrides)
         X = self._images(X)
         y = as_labels(y, len(X))
         classes = torch.unique(y)  # sorted
