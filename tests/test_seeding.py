@@ -2,7 +2,7 @@
 
 import torch
 
-from digitlab.commands.arguments import SEED_MAX
+from digitlab.store.spec import MAX_SEED as SEED_MAX
 from digitlab.train import seeding
 from digitlab.train.learner import DataLoader
 

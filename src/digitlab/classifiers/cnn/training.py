@@ -119,8 +119,7 @@ def fit(model: nn.Module, config: CNNConfig, x, y, valid=None, *, device="cpu", 
             loss_sum.zero_()
             for i in range(steps_per_epoch):
                 opt.schedule(*one_cycle((epoch * steps_per_epoch + i) / total_steps, config.lr,
-                                        pct_start=config.pct_start,
-                                        moms=(config.momentum + 0.05, config.momentum - 0.05, config.momentum + 0.05)))
+                                        config.div, config.div_final, config.pct_start, config.moms()))
                 step(order[i * batch_size:(i + 1) * batch_size])  # (B,) indices
                 bar.advance(task)
             train_loss = distributed.all_reduce_mean(loss_sum).item() / steps_per_epoch  # one sync per epoch
