@@ -277,7 +277,7 @@ def test_options_a_run_cannot_use_are_refused_not_dropped(capsys, tmp_path):
         assert exit_.value.code == 2 and "give a whole number from 0 to" in capsys.readouterr().err
     for option, value in (("--lr", "inf"), ("--lr", "0"), ("--epochs", "0"), ("--batch-size", "1.5")):
         with pytest.raises(SystemExit) as exit_:  # the spec's range, before anything runs
-            cli.main(["train", "linear", "--dataset", "mnist_tiny", option, value, "--out", tmp_path / "x"])
+            cli.main(["train", "linear", "--dataset", "mnist_tiny", option, value, "--out", str(tmp_path / "x")])
         err = capsys.readouterr().err
         assert exit_.value.code == 2 and f"argument {option}: '{value}': give a" in err and "Traceback" not in err
     code, _, err = digitlab(capsys, "train", "pixel", "--dataset", "mnist_tiny", "--epochs", "3",

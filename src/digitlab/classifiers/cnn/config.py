@@ -69,6 +69,9 @@ class CNNConfig:
         check(self, "cnn")
         require(self.crop % 2 == 0, "cnn", f"crop is {self.crop}; it must be even (0, 2 or 4): the net halves "
                 "the cropped side twice")
+        require(0 <= self.momentum - self.momentum_swing and self.momentum + self.momentum_swing <= 1, "cnn",
+                f"momentum {self.momentum} with momentum_swing {self.momentum_swing} leaves 0 .. 1; "
+                "the schedule moves momentum by the swing either way")
 
     def moms(self) -> tuple[float, float, float]:
         """The one-cycle schedule's momentum at its start, peak lr and end (optim.one_cycle's `moms`)."""
