@@ -318,3 +318,17 @@ def test_compare_refuses_a_bad_out_and_seed_before_training(capsys, tmp_path):
     with pytest.raises(SystemExit):
         cli.main(["compare", "--quick", "--seed", "99999999999999999999"])
     assert "give a whole number from 0 to" in capsys.readouterr().err
+
+
+def test_batch_size_reaches_the_model_and_is_refused_where_it_cannot_apply(capsys, tmp_path):
+    out = tmp_path / "lin"
+    code, _, err = digitlab(capsys, "train", "linear", "--dataset", "mnist_tiny", "--epochs", "1",
+                            "--batch-size", "32", "--out", out)
+    assert code == 0, err
+    assert json.loads((out / "config.json").read_text())["config"]["batch_size"] == 32
+    code, _, err = digitlab(capsys, "train", "pixel", "--dataset", "mnist_tiny", "--batch-size", "32",
+                            "--out", tmp_path / "px")
+    assert_one_line_error(code, err, "--batch-size", "pixel")
+    code, _, err = digitlab(capsys, "train", "linear", "--dataset", "mnist_tiny", "--batch-size", "64",
+                            "--out", out, "--resume")
+    assert_one_line_error(code, err, "--batch-size", "keeps the batch size")

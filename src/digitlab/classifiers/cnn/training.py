@@ -13,7 +13,7 @@ What makes it fast (each lever measured; see benchmarks/RESULTS.md):
   and test-time shifts (the mean of the image's and its 1-pixel shifts' logits);
 - on CUDA: each step replayed from a CUDA graph (one launch for the step's hundreds of kernels),
   channels-last memory, bfloat16 autocast, and presets of larger batches and wider nets
-  (GPU_PRESETS: there a step costs its kernels, whatever their arithmetic).
+  (presets.PRESETS, GPU forms: there a step costs its kernels, whatever their arithmetic).
 
 Everything random in epoch `e` (the order, the shifts) draws from a generator seeded from
 (seed, e), and the learning rate is a function of the global step, so a run resumed after epoch
