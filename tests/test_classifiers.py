@@ -179,12 +179,14 @@ def test_pixel_with_several_ideals_measures_each_class_by_its_nearest_one(ten, t
 @pytest.mark.parametrize("call, error, words", [
     (lambda: make("forest"), DigitlabError, "unknown method"),
     (lambda: make("linear", learning_rate=1), DigitlabError, "unknown option"),
-    (lambda: make("linear", epochs=0), DigitlabError, "epochs=0"),
-    (lambda: make("pixel", distance="cosine"), DigitlabError, "'l1' or 'l2'"),
-    (lambda: make("pixel", ideals=0), DigitlabError, "ideals=0: must be at least 1"),
+    (lambda: make("linear", epochs=0), DigitlabError, "linear: epochs is 0; it must be a whole number from 1"),
+    (lambda: make("pixel", distance="cosine"), DigitlabError, "distance is 'cosine'; it must be one of l1, l2"),
+    (lambda: make("pixel", ideals=0), DigitlabError, "pixel: ideals is 0; it must be a whole number from 1 to 1,024"),
     (lambda: make("cnn", preset="huge"), DigitlabError, "unknown cnn recipe 'huge'; choose one of fast, medium"),
     (lambda: make("cnn", arch="resnet18"), DigitlabError, "unknown option.s. arch for cnn"),
-    (lambda: make("cnn", width=0), DigitlabError, "width=0 is out of range"),
+    (lambda: make("cnn", width=0), DigitlabError, "cnn: width is 0; it must be a whole number from 1 to 256"),
+    (lambda: make("cnn", crop=3), DigitlabError, "cnn: crop is 3; it must be even"),
+    (lambda: make("linear", stretch=True), DigitlabError, "linear: stretch=True needs deskew=True"),
     (lambda: make("pixel").fit(torch.zeros(4, 32, 32), torch.tensor([0, 1, 0, 1])), DataError, "28 x 28"),
     (lambda: make("pixel").fit(torch.full((2, 28, 28), 2.0), torch.tensor([0, 1])), DataError, "divide by 255"),
     (lambda: make("pixel").fit(torch.zeros(2, 28, 28), torch.tensor([3, 3])), DataError, "at least two"),
@@ -219,7 +221,7 @@ def test_a_saved_cnn_stores_its_one_config_and_never_follows_a_preset_changed_la
     assert "recipe" not in saved  # one config, stored once
 
     # A later digitlab whose fast preset is wider and crops less: the saved model must not follow it.
-    monkeypatch.setitem(presets.PRESETS, "fast", CNNConfig(width=24, crop=0))
+    monkeypatch.setitem(presets.PRESETS, "fast", presets.Forms(CNNConfig(width=24, crop=0)))
     loaded = load(tmp_path / "cnn")
     assert loaded.config == clf.config
     assert torch.allclose(loaded.predict_proba(tiny[1].images[:20]), clf.predict_proba(tiny[1].images[:20]),
@@ -238,7 +240,7 @@ def test_a_cnn_saved_before_it_had_one_config_loads_and_predicts_as_it_did(tiny,
     # Saved by digitlab before this change (CNNSettings under "config", the recipe beside it), with the
     # probabilities that version gave for the first 20 mnist_tiny validation images. It must be rebuilt
     # from the recipe it stored, whatever the fast preset has become.
-    monkeypatch.setitem(presets.PRESETS, "fast", CNNConfig(width=24, crop=0))
+    monkeypatch.setitem(presets.PRESETS, "fast", presets.Forms(CNNConfig(width=24, crop=0)))
     old = FIXTURES / "cnn-saved-before-one-config"
     stored = json.loads((old / "config.json").read_text())
     assert stored["config"]["arch"] == "fast" and "recipe" in stored
@@ -276,7 +278,7 @@ def test_a_cnn_saved_before_the_head_option_loads_with_the_max_head(tiny, tmp_pa
 
     # Models saved before `head` and `last_width` existed had global max pooling and a 4w third
     # stage; their config.json lacks the two keys, and the fields' defaults must rebuild that net.
-    monkeypatch.setitem(presets.PRESETS, "fast", CNNConfig(epochs=1, width=4))
+    monkeypatch.setitem(presets.PRESETS, "fast", presets.Forms(CNNConfig(epochs=1, width=4)))
     clf = make("cnn", batch_size=64, lr=0.1, seed=0).fit(*_small(tiny[0], 200), progress=False)
     clf.save(tmp_path / "cnn")
     config = json.loads((tmp_path / "cnn" / "config.json").read_text())
@@ -415,7 +417,9 @@ def test_a_config_replaced_after_construction_is_refused_before_training():
     import dataclasses
 
     clf = make("simple_net", epochs=1)
-    clf.config = dataclasses.replace(clf.config, hidden=-3)  # as service.with_overrides replaces a config
+    with pytest.raises(DigitlabError, match="simple_net: hidden is -3"):
+        dataclasses.replace(clf.config, hidden=-3)  # as service.with_overrides replaces a config: refused there
+    clf.config.hidden = -3  # a field set by hand after construction: refused before training
     X, y = datasets.load("mnist_tiny", "train").images[:20], datasets.load("mnist_tiny", "train").labels[:20]
     with pytest.raises(DigitlabError, match="simple_net: hidden is -3"):
         clf.fit(X, y, progress=False)

@@ -274,10 +274,12 @@ def test_options_a_run_cannot_use_are_refused_not_dropped(capsys, tmp_path):
     for seed in ("99999999999999999999", "-1"):
         with pytest.raises(SystemExit) as exit_:  # argparse's own one-line error
             cli.main(["train", "linear", "--dataset", "mnist_tiny", "--seed", seed])
-        assert exit_.value.code == 2 and "give a seed from 0 to" in capsys.readouterr().err
-    code, _, err = digitlab(capsys, "train", "linear", "--dataset", "mnist_tiny", "--lr", "inf",
-                            "--out", tmp_path / "inf")
-    assert_one_line_error(code, err, "lr=inf", "a number > 0")
+        assert exit_.value.code == 2 and "give a whole number from 0 to" in capsys.readouterr().err
+    for option, value in (("--lr", "inf"), ("--lr", "0"), ("--epochs", "0"), ("--batch-size", "1.5")):
+        with pytest.raises(SystemExit) as exit_:  # the spec's range, before anything runs
+            cli.main(["train", "linear", "--dataset", "mnist_tiny", option, value, "--out", str(tmp_path / "x")])
+        err = capsys.readouterr().err
+        assert exit_.value.code == 2 and f"argument {option}: '{value}': give a" in err and "Traceback" not in err
     code, _, err = digitlab(capsys, "train", "pixel", "--dataset", "mnist_tiny", "--epochs", "3",
                             "--out", tmp_path / "px")
     assert_one_line_error(code, err, "--epochs", "pixel")
@@ -315,4 +317,18 @@ def test_compare_refuses_a_bad_out_and_seed_before_training(capsys, tmp_path):
     assert "linear" not in out  # no table: nothing was trained
     with pytest.raises(SystemExit):
         cli.main(["compare", "--quick", "--seed", "99999999999999999999"])
-    assert "give a seed from 0 to" in capsys.readouterr().err
+    assert "give a whole number from 0 to" in capsys.readouterr().err
+
+
+def test_batch_size_reaches_the_model_and_is_refused_where_it_cannot_apply(capsys, tmp_path):
+    out = tmp_path / "lin"
+    code, _, err = digitlab(capsys, "train", "linear", "--dataset", "mnist_tiny", "--epochs", "1",
+                            "--batch-size", "32", "--out", out)
+    assert code == 0, err
+    assert json.loads((out / "config.json").read_text())["config"]["batch_size"] == 32
+    code, _, err = digitlab(capsys, "train", "pixel", "--dataset", "mnist_tiny", "--batch-size", "32",
+                            "--out", tmp_path / "px")
+    assert_one_line_error(code, err, "--batch-size", "pixel")
+    code, _, err = digitlab(capsys, "train", "linear", "--dataset", "mnist_tiny", "--batch-size", "64",
+                            "--out", out, "--resume")
+    assert_one_line_error(code, err, "--batch-size", "keeps the batch size")

@@ -10,7 +10,7 @@ from PIL import Image
 
 from digitlab import classifiers, service
 from digitlab.classifiers.cnn import presets
-from digitlab.compare.config import CompareConfig, MethodPlan
+from digitlab.compare.config import CompareConfig
 from digitlab.compare.job import run_one
 from digitlab.compare.tasks import load_task, tell_apart
 from digitlab.errors import DataError, DigitlabError
@@ -25,18 +25,26 @@ def tiny():
 
 def test_epochs_override_every_trained_method_but_not_pixel():
     config = CompareConfig()
-    assert config.plan("linear", 7).epochs == 7 and config.plan("cnn", 7).epochs == 7
-    assert config.plan("pixel", 7).epochs is None
+    assert config.plan("linear", 7)["epochs"] == 7 and config.plan("cnn", 7)["epochs"] == 7
+    assert "epochs" not in config.plan("pixel", 7)  # pixel has none: left out, not given and dropped
     assert config.plan("linear") == config.linear
 
 
 def test_the_cnn_trains_longer_on_a_gpu_where_epochs_are_cheap():
     config = CompareConfig()
-    assert config.plan("cnn").epochs is None  # the fast preset's own epochs: its config is the one source
-    assert service.make("cnn", **dataclasses.asdict(config.plan("cnn"))).config.epochs == presets.preset("fast").epochs
-    assert config.plan("cnn", 3).epochs == 3
-    assert config.plan("cnn", device="cuda").epochs == config.cnn_on_gpu.epochs == 8  # no GPU needed to plan
-    assert config.plan("cnn", device="auto").epochs == (8 if torch.cuda.is_available() else None)
+    assert "epochs" not in config.plan("cnn")  # the fast preset's own epochs: its table is the one source
+    assert service.make("cnn", **config.plan("cnn")).config == presets.preset("fast")
+    assert config.plan("cnn", 3)["epochs"] == 3
+    assert config.plan("cnn", device="cuda")["epochs"] == config.cnn_on_gpu["epochs"] == 8  # no GPU needed to plan
+    assert config.plan("cnn", device="auto").get("epochs") == (8 if torch.cuda.is_available() else None)
+
+
+def test_every_plan_holds_only_options_its_method_has():
+    config = CompareConfig()
+    for method in classifiers.METHODS:
+        assert set(config.plan(method, epochs=3)) <= service.options_of(method), method
+    with pytest.raises(DigitlabError, match="compare plan pixel: epochs is not an option of pixel"):
+        CompareConfig(pixel={"epochs": 3})
 
 
 def test_methods_are_checked_and_the_valid_ones_listed():
@@ -165,17 +173,16 @@ def test_evaluate_scores_in_batches_with_the_same_answers(mnist_test, monkeypatc
 
 
 @pytest.mark.parametrize("method, plan", [
-    ("pixel", MethodPlan(epochs=3, distance="l1", deskew=True)),  # epochs: pixel has none
-    ("simple_net", MethodPlan(epochs=1, lr=0.3, batch_size=32, deskew=True, distance="l1"))])
+    ("pixel", {"distance": "l1", "deskew": True, "ideals": 2, "kmeans_starts": 2}),
+    ("simple_net", {"epochs": 1, "lr": 0.3, "batch_size": 32, "deskew": True})])
 def test_every_setting_of_a_plan_reaches_the_saved_model(method, plan, tiny, tmp_path):
     result = run_one(method, tiny, plan, tmp_path, seed=0, device="cpu")
-    given = {k: v for k, v in dataclasses.asdict(plan).items() if v is not None and k in result.config}
     saved = dataclasses.asdict(classifiers.load(result.model_dir).config)
-    assert given and result.config == saved == {**saved, **given}
+    assert result.config == saved == {**saved, **plan}
 
 
 def test_the_default_job_deskews_the_cheap_methods_and_trains_the_net_at_its_chosen_lr():
     config = CompareConfig()
-    made = {m: service.make(m, **dataclasses.asdict(config.plan(m))).config for m in ("pixel", "linear", "simple_net")}
+    made = {m: service.make(m, **config.plan(m)).config for m in ("pixel", "linear", "simple_net")}
     assert all(c.deskew for c in made.values()) and made["pixel"].distance == "l2"
     assert (made["simple_net"].epochs, made["simple_net"].lr, made["simple_net"].batch_size) == (10, 0.25, 128)

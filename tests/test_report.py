@@ -16,7 +16,6 @@ import torch
 from PIL import Image
 from torch.testing import assert_close
 
-from digitlab.compare.config import MethodPlan
 from digitlab.compare.job import Result, run_one
 from digitlab.compare.tasks import Task, load_task
 from digitlab.data import corrupted, shipped_mnist, stress
@@ -33,7 +32,7 @@ def page_path(tmp_path_factory):
     models also scored on small slices of the stress and corruption sets."""
     out = tmp_path_factory.mktemp("report")
     tasks = [load_task(name, quick=True) for name in ("mnist_tiny", "mnist")]
-    plan = MethodPlan(epochs=2)
+    plans = {"pixel": {}, "linear": {"epochs": 2}}  # each only options its method has
     images, labels = stress.build(per_category=5, progress=False)
     shaken = Digits(torch.from_numpy(images), torch.from_numpy(labels).long(),
                     torch.arange(20) // 5 * stress.PER_CATEGORY, "stress")
@@ -41,7 +40,7 @@ def page_path(tmp_path_factory):
     kinds = len(corrupted.NAMES)
     damaged = Digits(torch.from_numpy(images), torch.from_numpy(labels).long(),
                      torch.arange(3 * kinds) // 3 * corrupted.PER_KIND, "corrupted_raw")
-    results = [run_one(m, t, plan, out, seed=0, device="cpu", shaken=shaken, damaged=damaged)
+    results = [run_one(m, t, plans[m], out, seed=0, device="cpu", shaken=shaken, damaged=damaged)
                for t in tasks for m in ("pixel", "linear")]
     return document.write(out / "report.html", results, tasks, {"seed": 0}, document.environment("cpu"))
 

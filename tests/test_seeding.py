@@ -2,7 +2,7 @@
 
 import torch
 
-from digitlab.commands.arguments import SEED_MAX
+from digitlab.store.spec import MAX_SEED
 from digitlab.train import seeding
 from digitlab.train.learner import DataLoader
 
@@ -26,10 +26,10 @@ def test_the_loaders_stream_is_the_one_saved_runs_were_drawn_from():
 
 def test_the_largest_seed_a_user_may_give_shuffles():
     # seed * 1_000_003 overflowed torch's 64 bits for seeds above ~1.8e13: `train linear --seed 2**62` crashed.
-    loader = DataLoader((torch.arange(10), torch.arange(10)), batch_size=5, shuffle=True, seed=SEED_MAX)
+    loader = DataLoader((torch.arange(10), torch.arange(10)), batch_size=5, shuffle=True, seed=MAX_SEED)
     seen = torch.cat([xb for xb, _ in loader])
     assert sorted(seen.tolist()) == list(range(10))
-    assert 0 <= seeding.epoch_seed(SEED_MAX, 7) < seeding.SEED_SPAN
+    assert 0 <= seeding.epoch_seed(MAX_SEED, 7) < seeding.SEED_SPAN
 
 
 def test_seeded_builds_the_same_weights_and_leaves_the_global_generator_alone():

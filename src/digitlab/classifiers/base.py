@@ -11,7 +11,6 @@ included, so that `fit(..., resume=True)` continues where the saved run stopped.
 from __future__ import annotations
 
 import dataclasses
-import math
 from collections.abc import Callable
 
 import torch
@@ -20,7 +19,7 @@ from digitlab import metrics
 from digitlab.classifiers.inputs import NORMALISATION, as_images, as_labels
 from digitlab.classifiers.state import split_state
 from digitlab.errors import DataError, DigitlabError, ModelError
-from digitlab.store import checkpoint, schema
+from digitlab.store import checkpoint
 from digitlab.trust import calibration
 from digitlab.vision.deskew import deskewed
 from digitlab.vision.input_cleaning import cleaned
@@ -30,11 +29,6 @@ def require(ok: bool, message: str) -> None:
     """A config's check: a setting out of range is the user's DigitlabError, naming it."""
     if not ok:
         raise DigitlabError(message)
-
-
-def positive(x: float) -> bool:
-    """> 0 and finite: lr=inf passed a plain `> 0` and only failed later, as a diverged run."""
-    return math.isfinite(x) and x > 0
 
 
 class Classifier:
@@ -50,16 +44,11 @@ class Classifier:
         self._check_config()
 
     def _check_config(self) -> None:
-        """The config held to the rule `load` holds a saved one to (store/schema.py), so that a model
-        that trains is a model that loads: make("cnn", width=300) used to train for minutes and save
-        a model that load refused, make("simple_net", hidden=-3) to end in a raw torch error."""
-        rule = schema.CONFIGS.get(self.method)
-        if rule is None:
-            return
-        try:
-            rule(dataclasses.asdict(self.config), "config")
-        except schema.Invalid as err:
-            raise DigitlabError(f"{self.method}: {err.field.removeprefix('config.')} {err.why}") from None
+        """The config's own checks again (store/spec.py: the same specs `load` holds a saved config to),
+        for a config changed after it was made: a model that trains is a model that loads."""
+        check = getattr(self.config, "__post_init__", None)
+        if check is not None:
+            check()
 
     @classmethod
     def options(cls) -> set[str]:

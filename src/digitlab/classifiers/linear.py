@@ -10,14 +10,13 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from functools import partial
 
 import torch
 from torch import nn
 
 from digitlab.classifiers import networks
-from digitlab.classifiers.base import positive, require
+from digitlab.classifiers.configs import LinearConfig
 from digitlab.classifiers.inputs import as_images, as_labels
 from digitlab.classifiers.network_classifier import EpochEnd, NetworkClassifier
 from digitlab.console import progress_bar
@@ -31,40 +30,6 @@ from digitlab.train.seeding import seeded
 
 CLUTTER = {"lines": clutter.crossed, "smear": clutter.smeared, "turn": clutter.turned,
            "outline": clutter.outlined}  # config field -> what it does to its copies
-
-
-@dataclass
-class LinearConfig:
-    epochs: int = 10  # passes over the training images
-    lr: float = 1.0  # learning rate of plain SGD (the book's lr=1 for the linear model)
-    batch_size: int = 256  # images per step
-    shuffle: bool = True  # a new seeded order each epoch (the book's loop did not shuffle)
-    trainer: str = "loop"  # "loop": the book's hand loop (scratch.train_epoch + BasicOptim), fast;
-    #                        "learner": the same SGD through Learner.fit, with its table
-    deskew: bool = False  # shear each digit upright first (deskew.py), in fit and predict; the book does not
-    stretch: bool = False  # with deskew: also bring each digit to MNIST's typical width for its height
-    # Cluttered copies (clutter.py): each a share of the fit digits added once more, damaged, before
-    # cleaning and deskewing (as damage reaches a digit), drawn once with `seed`. simple_net's recipe,
-    # lines 0.3 + turn 0.3 + outline 0.1, two seeds: held-out 98.42 -> 98.71 %, stress 95.44 -> 95.48 %,
-    # the corruption set's seen kinds on calibration digits 93.1 -> 96.3 % (seed 0: dotted lines 71 ->
-    # 94 %, rotation 85 -> 93 %, edges 83 -> 96 %). The linear model has no room for them: every mix cost it
-    # 0.3-1.1 points held out (benchmarks/RESULTS.md, "Robust models").
-    lines: float = 0.0  # this share again, crossed by a line or two, solid or dotted
-    smear: float = 0.0  # this share again, smeared as by a hand that moved (simple_net: cost 1 point of stress)
-    turn: float = 0.0  # this share again, turned by up to clutter.TURN_DEGREES
-    outline: float = 0.0  # this share again, drawn as the outline of its strokes
-    seed: int = 0  # seeds the initial weights, every epoch's shuffle and the cluttered copies
-
-    def __post_init__(self):
-        require(self.epochs >= 1, f"epochs={self.epochs}: must be at least 1")
-        require(positive(self.lr), f"lr={self.lr}: the learning rate must be a number > 0")
-        require(self.batch_size >= 1, f"batch_size={self.batch_size}: must be at least 1")
-        require(self.trainer in ("loop", "learner"), f"trainer={self.trainer!r}: choose 'loop' or 'learner'")
-        for name in CLUTTER:
-            share = getattr(self, name)
-            require(0 <= share <= 1, f"{name}={share}: a share of the training digits, from 0 to 1")
-        require(self.deskew or not self.stretch, "stretch=True needs deskew=True: the digit is stretched "
-                "in the same step that shears it upright")
 
 
 class BookNetwork(NetworkClassifier):

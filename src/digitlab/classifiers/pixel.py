@@ -13,38 +13,16 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass
-
 import torch
 
-from digitlab.classifiers.base import Classifier, require
+from digitlab.classifiers.base import Classifier
+from digitlab.classifiers.configs import PixelConfig
 from digitlab.errors import ModelError
 
-KMEANS_ROUNDS = 20  # Lloyd's rounds at most (50 moved the stress set's accuracy by 0.1 point)
-# k-means runs from fresh first guesses, the tightest grouping kept: one run's groups vary with its
-# seed, and so did the stress set's accuracy (held-out split, 15 ideals, 3 seeds: 89.4-91.9 % from
-# one start, 91.2-92.1 % from five).
-KMEANS_STARTS = 5
-
-
-@dataclass
-class PixelConfig:
-    distance: str = "l2"  # "l1": mean |x - ideal| (the book's 3-vs-7); "l2": root mean square
-    deskew: bool = False  # shear each digit upright first (deskew.py), in fit and predict; the book does not
-    ideals: int = 1  # ideal digits per class: 1 is the book's mean; more are the means of groups of alike digits
-    seed: int = 0  # seeds the grouping's first guesses (ideals > 1)
-    temperature: float = 0.01  # scores' scale: logits = -distance / temperature, distance in [0, 1]
-    #                            (calibrate's temperature_ then divides these, as every method's logits)
-
-    def __post_init__(self):
-        require(self.distance in ("l1", "l2"), f"distance={self.distance!r}: choose 'l1' or 'l2'")
-        require(self.temperature > 0, f"temperature={self.temperature}: must be > 0")
-        require(self.ideals >= 1, f"ideals={self.ideals}: must be at least 1")
-
-
-def ideal_digits(images: torch.Tensor, k: int, generator: torch.Generator) -> torch.Tensor:
+def ideal_digits(images: torch.Tensor, k: int, generator: torch.Generator,
+                 starts: int = PixelConfig.kmeans_starts, rounds: int = PixelConfig.kmeans_rounds) -> torch.Tensor:
     """(n, 28, 28) digits of one class -> (k, 28, 28): the means of k groups of alike digits, the
-    largest group's first. k-means from KMEANS_STARTS sets of first guesses, keeping the grouping
+    largest group's first. k-means (`rounds` at most) from `starts` sets of first guesses, keeping the grouping
     whose digits lie nearest their means. With fewer than k digits, the digits themselves, repeated."""
     if k == 1:
         return images.mean(dim=0, keepdim=True)
@@ -52,17 +30,17 @@ def ideal_digits(images: torch.Tensor, k: int, generator: torch.Generator) -> to
         return images[torch.arange(k) % len(images)]
     flat = images.reshape(len(images), -1)  # (n, 784)
     best, spread = None, math.inf
-    for _ in range(KMEANS_STARTS):
-        centres, counts, error = _k_means(flat, _spread_out_centres(flat, k, generator))
+    for _ in range(starts):
+        centres, counts, error = _k_means(flat, _spread_out_centres(flat, k, generator), rounds)
         if error < spread:
             best, spread = centres[counts.argsort(descending=True, stable=True)], error
     return best.reshape(k, *images.shape[1:])
 
 
-def _k_means(flat: torch.Tensor, centres: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, float]:
+def _k_means(flat: torch.Tensor, centres: torch.Tensor, rounds: int) -> tuple[torch.Tensor, torch.Tensor, float]:
     """Lloyd's rounds from the given centres: (centres, digits per centre, sum of squared distances)."""
     k, nearest = len(centres), None
-    for _ in range(KMEANS_ROUNDS):
+    for _ in range(rounds):
         moved = torch.cdist(flat, centres).argmin(dim=1)  # (n,) each digit's nearest centre
         if nearest is not None and torch.equal(moved, nearest):
             break
@@ -100,7 +78,9 @@ class PixelSimilarity(Classifier):
         idx = self._index(y)
         # The book's ideal 3 is `stacked_threes.mean(0)`: with one ideal, the same mean, one class at a time.
         generator = torch.Generator().manual_seed(self.config.seed)
-        self.ideals_ = torch.stack([ideal_digits(X[idx == c], self.config.ideals, generator)
+        cfg = self.config
+        self.ideals_ = torch.stack([ideal_digits(X[idx == c], cfg.ideals, generator, cfg.kmeans_starts,
+                                                 cfg.kmeans_rounds)
                                     for c in range(len(self.classes_))])  # (C, k, 28, 28)
         self.history_, self.state_ = [], {"epoch": 0}
         self._record({"epoch": 0, "train_loss": None, "valid_loss": None,

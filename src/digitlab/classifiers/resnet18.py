@@ -6,14 +6,13 @@ takes minutes on a CPU); examples/reproduce_book.py uses it.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from functools import partial
 
 import torch
 from torch import nn
 
 from digitlab.classifiers import networks
-from digitlab.classifiers.base import positive, require
+from digitlab.classifiers.configs import ResNet18Config
 from digitlab.classifiers.inputs import as_images, as_labels
 from digitlab.classifiers.network_classifier import EpochEnd, NetworkClassifier
 from digitlab.metrics import accuracy
@@ -22,19 +21,6 @@ from digitlab.train.devices import batched
 from digitlab.train.learner import DataLoader, DataLoaders, Learner
 from digitlab.train.optim import SGD
 from digitlab.train.seeding import seed_epoch, seeded
-
-
-@dataclass
-class ResNet18Config:
-    epochs: int = 1  # the book's fit_one_cycle(1, 0.1)
-    lr: float = 0.1  # peak one-cycle learning rate
-    batch_size: int = 64  # fastai's default
-    seed: int = 0  # seeds the initial weights, the order and the dropout of every epoch
-
-    def __post_init__(self):
-        require(self.epochs >= 1, f"epochs={self.epochs}: must be at least 1")
-        require(positive(self.lr), f"lr={self.lr}: the learning rate must be a number > 0")
-        require(self.batch_size >= 1, f"batch_size={self.batch_size}: must be at least 1")
 
 
 class _SeedEachEpoch(Callback):
@@ -72,9 +58,7 @@ class ResNet18Classifier(NetworkClassifier):
         dl = DataLoader(train, cfg.batch_size, shuffle=True, seed=cfg.seed, device=device)
         empty = (train[0][:0], train[1][:0])
         valid_dl = DataLoader(valid if valid is not None else empty, 512, device=device)
-        # SGD with momentum (which the one-cycle schedule moves between 0.95 and 0.85) and fastai's
-        # default decoupled weight decay of 0.01.
-        opt_func = partial(SGD, mom=0.9, wd=0.01)
+        opt_func = partial(SGD, mom=cfg.momentum, wd=cfg.weight_decay)  # configs.ResNet18Config says why
         learn = Learner(DataLoaders(dl, valid_dl), self.model_, opt_func=opt_func,
                         loss_func=nn.functional.cross_entropy, metrics=[accuracy], progress=progress)
         learn.opt = opt_func(list(self.model_.parameters()), cfg.lr)

@@ -2,19 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from torch import nn
 
 from digitlab.classifiers import networks
-from digitlab.classifiers.linear import BookNetwork, LinearConfig
-
-
-@dataclass
-class SimpleNetConfig(LinearConfig):
-    epochs: int = 40  # the book trains its simple net for 40 epochs
-    lr: float = 0.1  # the book's lr for the simple net
-    hidden: int | None = None  # hidden units; None: the book's 30 for two classes, 256 for ten
+from digitlab.classifiers.configs import SimpleNetConfig
+from digitlab.classifiers.linear import BookNetwork
 
 
 class SimpleNetClassifier(BookNetwork):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from digitlab.commands import arguments
+from digitlab.store import spec
 
 
 def add_parser(subparsers) -> None:
@@ -19,13 +20,13 @@ def add_parser(subparsers) -> None:
                         "(default: mnist_sample and mnist); two of the same digits get the dataset's name "
                         "in their rows and folders, e.g. linear-3v7-mnist_tiny")
     parser.add_argument("--methods", metavar="LIST", help="comma list of methods (default: all four)")
-    parser.add_argument("--epochs", type=int, metavar="N",
-                        help="epochs for every trained method (default: each its own)")
+    arguments.add_setting(parser, "--epochs", spec.EPOCHS, metavar="N", help="epochs for every trained method",
+                          default_text="each its own")
     parser.add_argument("--device", default="auto", help="cpu, cuda or auto (default: auto)")
-    parser.add_argument("--quick", action="store_true", help="a seconds-long smoke run: small subsets, 1 epoch")
+    parser.add_argument("--quick", action="store_true", help="a seconds-long smoke run: small subsets, 1 epoch each")
     parser.add_argument("--out", default="digitlab-out", metavar="DIR",
                         help="where models and report go (default: ./digitlab-out)")
-    parser.add_argument("--seed", type=arguments.seed, default=0, help="seeds every random choice (default: 0)")
+    arguments.add_seed(parser)
     parser.set_defaults(run=run)
 
 
@@ -56,17 +57,14 @@ def run(args: argparse.Namespace) -> int:
     from digitlab.compare.job import run_all
     from digitlab.compare.tasks import load_tasks
     from digitlab.console import console
-    from digitlab.errors import DigitlabError
     from digitlab.report import document
     from digitlab.store.files import check_output_folder
     from digitlab.train.devices import resolve_device
 
-    if args.epochs is not None and args.epochs < 1:
-        raise DigitlabError(f"--epochs {args.epochs}: give 1 or more")
     device = resolve_device(args.device)
     methods = service.parse_methods(args.methods)
     config = CompareConfig()
-    epochs = 1 if args.quick and args.epochs is None else args.epochs
+    epochs = config.quick_epochs if args.quick and args.epochs is None else args.epochs
     out = Path(args.out)
     check_output_folder(out, "--out")  # before any training, not when the first model is saved
     names = args.dataset or DEFAULT_DATASETS

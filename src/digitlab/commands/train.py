@@ -24,8 +24,7 @@ def add_parser(subparsers) -> None:
     parser.add_argument("method", metavar="METHOD", help="pixel, linear, simple_net or cnn")
     parser.add_argument("--dataset", default="mnist_sample", metavar="NAME|DIR",
                         help="mnist_sample (default), mnist, mnist_tiny, or a folder of images")
-    parser.add_argument("--epochs", type=int, metavar="N", help="epochs in all (default: the method's own)")
-    parser.add_argument("--lr", type=float, help="learning rate (default: the method's own)")
+    arguments.add_training_settings(parser)
     parser.add_argument("--out", metavar="DIR", help="the model folder (default: digitlab-out/<method>-<task>)")
     parser.add_argument("--recipe", metavar="NAME",
                         help="cnn only: fast (default; two epochs of turned, slanted and restroked digits, ~99.4 %% "
@@ -34,7 +33,7 @@ def add_parser(subparsers) -> None:
                         "~99.55 %% and ~99.7 %% in 0.3 s, 0.5 s and 10 s of training; benchmarks/RESULTS.md")
     parser.add_argument("--best", action="store_const", const="best", dest="recipe",
                         help="cnn only: the same as --recipe best")
-    parser.add_argument("--seed", type=arguments.seed, default=0, help="seeds every random choice (default: 0)")
+    arguments.add_seed(parser)
     parser.add_argument("--device", default="auto", help="cpu, cuda or auto (default: auto)")
     parser.add_argument("--resume", action="store_true", help="go on from the checkpoint in --out")
     parser.set_defaults(run=run)
@@ -68,14 +67,18 @@ def _check_recipe(args: argparse.Namespace) -> None:
 
 
 def _check_options(args: argparse.Namespace) -> None:
-    """--epochs and --lr given to a method without them (pixel similarity) would be silently dropped."""
+    """--epochs, --lr and --batch-size given to a method without them (pixel similarity) would be
+    silently dropped; a resumed model keeps its batch size (its schedule counts its steps)."""
     from digitlab import service
     from digitlab.errors import DigitlabError
 
-    for option in ("epochs", "lr"):
+    for option in ("epochs", "lr", "batch_size"):
+        flag = "--" + option.replace("_", "-")
         if getattr(args, option) is not None and option not in service.options_of(args.method):
-            raise DigitlabError(f"--{option}: the {args.method} method has no {option} (it is not trained "
+            raise DigitlabError(f"{flag}: the {args.method} method has no {option} (it is not trained "
                                 "by steps); leave it out")
+    if args.resume and args.batch_size is not None:
+        raise DigitlabError("--batch-size: a resumed model keeps the batch size it was trained with; leave it out")
 
 
 def _check_new_out(out) -> None:
@@ -122,8 +125,6 @@ def _train(args: argparse.Namespace) -> int:
     if len(method) != 1:
         raise DigitlabError(f"train takes one METHOD, not {args.method!r}; "
                             f"choose from {', '.join(classifiers.METHODS)}")
-    if args.epochs is not None and args.epochs < 1:
-        raise DigitlabError(f"--epochs {args.epochs}: give 1 or more")
     _check_recipe(args)
     _check_options(args)
     device = resolve_device(args.device)
@@ -154,8 +155,8 @@ def _new(args: argparse.Namespace, out, device):
     from digitlab import service
 
     _check_new_out(out)
-    return service.make(args.method, seed=args.seed, epochs=args.epochs, lr=args.lr, preset=args.recipe,
-                        device=device)
+    return service.make(args.method, seed=args.seed, epochs=args.epochs, lr=args.lr, batch_size=args.batch_size,
+                        preset=args.recipe, device=device)
 
 
 def _resumed(args: argparse.Namespace, task, out):

@@ -1,11 +1,14 @@
-"""What the compare job trains by default: `CompareConfig`, one `MethodPlan` a method, chosen on
-held-out digits; where it writes (`DEFAULT_OUT`) and what it reads (`DEFAULT_DATASETS`)."""
+"""What the compare job trains by default: `CompareConfig`, one plan a method (the options it gives
+that method, only ones it has), chosen on held-out digits; where it writes (`DEFAULT_OUT`) and what it reads (`DEFAULT_DATASETS`)."""
 
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping
 from dataclasses import dataclass
+from types import MappingProxyType
 
+from digitlab.errors import DigitlabError
 from digitlab.service import options_of
 from digitlab.train.devices import device_kind
 
@@ -14,18 +17,13 @@ DEFAULT_DATASETS = ("mnist_sample", "mnist")
 DEFAULT_OUT = "digitlab-out"
 
 
-@dataclass(frozen=True)
-class MethodPlan:
-    """One method's settings for the job; None keeps the classifier's own default (its config's).
-    Settings a method lacks (pixel's epochs, the nets' distance) are left out when it is made."""
+# One method's settings for the job: option name -> value, only options that method has (checked
+# when a CompareConfig is made), each in place of its config's default; the rest are its config's.
+MethodPlan = Mapping[str, object]
 
-    epochs: int | None = None  # passes over the training images
-    lr: float | None = None  # learning rate
-    batch_size: int | None = None  # images per step
-    deskew: bool | None = None  # shear each digit upright first (deskew.py), in fit and predict
-    distance: str | None = None  # pixel similarity: "l1" or "l2"
-    ideals: int | None = None  # pixel similarity: ideal digits per class (means of groups of alike digits)
-    stretch: bool | None = None  # with deskew: each digit also brought to MNIST's typical width (deskew.py)
+
+def _plan(**options) -> MethodPlan:
+    return dataclasses.field(default_factory=lambda: MappingProxyType(dict(options)))
 
 
 @dataclass(frozen=True)
@@ -50,19 +48,27 @@ class CompareConfig:
     the cnn's CNNConfig from its preset); the report lists every one.
     """
 
-    pixel: MethodPlan = MethodPlan(distance="l2", deskew=True, ideals=15)  # no epochs: 15 ideal digits per class
-    linear: MethodPlan = MethodPlan(epochs=5, deskew=True, stretch=True)
-    simple_net: MethodPlan = MethodPlan(epochs=10, lr=0.25, batch_size=128, deskew=True)
-    cnn: MethodPlan = MethodPlan()  # the fast preset as it is: on a CPU, its 2 epochs
-    cnn_on_gpu: MethodPlan = MethodPlan(epochs=8)  # on CUDA, where the GPU form's own 2 epochs are too few steps
+    pixel: MethodPlan = _plan(distance="l2", deskew=True, ideals=15)  # no epochs: 15 ideal digits per class
+    linear: MethodPlan = _plan(epochs=5, deskew=True, stretch=True)
+    simple_net: MethodPlan = _plan(epochs=10, lr=0.25, batch_size=128, deskew=True)
+    cnn: MethodPlan = _plan(preset="fast")  # its CPU form as it is (the preset table decides its epochs)
+    cnn_on_gpu: MethodPlan = _plan(preset="fast", epochs=8)  # on CUDA, where the GPU form's 2 epochs are too few steps
     quick_train: int = 600  # images per task with --quick: enough to learn something in a second
     quick_test: int = 300
+    quick_epochs: int = 1  # every trained method's epochs with --quick (unless --epochs is given)
     worst: int = 9  # top-loss images kept per run for the report
 
+    def __post_init__(self):
+        for method in ("pixel", "linear", "simple_net", "cnn", "cnn_on_gpu"):
+            owner = method.removesuffix("_on_gpu")
+            unknown = sorted(set(getattr(self, method)) - options_of(owner))
+            if unknown:  # a setting the method lacks would be dropped or refused when the job makes it
+                raise DigitlabError(f"compare plan {method}: {', '.join(unknown)} is not an option of {owner}")
+
     def plan(self, method: str, epochs: int | None = None, device: str = "cpu") -> MethodPlan:
-        """The method's plan on `device`, with `epochs` (when given) overriding every trainable method's."""
+        """The method's options on `device`, with `epochs` (when given) in place of every trained method's."""
         on_gpu = method == "cnn" and device_kind(device) == "cuda"
-        plan = self.cnn_on_gpu if on_gpu else getattr(self, method)
+        plan = dict(self.cnn_on_gpu if on_gpu else getattr(self, method))
         if epochs is not None and "epochs" in options_of(method):
-            plan = dataclasses.replace(plan, epochs=epochs)
-        return plan
+            plan["epochs"] = epochs
+        return MappingProxyType(plan)

@@ -73,7 +73,7 @@ def run_one(method: str, task: Task, plan: MethodPlan, out: Path, seed: int, dev
     """Fit one method on one task, calibrate it on the held-out images, measure it (on the stress set
     `shaken` and the corruption set `damaged` too, where given and the task is the ten digits), save
     it under `out`."""
-    clf = make(method, seed=seed, device=device, **dataclasses.asdict(plan))
+    clf = make(method, seed=seed, device=device, **plan)
     start = time.perf_counter()
     clf.fit(task.train_images, task.train_labels, valid=(task.test_images, task.test_labels), device=device)
     train_seconds = time.perf_counter() - start  # the fit alone, comparable with earlier runs' figures

@@ -2,8 +2,9 @@
 
 A model folder is untrusted input. `check_config` runs on the parsed JSON before anything is built
 from it, so that a network width of 1e15 or a string where a number belongs is one line naming the
-field instead of an allocator's traceback. The ranges are sizes no digitlab model comes near (a
-hidden layer of 16,384 units is 64x the book's); the dataclasses' own checks then judge meaning.
+field instead of an allocator's traceback. A method's `config` is held to the specs its dataclass's
+fields carry (store/spec.py: the same specs its construction checks), whose ranges are sizes no
+digitlab model comes near (a hidden layer of 16,384 units is 64x the book's).
 
 A rule is a function `rule(value, field)` that raises `Invalid(field, why)`.
 """
@@ -14,10 +15,13 @@ import math
 import reprlib
 from collections.abc import Callable
 
+from digitlab.classifiers.cnn.config import CNNConfig
+from digitlab.classifiers.configs import LinearConfig, PixelConfig, ResNet18Config, SimpleNetConfig
+from digitlab.store import spec
 from digitlab.trust.calibration import MAX_TEMPERATURE, MIN_TEMPERATURE
+from digitlab.trust.gate_config import GateConfig
 
 Rule = Callable[[object, str], None]
-MAX_SEED = 2**63 - 1  # what torch.manual_seed takes (commands.arguments.SEED_MAX for --seed)
 DTYPES = ("float32", "float64", "float16", "bfloat16", "int64", "int32", "int16", "int8", "uint8", "bool")
 
 
@@ -143,52 +147,31 @@ def _short(value) -> str:
     return {"None": "null", "True": "true", "False": "false"}.get(shown, shown)
 
 
-SEED = whole(0, MAX_SEED)
-EPOCHS = whole(1, 100_000)
-LR = number(0, 1e6, above=True)
-BATCH = whole(1, 1 << 20)
-IDEALS_MAX = 1024  # ideal digits per class: far more than helps (120 does better than 240), few enough to load quickly
+def config_rule(config_class) -> Rule:
+    """The rule for a saved config of `config_class`: each field held to its own spec (store/spec.py),
+    the same specs the config's construction checks; a key the class lacks is refused, and one it
+    has but the file lacks (saved before the field existed) takes the field's default on load."""
+    def field_rule(field_spec: spec.Spec) -> Rule:
+        def rule(value, field):
+            why = spec.problem(field_spec, value)
+            if why is not None:
+                raise Invalid(field, why)
+        return rule
+    return record({name: field_rule(s) for name, s in spec.specs(config_class).items()})
 
-# classifiers/cnn/config.CNNConfig: the cnn's config; widths and counts bounded so that no field alone can ask for
-# more than a few hundred MB.
-RECIPE = record({
-    "epochs": EPOCHS, "batch_size": BATCH, "lr": LR, "momentum": number(0, 1),
-    "weight_decay": number(0, 1), "label_smoothing": number(0, 1), "pct_start": number(0, 1),
-    "width": whole(1, 256), "stem": text(longest=20), "crop": whole(0, 4), "last_width": whole(1, 8),
-    "head": text(longest=20), "blocks": whole(0, 8), "augment": flag, "shift": whole(0, 8),
-    "rotate": number(0, 45), "scale": number(0, 0.5), "shear": number(0, 1), "aspect": number(0, 0.5),
-    "thicken": whole(0, 3), "blur": number(0, 1), "lowres": number(0, 1),
-    "lines": number(0, 1), "smear": number(0, 1), "tta": flag, "ensemble": whole(1, 8),
-    "seed": SEED,
-})
 
-# The `config` object, per method: one entry per field of its dataclass (tests/test_hostile_models.py
-# holds every dataclass field to having a rule here).
-CONFIGS = {
-    "pixel": record({"distance": text("l1", "l2"), "temperature": number(0, 1e6, above=True), "deskew": flag,
-                     "ideals": whole(1, IDEALS_MAX), "seed": SEED}),
-    "linear": record({"epochs": EPOCHS, "lr": LR, "batch_size": BATCH, "shuffle": flag,
-                      "trainer": text("loop", "learner"), "seed": SEED, "deskew": flag, "stretch": flag,
-                      "lines": number(0, 1), "smear": number(0, 1), "turn": number(0, 1), "outline": number(0, 1)}),
-    "simple_net": record({"epochs": EPOCHS, "lr": LR, "batch_size": BATCH, "shuffle": flag,
-                          "trainer": text("loop", "learner"), "seed": SEED, "deskew": flag, "stretch": flag,
-                          "lines": number(0, 1), "smear": number(0, 1), "turn": number(0, 1), "outline": number(0, 1),
-                          "hidden": whole(1, 16_384, none=True)}),
-    "cnn": RECIPE,
-    "resnet18": record({"epochs": EPOCHS, "lr": LR, "batch_size": BATCH, "seed": SEED}),
-    # gate.GateConfig: the network that says digit, not a digit or several digits (its "classes" are
-    # the numbers of its three outputs)
-    "gate": record({"epochs": EPOCHS, "batch_size": BATCH, "lr": LR, "weight_decay": number(0, 1),
-                    "width": whole(1, 256), "mnist_digits": whole(1, 60_000), "drawn_digits": whole(0, 1 << 20),
-                    "damaged_digits": whole(0, 60_000), "cleaned_copies": flag,
-                    "seed": SEED, "threshold": number(0, 1)}),
-}
+RECIPE = config_rule(CNNConfig)  # the recipe a cnn saved before it had one config stores beside it
+
+# The `config` object, per method: built from each method's config dataclass.
+CONFIGS = {"pixel": config_rule(PixelConfig), "linear": config_rule(LinearConfig),
+           "simple_net": config_rule(SimpleNetConfig), "cnn": RECIPE, "resnet18": config_rule(ResNet18Config),
+           "gate": config_rule(GateConfig)}  # gate: the network that says digit, not a digit or several digits
 
 # A cnn saved before it had one config (classifiers/upgrade.py reads it): these settings under
 # "config", and the recipe it trained with under "recipe".
 OLD_CNN = record({"arch": text("fast", "resnet18"), "preset": text(longest=40),
                   "epochs": whole(1, 100_000, none=True), "lr": number(0, 1e6, none=True, above=True),
-                  "batch_size": whole(1, 1 << 20, none=True), "seed": SEED})
+                  "batch_size": whole(1, 1 << 20, none=True), "seed": whole(0, spec.MAX_SEED)})
 
 TOP = record({
     "format": text(longest=40),

@@ -20,51 +20,19 @@ How it is trained and its threshold chosen: gate_training.py."""
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 from torch import nn
 
+from digitlab.trust.gate_config import DAMAGE_SEED, DRAWN_SEED, MUST_ANSWER, GateConfig
+
+__all__ = ["OUTPUTS", "DIGIT", "NOT_A_DIGIT", "SEVERAL", "DRAWN_SEED", "DAMAGE_SEED", "MUST_ANSWER", "GateConfig",
+           "GateNet", "Gate", "save", "load", "shipped_path", "shipped"]
+
 OUTPUTS = ("digit", "not a digit", "several digits")  # the gate's three answers, in its outputs' order
 DIGIT, NOT_A_DIGIT, SEVERAL = range(3)
-DRAWN_SEED = 1  # the stress-style training digits' seed: the stress set itself is drawn with stress.SEED = 0
-DAMAGE_SEED = 2  # the damaged training digits' draws: neither the corruption set's (damage.SEED = 0) nor
-#                  the calibration digits' (damage.TUNING_SEED = 1)
-MUST_ANSWER = 0.995  # share of held-out digits (MNIST's, the stress set's, damaged ones) let through, each
-
-
-@dataclass
-class GateConfig:
-    # 8 epochs of 12,000 MNIST digits at width 24: the training generator's held-out draws 98.4 %
-    # declined at 99.5 % of held-out digits let through; the same at width 16: 94.2 %; 6 epochs of
-    # 8,000 at width 16: 87.1 % (benchmarks/RESULTS.md, declining to answer). Once the gate also
-    # learnt digits crossed by lines and smeared, and had to let 99.5 % of damaged digits through
-    # too, 8 epochs of 12,000 declined 93.3 % of those draws; 12 epochs of 20,000: 97.7 % (all these
-    # on the draws as drawn).
-    # Judged as the models read them (input_cleaning, as decline.screen does), that gate declined only
-    # 90.9 % of the draws (v3, with the later shapes and textures): textures 72 %, shapes 85 %. With
-    # 6,000 damaged fit digits and the later families: 92.9 % (shapes 97 %, textures 71 %); with the
-    # non-digits also trained as read (cleaned_copies): 97.9 % (textures 99.3 %), at a threshold of
-    # 0.4731 that passes held-out MNIST 99.92 %, the stress set 99.50 %, damaged digits 99.50 %.
-    epochs: int = 12  # passes over the training images
-    batch_size: int = 128  # images per step
-    lr: float = 3e-3  # AdamW's peak learning rate (one cycle)
-    weight_decay: float = 1e-4  # AdamW's decoupled decay, per step, in units of lr
-    width: int = 24  # channels of the first conv; the next two have 2x and 4x
-    mnist_digits: int = 20_000  # MNIST training digits drawn anew each epoch (of the 55,000)
-    drawn_digits: int = 4_000  # stress-style digits drawn once (1,000 a category), seed DRAWN_SEED
-    damaged_digits: int = 6_000  # MNIST training digits under the seen damage kinds, seed DAMAGE_SEED
-    cleaned_copies: bool = True  # the training non-digits twice: as drawn, and as the models read them
-    seed: int = 0
-    threshold: float = 0.5  # the digit probability under which the gate declines: chosen on held-out images
-
-    def __post_init__(self):
-        bad = {"epochs": self.epochs >= 1, "batch_size": self.batch_size >= 1, "lr": self.lr > 0,
-               "width": self.width >= 1, "threshold": 0 <= self.threshold <= 1}
-        wrong = [name for name, ok in bad.items() if not ok]
-        if wrong:
-            raise ValueError(f"GateConfig: {', '.join(wrong)} out of range")
+# The settings (GateConfig) and the seeds and share they default to: gate_config.py.
 
 
 class GateNet(nn.Module):
@@ -123,7 +91,7 @@ def save(gate: Gate, directory: str | Path, passed: dict | None = None) -> Path:
 
 def load(directory: str | Path) -> Gate:
     """A saved gate, through checkpoint.load's checks; a ModelError for anything else."""
-    from digitlab.errors import ModelError
+    from digitlab.errors import DigitlabError, ModelError
     from digitlab.store import checkpoint
 
     tensors, saved = checkpoint.load(directory)
@@ -131,7 +99,7 @@ def load(directory: str | Path) -> Gate:
         raise ModelError(f"{directory}: a {saved['method']} model, not a gate; give the gate's folder")
     try:
         config = GateConfig(**saved["config"])
-    except (TypeError, ValueError) as err:
+    except (TypeError, ValueError, DigitlabError) as err:
         raise ModelError(f"{directory}: the gate's config does not fit ({err}); rebuild it") from None
     net = GateNet(config.width)
     try:

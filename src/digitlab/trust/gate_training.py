@@ -11,7 +11,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from digitlab.trust.gate import (DAMAGE_SEED, DIGIT, DRAWN_SEED, MUST_ANSWER, NOT_A_DIGIT, SEVERAL, Gate, GateConfig,
+from digitlab.trust.gate import (DAMAGE_SEED, DIGIT, DRAWN_SEED, NOT_A_DIGIT, SEVERAL, Gate, GateConfig,
                                  GateNet, save)
 
 
@@ -60,7 +60,8 @@ def training_set(config: GateConfig) -> tuple[torch.Tensor, torch.Tensor, torch.
     from digitlab.data.shipped_mnist import mnist_arrays
 
     mnist, _ = mnist_arrays("train")
-    drawn = np.concatenate([drawn_digits(config.drawn_digits), damaged_digits(mnist, config.damaged_digits)])
+    drawn = np.concatenate([drawn_digits(config.drawn_digits, config.drawn_seed),
+                            damaged_digits(mnist, config.damaged_digits, config.damage_seed)])
     others = nondigits.cached("train", "train", range(nondigits.TRAIN_PER_CATEGORY), mnist)
     kinds = np.repeat(np.asarray(nondigits.CATEGORIES), nondigits.TRAIN_PER_CATEGORY)
     labels = np.where(kinds == "several", SEVERAL, NOT_A_DIGIT)
@@ -129,12 +130,13 @@ def held_out_images() -> dict[str, torch.Tensor]:
 
 
 def choose_threshold(gate: Gate, held: dict[str, torch.Tensor] | None = None) -> tuple[float, dict]:
-    """The highest threshold that still lets MUST_ANSWER of the held-out MNIST digits, of the stress
+    """The highest threshold that still lets the config's must_answer share of the held-out MNIST digits, of the stress
     set and of the damaged calibration digits through, and what it does there: (threshold, {set:
     share let through})."""
     held = held or held_out_images()
     p = {name: gate.proba(images)[:, DIGIT] for name, images in held.items()}
-    threshold = min(float(torch.quantile(p[name].double(), 1 - MUST_ANSWER)) for name in ("mnist", "stress", "damaged"))
+    share = gate.config.must_answer  # MUST_ANSWER unless the config says otherwise
+    threshold = min(float(torch.quantile(p[name].double(), 1 - share)) for name in ("mnist", "stress", "damaged"))
     passed = {name: float((v >= threshold).float().mean()) for name, v in p.items()}
     return threshold, passed
 

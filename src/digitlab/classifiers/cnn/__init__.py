@@ -1,5 +1,4 @@
-"""The cnn: a small ResNet for 28 x 28 digits, its config and presets, trained by its recipe."""
+"""The cnn: a small ResNet for 28 x 28 digits (network.py), its config (config.py) and presets
+(presets.py), trained by training.py; classifier.py ties them together as `CNNClassifier`.
 
-from digitlab.classifiers.cnn.classifier import CNNClassifier
-
-__all__ = ["CNNClassifier"]
+Nothing is imported here: the checkpoint schema reads config.py without building the classifier."""

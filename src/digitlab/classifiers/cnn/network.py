@@ -48,8 +48,8 @@ class SmallResNet(nn.Module):
     The pixel normalisation is a buffer, so a checkpoint carries it.
     """
 
-    def __init__(self, n_classes: int, width: int = 16, blocks: int = 0, stem: str = "pool", crop: int = 0,
-                 last_width: int = 4, head: str = "max"):
+    def __init__(self, n_classes: int, *, width: int, blocks: int, stem: str, crop: int, last_width: int,
+                 head: str):  # no defaults of its own: build() gives CNNConfig's, the one place they are decided
         super().__init__()
         w1, w2, w3 = width, 2 * width, last_width * width
         self.crop, self.flat = crop, head == "flat"
@@ -115,7 +115,8 @@ class ShiftAverage(nn.Module):
 
 def build(config: CNNConfig, n_classes: int) -> nn.Module:
     """The recipe's network, its weights drawn from torch's global generator (seed it first)."""
-    nets = [SmallResNet(n_classes, config.width, config.blocks, config.stem, config.crop, config.last_width, config.head)
+    nets = [SmallResNet(n_classes, width=config.width, blocks=config.blocks, stem=config.stem, crop=config.crop,
+                        last_width=config.last_width, head=config.head)
             for _ in range(config.ensemble)]
     model = nets[0] if config.ensemble == 1 else Ensemble(nets)
     return ShiftAverage(model) if config.tta else model

@@ -13,7 +13,7 @@ What makes it fast (each lever measured; see benchmarks/RESULTS.md):
   and test-time shifts (the mean of the image's and its 1-pixel shifts' logits);
 - on CUDA: each step replayed from a CUDA graph (one launch for the step's hundreds of kernels),
   channels-last memory, bfloat16 autocast, and presets of larger batches and wider nets
-  (GPU_PRESETS: there a step costs its kernels, whatever their arithmetic).
+  (presets.PRESETS, GPU forms: there a step costs its kernels, whatever their arithmetic).
 
 Everything random in epoch `e` (the order, the shifts) draws from a generator seeded from
 (seed, e), and the learning rate is a function of the global step, so a run resumed after epoch
@@ -119,8 +119,7 @@ def fit(model: nn.Module, config: CNNConfig, x, y, valid=None, *, device="cpu", 
             loss_sum.zero_()
             for i in range(steps_per_epoch):
                 opt.schedule(*one_cycle((epoch * steps_per_epoch + i) / total_steps, config.lr,
-                                        pct_start=config.pct_start,
-                                        moms=(config.momentum + 0.05, config.momentum - 0.05, config.momentum + 0.05)))
+                                        config.div, config.div_final, config.pct_start, config.moms()))
                 step(order[i * batch_size:(i + 1) * batch_size])  # (B,) indices
                 bar.advance(task)
             train_loss = distributed.all_reduce_mean(loss_sum).item() / steps_per_epoch  # one sync per epoch
