@@ -151,8 +151,9 @@ class Learner:
     """A model, its data, a loss, an optimiser and callbacks; `fit` trains.
 
     opt_func is called as opt_func(params, lr) at the first fit, as fastai does; the optimiser then
-    lives on (momentum buffers included) across fits. recorder keeps the losses: by default a
-    `Recorder` (fastai's smoothed loss, the plots); the classifiers pass theirs (callbacks.py).
+    lives on (momentum buffers included) across fits; `fit(..., opt_state=...)` loads a saved state
+    into it. recorder keeps the losses: by default a `Recorder` (fastai's smoothed loss, the plots);
+    the book loop's form and the cnn pass theirs (recorders.py).
     """
 
     recorder_type: type[Recorder] = Recorder  # digitlab.book's draws its plots in a notebook
