@@ -67,6 +67,10 @@ def test_the_index_loader_slices_the_order_it_is_given():
     assert len(IndexLoader(8, 4)) == 2 and len(IndexLoader(9, 4)) == 3
     loader.order = torch.arange(10)
     assert next(iter(loader))[0].tolist() == [0, 1, 2, 3]  # a new order each pass
+    loader.data = (torch.arange(10) * 10, torch.arange(10) % 3)  # the gate's: rows of each tensor, not indices
+    loader.order = torch.tensor([9, 0, 5, 1, 2, 3, 4, 6, 7, 8])
+    xb, yb = next(iter(loader))
+    assert xb.tolist() == [90, 0, 50, 10] and yb.tolist() == [0, 0, 2, 1]
 
 
 class _Counting:

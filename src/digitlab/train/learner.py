@@ -107,15 +107,16 @@ class IndexLoader:
     """Batches of indices, (B,) int64, into tensors that stay on the device for the whole run (the
     cnn's images and labels): the step picks its batch with them, so no batch is ever copied.
 
-    The epoch's order (a permutation of this process's `n` items) is set before each pass by
-    whoever draws it (the cnn's draw callback, from the generator that then draws the epoch's
-    augmentation); a batch is a slice of it. It yields (indices, None): the step reads the labels
-    with the same indices.
+    The epoch's order (`n` items of a permutation) is set before each pass by whoever draws it
+    (the cnn's draw callback, from the generator that then draws the epoch's augmentation); a
+    batch is a slice of it. It yields (indices, None), and the step reads the labels with the same
+    indices; or, where `data` is set (the gate's epoch's images and labels), the rows of each.
     """
 
     def __init__(self, n: int, batch_size: int, device: torch.device | str | None = None):
         self.n, self.batch_size, self.device = n, batch_size, device
         self.order: torch.Tensor | None = None
+        self.data: tuple[torch.Tensor, ...] | None = None
 
     def __len__(self) -> int:
         return -(-self.n // self.batch_size)
@@ -125,7 +126,8 @@ class IndexLoader:
 
     def __iter__(self) -> Iterator:
         for i in range(len(self)):
-            yield self.order[i * self.batch_size : (i + 1) * self.batch_size], None  # (B,) indices
+            idx = self.order[i * self.batch_size : (i + 1) * self.batch_size]  # (B,) indices
+            yield (idx, None) if self.data is None else tuple(t[idx] for t in self.data)
 
 
 class DataLoaders:
