@@ -289,3 +289,75 @@ def test_without_a_validation_loader_the_loop_skips_the_pass_and_the_table_still
     assert batches == [True, True]
     row = [line.split() for line in capsys.readouterr().err.splitlines() if line.strip().startswith("0")]
     assert row[0][:2] == ["0", "2.000000"] and len(row[0]) == 3  # epoch, train_loss, (no valid), time
+
+
+def test_an_epoch_without_training_batches_records_nan_not_a_crash():
+    empty = (torch.zeros(0, 1), torch.zeros(0, 1))
+    learn = Learner(DataLoaders(DataLoader(empty, 4), None), nn.Linear(1, 1), opt_func=BasicOptim,
+                    recorder=MeanLossRecorder(), progress=False)
+    learn.fit(1, lr=0.1)
+    assert math.isnan(learn.recorder.values[0][0])
+
+
+def test_the_step_loss_sums_table_header_tta_and_seconds(capsys):
+    import time
+
+    total = torch.zeros(())
+    rows = []
+
+    class Order(Callback):
+        def before_epoch(self, learn):
+            learn.dls.train.order = torch.arange(4)
+
+    learn = Learner(DataLoaders(IndexLoader(4, 2), None), nn.Linear(1, 1), recorder=StepLossSum(total), progress=False)
+    started = time.perf_counter()
+    learn.fit(1, 0.1, cbs=[FusedStep(lambda opt: lambda b: total.add_(1.0)), Order(), ProgressCallback(),
+                           EpochEnd(lambda e, row, s: rows.append(row))])
+    elapsed = time.perf_counter() - started
+    header = capsys.readouterr().err.splitlines()[0].split()
+    assert header == ["epoch", "train_loss", "valid_loss", "accuracy", "time"]
+    assert rows[0]["tta"] is False and rows[0]["train_loss"] == 1.0
+    assert 0 <= rows[0]["seconds"] <= elapsed  # a duration within the fit's, not a clock reading
+
+
+def test_cpu_copy_of_a_list_copies_the_tensors_inside():
+    live = [torch.ones(2)]
+    copied = cpu_copy(live)
+    live[0].add_(1)
+    assert copied[0].tolist() == [1.0, 1.0]
+
+
+def test_fit_one_cycle_takes_the_learners_lr_by_default_and_keeps_the_one_given(tiny):
+    learn = Learner(DataLoaders(DataLoader(tiny, 256), None), _net(), opt_func=lambda ps, lr: SGD(ps, lr, mom=0.9),
+                    loss_func=scratch.mnist_loss, lr=0.3, progress=False)
+    learn.fit_one_cycle(1, pct_start=0.5)
+    assert learn.recorder.lrs == pytest.approx([one_cycle(i / 3, 0.3, pct_start=0.5)[0] for i in range(3)])
+    assert learn.lr == 0.3
+    learn.fit_one_cycle(1, 0.05)
+    assert learn.lr == 0.05 and max(learn.recorder.lrs) <= 0.05
+
+
+def test_the_nan_guard_names_the_epoch_and_the_batch(tiny):
+    def nan_at_epoch_1_batch_2(pred, target):
+        loss = scratch.mnist_loss(pred, target)
+        return loss * float("nan") if (learn.epoch, learn.iter) == (1, 2) else loss
+
+    learn = Learner(DataLoaders(DataLoader(tiny, 256), None), _net(), opt_func=BasicOptim,
+                    loss_func=nan_at_epoch_1_batch_2, progress=False)
+    with pytest.raises(TrainingError, match=r"^training diverged in epoch 1: the training loss became nan at batch 2; "
+                                            r"try a lower learning rate \(--lr, now 0\.2"):
+        learn.fit(3, lr=0.2)
+
+
+def test_the_progress_bar_counts_every_batch_of_the_epoch_with_or_without_validation(tiny):
+    for valid, total in ((DataLoader(tiny, 256), 12 + 3), (None, 12)):
+        learn = Learner(DataLoaders(DataLoader(tiny, 64), valid), _net(), loss_func=scratch.mnist_loss, progress=False)
+        learn.epoch = 3
+        learn.recorder.before_fit(learn)
+        progress = ProgressCallback()
+        progress.before_fit(learn)
+        progress.before_epoch(learn)
+        progress.after_batch(learn)
+        (task,) = progress.bar.tasks
+        progress.after_fit(learn)
+        assert (task.total, task.completed, task.description) == (total, 1, "epoch 3")
