@@ -40,8 +40,8 @@ class LinearConfig:
     lr: float = 1.0  # learning rate of plain SGD (the book's lr=1 for the linear model)
     batch_size: int = 256  # images per step
     shuffle: bool = True  # a new seeded order each epoch (the book's loop did not shuffle)
-    trainer: str = "loop"  # "loop": the book's hand loop (scratch.train_epoch + BasicOptim), fast;
-    #                        "learner": the same SGD through Learner.fit, with its table
+    trainer: str = "loop"  # both through Learner.fit: "loop": the book loop's form (BasicOptim, the
+    #                        epoch's mean loss); "learner": fastai's SGD and smoothed loss
     deskew: bool = False  # shear each digit upright first (deskew.py), in fit and predict; the book does not
     stretch: bool = False  # with deskew: also bring each digit to MNIST's typical width for its height
     # Cluttered copies (clutter.py): each a share of the fit digits added once more, damaged, before
