@@ -361,3 +361,13 @@ def test_the_progress_bar_counts_every_batch_of_the_epoch_with_or_without_valida
         (task,) = progress.bar.tasks
         progress.after_fit(learn)
         assert (task.total, task.completed, task.description) == (total, 1, "epoch 3")
+
+
+def test_the_bar_alone_leaves_no_table_in_a_log(tiny, capsys):
+    learn = Learner(DataLoaders(DataLoader(tiny, 256), None), _net(), loss_func=scratch.mnist_loss,
+                    progress=ProgressCallback(table=False))
+    learn.fit(1, lr=0.1)
+    assert capsys.readouterr().err == ""  # not a terminal: the transient bar shows nothing
+    learn = Learner(DataLoaders(DataLoader(tiny, 256), None), _net(), loss_func=scratch.mnist_loss)
+    learn.fit(1, lr=0.1)
+    assert capsys.readouterr().err.split()[:2] == ["epoch", "train_loss"]  # progress=True: the table

@@ -24,7 +24,7 @@ from digitlab.classifiers.network_classifier import NetworkClassifier
 from digitlab.metrics import accuracy
 from digitlab.train import clutter, scratch
 from digitlab.train.callbacks import DivergenceGuard, EpochEnd
-from digitlab.train.recorders import MeanLossRecorder
+from digitlab.train.recorders import MeanLossRecorder, ProgressCallback
 from digitlab.train.learner import DataLoader, DataLoaders, Learner
 from digitlab.train.optim import SGD, BasicOptim
 from digitlab.train.seeding import seeded
@@ -128,7 +128,8 @@ class BookNetwork(NetworkClassifier):
         # The book's loop scored the validation set in one batch; the Learner's table in 1024s.
         valid_dl = DataLoader(valid, max(1, len(valid[0])) if book else 1024)
         learn = Learner(DataLoaders(dl, valid_dl, device=device), self.model_, opt_func=BasicOptim if book else SGD,
-                        loss_func=self._loss(), metrics=[accuracy], progress=progress,
+                        loss_func=self._loss(), metrics=[accuracy],
+                        progress=progress and (ProgressCallback(table=False) if book else True),
                         recorder=MeanLossRecorder() if book else None)
         on_epoch = partial(self._on_epoch, epoch_end=epoch_end)
         learn.fit(self.config.epochs, self.config.lr, start_epoch=start_epoch, opt_state=opt_state,

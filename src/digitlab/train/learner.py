@@ -155,19 +155,22 @@ class Learner:
     opt_func is called as opt_func(params, lr) at the first fit, as fastai does; the optimiser then
     lives on (momentum buffers included) across fits; `fit(..., opt_state=...)` loads a saved state
     into it. recorder keeps the losses: by default a `Recorder` (fastai's smoothed loss, the plots);
-    the book loop's form and the cnn pass theirs (recorders.py).
+    the book loop's form and the cnn pass theirs (recorders.py). progress: the table and bar
+    (True), nothing (False), or a ProgressCallback of one's own (the bar alone: table=False).
     """
 
     recorder_type: type[Recorder] = Recorder  # digitlab.book's draws its plots in a notebook
 
     def __init__(self, dls: DataLoaders, model: nn.Module, opt_func: Callable = SGD,
                  loss_func: Callable | None = None, metrics=(), cbs=(), lr: float = 0.1,
-                 progress: bool = True, recorder: Callback | None = None):
+                 progress: bool | ProgressCallback = True, recorder: Callback | None = None):
         self.dls, self.model, self.opt_func, self.lr = dls, model.to(dls.device), opt_func, lr
         self.loss_func = loss_func or nn.functional.cross_entropy
         self.metrics = list(metrics) if isinstance(metrics, (list, tuple)) else [metrics]
         self.recorder = recorder if recorder is not None else self.recorder_type()
-        self.cbs = [NanGuard(), self.recorder, *cbs] + ([ProgressCallback()] if progress else [])
+        if progress is True:
+            progress = ProgressCallback()
+        self.cbs = [NanGuard(), self.recorder, *cbs] + ([progress] if progress else [])
         self.opt = None
         self.fused_step: Callable | None = None  # set by a FusedStep callback for its fit
         self.epoch = 0

@@ -148,16 +148,24 @@ def _mmss(seconds: float) -> str:
 
 
 class ProgressCallback(Callback):
-    """fastai's table, one row per epoch, printed above a rich progress bar over the batches."""
+    """fastai's table, one row per epoch, printed above a rich progress bar over the batches.
+
+    table=False: the bar alone, transient, which leaves nothing in a log (how the classifiers that
+    had no table before the one loop, linear's book form and the cnn, still show their training
+    under a command's own lasting bar)."""
 
     order = 60
+
+    def __init__(self, table: bool = True):
+        self.table = table
 
     def before_fit(self, learn) -> None:
         self.names = ["epoch", "train_loss", "valid_loss", *learn.recorder.metric_names, "time"]
         self.bar = progress_bar()
         self.bar.start()
         self.task = self.bar.add_task("epoch", total=None)
-        console.print("  ".join(f"{n:>10}" for n in self.names))
+        if self.table:
+            console.print("  ".join(f"{n:>10}" for n in self.names))
 
     def before_epoch(self, learn) -> None:
         total = sum(len(dl) for dl in (learn.dls.train, learn.dls.valid) if dl is not None)
@@ -167,6 +175,8 @@ class ProgressCallback(Callback):
         self.bar.advance(self.task)
 
     def after_epoch(self, learn) -> None:
+        if not self.table:
+            return
         values = ["" if v is None else f"{v:.6f}" for v in learn.recorder.values[-1]]
         row = [f"{learn.epoch:>10d}"] + [f"{v:>10}" for v in values]
         console.print("  ".join(row + [f"{_mmss(learn.recorder.seconds):>10}"]))

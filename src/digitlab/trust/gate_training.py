@@ -81,6 +81,7 @@ def fit(config: GateConfig, progress: bool = True) -> Gate:
     from digitlab.classifiers.cnn import presets
     from digitlab.classifiers.cnn.config import CNNConfig
     from digitlab.train.learner import DataLoaders, IndexLoader, Learner
+    from digitlab.train.recorders import ProgressCallback
 
     torch.manual_seed(config.seed)
     generator = torch.Generator().manual_seed(config.seed)
@@ -96,7 +97,8 @@ def fit(config: GateConfig, progress: bool = True) -> Gate:
     def adamw(params, lr: float) -> torch.optim.AdamW:
         return torch.optim.AdamW(params, lr=lr, weight_decay=config.weight_decay)
 
-    learn = Learner(DataLoaders(loader, None), net, opt_func=adamw, lr=config.lr, progress=progress)
+    learn = Learner(DataLoaders(loader, None), net, opt_func=adamw, lr=config.lr,
+                    progress=progress and ProgressCallback(table=False))
     learn.fit(config.epochs, cbs=[_DrawEpoch(config, mnist, others, other_labels, robust, generator),
                                   _TorchOneCycle(config.lr, config.epochs * steps_per_epoch)])
     return Gate(net, config)

@@ -44,7 +44,7 @@ from digitlab.train.cuda_graphs import GraphedStep
 from digitlab.train.devices import batched, resolve_device
 from digitlab.train.learner import DataLoaders, IndexLoader, Learner
 from digitlab.train.optim import NesterovSGD
-from digitlab.train.recorders import StepLossSum
+from digitlab.train.recorders import ProgressCallback, StepLossSum
 from digitlab.train.seeding import recipe_generator
 
 
@@ -127,7 +127,7 @@ def fit(model: nn.Module, config: CNNConfig, x, y, valid=None, *, device="cpu", 
 
     loader = IndexLoader(len(x) // distributed.world_size(), batch_size, device)
     learn = Learner(DataLoaders(loader, None), net, opt_func=partial(_optimizer, config=config),
-                    recorder=StepLossSum(loss_sum), progress=progress)
+                    recorder=StepLossSum(loss_sum), progress=progress and ProgressCallback(table=False))
     learn.fit(config.epochs, config.lr, start_epoch=start_epoch, opt_state=state and state["optimizer"],
               cbs=[FusedStep(make_step), _EpochDraw(config, x, views), one_cycle_schedule(config),
                    _Score(model, valid, device), EpochEnd(on_epoch)])
