@@ -371,3 +371,68 @@ def test_the_bar_alone_leaves_no_table_in_a_log(tiny, capsys):
     learn = Learner(DataLoaders(DataLoader(tiny, 256), None), _net(), loss_func=scratch.mnist_loss)
     learn.fit(1, lr=0.1)
     assert capsys.readouterr().err.split()[:2] == ["epoch", "train_loss"]  # progress=True: the table
+
+
+def test_batches_go_to_the_loaders_device_and_the_model_with_them():
+    x, y = torch.zeros(6, 2), torch.arange(6)
+    dls = DataLoaders(DataLoader((x, y), 4), DataLoader(list(zip(x, y.tolist())), 4), device="meta")
+    (xb, yb), (xv, yv) = next(iter(dls.train)), next(iter(dls.valid))
+    assert {xb.device.type, yb.device.type, xv.device.type, yv.device.type} == {"meta"}
+    assert Learner(dls, nn.Linear(2, 1), progress=False).model.weight.device.type == "meta"
+    xb, yb = next(iter(DataLoaders(DataLoader((x, y), 4), DataLoader((x, y), 4)).train))
+    assert xb.device.type == "cpu" and dls.train.device == dls.valid.device == "meta"
+    assert DataLoader(range(3), 2, device="meta")._to_device("text") == "text"  # not a tensor: as it is
+
+
+def test_the_recorders_smoothed_loss_is_debiased_from_the_first_batch():
+    x = torch.zeros(8, 1)
+    learn = Learner(DataLoaders(DataLoader((x, x), 2), None), nn.Linear(1, 1),
+                    loss_func=lambda p, t: 0 * p.sum() + 2.0, progress=False)
+    learn.fit(1, lr=0.1)
+    assert learn.recorder.losses == pytest.approx([2.0] * 4)  # a constant loss stays itself, from batch 0
+    empty = Learner(DataLoaders(DataLoader((x[:0], x[:0]), 2), None), nn.Linear(1, 1), progress=False)
+    empty.fit(1, lr=0.1)
+    assert math.isnan(empty.recorder.values[0][0])
+
+
+def test_only_a_tuple_of_equal_length_tensors_takes_the_fast_path():
+    from digitlab.train.learner import _is_tensor_tuple, collate
+
+    x, y = torch.zeros(3, 2), torch.arange(3)
+    assert _is_tensor_tuple((x, y)) and _is_tensor_tuple((x,))
+    assert not _is_tensor_tuple(()) and not _is_tensor_tuple([x, y]) and not _is_tensor_tuple((x, y[:2]))
+    assert not _is_tensor_tuple((torch.tensor(1.0), torch.ones(1))) and not _is_tensor_tuple(("ab", "cd"))
+    assert collate([(1, "a")]) == (torch.tensor([1]), ("a",))
+
+
+def test_each_pass_without_set_epoch_takes_the_next_epochs_order():
+    dl = DataLoader(range(50), 50, shuffle=True, seed=3)
+    orders = [next(iter(dl)).tolist() for _ in range(3)]
+    assert orders[0] != orders[1] != orders[2] != orders[0]
+    dl.set_epoch(2)
+    assert next(iter(dl)).tolist() == orders[2]
+    unseeded = [b.tolist() for b in DataLoader(range(10), 5, shuffle=True)]  # torch's global generator
+    assert sorted(sum(unseeded, [])) == list(range(10))
+
+
+def test_the_learners_defaults_show_progress_at_lr_0_1():
+    learn = Learner(DataLoaders(DataLoader(range(2), 2), None), nn.Linear(1, 1))
+    assert learn.lr == 0.1 and any(isinstance(cb, ProgressCallback) for cb in learn.cbs)
+    from digitlab.train.callbacks import ShortEpochCallback
+
+    short = ShortEpochCallback()
+    assert (short.pct, short.short_valid) == (0.01, True)  # fastai's defaults
+
+
+def test_the_progress_bar_starts_each_epoch_from_zero(tiny):
+    learn = Learner(DataLoaders(DataLoader(tiny, 64), None), _net(), loss_func=scratch.mnist_loss, progress=False)
+    learn.recorder.before_fit(learn)
+    progress = ProgressCallback()
+    progress.before_fit(learn)
+    for learn.epoch in range(2):
+        progress.before_epoch(learn)
+        for _ in range(5):
+            progress.after_batch(learn)
+    (task,) = progress.bar.tasks
+    progress.after_fit(learn)
+    assert (task.completed, task.total, task.description) == (5, 12, "epoch 1")
