@@ -436,3 +436,12 @@ def test_the_progress_bar_starts_each_epoch_from_zero(tiny):
     (task,) = progress.bar.tasks
     progress.after_fit(learn)
     assert (task.completed, task.total, task.description) == (5, 12, "epoch 1")
+
+
+def test_lr_find_after_a_fit_gives_the_same_optimiser_back(tiny):
+    learn = Learner(DataLoaders(DataLoader(tiny, 64), None), _net(), opt_func=lambda ps, lr: SGD(ps, lr, mom=0.9),
+                    loss_func=scratch.mnist_loss, progress=False)
+    learn.fit(1, lr=0.1)
+    opt = learn.opt
+    learn.lr_find(num_it=5)
+    assert learn.opt is opt and opt.grad_avg[0] is not None  # its momentum kept for the next fit
