@@ -9,7 +9,8 @@ from torch.testing import assert_close
 
 from digitlab.data import datasets
 from digitlab.train.callbacks import (Callback, CancelBatchException, CancelFitException, Divergence, DivergenceGuard,
-                                ProgressCallback, ShortEpochCallback, _mmss)
+                                      ShortEpochCallback)
+from digitlab.train.recorders import ProgressCallback, _mmss
 from digitlab.errors import TrainingError
 from digitlab.metrics import accuracy, confusion_matrix, predicted_index, top_losses
 from digitlab.train.learner import DataLoader, DataLoaders, Learner, steepest_lr, suggest_lr
@@ -78,7 +79,7 @@ def test_dataloaders_hold_train_valid_and_the_device(tiny):
 
 def test_learner_fit_learns_3_vs_7_and_prints_fastais_table(tiny, capsys):
     learn = _learner(tiny)
-    learn.cbs.append(__import__("digitlab.train.callbacks", fromlist=["x"]).ProgressCallback())
+    learn.cbs.append(__import__("digitlab.train.recorders", fromlist=["x"]).ProgressCallback())
     learn.fit(4, lr=1.0)
     err = capsys.readouterr().err
     header = err.splitlines()[0].split()

@@ -297,13 +297,15 @@ def test_steps_replayed_from_a_cuda_graph_train_as_plain_steps_do(mnist_train, m
 def test_the_one_cycle_schedule_starts_at_step_0_and_takes_every_step_once(mnist_train, monkeypatch):
     """The lr of global step k is one_cycle(k / total): an off-by-one (k + 1, or restarting the count
     each epoch) would skip the warm-up's first lr or repeat a stretch of the cycle."""
-    positions, real = [], training.one_cycle
+    from digitlab.train import callbacks
+
+    positions, real = [], callbacks.one_cycle
 
     def recorded(pos, *args, **kwargs):
         positions.append(pos)
         return real(pos, *args, **kwargs)
 
-    monkeypatch.setattr(training, "one_cycle", recorded)
+    monkeypatch.setattr(callbacks, "one_cycle", recorded)  # the loop's OneCycle schedules the cnn too
     config = CNNConfig(epochs=3, batch_size=64, width=4, augment=False)
     training.fit(_seeded_model(config), config, mnist_train.images[:200], mnist_train.labels[:200], progress=False)
     total = 3 * 4  # 200 images in batches of 64: 4 steps an epoch, the last of 8

@@ -16,7 +16,7 @@ import torch.nn.functional as F
 from digitlab.book.missing import _not_in_book, _refuse_missing
 from digitlab.classifiers.networks import resnet18
 from digitlab.errors import DataError, DigitlabError
-from digitlab.train.callbacks import Recorder as _Recorder
+from digitlab.train.recorders import Recorder as _Recorder
 from digitlab.train.learner import DataLoader, DataLoaders, Learner as _Learner, steepest_lr
 from digitlab.train.optim import SGD
 

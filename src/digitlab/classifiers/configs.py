@@ -40,8 +40,8 @@ class LinearConfig:
     batch_size: int = setting(256, BATCH_SIZE)
     shuffle: bool = setting(True, help="a new seeded order each epoch (the book's loop did not shuffle)")
     trainer: str = setting("loop", choices=("loop", "learner"),
-                           help="loop: the book's hand loop (scratch.train_epoch + BasicOptim), fast; "
-                                "learner: the same SGD through Learner.fit, with its table")
+                           help="both train through Learner.fit; loop: in the book loop's form (BasicOptim, "
+                                "the epoch's mean loss); learner: fastai's SGD and smoothed loss, with its table")
     deskew: bool = setting(False, help="shear each digit upright first (deskew.py), in fit and predict; the book does not")
     stretch: bool = setting(False, help="with deskew: also bring each digit to MNIST's typical width for its height")
     # Cluttered copies (clutter.py): each a share of the fit digits added once more, damaged, before

@@ -1,6 +1,8 @@
 """linear: the book's linear model (one weight per pixel and class, and a bias), and the training
-it shares with simple_net: plain SGD by the book's loop (scratch.train_epoch + BasicOptim), or the
-same SGD through Learner.fit.
+it shares with simple_net: plain SGD through Learner.fit, in two forms (`trainer`): "loop", the
+book's loop's arithmetic and figures (BasicOptim, the epoch's mean loss, validation in one batch;
+tests/test_learner.py checks it against scratch.train_epoch), or "learner" (fastai's SGD, the
+smoothed loss, its table).
 
 Two classes make the book's binary task: one output trained with the sigmoid `mnist_loss`, the
 first class (3 of 3-vs-7) being target 1. More classes: one output each, softmax cross-entropy.
@@ -8,7 +10,6 @@ first class (3 of 3-vs-7) being target 1. More classes: one output each, softmax
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from functools import partial
 
@@ -18,11 +19,11 @@ from torch import nn
 from digitlab.classifiers import networks
 from digitlab.classifiers.configs import LinearConfig
 from digitlab.classifiers.inputs import as_images, as_labels
-from digitlab.classifiers.network_classifier import EpochEnd, NetworkClassifier
-from digitlab.console import progress_bar
+from digitlab.classifiers.network_classifier import NetworkClassifier
 from digitlab.metrics import accuracy
 from digitlab.train import clutter, scratch
-from digitlab.train.callbacks import Divergence, DivergenceGuard
+from digitlab.train.callbacks import DivergenceGuard, EpochEnd
+from digitlab.train.recorders import MeanLossRecorder, ProgressCallback
 from digitlab.train.learner import DataLoader, DataLoaders, Learner
 from digitlab.train.optim import SGD, BasicOptim
 from digitlab.train.seeding import seeded
@@ -33,8 +34,8 @@ CLUTTER = {"lines": clutter.crossed, "smear": clutter.smeared, "turn": clutter.t
 
 
 class BookNetwork(NetworkClassifier):
-    """Shared by linear and simple_net: a network, a loss chosen by the task, plain SGD by the book's
-    loop or the Learner."""
+    """Shared by linear and simple_net: a network, a loss chosen by the task, plain SGD through the
+    Learner in the book loop's form or fastai's (`trainer`)."""
 
     def _n_out(self) -> int:
         return 1 if len(self.classes_) == 2 else len(self.classes_)
@@ -64,11 +65,7 @@ class BookNetwork(NetworkClassifier):
         train = (X.to(device), self._targets(y).to(device))
         dl = DataLoader(train, cfg.batch_size, shuffle=cfg.shuffle, seed=cfg.seed)
         valid_t = (valid[0].to(device), self._targets(valid[1]).to(device)) if valid is not None else None
-        opt_state = self.state_.get("optimizer", {})
-        if cfg.trainer == "learner":
-            self._fit_learner(dl, valid_t, start_epoch, opt_state, epoch_end, progress)
-        else:
-            self._fit_loop(dl, valid_t, start_epoch, opt_state, epoch_end, progress)
+        self._fit_learner(dl, valid_t, start_epoch, self.state_.get("optimizer", {}), epoch_end, progress, device)
         self.model_.to("cpu").eval()
         return self
 
@@ -89,45 +86,19 @@ class BookNetwork(NetworkClassifier):
                 labels.append(y[pick])
         return torch.cat(images), torch.cat(labels)
 
-    @torch.no_grad()
-    def _validate(self, valid) -> tuple[float | None, float | None]:
-        if valid is None:
-            return None, None
-        self.model_.eval()
-        out = self.model_(valid[0])
-        return float(self._loss()(out, valid[1])), float(accuracy(out, valid[1]))
-
-    def _fit_loop(self, dl, valid, start_epoch, opt_state, epoch_end, progress) -> None:
-        """The book's loop: scratch.train_epoch with BasicOptim, then validate, once per epoch."""
-        opt = BasicOptim(self.model_.parameters(), self.config.lr)
-        opt.load_state_dict(opt_state)
-        watch = Divergence(self.config.lr)
-        with progress_bar() as bar:
-            task = bar.add_task(f"{self.method} epochs", total=self.config.epochs, completed=start_epoch,
-                                visible=progress)
-            for epoch in range(start_epoch, self.config.epochs):
-                started = time.perf_counter()
-                dl.set_epoch(epoch)
-                self.model_.train()
-                losses = scratch.train_epoch(self.model_, dl, opt, self._loss())
-                for i, loss in enumerate(losses):
-                    watch.loss(loss, epoch, i)
-                watch.weights(self.model_.parameters(), epoch)  # before epoch_end saves them
-                valid_loss, acc = self._validate(valid)
-                self._on_epoch(epoch, sum(losses) / len(losses), valid_loss, acc,
-                               time.perf_counter() - started, opt, epoch_end)
-                bar.advance(task)
-
-    def _fit_learner(self, dl, valid, start_epoch, opt_state, epoch_end, progress) -> None:
+    def _fit_learner(self, dl, valid, start_epoch, opt_state, epoch_end, progress, device) -> None:
+        book = self.config.trainer == "loop"
         empty = (dl.dataset[0][:0], dl.dataset[1][:0])
-        valid_dl = DataLoader(valid if valid is not None else empty, 1024)
-        learn = Learner(DataLoaders(dl, valid_dl), self.model_, opt_func=SGD, loss_func=self._loss(),
-                        metrics=[accuracy], progress=progress)
-        learn.opt = SGD(list(self.model_.parameters()), self.config.lr)
-        learn.opt.load_state_dict(opt_state)
+        valid = valid if valid is not None else empty
+        # The book's loop scored the validation set in one batch; the Learner's table in 1024s.
+        valid_dl = DataLoader(valid, max(1, len(valid[0])) if book else 1024)
+        learn = Learner(DataLoaders(dl, valid_dl, device=device), self.model_, opt_func=BasicOptim if book else SGD,
+                        loss_func=self._loss(), metrics=[accuracy],
+                        progress=progress and (ProgressCallback(table=False) if book else True),
+                        recorder=MeanLossRecorder() if book else None)
         on_epoch = partial(self._on_epoch, epoch_end=epoch_end)
-        learn.fit(self.config.epochs, self.config.lr, cbs=[DivergenceGuard(self.config.lr), EpochEnd(on_epoch)],
-                  start_epoch=start_epoch)
+        learn.fit(self.config.epochs, self.config.lr, start_epoch=start_epoch, opt_state=opt_state,
+                  cbs=[DivergenceGuard(self.config.lr), EpochEnd(on_epoch)])
 
     @torch.no_grad()
     def logits(self, X) -> torch.Tensor:

@@ -1,11 +1,9 @@
 """What the networks share (linear, simple_net, the cnn, resnet18): weights saved as `model.*`
-tensors and checked against the network config.json describes before loading, and one history
-row per epoch from the Learner's numbers.
+tensors and checked against the network config.json describes before loading, and `_on_epoch`,
+what each epoch the Learner's `EpochEnd` hands over becomes (a history row, the resume state).
 """
 
 from __future__ import annotations
-
-from collections.abc import Callable
 
 import torch
 from torch import nn
@@ -13,25 +11,6 @@ from torch import nn
 from digitlab.classifiers.base import Classifier
 from digitlab.errors import ModelError
 from digitlab.store import checkpoint
-from digitlab.train.callbacks import Callback
-
-
-class EpochEnd(Callback):
-    """Hands each finished Learner epoch to the classifier (history, checkpoint hook)."""
-
-    order = 70
-
-    def __init__(self, on_epoch: Callable):
-        self.on_epoch = on_epoch
-
-    def after_epoch(self, learn) -> None:
-        train_loss, valid_loss, *metrics = learn.recorder.values[-1]
-        self.on_epoch(learn.epoch, train_loss, valid_loss, metrics[0] if metrics else None,
-                      learn.recorder.seconds, learn.opt)
-
-
-def none_if_nan(value) -> float | None:
-    return None if value is None or value != value else float(value)
 
 
 class NetworkClassifier(Classifier):
@@ -40,11 +19,11 @@ class NetworkClassifier(Classifier):
     def _build(self) -> nn.Module:
         raise NotImplementedError
 
-    def _on_epoch(self, epoch, train_loss, valid_loss, acc, seconds, opt, epoch_end) -> None:
-        self.state_ = {"epoch": epoch, "optimizer": opt.state_dict()}
-        self._record({"epoch": epoch, "train_loss": none_if_nan(train_loss),
-                      "valid_loss": none_if_nan(valid_loss), "accuracy": none_if_nan(acc),
-                      "seconds": seconds}, epoch_end)
+    def _on_epoch(self, epoch: int, row: dict, state: dict, epoch_end=None) -> None:
+        """An epoch done (callbacks.EpochEnd): its row into the history, its state kept for a resume,
+        then the caller's epoch_end (which may save a checkpoint)."""
+        self.state_ = {"epoch": epoch, "optimizer": state["optimizer"]}
+        self._record(row, epoch_end)
 
     def _tensors(self) -> dict[str, torch.Tensor]:
         return {f"model.{k}": v for k, v in self.model_.state_dict().items()}

@@ -14,9 +14,9 @@ from torch import nn
 from digitlab.classifiers import networks
 from digitlab.classifiers.configs import ResNet18Config
 from digitlab.classifiers.inputs import as_images, as_labels
-from digitlab.classifiers.network_classifier import EpochEnd, NetworkClassifier
+from digitlab.classifiers.network_classifier import NetworkClassifier
 from digitlab.metrics import accuracy
-from digitlab.train.callbacks import Callback, DivergenceGuard
+from digitlab.train.callbacks import Callback, DivergenceGuard, EpochEnd
 from digitlab.train.devices import batched
 from digitlab.train.learner import DataLoader, DataLoaders, Learner
 from digitlab.train.optim import SGD
@@ -58,14 +58,12 @@ class ResNet18Classifier(NetworkClassifier):
         dl = DataLoader(train, cfg.batch_size, shuffle=True, seed=cfg.seed, device=device)
         empty = (train[0][:0], train[1][:0])
         valid_dl = DataLoader(valid if valid is not None else empty, 512, device=device)
-        opt_func = partial(SGD, mom=cfg.momentum, wd=cfg.weight_decay)  # configs.ResNet18Config says why
-        learn = Learner(DataLoaders(dl, valid_dl), self.model_, opt_func=opt_func,
+        learn = Learner(DataLoaders(dl, valid_dl), self.model_,
+                        opt_func=partial(SGD, mom=cfg.momentum, wd=cfg.weight_decay),  # configs.ResNet18Config says why
                         loss_func=nn.functional.cross_entropy, metrics=[accuracy], progress=progress)
-        learn.opt = opt_func(list(self.model_.parameters()), cfg.lr)
-        learn.opt.load_state_dict(opt_state)
         on_epoch = partial(self._on_epoch, epoch_end=epoch_end)
         with torch.random.fork_rng(devices=[]):
-            learn.fit_one_cycle(cfg.epochs, cfg.lr, start_epoch=start_epoch,
+            learn.fit_one_cycle(cfg.epochs, cfg.lr, start_epoch=start_epoch, opt_state=opt_state,
                                 cbs=[_SeedEachEpoch(cfg.seed), DivergenceGuard(cfg.lr), EpochEnd(on_epoch)])
         self.model_.to("cpu").eval()
         return self

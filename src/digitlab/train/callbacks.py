@@ -3,16 +3,20 @@
 A callback has an `order` (lower runs first) and any of `before_fit`, `before_epoch`,
 `before_batch`, `after_loss`, `after_batch`, `after_epoch`, `after_fit`, each taking the learner.
 Raising one of the Cancel exceptions skips the rest of that batch, epoch, or fit.
+
+Here: divergence (`NanGuard`, `DivergenceGuard`), `OneCycle`, `FusedStep` (the step replaced, e.g.
+by a CUDA graph's replay), `EpochEnd` (the per-epoch hand-off: history row and resume state),
+`LRFinder` and `ShortEpochCallback`; the recorders and the table are in recorders.py.
 """
 
 from __future__ import annotations
 
+import copy
 import math
-import time
+from collections.abc import Callable
 
 import torch
 
-from digitlab.console import console, progress_bar
 from digitlab.errors import TrainingError
 from digitlab.train.optim import one_cycle
 
@@ -105,112 +109,59 @@ class DivergenceGuard(Callback):
         self.watch.weights(learn.model.parameters(), learn.epoch)
 
 
-class Recorder(Callback):
-    """Keeps what the table and the plots need.
+class FusedStep(Callback):
+    """Replaces the Learner's training step (forward, loss, after_loss, backward, step) by one
+    callable on the batch's inputs, `make(opt)`, made for the fit's optimiser at its start: what a
+    CUDA graph records and replays (cuda_graphs.GraphedStep). The step keeps its loss itself (for
+    `StepLossSum`), and no `after_loss` runs."""
 
-    values: one [train_loss, valid_loss, *metrics] list per epoch. train_loss is fastai's smoothed
-    loss (exponential moving average, beta 0.98, debiased), so the first epoch is not dominated by
-    the large losses of the random start. losses / lrs: one entry per training batch.
-    """
+    order = -50
 
-    order = 50
-    beta = 0.98
-
-    def before_fit(self, learn) -> None:
-        self.values, self.losses, self.lrs = [], [], []
-        self.metric_names = [m.__name__ for m in learn.metrics]
-        self._avg, self._count = 0.0, 0
-
-    def before_epoch(self, learn) -> None:
-        self._sums = [0.0] * (1 + len(learn.metrics))  # valid loss, then each metric
-        self._seen = 0
-        self.start = time.perf_counter()
-
-    def after_batch(self, learn) -> None:
-        n = len(learn.yb)
-        if learn.training:
-            self._count += 1
-            self._avg = self.beta * self._avg + (1 - self.beta) * float(learn.loss.detach())
-            self.losses.append(self._avg / (1 - self.beta**self._count))
-            self.lrs.append(learn.opt.lr)
-            return
-        # Validation figures are means over items, so a small last batch weighs what it should.
-        self._seen += n
-        self._sums[0] += float(learn.loss) * n
-        for i, metric in enumerate(learn.metrics, start=1):
-            self._sums[i] += float(metric(learn.pred, learn.yb)) * n
-
-    def after_epoch(self, learn) -> None:
-        train_loss = self.losses[-1] if self.losses else float("nan")
-        valid = [s / self._seen for s in self._sums] if self._seen else [float("nan")] * len(self._sums)
-        self.values.append([train_loss, *valid])
-        self.seconds = time.perf_counter() - self.start
-
-    def plot_loss(self, skip_start: int = 5, with_valid: bool = True, ax=None):
-        """Training loss per batch (and validation loss per epoch) on `ax` (default: a new Figure
-        outside pyplot, which nothing shows unless asked); returns the Figure."""
-        ax = ax if ax is not None else _new_axes()
-        ax.plot(range(skip_start, len(self.losses)), self.losses[skip_start:], label="train")
-        if with_valid and self.values:
-            per_epoch = len(self.losses) / len(self.values)
-            xs = [per_epoch * (i + 1) for i in range(len(self.values))]
-            ax.plot(xs, [v[1] for v in self.values], label="valid")
-        ax.set_xlabel("batch")
-        ax.set_ylabel("loss")
-        ax.legend()
-        return ax.figure
-
-    def plot_lr_find(self, skip_end: int = 5, ax=None):
-        """Loss against learning rate, log scale, after `Learner.lr_find`, on `ax` (default: a new
-        Figure outside pyplot); returns the Figure."""
-        ax = ax if ax is not None else _new_axes()
-        end = max(1, len(self.lrs) - skip_end)
-        ax.plot(self.lrs[:end], self.losses[:end])
-        ax.set_xscale("log")
-        ax.set_xlabel("learning rate (log scale)")
-        ax.set_ylabel("loss")
-        return ax.figure
-
-
-def _new_axes():
-    from matplotlib.figure import Figure
-
-    return Figure(figsize=(6, 4)).add_subplot()
-
-
-def _mmss(seconds: float) -> str:
-    return f"{int(seconds) // 60:02d}:{int(seconds) % 60:02d}"
-
-
-class ProgressCallback(Callback):
-    """fastai's table, one row per epoch, printed above a rich progress bar over the batches."""
-
-    order = 60
+    def __init__(self, make: Callable):
+        self.make = make
 
     def before_fit(self, learn) -> None:
-        self.names = ["epoch", "train_loss", "valid_loss", *learn.recorder.metric_names, "time"]
-        self.bar = progress_bar()
-        self.bar.start()
-        self.task = self.bar.add_task("epoch", total=None)
-        console.print("  ".join(f"{n:>10}" for n in self.names))
-
-    def before_epoch(self, learn) -> None:
-        total = len(learn.dls.train) + len(learn.dls.valid)
-        self.bar.update(self.task, completed=0, total=total, description=f"epoch {learn.epoch}")
-
-    def after_batch(self, learn) -> None:
-        self.bar.advance(self.task)
-
-    def after_epoch(self, learn) -> None:
-        row = [f"{learn.epoch:>10d}"] + [f"{v:>10.6f}" for v in learn.recorder.values[-1]]
-        console.print("  ".join(row + [f"{_mmss(learn.recorder.seconds):>10}"]))
+        learn.fused_step = self.make(learn.opt)
 
     def after_fit(self, learn) -> None:
-        self.bar.stop()
+        learn.fused_step = None
+
+
+def none_if_nan(value) -> float | None:
+    return None if value is None or value != value else float(value)
+
+
+def cpu_copy(state):
+    """A detached CPU copy of a state dict, so later steps cannot change what was handed on."""
+    return copy.deepcopy(state) if not isinstance(state, dict) else {
+        k: (v.detach().to("cpu", copy=True) if isinstance(v, torch.Tensor) else cpu_copy(v))
+        for k, v in state.items()}
+
+
+class EpochEnd(Callback):
+    """The per-epoch hand-off: `on_epoch(epoch, row, state)` after each epoch, once the recorder,
+    the scoring and the divergence checks have seen it. row is the history row (epoch,
+    train_loss, valid_loss, accuracy, seconds; None where not measured, plus `tta` where the
+    recorder has it); state is what a resumed fit needs: {"optimizer": a CPU copy of its state}."""
+
+    order = 70
+
+    def __init__(self, on_epoch: Callable):
+        self.on_epoch = on_epoch
+
+    def after_epoch(self, learn) -> None:
+        train_loss, valid_loss, *metrics = learn.recorder.values[-1]
+        row = {"epoch": learn.epoch, "train_loss": none_if_nan(train_loss), "valid_loss": none_if_nan(valid_loss),
+               "accuracy": none_if_nan(metrics[0] if metrics else None)}
+        if hasattr(learn.recorder, "tta"):
+            row["tta"] = learn.recorder.tta
+        row["seconds"] = learn.recorder.seconds
+        self.on_epoch(learn.epoch, row, {"optimizer": cpu_copy(learn.opt.state_dict())})
 
 
 class OneCycle(Callback):
-    """Sets lr (and momentum, where the optimiser has one) before every training batch."""
+    """Sets lr and momentum (`opt.schedule`) before every training batch, from the position in the
+    whole run, so a resumed run follows the uninterrupted one; `kwargs` are optim.one_cycle's."""
 
     order = 10
 
@@ -222,10 +173,7 @@ class OneCycle(Callback):
             return
         total = learn.n_epoch * len(learn.dls.train)
         pos = (learn.epoch * len(learn.dls.train) + learn.iter) / total
-        lr, mom = one_cycle(pos, self.lr_max, **self.kwargs)
-        learn.opt.lr = lr
-        if hasattr(learn.opt, "mom"):
-            learn.opt.mom = mom
+        learn.opt.schedule(*one_cycle(pos, self.lr_max, **self.kwargs))
 
 
 class LRFinder(Callback):

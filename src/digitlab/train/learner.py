@@ -1,8 +1,13 @@
-"""The training loop in fastai's shape: DataLoader, DataLoaders, and a Learner with callbacks.
+"""The one training loop, in fastai's shape: DataLoader, IndexLoader, DataLoaders, and a Learner
+with callbacks. Every trained method runs through `Learner.fit`: linear and simple_net (both
+trainers), the cnn, resnet18 and the book's Learner.
 
 Read `Learner.fit` top to bottom: for each epoch, a pass over the training batches (forward, loss,
 backward, step) and one over the validation batches (forward, loss), with callbacks around each
-step. Everything else (the table, the recorder, schedules, the NaN guard) is a callback.
+step. Everything else (the table, the recorders, schedules, divergence, the per-epoch hand-off,
+the cnn's per-epoch draw and its CUDA-graph step) is a callback. A callback may replace the
+training step by one callable (`fused_step`: forward, loss, backward and optimiser step together),
+which is what a CUDA graph replays.
 """
 
 from __future__ import annotations
@@ -15,15 +20,15 @@ import torch
 from torch import nn
 
 from digitlab.train.callbacks import (
+    Callback,
     CancelBatchException,
     CancelEpochException,
     CancelFitException,
     LRFinder,
     NanGuard,
     OneCycle,
-    ProgressCallback,
-    Recorder,
 )
+from digitlab.train.recorders import ProgressCallback, Recorder
 from digitlab.train.optim import SGD
 from digitlab.train.seeding import epoch_generator
 
@@ -98,13 +103,43 @@ class DataLoader:
             yield self._to_device(batch)
 
 
-class DataLoaders:
-    """A training and a validation DataLoader, and the device their batches go to."""
+class IndexLoader:
+    """Batches of indices, (B,) int64, into tensors that stay on the device for the whole run (the
+    cnn's images and labels): the step picks its batch with them, so no batch is ever copied.
 
-    def __init__(self, train: DataLoader, valid: DataLoader, device: torch.device | str | None = None):
+    The epoch's order (`n` items of a permutation) is set before each pass by whoever draws it
+    (the cnn's draw callback, from the generator that then draws the epoch's augmentation); a
+    batch is a slice of it. It yields (indices, None), and the step reads the labels with the same
+    indices; or, where `data` is set (the gate's epoch's images and labels), the rows of each.
+    """
+
+    def __init__(self, n: int, batch_size: int, device: torch.device | str | None = None):
+        self.n, self.batch_size, self.device = n, batch_size, device
+        self.order: torch.Tensor | None = None
+        self.data: tuple[torch.Tensor, ...] | None = None
+
+    def __len__(self) -> int:
+        return -(-self.n // self.batch_size)
+
+    def set_epoch(self, epoch: int) -> None:
+        pass  # the order comes from outside
+
+    def __iter__(self) -> Iterator:
+        for i in range(len(self)):
+            idx = self.order[i * self.batch_size : (i + 1) * self.batch_size]  # (B,) indices
+            yield (idx, None) if self.data is None else tuple(t[idx] for t in self.data)
+
+
+class DataLoaders:
+    """A training and a validation loader, and the device their batches go to. valid may be None:
+    no validation pass (the cnn scores its validation set in a callback)."""
+
+    def __init__(self, train, valid, device: torch.device | str | None = None):
         self.train, self.valid = train, valid
         if device is not None:
-            train.device = valid.device = device
+            for dl in (train, valid):
+                if dl is not None:
+                    dl.device = device
 
     @property
     def device(self) -> torch.device:
@@ -118,30 +153,48 @@ class Learner:
     """A model, its data, a loss, an optimiser and callbacks; `fit` trains.
 
     opt_func is called as opt_func(params, lr) at the first fit, as fastai does; the optimiser then
-    lives on (momentum buffers included) across fits.
+    lives on (momentum buffers included) across fits; `fit(..., opt_state=...)` loads a saved state
+    into it. recorder keeps the losses: by default a `Recorder` (fastai's smoothed loss, the plots);
+    the book loop's form and the cnn pass theirs (recorders.py). progress: the table and bar
+    (True), nothing (False), or a ProgressCallback of one's own (the bar alone: table=False).
     """
 
     recorder_type: type[Recorder] = Recorder  # digitlab.book's draws its plots in a notebook
 
     def __init__(self, dls: DataLoaders, model: nn.Module, opt_func: Callable = SGD,
                  loss_func: Callable | None = None, metrics=(), cbs=(), lr: float = 0.1,
-                 progress: bool = True):
+                 progress: bool | ProgressCallback = True, recorder: Callback | None = None):
         self.dls, self.model, self.opt_func, self.lr = dls, model.to(dls.device), opt_func, lr
         self.loss_func = loss_func or nn.functional.cross_entropy
         self.metrics = list(metrics) if isinstance(metrics, (list, tuple)) else [metrics]
-        self.recorder = self.recorder_type()
-        self.cbs = [NanGuard(), self.recorder, *cbs] + ([ProgressCallback()] if progress else [])
+        self.recorder = recorder if recorder is not None else self.recorder_type()
+        if progress is True:
+            progress = ProgressCallback()
+        self.cbs = [NanGuard(), self.recorder, *cbs] + ([progress] if progress else [])
         self.opt = None
+        self.fused_step: Callable | None = None  # set by a FusedStep callback for its fit
         self.epoch = 0
+
+    def create_opt(self, opt_state: dict | None = None):
+        """The optimiser: made by opt_func at the first call, then kept; `opt_state` (what a
+        checkpoint saved of it: a resumed run's momentum) loaded into it when given."""
+        if self.opt is None:
+            self.opt = self.opt_func(list(self.model.parameters()), self.lr)
+        if opt_state:
+            self.opt.load_state_dict(opt_state)
+        return self.opt
 
     # -- the loop ------------------------------------------------------------------------------
     def _callback(self, name: str, cbs: list) -> None:
-        for cb in sorted(cbs, key=lambda c: c.order):
+        for cb in cbs:  # sorted by order once, in fit
             if (method := getattr(cb, name, None)) is not None:
                 method(self)
 
     def _one_batch(self, cbs: list) -> None:
         self._callback("before_batch", cbs)
+        if self.training and self.fused_step is not None:
+            self.fused_step(self.xb)  # forward, loss, backward, step in one call; it keeps its own loss
+            return
         self.pred = self.model(self.xb)
         self.loss = self.loss_func(self.pred, self.yb)
         self._callback("after_loss", cbs)
@@ -165,21 +218,23 @@ class Learner:
         except CancelEpochException:
             pass
 
-    def fit(self, n_epoch: int, lr: float | None = None, cbs=(), start_epoch: int = 0) -> None:
-        """Train for epochs start_epoch .. n_epoch-1 (start_epoch > 0 resumes a run)."""
+    def fit(self, n_epoch: int, lr: float | None = None, cbs=(), start_epoch: int = 0,
+            opt_state: dict | None = None) -> None:
+        """Train for epochs start_epoch .. n_epoch-1. A run resumes with start_epoch > 0 and
+        `opt_state`, the optimiser state its checkpoint saved."""
         if lr is not None:
             self.lr = lr
-        if self.opt is None:
-            self.opt = self.opt_func(list(self.model.parameters()), self.lr)
+        self.create_opt(opt_state)
         self.opt.lr = self.lr
         self.n_epoch = n_epoch
-        cbs = self.cbs + list(cbs)
+        cbs = sorted(self.cbs + list(cbs), key=lambda c: c.order)
         try:
             self._callback("before_fit", cbs)
             for self.epoch in range(start_epoch, n_epoch):
                 self._callback("before_epoch", cbs)
                 self._one_pass(self.dls.train, True, cbs)
-                self._one_pass(self.dls.valid, False, cbs)
+                if self.dls.valid is not None:
+                    self._one_pass(self.dls.valid, False, cbs)
                 self._callback("after_epoch", cbs)
         except CancelFitException:
             pass
@@ -187,11 +242,12 @@ class Learner:
             self._callback("after_fit", cbs)
 
     def fit_one_cycle(self, n_epoch: int, lr_max: float | None = None, cbs=(), start_epoch: int = 0,
-                      **schedule) -> None:
+                      opt_state: dict | None = None, **schedule) -> None:
         """fit with fastai's one-cycle schedule: cosine warm-up then annealing of the lr (and the
         opposite for momentum); `schedule` takes optim.one_cycle's div, div_final, pct_start, moms."""
         lr_max = lr_max if lr_max is not None else self.lr
-        self.fit(n_epoch, lr_max, cbs=[OneCycle(lr_max, **schedule), *cbs], start_epoch=start_epoch)
+        self.fit(n_epoch, lr_max, cbs=[OneCycle(lr_max, **schedule), *cbs], start_epoch=start_epoch,
+                 opt_state=opt_state)
 
     def lr_find(self, start_lr: float = 1e-7, end_lr: float = 10.0, num_it: int = 100) -> float:
         """Try exponentially growing lrs on a copy of the weights; return a suggested lr.

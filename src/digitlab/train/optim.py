@@ -1,8 +1,8 @@
 """Optimisers in the book's shape: `BasicOptim` as chapter 4 writes it, and fastai's `SGD`; and the
 CNN recipe's `NesterovSGD`.
 
-Both hold plain attributes (`lr`, and `mom`/`wd` for SGD) that schedules may change between steps,
-and both give their state as a dict of tensors so that a checkpoint can store it.
+Each holds plain attributes (`lr`, and `mom`/`wd` for SGD) that a schedule sets between steps
+through `schedule(lr, mom)`, and each gives its state as a dict of tensors so that a checkpoint can store it.
 """
 
 from __future__ import annotations
@@ -18,6 +18,10 @@ class BasicOptim:
 
     def __init__(self, params: Iterable[torch.Tensor], lr: float):
         self.params, self.lr = list(params), lr
+
+    def schedule(self, lr: float, mom: float) -> None:
+        """Set the next step's lr (a schedule's momentum has nothing to move here)."""
+        self.lr = lr
 
     def step(self, *args, **kwargs) -> None:
         for p in self.params:
@@ -47,6 +51,10 @@ class SGD(BasicOptim):
         self.mom, self.wd = mom, wd
         self.use_momentum = mom != 0  # like fastai: a schedule may move `mom`, but only if it was on
         self.grad_avg: list[torch.Tensor | None] = [None] * len(self.params)
+
+    def schedule(self, lr: float, mom: float) -> None:
+        """Set the next step's lr and momentum."""
+        self.lr, self.mom = lr, mom
 
     @torch.no_grad()
     def step(self, *args, **kwargs) -> None:

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from torch import nn
 
+from digitlab.train.callbacks import Callback
 from digitlab.trust.gate import (DAMAGE_SEED, DIGIT, DRAWN_SEED, NOT_A_DIGIT, SEVERAL, Gate, GateConfig,
                                  GateNet, save)
 
@@ -76,11 +76,13 @@ def training_set(config: GateConfig) -> tuple[torch.Tensor, torch.Tensor, torch.
 
 
 def fit(config: GateConfig, progress: bool = True) -> Gate:
-    """Train a gate on training_set(config) under ROBUST augmentation; its threshold stays config's
-    until choose_threshold."""
-    from digitlab.classifiers.cnn import presets, augment
+    """Train a gate on training_set(config) under ROBUST augmentation, through Learner.fit (AdamW,
+    torch's one-cycle lr stepped after every batch); its threshold stays config's until
+    choose_threshold."""
+    from digitlab.classifiers.cnn import presets
     from digitlab.classifiers.cnn.config import CNNConfig
-    from digitlab.console import track
+    from digitlab.train.learner import DataLoaders, IndexLoader, Learner
+    from digitlab.train.recorders import ProgressCallback
 
     torch.manual_seed(config.seed)
     generator = torch.Generator().manual_seed(config.seed)
@@ -90,25 +92,50 @@ def fit(config: GateConfig, progress: bool = True) -> Gate:
     # corruption set's ruled-line digits as not a digit)
     robust = dataclasses.replace(CNNConfig(), crop=0, lines=0.1, smear=0.1, **presets.ROBUST)
     net = GateNet(config.width)
-    steps_per_epoch = (config.mnist_digits + len(others)) // config.batch_size
-    opt = torch.optim.AdamW(net.parameters(), lr=config.lr, weight_decay=config.weight_decay)
-    schedule = torch.optim.lr_scheduler.OneCycleLR(opt, config.lr, total_steps=config.epochs * steps_per_epoch)
-    epochs = track(range(config.epochs), "training the gate") if progress else range(config.epochs)
-    for _ in epochs:
-        picks = torch.randperm(len(mnist), generator=generator)[:config.mnist_digits]
-        moved = augment.augmented(mnist[picks].float() / 255, robust, generator)  # (m, 28, 28)
-        x = torch.cat([moved, others.float() / 255])  # (n, 28, 28)
-        y = torch.cat([torch.full((len(picks),), DIGIT), other_labels])
-        order = torch.randperm(len(x), generator=generator)
-        net.train()
-        for step in range(steps_per_epoch):
-            batch = order[step * config.batch_size:(step + 1) * config.batch_size]
-            loss = nn.functional.cross_entropy(net(x[batch].unsqueeze(1)), y[batch])
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-            schedule.step()
+    steps_per_epoch = (config.mnist_digits + len(others)) // config.batch_size  # the last, partial batch dropped
+    loader = IndexLoader(steps_per_epoch * config.batch_size, config.batch_size)
+
+    def adamw(params, lr: float) -> torch.optim.AdamW:
+        return torch.optim.AdamW(params, lr=lr, weight_decay=config.weight_decay)
+
+    learn = Learner(DataLoaders(loader, None), net, opt_func=adamw, lr=config.lr,
+                    progress=progress and ProgressCallback(table=False))
+    learn.fit(config.epochs, cbs=[_DrawEpoch(config, mnist, others, other_labels, robust, generator),
+                                  _TorchOneCycle(config.lr, config.epochs * steps_per_epoch)])
     return Gate(net, config)
+
+
+class _DrawEpoch(Callback):
+    """The gate's epoch, all from the run's one generator, in this order: which MNIST digits
+    (mnist_digits of them, anew), their augmentation, then the order of those and the other images."""
+
+    def __init__(self, config: GateConfig, mnist, others, other_labels, robust, generator: torch.Generator):
+        self.config, self.mnist, self.others, self.other_labels = config, mnist, others, other_labels
+        self.robust, self.generator = robust, generator
+
+    def before_epoch(self, learn) -> None:
+        from digitlab.classifiers.cnn import augment
+
+        picks = torch.randperm(len(self.mnist), generator=self.generator)[:self.config.mnist_digits]
+        moved = augment.augmented(self.mnist[picks].float() / 255, self.robust, self.generator)  # (m, 28, 28)
+        x = torch.cat([moved, self.others.float() / 255])  # (n, 28, 28)
+        y = torch.cat([torch.full((len(picks),), DIGIT), self.other_labels])
+        learn.dls.train.data = (x.unsqueeze(1), y)  # (n, 1, 28, 28), (n,)
+        learn.dls.train.order = torch.randperm(len(x), generator=self.generator)
+
+
+class _TorchOneCycle(Callback):
+    """torch's OneCycleLR over the fit's AdamW, stepped after every training batch."""
+
+    def __init__(self, lr_max: float, total_steps: int):
+        self.lr_max, self.total_steps = lr_max, total_steps
+
+    def before_fit(self, learn) -> None:
+        self.schedule = torch.optim.lr_scheduler.OneCycleLR(learn.opt, self.lr_max, total_steps=self.total_steps)
+
+    def after_batch(self, learn) -> None:
+        if learn.training:
+            self.schedule.step()
 
 
 def held_out_images() -> dict[str, torch.Tensor]:

@@ -1,7 +1,13 @@
 """How the cnn trains and predicts: `fit` and `predict_logits`, the fast recipe.
 
+`fit` trains through the one loop, Learner.fit, with the cnn's pieces as callbacks: an IndexLoader
+over the device-resident images, `_EpochDraw` (the epoch's order, then its augmentation, from one
+generator), the one-cycle schedule, `FusedStep` (the step as one callable, on CUDA replayed from a
+graph), `StepLossSum` (the loss summed on the device, one sync an epoch), `_Score` (validation) and
+`EpochEnd` (history row and resume state).
+
 What makes it fast (each lever measured; see benchmarks/RESULTS.md):
-- the whole training set lives in one tensor on the device: a batch is one index, no loader;
+- the whole training set lives in one tensor on the device: a batch is one index into it;
 - a small convolutional net sized for MNIST: it looks only at the middle pixels (where the ink
   is: 20 x 20 in the fast preset) and halves them with a stride-2 convolution rather than a
   convolution and a max pool; its head reads the whole last 5 x 5 map (where a stroke is says
@@ -21,10 +27,8 @@ Everything random in epoch `e` (the order, the shifts) draws from a generator se
 
 from __future__ import annotations
 
-import copy
-import math
-import time
 from collections.abc import Callable
+from functools import partial
 
 import torch
 from torch import nn
@@ -33,13 +37,14 @@ from digitlab.classifiers.cnn.augment import _to_unit, augmented
 from digitlab.classifiers.cnn.config import CNNConfig
 from digitlab.classifiers.cnn.network import ShiftAverage
 from digitlab.classifiers.inputs import as_labels, as_pixels
-from digitlab.console import progress_bar
 from digitlab.errors import DataError
 from digitlab.train import distributed
-from digitlab.train.callbacks import diverged
+from digitlab.train.callbacks import Callback, EpochEnd, FusedStep, OneCycle
 from digitlab.train.cuda_graphs import GraphedStep
 from digitlab.train.devices import batched, resolve_device
-from digitlab.train.optim import NesterovSGD, one_cycle
+from digitlab.train.learner import DataLoaders, IndexLoader, Learner
+from digitlab.train.optim import NesterovSGD
+from digitlab.train.recorders import ProgressCallback, StepLossSum
 from digitlab.train.seeding import recipe_generator
 
 
@@ -51,29 +56,30 @@ def _loss(logits: torch.Tensor, y: torch.Tensor, smoothing: float) -> torch.Tens
     return nn.functional.cross_entropy(logits, y, label_smoothing=smoothing)
 
 
-def _optimizer(model: nn.Module, config: CNNConfig) -> NesterovSGD:
+def _optimizer(params: list[torch.Tensor], lr: float, config: CNNConfig) -> NesterovSGD:
     # No weight decay on batch-norm scales and biases: decaying them only fights the normalisation.
-    decay = [p for p in model.parameters() if p.ndim > 1]
-    rest = [p for p in model.parameters() if p.ndim <= 1]
-    return NesterovSGD(decay, rest, lr=config.lr, mom=config.momentum, wd=config.weight_decay)
+    decay = [p for p in params if p.ndim > 1]
+    rest = [p for p in params if p.ndim <= 1]
+    return NesterovSGD(decay, rest, lr=lr, mom=config.momentum, wd=config.weight_decay)
 
 
-def _cpu_copy(state):
-    """A detached CPU copy, so later steps cannot change what the caller was handed."""
-    return copy.deepcopy(state) if not isinstance(state, dict) else {
-        k: (v.detach().to("cpu", copy=True) if isinstance(v, torch.Tensor) else _cpu_copy(v))
-        for k, v in state.items()}
+def one_cycle_schedule(config: CNNConfig) -> OneCycle:
+    """fastai's one-cycle: the lr up over pct_start of the steps and down again (from lr / div to lr,
+    then to lr / div_final), momentum swinging against it (config.moms())."""
+    return OneCycle(config.lr, div=config.div, div_final=config.div_final, pct_start=config.pct_start,
+                    moms=config.moms())
 
 
 def fit(model: nn.Module, config: CNNConfig, x, y, valid=None, *, device="cpu", start_epoch: int = 0,
         state: dict | None = None, epoch_end: Callable | None = None, progress: bool = True,
         cuda_graph: bool = True) -> list[dict]:
-    """Train `model` for epochs start_epoch .. config.epochs-1; return one history row per epoch.
+    """Train `model` for epochs start_epoch .. config.epochs-1 through Learner.fit; return one
+    history row per epoch.
 
     x: (N, 28, 28) uint8 or float in [0, 1]; y: (N,) int64 class ids; valid: (xv, yv) or None.
     `epoch_end(epoch, row, state)` runs after each epoch; `state` is what `fit(...,
     start_epoch=epoch + 1, state=state)` needs to go on exactly as if never stopped.
-    On one CUDA device the steps are replayed from a CUDA graph unless cuda_graph=False (graphs.py).
+    On one CUDA device the steps are replayed from a CUDA graph unless cuda_graph=False (cuda_graphs.py).
     """
     device = resolve_device(device)
     x = as_pixels(x, "training images")
@@ -81,7 +87,6 @@ def fit(model: nn.Module, config: CNNConfig, x, y, valid=None, *, device="cpu", 
     if len(x) == 0:
         raise DataError("no training images; give at least one")
     model.to(device)
-    on_cuda = device.type == "cuda"
     model.to(memory_format=torch.channels_last)  # faster on CPU (oneDNN) and CUDA alike: RESULTS.md
     x, y = x.to(device), y.to(device)  # the whole training set, once
     if valid is not None:
@@ -89,56 +94,75 @@ def fit(model: nn.Module, config: CNNConfig, x, y, valid=None, *, device="cpu", 
         valid = (xv.to(device), as_labels(valid[1], len(xv), "validation images").to(device))
 
     net = distributed.wrap(model)  # under torchrun: DDP, gradients averaged over the processes
-    opt = _optimizer(model, config)
-    if state:
-        opt.load_state_dict(state["optimizer"])
     # Under torchrun each process takes every world_size-th image of the epoch's order, in batches
     # of batch_size / world_size: together, the one-process batches.
     batch_size = distributed.per_process_batch(config.batch_size)
-    steps_per_epoch = -(-(len(x) // distributed.world_size()) // batch_size)
-    total_steps = steps_per_epoch * config.epochs
     # What a step reads stays where it is for the whole run (a CUDA graph replays addresses): each
     # epoch's augmented images are copied into `views`, the loss is summed into `loss_sum`.
     views = [torch.empty_like(x) for _ in range(config.ensemble)] if config.augment else [x]
     loss_sum = torch.zeros((), device=device)
-    step = _training_step(net, opt, views, y, config.label_smoothing, loss_sum, on_cuda)
-    if on_cuda and cuda_graph and distributed.world_size() == 1:
-        opt.hold_on(device)
-        step = GraphedStep(step, batch_size, device)
+    graphed = device.type == "cuda" and cuda_graph and distributed.world_size() == 1
+
+    def make_step(opt: NesterovSGD) -> Callable[[torch.Tensor], None]:
+        step = _training_step(net, opt, views, y, config.label_smoothing, loss_sum, device.type == "cuda")
+        if graphed:
+            opt.hold_on(device)
+            step = GraphedStep(step, batch_size, device)
+        return step
+
     history = []
-    with progress_bar() if progress else _Silent() as bar:
-        task = bar.add_task("training cnn", total=steps_per_epoch * (config.epochs - start_epoch))
-        for epoch in range(start_epoch, config.epochs):
-            started = time.perf_counter()
-            generator = recipe_generator(config.seed, epoch)
-            order = distributed.shard(torch.randperm(len(x), generator=generator)).to(device)  # (N / world,)
-            if config.augment:  # each member of an ensemble gets its own augmentation of the images
-                for view in views:
-                    view.copy_(augmented(x, config, generator))
-            model.train()
-            loss_sum.zero_()
-            for i in range(steps_per_epoch):
-                opt.schedule(*one_cycle((epoch * steps_per_epoch + i) / total_steps, config.lr,
-                                        config.div, config.div_final, config.pct_start, config.moms()))
-                step(order[i * batch_size:(i + 1) * batch_size])  # (B,) indices
-                bar.advance(task)
-            train_loss = distributed.all_reduce_mean(loss_sum).item() / steps_per_epoch  # one sync per epoch
-            if not math.isfinite(train_loss):  # the same one-line error, naming --lr, as every method's
-                raise diverged(f"the epoch's mean training loss became {train_loss}", epoch, config.lr)
-            row = {"epoch": epoch, "train_loss": train_loss, "valid_loss": None, "accuracy": None, "tta": False,
-                   "seconds": time.perf_counter() - started}  # training only: the sum is the run's cost
-            # Every process now holds process 0's model, so each scores the validation set alike.
-            distributed.broadcast_buffers(model)
-            if valid is not None:
-                scorer = _scorer(model, last=epoch == config.epochs - 1)
-                row["tta"] = isinstance(scorer, ShiftAverage)
-                logits = predict_logits(scorer, valid[0], device=device)
-                row["valid_loss"] = nn.functional.cross_entropy(logits, valid[1]).item()
-                row["accuracy"] = (logits.argmax(dim=1) == valid[1]).float().mean().item()
-            history.append(row)
-            if epoch_end is not None:
-                epoch_end(epoch, row, {"optimizer": _cpu_copy(opt.state_dict())})
+
+    def on_epoch(epoch: int, row: dict, saved: dict) -> None:
+        history.append(row)
+        if epoch_end is not None:
+            epoch_end(epoch, row, saved)
+
+    loader = IndexLoader(len(x) // distributed.world_size(), batch_size, device)
+    learn = Learner(DataLoaders(loader, None), net, opt_func=partial(_optimizer, config=config),
+                    recorder=StepLossSum(loss_sum), progress=progress and ProgressCallback(table=False))
+    learn.fit(config.epochs, config.lr, start_epoch=start_epoch, opt_state=state and state["optimizer"],
+              cbs=[FusedStep(make_step), _EpochDraw(config, x, views), one_cycle_schedule(config),
+                   _Score(model, valid, device), EpochEnd(on_epoch)])
     return history
+
+
+class _EpochDraw(Callback):
+    """Epoch e's order, then its augmented images (into the step's `views`), from one generator,
+    recipe_generator(seed, e): a resumed run draws what the uninterrupted one drew."""
+
+    order = 55  # after the recorder has started the epoch's clock: the draw is part of its cost
+
+    def __init__(self, config: CNNConfig, x: torch.Tensor, views: list[torch.Tensor]):
+        self.config, self.x, self.views = config, x, views
+
+    def before_epoch(self, learn) -> None:
+        generator = recipe_generator(self.config.seed, learn.epoch)
+        order = distributed.shard(torch.randperm(len(self.x), generator=generator))  # (N / world,)
+        learn.dls.train.order = order.to(self.x.device)
+        if self.config.augment:  # each member of an ensemble gets its own augmentation of the images
+            for view in self.views:
+                view.copy_(augmented(self.x, self.config, generator))
+
+
+class _Score(Callback):
+    """Scores the validation set after each epoch into the recorder's row; every process holds
+    process 0's model by then, so each scores alike."""
+
+    order = 52  # after the recorder's row exists, before the table prints it
+
+    def __init__(self, model: nn.Module, valid, device: torch.device):
+        self.model, self.valid, self.device = model, valid, device
+
+    def after_epoch(self, learn) -> None:
+        distributed.broadcast_buffers(self.model)
+        if self.valid is None:
+            return
+        scorer = _scorer(self.model, last=learn.epoch == learn.n_epoch - 1)
+        logits = predict_logits(scorer, self.valid[0], device=self.device)
+        valid_loss = nn.functional.cross_entropy(logits, self.valid[1]).item()
+        accuracy = (logits.argmax(dim=1) == self.valid[1]).float().mean().item()
+        learn.recorder.values[-1][1:] = [valid_loss, accuracy]
+        learn.recorder.tta = isinstance(scorer, ShiftAverage)
 
 
 def _training_step(net: nn.Module, opt: NesterovSGD, views: list[torch.Tensor], y: torch.Tensor, smoothing: float,
@@ -165,22 +189,6 @@ def _scorer(model: nn.Module, last: bool) -> nn.Module:
     every epoch for the medium preset's 10,000 test images) for a figure that only the last epoch
     needs; a history row's "tta" says which kind its accuracy is."""
     return model.net if isinstance(model, ShiftAverage) and not last else model
-
-
-class _Silent:
-    """A stand-in for the progress bar when progress=False."""
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        return False
-
-    def add_task(self, *args, **kwargs) -> int:
-        return 0
-
-    def advance(self, *args, **kwargs) -> None:
-        pass
 
 
 @torch.no_grad()
