@@ -127,6 +127,31 @@ def test_evaluate_scores_the_readers_answers():
     assert int(worst[0].image[0, 0]) == 3
 
 
+def test_evaluate_times_the_predictions_per_image(monkeypatch):
+    clock = iter([10.0, 10.5])  # predict_proba takes half a second on this clock
+    monkeypatch.setattr(service, "time", type("Clock", (), {"perf_counter": staticmethod(lambda: next(clock))}))
+    assert service.evaluate(Reader(), written([1, 2, 3, 4]), torch.tensor([1, 2, 3, 4]))["seconds_per_image"] == 0.125
+    clock = iter([3.0, 3.25])
+    assert service.evaluate(Reader(), written([5]), torch.tensor([5]))["seconds_per_image"] == 0.25
+
+
+def test_evaluate_names_the_model_whose_outputs_are_not_numbers():
+    class Broken(Reader):
+        def predict_proba(self, X):
+            return super().predict_proba(X) * float("nan")
+
+    with pytest.raises(ModelError, match="^out/linear-3v7: the model's outputs are not numbers"):
+        service.evaluate(Broken(), written([1]), torch.tensor([1]), model="out/linear-3v7")
+    with pytest.raises(ModelError, match="^the model: the model's outputs"):
+        service.evaluate(Broken(), written([1]), torch.tensor([1]))
+
+
+def test_evaluate_keeps_the_nine_worst_by_default():
+    digits = list(range(10)) * 2
+    scores = service.evaluate(Reader(misread={d: (d + 1) % 10 for d in range(10)}), written(digits), torch.tensor(digits))
+    assert len(scores["worst"]) == 9 and scores["accuracy"] == 0
+
+
 def test_evaluate_of_no_worst_keeps_none():
     scores = service.evaluate(Reader(), written([1, 2]), torch.tensor([1, 2]), worst=0)
     assert scores["worst"] == [] and scores["accuracy"] == 1.0 and scores["ece"] == pytest.approx(1 - SURE)
@@ -177,8 +202,10 @@ def test_overrides_change_the_settings_given_and_refuse_others():
 
 def test_check_task_names_the_digits_the_model_does_not_know():
     service.check_task(Reader(classes=[3, 7]), torch.tensor([3, 7, 7]), "m")
-    with pytest.raises(ModelError, match=r"^m: the model knows the digits \[3, 7\] but the data also holds \[1, 4\]; "):
+    with pytest.raises(ModelError) as caught:
         service.check_task(Reader(classes=[3, 7]), torch.tensor([4, 3, 1, 4]), "m")
+    assert str(caught.value) == ("m: the model knows the digits [3, 7] but the data also holds [1, 4]; use the "
+                                 "dataset the model was trained on (or train one on this dataset)")
 
 
 def test_methods_lists_are_read_in_order_and_checked():
@@ -210,6 +237,8 @@ def test_options_pass_the_plans_settings_the_seed_and_the_device_only_to_the_cnn
     plan = MethodPlan(epochs=2, lr=0.5)
     assert job.options("simple_net", plan, 1, "cuda") == {"epochs": 2, "lr": 0.5, "seed": 1}
     assert job.options("cnn", plan, 1, "cuda") == {"epochs": 2, "lr": 0.5, "seed": 1, "device": "cuda"}
+    # a plan that holds only its method's own settings, as a mapping
+    assert job.options("pixel", {"distance": "l1", "ideals": None}, 0, "cpu") == {"distance": "l1", "seed": 0}
 
 
 def test_a_run_measures_saves_and_keeps_its_model(tmp_path):
@@ -233,11 +262,11 @@ def test_a_run_measures_saves_and_keeps_its_model(tmp_path):
 
 
 def test_the_job_runs_every_method_on_every_task_with_the_epochs_given(tiny, tmp_path):
-    results = job.run_all([tiny], ["pixel", "linear"], tmp_path, seed=2, epochs=1, test_sets=False)
+    config = dataclasses.replace(CompareConfig(), pixel=MethodPlan(distance="l1", ideals=2))
+    results = job.run_all([tiny], ["pixel", "linear"], tmp_path, seed=2, epochs=1, config=config, test_sets=False)
     assert [(r.method, r.task) for r in results] == [("pixel", "3 vs 7"), ("linear", "3 vs 7")]
     assert results[1].config["epochs"] == 1 and len(results[1].history) == 1 and results[1].config["seed"] == 2
-    assert results[0].config == dataclasses.asdict(service.make("pixel", seed=2, **{
-        k: v for k, v in dataclasses.asdict(CompareConfig().pixel).items() if v is not None}).config)
+    assert results[0].config == dataclasses.asdict(service.make("pixel", seed=2, distance="l1", ideals=2).config)
     assert all(r.model is not None for r in results)
 
 
@@ -258,3 +287,77 @@ def test_the_stress_and_corruption_sets_are_scored_for_ten_digit_models_only():
                        "held-out kinds": 0.0}
     assert job.corruption_scores(reader, None) is None
     assert job.corruption_scores(Reader(classes=[3, 7]), damaged) is None
+
+
+@pytest.fixture(scope="module")
+def ten():
+    return load_task("mnist", quick=True)  # 600 to fit, 300 to calibrate, 300 to test
+
+
+def _small_sets(ten) -> dict[str, Digits]:
+    """Stand-ins for the stress and corruption sets: 30 real test digits each, all in the first category."""
+    images, labels = ten.test_images[:30], ten.test_labels[:30]
+    return {"stress": Digits(images, labels, torch.arange(30), "stress"),
+            "corrupted": Digits(images, labels, torch.arange(30), "corrupted")}
+
+
+class Stop(Exception):
+    """Raised by a spy once it has seen what it came for."""
+
+
+def test_a_run_fits_on_the_tasks_images_on_its_device_validating_on_the_test_images(tiny, tmp_path, monkeypatch):
+    seen, real_make = {}, job.make
+
+    def spying_make(method, **options):
+        seen[method] = options
+        if method == "cnn":
+            raise Stop  # what it was made with is all this test asks of the cnn
+        clf = real_make(method, **options)
+        fit = clf.fit
+        clf.fit = lambda *args, **kwargs: seen.setdefault("fit", (args, kwargs)) and fit(*args, **kwargs)
+        return clf
+
+    monkeypatch.setattr(job, "make", spying_make)
+    with pytest.raises(Stop):
+        job.run_one("cnn", tiny, MethodPlan(epochs=1), tmp_path, seed=5, device="cpu")
+    assert seen["cnn"] == {"epochs": 1, "seed": 5, "device": "cpu"}
+    job.run_one("linear", tiny, MethodPlan(epochs=1), tmp_path, seed=5, device="cpu")
+    assert seen["linear"] == {"epochs": 1, "seed": 5}
+    (images, labels), kwargs = seen["fit"]
+    assert images is tiny.train_images and labels is tiny.train_labels and kwargs["device"] == "cpu"
+    assert kwargs["valid"][0] is tiny.test_images and kwargs["valid"][1] is tiny.test_labels
+
+
+def test_a_ten_digit_run_is_scored_on_the_stress_and_corruption_sets_given(ten, tmp_path):
+    import time
+
+    sets = _small_sets(ten)
+    start = time.perf_counter()
+    result = job.run_one("pixel", ten, MethodPlan(), tmp_path, seed=0, device="cpu", shaken=sets["stress"],
+                         damaged=sets["corrupted"])
+    took = time.perf_counter() - start
+    assert 0 < result.train_seconds < took and 0 < result.predict_seconds_per_image < took
+    on_stress = job.stress_evaluation(result.model, sets["stress"])
+    assert result.stress == on_stress["by_category"] and set(result.stress) == {"fonts", "all"}
+    assert result.stress_ece == on_stress["ece"] and result.reliability["stress"] == on_stress["reliability"]
+    assert result.corrupted == job.corruption_scores(result.model, sets["corrupted"])
+    assert result.corrupted["all"] == result.stress["all"]  # the same 30 digits, read the same way
+    assert len(result.worst) == 9  # the default
+
+
+def test_the_job_builds_the_stress_and_corruption_sets_once_and_only_for_ten_digits(ten, tiny, tmp_path, monkeypatch):
+    asked, sets = [], _small_sets(ten)
+    monkeypatch.setattr(job.datasets, "load", lambda name, split: asked.append((name, split)) or sets[name])
+    config = CompareConfig(pixel=MethodPlan(distance="l1"), linear=MethodPlan(lr=0.5), worst=3)
+    results = job.run_all([tiny, ten], ["pixel", "linear"], tmp_path, epochs=1, config=config)
+    assert asked == [("stress", "valid"), ("corrupted", "valid")]
+    assert [(r.method, r.task) for r in results] == [("pixel", "3 vs 7"), ("linear", "3 vs 7"), ("pixel", "0-9"),
+                                                     ("linear", "0-9")]
+    assert [r.stress is not None for r in results] == [False, False, True, True]
+    assert [r.corrupted is not None for r in results] == [False, False, True, True]
+    assert all(len(r.worst) == 3 for r in results) and results[3].config["seed"] == 0
+    assert results[3].config["lr"] == 0.5 and results[3].config["epochs"] == 1  # the config's plan, and epochs
+    asked.clear()
+    job.run_all([ten], ["pixel"], tmp_path, config=config, test_sets=False)
+    job.run_all([tiny], ["pixel"], tmp_path, config=config)
+    assert asked == []

@@ -39,11 +39,11 @@ def folder_bytes(folder: Path) -> int:
 
 
 def count_parameters(clf) -> int:
-    """How many numbers the fitted model holds: its network's parameters, or its stored tensors."""
-    for name in ("model_", "net_", "module_"):
-        module = getattr(clf, name, None)
-        if isinstance(module, torch.nn.Module):
-            return sum(p.numel() for p in module.parameters())
+    """How many numbers the fitted model holds: its network's parameters (every network classifier keeps
+    it in `model_`), or its stored float tensors (pixel similarity's ideal digits)."""
+    network = getattr(clf, "model_", None)
+    if isinstance(network, torch.nn.Module):
+        return sum(p.numel() for p in network.parameters())
     return sum(v.numel() for v in vars(clf).values() if isinstance(v, torch.Tensor) and v.is_floating_point())
 
 
