@@ -361,3 +361,41 @@ def test_the_job_builds_the_stress_and_corruption_sets_once_and_only_for_ten_dig
     job.run_all([ten], ["pixel"], tmp_path, config=config, test_sets=False)
     job.run_all([tiny], ["pixel"], tmp_path, config=config)
     assert asked == []
+
+
+class Bar:
+    """A stand-in for console.progress_bar that records what the job shows."""
+
+    def __init__(self, **options):
+        self.options, self.calls = options, []
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *error):
+        return False
+
+    def add_task(self, description, total=None):
+        self.calls.append(("add", description, total))
+        return 7
+
+    def update(self, task, **changes):
+        self.calls.append(("update", task, changes))
+
+    def advance(self, task):
+        self.calls.append(("advance", task))
+
+
+def test_the_job_plans_each_run_for_its_device_and_shows_its_progress(tiny, tmp_path, monkeypatch):
+    bars, runs = [], []
+    monkeypatch.setattr(job, "progress_bar", lambda **options: bars.append(Bar(**options)) or bars[-1])
+    monkeypatch.setattr(job, "run_one", lambda *args: runs.append(args) or args[0])
+    config = CompareConfig(worst=4)
+    assert job.run_all([tiny], ["linear", "cnn"], tmp_path, 3, "cuda", None, config, False) == ["linear", "cnn"]
+    assert [run[1] is tiny for run in runs] == [True, True]
+    assert [run[:1] + run[2:] for run in runs] == [("linear", config.linear, tmp_path, 3, "cuda", 4, None, None),
+                                                   ("cnn", config.cnn_on_gpu, tmp_path, 3, "cuda", 4, None, None)]
+    assert len(bars) == 1 and bars[0].options == {"transient": False}  # the bar stays on screen afterwards
+    assert bars[0].calls == [("add", "compare", 2), ("update", 7, {"description": "linear on 3 vs 7"}), ("advance", 7),
+                             ("update", 7, {"description": "cnn on 3 vs 7"}), ("advance", 7),
+                             ("update", 7, {"description": "compared"})]

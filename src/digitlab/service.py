@@ -19,6 +19,7 @@ import torch
 
 from digitlab import metrics
 from digitlab.errors import DigitlabError, ModelError
+from digitlab.train.devices import batched
 
 
 # Images scored at once: a batch's float copy and activations stay small (4,096 are 13 MB as float)
@@ -64,7 +65,7 @@ def predict(clf, images: torch.Tensor, model: str = "the model") -> Predictions:
     SCORE_BATCH; a model whose outputs are not numbers is the user's ModelError naming `model`. What
     `predict`, `evaluate`, the web page and `digitlab.read` all answer with."""
     classes = clf.classes_.tolist()
-    proba = torch.cat([clf.predict_proba(batch).float().cpu() for batch in images.split(SCORE_BATCH)])
+    proba = batched(lambda batch: clf.predict_proba(batch).float().cpu(), images, SCORE_BATCH, images.device)
     top, best = check_outputs(proba, model).max(1)  # (N, K) -> (N,) largest probabilities, their columns
     return Predictions(classes, proba, [classes[i] for i in best.tolist()], top.tolist())
 

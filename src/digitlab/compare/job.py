@@ -102,7 +102,7 @@ def run_one(method: str, task: Task, plan: MethodPlan, out: Path, seed: int, dev
         predict_seconds_per_image=scores["seconds_per_image"],
         parameters=count_parameters(clf),
         size_bytes=folder_bytes(model_dir),
-        history=list(getattr(clf, "history_", [])),
+        history=list(clf.history_),  # every fitted classifier has one (pixel similarity: empty)
         classes=task.classes,
         confusion=scores["confusion"],
         worst=scores["worst"],

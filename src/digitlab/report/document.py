@@ -73,7 +73,7 @@ def _not_drawn(result: Result, why: str) -> str:
     return f'<p class="not-drawn">{html.escape(f"{result.method}, {result.task}")}: not drawn ({html.escape(why)}).</p>'
 
 
-NO_MODEL = "this report was rendered from results without their fitted models; `digitlab compare` keeps them"
+NO_MODEL = "this report was rendered from results without their fitted models; digitlab compare keeps them"
 
 
 def _explained_sections(results: Sequence[Result]) -> tuple[str, str]:
