@@ -176,9 +176,39 @@ def test_evaluate_scores_in_batches_with_the_same_answers(mnist_test, monkeypatc
     ("pixel", {"distance": "l1", "deskew": True, "ideals": 2, "kmeans_starts": 2}),
     ("simple_net", {"epochs": 1, "lr": 0.3, "batch_size": 32, "deskew": True})])
 def test_every_setting_of_a_plan_reaches_the_saved_model(method, plan, tiny, tmp_path):
-    result = run_one(method, tiny, plan, tmp_path, seed=0, device="cpu")
-    saved = dataclasses.asdict(classifiers.load(result.model_dir).config)
-    assert result.config == saved == {**saved, **plan}
+    result = run_one(method, tiny, plan, tmp_path, seed=3, device="cpu")
+    saved = dataclasses.asdict(service.load(result.model_dir).config)
+    assert result.config == saved == {**saved, **plan, "seed": 3}
+    assert result.model.config == service.load(result.model_dir).config  # the fitted model, kept in memory
+
+
+def test_a_plan_setting_the_method_lacks_is_refused_not_dropped(tiny, tmp_path):
+    with pytest.raises(DigitlabError) as caught:
+        run_one("pixel", tiny, {"epochs": 3}, tmp_path, seed=0, device="cpu")
+    message = str(caught.value)
+    assert message.startswith("epochs: the pixel method has no such option; its options are ")
+    assert message.endswith(", ".join(sorted(classifiers.PixelConfig.__dataclass_fields__))) and "\n" not in message
+    assert not any(tmp_path.iterdir())  # refused before anything was trained or saved
+
+
+def test_make_refuses_each_option_the_method_lacks_and_keeps_the_rest():
+    with pytest.raises(DigitlabError, match=r"^device: the linear method has no such option; its options are "
+                                            r"batch_size, deskew, epochs, .*turn$"):
+        service.make("linear", epochs=2, device="cpu")
+    with pytest.raises(DigitlabError, match="^distance: the simple_net method"):
+        service.make("simple_net", distance="l1", epochs=None)
+    assert service.make("linear", epochs=2, device=None, lr=None).config == classifiers.LinearConfig(epochs=2)
+    with pytest.raises(DigitlabError, match="unknown method 'svm'"):
+        service.make("svm", epochs=2)
+
+
+def test_the_job_gives_the_device_only_to_the_method_that_takes_one():
+    from digitlab.compare.job import options
+
+    plan = {"epochs": 2, "distance": None}
+    assert options("linear", plan, seed=4, device="cuda") == {"epochs": 2, "seed": 4}
+    assert options("cnn", plan, seed=4, device="cuda") == {"epochs": 2, "seed": 4, "device": "cuda"}
+    assert options("pixel", {"distance": "l1", "ideals": None}, 0, "cpu") == {"distance": "l1", "seed": 0}
 
 
 def test_the_default_job_deskews_the_cheap_methods_and_trains_the_net_at_its_chosen_lr():

@@ -74,7 +74,7 @@ def test_the_evaluate_command_prints_actual_rows_and_predicted_columns(monkeypat
     from digitlab.data import datasets
 
     test_set = types.SimpleNamespace(images=_images(), labels=LABELS, index=torch.arange(len(LABELS)))
-    monkeypatch.setattr(service, "load_model", lambda folder: ThreesAsEights())
+    monkeypatch.setattr(service, "load", lambda folder: ThreesAsEights())
     monkeypatch.setattr(datasets, "load", lambda name, split=None: test_set)
     code, out, _ = digitlab(capsys, "evaluate", "some-model", "--dataset", "mnist")
     assert code == 0

@@ -6,6 +6,7 @@ The browser test screenshots the page to test-artifacts/report.png (git-ignored)
 from __future__ import annotations
 
 import base64
+import dataclasses
 import io
 import re
 import shutil
@@ -27,9 +28,9 @@ ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
 
 
 @pytest.fixture(scope="module")
-def page_path(tmp_path_factory):
-    """A report from real quick runs: pixel and linear on 3 vs 7 and on ten digits, the ten-digit
-    models also scored on small slices of the stress and corruption sets."""
+def runs(tmp_path_factory):
+    """Real quick runs: pixel and linear on 3 vs 7 and on ten digits, the ten-digit models also scored
+    on small slices of the stress and corruption sets; (results, tasks, their folder)."""
     out = tmp_path_factory.mktemp("report")
     tasks = [load_task(name, quick=True) for name in ("mnist_tiny", "mnist")]
     plans = {"pixel": {}, "linear": {"epochs": 2}}  # each only options its method has
@@ -42,7 +43,32 @@ def page_path(tmp_path_factory):
                      torch.arange(3 * kinds) // 3 * corrupted.PER_KIND, "corrupted_raw")
     results = [run_one(m, t, plans[m], out, seed=0, device="cpu", shaken=shaken, damaged=damaged)
                for t in tasks for m in ("pixel", "linear")]
+    for result in results:  # the report draws from the models in memory, never back from their folders
+        shutil.rmtree(result.model_dir)
+    return results, tasks, out
+
+
+@pytest.fixture(scope="module")
+def page_path(runs):
+    results, tasks, out = runs
     return document.write(out / "report.html", results, tasks, {"seed": 0}, document.environment("cpu"))
+
+
+def _section(page: str, key: str) -> str:
+    return page.split(f'<section id="{key}">')[1].split("</section>")[0]
+
+
+def test_a_report_without_its_models_says_so_where_their_pictures_would_be(runs):
+    results, tasks, _ = runs
+    bare = [dataclasses.replace(r, model=None) for r in results]
+    page = document.render(bare[:1] + results[1:], tasks, {"seed": 0}, document.environment("cpu"))
+    for key in ("learned", "why-wrong"):
+        section = _section(page, key)
+        assert section.count('<p class="not-drawn">pixel, 3 vs 7: not drawn (this report was rendered from '
+                             "results without their fitted models") == 1, section
+        assert section.count("<img") == 3 and "<figcaption>pixel, 3 vs 7</figcaption>" not in section
+        assert "<figcaption>linear, 3 vs 7</figcaption>" in section
+    assert page.count('class="not-drawn"') == 2  # nothing else is missing
 
 
 def test_every_section_is_there_and_every_picture_is_an_embedded_png(page_path):
@@ -58,8 +84,9 @@ def test_every_section_is_there_and_every_picture_is_an_embedded_png(page_path):
     for row in ("pixel", "linear"):  # each model's temperature and its calibration errors
         assert re.search(rf"<td>{row}</td><td>0-9</td><td>[\d.]+</td><td>300</td>(<td>[\d.]+%</td>){{3}}</tr>",
                          calibrated), calibrated
-    learned = page.split('<section id="learned">')[1].split("</section>")[0]
+    learned = _section(page, "learned")
     assert learned.count("<img") == 4 and "<figcaption>linear, 0-9</figcaption>" in learned
+    assert _section(page, "why-wrong").count("<img") == 4 and 'class="not-drawn"' not in page
     for source in sources:
         prefix = "data:image/png;base64,"
         assert source.startswith(prefix)

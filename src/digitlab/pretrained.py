@@ -64,12 +64,12 @@ def path(method: str) -> Path:
 
 def load(method: str = "cnn"):
     """A shipped model, e.g. load("cnn"); a ModelError names the file if the package is damaged."""
-    from digitlab import classifiers
+    from digitlab import service
     from digitlab.errors import ModelError
 
     if method not in RECIPES:
         raise ModelError(f"no shipped model for {method!r}; there are: {', '.join(RECIPES)}")
-    return classifiers.load(path(method))
+    return service.load(path(method))
 
 
 def recorded() -> dict:
@@ -109,14 +109,14 @@ def build(out: Path, methods=tuple(RECIPES)) -> dict:
     """Train each method on MNIST's training images less the held-out ones, calibrate it on
     heldout.CALIBRATION, save it under out/<method>, and write out/accuracy.json with each one's
     scores and recipe."""
-    from digitlab import classifiers
+    from digitlab import service
     from digitlab.data import datasets, heldout
 
     fit, held = heldout.split(datasets.load("mnist", "train"), "mnist")
     out.mkdir(parents=True, exist_ok=True)
     fitted = {}
     for method in methods:
-        fitted[method] = classifiers.make(method, **RECIPES[method]).fit(fit.images, fit.labels)
+        fitted[method] = service.make(method, **RECIPES[method]).fit(fit.images, fit.labels)
         fitted[method].calibrate(held.images, held.labels)
         fitted[method].save(out / method)
     return _record(out, fitted)
@@ -141,20 +141,20 @@ def _record(out: Path, fitted: dict) -> dict:
 
 def rescore(out: Path, methods=tuple(RECIPES)) -> dict:
     """Score the saved models in `out` again and rewrite out/accuracy.json; nothing is trained."""
-    from digitlab import classifiers
+    from digitlab import service
 
-    return _record(out, {m: classifiers.load(out / m) for m in methods})
+    return _record(out, {m: service.load(out / m) for m in methods})
 
 
 def recalibrate(out: Path, methods=tuple(RECIPES)) -> dict:
     """Calibrate the saved models in `out` again on today's calibration digits (after a change to
     heldout.with_damage), save them and rewrite out/accuracy.json; nothing is trained. The same as
     build for a model whose recipe has not changed: training is seeded."""
-    from digitlab import classifiers
+    from digitlab import service
     from digitlab.data import datasets, heldout
 
     _, held = heldout.split(datasets.load("mnist", "train"), "mnist")
-    fitted = {m: classifiers.load(out / m).calibrate(held.images, held.labels) for m in methods}
+    fitted = {m: service.load(out / m).calibrate(held.images, held.labels) for m in methods}
     for method, clf in fitted.items():
         clf.save(out / method)
     return _record(out, fitted)

@@ -1,7 +1,12 @@
-"""What the commands, the compare job, the web page and the report share: a classifier made from the
-options set (`make`, `with_overrides`, `options_of`), loaded (`load_model`), checked against a task's
-digits (`check_task`), evaluated in batches (`evaluate`: accuracy, confusion, calibration, the worst
-images), and the methods a `--methods` list names (`parse_methods`)."""
+"""The one service layer: what the commands, the compare job, the web page and the report share.
+
+A classifier made from the options set (`make`, which refuses one its method lacks; `with_overrides`,
+`options_of`), loaded from its folder (`load`: the one place a saved model is loaded), asked about
+images (`predict`: probabilities checked finite, the digit each image reads as), checked against a
+task's digits (`check_task`) and scored in batches (`evaluate`: accuracy, confusion, calibration,
+the worst images); the methods a `--methods` list names (`parse_methods`). Only this module calls
+`classifiers.make` and `classifiers.load` (tests/test_architecture.py holds everyone else to it).
+"""
 
 from __future__ import annotations
 
@@ -14,6 +19,7 @@ import torch
 
 from digitlab import metrics
 from digitlab.errors import DigitlabError, ModelError
+from digitlab.train.devices import batched
 
 
 # Images scored at once: a batch's float copy and activations stay small (4,096 are 13 MB as float)
@@ -34,12 +40,34 @@ def folder_bytes(folder: Path) -> int:
 
 
 def count_parameters(clf) -> int:
-    """How many numbers the fitted model holds: its network's parameters, or its stored tensors."""
-    for name in ("model_", "net_", "module_"):
-        module = getattr(clf, name, None)
-        if isinstance(module, torch.nn.Module):
-            return sum(p.numel() for p in module.parameters())
+    """How many numbers the fitted model holds: its network's parameters (every network classifier keeps
+    it in `model_`), or its stored float tensors (pixel similarity's ideal digits)."""
+    network = getattr(clf, "model_", None)
+    if isinstance(network, torch.nn.Module):
+        return sum(p.numel() for p in network.parameters())
     return sum(v.numel() for v in vars(clf).values() if isinstance(v, torch.Tensor) and v.is_floating_point())
+
+
+@dataclass(frozen=True)
+class Predictions:
+    """What a model says about N images: `proba` (N, K) float32 on the CPU, columns in the order of
+    `classes` (the model's digits), every number finite; `digits` the digit each image reads as (its
+    most probable class; the first of a tie) and `top` that class's probability."""
+
+    classes: list[int]
+    proba: torch.Tensor
+    digits: list[int]
+    top: list[float]  # each image's largest probability, the one for its digit
+
+
+def predict(clf, images: torch.Tensor, model: str = "the model") -> Predictions:
+    """A fitted classifier's answers for `images` ((N, 28, 28) uint8, or float in [0, 1]), in batches of
+    SCORE_BATCH; a model whose outputs are not numbers is the user's ModelError naming `model`. What
+    `predict`, `evaluate`, the web page and `digitlab.read` all answer with."""
+    classes = clf.classes_.tolist()
+    proba = batched(lambda batch: clf.predict_proba(batch).float().cpu(), images, SCORE_BATCH, images.device)
+    top, best = check_outputs(proba, model).max(1)  # (N, K) -> (N,) largest probabilities, their columns
+    return Predictions(classes, proba, [classes[i] for i in best.tolist()], top.tolist())
 
 
 def evaluate(clf, images: torch.Tensor, labels: torch.Tensor, worst: int = 9, model: str = "the model") -> dict:
@@ -47,8 +75,7 @@ def evaluate(clf, images: torch.Tensor, labels: torch.Tensor, worst: int = 9, mo
     image and the worst images of a fitted model."""
     classes = clf.classes_.cpu()
     start = time.perf_counter()
-    proba = torch.cat([clf.predict_proba(batch).float().cpu() for batch in images.split(SCORE_BATCH)])
-    proba = check_outputs(proba, model)  # (N, K)
+    proba = predict(clf, images, model).proba  # (N, K)
     seconds = time.perf_counter() - start
     predicted = proba.argmax(1)  # (N,) class indices, columns follow classes_
     actual = torch.searchsorted(classes, labels)  # (N,) digits -> class indices
@@ -76,8 +103,9 @@ def check_outputs(proba: torch.Tensor, model: str) -> torch.Tensor:
     return proba
 
 
-def load_model(folder: str | Path):
-    """A saved classifier from its folder; a missing or damaged folder is the user's ModelError."""
+def load(folder: str | Path):
+    """A saved classifier from its folder (the one place a saved model is loaded); a missing or damaged
+    folder is the user's ModelError, naming it."""
     from digitlab import classifiers
 
     path = Path(folder)
@@ -106,13 +134,20 @@ def options_of(method: str) -> set[str]:
 
 
 def make(method: str, **options):
-    """classifiers.make with the options this method has and that are set (not None): the one place
-    the commands' settings (--epochs, --lr, --seed, --recipe, the device, a CompareConfig plan)
-    override a method's defaults."""
+    """A new classifier of `method` with the options that are set (not None) in its defaults' place: the
+    one place the commands' settings (--epochs, --lr, --seed, --recipe, the device, a CompareConfig
+    plan) override a method's defaults. An option set that the method lacks is refused, never dropped:
+    it would change nothing the user could see."""
     from digitlab import classifiers
 
-    accepted = options_of(method)
-    return classifiers.make(method, **{k: v for k, v in options.items() if v is not None and k in accepted})
+    given = {k: v for k, v in options.items() if v is not None}
+    if method in classifiers.CLASSES:
+        accepted = options_of(method)
+        unknown = sorted(set(given) - accepted)
+        if unknown:
+            raise DigitlabError(f"{unknown[0]}: the {method} method has no such option; "
+                                f"its options are {', '.join(sorted(accepted))}")
+    return classifiers.make(method, **given)
 
 
 def with_overrides(clf, **options):

@@ -79,6 +79,8 @@ def run(args: argparse.Namespace) -> int:
         **{f"{t.name} images (train / calibrate / test)":
            f"{len(t.train_labels):,} / {_count(t.calibration_labels)} / {len(t.test_labels):,}" for t in tasks},
     }
+    # Each result carries its fitted model (Result.model): the report draws what the models learned and
+    # why they erred from those, never from the folders just written.
     with console.status("drawing the report"):
         page = document.write(out / "report.html", results, tasks, settings, document.environment(device))
     Console(width=max(Console().width, 170)).print(_table(results))

@@ -50,7 +50,7 @@ def run(args: argparse.Namespace) -> int:
     from digitlab.data import datasets
     from digitlab.metrics import ECE_BINS
 
-    clf = service.load_model(args.model)
+    clf = service.load(args.model)
     classes = clf.classes_.tolist()
     dataset = args.dataset or ("mnist" if len(classes) == 10 else "mnist_sample")
     test = datasets.load(dataset, datasets.evaluation_split(dataset))

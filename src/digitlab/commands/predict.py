@@ -207,10 +207,11 @@ def read_images(paths: list[str], unreadable: Unreadable, as_is: bool = False, b
     return (inputs[torch.from_numpy(read)] if read.any() else None), [p for p, ok in zip(paths, read) if ok]
 
 
-def answer(path: str, seen, row: list[float], classes: list[int], shown: Path | None, as_json: bool,
+def answer(path: str, seen, row: list[float], digit: int, classes: list[int], shown: Path | None, as_json: bool,
            why: dict | None = None, declined: str | None | bool = False) -> str:
     """One image's line, JSON or text; `row` holds its probabilities as plain floats (reading them
-    one at a time out of a tensor cost a fifth of a 100,000-image stream); `why` is explanations.to_json's;
+    one at a time out of a tensor cost a fifth of a 100,000-image stream), `digit` what the model reads
+    (service.predict's); `why` is explanations.to_json's;
     `declined` the reason the answer is withheld (decline.REASONS), None for an answer, False when
     declining is off (--no-decline: the line as it was before digitlab could decline)."""
     import json
@@ -220,7 +221,7 @@ def answer(path: str, seen, row: list[float], classes: list[int], shown: Path | 
     from digitlab.store.files import atomic_write
     from digitlab.trust.decline import note
 
-    best = max(range(len(row)), key=row.__getitem__)
+    best = classes.index(digit)  # the column of the model's answer
     if shown:
         with atomic_write(shown) as f:
             Image.fromarray((seen * 255).round().byte().numpy()).save(f, format="PNG")
@@ -270,7 +271,7 @@ def run(args: argparse.Namespace) -> int:
     from digitlab.trust import decline
 
     model, args.images = split_model(args.images, more=bool(args.from_file))
-    clf = service.load_model(model) if model else pretrained.load("cnn")
+    clf = service.load(model) if model else pretrained.load("cnn")
     model = model or "the shipped cnn"
     classes = clf.classes_.tolist()
     namer, unreadable, predicted = ShownNames(), Unreadable(), 0
@@ -279,15 +280,15 @@ def run(args: argparse.Namespace) -> int:
         inputs, paths = read_images(batch, unreadable, args.as_is, blanks=args.decline)  # (n, 28, 28) in [0, 1]
         if inputs is None:
             continue
-        proba = service.check_outputs(clf.predict_proba(inputs).float().cpu(), model)  # (n, K), columns follow classes_
-        reasons = decline.reasons(inputs, proba, decline.method_of(clf)) if args.decline else [False] * len(paths)
+        said = service.predict(clf, inputs, model)  # proba (n, K), columns follow classes_
+        reasons = decline.reasons(inputs, said.proba, decline.method_of(clf)) if args.decline else [False] * len(paths)
         lines = []
-        for path, seen, row, declined in zip(paths, inputs, proba.tolist(), reasons):
+        for path, seen, row, digit, declined in zip(paths, inputs, said.proba.tolist(), said.digits, reasons):
             shown = Path(args.show) / namer(path) if args.show else None
             why = None
             if args.explain and declined != decline.NO_DIGIT:  # a blank square has nothing to explain
                 why = explained(clf, seen, path, args.explain, explained_names)
-            lines.append(answer(path, seen, row, classes, shown, args.json, why, declined))
+            lines.append(answer(path, seen, row, digit, classes, shown, args.json, why, declined))
         print("\n".join(lines))
         sys.stdout.flush()  # a reader of the stream gets each batch's answers as they are made
         predicted += len(paths)

@@ -45,11 +45,11 @@ def resume_hint(args: argparse.Namespace, out) -> str:
 
 def _saved_epoch(out, fallback: int | None) -> int | None:
     """The last epoch the checkpoint on disk holds: Ctrl-C may land just after a save finished."""
-    from digitlab import classifiers
+    from digitlab import service
     from digitlab.errors import DigitlabError
 
     try:
-        return classifiers.load(out).state_["epoch"]
+        return service.load(out).state_["epoch"]
     except DigitlabError:
         return fallback
 
@@ -155,18 +155,19 @@ def _new(args: argparse.Namespace, out, device):
     from digitlab import service
 
     _check_new_out(out)
+    takes_device = "device" in service.options_of(args.method)  # the cnn: its preset's GPU form on a GPU
     return service.make(args.method, seed=args.seed, epochs=args.epochs, lr=args.lr, batch_size=args.batch_size,
-                        preset=args.recipe, device=device)
+                        preset=args.recipe, device=device if takes_device else None)
 
 
 def _resumed(args: argparse.Namespace, task, out):
     """The model in `out`, checked against METHOD and the dataset, with --epochs and --lr applied."""
-    from digitlab import classifiers, service
+    from digitlab import service
     from digitlab.errors import ModelError
 
     if not out.is_dir():
         raise ModelError(f"--resume: {out} holds no checkpoint; train without --resume first (or give its --out)")
-    clf = classifiers.load(out)
+    clf = service.load(out)
     if clf.method != args.method:
         raise ModelError(f"--resume: {out} holds a {clf.method} model, not {args.method}; "
                          f"resume it with: digitlab train {clf.method} --dataset {args.dataset} --out {out} --resume")

@@ -6,7 +6,7 @@ from __future__ import annotations
 import dataclasses
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
@@ -16,7 +16,7 @@ from digitlab.compare.tasks import Task, calibrate
 from digitlab.console import progress_bar
 from digitlab.data import datasets
 from digitlab.data.digits import Digits
-from digitlab.service import Worst, count_parameters, evaluate, folder_bytes, make
+from digitlab.service import Worst, count_parameters, evaluate, folder_bytes, make, options_of
 
 
 @dataclass
@@ -43,6 +43,9 @@ class Result:
     # ten-digit models: accuracy on the corruption set as predict reads it, by kind, "all", "seen kinds"
     # and "held-out kinds" (corrupted.accuracy_by_kind)
     corrupted: dict | None = None
+    # The fitted classifier itself, kept in memory for the report's pictures of what it learned and why
+    # it erred; never saved with the result (its folder, model_dir, is the saved form). None: not kept.
+    model: object | None = field(default=None, repr=False, compare=False)
 
 
 def stress_evaluation(clf, shaken: Digits | None) -> dict | None:
@@ -68,12 +71,19 @@ def corruption_scores(clf, damaged: Digits | None) -> dict | None:
     return corrupted.accuracy_by_kind(clf.predict(damaged.images), damaged.labels, damaged.index)
 
 
+def options(method: str, plan: MethodPlan, seed: int, device: str) -> dict:
+    """What `make` gets for one run: the plan's settings that are set, the seed, and the device only
+    where the method takes one (the cnn: it picks its preset's GPU form there)."""
+    chosen = {k: v for k, v in plan.items() if v is not None}
+    return {**chosen, "seed": seed, **({"device": device} if "device" in options_of(method) else {})}
+
+
 def run_one(method: str, task: Task, plan: MethodPlan, out: Path, seed: int, device: str,
             worst: int = 9, shaken: Digits | None = None, damaged: Digits | None = None) -> Result:
     """Fit one method on one task, calibrate it on the held-out images, measure it (on the stress set
     `shaken` and the corruption set `damaged` too, where given and the task is the ten digits), save
     it under `out`."""
-    clf = make(method, seed=seed, device=device, **plan)
+    clf = make(method, **options(method, plan, seed, device))
     start = time.perf_counter()
     clf.fit(task.train_images, task.train_labels, valid=(task.test_images, task.test_labels), device=device)
     train_seconds = time.perf_counter() - start  # the fit alone, comparable with earlier runs' figures
@@ -90,7 +100,7 @@ def run_one(method: str, task: Task, plan: MethodPlan, out: Path, seed: int, dev
         predict_seconds_per_image=scores["seconds_per_image"],
         parameters=count_parameters(clf),
         size_bytes=folder_bytes(model_dir),
-        history=list(getattr(clf, "history_", [])),
+        history=list(clf.history_),  # every fitted classifier has one (pixel similarity: empty)
         classes=task.classes,
         confusion=scores["confusion"],
         worst=scores["worst"],
@@ -103,12 +113,14 @@ def run_one(method: str, task: Task, plan: MethodPlan, out: Path, seed: int, dev
         calibration=clf.calibration_,
         reliability={"test": scores["reliability"], **({"stress": on_stress["reliability"]} if on_stress else {})},
         corrupted=corruption_scores(clf, damaged),
+        model=clf,
     )
 
 
 def run_all(tasks: Sequence[Task], methods: Sequence[str], out: Path, seed: int = 0, device: str = "cpu",
             epochs: int | None = None, config: CompareConfig = CompareConfig(), test_sets: bool = True) -> list[Result]:
-    """Every method on every task, with a progress bar over the runs; models saved under `out`.
+    """Every method on every task, with a progress bar over the runs; models saved under `out` and kept
+    in each Result's `model` for the report.
     With `test_sets`, every ten-digit model is also scored on the stress set and on the corruption set
     as predict reads it (each built once, then cached)."""
     ten = any(task.classes == list(range(10)) for task in tasks)

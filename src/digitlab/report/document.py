@@ -15,7 +15,7 @@ import torch
 from matplotlib.figure import Figure
 
 from digitlab import __version__
-from digitlab.report.figures import (_model, confusion_figure, example_digits, learned_figure, learning_curves,
+from digitlab.report.figures import (confusion_figure, example_digits, learned_figure, learning_curves,
                                      mean_digits, png_uri, reliability_figure, top_losses_figure, why_wrong_figure)
 from digitlab.store.files import atomic_write
 
@@ -68,16 +68,29 @@ def environment(device) -> dict[str, str]:
     }
 
 
+def _not_drawn(result: Result, why: str) -> str:
+    """The visible line that stands where a model's picture cannot be drawn."""
+    return f'<p class="not-drawn">{html.escape(f"{result.method}, {result.task}")}: not drawn ({html.escape(why)}).</p>'
+
+
+NO_MODEL = "this report was rendered from results without their fitted models; digitlab compare keeps them"
+
+
 def _explained_sections(results: Sequence[Result]) -> tuple[str, str]:
+    """What each model learned and why its top losses went wrong, drawn from the fitted models the
+    results carry; where one is missing, a line saying so stands in its place."""
     learned, why = [], []
     for r in results:
-        clf = _model(r)
-        if clf is None:
+        if r.model is None:
+            learned.append(_not_drawn(r, NO_MODEL))
+            why.append(_not_drawn(r, NO_MODEL))
             continue
-        learned.append(_img(learned_figure(clf), f"{r.method}, {r.task}"))
+        learned.append(_img(learned_figure(r.model), f"{r.method}, {r.task}"))
         if r.worst:
-            why.append(_img(why_wrong_figure(clf, r), f"{r.method}, {r.task}"))
-    intro = ("<p>Computed by explain.py from the saved models. pixel: each class's ideal digits, a row a class"
+            why.append(_img(why_wrong_figure(r.model, r), f"{r.method}, {r.task}"))
+        else:
+            why.append(_not_drawn(r, "no top losses were kept for it"))
+    intro = ("<p>Computed by explain.py from the fitted models. pixel: each class's ideal digits, a row a class"
              " (the class's mean, or the means of its groups of alike digits, the commonest first); linear: each"
              " class's weight per pixel; simple_net: the first layer's units with the largest outgoing weights;"
              " cnn: the first convolution's filters. Red is positive, blue negative.</p>")
@@ -175,6 +188,7 @@ figure { display: inline-block; margin: 0.5em 1em 0.5em 0; vertical-align: top; 
 figcaption { font-size: 0.8em; color: #555; }
 img { max-width: 100%; }
 section { border-top: 1px solid #ddd; margin-top: 1.5em; }
+.not-drawn { color: #a40; font-style: italic; }
 """
 
 

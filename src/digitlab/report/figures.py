@@ -157,17 +157,6 @@ def signed_grid(maps: Sequence[torch.Tensor], titles: Sequence[str], columns: in
     return fig
 
 
-def _model(result: Result):
-    """The result's saved classifier, or None when its folder is gone (a report rendered later)."""
-    from digitlab.classifiers import load
-    from digitlab.errors import DigitlabError
-
-    try:
-        return load(result.model_dir)
-    except (DigitlabError, OSError):
-        return None
-
-
 def learned_figure(clf) -> Figure:
     """explanations.learned's pictures: the mean digits in grey, weights and filters in red and blue."""
     from digitlab.explain import explanations

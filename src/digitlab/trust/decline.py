@@ -96,14 +96,12 @@ def method_of(clf) -> str:
 
 def answers(clf, images: torch.Tensor, decline: bool = True) -> list[Answer]:
     """Each of `images` ((N, 28, 28) in [0, 1]) answered by `clf`, or declined with its reason."""
-    classes = clf.classes_.tolist()
-    proba = clf.predict_proba(images).float().cpu()  # (N, K), columns follow classes
-    why = reasons(images, proba, method_of(clf)) if decline else [None] * len(images)
-    out = []
-    for row, because in zip(proba.tolist(), why):
-        best = max(range(len(row)), key=row.__getitem__)
-        out.append(Answer(None if because else classes[best], row[best], because, classes, row))
-    return out
+    from digitlab import service
+
+    said = service.predict(clf, images, method_of(clf))  # proba (N, K), columns follow classes
+    why = reasons(images, said.proba, method_of(clf)) if decline else [None] * len(images)
+    return [Answer(None if because else digit, top, because, said.classes, row)
+            for row, digit, top, because in zip(said.proba.tolist(), said.digits, said.top, why)]
 
 
 def read(image, model=None, decline: bool = True) -> Answer:
@@ -120,7 +118,7 @@ def read(image, model=None, decline: bool = True) -> Answer:
     from digitlab.errors import BlankImage
     from digitlab.vision import mnist_style
 
-    clf = model if hasattr(model, "predict_proba") else service.load_model(model) if model else pretrained.load("cnn")
+    clf = model if hasattr(model, "predict_proba") else service.load(model) if model else pretrained.load("cnn")
     classes = clf.classes_.tolist()
     if isinstance(image, torch.Tensor):
         seen = image.float() / 255 if image.dtype == torch.uint8 else image.float()

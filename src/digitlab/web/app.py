@@ -30,7 +30,7 @@ from PIL import Image
 from starlette.datastructures import UploadFile
 from starlette.requests import ClientDisconnect
 
-from digitlab import __version__
+from digitlab import __version__, service
 from digitlab.errors import DataError, NotAnImage
 from digitlab.explain import explanations
 from digitlab.trust import decline
@@ -133,18 +133,16 @@ def predict(models: dict[str, Served], batch: torch.Tensor) -> list[list[dict]]:
     with torch.no_grad():  # nothing here trains: no autograd graph is kept
         screened = decline.screen(batch)  # blank, not a digit, several digits: the same for every model
         for served in models.values():
-            probas = served.clf.predict_proba(batch).float().cpu()  # (B, K): one call for the whole batch
-            classes = served.clf.classes_.tolist()
-            why = decline.reasons(batch, probas, served.method, screened=screened)
-            for answers, proba, declined in zip(per_image, probas.tolist(), why):
-                best = max(range(len(proba)), key=proba.__getitem__)
+            said = service.predict(served.clf, batch, served.method)  # proba (B, K): one call for the whole batch
+            why = decline.reasons(batch, said.proba, served.method, screened=screened)
+            for answers, proba, digit, declined in zip(per_image, said.proba.tolist(), said.digits, why):
                 answers.append({
                     "method": served.method,
-                    "label": None if declined else classes[best],
+                    "label": None if declined else digit,
                     "declined": declined,
-                    "classes": classes,
+                    "classes": said.classes,
                     "probabilities": [round(p, 6) for p in proba],
-                    **({"note": decline.note(classes)} if decline.note(classes) else {}),
+                    **({"note": decline.note(said.classes)} if decline.note(said.classes) else {}),
                 })
     return per_image
 

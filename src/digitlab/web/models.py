@@ -46,7 +46,8 @@ def find(folder: str | os.PathLike) -> dict[str, Served]:
     A damaged or foreign checkpoint is skipped with a warning, so one bad folder does not stop the
     server from showing the others.
     """
-    from digitlab import classifiers
+    from digitlab import service
+    from digitlab.classifiers import METHODS
 
     folder = Path(folder)
     if not folder.is_dir():
@@ -54,14 +55,14 @@ def find(folder: str | os.PathLike) -> dict[str, Served]:
     best: dict[str, tuple[tuple[int, float], Served]] = {}
     for path in _checkpoint_folders(folder):
         try:
-            clf = classifiers.load(path)
+            clf = service.load(path)
         except DigitlabError as err:
             warn(f"{path}: skipped, not a usable model ({err})")
             continue
         rank = (len(clf.classes_), (path / CONFIG).stat().st_mtime)  # ten digits first, then newest
         if clf.method not in best or rank > best[clf.method][0]:
             best[clf.method] = (rank, Served(clf.method, clf, path))
-    return {m: best[m][1] for m in classifiers.METHODS if m in best}
+    return {m: best[m][1] for m in METHODS if m in best}
 
 
 def shipped() -> dict[str, Served]:
@@ -74,9 +75,9 @@ def shipped() -> dict[str, Served]:
 
 def load(folders: dict[str, Path]) -> dict[str, Served]:
     """{method: Served} for the models saved in `folders` ({method: folder}), as `resolve` chose them."""
-    from digitlab import classifiers
+    from digitlab import service
 
-    return {method: Served(method, classifiers.load(folder), folder) for method, folder in folders.items()}
+    return {method: Served(method, service.load(folder), folder) for method, folder in folders.items()}
 
 
 def resolve(models: str | os.PathLike | None) -> dict[str, Served]:
