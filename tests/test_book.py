@@ -109,6 +109,31 @@ def test_first_and_the_dataloader_of_the_tutorials():
     assert book.first([], None) is None and book.first([1, 2, 3], lambda x: x > 1) == 2
 
 
+def test_pilimage_reads_through_the_one_decoder_and_its_limits(tiny, tmp_path):
+    import io
+
+    from PIL import Image
+
+    from digitlab.errors import DataError, NotAnImage
+    from digitlab.vision import decoding
+
+    from_bytes = book.PILImage.create((tiny / "train" / "3" / "7030.png").read_bytes())
+    assert from_bytes.size == (28, 28) and isinstance(from_bytes, book.PILImage)
+    wide = io.BytesIO()
+    Image.new("L", (3000, 1000), 200).save(wide, "PNG")
+    assert book.PILImage.create(wide.getvalue()).size == (3000, 1000)  # fastai keeps the size: no shrinking
+    side = int((decoding.MAX_DECODE_BYTES / 4) ** 0.5) + 1  # an RGB image one row past the decoder's budget
+    huge = io.BytesIO()
+    Image.new("RGB", (side, side)).save(huge, "PNG")
+    with pytest.raises(DataError, match="too large to read"):
+        book.PILImage.create(huge.getvalue())
+    (tmp_path / "notes.png").write_text("not an image")
+    with pytest.raises(NotAnImage, match="notes.png: not a readable image"):
+        book.PILImage.create(tmp_path / "notes.png")
+    with pytest.raises(DataError, match="gone.png: no such image file"):
+        book.PILImage.create(tmp_path / "gone.png")
+
+
 def test_pictures_draw_without_a_screen(tiny):
     image = book.PILImage.create(tiny / "train" / "3" / "7030.png")
     assert image.mode == "RGB" and image.shape == (28, 28)

@@ -4,9 +4,11 @@
 from __future__ import annotations
 
 import inspect
+import io
 import math
 import shutil
 from collections.abc import Callable
+from pathlib import Path
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -15,6 +17,10 @@ from PIL import Image
 
 from digitlab.book.missing import _refuse_missing
 from digitlab.errors import DataError
+from digitlab.vision.decoding import decode
+
+# fastai keeps an image's size; the decoder still refuses one whose pixels pass MAX_DECODE_BYTES.
+BOOK_SIDE = 1 << 14  # px, the longer side past which an image is shrunk (never, within that budget)
 
 
 def _as_picture(im) -> np.ndarray:
@@ -137,14 +143,11 @@ class PILImage(Image.Image):
             image = Image.fromarray(np.asarray(source.cpu() if isinstance(source, torch.Tensor) else source))
         elif isinstance(source, Image.Image):
             image = source
-        else:
-            import io
-
-            try:
-                image = Image.open(io.BytesIO(source) if isinstance(source, bytes) else source)
-                image.load()
-            except (OSError, ValueError) as err:
-                raise DataError(f"{source}: not a readable image ({err})") from err
+        else:  # a path or a file's bytes: through vision/decoding.py, the one decoder, with its limits
+            stream = io.BytesIO(source) if isinstance(source, (bytes, bytearray)) else source
+            if not isinstance(source, (bytes, bytearray)) and not Path(source).is_file():
+                raise DataError(f"{source}: no such image file; check the path")
+            image = decode(stream, "image" if isinstance(source, (bytes, bytearray)) else str(source), BOOK_SIDE)
         image = image.convert("RGB")
         image.__class__ = cls  # the same pixels, now with fastai's `show`
         return image
