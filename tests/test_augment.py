@@ -5,6 +5,7 @@ pooling, and the order in which `augmented` applies them."""
 from __future__ import annotations
 
 import dataclasses
+import math
 
 import pytest
 import torch
@@ -124,6 +125,7 @@ def test_clutter_smears_before_it_draws_lines_in_the_images_own_dtype(digits):
     ({"shift": 2}, ["shifted"]),
     ({"shift": 2, "rotate": 10, "crop": 2}, ["warped"]),
     ({"shift": 1, "shear": 0.3}, ["warped"]),
+    ({"shift": 1, "aspect": 0.15, "crop": 4}, ["warped"]),
     ({"shift": 0, "thicken": 1}, ["restroked"]),
     ({"shift": 2, "scale": 0.1, "thicken": 1, "blur": 0.3, "lines": 0.2}, ["warped", "restroked", "degraded", "clutter"]),
 ])
@@ -155,3 +157,65 @@ def test_warped_leaves_the_cropped_margin_empty_and_works_in_chunks(digits):
     assert torch.equal(moved[:, 4:24, 4:24], whole[:, 4:24, 4:24])  # the middle as the full grid has it
     chunked = augment.warped(digits, 2, 10, 0.1, torch.Generator().manual_seed(2), chunk=7)
     assert torch.equal(chunked, whole)
+
+
+@pytest.mark.parametrize("shear, aspect", [(0.0, 0.0), (0.3, 0.0), (0.0, 0.2), (0.3, 0.2)])
+def test_warped_is_the_documented_affine_map_of_each_images_own_draws(digits, shear, aspect):
+    """Replayed draws u (rows, N) in [-1, 1): a turn of u0 * rotate degrees, a zoom of 1 + u1 * scale,
+    a move of u2, u3 * shift pixels, then (with shear or aspect) a slant of u4 * shear and a width of
+    1 + u5 * aspect; torch's own affine_grid and grid_sample are the reference."""
+    generator, replay = _twin(17)
+    out = augment.warped(digits, 2, 20, 0.2, generator, shear=shear, aspect=aspect)
+    rows = 6 if shear or aspect else 4
+    u = torch.rand(rows, len(digits), generator=replay) * 2 - 1
+    assert torch.equal(torch.rand(3, generator=generator), torch.rand(3, generator=replay))  # as many draws
+    angle, zoom = u[0] * math.radians(20), 1 + u[1] * 0.2
+    turn = torch.stack([torch.stack([angle.cos(), -angle.sin()], 1), torch.stack([angle.sin(), angle.cos()], 1)], 1)
+    linear = turn / zoom[:, None, None]  # (N, 2, 2): output -> input coordinates
+    if rows == 6:
+        slant, width = u[4] * shear, 1 + u[5] * aspect
+        skew = torch.zeros(len(digits), 2, 2)
+        skew[:, 0, 0], skew[:, 0, 1], skew[:, 1, 1] = 1 / width, -slant / width, 1
+        linear = linear @ skew
+    theta = torch.cat([linear, (u[2:4] * 2 * 2 / 28).T[:, :, None]], 2)  # (N, 2, 3)
+    grid = F.affine_grid(theta, (len(digits), 1, 28, 28), align_corners=False)
+    expected = F.grid_sample(digits.float()[:, None] / 255, grid, align_corners=False)[:, 0]
+    assert (out.float() - expected.mul(255).round()).abs().max() <= 1  # rounding of a float32 grid
+    floats = augment.warped(digits.float() / 255, 2, 20, 0.2, torch.Generator().manual_seed(17), shear=shear,
+                            aspect=aspect)
+    assert floats.dtype == torch.float32 and (floats - expected).abs().max() < 1e-4  # floats stay unrounded
+
+
+def test_restroking_and_degrading_draw_exactly_what_they_use(digits):
+    """What a step draws decides every later draw of the epoch (the next view, the next step)."""
+    generator, replay = _twin(19)
+    augment.restroked(digits, 2, generator)
+    torch.randint(-1, 3, (len(digits),), generator=replay)  # one amount an image
+    assert torch.equal(torch.rand(3, generator=generator), torch.rand(3, generator=replay))
+    generator, replay = _twin(19)
+    augment.degraded(digits, 0.5, 0.5, generator)
+    torch.rand(4, len(digits), generator=replay)  # which and how much, for the blur and the low resolution
+    assert torch.equal(torch.rand(3, generator=generator), torch.rand(3, generator=replay))
+
+
+def test_a_gaussian_is_the_normalised_kernel_out_to_three_sigma():
+    x = torch.rand(3, 28, 28, generator=torch.Generator().manual_seed(0))
+    for sigma in augment.BLUR_SIGMAS:
+        reach = math.ceil(3 * sigma)
+        taps = torch.arange(-reach, reach + 1, dtype=torch.float32)
+        kernel = torch.exp(-taps**2 / (2 * sigma**2))
+        kernel = kernel / kernel.sum()
+        expected = F.conv2d(F.conv2d(x[:, None], kernel.view(1, 1, 1, -1), padding=(0, reach)),
+                            kernel.view(1, 1, -1, 1), padding=(reach, 0))[:, 0]
+        assert torch.allclose(augment._gaussian(x, sigma), expected, atol=1e-6), sigma
+    double = augment._gaussian(x.double(), 0.8)
+    assert double.dtype == torch.float64
+
+
+def test_clutter_with_smears_only_draws_no_lines(digits):
+    config = CNNConfig(lines=0.0, smear=0.5)
+    generator, replay = _twin(23)
+    out = augment._cluttered(digits, config, generator)
+    expected = clutter.smeared(digits.float() / 255, 0.5, replay).mul(255).round().to(torch.uint8)
+    assert torch.equal(out, expected)
+    assert torch.equal(torch.rand(3, generator=generator), torch.rand(3, generator=replay))

@@ -79,6 +79,9 @@ def test_small_resnet_is_its_stages_by_functional_ops(changes):
         expected = _reference(model, x, config)
         assert_close(model(x), expected)
         assert_close(model(x[:, None]), expected)  # (B, 1, 28, 28) alike
+    kinds = [type(m).__name__ for m in model.body]
+    conv3 = [i for i, m in enumerate(model.body) if isinstance(m, torch.nn.Conv2d)][-1]
+    assert kinds[:conv3].count("Residual") == config.blocks == kinds[conv3:].count("Residual")  # after stages 2 and 3
     side = (28 - 2 * config.crop) // 4
     width = config.last_width * config.width
     assert model.head.in_features == (width * side * side if config.head == "flat" else width)

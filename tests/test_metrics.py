@@ -29,12 +29,14 @@ def test_accuracy_of_one_output_reads_target_one_as_the_first_class():
     assert metrics.accuracy(scores, targets).item() == pytest.approx(3 / 4)
     assert metrics.accuracy(scores[:, None], targets[:, None]).item() == pytest.approx(3 / 4)
     assert metrics.accuracy(torch.tensor([0.0]), torch.tensor([1])).item() == 0.0  # the boundary itself
+    assert metrics.accuracy(torch.tensor([0.5, -0.5]), torch.tensor([1, 0])).item() == 1.0  # any score above 0
 
 
 def test_accuracy_of_many_outputs_is_the_share_of_rows_whose_argmax_is_the_target():
     outputs = torch.tensor([[0.1, 0.9], [0.8, 0.2], [0.3, 0.7], [0.6, 0.4], [0.0, 1.0]])
     assert metrics.accuracy(outputs, torch.tensor([1, 0, 0, 1, 1])).item() == pytest.approx(3 / 5)
     assert metrics.accuracy(outputs, torch.tensor([[1], [0], [0], [1], [1]])).item() == pytest.approx(3 / 5)
+    assert metrics.accuracy(torch.tensor([[0.1, 0.9, 0.0]]), torch.tensor([1])).item() == 1.0  # one row of three
 
 
 def test_confusion_matrix_counts_actual_rows_against_predicted_columns():
@@ -94,3 +96,12 @@ def test_ece_is_the_count_weighted_gap_between_accuracy_and_confidence():
     right_and_sure = torch.tensor([[1.0, 0.0], [0.0, 1.0]])
     assert metrics.expected_calibration_error(right_and_sure, torch.tensor([0, 1])) == 0.0
     assert metrics.ECE_BINS == 15
+    one = metrics.expected_calibration_error(torch.tensor([[0.75, 0.25]]), torch.tensor([0]), bins=4)
+    assert one == pytest.approx(0.25)  # right, but only 75 % sure: a gap of 0.25 over all (one) rows
+
+
+def test_the_lowest_confidences_fall_in_the_first_bin():
+    uniform = torch.full((3, 5), 0.2)  # five classes, no preference: confidence 0.2, in (0, 0.25]
+    table = metrics.reliability(uniform, torch.tensor([0, 1, 2]), bins=4)
+    assert table["count"].tolist() == [3, 0, 0, 0]
+    assert table["accuracy"][0].item() == pytest.approx(1 / 3)  # argmax picks column 0: right once
