@@ -74,3 +74,12 @@ def test_settings_at_the_edges_of_the_rules_are_accepted(changes):
     config = CNNConfig(**changes)
     m, swing = config.momentum, config.momentum_swing
     assert config.moms() == pytest.approx((m + swing, m - swing, m + swing))  # with the lr, then against it
+
+
+def test_every_shipped_model_answers_no_images_with_no_rows():
+    from digitlab import pretrained
+
+    for method in ("pixel", "linear", "simple_net", "cnn"):
+        clf = pretrained.load(method)
+        assert clf.predict_proba(torch.zeros(0, 28, 28, dtype=torch.uint8)).shape == (0, 10), method
+        assert clf.predict(torch.zeros(0, 28, 28)).shape == (0,), method

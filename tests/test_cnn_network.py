@@ -112,3 +112,12 @@ def test_the_normalisation_is_mnists_mean_and_spread():
     with torch.no_grad():
         model(x)
     assert_close(seen["x"], (x[:, None] - 0.1307) / 0.3081)
+
+
+@pytest.mark.parametrize("tta", [False, True])
+def test_no_images_give_no_rows_of_logits(tta):
+    config = CNNConfig(width=2, tta=tta, ensemble=2)
+    torch.manual_seed(0)
+    model = network.build(config, 10).eval()
+    with torch.no_grad():
+        assert model(torch.zeros(0, 28, 28)).shape == (0, 10)  # was a reshape error with the shifts

@@ -110,7 +110,9 @@ class ShiftAverage(nn.Module):
         padded = nn.functional.pad(x, (1, 1, 1, 1))  # (B, 1, 30, 30), background is 0
         # The five views as one batch: one call's fixed cost instead of five (a web request's batch is small).
         views = torch.cat([padded[..., 1 + dy:29 + dy, 1 + dx:29 + dx] for dy, dx in self.SHIFTS])  # (5B, 1, 28, 28)
-        return self.net(views).reshape(len(self.SHIFTS), len(x), -1).mean(dim=0)  # (5, B, C) -> (B, C)
+        logits = self.net(views)  # (5B, C)
+        # C named, not -1: for an empty batch (B = 0) a -1 would be ambiguous and torch refuses it
+        return logits.reshape(len(self.SHIFTS), len(x), logits.shape[-1]).mean(dim=0)  # (5, B, C) -> (B, C)
 
 
 def build(config: CNNConfig, n_classes: int) -> nn.Module:
