@@ -28,7 +28,7 @@ from digitlab import pretrained
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from load_server import memory_mb, start_server  # noqa: E402  (the same server start and /proc reading)
 
-SIDE = 4096  # px: the largest side the server decodes
+SIDE = 4096  # px: the largest RGB square within the decoder's budget (vision/decoding.MAX_DECODE_BYTES, 64 MB)
 
 
 def big_png() -> bytes:
