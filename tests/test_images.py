@@ -138,20 +138,20 @@ def test_not_an_image_and_a_truncated_one_are_data_errors(tmp_path, digits):
 @pytest.mark.parametrize("shape, window", [((128, 128), 43), ((128, 91), 31), ((77, 128), 25), ((128, 5), 1), ((9, 40), 3)])
 @pytest.mark.parametrize("reduce", [np.min, np.max])
 def test_the_fast_min_max_filter_is_the_plain_one(shape, window, reduce):
-    """_sweep's running min/max (spans doubled) against the same filter written plainly."""
+    """sweep's running min/max (spans doubled) against the same filter written plainly."""
     values = np.random.default_rng(sum(shape)).integers(0, 256, shape).astype(np.float32)
     half = window // 2
     expected = values
     for axis in (0, 1):
         padded = np.pad(expected, [(half, half) if a == axis else (0, 0) for a in (0, 1)], mode="edge")
         expected = reduce(np.lib.stride_tricks.sliding_window_view(padded, window, axis=axis), axis=-1)
-    np.testing.assert_array_equal(page._sweep(values, window, reduce), expected)
+    np.testing.assert_array_equal(page.sweep(values, window, reduce), expected)
 
 
 @pytest.mark.parametrize("shape, share", [((128, 128), 0.02), ((128, 97), 0.1), ((61, 128), 0.3), ((7, 9), 0.5),
                                           ((40, 40), 0)])
 def test_the_parts_of_a_mask_are_found_as_a_plain_labelling_finds_them(shape, share):
-    """_components against a plain labelling of the same 4 x 4 blocks: each inked block takes the
+    """components against a plain labelling of the same 4 x 4 blocks: each inked block takes the
     smallest number among its inked neighbours until nothing changes, then parts are numbered in
     the order their first block comes, row by row."""
     mask = np.random.default_rng(sum(shape)).random(shape) < share
@@ -172,7 +172,7 @@ def test_the_parts_of_a_mask_are_found_as_a_plain_labelling_finds_them(shape, sh
     order = {n: k for k, n in enumerate(dict.fromkeys(numbers[coarse].tolist()), start=1)}
     expected_coarse = np.vectorize(lambda n: order.get(n, 0))(numbers)
     expected = np.where(mask, np.kron(expected_coarse, np.ones((4, 4), dtype=int))[:h, :w], 0)
-    found = page._components(mask)
+    found = page.components(mask)
     assert found.max() == len(order)
     np.testing.assert_array_equal(found, expected)
 

@@ -167,7 +167,7 @@ def pen_stroke(draw: ImageDraw.ImageDraw, line: list[tuple[float, float]], w: fl
         draw.ellipse([x0 - w / 2, y0 - w / 2, x0 + w / 2, y0 + w / 2], fill=255)
 
 
-def _any_ink(digit: int, rng: np.random.Generator, side: int, heavy: bool = True) -> Image.Image:
+def any_ink(digit: int, rng: np.random.Generator, side: int, heavy: bool = True) -> Image.Image:
     """A pen or a font digit; with heavy=False, no weight a reader could not read at a small size."""
     if rng.random() < 0.5:
         return pen_ink(digit, rng, side, None if heavy else float(rng.uniform(6, 24)))

@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageFilter, ImageOps
 
-from digitlab.data.glyphs import _any_ink, font_ink, pen_ink
+from digitlab.data.glyphs import any_ink, font_ink, pen_ink
 
 
 CATEGORIES = ("fonts", "pen", "photo", "small")
@@ -62,7 +62,7 @@ def _pen(digit: int, rng: np.random.Generator, dark: bool) -> Image.Image:
 def _photo(digit: int, rng: np.random.Generator, dark: bool) -> Image.Image:
     """Ink on paper (dark) or chalk on a board (light), lit unevenly, shadowed, blurred, noisy, turned, JPEG."""
     side = int(rng.integers(200, 400))
-    glyph = _any_ink(digit, rng, 256)
+    glyph = any_ink(digit, rng, 256)
     size = int(side * rng.uniform(0.35, 0.7))
     glyph = glyph.resize((size, size), Image.Resampling.BOX)
     # The page is drawn 1.5x larger and cropped after the turn, so no corner of it shows.
@@ -98,7 +98,7 @@ def _photo(digit: int, rng: np.random.Generator, dark: bool) -> Image.Image:
 def _small(digit: int, rng: np.random.Generator, dark: bool) -> Image.Image:
     """A digit 8-16 px tall in an image barely larger, then shown 3-8x larger."""
     height = int(rng.integers(8, 17))
-    ink = ImageOps.expand(_any_ink(digit, rng, 192, heavy=False), 64)  # room for the margin below
+    ink = ImageOps.expand(any_ink(digit, rng, 192, heavy=False), 64)  # room for the margin below
     left, top, right, bottom = ink.getbbox() or (0, 0, ink.width, ink.height)
     scale = height / (bottom - top)
     pad = int(rng.integers(1, 4)) / scale  # 1-3 px of background around the digit

@@ -17,7 +17,8 @@ from PIL import Image
 from digitlab.errors import BlankImage, DataError
 from digitlab.vision.decoding import WORK_SIDE, open_image
 from digitlab.vision.input_cleaning import BOX_SIDE, FRAME_SIDE, cleaned, framed
-from digitlab.vision.page import MIN_CONTRAST, MIN_INK_PIXELS, _components, _despeckled, _grey, _ink, _stroke_width, _sweep
+from digitlab.vision.page import (MIN_CONTRAST, MIN_INK_PIXELS, components, despeckled_grey, grey_levels, ink_mask,
+                                  stroke_width, sweep)
 
 
 PREPROCESS_VERSION = 18  # bump when what to_mnist, prepare or input_cleaning gives changes: the stress and
@@ -61,17 +62,17 @@ def _as_mnist_writes(ink: np.ndarray) -> np.ndarray:
         ink = _sheared(ink, target - slant)
     crop = _cropped(ink)
     fit = BOX_SIDE / max(crop.shape)  # work px -> frame px
-    width = _stroke_width(crop) * fit
+    width = stroke_width(crop) * fit
     target = min(max(width, MNIST_WIDTH[0]), MNIST_WIDTH[1])
     radius = round((target - width) / fit / 2)  # work px to add (or take) on each side
     if radius:
         pad = max(radius, 0)
         grown = np.pad(ink, pad)
         reduce = np.max if radius > 0 else np.min
-        grown = _sweep(grown, 2 * abs(radius) + 1, reduce)
+        grown = sweep(grown, 2 * abs(radius) + 1, reduce)
         # Thinning never erases the digit, nor breaks it: a bold serif 0 or 8 has hairlines
         # that a min filter wide enough for its stems would cut.
-        broken = radius < 0 and _components(grown > 0).max() > _components(ink > 0).max()
+        broken = radius < 0 and components(grown > 0).max() > components(ink > 0).max()
         ink = grown if grown.any() and not broken else ink
     return ink
 
@@ -96,10 +97,10 @@ def _shrunk(values: np.ndarray, side: int, resample=Image.Resampling.BOX) -> np.
 
 
 def _ink_at(grey: np.ndarray, side: int) -> np.ndarray:
-    """(H, W) 0-255 grey -> its ink (see _ink) with the longer side `side` px."""
+    """(H, W) 0-255 grey -> its ink (see ink_mask) with the longer side `side` px."""
     grow = side > max(grey.shape)
     grey = _shrunk(grey, side, Image.Resampling.BICUBIC if grow else Image.Resampling.BOX)
-    return _ink(np.clip(grey, 0, 255))
+    return ink_mask(np.clip(grey, 0, 255))
 
 
 def dark_page(batch: np.ndarray) -> np.ndarray:
@@ -156,7 +157,7 @@ def to_mnist(source: str | os.PathLike | bytes | Image.Image, name: str = "image
     """
     label = str(source) if isinstance(source, (str, os.PathLike)) else name
     image = open_image(source, label)
-    grey = _despeckled(_grey(image))  # (H, W)
+    grey = despeckled_grey(grey_levels(image))  # (H, W)
     ink = _ink_at(grey, WORK_SIDE)  # (H', W')
     if (ink > 0).sum() < MIN_INK_PIXELS and max(grey.shape) > WORK_SIDE:
         # A faint hairline shrunk to WORK_SIDE can sink into the paper's grain: look again at twice

@@ -22,13 +22,13 @@ EVEN_EDGE = 0.25  # the edge's spread (10th to 90th percentile), as a share of t
 # The ink's level: the brightest 0.1 % of the cleaned image. A thin 1 in a photo covers under 0.5 %
 # of it (the 99.5th percentile, used before, found paper there and refused the image as blank).
 INK_PERCENTILE = 99.9
-# A second look at the paper (see _ink): an opening this many of the digit's stroke widths wide.
+# A second look at the paper (see ink_mask): an opening this many of the digit's stroke widths wide.
 STROKE_WINDOWS = 3
 SPECK_SHARE = 0.05  # a part of the ink with less than this share of the largest part's is a speck
 MIN_INK_PIXELS = 12  # at WORK_SIDE: fewer ink pixels than this is a speck of dust, not a digit
 
 
-def _grey(image: Image.Image) -> np.ndarray:
+def grey_levels(image: Image.Image) -> np.ndarray:
     """(H, W) float32 0-255 luminance; transparent pixels become the paper behind the ink."""
     if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
         rgba = image.convert("RGBA")
@@ -48,11 +48,11 @@ def _grey(image: Image.Image) -> np.ndarray:
     return np.asarray(image.convert("L"), dtype=np.float32)
 
 
-def _despeckled(grey: np.ndarray) -> np.ndarray:
+def despeckled_grey(grey: np.ndarray) -> np.ndarray:
     """(H, W) 0-255 grey -> through a 3 x 3 median when salt-and-pepper noise covers it (as many lone
     pixels, for its size, as input_cleaning.SPECKS in 28 x 28), at the image's own resolution, before
     it is resized and blurred into blobs; else as it is: a median always would erase a photo's
-    hairline 1 (see _ink). Held-out digits under 5 % impulse noise through to_mnist, shipped cnn:
+    hairline 1 (see ink_mask). Held-out digits under 5 % impulse noise through to_mnist, shipped cnn:
     see benchmarks/RESULTS.md, "The corruption set"."""
     lone = int(specks(torch.from_numpy(grey / 255)[None])[0])
     if lone < SPECKS * grey.size / FRAME_SIDE**2:
@@ -77,7 +77,7 @@ def _running(values: np.ndarray, window: int, axis: int, reduce) -> np.ndarray:
     return np.moveaxis(combine(lines[:out], lines[window - span : window - span + out]), 0, axis)
 
 
-def _sweep(values: np.ndarray, window: int, reduce) -> np.ndarray:
+def sweep(values: np.ndarray, window: int, reduce) -> np.ndarray:
     """A square min or max filter of odd side `window`, done as two 1-D passes (it is separable)."""
     half = window // 2
     for axis in (0, 1):
@@ -118,7 +118,7 @@ def _ink_is_dark(grey: np.ndarray) -> bool:
     return -low > high
 
 
-def _ink(grey: np.ndarray) -> np.ndarray:
+def ink_mask(grey: np.ndarray) -> np.ndarray:
     """(H, W) 0-255 grey at WORK_SIDE -> (H, W) float32 ink in [0, 1], background exactly 0."""
     if _ink_is_dark(grey):
         grey = 255 - grey
@@ -135,7 +135,7 @@ def _ink(grey: np.ndarray) -> np.ndarray:
     # the digit's own stroke widths wide keeps them and takes such patches for paper. Only a page
     # whose ink came in several parts or reached the frame is looked at again (a drawing seldom is).
     if parts > 1 or _rim(ink, 1).any():
-        width = _stroke_width(_inside(ink))
+        width = stroke_width(_inside(ink))
         narrow = 2 * int(np.ceil(STROKE_WINDOWS * width / 2)) + 1
         if width and narrow < window:
             ink, _ = _above_paper(clean, narrow)
@@ -146,7 +146,7 @@ def _above_paper(clean: np.ndarray, window: int) -> tuple[np.ndarray, int]:
     """Light ink on darker paper, cleaned of noise -> (ink in [0, 1] above the paper that a grey
     opening `window` px wide finds, background exactly 0 (all zero when nothing stands out);
     how many separate parts the ink came in before specks and blobs were dropped)."""
-    paper = _sweep(_sweep(clean, window, np.min), window, np.max)
+    paper = sweep(sweep(clean, window, np.min), window, np.max)
     flat = clean - paper
     contrast = float(np.percentile(flat, INK_PERCENTILE))
     # Ink must stand out from the paper's own grain, not by a fixed margin: a thin or faint stroke
@@ -170,12 +170,12 @@ def _above_paper(clean: np.ndarray, window: int) -> tuple[np.ndarray, int]:
 def _inside(ink: np.ndarray) -> np.ndarray:
     """The ink less its parts that touch the image's edge, when enough is left to judge strokes by;
     else all of it (a digit drawn to the border)."""
-    labels = _components(ink > 0)
+    labels = components(ink > 0)
     inside = np.where(np.isin(labels, _rim(labels, 1)), 0, ink)
     return inside if (inside > 0.5).sum() >= MIN_INK_PIXELS else ink
 
 
-def _components(mask: np.ndarray, cell: int = 4) -> np.ndarray:
+def components(mask: np.ndarray, cell: int = 4) -> np.ndarray:
     """(H, W) bool -> (H, W) int32 labels of its 8-connected parts (0: background), found on a grid of
     cell x cell blocks: parts closer than a block count as one, which is all the speck and blob
     tests need, at a sixteenth of the pixels to visit. Parts are numbered in the order of their
@@ -228,7 +228,7 @@ def _without_border_blobs(mask: np.ndarray, weight: np.ndarray) -> tuple[np.ndar
     (a tight crop, a drawing to the border) is kept, being most of the ink. A speck of dust or grain
     left far from the digit would stretch the crop around both, shrinking the digit.
     """
-    labels = _components(mask)
+    labels = components(mask)
     if labels.max() <= 1:
         return np.ones_like(mask), int(labels.max())  # one part (or none): nothing to choose between
     mass = np.bincount(labels.ravel(), weights=weight.ravel())  # (parts + 1,), [0] the background
@@ -244,7 +244,7 @@ def _without_border_blobs(mask: np.ndarray, weight: np.ndarray) -> tuple[np.ndar
     return kept[labels] | ~mask, int(labels.max())
 
 
-def _stroke_width(ink: np.ndarray) -> float:
+def stroke_width(ink: np.ndarray) -> float:
     """The ink's mean stroke width in px: a stroke of width w and length L has area wL and an outline
     of about 2L pixels, so w = 2 * area / outline."""
     mask = ink > 0.5

@@ -12,7 +12,7 @@ from digitlab.classifiers.cnn.config import CNNConfig
 from digitlab.train import clutter
 
 
-def _to_unit(x: torch.Tensor) -> torch.Tensor:
+def to_unit(x: torch.Tensor) -> torch.Tensor:
     return x.float().div_(255) if x.dtype == torch.uint8 else x.float()
 
 
@@ -53,7 +53,7 @@ def warped(images: torch.Tensor, shift: float, rotate: float, scale: float, gene
     for start in range(0, n, chunk):  # a grid is 2 floats a pixel: chunks keep it small
         part = slice(start, start + chunk)
         grid = _sampling_grid(theta[part], margin)  # (b, 28 - 2 margin, 28 - 2 margin, 2)
-        moved = nn.functional.grid_sample(_to_unit(images[part]).unsqueeze(1), grid, align_corners=False)[:, 0]
+        moved = nn.functional.grid_sample(to_unit(images[part]).unsqueeze(1), grid, align_corners=False)[:, 0]
         out[part, inner, inner] = moved.mul_(255).round_().to(torch.uint8) if images.dtype == torch.uint8 else moved
     return out
 
@@ -122,7 +122,7 @@ def augmented(images: torch.Tensor, config: CNNConfig, generator: torch.Generato
 def _cluttered(images: torch.Tensor, config: CNNConfig, generator: torch.Generator) -> torch.Tensor:
     """clutter.py's smears then lines (a smear drags the ink, not a line drawn after), in the images'
     own dtype."""
-    x = _to_unit(images)
+    x = to_unit(images)
     x = clutter.smeared(x, config.smear, generator) if config.smear else x
     x = clutter.crossed(x, config.lines, generator) if config.lines else x
     return x.mul_(255).round_().to(torch.uint8) if images.dtype == torch.uint8 else x
@@ -139,7 +139,7 @@ def degraded(images: torch.Tensor, blur: float, lowres: float, generator: torch.
     than MNIST's pen strokes (a blurred photo, a 12 px digit shown larger)."""
     n = len(images)
     draws = torch.rand(4, n, generator=generator).to(images.device)  # (4, N): which, and how much
-    out = _to_unit(images).clone()
+    out = to_unit(images).clone()
     touched = (draws[0] < blur) | (draws[2] < lowres)  # (N,)
     for k, sigma in enumerate(BLUR_SIGMAS):
         pick = (draws[0] < blur) & ((draws[1] * len(BLUR_SIGMAS)).long() == k)

@@ -33,7 +33,7 @@ from functools import partial
 import torch
 from torch import nn
 
-from digitlab.classifiers.cnn.augment import _to_unit, augmented
+from digitlab.classifiers.cnn.augment import augmented, to_unit
 from digitlab.classifiers.cnn.config import CNNConfig
 from digitlab.classifiers.cnn.network import ShiftAverage
 from digitlab.classifiers.inputs import as_labels, as_pixels
@@ -170,7 +170,7 @@ def _training_step(net: nn.Module, opt: NesterovSGD, views: list[torch.Tensor], 
     """One SGD step on the images `batch` ((B,) indices) picks from each view, its loss added to loss_sum."""
 
     def step(batch: torch.Tensor) -> None:
-        xb = [_to_unit(v[batch]).unsqueeze(1).contiguous(memory_format=torch.channels_last)
+        xb = [to_unit(v[batch]).unsqueeze(1).contiguous(memory_format=torch.channels_last)
               for v in views]  # one (B, 1, 28, 28) per view
         # No autocast cache: a graph must not keep casts from its recording, and training uses each weight once.
         with torch.autocast("cuda", dtype=torch.bfloat16, enabled=on_cuda, cache_enabled=False):
@@ -200,7 +200,7 @@ def predict_logits(model: nn.Module, x, *, device="cpu", batch_size: int = 1024)
     on_cuda = device.type == "cuda"
 
     def scores(chunk: torch.Tensor) -> torch.Tensor:
-        xb = _to_unit(chunk).unsqueeze(1).contiguous(memory_format=torch.channels_last)  # (b, 1, 28, 28)
+        xb = to_unit(chunk).unsqueeze(1).contiguous(memory_format=torch.channels_last)  # (b, 1, 28, 28)
         with torch.autocast("cuda", dtype=torch.bfloat16, enabled=on_cuda):
             return model(xb).float()
 
