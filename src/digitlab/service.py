@@ -133,6 +133,13 @@ def options_of(method: str) -> set[str]:
     return classifiers.CLASSES[method].options()
 
 
+def device_option(method: str, device) -> dict:
+    """{"device": device} for a method whose config depends on where it trains (the cnn: its preset's
+    GPU form on a GPU), else {}: every other method trains wherever `fit` is told, and `make` refuses
+    an option its method lacks."""
+    return {"device": device} if "device" in options_of(method) else {}
+
+
 def make(method: str, **options):
     """A new classifier of `method` with the options that are set (not None) in its defaults' place: the
     one place the commands' settings (--epochs, --lr, --seed, --recipe, the device, a CompareConfig

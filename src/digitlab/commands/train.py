@@ -155,9 +155,8 @@ def _new(args: argparse.Namespace, out, device):
     from digitlab import service
 
     _check_new_out(out)
-    takes_device = "device" in service.options_of(args.method)  # the cnn: its preset's GPU form on a GPU
     return service.make(args.method, seed=args.seed, epochs=args.epochs, lr=args.lr, batch_size=args.batch_size,
-                        preset=args.recipe, device=device if takes_device else None)
+                        preset=args.recipe, **service.device_option(args.method, device))
 
 
 def _resumed(args: argparse.Namespace, task, out):

@@ -16,7 +16,7 @@ from digitlab.compare.tasks import Task, calibrate
 from digitlab.console import progress_bar
 from digitlab.data import datasets
 from digitlab.data.digits import Digits
-from digitlab.service import Worst, count_parameters, evaluate, folder_bytes, make, options_of
+from digitlab.service import Worst, count_parameters, device_option, evaluate, folder_bytes, make
 
 
 @dataclass
@@ -75,7 +75,7 @@ def options(method: str, plan: MethodPlan, seed: int, device: str) -> dict:
     """What `make` gets for one run: the plan's settings that are set, the seed, and the device only
     where the method takes one (the cnn: it picks its preset's GPU form there)."""
     chosen = {k: v for k, v in plan.items() if v is not None}
-    return {**chosen, "seed": seed, **({"device": device} if "device" in options_of(method) else {})}
+    return {**chosen, "seed": seed, **device_option(method, device)}
 
 
 def run_one(method: str, task: Task, plan: MethodPlan, out: Path, seed: int, device: str,
