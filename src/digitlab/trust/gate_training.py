@@ -100,12 +100,12 @@ def fit(config: GateConfig, progress: bool = True) -> Gate:
 
     learn = Learner(DataLoaders(loader, None), net, opt_func=adamw, lr=config.lr,
                     progress=progress and ProgressCallback(table=False))
-    learn.fit(config.epochs, cbs=[_DrawEpoch(config, mnist, others, other_labels, robust, generator),
+    learn.fit(config.epochs, cbs=[_EpochDraw(config, mnist, others, other_labels, robust, generator),
                                   _TorchOneCycle(config.lr, config.epochs * steps_per_epoch)])
     return Gate(net, config)
 
 
-class _DrawEpoch(Callback):
+class _EpochDraw(Callback):
     """The gate's epoch, all from the run's one generator, in this order: which MNIST digits
     (mnist_digits of them, anew), their augmentation, then the order of those and the other images."""
 
