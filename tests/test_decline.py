@@ -140,11 +140,14 @@ def test_predict_json_says_declined_and_keeps_the_probabilities(capsys, files):
                                                                           "three-eight.png")), "--json")
     assert code == 0, err  # a blank image is read fine: declined, not unreadable
     lines = [json.loads(line) for line in out.splitlines()]
-    assert [(a["label"], a["declined"]) for a in lines] == [
-        (None, "not a digit"), (None, "no digit"), (7, None), (None, "several digits")]
-    for a in lines:
+    assert [(a["label"], a.get("declined"), a["number"]) for a in lines] == [
+        (None, "not a digit", None), (None, "no digit", None), (7, None, "7"), (None, None, "38")]
+    assert [d["label"] for d in lines[3]["digits"]] == [3, 8]  # "3 8" is read as a number, never as one digit
+    for a in lines[:3]:
         assert sorted(a["probabilities"]) == [str(d) for d in range(10)]
         assert "classes" not in a  # ten digits: nothing to say
+    code, out, _ = run_digitlab(capsys, "predict", folder / "three-eight.png", "--json", "--single")
+    assert (json.loads(out)["label"], json.loads(out)["declined"]) == (None, "several digits")  # or declined
     code, out, _ = run_digitlab(capsys, "predict", folder / "letter.png", folder / "blank.png")
     assert [line.split("  [")[0] for line in out.splitlines()] == [f"{folder / 'letter.png'}: declined (not a digit)",
                                                                    f"{folder / 'blank.png'}: declined (no digit)"]

@@ -97,3 +97,13 @@ def test_a_gate_saved_with_the_damage_settings_loads_back_with_them(tmp_path):
     gate.save(gate.Gate(gate.GateNet(2), config), tmp_path / "gate")
     again = gate.load(tmp_path / "gate")
     assert again.config == config and again.config.damaged_digits == 10 and again.config.cleaned_copies is False
+
+
+def test_several_digit_images_draw_from_both_branches_mnist_and_pen_or_font():
+    # Both of _several's branches run: MNIST digits, and pen or font digits (the second once shadowed
+    # the glyphs module with its own list, a NameError hidden by cached sets).
+    mnist, _ = mnist_arrays("train")
+    for kind in nondigits.KINDS:
+        for i in range(8):  # about half of them take each branch
+            image = nondigits.raw_image("several", i, kind, mnist=mnist)
+            assert image.width > image.height and np.asarray(image).std() > 10

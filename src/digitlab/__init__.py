@@ -20,3 +20,11 @@ def read(image, model=None, decline: bool = True):
     from digitlab.trust.decline import read as read_one
 
     return read_one(image, model, decline)
+
+
+def read_number(image, model=None, decline: bool = True):
+    """The digits of a number in one image, each answered or declined, with its box: see
+    reading.read_number."""
+    from digitlab.reading import read_number as read_digits
+
+    return read_digits(image, model, decline)

@@ -1,9 +1,11 @@
-"""`digitlab predict [MODEL] IMAGE...`: classify photos, scans or drawings of single digits."""
+"""`digitlab predict [MODEL] IMAGE...`: read photos, scans or drawings of digits and numbers."""
 
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
+
+from digitlab.commands.predict_output import ShownNames, answer, explained, number_answer
 
 PARTLY = 1  # exit status when some images could not be read and the rest were predicted
 BATCH = 1024  # images read, predicted and printed together: the cnn's own chunk; 3 MB of inputs, so memory stays flat
@@ -12,7 +14,7 @@ BATCH = 1024  # images read, predicted and printed together: the cnn's own chunk
 def add_parser(subparsers) -> None:
     parser = subparsers.add_parser(
         "predict",
-        help="classify PNG or JPEG images of single handwritten digits",
+        help="read PNG or JPEG images of handwritten digits and numbers",
         description="Turn each image into an MNIST-style 28 x 28 (grey, inverted if dark on light, "
         "cropped, scaled to 20 x 20, centred by mass) and classify it with a saved model; a 28 x 28 grey "
         "PNG of light ink on a dark page (mnist_png's, say) is cleaned as the models clean a tensor "
@@ -21,7 +23,8 @@ def add_parser(subparsers) -> None:
         "(0: all predicted; 2: nothing could be, or another error). An answer is declined, with its reason, "
         "when the image is blank (no digit), is not a digit (a letter, a symbol, a scribble, a shape, a texture), "
         "shows several digits, or the model is unsure; a model trained on fewer than ten digits names them "
-        "on every answer.",
+        "on every answer. An image holding several digits is read as a number, left to right (lines top "
+        "to bottom): each digit found, cut where two touch, and read alone; a declined digit shows as ?.",
     )
     parser.add_argument("images", metavar="[MODEL] IMAGE", nargs="*",
                         help="a model folder first (e.g. digitlab-out/cnn-0-9; without one, the cnn that "
@@ -35,12 +38,18 @@ def add_parser(subparsers) -> None:
                         "not look MNIST-style (other sizes are resized): for 28 x 28 files of your own making "
                         "that are not boxed and centred as MNIST's are")
     parser.add_argument("--json", action="store_true", help="print one JSON object per line instead of text "
-                        "(a declined answer: \"label\": null and \"declined\": the reason, its probabilities kept)")
+                        "(a declined answer: \"label\": null and \"declined\": the reason, its probabilities kept; "
+                        "\"number\": the digits read, and \"digits\": each one's label, box [x0, y0, x1, y1] and "
+                        "probability; an image of several digits has \"label\": null)")
     parser.add_argument("--no-decline", dest="decline", action="store_false",
                         help="always give the model's top digit, as before digitlab could decline (a blank image "
                         "is then unreadable)")
+    parser.add_argument("--single", action="store_true",
+                        help="read each image as one digit, even when it holds several (as digitlab did "
+                        "before it read numbers)")
     parser.add_argument("--show", metavar="DIR",
-                        help="save the 28 x 28 image the model saw, as DIR/<name>.png; "
+                        help="save the 28 x 28 image the model saw, as DIR/<name>.png (a number: each digit as "
+                        "DIR/<name>-1.png, -2.png, ... and the image with their boxes as DIR/<name>-boxes.png); "
                         "a name met again gets -2, -3, ... (DIR/<name>-2.png)")
     parser.add_argument("--explain", metavar="DIR",
                         help="say why: save each answer's explanation as pictures, DIR/<name>-<map>.png (the "
@@ -91,26 +100,6 @@ def image_paths(given: list[str]) -> list[str]:
                             f"e.g. {folder / '*.png'}")
         paths += [str(p) for p in found]
     return paths
-
-
-class ShownNames:
-    """A distinct `<stem>.png` for each input, so that a/seven.jpg and b/seven.png do not overwrite each other.
-
-    The first keeps its stem; later ones get -2, -3, ... in the order given. Compared case-blind,
-    because on macOS and Windows Seven.png and seven.png are the same file. Called once an image,
-    as a stream of them comes."""
-
-    def __init__(self):
-        self.taken = set()
-
-    def __call__(self, path: str) -> str:
-        stem = Path(path).stem
-        name, n = f"{stem}.png", 1
-        while name.lower() in self.taken:
-            n += 1
-            name = f"{stem}-{n}.png"
-        self.taken.add(name.lower())
-        return name
 
 
 def listed_paths(from_file: str):
@@ -179,14 +168,17 @@ class Unreadable:
             warn(f"skipped {self.count - NAMED} more images that could not be read")
 
 
-def read_images(paths: list[str], unreadable: Unreadable, as_is: bool = False, blanks: bool = False):
+def read_images(paths: list[str], unreadable: Unreadable, as_is: bool = False, blanks: bool = False,
+                found: dict | None = None):
     """((n, 28, 28) inputs in [0, 1], the paths they came from) for the images of `paths` that could
     be read. 28 x 28 grey PNGs of light ink on a dark page (`mnist_style.dark_page`: mnist_png's, say) are
     cleaned as the models clean a tensor, a batch at once; the rest are made MNIST-like by
     mnist_style.to_mnist, a few milliseconds each: `mnist_style.prepare`, which the corruption set shares. With
     `as_is`, every file is read as a folder's files are (other sizes resized, nothing cleaned). With
     `blanks`, an image with no ink is read as the black square it is (to be declined as "no digit"),
-    not counted unreadable."""
+    not counted unreadable. With a dict `found`, the digits of each image that is not MNIST-style are
+    found (reading.find_digits) and put in found[path]; one holding several is left out of what is
+    returned (its number is read from found)."""
     import torch
 
     from digitlab.data.folders import read_small_pngs
@@ -203,95 +195,70 @@ def read_images(paths: list[str], unreadable: Unreadable, as_is: bool = False, b
         return (torch.from_numpy(pixels[keep]).float() / 255 if keep else None), [paths[i] for i in keep]
     small, at, heads = read_small_pngs(paths)  # (k, 28, 28) uint8 of the 28 x 28 grey PNGs
     sources = [head if head is not None else path for head, path in zip(heads, paths)]
-    inputs, read = mnist_style.prepare(small, at, sources, paths, unreadable.add, blanks=blanks)
+    read_one = None
+    if found is not None:
+        from digitlab.reading import find_digits
+
+        def read_one(source, name: str):
+            found[name] = find_digits(source, name)
+            return found[name][0].image
+
+    inputs, read = mnist_style.prepare(small, at, sources, paths, unreadable.add, blanks=blanks, read_one=read_one)
+    if found is not None:
+        read &= [len(found.get(p, ())) <= 1 for p in paths]  # a number is read from `found`
     return (inputs[torch.from_numpy(read)] if read.any() else None), [p for p, ok in zip(paths, read) if ok]
 
 
-def answer(path: str, seen, row: list[float], digit: int, classes: list[int], shown: Path | None, as_json: bool,
-           why: dict | None = None, declined: str | None | bool = False) -> str:
-    """One image's line, JSON or text; `row` holds its probabilities as plain floats (reading them
-    one at a time out of a tensor cost a fifth of a 100,000-image stream), `digit` what the model reads
-    (service.predict's); `why` is explanations.to_json's;
-    `declined` the reason the answer is withheld (decline.REASONS), None for an answer, False when
-    declining is off (--no-decline: the line as it was before digitlab could decline)."""
-    import json
+def answers(clf, model: str, inputs, paths: list[str], args: argparse.Namespace, namer: ShownNames,
+            explained_names: ShownNames, found: dict | None) -> list[str]:
+    """The lines of images read as one digit each: `inputs` (n, 28, 28) in [0, 1], from `paths`; `found`
+    the digits found in each (None: numbers are not read), for its box."""
+    from digitlab import service
+    from digitlab.trust import decline
 
-    from PIL import Image
-
-    from digitlab.store.files import atomic_write
-    from digitlab.trust.decline import note
-
-    best = classes.index(digit)  # the column of the model's answer
-    if shown:
-        with atomic_write(shown) as f:
-            Image.fromarray((seen * 255).round().byte().numpy()).save(f, format="PNG")
-    knows = note(classes)
-    if as_json:
-        return json.dumps({
-            "image": str(path),
-            "label": None if declined else classes[best],
-            **({"declined": declined} if declined is not False else {}),
-            "probability": round(row[best], 6),
-            "probabilities": {str(c): round(p, 6) for c, p in zip(classes, row)},
-            **({"classes": classes} if knows else {}),
-            **({"shown": str(shown)} if shown else {}),
-            **({"explanation": why} if why else {}),
-        }, allow_nan=False)
-    others = "  ".join(f"{c}:{p:.3f}" for c, p in zip(classes, row))
-    said = f"declined ({declined})" if declined else f"{classes[best]} (probability {row[best]:.3f})"
-    line = f"{path}: {said}  [{others}]" + (f"  ({knows})" if knows else "")
-    if why:
-        line += f"\n  why: {reason(why)}"
-    return line
-
-
-def reason(why: dict) -> str:
-    """One line of text from explanations.to_json's dict: the answer against its runner-up."""
-    scores = dict(zip(why["classes"], why["scores"]))
-    label, other = why["label"], why["runner_up"]
-    if why["method"] == "pixel":
-        return (f"nearest to an ideal {label} (distance {scores[label]:.3f}), then to an ideal {other} "
-                f"({scores[other]:.3f})")
-    return f"score {scores[label]:.2f} for {label} against {scores[other]:.2f} for {other}"
-
-
-def explained(clf, seen, path: str, folder: str, namer: ShownNames) -> dict:
-    """The explanation of one answer as JSON, its pictures saved in `folder`."""
-    from digitlab.explain import explanations
-
-    e = explanations.explain(clf, seen)
-    explanations.save_pictures(e, folder, Path(namer(path)).stem)
-    return explanations.to_json(e)
+    said = service.predict(clf, inputs, model)  # proba (n, K), columns follow classes_
+    reasons = decline.reasons(inputs, said.proba, decline.method_of(clf)) if args.decline else [False] * len(paths)
+    lines = []
+    for path, seen, row, digit, declined in zip(paths, inputs, said.proba.tolist(), said.digits, reasons):
+        shown = Path(args.show) / namer(path) if args.show else None
+        why = None
+        if args.explain and declined != decline.NO_DIGIT:  # a blank square has nothing to explain
+            why = explained(clf, seen, path, args.explain, explained_names)
+        box = None  # numbers not read: the line as before
+        if found is not None:  # the digit's box; a 28 x 28 MNIST-style file is its own; a blank image has none
+            box = list(found[path][0].box) if found.get(path) else [0, 0, *seen.shape[::-1]] if seen.any() else []
+        lines.append(answer(path, seen, row, digit, clf.classes_.tolist(), shown, args.json, why, declined, box))
+    return lines
 
 
 def run(args: argparse.Namespace) -> int:
     import sys
 
-    from digitlab import service, pretrained
-    from digitlab.trust import decline
+    from digitlab import pretrained, reading, service
 
     model, args.images = split_model(args.images, more=bool(args.from_file))
     clf = service.load(model) if model else pretrained.load("cnn")
     model = model or "the shipped cnn"
-    classes = clf.classes_.tolist()
     namer, unreadable, predicted = ShownNames(), Unreadable(), 0
     explained_names = ShownNames()
     for batch in batches(all_paths(args), BATCH):
-        inputs, paths = read_images(batch, unreadable, args.as_is, blanks=args.decline)  # (n, 28, 28) in [0, 1]
-        if inputs is None:
-            continue
-        said = service.predict(clf, inputs, model)  # proba (n, K), columns follow classes_
-        reasons = decline.reasons(inputs, said.proba, decline.method_of(clf)) if args.decline else [False] * len(paths)
-        lines = []
-        for path, seen, row, digit, declined in zip(paths, inputs, said.proba.tolist(), said.digits, reasons):
-            shown = Path(args.show) / namer(path) if args.show else None
-            why = None
-            if args.explain and declined != decline.NO_DIGIT:  # a blank square has nothing to explain
-                why = explained(clf, seen, path, args.explain, explained_names)
-            lines.append(answer(path, seen, row, digit, classes, shown, args.json, why, declined))
-        print("\n".join(lines))
-        sys.stdout.flush()  # a reader of the stream gets each batch's answers as they are made
-        predicted += len(paths)
+        found = None if args.single or args.as_is else {}  # path -> the digits found in it
+        inputs, paths = read_images(batch, unreadable, args.as_is, blanks=args.decline, found=found)  # (n, 28, 28)
+        lines = iter(answers(clf, model, inputs, paths, args, namer, explained_names, found) if inputs is not None else [])
+        numbers = {p: digits for p, digits in (found or {}).items() if len(digits) > 1}
+        out, singles = [], iter(paths)
+        single = next(singles, None)
+        for path in batch:  # in the order given: each image's line, a number's or a digit's
+            if path in numbers:
+                number = reading.read_digits(clf, numbers[path], args.decline)
+                out.append(number_answer(path, number, Path(args.show) / namer(path) if args.show else None, args.json))
+            elif path == single:
+                out.append(next(lines))
+                single = next(singles, None)
+        if out:
+            print("\n".join(out))
+            sys.stdout.flush()  # a reader of the stream gets each batch's answers as they are made
+        predicted += len(out)
     unreadable.finish(predicted)
     if unreadable.count:
         print(f"digitlab: {unreadable.count} of {unreadable.count + predicted} images could not be read (named "

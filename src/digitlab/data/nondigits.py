@@ -146,13 +146,13 @@ def _several(rng: np.random.Generator, mnist: np.ndarray, mnist_range: range) ->
     height = int(rng.choice([56, 112, 160]))
     if rng.random() < 0.5:
         picks = rng.integers(mnist_range.start, mnist_range.stop, count)
-        glyphs = [_cropped(Image.fromarray(mnist[k]).resize((112, 112), Image.Resampling.BILINEAR), height)
-                  for k in picks]
+        inks = [_cropped(Image.fromarray(mnist[k]).resize((112, 112), Image.Resampling.BILINEAR), height)
+                for k in picks]
     else:
-        glyphs = [_cropped(glyphs.pen_ink(int(d), rng) if rng.random() < 0.5 else glyphs.font_ink(int(d), rng), height)
-                  for d in rng.integers(0, 10, count)]
+        inks = [_cropped(glyphs.pen_ink(int(d), rng) if rng.random() < 0.5 else glyphs.font_ink(int(d), rng), height)
+                for d in rng.integers(0, 10, count)]
     gaps = [height * rng.uniform(-0.2, 0.5) for _ in range(count - 1)]
-    row = _side_by_side(glyphs, gaps)
+    row = _side_by_side(inks, gaps)
     return Image.eval(row, lambda v: 255 - v) if rng.random() < 0.5 else row
 
 

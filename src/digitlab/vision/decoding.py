@@ -26,6 +26,7 @@ FORMATS = ("PNG", "JPEG", "BMP", "GIF", "WEBP")  # the only decoders Pillow may 
 MAX_DECODE_BYTES = 64 << 20  # one image's decoded pixels
 BYTES_PER_PIXEL = {"1": 1, "L": 1, "I;16": 2, "I;16B": 2, "I;16L": 2}  # Pillow's storage; 4 for the rest
 HINT = "give a PNG or JPEG of one digit"
+SCALE = "digitlab_scale"  # the decoded image's info: its width over the file's
 
 
 def open_image(source: str | os.PathLike | bytes | Image.Image, name: str = "image") -> Image.Image:
@@ -68,12 +69,17 @@ def decode(stream, name: str, side: int) -> Image.Image:
         raise NotAnImage(f"{name}: not a readable image (not {', '.join(FORMATS[:-1])} or {FORMATS[-1]}); "
                          f"{HINT}") from None
     try:
+        stored = image.width
         image.draft(image.mode, (side, side))
         need = image.width * image.height * BYTES_PER_PIXEL.get(image.mode, 4)
         if need > MAX_DECODE_BYTES:
             raise _too_large(name, f"{image.width:,} x {image.height:,} pixels")
         image.load()  # decode now, so a truncated file fails here rather than later
-        return reduced(image, side)
+        image = reduced(image, side)
+        # How far the draft and the shrinking scaled it (both keep its aspect): a box found in these
+        # pixels is given in the file's own (splitting.find_digits).
+        image.info[SCALE] = image.width / stored
+        return image
     except Image.DecompressionBombError as err:
         raise _too_large(name, str(err).split(" exceeds")[0]) from None
     except (OSError, SyntaxError, ValueError) as err:

@@ -17,7 +17,7 @@ from PIL import Image
 from digitlab.errors import BlankImage, DataError
 from digitlab.vision.decoding import WORK_SIDE, open_image
 from digitlab.vision.input_cleaning import BOX_SIDE, FRAME_SIDE, cleaned, framed
-from digitlab.vision.page import (MIN_CONTRAST, MIN_INK_PIXELS, components, despeckled_grey, grey_levels, ink_mask,
+from digitlab.vision.page import (MIN_CONTRAST, MIN_INK_PIXELS, SPECK_SHARE, components, despeckled_grey, grey_levels, ink_mask,
                                   stroke_width, sweep)
 
 
@@ -32,7 +32,7 @@ MNIST_SLANT = (-0.49, 0.22)
 MNIST_WIDTH = (1.95, 3.85)
 
 
-def _cropped(ink: np.ndarray) -> np.ndarray:
+def cropped(ink: np.ndarray) -> np.ndarray:
     """The smallest box around the ink."""
     rows, cols = np.flatnonzero(ink.any(1)), np.flatnonzero(ink.any(0))
     return ink[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
@@ -60,7 +60,7 @@ def _as_mnist_writes(ink: np.ndarray) -> np.ndarray:
     target = min(max(slant, MNIST_SLANT[0]), MNIST_SLANT[1])
     if abs(target - slant) > 0.02:
         ink = _sheared(ink, target - slant)
-    crop = _cropped(ink)
+    crop = cropped(ink)
     fit = BOX_SIDE / max(crop.shape)  # work px -> frame px
     width = stroke_width(crop) * fit
     target = min(max(width, MNIST_WIDTH[0]), MNIST_WIDTH[1])
@@ -96,11 +96,11 @@ def _shrunk(values: np.ndarray, side: int, resample=Image.Resampling.BOX) -> np.
     return np.asarray(Image.fromarray(values.astype(np.float32), mode="F").resize(size, resample))
 
 
-def _ink_at(grey: np.ndarray, side: int) -> np.ndarray:
-    """(H, W) 0-255 grey -> its ink (see ink_mask) with the longer side `side` px."""
+def ink_at(grey: np.ndarray, side: int, speck: float = SPECK_SHARE) -> np.ndarray:
+    """(H, W) 0-255 grey -> its ink (see ink_mask, and its `speck`) with the longer side `side` px."""
     grow = side > max(grey.shape)
     grey = _shrunk(grey, side, Image.Resampling.BICUBIC if grow else Image.Resampling.BOX)
-    return ink_mask(np.clip(grey, 0, 255))
+    return ink_mask(np.clip(grey, 0, 255), speck)
 
 
 def dark_page(batch: np.ndarray) -> np.ndarray:
@@ -115,7 +115,8 @@ def dark_page(batch: np.ndarray) -> np.ndarray:
     return (paper < 128) & (batch.reshape(len(batch), -1).max(1) >= paper + MIN_CONTRAST)
 
 
-def prepare(small: np.ndarray, at, sources, names, skipped=None, blanks: bool = False) -> tuple[torch.Tensor, np.ndarray]:
+def prepare(small: np.ndarray, at, sources, names, skipped=None, blanks: bool = False,
+            read_one=None) -> tuple[torch.Tensor, np.ndarray]:
     """What a model is given for each of `sources`, as `digitlab predict` routes them: ((n, 28, 28)
     float32 in [0, 1], (n,) bool, which of them could be read).
 
@@ -124,7 +125,8 @@ def prepare(small: np.ndarray, at, sources, names, skipped=None, blanks: bool = 
     an MNIST digit comes out as it went in); every other source (a path, bytes or PIL image, named
     `names[i]`) goes through `to_mnist`, a few milliseconds each. A `DataError` from it goes to
     `skipped(err)`, its row left black and unread; without `skipped` it is raised. With `blanks`, an
-    image with no ink is read as the black square it is (BlankImage). The one routing
+    image with no ink is read as the black square it is (BlankImage). `read_one(source, name)`, when
+    given, reads each of the others in to_mnist's place (predict's reader of numbers). The one routing
     `predict` and the corruption set share, so what one measures is what the other does.
 
     Why not to_mnist for those too: it rescales the ink's box, and lines or a pattern across a 28 x 28
@@ -138,7 +140,7 @@ def prepare(small: np.ndarray, at, sources, names, skipped=None, blanks: bool = 
     read[at[ready]] = True
     for i in np.flatnonzero(~read):
         try:
-            inputs[i] = to_mnist(sources[i], names[i])
+            inputs[i] = (read_one or to_mnist)(sources[i], names[i])
             read[i] = True
         except DataError as err:
             if blanks and isinstance(err, BlankImage):
@@ -156,16 +158,26 @@ def to_mnist(source: str | os.PathLike | bytes | Image.Image, name: str = "image
     Raises DataError for a missing file, a non-image, a corrupt file, and its BlankImage for a page with no ink.
     """
     label = str(source) if isinstance(source, (str, os.PathLike)) else name
-    image = open_image(source, label)
-    grey = despeckled_grey(grey_levels(image))  # (H, W)
-    ink = _ink_at(grey, WORK_SIDE)  # (H', W')
+    grey = despeckled_grey(grey_levels(open_image(source, label)))  # (H, W)
+    return from_ink(digit_ink(grey, label))
+
+
+def digit_ink(grey: np.ndarray, label: str = "image") -> np.ndarray:
+    """(H, W) 0-255 grey of one digit -> its ink at WORK_SIDE (see ink_mask); BlankImage when there is none."""
+    ink = ink_at(grey, WORK_SIDE)  # (H', W')
     if (ink > 0).sum() < MIN_INK_PIXELS and max(grey.shape) > WORK_SIDE:
         # A faint hairline shrunk to WORK_SIDE can sink into the paper's grain: look again at twice
         # the size (4x the work, paid only by pages that look blank).
-        larger = _ink_at(grey, 2 * WORK_SIDE)
+        larger = ink_at(grey, 2 * WORK_SIDE)
         if (larger > 0).sum() >= 4 * MIN_INK_PIXELS:  # as many ink pixels as WORK_SIDE asks, at 4x the area
             ink = _shrunk(larger, WORK_SIDE)
     if (ink > 0).sum() < MIN_INK_PIXELS:
         raise BlankImage(f"{label}: no digit found (the image looks blank); give a photo or drawing of one digit")
+    return ink
+
+
+def from_ink(ink: np.ndarray) -> torch.Tensor:
+    """(H, W) ink in [0, 1] of one digit, background 0 -> (28, 28): leaned and stroked as MNIST's writers,
+    cut to its box and framed as MNIST frames a digit. to_mnist's last step, and each digit's of a number."""
     ink = _as_mnist_writes(ink)
-    return framed(torch.from_numpy(_cropped(ink).copy()))  # (h, w) -> (28, 28)
+    return framed(torch.from_numpy(cropped(ink).copy()))  # (h, w) -> (28, 28)

@@ -118,8 +118,10 @@ def _ink_is_dark(grey: np.ndarray) -> bool:
     return -low > high
 
 
-def ink_mask(grey: np.ndarray) -> np.ndarray:
-    """(H, W) 0-255 grey at WORK_SIDE -> (H, W) float32 ink in [0, 1], background exactly 0."""
+def ink_mask(grey: np.ndarray, speck: float = SPECK_SHARE) -> np.ndarray:
+    """(H, W) 0-255 grey at WORK_SIDE -> (H, W) float32 ink in [0, 1], background exactly 0; a part with
+    less than `speck` of the largest part's ink is dropped (a number's reader keeps more: its largest
+    part may be several digits that touch, and a 5's flag is no speck)."""
     if _ink_is_dark(grey):
         grey = 255 - grey
     # Sensor noise: a slight blur. (A 3 x 3 median, used before, erased strokes a pixel wide: the thin
@@ -129,7 +131,7 @@ def ink_mask(grey: np.ndarray) -> np.ndarray:
     # Uneven lighting: a grey opening (min then max filter) wider than any stroke erases the ink and
     # leaves the paper's own shading, which is then subtracted.
     window = 2 * (min(grey.shape) // 6) + 1
-    ink, parts = _above_paper(clean, window)
+    ink, parts = _above_paper(clean, window, speck)
     # A shadow or a dim corner narrower than that window is left behind as ink (a band across the
     # top of a photo read with its 1 as a 7). Strokes are far narrower: a second opening a few of
     # the digit's own stroke widths wide keeps them and takes such patches for paper. Only a page
@@ -138,11 +140,11 @@ def ink_mask(grey: np.ndarray) -> np.ndarray:
         width = stroke_width(_inside(ink))
         narrow = 2 * int(np.ceil(STROKE_WINDOWS * width / 2)) + 1
         if width and narrow < window:
-            ink, _ = _above_paper(clean, narrow)
+            ink, _ = _above_paper(clean, narrow, speck)
     return ink
 
 
-def _above_paper(clean: np.ndarray, window: int) -> tuple[np.ndarray, int]:
+def _above_paper(clean: np.ndarray, window: int, speck: float = SPECK_SHARE) -> tuple[np.ndarray, int]:
     """Light ink on darker paper, cleaned of noise -> (ink in [0, 1] above the paper that a grey
     opening `window` px wide finds, background exactly 0 (all zero when nothing stands out);
     how many separate parts the ink came in before specks and blobs were dropped)."""
@@ -161,7 +163,7 @@ def _above_paper(clean: np.ndarray, window: int) -> tuple[np.ndarray, int]:
     # Below half of Otsu's ink/paper split is paper (and its noise); above it, the grey is kept in
     # proportion, so soft stroke edges stay soft, as in MNIST's anti-aliased digits.
     floor = max(split / 2, contrast * 0.125, NOISE_SIGMAS * grain)
-    keep, parts = _without_border_blobs(flat > floor, flat)
+    keep, parts = _without_border_blobs(flat > floor, flat, speck)
     if not keep.all():  # what was dropped may have set the contrast: take it from the digit's own ink
         contrast = float(np.percentile(flat[flat > floor][keep[flat > floor]], 99)) if keep.any() else contrast
     return np.where((flat > floor) & keep, np.clip(flat / contrast, 0, 1), 0).astype(np.float32), parts
@@ -219,7 +221,7 @@ def components(mask: np.ndarray, cell: int = 4) -> np.ndarray:
     return np.where(mask, full, 0)
 
 
-def _without_border_blobs(mask: np.ndarray, weight: np.ndarray) -> tuple[np.ndarray, int]:
+def _without_border_blobs(mask: np.ndarray, weight: np.ndarray, speck: float = SPECK_SHARE) -> tuple[np.ndarray, int]:
     """(What of `mask` is the digit, how many parts it came in): the mask less the parts that touch the image's edge, where the rest holds
     a fifth of the ink or more, and less specks far smaller than the largest part.
 
@@ -239,7 +241,7 @@ def _without_border_blobs(mask: np.ndarray, weight: np.ndarray) -> tuple[np.ndar
     inside[edge] = 0
     if inside.sum() >= 0.2 * mass.sum():
         mass[edge] = 0  # the blobs cut by the frame go
-    kept = mass >= SPECK_SHARE * mass.max()
+    kept = mass >= speck * mass.max()
     kept[0] = False
     return kept[labels] | ~mask, int(labels.max())
 

@@ -1,0 +1,130 @@
+"""Reading a number: every digit an image holds, found (vision/splitting.py), answered or declined
+(trust/decline.py), and put together left to right, line by line: `read_number`, the Python API
+`digitlab.read_number`, and what `digitlab predict`, `evaluate --dataset numbers` and the web page
+ask.
+
+Where to cut two digits that touch is judged by the gate and the shipped cnn, whatever model then
+reads the digits: the split is the page's, not the model's, so every method reads the same digits
+(the web page sets their numbers side by side), and a 3-vs-7 model could not judge a 4.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import torch
+
+UNKNOWN = "?"  # a declined digit's place in the number
+LINES = " "  # between the lines of a number written on several
+# A scribble, a texture or a word falls apart into parts that each may pass for a digit (a scribble's
+# strokes read as 1s). Two neighbouring digits of a number, framed together, are what the gate calls
+# several digits; two such parts, not a digit. From this share of a line's neighbouring pairs called
+# not a digit, the whole image is declined as not a digit. Chosen on numbers built from held-out MNIST
+# training digits and on the non-digit training generator's held-out draws (nondigits.CHOICE_FROM):
+# see benchmarks/number_accuracy.py.
+PAIRS_NOT = 0.5
+
+
+@dataclass(frozen=True)
+class DigitRead:
+    """One digit of a number: `label` None when `declined` says why; `box` (x0, y0, x1, y1) in the
+    image's pixels, x1 and y1 exclusive; `line` 0 for the top line; `image` (28, 28) as the model saw it."""
+
+    label: int | None
+    probability: float
+    declined: str | None
+    box: tuple[int, int, int, int]
+    line: int
+    image: torch.Tensor
+
+    @property
+    def text(self) -> str:
+        return UNKNOWN if self.label is None else str(self.label)
+
+
+@dataclass(frozen=True)
+class Number:
+    """What an image says, digit by digit: `text` the number ("3814", "3?14" with a digit declined,
+    "12 34" on two lines; None when the image is `declined` as a whole), `digits` each one with its
+    box, `classes` the model's digits."""
+
+    digits: list[DigitRead]
+    classes: list[int]
+    declined: str | None = None  # why the image as a whole is not read as a number
+
+    @property
+    def text(self) -> str | None:
+        if self.declined:
+            return None
+        lines = sorted({d.line for d in self.digits})
+        return LINES.join("".join(d.text for d in self.digits if d.line == n) for n in lines)
+
+
+_JUDGE: list = []
+
+
+def judge(pieces: torch.Tensor) -> torch.Tensor:
+    """(n, 28, 28) pieces of a group of ink -> (n,) log-score that each is one digit, surely read: the
+    gate's probability that it is one digit, times the shipped cnn's probability for its answer."""
+    from digitlab import pretrained, service
+    from digitlab.trust import gate
+    from digitlab.vision.input_cleaning import cleaned
+
+    if not _JUDGE:
+        _JUDGE.append(pretrained.load("cnn"))  # loaded once per process, as the gate is
+    one = gate.shipped().proba(cleaned(pieces))[:, gate.DIGIT]
+    sure = service.predict(_JUDGE[0], pieces, "the shipped cnn").proba.max(1).values
+    return one.clamp_min(1e-6).log() + sure.clamp_min(1e-6).log()
+
+
+def find_digits(source, name: str = "image"):
+    """The digits an image (path, bytes or PIL image) holds, found and cut with `judge`."""
+    from digitlab.vision import splitting
+
+    return splitting.find_digits(source, name, judge)
+
+
+def read_digits(clf, found, decline: bool = True) -> Number:
+    """The digits `found` (splitting.Digit, in reading order) answered by `clf`, each declined or not."""
+    from digitlab.trust import decline as declining
+
+    classes = clf.classes_.tolist()
+    if not found:
+        return Number([], classes)
+    images = torch.stack([d.image for d in found])  # (n, 28, 28)
+    answers = declining.answers(clf, images, decline)
+    digits = [DigitRead(a.label, a.probability, a.declined, d.box, d.line, d.image) for a, d in zip(answers, found)]
+    return Number(digits, classes, declining.NOT_A_DIGIT if decline and not_digits(found) else None)
+
+
+def not_digits(found) -> bool:
+    """Whether the digits found are parts of something else: PAIRS_NOT of their neighbouring pairs or
+    more are, framed together, what the gate calls not a digit rather than several digits."""
+    from digitlab.trust import gate
+    from digitlab.vision.input_cleaning import cleaned
+
+    pairs = [d.pair for d in found if d.pair is not None]
+    if not pairs:
+        return False
+    p = gate.shipped().proba(cleaned(torch.stack(pairs)))  # (n, 3)
+    return float((p[:, gate.NOT_A_DIGIT] > p[:, gate.SEVERAL]).float().mean()) >= PAIRS_NOT
+
+
+def read_number(image: str | os.PathLike | bytes, model=None, decline: bool = True) -> Number:
+    """A number in an image (path, bytes or PIL image), digit by digit. `model` a classifier, a model
+    folder, or None for the shipped cnn; decline=False gives each digit the model's answer, whatever it is.
+    A blank image is a Number with no digits.
+
+        >>> digitlab.read_number("house.jpg").text
+        '42'
+    """
+    from digitlab import pretrained, service
+    from digitlab.errors import BlankImage
+
+    clf = model if hasattr(model, "predict_proba") else service.load(model) if model else pretrained.load("cnn")
+    try:
+        found = find_digits(image, str(image) if isinstance(image, (str, os.PathLike)) else "image")
+    except BlankImage:
+        found = []
+    return read_digits(clf, found, decline)

@@ -1,0 +1,101 @@
+"""Cutting apart digits that touch or overlap: a group of ink wider than one digit, cut along the
+cheapest paths from top to bottom through its thinnest columns, into the pieces a judge scores best.
+
+A straight cut through two digits that lean into each other takes a piece of one into the other; a
+path that may bend a little (BEND) and pays for the ink it crosses runs between them instead. Which
+cuts to make is the judge's (reading.judge: is each piece one digit, surely read?), less a price a
+cut (CUT_COST), with the uncut group among the choices, by dynamic programming over the paths.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import numpy as np
+import torch
+
+from digitlab.vision.mnist_style import cropped, from_ink
+from digitlab.vision.page import MIN_INK_PIXELS
+
+MIN_PIECE = 0.12  # digit heights: no cut nearer a group's side than this (a 1's own width is about 0.15-0.3)
+MAX_PIECE = 1.3  # no piece wider than this many digit heights, unless it is the whole group
+CANDIDATES = 10  # the thinnest columns tried as cuts, for each digit height of the group's width
+BEND = 0.3  # digit heights: how far aside of its column a cut's path may wander
+STRAY = 0.05  # ink-units a pixel the path pays for each BEND's worth it strays, so that on paper it runs straight
+CUT_COST = 0.5  # log-score paid for each cut: with nothing surer, one digit stays whole
+
+Judge = Callable[[torch.Tensor], torch.Tensor]  # (n, 28, 28) pieces -> (n,) log-score: is each one sure digit?
+
+
+def cut(own: np.ndarray, height: float, judge: Judge) -> list[tuple[int, int, np.ndarray]]:
+    """(h, w) a group's ink, its line's digit height in px -> its pieces, left to right, each as (column,
+    row, ink cut to its box) within `own`; the whole group as one piece when no cut scores better."""
+    h, w = own.shape
+    profile = np.convolve(own.sum(0), np.ones(3) / 3, mode="same")  # (w,) ink per column
+    low, high = max(1, int(MIN_PIECE * height)), w - int(MIN_PIECE * height)
+    inside = np.arange(low, max(low, high))
+    minima = inside[(profile[inside] <= profile[np.maximum(inside - 1, 0)])
+                    & (profile[inside] <= profile[np.minimum(inside + 1, w - 1)])]
+    most = CANDIDATES * max(1, round(w / height))
+    columns = sorted(sorted(minima.tolist(), key=lambda c: profile[c])[:most])
+    paths = [np.zeros(h, dtype=np.int64)] + [_path(own, c, height) for c in columns] + [np.full(h, w)]
+    chosen = _best_paths(own, paths, height, judge) if columns else [paths[0], paths[-1]]
+    pieces = []
+    for left, right in zip(chosen, chosen[1:]):
+        piece = _between(own, left, right)
+        rows, cols = np.flatnonzero(piece.any(1)), np.flatnonzero(piece.any(0))
+        if len(rows):
+            pieces.append((int(cols[0]), int(rows[0]), piece[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1]))
+    return pieces
+
+
+def _path(own: np.ndarray, column: int, height: float) -> np.ndarray:
+    """(h,) the column at each row of the cheapest path from top to bottom near `column`: it crosses as
+    little ink as it can, moving at most a pixel a row and at most BEND digit heights aside, so that
+    it passes between two digits that touch or lean into each other rather than through them."""
+    h, w = own.shape
+    reach = max(1, int(BEND * height))
+    lo, hi = max(0, column - reach), min(w, column + reach + 1)
+    band = own[:, lo:hi].astype(np.float64) + STRAY * np.abs(np.arange(lo, hi) - column) / reach  # (h, b)
+    cost = band[0].copy()
+    step = np.zeros((h, hi - lo), dtype=np.int8)  # each row's move from the row above: -1, 0 or +1
+    for y in range(1, h):
+        shifted = np.stack([np.r_[np.inf, cost[:-1]], cost, np.r_[cost[1:], np.inf]])  # (3, b): from x-1, x, x+1
+        move = shifted.argmin(0)
+        cost = shifted[move, np.arange(len(cost))] + band[y]
+        step[y] = move - 1
+    x = int(cost.argmin())
+    path = np.empty(h, dtype=np.int64)
+    for y in range(h - 1, -1, -1):
+        path[y] = x + lo
+        x += int(step[y, x])
+    return path
+
+
+def _between(own: np.ndarray, left: np.ndarray, right: np.ndarray) -> np.ndarray:
+    """The group's ink right of path `left` (on it included) and left of path `right`."""
+    cols = np.arange(own.shape[1])
+    return np.where((cols >= left[:, None]) & (cols < right[:, None]), own, 0).astype(np.float32)
+
+
+def _best_paths(own: np.ndarray, paths: list[np.ndarray], height: float, judge: Judge) -> list[np.ndarray]:
+    """The paths (the first and last kept) whose pieces score best: the sum of the judge's log-scores,
+    less CUT_COST a cut; pieces wider than MAX_PIECE heights are tried only as the whole group."""
+    middle = [float(p.mean()) for p in paths]
+    last = len(paths) - 1
+    spans = [(i, j) for i in range(len(paths)) for j in range(i + 1, len(paths))
+             if (middle[j] - middle[i]) <= MAX_PIECE * height or (i, j) == (0, last)]
+    pieces = [_between(own, paths[i], paths[j]) for i, j in spans]
+    inked = [bool((p > 0).sum() >= MIN_INK_PIXELS) for p in pieces]
+    scores = torch.full((len(spans),), -float("inf"))
+    if any(inked):
+        framed = torch.stack([from_ink(cropped(p)) for p, ok in zip(pieces, inked) if ok])  # (m, 28, 28)
+        scores[torch.tensor(inked)] = judge(framed).float()
+    score = dict(zip(spans, scores.tolist()))
+    best = {0: (0.0, [0])}  # path index -> (score, paths so far)
+    for j in range(1, len(paths)):
+        options = [(best[i][0] + score[(i, j)] - (CUT_COST if i else 0), best[i][1] + [j])
+                   for i in range(j) if i in best and score.get((i, j), -float("inf")) > -float("inf")]
+        if options:
+            best[j] = max(options, key=lambda o: o[0])
+    return [paths[k] for k in best[last][1]] if last in best else [paths[0], paths[-1]]
