@@ -19,7 +19,8 @@ from digitlab.vision.page import MIN_INK_PIXELS
 
 MIN_PIECE = 0.12  # digit heights: no cut nearer a group's side than this (a 1's own width is about 0.15-0.3)
 MAX_PIECE = 1.3  # no piece wider than this many digit heights, unless it is the whole group
-CANDIDATES = 10  # the thinnest columns tried as cuts, for each digit height of the group's width
+CANDIDATES = 10  # the thinnest columns tried as cuts, for each digit height of the group's width ...
+SPACING = 0.05  # ... no two closer than this many digit heights
 BEND = 0.3  # digit heights: how far aside of its column a cut's path may wander
 STRAY = 0.05  # ink-units a pixel the path pays for each BEND's worth it strays, so that on paper it runs straight
 CUT_COST = 0.5  # log-score paid for each cut: with nothing surer, one digit stays whole
@@ -36,8 +37,7 @@ def cut(own: np.ndarray, height: float, judge: Judge) -> list[tuple[int, int, np
     inside = np.arange(low, max(low, high))
     minima = inside[(profile[inside] <= profile[np.maximum(inside - 1, 0)])
                     & (profile[inside] <= profile[np.minimum(inside + 1, w - 1)])]
-    most = CANDIDATES * max(1, round(w / height))
-    columns = sorted(sorted(minima.tolist(), key=lambda c: profile[c])[:most])
+    columns = _spread(minima.tolist(), profile, CANDIDATES * max(1, round(w / height)), SPACING * height)
     paths = [np.zeros(h, dtype=np.int64)] + [_path(own, c, height) for c in columns] + [np.full(h, w)]
     chosen = _best_paths(own, paths, height, judge) if columns else [paths[0], paths[-1]]
     pieces = []
@@ -47,6 +47,18 @@ def cut(own: np.ndarray, height: float, judge: Judge) -> list[tuple[int, int, np
         if len(rows):
             pieces.append((int(cols[0]), int(rows[0]), piece[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1]))
     return pieces
+
+
+def _spread(minima: list[int], profile: np.ndarray, most: int, apart: float) -> list[int]:
+    """Up to `most` of the columns `minima`, thinnest first, none within `apart` of one already taken
+    (a flat stretch of thin ink offers every column in it), left to right."""
+    taken: list[int] = []
+    for column in sorted(minima, key=lambda c: profile[c]):
+        if all(abs(column - t) >= apart for t in taken):
+            taken.append(column)
+            if len(taken) == most:
+                break
+    return sorted(taken)
 
 
 def _path(own: np.ndarray, column: int, height: float) -> np.ndarray:
