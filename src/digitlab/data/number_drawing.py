@@ -117,6 +117,8 @@ def typed(text: str, rng: np.random.Generator) -> tuple[np.ndarray, list[Box]]:
     size = int(rng.choice([rng.uniform(20, 40), rng.uniform(40, 80), rng.uniform(80, 140)]))
     font = ImageFont.truetype(str(font_file), size)
     weight = WEIGHTS[rng.integers(len(WEIGHTS))]
+    if weight == "heavy" and any(mark in font_file.name for mark in ("Bold", "Bol", "cmb")):
+        weight = "bold"  # a bold face stroked heavier still ran its digits into one blot
     stroke = {"bold": round(size * 0.025), "heavy": round(size * rng.uniform(0.03, 0.05))}.get(weight, 0)
     thin = {"hairline": (0.015, 0.03), "light": (0.05, 0.08)}.get(weight)  # stroke width, in font sizes
     pen = max(1.5, size * rng.uniform(*thin)) if thin else 0.0
