@@ -189,3 +189,10 @@ def test_the_set_is_named_test_only_and_is_not_loaded_as_digits():
         numbers.number("pens", 0)
     with pytest.raises(DataError, match="unknown part of the number set 'test'"):
         numbers.build("test")
+
+
+def test_build_is_each_number_drawn_alone_in_category_order():
+    built = numbers.build("held_out", per_category=3, seed=2)
+    assert [(n.category, n.text) for n in built] == [(n.category, n.text) for n in numbers.each("held_out", 3, seed=2)]
+    alone = numbers.number("pen", 2, "held_out", seed=2)
+    assert built[2 * 3 + 2].text == alone.text and np.array_equal(np.asarray(built[8].image), np.asarray(alone.image))
