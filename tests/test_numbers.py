@@ -64,6 +64,9 @@ def test_each_part_draws_its_own_mnist_digits_and_only_held_out_overlaps(drawn):
     assert {n.gap for n in drawn if n.part == "choose"} == {None, "wide", "normal", "touching"}
     assert {n.gap for n in drawn if n.part == "held_out"} == {None, *numbers.GAPS}
     assert not any(n.mnist_indices for n in drawn if n.category in ("typed", "pen"))
+    fonts = {part: {n.font for n in drawn if n.part == part and n.category == "typed"} for part in numbers.PARTS}
+    assert len(fonts["choose"]) > 10 and not fonts["choose"] & set(numbers.HELD_OUT_FONTS)
+    assert fonts["held_out"] & set(numbers.HELD_OUT_FONTS) and fonts["held_out"] - set(numbers.HELD_OUT_FONTS)
 
 
 def test_each_box_is_its_digits_ink_box_left_to_right(drawn):

@@ -11,7 +11,7 @@ import math
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter, ImageFont
 
-from digitlab.data.glyphs import FONT_FILES, font_dir, reweigh
+from digitlab.data.glyphs import font_dir, reweigh
 
 Box = tuple[int, int, int, int]
 
@@ -109,11 +109,11 @@ def _offset(mask: np.ndarray, right: np.ndarray, top: int, gap: str, height: flo
 WEIGHTS = ("hairline", "light", "regular", "bold", "heavy")  # as glyphs.glyph_ink types them
 
 
-def typed(text: str, rng: np.random.Generator) -> tuple[np.ndarray, list[Box]]:
-    """`text` typed in one of glyphs.FONT_FILES at the font's own advance widths, 20-140 px a
+def typed(text: str, fonts: tuple[str, ...], rng: np.random.Generator) -> tuple[np.ndarray, list[Box], str]:
+    """`text` typed in one of `fonts` (glyphs.FONT_FILES' names) at the font's own advance widths, 20-140 px a
     character, hairline to heavy, slanted a little; each digit typed alone at its pen position
     (the advance of the text before it) and the line combined by max, so each box is the digit's own."""
-    font_file = font_dir() / FONT_FILES[rng.integers(len(FONT_FILES))]
+    font_file = font_dir() / fonts[rng.integers(len(fonts))]
     size = int(rng.choice([rng.uniform(20, 40), rng.uniform(40, 80), rng.uniform(80, 140)]))
     font = ImageFont.truetype(str(font_file), size)
     weight = WEIGHTS[rng.integers(len(WEIGHTS))]
@@ -143,7 +143,7 @@ def typed(text: str, rng: np.random.Generator) -> tuple[np.ndarray, list[Box]]:
         x0, y0, x1, y1 = ink_box(ink)
         boxes.append((x + x0, y0, x + x1, y1))
     x0, y0, x1, y1 = ink_box(line, 1)
-    return line[y0:y1, x0:x1], shifted(boxes, -x0, -y0)
+    return line[y0:y1, x0:x1], shifted(boxes, -x0, -y0), font_file.name
 
 
 # ---------------------------------------------------------------------------------------------
