@@ -33,7 +33,7 @@ import numpy as np
 from PIL import Image
 
 from digitlab.data.glyphs import FONT_FILES
-from digitlab.data.number_drawing import Box, INK, compose, cropped, photographed, shifted, typed
+from digitlab.data.number_drawing import Box, compose, cropped, photographed, shifted, typed
 from digitlab.errors import DataError
 
 CATEGORIES = ("handwritten", "typed", "pen", "photo")
@@ -64,8 +64,9 @@ class Number:
     text: str  # "3814"
     category: str
     gap: str | None  # None where the category has no gap kind (typed)
-    # Each digit's ink box (x0, y0, x1, y1), x1/y1 exclusive, left to right (by centre: a touching
-    # digit's box may begin left of the one before, its ink reaching under that digit's)
+    # Each digit's ink box (x0, y0, x1, y1), x1/y1 exclusive, of its pixels at number_drawing.INK or
+    # more (a photo's: approximate, turned); left to right by centre: a touching digit's box may
+    # begin left of the one before, its ink reaching under that digit's
     boxes: tuple[Box, ...]
     part: str  # "choose" or "held_out"
     mnist_indices: tuple[int, ...] = ()  # the MNIST training digit each digit is (handwritten ink only)
