@@ -1,5 +1,5 @@
 """The datasets by name (`mnist`, `mnist_sample`, `mnist_tiny`, the test-only stress, corrupted and
-non-digit sets) or by path (a folder of images, a folder of IDX files): `load(name, split, dtype)
+non-digit sets; the number set is named but read by evaluate, not loaded as digits) or by path (a folder of images, a folder of IDX files): `load(name, split, dtype)
 -> Digits`, `load_train_valid`, `load_idx`, `splits`, `evaluation_split`.
 
 Every dataset keeps each image's index in its MNIST split file: fastai names its PNGs after that
@@ -58,9 +58,16 @@ def _nondigits(split: str):
     return images, labels, np.arange(len(labels)), "nondigits"
 
 
+def _numbers(split: str):
+    part_of(split)  # an unknown split is named as for every dataset
+    raise DataError("the number set holds whole numbers of every size, not 28 x 28 digits, so it is not "
+                    "loaded as digits; score a model on it with digitlab evaluate MODEL --dataset numbers")
+
+
 DATASETS = {"mnist": _mnist, "mnist_sample": _mnist_sample, "mnist_tiny": _mnist_tiny, "stress": _stress,
-            "corrupted": _corrupted, "corrupted_raw": _corrupted_raw, "nondigits": _nondigits}
-TEST_ONLY = {"stress", "corrupted", "corrupted_raw", "nondigits"}  # datasets no model may train on
+            "corrupted": _corrupted, "corrupted_raw": _corrupted_raw, "nondigits": _nondigits,
+            "numbers": _numbers}
+TEST_ONLY = {"stress", "corrupted", "corrupted_raw", "nondigits", "numbers"}  # datasets no model may train on
 DESCRIPTIONS = {
     "mnist": "all ten digits (valid = MNIST's test set)",
     "mnist_sample": "fastai's 3s and 7s (valid = the test set's)",
@@ -70,6 +77,8 @@ DESCRIPTIONS = {
     "corrupted_raw": "the corruption set's damaged 28 x 28 images as they are, as the Python API reads them (test only)",
     "nondigits": "1,800 images that are not one digit, labelled -1: letters, symbols, scribbles, shapes, "
                  "textures, several digits (test only: the share digitlab declines)",
+    "numbers": "2,800 images of numbers 2-8 digits long, handwritten, typed, pen and photographed, and 1,400 "
+               "held out (test only; read whole by evaluate --dataset numbers, not loaded as digits)",
 }
 
 
