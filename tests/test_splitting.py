@@ -175,7 +175,9 @@ def test_cuts_keep_the_pieces_the_judge_is_surest_of():
     pieces = cutting.cut(own, height=40, judge=judge)
     assert len(pieces) == 3
     assert [x for x, _, _ in pieces] == sorted(x for x, _, _ in pieces)
-    assert cutting.cut(own, height=40, judge=lambda p: torch.zeros(len(p))) [0][2].shape == own.shape  # no gain: uncut
+    narrow = own[:, :44]  # two strokes in a group no wider than a digit can be (MAX_PIECE heights)
+    whole_best = cutting.cut(narrow, height=40, judge=lambda p: torch.full((len(p),), -1.0))  # each piece costs 1
+    assert len(whole_best) == 1 and whole_best[0][2].shape == (40, 44)  # one piece scores best: uncut
 
 
 def test_predict_reads_a_number_by_default_and_one_digit_with_single(held, tmp_path, capsys):
