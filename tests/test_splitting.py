@@ -205,3 +205,33 @@ def test_predict_gives_one_digit_the_same_answer_with_and_without_single(held, t
     read, alone = json.loads(out), json.loads(single)
     assert read["probabilities"] == alone["probabilities"] and read["label"] == alone["label"] is not None
     assert read["number"] == str(read["label"]) and len(read["digits"]) == 1
+
+
+def test_evaluate_reads_the_number_set_each_part_apart(capsys, monkeypatch, tmp_path):
+    import shutil
+
+    from digitlab import pretrained
+    from digitlab.data import numbers
+
+    monkeypatch.setattr(numbers, "PER_CATEGORY", {"choose": 2, "held_out": 1})  # 8 and 4 numbers
+    model = tmp_path / "cnn"
+    shutil.copytree(pretrained.path("cnn"), model)
+    code, out, err = run_digitlab(capsys, "evaluate", model, "--dataset", "numbers")
+    assert code == 0, err
+    assert "choose part" in out and "held_out part" in out
+    counts = [line for line in out.splitlines() if line.startswith("all ")]
+    assert [c.split("(")[1] for c in counts] == ["8 numbers)", "4 numbers)"]
+    whole = [float(c.split("whole")[1].split("%")[0]) for c in counts]
+    assert whole[0] >= 50  # most of a handful of numbers read exactly (all 8 of the choose part, when measured)
+
+
+def test_evaluate_refuses_the_number_set_for_a_model_of_fewer_digits(capsys, tmp_path):
+    from digitlab import service
+
+    clf = service.make("pixel")
+    images, labels = mnist_arrays("train")
+    keep = np.isin(labels[:600], [3, 7])
+    clf.fit(torch.from_numpy(images[:600][keep]), torch.from_numpy(labels[:600][keep].astype(np.int64)))
+    clf.save(tmp_path / "pixel-3v7")
+    code, _, err = run_digitlab(capsys, "evaluate", tmp_path / "pixel-3v7", "--dataset", "numbers")
+    assert code != 0 and "knows the digits [3, 7]" in err

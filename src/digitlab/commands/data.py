@@ -94,7 +94,8 @@ def run(args: argparse.Namespace) -> int:
     Console(width=max(Console().width, 150)).print(table)
     if not args.dataset:
         for name in sorted(datasets.TEST_ONLY):
-            print(f"also {name}: {datasets.DESCRIPTIONS[name]}; see it with --dataset {name}")
+            see = "digitlab evaluate MODEL --dataset numbers" if name == "numbers" else f"--dataset {name}"
+            print(f"also {name}: {datasets.DESCRIPTIONS[name]}; see it with {see}")
     print(f"cache: {home()}  (set DIGITLAB_HOME to move it)")
     return 0
 

@@ -54,7 +54,8 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--explain", metavar="DIR",
                         help="say why: save each answer's explanation as pictures, DIR/<name>-<map>.png (the "
                         "image as the model saw it, and maps in red for the answer, blue against: "
-                        "see explain.py); with --json each line also carries the maps as 28 x 28 arrays")
+                        "see explain.py); with --json each line also carries the maps as 28 x 28 arrays; an image "
+                        "read as a number is not explained (read one of its digits alone, or use --single)")
     parser.set_defaults(run=run)
 
 

@@ -1,0 +1,128 @@
+"""How well digitlab reads numbers: the number set (data/numbers.py) read as `digitlab predict` reads
+an image (reading.read_number), and what reading numbers costs single digits and non-digits.
+
+Prints, for a shipped model (the cnn unless told):
+- whole-number and per-digit accuracy on the number set's two parts, by category, length and gap kind:
+  the choose part is where reading.py's and the splitter's settings were chosen; the held-out part
+  (other MNIST digits, a typeface family and the overlapping gap kind no choice saw) only reports;
+- the time to read a 4-digit photo on one core (the photo category's 4-digit numbers);
+- single digits: how many of the stress set's images are found to hold more than one digit, and
+  whether each one-digit image is read exactly as to_mnist reads it;
+- non-digits through the number reader: the share of the non-digit test set declined (the image, or
+  its one digit), by category.
+
+    python benchmarks/number_accuracy.py                      # everything, the shipped cnn
+    python benchmarks/number_accuracy.py --per-category 140 --skip singles,nondigits
+    python benchmarks/number_accuracy.py --method simple_net --no-decline
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import dataclasses
+import os
+import statistics
+import time
+
+import torch
+
+from digitlab import pretrained, reading
+from digitlab.data import numbers
+from digitlab.errors import BlankImage
+
+
+def read_part(clf, part: str, per_category: int | None, decline: bool) -> tuple[dict, dict]:
+    """(numbers.accuracy of the part, seconds per number by category)."""
+    read, kept, seconds = [], [], collections.defaultdict(list)
+    for number in numbers.each(part, per_category):
+        start = time.perf_counter()
+        said = reading.read_number(number.image, clf, decline)
+        seconds[number.category].append(time.perf_counter() - start)
+        read.append(said.text or "")  # a number declined as a whole is read as nothing
+        kept.append(dataclasses.replace(number, image=None))
+    return numbers.accuracy(read, kept), {c: statistics.mean(v) for c, v in seconds.items()}
+
+
+def photo_time(clf, repeats: int = 3) -> float:
+    """Median seconds to read a 4-digit photo (the choose part's), on one thread."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    photos = [n.image for i, n in enumerate(numbers.each("choose", 70)) if n.category == "photo" and len(n.text) == 4]
+    reading.read_number(photos[0], clf)  # warm: the gate and the judge load once per process
+    times = []
+    for _ in range(repeats):
+        for image in photos:
+            start = time.perf_counter()
+            reading.read_number(image, clf)
+            times.append(time.perf_counter() - start)
+    torch.set_num_threads(threads)
+    return statistics.median(times)
+
+
+def singles(every: int) -> str:
+    """Every `every`th stress image: found as one digit, and read exactly as to_mnist reads it."""
+    from digitlab.data import stress
+    from digitlab.vision import mnist_style
+
+    one = same = total = 0
+    for category in stress.CATEGORIES:
+        for i in range(0, stress.PER_CATEGORY, every):
+            image, _ = stress.raw_image(category, i)
+            found = reading.find_digits(image)
+            total += 1
+            if len(found) == 1:
+                one += 1
+                same += bool(torch.equal(found[0].image, mnist_style.to_mnist(image)))
+    return f"stress images found as one digit {one:,} of {total:,}; of those read exactly as to_mnist {same:,}"
+
+
+def nondigits_declined(clf, per_category: int) -> dict[str, float]:
+    """The share of the non-digit test set's images (the first `per_category` of each) that the number
+    reader declines: as a whole, or as its one digit (blank counts as declined)."""
+    from digitlab.data import nondigits
+    from digitlab.data.shipped_mnist import mnist_arrays
+
+    mnist, _ = mnist_arrays("train")
+    shares = {}
+    for category in nondigits.CATEGORIES:
+        declined = 0
+        for i in range(per_category):
+            try:
+                said = reading.read_number(nondigits.raw_image(category, i, "test", mnist=mnist), clf)
+            except BlankImage:
+                said = None
+            declined += said is None or said.declined is not None or (
+                len(said.digits) == 1 and said.digits[0].declined is not None) or not said.digits
+        shares[category] = declined / per_category
+    return shares
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--method", default="cnn", help="which shipped model reads the digits")
+    parser.add_argument("--per-category", type=int, help="numbers a category of each part (default: all)")
+    parser.add_argument("--no-decline", dest="decline", action="store_false", help="every digit answered")
+    parser.add_argument("--skip", default="", help="comma list of: choose, held_out, photo, singles, nondigits")
+    args = parser.parse_args()
+    skip = set(filter(None, args.skip.split(",")))
+    clf = pretrained.load(args.method)
+    print(f"{args.method}, decline {'on' if args.decline else 'off'}; load average {os.getloadavg()[0]:.2f}")
+    for part in numbers.PARTS:
+        if part in skip:
+            continue
+        result, seconds = read_part(clf, part, args.per_category, args.decline)
+        print(f"\n{part} part\n" + numbers.describe(result))
+        print("seconds a number: " + ", ".join(f"{c} {s * 1000:.0f} ms" for c, s in seconds.items()))
+    if "photo" not in skip:
+        print(f"\na 4-digit photo, one thread: {photo_time(clf) * 1000:.1f} ms (median)")
+    if "singles" not in skip:
+        print("\n" + singles(every=5))
+    if "nondigits" not in skip:
+        shares = nondigits_declined(clf, per_category=100)
+        print("\nnon-digit test set declined through the number reader: " +
+              ", ".join(f"{c} {s:.0%}" for c, s in shares.items()))
+
+
+if __name__ == "__main__":
+    main()
