@@ -135,6 +135,7 @@ def reliability_bins(sets: dict, damaged: int) -> None:
     """Linear's accuracy against its confidence, clean and damaged, at the T of all the digits."""
     (clean, labels), (broken, _) = sets["clean"], sets["damaged"]
     t = calibration.fit_temperature(torch.cat([clean, broken[:damaged * 2]]), torch.cat([labels, labels[:damaged * 2]]))
+    print("each set's own T: " + ", ".join(f"{name} {calibration.fit_temperature(*sets[name]):.3f}" for name in sets))
     print(f"T = {t:.3f} (all 4,000 clean, {damaged * 2:,} damaged); each bin: confidence -> accuracy (digits)")
     for name, s in (("clean", clean), ("damaged", broken)):
         table = metrics.reliability(calibration.probabilities(s / t), labels)
