@@ -117,3 +117,31 @@ def test_build_fits_on_the_fit_part_and_calibrates_on_the_held_out_digits(tmp_pa
     assert again["temperature"] == after.temperature_
     assert all(torch.equal(a, b) for a, b in zip(after._tensors().values(), clf._tensors().values()))
     assert 0 <= recorded["ece_mnist_test"] < 0.05 and 0 <= recorded["ece_stress"] < 0.1, recorded
+
+
+LINEAR_CLEAN_ECE = 0.02  # the issue's MNIST-test target, here on the 4,000 clean calibration digits
+LINEAR_STRESS_ECE = 0.03  # the issue's target for the stress set
+# The 1,000 damaged calibration digits measure 3.07 % at the shipped T (2.38 % on the 2,000 of a third
+# damaged), a noisy figure: at the same T, one damaged copy of each of the 4,000 calibration digits
+# measures 1.57 %, and 20 seeded draws of 1,000 of those copies 1.76-3.84 % (median 2.78 %), so this
+# only guards against a gross miss.
+LINEAR_DAMAGED_ECE = 0.04
+
+
+def test_the_shipped_linear_models_temperature_is_honest_on_clean_and_damaged_digits_alike(mnist_train):
+    """The linear model is the one whose clean and damaged digits pull its temperature furthest apart
+    (heldout.DAMAGED_EVERY): calibrated on a third damaged (every second digit; T 1.231), its error on
+    the clean calibration digits was 2.14 %, over the target; on a fifth (T 1.136), 1.49 %."""
+    from digitlab import metrics
+    from digitlab.data import heldout
+
+    shipped = pretrained.load("linear")
+    _, held = heldout.split(mnist_train, "mnist")
+    clf = pretrained.load("linear").calibrate(held.images, held.labels)
+    assert abs(clf.temperature_ - shipped.temperature_) < 1e-6  # the shipped file follows today's rule
+    clean = len(heldout.CALIBRATION)
+    for part, bound in ((slice(None, clean), LINEAR_CLEAN_ECE), (slice(clean, None), LINEAR_DAMAGED_ECE)):
+        ece = metrics.expected_calibration_error(clf.predict_proba(held.images[part]), held.labels[part])
+        assert 0 < ece <= bound, (part, ece)
+    shaken = datasets.load("stress", "valid")
+    assert metrics.expected_calibration_error(clf.predict_proba(shaken.images), shaken.labels) <= LINEAR_STRESS_ECE
