@@ -94,6 +94,111 @@ def test_predict_raw_png_matches_the_models_run_directly(client, served):
         assert p["label"] == p["classes"][int(expected.argmax())]
 
 
+def number_png(wanted: list[int], gap: int = 24) -> tuple[bytes, list[tuple[int, int, int, int]]]:
+    """A number written with held-out MNIST training digits (heldout.py), dark on light, `gap` px apart
+    -> (PNG bytes, each digit's true box)."""
+    from digitlab.data.shipped_mnist import mnist_arrays
+    from test_splitting import number_image
+
+    images, labels = mnist_arrays("train")
+    picks = [55_000 + int((labels[55_000:55_400] == d).nonzero()[0][0]) for d in wanted]
+    image, boxes = number_image([images[i] for i in picks], gap)
+    body = io.BytesIO()
+    image.save(body, format="PNG")
+    return body.getvalue(), boxes
+
+
+def test_a_number_is_read_by_every_model_from_the_same_digits(client, served):
+    from digitlab import reading
+
+    body, true_boxes = number_png([4, 2])
+    response = client.post("/api/predict", content=body, headers={"Content-Type": "image/png"})
+    assert response.status_code == 200, response.text
+    answer = response.json()
+    numbers = {p["method"]: p["number"] for p in answer["predictions"]}
+    assert numbers["cnn"] == "42", numbers
+    boxes = [d["box"] for d in answer["digits"]]
+    assert len(boxes) == 2 and boxes[0][2] <= boxes[1][0], boxes  # left to right, apart
+    for box, true in zip(boxes, true_boxes):  # in the PNG's own pixels: within a few of where each was written
+        assert max(abs(a - b) for a, b in zip(box, true)) <= 4, (box, true)
+    found = reading.find_digits(body)
+    for p in answer["predictions"]:  # the batched answers are the Python API's, model by model
+        read = reading.read_digits(served[p["method"]].clf, found)
+        assert (p["label"], p["declined"], p["number"]) == (None, None, read.text), p["method"]
+        assert "probabilities" not in p  # a number has no one distribution
+        for digit, expected in zip(answer["digits"], read.digits):
+            said = digit["answers"][p["method"]]
+            assert (said["label"], said["declined"]) == (expected.label, expected.declined)
+            assert abs(said["probability"] - expected.probability) < 1e-5
+    for digit, expected in zip(answer["digits"], found):
+        shown = Image.open(io.BytesIO(base64.b64decode(digit["image"])))
+        assert shown.size == (28, 28) and digit["line"] == 0
+        torch.testing.assert_close(torch.tensor(list(shown.getdata())).reshape(28, 28) / 255, expected.image,
+                                   atol=0.5 / 255, rtol=0)
+    assert Image.open(io.BytesIO(base64.b64decode(answer["image"]))).size == (2 * 28 + 4, 28)  # side by side
+
+
+def test_one_digit_keeps_its_fields_and_gains_its_number_and_box(client):
+    body = digit_png(0, side=140)
+    answer = client.post("/api/predict", content=body, headers={"Content-Type": "image/png"}).json()
+    assert len(answer["digits"]) == 1
+    x0, y0, x1, y1 = answer["digits"][0]["box"]
+    assert 0 <= x0 < x1 <= 140 and 0 <= y0 < y1 <= 140 and (x1 - x0) * (y1 - y0) < 0.8 * 140 * 140  # the ink's, not the page's
+    for p in answer["predictions"]:
+        assert {"method", "label", "declined", "classes", "probabilities"} <= set(p), p
+        assert len(p["probabilities"]) == 10 and p["label"] == p["classes"][max(range(10), key=p["probabilities"].__getitem__)]
+        assert p["number"] == str(p["label"])
+        said = answer["digits"][0]["answers"][p["method"]]
+        assert (said["label"], said["probability"]) == (p["label"], round(max(p["probabilities"]), 6))
+
+
+def test_a_scribble_in_parts_is_declined_whole_by_every_model(client):
+    from PIL import ImageDraw
+    import numpy as np
+
+    image = Image.new("L", (420, 160), 255)
+    draw = ImageDraw.Draw(image)
+    rng = np.random.default_rng(3)
+    for x in range(20, 400, 48):  # wavy, looping strokes apart from each other: parts that may pass for 1s
+        points = [(x + 20 * np.sin(t) + rng.uniform(-6, 6), 80 + 55 * np.cos(2.3 * t)) for t in np.linspace(0, 6, 24)]
+        draw.line(points, fill=0, width=6)
+    body = io.BytesIO()
+    image.save(body, format="PNG")
+    answer = client.post("/api/predict", content=body.getvalue()).json()
+    assert len(answer["digits"]) > 1
+    for p in answer["predictions"]:
+        assert (p["number"], p["label"], p["declined"]) == (None, None, "not a digit"), p
+
+
+def test_the_batcher_gives_each_request_its_own_digits_answers():
+    import asyncio
+    import threading
+
+    from digitlab.web.batching import Batcher
+
+    seen_batches, all_asked = [], threading.Event()
+
+    def sums(batch):  # each image's answer: its sum, which names it here
+        all_asked.wait(10)  # the first batch holds the others back: they wait, and go together
+        seen_batches.append(len(batch))
+        return [float(image.sum()) for image in batch]
+
+    async def ask_together(batcher):
+        requests = [torch.full((n, 28, 28), float(k)) for k, n in enumerate([1, 3, 2], start=1)]
+        asked = [asyncio.ensure_future(batcher.predict(images)) for images in requests]
+        await asyncio.sleep(0)  # each has queued its digits
+        all_asked.set()
+        return await asyncio.gather(*asked)
+
+    batcher = Batcher(sums)
+    try:
+        answers = asyncio.run(ask_together(batcher))
+    finally:
+        batcher.close()
+    assert answers == [[784.0], [1568.0] * 3, [2352.0] * 2]  # 28 x 28 ones, twos, threes
+    assert sorted(seen_batches) != [1, 2, 3], seen_batches  # at least two requests shared a forward pass
+
+
 def test_a_letter_is_declined_by_every_model(client):
     from PIL import ImageDraw, ImageFont
 

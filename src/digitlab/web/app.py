@@ -1,14 +1,15 @@
-"""The demo server: one page to draw a digit on, and a JSON API that runs every loaded model on it.
+"""The demo server: one page to draw a digit or a number on, and a JSON API that runs every loaded
+model on it.
 
 Nothing a visitor sends is trusted or kept. A request body is read up to MAX_UPLOAD_BYTES, decoded
 within the limits every image has (vision/decoding.py: its formats, refused from its header when its
-pixels would pass the budget), turned into MNIST's 28 x 28 by `mnist_style.to_mnist`, answered, and
-dropped.
+pixels would pass the budget), split into its digits, each MNIST's 28 x 28 (numbers.find:
+reading.find_digits; one digit is exactly `mnist_style.to_mnist`'s), answered, and dropped.
 
 Where a request's time and memory go: the event loop reads bodies and answers the cheap routes
-itself; `decoders` threads (DECODES_AT_ONCE unless told) decode and clean images (the costly part, and the only one that
-needs much memory); one inference thread (batching.Batcher) runs every model once on all the
-images waiting. Measured figures: benchmarks/RESULTS.md, the web server.
+itself; `decoders` threads (DECODES_AT_ONCE unless told) decode, clean and split images (the costly
+part, and the only one that needs much memory); one inference thread (batching.Batcher) runs every
+model once on all the digits waiting. Measured figures: benchmarks/RESULTS.md, the web server.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from digitlab.errors import DataError, NotAnImage
 from digitlab.explain import explanations
 from digitlab.trust import decline
 from digitlab.vision import mnist_style
+from digitlab.web import numbers
 from digitlab.web.batching import Batcher
 from digitlab.web.models import Served
 
@@ -106,23 +108,17 @@ async def image_bytes(request: Request) -> bytes:
         await form.close()
 
 
-def decode(body: bytes) -> torch.Tensor:
-    """Image bytes -> (28, 28) float32 in [0, 1]; an HTTPException for anything unusable."""
+def decode(body: bytes, read=mnist_style.to_mnist):
+    """Image bytes -> `read(body, name)`'s (to_mnist's (28, 28) float32 in [0, 1] unless told); an
+    HTTPException for anything unusable."""
     if not body:
-        raise _refuse(400, "empty request body; send a PNG or JPEG of one digit")
+        raise _refuse(400, "empty request body; send a PNG or JPEG of a digit or a number")
     try:
-        return mnist_style.to_mnist(body, name="upload")  # decoded as predict decodes a file
+        return read(body, "upload")  # decoded as predict decodes a file
     except NotAnImage as err:
         raise _refuse(415, str(err)) from None
     except DataError as err:  # damaged, too large, no digit
         raise _refuse(400, str(err)) from None
-
-
-def png_base64(image: torch.Tensor) -> str:
-    """(28, 28) float in [0, 1] -> base64 of a greyscale PNG, for the page to show what models saw."""
-    buffer = io.BytesIO()
-    Image.fromarray((image * 255).round().to(torch.uint8).numpy(), mode="L").save(buffer, format="PNG")
-    return base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
 def predict(models: dict[str, Served], batch: torch.Tensor) -> list[list[dict]]:
@@ -210,6 +206,7 @@ def create_app(models: dict[str, Served], decoders: int = DECODES_AT_ONCE, ready
         workers["uploads"] = asyncio.Semaphore(UPLOADS_AT_ONCE)
         # "why?" asks run on a thread of their own, one at a time: the live answers never wait behind them
         workers["explainer"] = ThreadPoolExecutor(1, thread_name_prefix="digitlab-explain")
+        await asyncio.get_running_loop().run_in_executor(workers["decoders"], numbers.warm_up)
         if "cnn" in models:
             # Before the first request, not beside it: Captum's import and a first explanation (about half
             # a second) run while nothing waits, so neither the first "why?" nor the first live answers
@@ -224,9 +221,9 @@ def create_app(models: dict[str, Served], decoders: int = DECODES_AT_ONCE, ready
             workers.pop("decoders").shutdown(wait=True, cancel_futures=True)
             workers.pop("explainer").shutdown(wait=True, cancel_futures=True)
 
-    def prepare(body: bytes) -> tuple[torch.Tensor, str]:
-        image = decode(body)  # (28, 28)
-        return image, png_base64(image)
+    def prepare(body: bytes) -> tuple[numbers.Found, str]:
+        found = decode(body, numbers.find)
+        return found, numbers.seen(found)
 
     app = FastAPI(title="digitlab", version=__version__, docs_url=None, redoc_url=None, openapi_url=None,
                   lifespan=lifespan)
@@ -256,11 +253,11 @@ def create_app(models: dict[str, Served], decoders: int = DECODES_AT_ONCE, ready
         async with workers["uploads"]:
             body = await image_bytes(request)
             start = time.perf_counter()
-            image, seen = await loop.run_in_executor(workers["decoders"], prepare, body)
+            found, seen = await loop.run_in_executor(workers["decoders"], prepare, body)
             del body
-        predictions = await workers["batcher"].predict(image)
+        said = await workers["batcher"].predict(found.images)  # each digit's answers, every model's
         seconds = time.perf_counter() - start
-        return JSONResponse({"image": seen, "predictions": predictions, "seconds": round(seconds, 4)})
+        return JSONResponse({"image": seen, **numbers.answer(found, said), "seconds": round(seconds, 4)})
 
     @app.post("/api/explain")
     async def explain_route(request: Request, method: str) -> JSONResponse:

@@ -1,4 +1,4 @@
-// The drawing pad and the four answers. Plain JavaScript, nothing fetched from elsewhere.
+// The drawing pad and the four answers, each a digit or a number. Plain JavaScript, nothing fetched from elsewhere.
 "use strict";
 
 const METHODS = {
@@ -7,22 +7,30 @@ const METHODS = {
   simple_net: ["Simple net", "two linear layers with a ReLU between"],
   cnn: ["CNN", "a small ResNet: convolutions and batch norm"],
 };
-// Sizes are shares of the pad's side, so a drawing is the same on any screen.
-const PEN = { share: 0.12, min: 0.025, max: 0.075 }; // pen width: 12% of the drawing's size (MNIST's strokes), within these
+// Sizes are shares of the pad's height, so a drawing is the same on any screen.
+const ASPECT = 2.5;        // the pad's width over its height (style.css's aspect-ratio): room for a number
+const PEN = { share: 0.12, min: 0.025, max: 0.075 }; // pen width: 12% of a digit's size (MNIST's strokes), within these
+const WIDE = 1.5;          // a drawing wider than this many times its height holds several digits: each is its height
 const DOT = 0.06;          // a drawing smaller than this both ways is a dot, not a digit
-const SEND_SIDE = 128;     // px: the drawing is sent at the size the server cleans it at (images.WORK_SIDE)
+const SEND_HEIGHT = 128;   // px: the drawing is sent with the height the server cleans a digit at (images.WORK_SIDE)
+// Only the columns around the ink are sent, MARGIN pad heights either side of it: the server scales a
+// picture by its longer side, and one digit sent on the whole wide pad reached it at 40% of its size,
+// thin and blurred (a plain 7 declined as not a digit: the gate's 0.46 for a digit, 0.96 when cropped).
+const MARGIN = 0.15;
 const PHOTO_SIDE = 512;    // px: a photo's longer side is scaled to this in the browser before it is sent
 const LIVE_EVERY_MS = 120; // while the pen moves, ask at most this often (8 answers a second)
+const READY = "Draw a digit or a number on the black pad.";
+const SEEN_SCALE = 4;      // "what the models saw": each 28 x 28 pixel shown 4 x 4
 
 const pad = document.getElementById("pad");
 const ctx = pad.getContext("2d");
 const statusLine = document.getElementById("status");
 const timing = document.getElementById("timing");
 const cards = new Map(); // method -> its card element
-const sendCanvas = document.createElement("canvas"); // the drawing again, at SEND_SIDE
-sendCanvas.width = sendCanvas.height = SEND_SIDE;
+const sendCanvas = document.createElement("canvas"); // the drawing again: SEND_HEIGHT high, cut to its ink's columns
+sendCanvas.height = SEND_HEIGHT;
 
-let strokes = [];          // each a list of [x, y] points, in shares of the pad's side
+let strokes = [];          // each a list of [x, y] points, in shares of the pad's height
 let drawing = false;       // is the pen down on the pad?
 let lastAsked = 0;         // performance.now() of the last live question
 let inFlight = null;       // AbortController of the request under way: a newer drawing or Clear aborts it
@@ -33,33 +41,61 @@ function say(text, isError = false) {
 }
 
 // ---- the drawing: kept as strokes, painted at whatever resolution is asked for ----
-function extent() {
+function span() { // [width, height] of the drawing, in pad heights
   const points = strokes.flat();
-  if (!points.length) return 0;
+  if (!points.length) return [0, 0];
   const xs = points.map((p) => p[0]), ys = points.map((p) => p[1]);
-  return Math.max(Math.max(...xs) - Math.min(...xs), Math.max(...ys) - Math.min(...ys));
+  return [Math.max(...xs) - Math.min(...xs), Math.max(...ys) - Math.min(...ys)];
 }
 
-function paint(context, side) {
+function extent() {
+  return Math.max(...span());
+}
+
+function digitSize() { // one digit: its larger side, as always; a number: its height, each digit's
+  const [w, h] = span();
+  return w > WIDE * h ? h : Math.max(w, h);
+}
+
+function penWidth() { // in pad heights
+  return Math.min(PEN.max, Math.max(PEN.min, PEN.share * digitSize()));
+}
+
+// `height` px is the pad's height: the drawing keeps its shape on any canvas; `left` (pad heights) is
+// the drawing's column at the canvas's left edge.
+function paint(context, width, height, left = 0) {
   context.fillStyle = "#000";
-  context.fillRect(0, 0, side, side);
+  context.fillRect(0, 0, width, height);
   context.strokeStyle = "#fff";
-  context.lineWidth = side * Math.min(PEN.max, Math.max(PEN.min, PEN.share * extent()));
+  context.lineWidth = height * penWidth();
   context.lineCap = "round";
   context.lineJoin = "round";
   for (const stroke of strokes) {
     context.beginPath();
-    context.moveTo(stroke[0][0] * side, stroke[0][1] * side);
-    for (const [x, y] of stroke.length > 1 ? stroke.slice(1) : stroke) context.lineTo(x * side, y * side);
+    context.moveTo((stroke[0][0] - left) * height, stroke[0][1] * height);
+    for (const [x, y] of stroke.length > 1 ? stroke.slice(1) : stroke) context.lineTo((x - left) * height, y * height);
     context.stroke();
   }
 }
 
+function inkColumns() { // [from, to] in pad heights: the ink's columns, MARGIN either side, within the pad
+  const xs = strokes.flat().map((p) => p[0]), reach = penWidth() / 2 + MARGIN;
+  return [Math.max(0, Math.min(...xs) - reach), Math.min(ASPECT, Math.max(...xs) + reach)];
+}
+
+function repaint() {
+  paint(ctx, pad.width, pad.height);
+}
+
 // The canvas holds as many pixels as the screen shows (3 per CSS pixel on many phones): sharp strokes.
 function fitPad() {
-  const side = Math.round(pad.getBoundingClientRect().width * (window.devicePixelRatio || 1));
-  if (side > 0 && pad.width !== side) pad.width = pad.height = side;
-  paint(ctx, pad.width);
+  const box = pad.getBoundingClientRect(), scale = window.devicePixelRatio || 1;
+  const width = Math.round(box.width * scale), height = Math.round(box.height * scale);
+  if (width > 0 && height > 0 && (pad.width !== width || pad.height !== height)) {
+    pad.width = width;
+    pad.height = height;
+  }
+  repaint();
 }
 
 function setDrawn() {
@@ -68,25 +104,30 @@ function setDrawn() {
 
 function point(event) {
   const box = pad.getBoundingClientRect();
-  return [(event.clientX - box.left) / box.width, (event.clientY - box.top) / box.height];
+  return [(event.clientX - box.left) / box.height, (event.clientY - box.top) / box.height];
 }
 
 pad.addEventListener("pointerdown", (event) => {
   event.preventDefault();
   pad.setPointerCapture(event.pointerId);
   if (!strokes.length) showPhoto(null); // a new drawing replaces an uploaded photo
+  abort(); // an answer still on its way is for the drawing before this stroke: neither shown nor said
+  say(""); // nor the last sentence, which told of it; the next comes as the pen lifts
   strokes.push([point(event)]);
   drawing = true;
   setDrawn();
-  paint(ctx, pad.width);
+  repaint();
 });
 
 pad.addEventListener("pointermove", (event) => {
   if (!drawing) return;
   const events = event.getCoalescedEvents ? event.getCoalescedEvents() : [];
   for (const e of events.length ? events : [event]) strokes[strokes.length - 1].push(point(e));
-  paint(ctx, pad.width);
-  if (performance.now() - lastAsked >= LIVE_EVERY_MS) ask(false); // live: a newer question aborts an older one
+  repaint();
+  // Live: one question at a time. An aborted one still costs the server its split, and splitting a
+  // half-drawn digit can be slow (a 7's bar alone: 2 s, its cuts judged one by one), so questions asked
+  // every LIVE_EVERY_MS piled up behind it and the pen-up answer waited for them (1 s and more).
+  if (!inFlight && performance.now() - lastAsked >= LIVE_EVERY_MS) ask(false);
 });
 
 for (const type of ["pointerup", "pointercancel"]) {
@@ -101,11 +142,11 @@ document.getElementById("clear").addEventListener("click", () => {
   abort();
   strokes = [];
   setDrawn();
-  paint(ctx, pad.width);
+  repaint();
   showPhoto(null);
   reset();
   timing.textContent = "";
-  say("Draw a digit in the black square.");
+  say(READY);
 });
 
 new ResizeObserver(fitPad).observe(pad);
@@ -185,14 +226,20 @@ function ask(final) {
     noDigit("That is a dot, not a digit: draw a whole digit.");
     return;
   }
+  const [from, to] = inkColumns();
+  const width = Math.max(1, Math.round((to - from) * SEND_HEIGHT));
+  if (sendCanvas.width !== width) sendCanvas.width = width;
   const context = sendCanvas.getContext("2d", { willReadFrequently: true });
-  paint(context, SEND_SIDE);
-  send(canvasPng(context, SEND_SIDE, SEND_SIDE), "your drawing", final);
+  paint(context, width, SEND_HEIGHT, from);
+  // The boxes come back in the cut's pixels: placed on the whole pad, SEND_HEIGHT px to its height.
+  const shown = { boxes: document.getElementById("boxes"), left: from * SEND_HEIGHT, width: ASPECT * SEND_HEIGHT, height: SEND_HEIGHT };
+  send(canvasPng(context, width, SEND_HEIGHT), "your drawing", final, shown);
 }
 
 let lastBody = null; // the image of the answer on the cards: "why?" sends it again
 
-async function send(body, what, final) {
+// `shown`: where the digits' boxes go ({boxes: their holder, over the picture sent}) and its size in px.
+async function send(body, what, final, shown) {
   abort();
   const controller = new AbortController();
   inFlight = controller;
@@ -202,11 +249,12 @@ async function send(body, what, final) {
     const answer = await response.json();
     if (inFlight !== controller) return; // a newer question (or Clear) came in meanwhile
     if (!response.ok) {
-      if (/no digit/.test(answer.detail || "")) return noDigit(final ? `No digit found in ${what}: draw or photograph one digit.` : null);
+      if (/no digit/.test(answer.detail || "")) return noDigit(final ? `No digit found in ${what}: draw or photograph a digit or a number.` : null);
       throw new Error(answer.detail || `the server answered ${response.status}`);
     }
     lastBody = body;
     show(answer);
+    drawBoxes(shown, answer.digits);
     timing.textContent = `Answered in ${Math.round(performance.now() - started)} ms (the server's part: ${Math.round(answer.seconds * 1000)} ms).`;
     if (final) say(sentence(answer, what)); // live answers while drawing change the cards but are not announced
   } catch (error) {
@@ -222,7 +270,10 @@ function sentence(answer, what) {
   const start = `${what[0].toUpperCase()}${what.slice(1)}: `;
   const reasons = new Set(answer.predictions.map((p) => p.declined));
   if (reasons.size === 1 && !reasons.has(null)) return `${start}declined, ${[...reasons][0]}.`; // every model alike: said once
-  const each = answer.predictions.map((p) => `${p.declined ? `declined, ${p.declined}` : p.label} (${(METHODS[p.method] || [p.method])[0]})`);
+  const several = answer.digits.length > 1;
+  const numbers = new Set(answer.predictions.map((p) => p.number));
+  if (several && numbers.size === 1 && reasons.size === 1 && reasons.has(null)) return `${start}the number ${[...numbers][0]} (every method).`;
+  const each = answer.predictions.map((p) => `${p.declined ? `declined, ${p.declined}` : several ? p.number : p.label} (${(METHODS[p.method] || [p.method])[0]})`);
   return `${start}${each.join(", ")}.`;
 }
 
@@ -234,14 +285,14 @@ document.getElementById("upload").addEventListener("change", async (event) => {
   abort();
   strokes = [];
   setDrawn();
-  paint(ctx, pad.width);
+  repaint();
   showPhoto(file);
   let bitmap;
   try {
     bitmap = await createImageBitmap(file, { imageOrientation: "from-image" }); // EXIF rotation applied
   } catch {
     reset();
-    say(`${file.name} is not an image this browser can read; choose a PNG or JPEG photo of one digit.`, true);
+    say(`${file.name} is not an image this browser can read; choose a PNG or JPEG photo of a digit or a number.`, true);
     return;
   }
   const scale = Math.min(1, PHOTO_SIDE / Math.max(bitmap.width, bitmap.height));
@@ -253,7 +304,8 @@ document.getElementById("upload").addEventListener("change", async (event) => {
   context.imageSmoothingQuality = "high";
   context.drawImage(bitmap, 0, 0, width, height);
   bitmap.close();
-  send(canvasPng(context, width, height), `your photo (${file.name})`, true);
+  send(canvasPng(context, width, height), `your photo (${file.name})`, true,
+    { boxes: document.getElementById("photo-boxes"), width, height });
 });
 
 function showPhoto(file) {
@@ -300,12 +352,13 @@ function makeCard(model) {
 const NOTHING_SEEN = "data:image/gif;base64,R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAALAAAAAABAAEAAAIBRAA7";
 
 function reset(note = "") {
-  document.getElementById("seen").src = NOTHING_SEEN;
+  showSeen(NOTHING_SEEN, 28);
+  drawBoxes(null, []);
   lastBody = null;
   for (const card of cards.values()) {
     hideWhy(card, true);
     card.classList.add("waiting");
-    card.classList.remove("declined");
+    card.classList.remove("declined", "number");
     card.querySelector(".label").textContent = "–";
     card.querySelector(".confidence").textContent = note;
     for (const row of card.querySelectorAll(".bars li")) {
@@ -322,28 +375,86 @@ function noDigit(message) {
   if (message) say(message); // a live answer while drawing is not announced
 }
 
+// The models' pictures side by side (numbers.GAP px apart), each pixel SEEN_SCALE times larger.
+function showSeen(src, width) {
+  const seen = document.getElementById("seen");
+  seen.src = src;
+  seen.width = SEEN_SCALE * width;
+}
+
 function show(answer) {
-  document.getElementById("seen").src = `data:image/png;base64,${answer.image}`;
+  const several = answer.digits.length > 1;
+  showSeen(`data:image/png;base64,${answer.image}`, 28 * answer.digits.length + 4 * (answer.digits.length - 1));
   for (const prediction of answer.predictions) {
     const card = cards.get(prediction.method);
     if (!card) continue;
-    // A declined answer (no digit, not a digit, several digits, unsure) takes the digit's place, as plainly;
-    // its probabilities stay on the bars, none marked best.
+    // A declined answer (no digit, not a digit, several digits, unsure) takes the digit's (or the number's)
+    // place, as plainly; a digit's probabilities stay on the bars, none marked best.
     const declined = prediction.declined;
-    const best = declined ? -1 : prediction.classes.indexOf(prediction.label);
+    const best = declined || several ? -1 : prediction.classes.indexOf(prediction.label);
     card.classList.remove("waiting");
     card.classList.toggle("declined", Boolean(declined));
-    hideWhy(card, false); // a new answer: the old explanation no longer holds
-    card.querySelector(".label").textContent = declined || prediction.label;
-    card.querySelector(".confidence").textContent = declined ? "declined" : `${percent(prediction.probabilities[best])} sure`;
+    card.classList.toggle("number", several); // a number: its digits in the label, no bars
+    hideWhy(card, several); // a new answer: the old explanation no longer holds; "why?" explains one digit
+    const label = card.querySelector(".label");
+    if (several && !declined) label.replaceChildren(...places(answer.digits, prediction.method));
+    else label.textContent = declined || prediction.label;
+    card.querySelector(".confidence").textContent = declined ? "declined"
+      : several ? `${answer.digits.length} digits` : `${percent(prediction.probabilities[best])} sure`;
     if (prediction.note) card.querySelector(".meta").textContent = prediction.note;
     card.querySelectorAll(".bars li").forEach((row, i) => {
-      const p = prediction.probabilities[i];
+      const p = several ? 0 : prediction.probabilities[i];
       row.classList.toggle("best", i === best);
       row.querySelector(".fill").style.width = `${(100 * p).toFixed(1)}%`;
-      row.querySelector(".pct").textContent = percent(p);
+      row.querySelector(".pct").textContent = several ? "" : percent(p);
     });
   }
+}
+
+// A number's digits as one method read them: each large, its probability small under it; a declined
+// one is "?" with its reason under it (and on hover); a gap between lines.
+function places(digits, method) {
+  return digits.flatMap((digit, k) => {
+    const said = digit.answers[method];
+    const place = document.createElement("span");
+    place.className = "place";
+    const shown = document.createElement("span");
+    shown.className = "d";
+    const under = document.createElement("span");
+    under.className = "p";
+    if (said.declined) {
+      place.classList.add("unread");
+      shown.textContent = "?";
+      under.textContent = said.declined;
+      place.title = `digit ${k + 1} declined: ${said.declined} (${percent(said.probability)} for its likeliest digit)`;
+    } else {
+      shown.textContent = said.label;
+      under.textContent = percent(said.probability);
+      place.title = `digit ${k + 1}: ${said.label}, ${percent(said.probability)} sure`;
+    }
+    place.append(shown, under);
+    const newLine = k > 0 && digit.line !== digits[k - 1].line;
+    return newLine ? [Object.assign(document.createElement("span"), { className: "line-gap" }), place] : [place];
+  });
+}
+
+// A thin outline over each digit found, numbered in reading order when there are several; `shown` is
+// where the picture was sent from ({boxes, width, height, left}: the px of the picture it was cut from,
+// the cut's left edge in them), null to clear them.
+function drawBoxes(shown, digits) {
+  for (const holder of document.querySelectorAll(".boxes")) holder.replaceChildren();
+  if (!shown) return;
+  shown.boxes.replaceChildren(...digits.map((digit, k) => {
+    const [x0, y0, x1, y1] = digit.box;
+    const box = document.createElement("span");
+    box.className = "box";
+    box.style.left = `${(100 * ((shown.left || 0) + x0)) / shown.width}%`;
+    box.style.top = `${(100 * y0) / shown.height}%`;
+    box.style.width = `${(100 * (x1 - x0)) / shown.width}%`;
+    box.style.height = `${(100 * (y1 - y0)) / shown.height}%`;
+    if (digits.length > 1) box.dataset.n = k + 1;
+    return box;
+  }));
 }
 
 // ---- why? ----
@@ -414,7 +525,7 @@ async function start() {
       holder.append(card);
     }
     reset();
-    say(models.length ? "Draw a digit in the black square." : "The server has no models loaded.", !models.length);
+    say(models.length ? READY : "The server has no models loaded.", !models.length);
   } catch (error) {
     say(`Cannot reach the digitlab server (${error.message}).`, true);
   }
