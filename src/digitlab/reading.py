@@ -98,18 +98,19 @@ def read_digits(clf, found, decline: bool = True) -> Number:
     images = torch.stack([d.image for d in found])  # (n, 28, 28)
     answers = declining.answers(clf, images, decline)
     digits = [DigitRead(a.label, a.probability, a.declined, d.box, d.line, d.image) for a, d in zip(answers, found)]
-    return Number(digits, classes, declining.NOT_A_DIGIT if decline and not_digits(found, digits) else None)
+    whole = decline and not_digits(found, [d.declined for d in digits])
+    return Number(digits, classes, declining.NOT_A_DIGIT if whole else None)
 
 
-def not_digits(found, digits: list[DigitRead]) -> bool:
+def not_digits(found, reasons: list[str | None]) -> bool:
     """Whether the digits found are parts of something else: PAIRS_NOT of their neighbouring pairs are,
     framed together, what the gate calls not a digit rather than several digits, or DIGITS_NOT of the
-    digits themselves are not digits."""
+    digits themselves are not digits (`reasons`: each digit's, decline.screen's or an answer's)."""
     from digitlab.trust import gate
     from digitlab.trust.decline import NOT_A_DIGIT
     from digitlab.vision.input_cleaning import cleaned
 
-    if len(digits) > 1 and sum(d.declined == NOT_A_DIGIT for d in digits) >= DIGITS_NOT * len(digits):
+    if len(reasons) > 1 and sum(r == NOT_A_DIGIT for r in reasons) >= DIGITS_NOT * len(reasons):
         return True
     pairs = [d.pair for d in found if d.pair is not None]
     if not pairs:

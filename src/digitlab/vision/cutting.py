@@ -22,6 +22,8 @@ MAX_PIECE = 1.3  # no piece wider than this many digit heights, unless it is the
 CANDIDATES = 10  # the thinnest columns tried as cuts, for each digit height of the group's width ...
 SPACING = 0.05  # ... no two closer than this many digit heights
 COVER = 0.2  # digit heights: a column is tried at least this often along a group
+MAX_DIGITS = 8  # a group is cut into at most this many digits' worth of candidate columns ...
+AHEAD = 2 * CANDIDATES  # ... and a piece spans at most this many of them: what one group costs is bounded
 BEND = 0.3  # digit heights: how far aside of its column a cut's path may wander
 STRAY = 1.0  # ink-units a pixel the path pays for each BEND's worth it strays: near its column unless a gap is close
 CUT_COST = 0.0  # log-score paid for each cut (0: the judge's scores alone decide; each piece's is under 0)
@@ -38,11 +40,13 @@ def cut(own: np.ndarray, height: float, judge: Judge) -> list[tuple[int, int, np
     inside = np.arange(low, max(low, high))
     minima = inside[(profile[inside] <= profile[np.maximum(inside - 1, 0)])
                     & (profile[inside] <= profile[np.minimum(inside + 1, w - 1)])]
-    columns = _spread(minima.tolist(), profile, CANDIDATES * max(1, round(w / height)), SPACING * height)
+    most = CANDIDATES * min(MAX_DIGITS, max(1, round(w / height)))  # the work stays bounded (a long flat stroke)
+    columns = _spread(minima.tolist(), profile, most, SPACING * height)
     # Where no thin column was found for a while (two digits pressed into each other), columns at even
     # steps are tried too, so that some chain of pieces spans the group.
-    even = np.arange(low, high, max(1, int(COVER * height)))
-    columns = sorted(set(columns) | {int(c) for c in even if not any(abs(c - k) < COVER * height / 2 for k in columns)})
+    even = np.arange(low, high, max(1, int(COVER * height), w // most))
+    columns += [int(c) for c in even if not any(abs(c - k) < COVER * height / 2 for k in columns)]
+    columns = sorted(sorted(set(columns), key=lambda c: profile[c])[:most])
     paths = [np.zeros(h, dtype=np.int64)] + [_path(own, c, height) for c in columns] + [np.full(h, w)]
     chosen = _best_paths(own, paths, height, judge) if columns else [paths[0], paths[-1]]
     pieces = []
@@ -100,7 +104,7 @@ def _best_paths(own: np.ndarray, paths: list[np.ndarray], height: float, judge: 
     less CUT_COST a cut; no piece wider than MAX_PIECE heights (the whole group, when no cuts fit)."""
     middle = [float(p.mean()) for p in paths]
     last = len(paths) - 1
-    spans = [(i, j) for i in range(len(paths)) for j in range(i + 1, len(paths))
+    spans = [(i, j) for i in range(len(paths)) for j in range(i + 1, min(len(paths), i + 1 + AHEAD))
              if (middle[j] - middle[i]) <= MAX_PIECE * height]
     pieces = [_between(own, paths[i], paths[j]) for i, j in spans]
     inked = [bool((p > 0).sum() >= MIN_INK_PIXELS) for p in pieces]

@@ -36,7 +36,9 @@ SHORT = 0.55  # a part shorter than this share of its line's digit height is a p
 NEAR = 0.25  # ... and joins a neighbour closer than this many digit heights (else it stands alone)
 STACKED = 0.5  # two parts overlapping left to right by this share of the narrower one are one digit
 LINE_OVERLAP = 0.5  # a part shares a line with parts it overlaps top to bottom by this share of its height
-CUT_FROM = 1.0  # a group wider than this many digit heights may hold several digits: cuts are tried
+CUT_FROM = 1.0  # a group wider than this many digit heights may hold several digits: cuts are tried ...
+MIN_CUT_HEIGHT = 16  # ... if it is this many px high at least (work pixels; a line of digits is ~40-110): a
+#                      dash or a stroke is not cut into hundreds of pieces to judge (2 s for one bar)
 
 
 @dataclass(frozen=True)
@@ -154,7 +156,7 @@ def digit_groups(ink: np.ndarray, judge: cutting.Judge | None = None) -> tuple[l
         groups = [g for g in groups if g.mass >= SPECK * typical]
         cut = []
         for group in groups:
-            wide = judge is not None and group.width > CUT_FROM * height
+            wide = judge is not None and group.width > CUT_FROM * height and group.height >= MIN_CUT_HEIGHT
             cut += _pieces(group, cutting.cut(_ink_of(ink, labels, group), height, judge)) if wide else [group]
         lines.append(cut)
     return lines, labels

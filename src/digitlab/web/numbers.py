@@ -37,10 +37,11 @@ class Found:
 
 def find(body: bytes, name: str = "upload") -> Found:
     """The digits in an upload's bytes; reading.find_digits's errors (DataError, BlankImage) pass through."""
-    from digitlab.trust.decline import NOT_A_DIGIT
+    from digitlab.trust.decline import NOT_A_DIGIT, screen
 
     digits = reading.find_digits(body, name)
-    return Found(digits, NOT_A_DIGIT if reading.not_digits(digits) else None)
+    reasons = screen(torch.stack([d.image for d in digits])) if len(digits) > 1 else []  # the gate's, every model's
+    return Found(digits, NOT_A_DIGIT if len(digits) > 1 and reading.not_digits(digits, reasons) else None)
 
 
 def warm_up() -> None:
