@@ -40,7 +40,7 @@ def test_damaged_training_digits_are_fit_digits_under_the_seen_kinds_as_read():
     assert gate_training.damaged_digits(mnist, 0).shape == (0, 28, 28)
 
 
-def test_the_training_set_labels_drawn_and_damaged_digits_digit_and_keeps_cleaned_copies(monkeypatch):
+def test_the_training_set_labels_drawn_damaged_and_scanned_digits_digit_and_keeps_cleaned_copies(monkeypatch):
     mnist, _ = mnist_arrays("train")
     per = 4
     others = np.zeros((len(nondigits.CATEGORIES) * per, 28, 28), dtype=np.uint8)
@@ -49,20 +49,25 @@ def test_the_training_set_labels_drawn_and_damaged_digits_digit_and_keeps_cleane
     monkeypatch.setattr(nondigits, "TRAIN_PER_CATEGORY", per)
     monkeypatch.setattr(nondigits, "cached", lambda *a, **k: others)
     monkeypatch.setattr(gate_training, "drawn_digits", lambda count, seed=gate.DRAWN_SEED: np.full((3, 28, 28), 255, np.uint8))
-    config = gate.GateConfig(damaged_digits=10)
+    scans = np.full((2, 28, 28), 77, np.uint8)
+    monkeypatch.setattr(gate_training, "scanned_digits",
+                        lambda mnist, count, seed: scans[:count] if seed == gate.SCANNED_SEED else None)
+    config = gate.GateConfig(damaged_digits=10, scanned_digits=2)
     _, images, labels = gate_training.training_set(config)
     labels = labels.numpy()
-    assert (labels[:13] == gate.DIGIT).all()  # 3 drawn, then 10 damaged
+    assert (labels[:15] == gate.DIGIT).all()  # 3 drawn, then 10 damaged, then 2 scanned
     assert np.array_equal(images[3:13].numpy(), gate_training.damaged_digits(mnist, 10))
-    rest = labels[13:]
+    assert np.array_equal(images[13:15].numpy(), scans)
+    rest = labels[15:]
     assert len(rest) == 2 * len(others)  # each non-digit twice
     several = np.repeat(np.asarray(nondigits.CATEGORIES), per) == "several"
     want = np.where(several, gate.SEVERAL, gate.NOT_A_DIGIT)
     assert np.array_equal(rest, np.concatenate([want, want]))
-    assert np.array_equal(images[13:13 + len(others)].numpy(), others)
-    assert np.array_equal(images[13 + len(others):].numpy(), gate_training.as_read(others))
+    assert np.array_equal(images[15:15 + len(others)].numpy(), others)
+    assert np.array_equal(images[15 + len(others):].numpy(), gate_training.as_read(others))
     assert not np.array_equal(gate_training.as_read(others), others)
-    _, images, labels = gate_training.training_set(gate.GateConfig(damaged_digits=0, cleaned_copies=False))
+    _, images, labels = gate_training.training_set(gate.GateConfig(damaged_digits=0, scanned_digits=0,
+                                                                          cleaned_copies=False))
     assert len(labels) == 3 + len(others) and (labels[3:] != gate.DIGIT).all()
 
 
@@ -169,3 +174,21 @@ def test_the_shipped_gate_answers_scanned_held_out_zeros_sixes_and_sevens():
     images = torch.from_numpy(scanned.scans(mnist, picks, seed=11)).float() / 255
     declined = gate.shipped().proba(cleaned(images))[:, gate.DIGIT] < gate.shipped().config.threshold
     assert int(declined.sum()) <= 1, picks[declined.numpy()]
+
+
+def test_the_threshold_lets_the_must_answer_share_of_the_scanned_calibration_digits_through():
+    class Known:  # a gate whose digit probability is the image's first pixel
+        config = gate.GateConfig(must_answer=0.75)
+
+        def proba(self, images):
+            p = images[:, 0, 0]
+            return torch.stack([p, 1 - p, torch.zeros_like(p)], 1)
+
+    def held(*values):
+        return torch.tensor(values).reshape(-1, 1, 1).float()
+
+    sets = {name: held(0.6, 0.7, 0.8, 0.9) for name in ("mnist", "stress", "damaged")}
+    sets |= {"scanned": held(0.2, 0.3, 0.4, 0.5), "nondigits": held(0.1, 0.25, 0.35, 0.45)}
+    threshold, passed = gate_training.choose_threshold(Known(), sets)
+    assert threshold == pytest.approx(0.275)  # the scanned digits' lowest quarter-quantile binds
+    assert passed["scanned"] == 0.75 and passed["mnist"] == 1.0 and passed["nondigits"] == 0.5
