@@ -162,7 +162,7 @@ def test_a_gate_saved_with_the_scanned_digit_settings_loads_back_and_an_older_on
     (tmp_path / "gate" / "config.json").write_text(json.dumps(saved))
     older = gate.load(tmp_path / "gate").config
     assert older.threshold == 0.4 and older.scanned_digits == 0  # it learnt none
-    assert older.scanned_seed == gate.SCANNED_SEED and gate.GateConfig().scanned_digits == 4_000
+    assert older.scanned_seed == gate.SCANNED_SEED and gate.GateConfig().scanned_digits == 8_000
 
 
 def test_the_shipped_gate_answers_scanned_held_out_zeros_sixes_and_sevens():
