@@ -39,7 +39,7 @@ def page(digit: np.ndarray, rng: np.random.Generator, dark_on_light: bool) -> Im
 def scans(mnist: np.ndarray, picks: np.ndarray, seed: int) -> np.ndarray:
     """(len(picks), 28, 28) uint8: MNIST training digits mnist[picks] each scanned (`page`, from a
     generator seeded by (seed, index), every second index light on dark) and read through to_mnist.
-    A page to_mnist refuses stays a black square (none did of 8,000)."""
+    A page to_mnist refuses stays a black square (none of the 16,000 drawn for the gate on 2026-12-07)."""
     from digitlab.errors import DataError
     from digitlab.vision.mnist_style import to_mnist
 
