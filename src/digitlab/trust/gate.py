@@ -31,7 +31,8 @@ from digitlab.trust.gate_config import (DAMAGE_SEED, DRAWN_SEED, MUST_ANSWER, SC
                                         GateConfig)
 
 __all__ = ["OUTPUTS", "DIGIT", "NOT_A_DIGIT", "SEVERAL", "DRAWN_SEED", "DAMAGE_SEED", "SCANNED_SEED",
-           "SCANNED_CALIBRATION_SEED", "MUST_ANSWER", "GateConfig", "GateNet", "Gate", "save", "load", "shipped_path", "shipped"]
+           "SCANNED_CALIBRATION_SEED", "MUST_ANSWER", "GateConfig", "GateNet", "Gate", "save", "load", "shipped_path",
+           "shipped"]
 
 OUTPUTS = ("digit", "not a digit", "several digits")  # the gate's three answers, in its outputs' order
 DIGIT, NOT_A_DIGIT, SEVERAL = range(3)
