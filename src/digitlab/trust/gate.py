@@ -5,13 +5,15 @@ It learns from MNIST's training digits below heldout.START and from stress-style
 strokes, photos, small scans) drawn with a seed of its own (DRAWN_SEED; the stress set's is
 stress.SEED), the MNIST digits under the cnn's ROBUST augmentation, and from MNIST digits below
 heldout.START under the corruption set's seen damage kinds (DAMAGE_SEED: never the set's nor the
-calibration digits' draws), against the training generator's non-digits (nondigits.py), each both
-as drawn and as the models read it (input_cleaning: what the gate judges at prediction time). The
+calibration digits' draws), and from MNIST digits below heldout.START scanned as a user's file
+brings them (data/scanned.py, SCANNED_SEED), against the training generator's non-digits
+(nondigits.py), each both as drawn and as the models read it (input_cleaning: what the gate judges
+at prediction time). The
 drawn digits are not augmented, so that a clean image is no sign of a non-digit; nor are the
 non-digits: thickened and warped alike, they held out 74 % of the training non-digits against 98 %
 unaugmented (3 epochs). Its threshold is chosen afterwards on held-out images only
-(`choose_threshold`): MNIST's calibration digits (heldout.CALIBRATION), the stress set and damaged
-calibration digits must pass, the training generator's held-out draws must not, all as the models
+(`choose_threshold`): MNIST's calibration digits (heldout.CALIBRATION), the stress set, damaged
+and scanned calibration digits must pass, the training generator's held-out draws must not, all as the models
 read them. It ships in the package (pretrained/gate: safetensors + config.json, loaded through
 checkpoint.load's checks); `python -m digitlab.pretrained --methods gate` rebuilds it.
 
@@ -25,10 +27,12 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from digitlab.trust.gate_config import DAMAGE_SEED, DRAWN_SEED, MUST_ANSWER, GateConfig
+from digitlab.trust.gate_config import (DAMAGE_SEED, DRAWN_SEED, MUST_ANSWER, SCANNED_CALIBRATION_SEED, SCANNED_SEED,
+                                        GateConfig)
 
-__all__ = ["OUTPUTS", "DIGIT", "NOT_A_DIGIT", "SEVERAL", "DRAWN_SEED", "DAMAGE_SEED", "MUST_ANSWER", "GateConfig",
-           "GateNet", "Gate", "save", "load", "shipped_path", "shipped"]
+__all__ = ["OUTPUTS", "DIGIT", "NOT_A_DIGIT", "SEVERAL", "DRAWN_SEED", "DAMAGE_SEED", "SCANNED_SEED",
+           "SCANNED_CALIBRATION_SEED", "MUST_ANSWER", "GateConfig", "GateNet", "Gate", "save", "load", "shipped_path",
+           "shipped"]
 
 OUTPUTS = ("digit", "not a digit", "several digits")  # the gate's three answers, in its outputs' order
 DIGIT, NOT_A_DIGIT, SEVERAL = range(3)
@@ -97,6 +101,8 @@ def load(directory: str | Path) -> Gate:
     tensors, saved = checkpoint.load(directory)
     if saved["method"] != "gate":
         raise ModelError(f"{directory}: a {saved['method']} model, not a gate; give the gate's folder")
+    # a gate saved before scanned digits were a setting learnt none (GateConfig's default is the recipe's)
+    saved["config"].setdefault("scanned_digits", 0)
     try:
         config = GateConfig(**saved["config"])
     except (TypeError, ValueError, DigitlabError) as err:

@@ -1,6 +1,6 @@
-"""How the gate is trained: its training set (stress-style drawn digits, damaged digits and the
-training non-digits, as drawn and as read), `fit`, the threshold chosen on held-out images
-(`choose_threshold`), and `build`, which `python -m digitlab.pretrained --methods gate` runs."""
+"""How the gate is trained: its training set (stress-style drawn digits, damaged digits, scanned
+MNIST digits and the training non-digits, as drawn and as read), `fit`, the threshold chosen on
+held-out images (`choose_threshold`), and `build`, which `python -m digitlab.pretrained --methods gate` runs."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ import numpy as np
 import torch
 
 from digitlab.train.callbacks import Callback
-from digitlab.trust.gate import (DAMAGE_SEED, DIGIT, DRAWN_SEED, NOT_A_DIGIT, SEVERAL, Gate, GateConfig,
-                                 GateNet, save)
+from digitlab.trust.gate import (DAMAGE_SEED, DIGIT, DRAWN_SEED, NOT_A_DIGIT, SCANNED_CALIBRATION_SEED, SCANNED_SEED,
+                                 SEVERAL, Gate, GateConfig, GateNet, save)
 
 
 def drawn_digits(count: int, seed: int = DRAWN_SEED) -> np.ndarray:
@@ -52,16 +52,28 @@ def damaged_digits(mnist: np.ndarray, count: int, seed: int = DAMAGE_SEED) -> np
     return as_read(damage.damaged_copies(mnist[picks], seed))
 
 
+def scanned_digits(mnist: np.ndarray, count: int, seed: int = SCANNED_SEED) -> np.ndarray:
+    """(count, 28, 28) uint8: MNIST training digits below heldout.START, spread evenly over them, each
+    scanned (data/scanned.py: cut to its ink, enlarged 2-5x, on a page, through to_mnist; cached) and
+    cleaned as the models read them."""
+    from digitlab.data import heldout, scanned
+
+    if count <= 0:
+        return np.zeros((0, 28, 28), dtype=np.uint8)
+    return as_read(scanned.cached(mnist, range(heldout.START), count, seed))
+
+
 def training_set(config: GateConfig) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """(MNIST digits (55,000, 28, 28) uint8, other images (M, 28, 28) uint8, their labels (M,)): the
-    drawn digits and the damaged ones (DIGIT) and the training non-digits (NOT_A_DIGIT, SEVERAL),
-    blank ones left out."""
+    drawn digits, the damaged ones and the scanned ones (DIGIT) and the training non-digits
+    (NOT_A_DIGIT, SEVERAL), blank ones left out."""
     from digitlab.data import heldout, nondigits
     from digitlab.data.shipped_mnist import mnist_arrays
 
     mnist, _ = mnist_arrays("train")
     drawn = np.concatenate([drawn_digits(config.drawn_digits, config.drawn_seed),
-                            damaged_digits(mnist, config.damaged_digits, config.damage_seed)])
+                            damaged_digits(mnist, config.damaged_digits, config.damage_seed),
+                            scanned_digits(mnist, config.scanned_digits, config.scanned_seed)])
     others = nondigits.cached("train", "train", range(nondigits.TRAIN_PER_CATEGORY), mnist)
     kinds = np.repeat(np.asarray(nondigits.CATEGORIES), nondigits.TRAIN_PER_CATEGORY)
     labels = np.where(kinds == "several", SEVERAL, NOT_A_DIGIT)
@@ -138,12 +150,16 @@ class _TorchOneCycle(Callback):
             self.schedule.step()
 
 
+MUST_PASS = ("mnist", "stress", "damaged", "scanned")  # held_out_images' sets the threshold lets through
+
+
 def held_out_images() -> dict[str, torch.Tensor]:
     """The images the threshold is chosen on, each as the models read them (input_cleaning), which is
     how the gate judges at prediction time (decline.screen): {"mnist": MNIST's calibration digits,
-    "stress": the stress set, "damaged": calibration digits under the corruption set's seen kinds
-    (all three must pass), "nondigits": the training generator's held-out draws (must not)}."""
-    from digitlab.data import corrupted, datasets, heldout, nondigits
+    "stress": the stress set, "damaged": calibration digits under the corruption set's seen kinds,
+    "scanned": calibration digits scanned (data/scanned.py, SCANNED_CALIBRATION_SEED; all four must
+    pass), "nondigits": the training generator's held-out draws (must not)}."""
+    from digitlab.data import corrupted, datasets, heldout, nondigits, scanned
     from digitlab.data.shipped_mnist import mnist_arrays
     from digitlab.vision.input_cleaning import cleaned
 
@@ -152,18 +168,20 @@ def held_out_images() -> dict[str, torch.Tensor]:
     damaged = torch.from_numpy(corrupted.tuning_set((mnist, labels))[0]).float() / 255
     calibration = torch.from_numpy(mnist[heldout.CALIBRATION.start:heldout.CALIBRATION.stop].copy()).float() / 255
     drawn = torch.from_numpy(nondigits.cached("choice", "train", choice, mnist)).float() / 255
+    scans = scanned.cached(mnist, heldout.CALIBRATION, len(heldout.CALIBRATION), SCANNED_CALIBRATION_SEED)
     return {"mnist": cleaned(calibration), "stress": cleaned(datasets.load("stress", "valid", dtype=torch.float32).images),
-            "damaged": cleaned(damaged), "nondigits": cleaned(drawn)}
+            "damaged": cleaned(damaged), "scanned": cleaned(torch.from_numpy(scans).float() / 255),
+            "nondigits": cleaned(drawn)}
 
 
 def choose_threshold(gate: Gate, held: dict[str, torch.Tensor] | None = None) -> tuple[float, dict]:
-    """The highest threshold that still lets the config's must_answer share of the held-out MNIST digits, of the stress
-    set and of the damaged calibration digits through, and what it does there: (threshold, {set:
-    share let through})."""
+    """The highest threshold that still lets the config's must_answer share of each MUST_PASS set
+    through (the held-out MNIST digits, the stress set, the damaged and the scanned calibration
+    digits), and what it does there: (threshold, {set: share let through})."""
     held = held or held_out_images()
     p = {name: gate.proba(images)[:, DIGIT] for name, images in held.items()}
     share = gate.config.must_answer  # MUST_ANSWER unless the config says otherwise
-    threshold = min(float(torch.quantile(p[name].double(), 1 - share)) for name in ("mnist", "stress", "damaged"))
+    threshold = min(float(torch.quantile(p[name].double(), 1 - share)) for name in MUST_PASS)
     passed = {name: float((v >= threshold).float().mean()) for name, v in p.items()}
     return threshold, passed
 
