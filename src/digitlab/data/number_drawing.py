@@ -12,6 +12,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFilter, ImageFont
 
 from digitlab.data.glyphs import font_dir, reweigh
+from digitlab.data.stress import on_paper
 
 Box = tuple[int, int, int, int]
 
@@ -164,22 +165,7 @@ def photographed(ink: np.ndarray, boxes: list[Box], rng: np.random.Generator,
     alpha = np.pad(ink, ((top, bottom), (left, right)))
     boxes = shifted(boxes, left, top)
     alpha, boxes = _turned(alpha, boxes, float(rng.uniform(-TURN_DEGREES, TURN_DEGREES)))
-    side = max(alpha.shape)
-    yy, xx = np.mgrid[0:alpha.shape[0], 0:alpha.shape[1]] / side
-    theta = rng.uniform(0, 2 * math.pi)
-    along = np.cos(theta) * xx + np.sin(theta) * yy  # (H, W), the light's direction
-    if dark:
-        paper = rng.uniform(150, 235) + rng.uniform(-40, 40) * (along - along.mean())
-        ink_level = paper - rng.uniform(70, 140)
-    else:
-        paper = rng.uniform(20, 70) + rng.uniform(-25, 25) * (along - along.mean())
-        ink_level = paper + rng.uniform(90, 170)
-    phi = rng.uniform(0, 2 * math.pi)  # a shadow: a soft-edged half-plane, darker by a fifth to a third
-    edge = np.cos(phi) * (xx - xx.mean()) + np.sin(phi) * (yy - yy.mean()) - rng.uniform(-0.3, 0.5)
-    shade = 1 - rng.uniform(0.2, 0.35) / (1 + np.exp(-edge * 25))
-    a = alpha / 255
-    grey = (paper * (1 - a) + ink_level * a) * shade
-    grey = grey + rng.normal(0, rng.uniform(2, 9), grey.shape)  # sensor noise
+    grey = on_paper(alpha / 255, rng, dark)
     image = Image.fromarray(np.clip(grey, 0, 255).astype(np.uint8))
     image = image.filter(ImageFilter.GaussianBlur(float(rng.uniform(0.3, 1.6))))
     buffer = io.BytesIO()

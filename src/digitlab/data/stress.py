@@ -70,22 +70,7 @@ def _photo(digit: int, rng: np.random.Generator, dark: bool) -> Image.Image:
     margin = (side - crop_side) // 2
     alpha = Image.new("L", (side, side), 0)
     alpha.paste(glyph, (margin + int(rng.integers(0, crop_side - size)), margin + int(rng.integers(0, crop_side - size))))
-    yy, xx = np.mgrid[0:side, 0:side] / side
-    theta = rng.uniform(0, 2 * math.pi)
-    along = np.cos(theta) * xx + np.sin(theta) * yy  # (side, side), the light's direction
-    if dark:
-        paper = rng.uniform(150, 235) + rng.uniform(-40, 40) * (along - along.mean())
-        ink_level = paper - rng.uniform(70, 140)
-    else:
-        paper = rng.uniform(20, 70) + rng.uniform(-25, 25) * (along - along.mean())
-        ink_level = paper + rng.uniform(90, 170)
-    # A shadow: a soft-edged half-plane, darker by a fifth to a third
-    phi = rng.uniform(0, 2 * math.pi)
-    edge = np.cos(phi) * (xx - 0.5) + np.sin(phi) * (yy - 0.5) - rng.uniform(-0.3, 0.5)
-    shade = 1 - rng.uniform(0.2, 0.35) / (1 + np.exp(-edge * 25))
-    a = np.asarray(alpha, dtype=np.float64) / 255
-    grey = (paper * (1 - a) + ink_level * a) * shade
-    grey = grey + rng.normal(0, rng.uniform(2, 9), grey.shape)  # sensor noise
+    grey = on_paper(np.asarray(alpha, dtype=np.float64) / 255, rng, dark, centre=(0.5, 0.5))
     image = Image.fromarray(np.clip(grey, 0, 255).astype(np.uint8))
     image = image.rotate(float(rng.uniform(-15, 15)), resample=Image.Resampling.BICUBIC)
     image = image.crop((margin, margin, margin + crop_side, margin + crop_side))
@@ -93,6 +78,29 @@ def _photo(digit: int, rng: np.random.Generator, dark: bool) -> Image.Image:
     buffer = io.BytesIO()
     image.save(buffer, format="JPEG", quality=int(rng.integers(30, 90)))
     return Image.open(io.BytesIO(buffer.getvalue()))
+
+
+def on_paper(a: np.ndarray, rng: np.random.Generator, dark: bool, centre: tuple[float, float] | None = None) -> np.ndarray:
+    """(H, W) ink in [0, 1] -> (H, W) float grey of a photo of it: ink on paper (dark) or chalk on a board
+    (light), lit unevenly along a random direction, a shadow's soft-edged half-plane across it (darker by
+    a fifth to a third, its edge about `centre`, in shares of the longer side; the grid's own mean when
+    None), and sensor noise. The photo numbers (number_drawing.photographed) are lit the same way."""
+    side = max(a.shape)
+    yy, xx = np.mgrid[0:a.shape[0], 0:a.shape[1]] / side
+    theta = rng.uniform(0, 2 * math.pi)
+    along = np.cos(theta) * xx + np.sin(theta) * yy  # (H, W), the light's direction
+    if dark:
+        paper = rng.uniform(150, 235) + rng.uniform(-40, 40) * (along - along.mean())
+        ink_level = paper - rng.uniform(70, 140)
+    else:
+        paper = rng.uniform(20, 70) + rng.uniform(-25, 25) * (along - along.mean())
+        ink_level = paper + rng.uniform(90, 170)
+    cx, cy = centre or (xx.mean(), yy.mean())
+    phi = rng.uniform(0, 2 * math.pi)
+    edge = np.cos(phi) * (xx - cx) + np.sin(phi) * (yy - cy) - rng.uniform(-0.3, 0.5)
+    shade = 1 - rng.uniform(0.2, 0.35) / (1 + np.exp(-edge * 25))
+    grey = (paper * (1 - a) + ink_level * a) * shade
+    return grey + rng.normal(0, rng.uniform(2, 9), grey.shape)  # sensor noise
 
 
 def _small(digit: int, rng: np.random.Generator, dark: bool) -> Image.Image:
