@@ -2,7 +2,9 @@
 
 Each command module defines `add_parser(subparsers)` and `run(args) -> int`, and imports torch only
 inside `run`, so that `digitlab --help` stays fast. A `DigitlabError` (a user's mistake) prints as
-one line and exits 2; Ctrl-C exits 130; anything else is a bug and keeps its traceback.
+one line and exits 2; Ctrl-C exits 130; a reader that stops reading (`| head`) ends it quietly with
+141 (an output that cannot be written, a full disk, is the command's DigitlabError); anything else is a
+bug and keeps its traceback.
 """
 
 from __future__ import annotations
@@ -10,6 +12,8 @@ from __future__ import annotations
 import argparse
 import codecs
 import importlib
+import io
+import os
 import sys
 import warnings
 
@@ -72,6 +76,23 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("digitlab: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # The reader of the output went away (`digitlab predict ... | head -1`): stop quietly, as
+        # Unix tools do, with the status a process stopped by SIGPIPE has.
+        drop_stdout()
+        return PIPE_CLOSED
+
+
+PIPE_CLOSED = 141  # 128 + SIGPIPE
+
+
+def drop_stdout() -> None:
+    """Point stdout at the null device, so that Python's own flush at exit has nothing left to fail on."""
+    try:
+        null = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(null, sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError, io.UnsupportedOperation):
+        pass  # not a real file (a test's capture): nothing flushes it at exit
 
 
 if __name__ == "__main__":

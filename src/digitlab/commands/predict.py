@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from digitlab.commands.predict_output import ShownNames, answer, explained, number_answer
+from digitlab.commands.predict_output import ShownNames, answer, emit, explained, number_answer
 
 PARTLY = 1  # exit status when some images could not be read and the rest were predicted
 BATCH = 1024  # images read, predicted and printed together: the cnn's own chunk; 3 MB of inputs, so memory stays flat
@@ -71,11 +71,28 @@ def split_model(given: list[str], more: bool = False) -> tuple[str | None, list[
         return None, given
     first = Path(given[0])
     if not ((first / CONFIG).is_file() or (first / WEIGHTS).is_file()):
+        if len(given) > 1 or more:
+            _not_a_model(first)
         return None, given
     if len(given) == 1 and not more:
         raise DigitlabError(f"{first}: a model folder, but no image after it; give the images to classify "
                             f"(IMAGE arguments, or --from FILE), e.g. digitlab predict {first} photo.jpg")
     return given[0], given[1:]
+
+
+def _not_a_model(first: Path) -> None:
+    """A first argument of several that is meant as a model folder but is none: a missing path without
+    an image's suffix, or a folder holding no images, is the user's error, not a missing image (the
+    shipped cnn would answer instead, and they would never learn their model was not used)."""
+    from digitlab.data.folder_listing import IMAGE_SUFFIXES
+    from digitlab.errors import DigitlabError
+
+    missing = not first.exists() and first.suffix.lower() not in IMAGE_SUFFIXES
+    empty = first.is_dir() and not any(p.suffix.lower() in IMAGE_SUFFIXES for p in first.iterdir() if p.is_file())
+    if missing or empty:
+        why = "no such folder" if missing else "a folder with no model in it (no config.json) and no images"
+        raise DigitlabError(f"{first}: {why}; give a model folder written by `digitlab compare` or `digitlab "
+                            "train` first, or leave it out for the shipped cnn")
 
 
 def image_paths(given: list[str]) -> list[str]:
@@ -103,21 +120,33 @@ def image_paths(given: list[str]) -> list[str]:
     return paths
 
 
+MAX_LINE = 4096  # bytes: the longest path a line of --from may hold (Linux's PATH_MAX); a longer line is no path
+
+
 def listed_paths(from_file: str):
-    """The image paths in `from_file` (one a line, blank lines skipped; "-" is stdin), lazily."""
+    """The image paths in `from_file` (one a line, blank lines skipped; "-" is stdin), lazily, each line
+    decoded as UTF-8 with any other bytes kept (surrogateescape, as the file system does), and read no
+    further than MAX_LINE bytes: a stream with no line ends is refused, not held in memory."""
     import sys
 
     from digitlab.errors import DataError
 
-    if from_file == "-":
-        yield from (line.rstrip("\r\n") for line in sys.stdin if line.strip())
-        return
-    try:
-        with open(from_file, encoding="utf-8", errors="surrogateescape") as f:
-            yield from (line.rstrip("\r\n") for line in f if line.strip())
+    try:  # a stdin without bytes beneath it (a notebook's) is read as text
+        stream = getattr(sys.stdin, "buffer", sys.stdin) if from_file == "-" else open(from_file, "rb")
     except OSError as err:
         raise DataError(f"--from {from_file}: cannot read it ({err.strerror}); give a text file of image "
                         "paths, one a line, or - for stdin") from None
+    try:
+        while line := stream.readline(MAX_LINE + 1):
+            if len(line) > MAX_LINE and line[-1:] not in (b"\n", "\n"):
+                raise DataError(f"--from {from_file}: a line longer than {MAX_LINE:,} bytes is no image path; "
+                                "give paths one a line")
+            text = (line.decode("utf-8", "surrogateescape") if isinstance(line, bytes) else line).rstrip("\r\n")
+            if text.strip():
+                yield text
+    finally:
+        if from_file != "-":
+            stream.close()
 
 
 def all_paths(args: argparse.Namespace):
@@ -257,8 +286,7 @@ def run(args: argparse.Namespace) -> int:
                 out.append(next(lines))
                 single = next(singles, None)
         if out:
-            print("\n".join(out))
-            sys.stdout.flush()  # a reader of the stream gets each batch's answers as they are made
+            emit(out)
         predicted += len(out)
     unreadable.finish(predicted)
     if unreadable.count:

@@ -142,3 +142,24 @@ def show_number(path: str, number, shown: Path) -> None:
         draw.text((x0 + width + 1, y0 + width), str(k), fill=(220, 30, 30))
     with atomic_write(shown.parent / f"{shown.stem}-boxes.png") as f:
         picture.save(f, format="PNG")
+
+
+def emit(lines: list[str]) -> None:
+    """Print a batch's lines and flush them, so that a reader of the stream gets each batch's answers as
+    they are made. A reader that went away (BrokenPipeError) is cli.main's to end quietly; an output
+    that cannot be written (a full disk, /dev/full) is the user's one-line error, not a traceback."""
+    import sys
+
+    from digitlab.errors import DigitlabError
+
+    try:
+        print("\n".join(lines))
+        sys.stdout.flush()
+    except BrokenPipeError:
+        raise
+    except OSError as err:
+        from digitlab.cli import drop_stdout
+
+        drop_stdout()  # else Python's own flush at exit fails again, with a traceback of its own
+        raise DigitlabError(f"cannot write the answers ({err.strerror or err}); those before may be cut short; "
+                            "give an output with room (or none: the terminal)") from None

@@ -19,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import io
 import os
+import stat
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -103,10 +104,13 @@ def _head(path: bytes | str) -> bytes | None:
     cannot be opened: Pillow then says why, in the words every other image gets). os.open rather
     than open(): no buffered file object, a quarter of a 28 x 28 PNG's read time."""
     try:
-        fd = os.open(path, os.O_RDONLY | getattr(os, "O_BINARY", 0))  # Windows would translate line ends
+        # O_NONBLOCK: opening a named pipe with no writer would otherwise wait for one for ever
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_BINARY", 0) | getattr(os, "O_NONBLOCK", 0))
     except OSError:
         return None
     try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):  # a pipe or a device: never read (open_image refuses it)
+            return None
         data = os.read(fd, SMALL_FILE + 1)
     except OSError:
         return None

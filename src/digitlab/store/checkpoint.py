@@ -109,14 +109,34 @@ def _read_config(directory: Path) -> dict:
         raise ModelError(f"{path}: not valid JSON ({err}); {DAMAGED}") from None
     except RecursionError:  # json's parser recurses once per level: [[[[... 100,000 deep
         raise ModelError(f"{path}: nested too deeply to be a digitlab config; {DAMAGED}") from None
+    newer = _newer_than_this(config.get("digitlab_version") if isinstance(config, dict) else None)
     if not isinstance(config, dict) or config.get("format") != FORMAT:
+        if newer:
+            raise _saved_by_newer(path, newer)
         raise ModelError(f"{path}: not a digitlab checkpoint config (format is not {FORMAT!r})")
     try:
         schema.check_config(config)
     except schema.Invalid as err:
+        if newer:  # a field or a value this digitlab does not know yet: not damage
+            raise _saved_by_newer(path, newer) from None
         field = f"field {err.field} " if err.field else ""
         raise ModelError(f"{path}: {field}{err.why}; {DAMAGED}") from None
     return config
+
+
+def _newer_than_this(version) -> str | None:
+    """`version` (a config's digitlab_version) when it is a later release than this digitlab's, else None."""
+    def parts(text: str) -> tuple[int, ...] | None:
+        numbers = text.split("+")[0].split(".")
+        return tuple(int(n) for n in numbers) if all(n.isdigit() for n in numbers) else None
+
+    mine, theirs = parts(__version__), parts(version) if isinstance(version, str) else None
+    return version if mine and theirs and theirs > mine else None
+
+
+def _saved_by_newer(path: Path, version: str) -> ModelError:
+    return ModelError(f"{path}: saved by digitlab {version}, newer than this one ({__version__}), in a form "
+                      "this one cannot read; upgrade digitlab (pip install -U digitlab) to use it")
 
 
 def _no_constant(name: str):

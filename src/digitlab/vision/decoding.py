@@ -42,6 +42,8 @@ def open_image(source: str | os.PathLike | bytes | Image.Image, name: str = "ima
         else:
             path = Path(source)
             if not path.is_file():
+                if path.exists() and not path.is_dir():  # never opened: a pipe with no writer would hang
+                    raise DataError(f"{path}: not a regular file (a pipe, a socket or a device); {HINT}")
                 raise DataError(f"{path}: no such image file; check the path")
             stream, name = path, str(path)
         image = decode(stream, name, DECODE_SIDE)
