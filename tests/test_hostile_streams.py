@@ -63,9 +63,14 @@ def test_stdin_paths_are_read_as_bytes_and_a_line_with_no_end_is_refused(digit, 
     assert run.returncode == 1, err  # one read, one missing (named with its bytes shown)
     assert str(digit) in out.decode() and "\\xff\\xfe.png: no such image file" in err.decode()
     assert b"Traceback" not in err
-    run = _process(["predict", "--from", "-"], tmp_path, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                   stderr=subprocess.PIPE)
-    out, err = run.communicate(b"a" * 5_000_000, timeout=300)  # one endless line: refused, not held
+    endless = subprocess.Popen([sys.executable, "-c", "import sys\nwhile True: sys.stdout.buffer.write(b'a' * 65536)"],
+                               stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)  # one line that never ends
+    try:
+        run = _process(["predict", "--from", "-"], tmp_path, stdin=endless.stdout, stdout=subprocess.PIPE,
+                       stderr=subprocess.PIPE)
+        out, err = run.communicate(timeout=120)  # refused after 4 KB: not read for ever into memory
+    finally:
+        endless.kill()
     assert run.returncode == 2 and b"longer than 4,096 bytes" in err and b"Traceback" not in err, err
 
 
