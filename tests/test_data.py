@@ -1,4 +1,5 @@
 import os
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -92,11 +93,14 @@ def test_unknown_names_are_user_errors():
 
 
 def test_a_damaged_cache_is_rebuilt(tmp_path, monkeypatch):
+    from digitlab.errors import DigitlabWarning
+
     monkeypatch.setenv("DIGITLAB_HOME", str(tmp_path))
     first = datasets.load("mnist", "test")
     images_cache, _ = shipped_mnist._cache_paths("test")
     images_cache.write_bytes(b"not a numpy file")
-    again = datasets.load("mnist", "test")
+    with pytest.warns(DigitlabWarning, match="damaged"):
+        again = datasets.load("mnist", "test")
     assert torch.equal(first.images, again.images)
     assert np.load(images_cache).shape == (10000, 28, 28)
 
@@ -153,3 +157,31 @@ def test_a_test_session_takes_its_home_away_when_it_ends(tmp_path):
                          cwd=tests.parent, env=env, capture_output=True, text=True, timeout=300)
     assert run.returncode == 0, run.stdout[-2000:]
     assert list(tmp_path.glob("digitlab-test-home-*")) == []
+
+
+@pytest.mark.parametrize("damage", ["zeroed pixels", "shifted labels", "rewritten as float", "no checksum"])
+def test_a_cache_damaged_on_disk_is_decoded_again_with_a_warning(tmp_path, monkeypatch, damage):
+    from digitlab.errors import DigitlabWarning
+
+    monkeypatch.setenv("DIGITLAB_HOME", str(tmp_path))
+    first = shipped_mnist.mnist_arrays("test")
+    images_cache, labels_cache = shipped_mnist._cache_paths("test")
+    if damage == "zeroed pixels":  # 1.5 MB of pixels zeroed after the header: still a valid .npy
+        data = bytearray(images_cache.read_bytes())
+        data[200:1_500_200] = bytes(1_500_000)
+        images_cache.write_bytes(bytes(data))
+    elif damage == "shifted labels":
+        np.save(labels_cache, np.roll(first[1], 2000))
+    elif damage == "rewritten as float":  # with a checksum that matches it: the dtype still says no
+        np.save(images_cache, first[0].astype(np.float64))
+        digest = shipped_mnist.hashlib.sha256(images_cache.read_bytes()).hexdigest()
+        shipped_mnist._digest_path(images_cache).write_text(digest + "\n")
+    else:
+        shipped_mnist._digest_path(images_cache).unlink()
+    with pytest.warns(DigitlabWarning, match="cached MNIST test arrays are damaged"):
+        images, labels = shipped_mnist.mnist_arrays("test")
+    assert np.array_equal(images, first[0]) and np.array_equal(labels, first[1])
+    assert images.dtype == np.uint8 and float(datasets.load("mnist", "test").images.float().mean()) > 30
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # rebuilt: read again without a word
+        assert np.array_equal(shipped_mnist.mnist_arrays("test")[0], first[0])
