@@ -312,3 +312,32 @@ def test_old_layouts_entries_go_when_an_entry_is_written_and_on_clear(tmp_path, 
     old.write_bytes(b"an entry of the first layout")
     load_folder(folder_of(tmp_path, tiny))
     assert not old.exists() and folder_cache.entry_path(tmp_path / "digits").is_file()
+
+
+@pytest.mark.parametrize("damage", ["zeroed images", "changed labels"])
+def test_pixels_or_labels_changed_in_a_valid_entry_are_a_miss_with_a_warning(tmp_path, tiny, decodes, damage):
+    root = folder_of(tmp_path, tiny)
+    first = load_folder(root)
+    entry = folder_cache.entry_path(root)
+    with entry.open("rb") as f:
+        records = [np.lib.format.read_array(f) for _ in range(3)]  # meta, labels, images
+    if damage == "zeroed images":
+        records[2][:10] = 0
+    else:
+        records[1] = records[1].copy()
+        records[1][:5] = 9 - records[1][:5]  # five labels changed (the folder's may all be alike)
+    with entry.open("wb") as f:  # a whole, valid entry, keyed for these very files
+        for record in records:
+            np.lib.format.write_array(f, record)
+    with pytest.warns(DigitlabWarning, match="cached decoding is damaged"):
+        assert same(load_folder(root), first) and len(decodes) == 2
+    assert same(load_folder(root), first) and len(decodes) == 2  # written again: the third load is a hit
+
+
+def test_an_entry_whose_meta_nests_deeply_is_a_miss_not_a_traceback(tmp_path, tiny, decodes):
+    root = folder_of(tmp_path, tiny)
+    first = load_folder(root)
+    entry = folder_cache.entry_path(root)
+    with entry.open("wb") as f:
+        np.lib.format.write_array(f, np.frombuffer(b"[" * 200_000 + b"]" * 200_000, np.uint8))
+    assert same(load_folder(root), first) and len(decodes) == 2

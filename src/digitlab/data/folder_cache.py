@@ -8,7 +8,9 @@ time, inode and ctime; a load whose listing digests differently decodes again, s
 removed, touched or replaced file is never answered from a stale entry (its images are not read).
 
 Entries are written atomically: two processes loading the same folder at once each write a whole
-file and the last rename wins. A damaged entry reads as a miss and is written again. The cache
+file and the last rename wins. A damaged entry reads as a miss and is written again; the meta holds
+the SHA-256 of the labels and images as written, so pixels or labels changed on disk (still a valid
+file: 150 images zeroed read as 58.67 % for 96.33 % before) are a miss too, with a warning. The cache
 holds at most `max_bytes()` (DIGITLAB_CACHE_MB changes it); the entries used longest ago go first.
 """
 
@@ -28,12 +30,12 @@ import numpy as np
 from digitlab.errors import DataError, OutputError, warn
 from digitlab.store.files import atomic_write, home
 
-CACHE_VERSION = "v2"  # bump when an entry's layout changes (v1: an .npz, keyed without ctime)
+CACHE_VERSION = "v3"  # bump when an entry's layout changes (v1: an .npz, keyed without ctime; v2: no digest)
 SUFFIX = ".npys"
 DEFAULT_MB = 2048  # room for 2.7 million 28 x 28 images
 LEFTOVER_SECONDS = 3600  # a temporary file this old was left by a killed writer, not one at work
 # What a damaged entry can raise while it is read: each means "decode the folder again".
-DAMAGED = (OSError, ValueError, KeyError, EOFError, TypeError, AttributeError)
+DAMAGED = (OSError, ValueError, KeyError, EOFError, TypeError, AttributeError, RecursionError)  # the last: [[[[...
 SIDE = 28
 
 
@@ -116,9 +118,19 @@ def read(folder: Path, key: str) -> Decoded | None:
             decoded = Decoded(images, labels, int(meta["resized"]), [(str(n), str(w)) for n, w in meta["bad"]])
     except DAMAGED:
         return None
+    if meta.get("digest") != _digest(labels, images):
+        warn(f"{folder}: its cached decoding is damaged (it does not match its checksum); decoding the folder again")
+        return None
     with contextlib.suppress(OSError):
         os.utime(path)  # used now: the last to be evicted
     return decoded
+
+
+def _digest(labels: np.ndarray, images: np.ndarray) -> str:
+    """SHA-256 of the labels' and images' bytes (0.1 s for 60,000 images)."""
+    h = hashlib.sha256(np.ascontiguousarray(labels, dtype=np.uint8).tobytes())
+    h.update(np.ascontiguousarray(images, dtype=np.uint8).tobytes())
+    return h.hexdigest()
 
 
 def write(folder: Path, key: str, decoded: Decoded) -> None:
@@ -129,7 +141,7 @@ def write(folder: Path, key: str, decoded: Decoded) -> None:
     if decoded.images.nbytes > limit:
         return  # it would push out every other entry and still not fit
     meta = {"folder": os.path.abspath(folder), "key": key, "images": len(decoded.labels),
-            "resized": decoded.resized, "bad": decoded.bad}
+            "resized": decoded.resized, "bad": decoded.bad, "digest": _digest(decoded.labels, decoded.images)}
     try:
         with atomic_write(path) as f:
             for array in (np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8), decoded.labels, decoded.images):
