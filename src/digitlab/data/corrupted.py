@@ -140,21 +140,20 @@ def cache_path(view: str, seed: int = SEED) -> Path:
 
 
 def _cached(path: Path) -> tuple[np.ndarray, np.ndarray] | None:
-    try:
-        with np.load(path) as saved:
-            images, labels = saved["images"], saved["labels"]
-        if images.shape == (len(NAMES) * PER_KIND, SIDE, SIDE) and len(labels) == len(images):
-            return images, labels
-    except (OSError, ValueError, KeyError):
-        pass  # not built yet, or a damaged cache: build it again
+    """The cached view at `path`, None when not built yet or damaged (array_cache checks it)."""
+    from digitlab.store import array_cache
+
+    saved = array_cache.load(path, ("images", "labels"), "corruption set")
+    whole = saved and saved["images"].shape == (len(NAMES) * PER_KIND, SIDE, SIDE)
+    if whole and len(saved["labels"]) == len(saved["images"]):
+        return saved["images"], saved["labels"]
     return None
 
 
 def _save(path: Path, images: np.ndarray, labels: np.ndarray) -> None:
-    from digitlab.store.files import atomic_write
+    from digitlab.store import array_cache
 
-    with atomic_write(path) as f:
-        np.savez(f, images=images, labels=labels)
+    array_cache.save(path, images=images, labels=labels)
 
 
 def arrays(mnist_train, view: str = "corrupted", seed: int = SEED) -> tuple[np.ndarray, np.ndarray]:

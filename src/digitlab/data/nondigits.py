@@ -219,18 +219,14 @@ def cache_path(name: str) -> Path:
 
 def cached(name: str, kind: str, indices: range, mnist: np.ndarray) -> np.ndarray:
     """build(kind, indices, mnist), from home()'s cache when it is there, else drawn and cached."""
-    from digitlab.store.files import atomic_write
+    from digitlab.store import array_cache
 
     path = cache_path(f"{name}-{indices.start}-{indices.stop}")
-    try:
-        with np.load(path) as saved:
-            if saved["images"].shape[0] == len(CATEGORIES) * len(indices):
-                return saved["images"]
-    except (OSError, ValueError, KeyError):
-        pass  # not drawn yet, or damaged: draw it again
+    saved = array_cache.load(path, ("images",), "non-digit set")
+    if saved and saved["images"].shape[0] == len(CATEGORIES) * len(indices):
+        return saved["images"]
     images = build(kind, indices, mnist)
-    with atomic_write(path) as f:
-        np.savez(f, images=images)
+    array_cache.save(path, images=images)
     return images
 
 

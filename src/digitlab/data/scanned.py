@@ -61,19 +61,16 @@ def spread(span: range, count: int) -> np.ndarray:
 def cached(mnist: np.ndarray, span: range, count: int, seed: int) -> np.ndarray:
     """scans(mnist, spread(span, count), seed), kept in home()'s cache keyed on VERSION, the
     preprocessing's version, the seed and the indices (drawn again when either changes)."""
-    from digitlab.store.files import atomic_write, home
+    from digitlab.store import array_cache
+    from digitlab.store.files import home
     from digitlab.vision.mnist_style import PREPROCESS_VERSION
 
     picks = spread(span, count)
     name = f"scanned-v{VERSION}-prep{PREPROCESS_VERSION}-seed{seed}-{span.start}-{span.stop}-{len(picks)}.npz"
     path = home() / "nondigits" / name
-    try:
-        with np.load(path) as saved:
-            if saved["images"].shape == (len(picks), 28, 28):
-                return saved["images"]
-    except (OSError, ValueError, KeyError):
-        pass  # not drawn yet, or a damaged cache: draw again
+    saved = array_cache.load(path, ("images",), "scanned digits")
+    if saved and saved["images"].shape == (len(picks), 28, 28):
+        return saved["images"]
     images = scans(mnist, picks, seed)
-    with atomic_write(path) as f:
-        np.savez(f, images=images)
+    array_cache.save(path, images=images)
     return images

@@ -168,20 +168,17 @@ def cache_path(seed: int = SEED) -> Path:
 
 
 def arrays(seed: int = SEED) -> tuple[np.ndarray, np.ndarray]:
-    """The stress set as arrays, from the cache when it is there, else drawn (about a minute) and cached."""
-    from digitlab.store.files import atomic_write
+    """The stress set as arrays, from the cache when it is there (and its checksum holds), else drawn
+    (about a minute) and cached."""
+    from digitlab.store import array_cache
 
     path = cache_path(seed)
-    try:
-        with np.load(path) as saved:
-            images, labels = saved["images"], saved["labels"]
-        if images.shape == (len(CATEGORIES) * PER_CATEGORY, 28, 28) and len(labels) == len(images):
-            return images, labels
-    except (OSError, ValueError, KeyError):
-        pass  # not drawn yet, or a damaged cache: draw it again
+    saved = array_cache.load(path, ("images", "labels"), "stress set")
+    whole = saved and saved["images"].shape == (len(CATEGORIES) * PER_CATEGORY, 28, 28)
+    if whole and len(saved["labels"]) == len(saved["images"]):
+        return saved["images"], saved["labels"]
     images, labels = build(seed)
-    with atomic_write(path) as f:
-        np.savez(f, images=images, labels=labels)
+    array_cache.save(path, images=images, labels=labels)
     return images, labels
 
 

@@ -18,18 +18,16 @@ from digitlab.trust.gate import (DAMAGE_SEED, DIGIT, DRAWN_SEED, NOT_A_DIGIT, SC
 def drawn_digits(count: int, seed: int = DRAWN_SEED) -> np.ndarray:
     """(count, 28, 28) uint8 stress-style digits (count / 4 a category) through to_mnist, cached."""
     from digitlab.data import stress
-    from digitlab.store.files import atomic_write, home
+    from digitlab.store import array_cache
+    from digitlab.store.files import home
     from digitlab.vision.mnist_style import PREPROCESS_VERSION
 
     path = home() / "nondigits" / f"drawn-{stress.VERSION}-prep{PREPROCESS_VERSION}-seed{seed}-{count}.npz"
-    try:
-        with np.load(path) as saved:
-            return saved["images"]
-    except (OSError, ValueError, KeyError):
-        pass
+    saved = array_cache.load(path, ("images",), "gate's drawn digits")
+    if saved:
+        return saved["images"]
     images, _ = stress.build(seed, per_category=count // len(stress.CATEGORIES))
-    with atomic_write(path) as f:
-        np.savez(f, images=images)
+    array_cache.save(path, images=images)
     return images
 
 
