@@ -127,10 +127,10 @@ def read_number(image: str | os.PathLike | bytes, model=None, decline: bool = Tr
         >>> digitlab.read_number("house.jpg").text
         '42'
     """
-    from digitlab import pretrained, service
     from digitlab.errors import BlankImage
+    from digitlab.trust.decline import classifier
 
-    clf = model if hasattr(model, "predict_proba") else service.load(model) if model else pretrained.load("cnn")
+    clf = classifier(model)
     try:
         found = find_digits(image, str(image) if isinstance(image, (str, os.PathLike)) else "image")
     except BlankImage:

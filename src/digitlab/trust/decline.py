@@ -105,6 +105,15 @@ def answers(clf, images: torch.Tensor, decline: bool = True) -> list[Answer]:
             for row, digit, top, because in zip(said.proba.tolist(), said.digits, said.top, why)]
 
 
+def classifier(model=None):
+    """`model` as a classifier: one already, a model folder loaded (service.load), or None: the shipped cnn."""
+    from digitlab import pretrained, service
+
+    if hasattr(model, "predict_proba"):
+        return model
+    return service.load(model) if model else pretrained.load("cnn")
+
+
 def read(image, model=None, decline: bool = True) -> Answer:
     """One image answered: a path (read as `digitlab predict` reads it, mnist_style.prepare), bytes or a
     PIL image of one digit (cleaned by mnist_style.to_mnist), or a (28, 28) tensor (float in [0, 1] or
@@ -115,11 +124,10 @@ def read(image, model=None, decline: bool = True) -> Answer:
         >>> digitlab.read("photo.png")
         Answer(label=7, probability=0.97, declined=None, classes=[0, 1, ..., 9], ...)
     """
-    from digitlab import service, pretrained
     from digitlab.errors import BlankImage
     from digitlab.vision import mnist_style
 
-    clf = model if hasattr(model, "predict_proba") else service.load(model) if model else pretrained.load("cnn")
+    clf = classifier(model)
     classes = clf.classes_.tolist()
     if isinstance(image, torch.Tensor):
         seen = image.float() / 255 if image.dtype == torch.uint8 else image.float()

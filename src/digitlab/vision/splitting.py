@@ -18,13 +18,14 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+
 import numpy as np
 import torch
 from PIL import Image
 
+from digitlab.vision import cutting
 from digitlab.vision.decoding import SCALE, WORK_SIDE, open_image
 from digitlab.vision.mnist_style import digit_ink, from_ink, ink_at
-from digitlab.vision import cutting
 from digitlab.vision.page import MIN_INK_PIXELS, components, despeckled_grey, grey_levels
 
 
@@ -88,19 +89,21 @@ def find_digits(source: str | os.PathLike | bytes | Image.Image, name: str = "im
     grey = despeckled_grey(grey_levels(image))  # (H, W) 0-255
     across = _across(grey.shape)
     ink = ink_at(grey, WORK_SIDE * across, NUMBER_SPECK)
+    as_one = None  # to_mnist's own ink, once it has been looked for
     if (ink > 0).sum() < MIN_INK_PIXELS:
-        ink = digit_ink(grey, label)  # to_mnist's own look (a second one for a hairline); BlankImage if none
+        ink = as_one = digit_ink(grey, label)  # to_mnist's own look (a second one for a hairline); BlankImage if none
     lines, labels = digit_groups(ink, judge)
+    shrunk = image.info.get(SCALE, 1.0)  # how far decoding shrank the file
     # Work pixels -> the given image's: the work image's scale, then any shrinking while decoding.
-    scale = grey.shape[1] / ink.shape[1] / image.info.get(SCALE, 1.0)
+    scale = grey.shape[1] / ink.shape[1] / shrunk
 
     def box(group: _Group) -> tuple[int, int, int, int]:
         return tuple(int(round(v * scale)) for v in (group.x0, group.y0, group.x1, group.y1))
 
     groups = [(number, group) for number, line in enumerate(lines) for group in line]
     if len(groups) <= 1:  # one digit: read exactly as to_mnist reads it, all its ink
-        one = digit_ink(grey, label)
-        whole = (0, 0, image.width / image.info.get(SCALE, 1.0), image.height / image.info.get(SCALE, 1.0))
+        one = digit_ink(grey, label) if as_one is None else as_one
+        whole = (0, 0, image.width / shrunk, image.height / shrunk)
         return [Digit(box(groups[0][1]) if groups else tuple(map(round, whole)), 0, from_ink(one))]
     inks = [_ink_of(ink, labels, group) for _, group in groups]
     found = []
