@@ -7,6 +7,7 @@ the corruption set by kind) and calibration errors are written beside them:
 
     python -m digitlab.pretrained            # rebuilds src/digitlab/pretrained/ (a few minutes)
     python -m digitlab.pretrained --methods gate  # only the gate that declines non-digits (gate.py)
+    python -m digitlab.pretrained --methods pieces  # only the judge of the cutter's pieces (pieces.py)
     python -m digitlab.pretrained --rescore  # only scores them again, after a preprocessing change
 
 The recipes were chosen on a validation split held out of MNIST's training images, on the stress
@@ -163,7 +164,8 @@ def recalibrate(out: Path, methods=tuple(RECIPES)) -> dict:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="Rebuild the models that ship with digitlab.")
     parser.add_argument("--out", type=Path, default=folder(), help="where to write them (default: the package's own)")
-    parser.add_argument("--methods", default=",".join(RECIPES), help="which (default: all four; gate: the gate, see gate.py)")
+    parser.add_argument("--methods", default=",".join(RECIPES), help="which (default: all four; gate: the gate, see gate.py; pieces: "
+                        "the piece judge, see pieces.py)")
     parser.add_argument("--rescore", action="store_true",
                         help="score the models already there again (after a change to the preprocessing "
                         "or the stress set) instead of training them")
@@ -176,9 +178,13 @@ def main(argv: list[str] | None = None) -> None:
         from digitlab.trust import gate_training
 
         gate_training.build(args.out / "gate")
-        methods = tuple(m for m in methods if m != "gate")
-        if not methods:
-            return
+    if "pieces" in methods:  # not a classifier either: the judge of the cutter's pieces (trust/pieces.py)
+        from digitlab.trust import piece_training
+
+        piece_training.build(args.out / "pieces")
+    methods = tuple(m for m in methods if m not in ("gate", "pieces"))
+    if not methods:
+        return
     if args.rescore:
         rescore(args.out, methods)
     elif args.recalibrate:

@@ -17,6 +17,10 @@ looked at while choosing, and reported on its own: its handwritten digits are ot
 (HANDWRITTEN_DIGITS), and it alone holds HELD_OUT_GAP (digits whose ink overlaps, a kind of damage
 no choice has seen) and HELD_OUT_FONTS (a family of typefaces no choice has seen).
 
+A third part, FIT, is not the set's: numbers of MNIST training digits below heldout.START (which the
+models learn from anyway), drawn for the piece judge to learn from (trust/piece_training.py), never
+scored.
+
 Number i of a (part, category) is drawn from a generator seeded from (seed, part, category, i): the
 same seed gives the same pixels, and any one can be made alone. Its length is LENGTHS[i % 7], its
 polarity alternates every 7 numbers and its gap kind every 14.
@@ -39,15 +43,19 @@ from digitlab.errors import DataError
 CATEGORIES = ("handwritten", "typed", "pen", "photo")
 GAPS = ("wide", "normal", "touching", "overlapping")
 HELD_OUT_GAP = "overlapping"  # only in the held-out part: no choice may see it
-PARTS = ("choose", "held_out")
-PART_GAPS = {"choose": tuple(g for g in GAPS if g != HELD_OUT_GAP), "held_out": GAPS}
+PARTS = ("choose", "held_out")  # the set's own parts, scored
+FIT = "fit"  # numbers to learn from, not the set's (see above)
+_DRAWS = PARTS + (FIT,)  # each part's place seeds its draws
+PART_GAPS = {"choose": tuple(g for g in GAPS if g != HELD_OUT_GAP), "held_out": GAPS,
+             FIT: ("touching", "normal", "touching")}  # the piece judge learns from the cuts of touching digits
 # MNIST *training* indices each part's handwritten digits come from: heldout.CALIBRATION's
 # 55,000-58,999, never the test set, never 59,000 on (the corruption set's digits).
-HANDWRITTEN_DIGITS = {"choose": range(55_000, 58_500), "held_out": range(58_500, 59_000)}
+HANDWRITTEN_DIGITS = {"choose": range(55_000, 58_500), "held_out": range(58_500, 59_000), FIT: range(0, 55_000)}
 PER_CATEGORY = {"choose": 700, "held_out": 350}  # numbers per category: 100 (50) of each length
 # The typed numbers' fonts: the STIX family only in the held-out part, so that no choice sees it
 HELD_OUT_FONTS = tuple(f for f in FONT_FILES if f.startswith("STIX"))
 PART_FONTS = {"choose": tuple(f for f in FONT_FILES if f not in HELD_OUT_FONTS), "held_out": FONT_FILES}
+PART_FONTS[FIT] = PART_FONTS["choose"]
 LENGTHS = range(2, 9)  # digits per number
 SEED = 0
 VERSION = "v1"  # bump when what the generator draws changes
@@ -68,7 +76,7 @@ class Number:
     # more (a photo's: approximate, turned); left to right by centre: a touching digit's box may
     # begin left of the one before, its ink reaching under that digit's
     boxes: tuple[Box, ...]
-    part: str  # "choose" or "held_out"
+    part: str  # "choose" or "held_out" (or FIT)
     mnist_indices: tuple[int, ...] = ()  # the MNIST training digit each digit is (handwritten ink only)
     font: str = ""  # the font file a typed number is typed in
 
@@ -78,7 +86,7 @@ def number(category: str, i: int, part: str = "choose", seed: int = SEED) -> Num
     _check_part(part)
     if category not in CATEGORIES:
         raise DataError(f"unknown number category {category!r}; choose one of {', '.join(CATEGORIES)}")
-    rng = np.random.default_rng([seed, PARTS.index(part), CATEGORIES.index(category), i])
+    rng = np.random.default_rng([seed, _DRAWS.index(part), CATEGORIES.index(category), i])
     digits = rng.integers(0, 10, LENGTHS[i % len(LENGTHS)])
     text = "".join(str(d) for d in digits)
     dark = (i // len(LENGTHS)) % 2 == 0  # dark ink on light paper
@@ -116,7 +124,7 @@ def each(part: str = "choose", per_category: int | None = None, seed: int = SEED
 
 
 def _check_part(part: str) -> None:
-    if part not in PARTS:
+    if part not in _DRAWS:
         raise DataError(f"unknown part of the number set {part!r}; choose one of {', '.join(PARTS)}")
 
 
@@ -124,7 +132,7 @@ def _check_part(part: str) -> None:
 # The categories' ink
 # ---------------------------------------------------------------------------------------------
 
-@functools.lru_cache(maxsize=len(PARTS))
+@functools.lru_cache(maxsize=len(_DRAWS))
 def _mnist_digits(part: str) -> tuple[np.ndarray, list[np.ndarray]]:
     """(images (n, 28, 28) of MNIST's training file, [each digit's indices into it]) for `part`'s range."""
     from digitlab.data.shipped_mnist import mnist_arrays

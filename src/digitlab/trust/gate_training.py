@@ -111,7 +111,7 @@ def fit(config: GateConfig, progress: bool = True) -> Gate:
     learn = Learner(DataLoaders(loader, None), net, opt_func=adamw, lr=config.lr,
                     progress=progress and ProgressCallback(table=False))
     learn.fit(config.epochs, cbs=[_EpochDraw(config, mnist, others, other_labels, robust, generator),
-                                  _TorchOneCycle(config.lr, config.epochs * steps_per_epoch)])
+                                  TorchOneCycle(config.lr, config.epochs * steps_per_epoch)])
     return Gate(net, config)
 
 
@@ -134,7 +134,7 @@ class _EpochDraw(Callback):
         learn.dls.train.order = torch.randperm(len(x), generator=self.generator)
 
 
-class _TorchOneCycle(Callback):
+class TorchOneCycle(Callback):
     """torch's OneCycleLR over the fit's AdamW, stepped after every training batch."""
 
     def __init__(self, lr_max: float, total_steps: int):

@@ -34,6 +34,20 @@ Judge = Callable[[torch.Tensor], torch.Tensor]  # (n, 28, 28) pieces -> (n,) log
 def cut(own: np.ndarray, height: float, judge: Judge) -> list[tuple[int, int, np.ndarray]]:
     """(h, w) a group's ink, its line's digit height in px -> its pieces, left to right, each as (column,
     row, ink cut to its box) within `own`; the whole group as one piece when no cut scores better."""
+    paths = candidate_paths(own, height)
+    chosen = _best_paths(own, paths, height, judge) if len(paths) > 2 else [paths[0], paths[-1]]
+    pieces = []
+    for left, right in zip(chosen, chosen[1:]):
+        piece = _between(own, left, right)
+        rows, cols = np.flatnonzero(piece.any(1)), np.flatnonzero(piece.any(0))
+        if len(rows):
+            pieces.append((int(cols[0]), int(rows[0]), piece[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1]))
+    return pieces
+
+
+def candidate_paths(own: np.ndarray, height: float) -> list[np.ndarray]:
+    """(h, w) a group's ink, its line's digit height in px -> the paths a cut may take, left to right,
+    each (h,) its column at every row; the group's left and right edges first and last."""
     h, w = own.shape
     profile = np.convolve(own.sum(0), np.ones(3) / 3, mode="same")  # (w,) ink per column
     low, high = max(1, int(MIN_PIECE * height)), w - int(MIN_PIECE * height)
@@ -47,15 +61,16 @@ def cut(own: np.ndarray, height: float, judge: Judge) -> list[tuple[int, int, np
     even = np.arange(low, high, max(1, int(COVER * height), w // most))
     columns += [int(c) for c in even if not any(abs(c - k) < COVER * height / 2 for k in columns)]
     columns = sorted(sorted(set(columns), key=lambda c: profile[c])[:most])
-    paths = [np.zeros(h, dtype=np.int64)] + [_path(own, c, height) for c in columns] + [np.full(h, w)]
-    chosen = _best_paths(own, paths, height, judge) if columns else [paths[0], paths[-1]]
-    pieces = []
-    for left, right in zip(chosen, chosen[1:]):
-        piece = _between(own, left, right)
-        rows, cols = np.flatnonzero(piece.any(1)), np.flatnonzero(piece.any(0))
-        if len(rows):
-            pieces.append((int(cols[0]), int(rows[0]), piece[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1]))
-    return pieces
+    return [np.zeros(h, dtype=np.int64)] + [_path(own, c, height) for c in columns] + [np.full(h, w)]
+
+
+def candidate_pieces(own: np.ndarray, paths: list[np.ndarray], height: float) -> list[tuple[int, int, np.ndarray]]:
+    """Every piece the cuts may leave: (left path, right path, the ink between them), for each pair of
+    `paths` at most AHEAD apart whose middles lie at most MAX_PIECE digit heights apart."""
+    middle = [float(p.mean()) for p in paths]
+    spans = [(i, j) for i in range(len(paths)) for j in range(i + 1, min(len(paths), i + 1 + AHEAD))
+             if (middle[j] - middle[i]) <= MAX_PIECE * height]
+    return [(i, j, _between(own, paths[i], paths[j])) for i, j in spans]
 
 
 def _spread(minima: list[int], profile: np.ndarray, most: int, apart: float) -> list[int]:
@@ -102,15 +117,13 @@ def _between(own: np.ndarray, left: np.ndarray, right: np.ndarray) -> np.ndarray
 def _best_paths(own: np.ndarray, paths: list[np.ndarray], height: float, judge: Judge) -> list[np.ndarray]:
     """The paths (the first and last kept) whose pieces score best: the sum of the judge's log-scores,
     less CUT_COST a cut; no piece wider than MAX_PIECE heights (the whole group, when no cuts fit)."""
-    middle = [float(p.mean()) for p in paths]
     last = len(paths) - 1
-    spans = [(i, j) for i in range(len(paths)) for j in range(i + 1, min(len(paths), i + 1 + AHEAD))
-             if (middle[j] - middle[i]) <= MAX_PIECE * height]
-    pieces = [_between(own, paths[i], paths[j]) for i, j in spans]
-    inked = [bool((p > 0).sum() >= MIN_INK_PIXELS) for p in pieces]
+    candidates = candidate_pieces(own, paths, height)
+    spans = [(i, j) for i, j, _ in candidates]
+    inked = [bool((p > 0).sum() >= MIN_INK_PIXELS) for _, _, p in candidates]
     scores = torch.full((len(spans),), -float("inf"))
     if any(inked):
-        framed = torch.stack([from_ink(cropped(p)) for p, ok in zip(pieces, inked) if ok])  # (m, 28, 28)
+        framed = torch.stack([from_ink(cropped(p)) for (_, _, p), ok in zip(candidates, inked) if ok])  # (m, 28, 28)
         scores[torch.tensor(inked)] = judge(framed).float()
     score = dict(zip(spans, scores.tolist()))
     best = {0: (0.0, [0])}  # path index -> (score, paths so far)

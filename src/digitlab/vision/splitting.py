@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from typing import Callable
 
 import numpy as np
 import torch
@@ -53,6 +54,8 @@ class Digit:
     line: int
     image: torch.Tensor
     pair: torch.Tensor | None = None  # (28, 28): this digit and the next on its line framed together
+    cut: bool = False  # cut from a group of ink wider than a digit (cutting.py): its ink touched a neighbour's
+    touches_next: bool = False  # the next digit on its line was cut from the same group
 
 
 @dataclass
@@ -84,34 +87,74 @@ def find_digits(source: str | os.PathLike | bytes | Image.Image, name: str = "im
                 judge: cutting.Judge | None = None) -> list[Digit]:
     """The digits in an image (path, bytes or PIL image), in reading order. Raises DataError for a file
     that cannot be read, BlankImage for one with no ink."""
-    label = str(source) if isinstance(source, (str, os.PathLike)) else name
-    image = open_image(source, label)
-    grey = despeckled_grey(grey_levels(image))  # (H, W) 0-255
-    across = _across(grey.shape)
-    ink = ink_at(grey, WORK_SIDE * across, NUMBER_SPECK)
-    as_one = None  # to_mnist's own ink, once it has been looked for
-    if (ink > 0).sum() < MIN_INK_PIXELS:
-        ink = as_one = digit_ink(grey, label)  # to_mnist's own look (a second one for a hairline); BlankImage if none
-    lines, labels = digit_groups(ink, judge)
-    shrunk = image.info.get(SCALE, 1.0)  # how far decoding shrank the file
-    # Work pixels -> the given image's: the work image's scale, then any shrinking while decoding.
-    scale = grey.shape[1] / ink.shape[1] / shrunk
+    page = _work_ink(source, name)
+    cut = None if judge is None else (lambda own, height: cutting.cut(own, height, judge))
+    lines, labels = digit_groups(page.ink, cut)
 
     def box(group: _Group) -> tuple[int, int, int, int]:
-        return tuple(int(round(v * scale)) for v in (group.x0, group.y0, group.x1, group.y1))
+        return tuple(int(round(v * page.scale)) for v in (group.x0, group.y0, group.x1, group.y1))
 
     groups = [(number, group) for number, line in enumerate(lines) for group in line]
     if len(groups) <= 1:  # one digit: read exactly as to_mnist reads it, all its ink
-        one = digit_ink(grey, label) if as_one is None else as_one
-        whole = (0, 0, image.width / shrunk, image.height / shrunk)
+        one = digit_ink(page.grey, page.label) if page.as_one is None else page.as_one
+        whole = (0, 0, page.width, page.height)
         return [Digit(box(groups[0][1]) if groups else tuple(map(round, whole)), 0, from_ink(one))]
-    inks = [_ink_of(ink, labels, group) for _, group in groups]
+    inks = [_ink_of(page.ink, labels, group) for _, group in groups]
     found = []
     for k, ((number, group), own) in enumerate(zip(groups, inks)):
         after = groups[k + 1] if k + 1 < len(groups) and groups[k + 1][0] == number else None
         pair = from_ink(_together(group, own, after[1], inks[k + 1])) if after else None
-        found.append(Digit(box(group), number, from_ink(own), pair))
+        found.append(Digit(box(group), number, from_ink(own), pair, group.ink is not None,
+                           after is not None and after[1].labels == group.labels))
     return found
+
+
+def weighed_pieces(source: str | os.PathLike | bytes | Image.Image,
+                   name: str = "image") -> list[tuple[tuple[float, float, float, float], np.ndarray]]:
+    """Every piece the cutter weighs in an image, whatever it then keeps: (box (x0, y0, x1, y1) in the
+    image's pixels, the piece's ink), for each group wide enough to be cut. What the piece judge
+    (trust/pieces.py) learns from."""
+    page = _work_ink(source, name)
+    weighed = []
+
+    def record(own: np.ndarray, height: float, group: _Group) -> list[tuple[int, int, np.ndarray]]:
+        for _, _, piece in cutting.candidate_pieces(own, cutting.candidate_paths(own, height), height):
+            rows, cols = np.flatnonzero(piece.any(1)), np.flatnonzero(piece.any(0))
+            if len(rows):
+                box = (group.x0 + cols[0], group.y0 + rows[0], group.x0 + cols[-1] + 1, group.y0 + rows[-1] + 1)
+                weighed.append((tuple(float(v * page.scale) for v in box), piece))
+        return [(0, 0, own)]
+
+    digit_groups(page.ink, record, with_group=True)
+    return weighed
+
+
+@dataclass(frozen=True)
+class _Page:
+    """An image's ink as the splitter works on it: `ink` on the work image, `scale` from its pixels to
+    the given image's, `as_one` to_mnist's own ink where it was already looked for."""
+
+    label: str
+    grey: np.ndarray  # (H, W) 0-255, despeckled
+    ink: np.ndarray  # (h, w) in [0, 1], the work image's
+    as_one: np.ndarray | None
+    scale: float
+    width: float  # the given image's size, in its own pixels
+    height: float
+
+
+def _work_ink(source: str | os.PathLike | bytes | Image.Image, name: str) -> _Page:
+    label = str(source) if isinstance(source, (str, os.PathLike)) else name
+    image = open_image(source, label)
+    grey = despeckled_grey(grey_levels(image))  # (H, W) 0-255
+    ink = ink_at(grey, WORK_SIDE * _across(grey.shape), NUMBER_SPECK)
+    as_one = None  # to_mnist's own ink, once it has been looked for
+    if (ink > 0).sum() < MIN_INK_PIXELS:
+        ink = as_one = digit_ink(grey, label)  # to_mnist's own look (a second one for a hairline); BlankImage if none
+    shrunk = image.info.get(SCALE, 1.0)  # how far decoding shrank the file
+    # Work pixels -> the given image's: the work image's scale, then any shrinking while decoding.
+    scale = grey.shape[1] / ink.shape[1] / shrunk
+    return _Page(label, grey, ink, as_one, scale, image.width / shrunk, image.height / shrunk)
 
 
 def _together(a: _Group, ink_a: np.ndarray, b: _Group, ink_b: np.ndarray) -> np.ndarray:
@@ -144,9 +187,11 @@ def _ink_of(ink: np.ndarray, labels: np.ndarray, group: _Group) -> np.ndarray:
     return np.where(mine, ink[box], 0).astype(np.float32)
 
 
-def digit_groups(ink: np.ndarray, judge: cutting.Judge | None = None) -> tuple[list[list[_Group]], np.ndarray]:
+def digit_groups(ink: np.ndarray, cut: Callable | None = None,
+                 with_group: bool = False) -> tuple[list[list[_Group]], np.ndarray]:
     """(H, W) ink in [0, 1] -> (its digits as groups of parts, line by line, each line left to right;
-    the parts' labels, page.components')."""
+    the parts' labels, page.components'). A group wider than a digit is cut by `cut(own ink, line's
+    digit height)` (cutting.cut's pieces; `cut(own, height, group)` with_group); not cut when None."""
     labels = _labels(ink)
     parts = _parts(ink, labels)
     if not parts:
@@ -157,11 +202,15 @@ def digit_groups(ink: np.ndarray, judge: cutting.Judge | None = None) -> tuple[l
         height = float(np.median([g.height for g in groups if g.height >= SHORT * max(x.height for x in groups)]))
         typical = float(np.median([g.mass for g in groups if g.height >= SHORT * max(x.height for x in groups)]))
         groups = [g for g in groups if g.mass >= SPECK * typical]
-        cut = []
+        pieces = []
         for group in groups:
-            wide = judge is not None and group.width > CUT_FROM * height and group.height >= MIN_CUT_HEIGHT
-            cut += _pieces(group, cutting.cut(_ink_of(ink, labels, group), height, judge)) if wide else [group]
-        lines.append(cut)
+            wide = cut is not None and group.width > CUT_FROM * height and group.height >= MIN_CUT_HEIGHT
+            if wide:
+                own = _ink_of(ink, labels, group)
+                pieces += _pieces(group, cut(own, height, group) if with_group else cut(own, height))
+            else:
+                pieces.append(group)
+        lines.append(pieces)
     return lines, labels
 
 
@@ -229,6 +278,9 @@ def _joined(line: list[_Group]) -> list[_Group]:
 
 
 def _pieces(group: _Group, pieces: list[tuple[int, int, np.ndarray]]) -> list[_Group]:
-    """The group as cut (cutting.cut's pieces: column, row and ink, within the group's box)."""
+    """The group as cut (cutting.cut's pieces: column, row and ink, within the group's box); the group
+    itself when it was left whole."""
+    if len(pieces) == 1 and pieces[0][2].shape == (group.height, group.width):
+        return [group]
     return [_Group(group.labels, group.x0 + x, group.y0 + y, group.x0 + x + piece.shape[1],
                    group.y0 + y + piece.shape[0], float(piece.sum()), ink=piece) for x, y, piece in pieces]

@@ -1,0 +1,94 @@
+"""The piece judge: a small network that says whether a piece cut from a group of ink is one whole
+digit, a part of one (or parts of two), or several digits, so that the cutter (vision/cutting.py)
+keeps the cuts that leave whole digits.
+
+The gate (gate.py) answers a different question: whether a user's image shows a digit at all. It
+never saw half a 0 or a 3 with the left edge of an 8, and to it, and to the cnn, such a piece often
+looks like a digit, so the cuts went through digits. This network learns from the pieces the cutter
+itself weighs in numbers drawn from MNIST's training digits below heldout.START (piece_training.py),
+each labelled by how its box meets the true digits' boxes.
+
+It ships in the package (pretrained/pieces: safetensors + config.json, loaded through
+checkpoint.load's checks); `python -m digitlab.pretrained --methods pieces` rebuilds it."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import torch
+
+from digitlab.trust.gate import GateNet
+from digitlab.trust.piece_config import PieceConfig
+
+__all__ = ["OUTPUTS", "ONE", "PART", "SEVERAL", "PieceConfig", "PieceJudge", "save", "load", "shipped_path", "shipped"]
+
+OUTPUTS = ("one digit", "part of a digit", "several digits")  # the judge's answers, in its outputs' order
+ONE, PART, SEVERAL = range(3)
+
+
+class PieceJudge:
+    """A trained piece judge: `proba(pieces)`, `log_one(pieces)`."""
+
+    def __init__(self, net: GateNet, config: PieceConfig):
+        self.net, self.config = net.eval(), config
+
+    @torch.no_grad()
+    def proba(self, pieces: torch.Tensor) -> torch.Tensor:
+        """(N, 28, 28) float in [0, 1] (or uint8), each piece framed as a digit is (mnist_style.from_ink)
+        -> (N, 3) probabilities of OUTPUTS."""
+        x = pieces.float() / 255 if pieces.dtype == torch.uint8 else pieces.float()
+        out = [self.net(chunk.cpu().unsqueeze(1)).softmax(1) for chunk in x.split(4096)]
+        return torch.cat(out) if out else torch.empty(0, len(OUTPUTS))
+
+    def log_one(self, pieces: torch.Tensor) -> torch.Tensor:
+        """(N,) log-probability that each piece is one whole digit."""
+        return self.proba(pieces)[:, ONE].clamp_min(1e-6).log()
+
+
+def save(judge: PieceJudge, directory: str | Path, scores: dict | None = None) -> Path:
+    from digitlab.store import checkpoint
+
+    return checkpoint.save(directory, judge.net.state_dict(), {
+        # classes: the numbers of its OUTPUTS (one digit, part of a digit, several digits)
+        "method": "pieces", "classes": list(range(len(OUTPUTS))), "config": dataclasses.asdict(judge.config),
+        "history": [{k: round(v, 6) for k, v in (scores or {}).items()}],
+    })
+
+
+def load(directory: str | Path) -> PieceJudge:
+    """A saved piece judge, through checkpoint.load's checks; a ModelError for anything else."""
+    from digitlab.errors import DigitlabError, ModelError
+    from digitlab.store import checkpoint
+
+    tensors, saved = checkpoint.load(directory)
+    if saved["method"] != "pieces":
+        raise ModelError(f"{directory}: a {saved['method']} model, not a piece judge; give the piece judge's folder")
+    try:
+        config = PieceConfig(**saved["config"])
+    except (TypeError, ValueError, DigitlabError) as err:
+        raise ModelError(f"{directory}: the piece judge's config does not fit ({err}); rebuild it") from None
+    net = GateNet(config.width)
+    try:
+        net.load_state_dict(tensors)
+    except RuntimeError as err:
+        raise ModelError(f"{directory}: the piece judge's weights do not fit its config "
+                         f"({str(err).splitlines()[0]}); rebuild it") from None
+    return PieceJudge(net, config)
+
+
+def shipped_path() -> Path:
+    """pretrained/pieces inside the installed package."""
+    from importlib import resources
+
+    return Path(str(resources.files("digitlab") / "pretrained" / "pieces"))
+
+
+_SHIPPED: list[PieceJudge] = []
+
+
+def shipped() -> PieceJudge:
+    """The piece judge that ships in the package, loaded once per process."""
+    if not _SHIPPED:
+        _SHIPPED.append(load(shipped_path()))
+    return _SHIPPED[0]
