@@ -54,8 +54,6 @@ class Digit:
     line: int
     image: torch.Tensor
     pair: torch.Tensor | None = None  # (28, 28): this digit and the next on its line framed together
-    cut: bool = False  # cut from a group of ink wider than a digit (cutting.py): its ink touched a neighbour's
-    touches_next: bool = False  # the next digit on its line was cut from the same group
 
 
 @dataclass
@@ -104,8 +102,7 @@ def find_digits(source: str | os.PathLike | bytes | Image.Image, name: str = "im
     for k, ((number, group), own) in enumerate(zip(groups, inks)):
         after = groups[k + 1] if k + 1 < len(groups) and groups[k + 1][0] == number else None
         pair = from_ink(_together(group, own, after[1], inks[k + 1])) if after else None
-        found.append(Digit(box(group), number, from_ink(own), pair, group.ink is not None,
-                           after is not None and after[1].labels == group.labels))
+        found.append(Digit(box(group), number, from_ink(own), pair))
     return found
 
 
