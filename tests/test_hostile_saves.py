@@ -164,8 +164,18 @@ def test_sigterm_between_the_renames_of_a_save_keeps_the_last_checkpoint(tmp_pat
 
     done = run_child(tmp_path, [*TRAIN, "--epochs", "3", "--out", "m"], BETWEEN_RENAMES.format(save=2), text=True)
     _stopped_in_one_line(done, "the checkpoint after epoch 1 is in m", "--resume")
-    assert classifiers.load(tmp_path / "m").state_["epoch"] == 0 and leftovers(tmp_path) == []
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["m"]  # the lock file went with the run
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m"]  # no leftovers; the lock file went with the run
+    assert classifiers.load(tmp_path / "m").state_["epoch"] == 0
+
+
+def test_predict_and_resume_find_a_checkpoint_a_killed_save_left_half_swapped(tmp_path, digits, capsys):
+    assert digitlab(capsys, *TRAIN, "--epochs", "1", "--out", tmp_path / "m")[0] == 0
+    os.rename(tmp_path / "m", tmp_path / ".m.old-999999999")  # killed between the renames, the new folder lost
+    code, _, err = digitlab(capsys, "predict", tmp_path / "m", digits / "3" / "0.png")
+    assert code == 0 and "rolled it back" in err and sorted(p.name for p in tmp_path.iterdir()) == ["m"], err
+    os.rename(tmp_path / "m", tmp_path / ".m.old-999999999")
+    code, _, err = digitlab(capsys, *TRAIN, "--epochs", "2", "--out", tmp_path / "m", "--resume")
+    assert code == 0 and "rolled it back" in err and checkpoint.load(tmp_path / "m")[1]["training"]["epoch"] == 1, err
 
 
 def test_compare_stopped_by_sigterm_mid_save_leaves_nothing_half_done(tmp_path):
