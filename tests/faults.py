@@ -2,8 +2,9 @@
 file written, a mode set, a rename, a removal) is a step, counted, and the save is stopped at step k.
 
 Two ways to stop it:
-- `interrupted_at(k, save)`: a KeyboardInterrupt raised at step k in this process, as Ctrl-C or
-  SIGTERM (errors.Terminated) lands; the save's own clean-up runs.
+- `interrupted_at(k, save, after)`: a KeyboardInterrupt raised at step k in this process (just
+  before it, or just after it), as Ctrl-C or SIGTERM (errors.Terminated) lands; the save's own
+  clean-up runs.
 - `killed_at(k, save)`: the process dies at step k (a forked child leaves with os._exit, as kill -9
   or a power cut would stop it): no clean-up runs, and what is on disk is what the next start finds.
   A write is cut half way, as a torn write leaves it.
@@ -14,7 +15,6 @@ from __future__ import annotations
 import contextlib
 import os
 import pathlib
-import shutil
 import traceback
 
 KILLED = 77  # the child's exit status when it died at its step
@@ -40,19 +40,30 @@ class Stop:
 
 
 @contextlib.contextmanager
-def _counted(stopper: Stop):
-    """Every OS_STEPS call and pathlib write passes through `stopper` while the block runs."""
+def _counted(stopper: Stop, after: bool = False):
+    """Every OS_STEPS call and pathlib write passes through `stopper` while the block runs: before
+    the call is made, or with `after` once it is done (as a signal landing just after it would)."""
     saved = [(os, name, getattr(os, name)) for name in OS_STEPS]
     saved += [(pathlib.Path, name, getattr(pathlib.Path, name)) for name in WRITES]
 
     def os_step(real):
         def counted(*args, **kwargs):
+            if after:
+                try:
+                    return real(*args, **kwargs)
+                finally:  # counted even when the call fails (mkdir of a folder that is there)
+                    stopper.step()
             stopper.step()
             return real(*args, **kwargs)
         return counted
 
     def write_step(real):
         def counted(path, data, *args, **kwargs):
+            if after:
+                try:
+                    return real(path, data, *args, **kwargs)
+                finally:
+                    stopper.step()
             stopper.step(half_write=lambda: real(path, data[: len(data) // 2], *args, **kwargs))
             return real(path, data, *args, **kwargs)
         return counted
@@ -74,12 +85,13 @@ def steps(save) -> int:
     return counter.count
 
 
-def interrupted_at(at: int, save) -> bool:
-    """Run `save()` with a KeyboardInterrupt at step `at`; whether the interrupt happened."""
+def interrupted_at(at: int, save, after: bool = False) -> bool:
+    """Run `save()` with a KeyboardInterrupt at step `at` (before it, or `after`); whether the
+    interrupt happened."""
     def interrupt():
         raise KeyboardInterrupt
 
-    with _counted(Stop(at, interrupt)):
+    with _counted(Stop(at, interrupt), after):
         try:
             save()
         except KeyboardInterrupt:
@@ -104,7 +116,3 @@ def killed_at(at: int, save) -> bool:
     code = os.waitstatus_to_exitcode(status)
     assert code in (0, KILLED), f"the save failed in the child (exit {code}), not at its step"
     return code == KILLED
-
-
-def remove(path) -> None:
-    shutil.rmtree(path, ignore_errors=True)

@@ -66,16 +66,19 @@ def test_the_fault_helper_counts_every_step_of_a_save(tmp_path):
     assert _which(tmp_path / "m") == "new" and leftovers(tmp_path) == []
 
 
-def test_a_save_interrupted_at_any_step_leaves_the_old_or_the_new_and_nothing_else(tmp_path):
+@pytest.mark.parametrize("after", [False, True], ids=["before the step", "after the step"])
+def test_a_save_interrupted_at_any_step_leaves_the_old_or_the_new_and_nothing_else(tmp_path, after):
     seen = []
     for step in range(1, STEPS + 1):
         folder = tmp_path / str(step) / "m"
         checkpoint.save(folder, OLD, CONFIG)
-        assert faults.interrupted_at(step, _saving(folder, NEW)), f"step {step} was not reached"
+        assert faults.interrupted_at(step, _saving(folder, NEW), after), f"step {step} was not reached"
         assert leftovers(tmp_path / str(step)) == [], f"interrupted at step {step}"  # cleaned up on the spot
         seen.append(_which(folder))
-    # Stopped before the new folder is renamed in, the old stays; after, the new: never a mixture or neither.
-    assert seen == ["old"] * NEW_IN + ["new"] * (STEPS - NEW_IN), seen
+    # Stopped before the new folder is renamed in, the old stays; once it is in, the new: never a
+    # mixture, never neither.
+    renamed_in = NEW_IN - 1 if after else NEW_IN
+    assert seen == ["old"] * renamed_in + ["new"] * (STEPS - renamed_in), seen
 
 
 @pytest.mark.parametrize("next_start", ["load", "save"])

@@ -29,7 +29,8 @@ def new_folder(directory: Path) -> Path:
 
 def swap_in(new: Path, directory: Path) -> None:
     """Put the complete folder `new` at `directory`; if anything (Ctrl-C, SIGTERM) stops the second
-    rename, the old folder goes back."""
+    rename, the old folder goes back; if it stops the removal of the old one (or lands just after
+    the second rename), the removal is finished."""
     old = None
     try:
         if directory.exists():
@@ -39,6 +40,8 @@ def swap_in(new: Path, directory: Path) -> None:
     except BaseException:
         if old is not None and not directory.exists():
             os.replace(old, directory)
+        elif old is not None:  # `directory` is the new folder (or the old never moved): what is aside goes
+            remove(old)
         remove(new)
         raise
     if old is not None:
