@@ -116,6 +116,21 @@ def test_a_first_save_killed_at_any_step_leaves_a_whole_model_or_none(tmp_path):
         assert leftovers(tmp_path / str(step)) == [], step
 
 
+def test_an_interrupt_just_as_a_temporary_file_is_made_leaves_none(tmp_path, monkeypatch):
+    real_open = os.open
+
+    def made_then_interrupted(*args, **kwargs):
+        os.close(real_open(*args, **kwargs))
+        raise KeyboardInterrupt  # a signal landing as the file has been made, before its name is handed back
+
+    monkeypatch.setattr(files.os, "open", made_then_interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        with files.atomic_write(tmp_path / "a.npy"):
+            pass
+    monkeypatch.undo()
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_recovery_leaves_a_live_processs_save_alone(tmp_path):
     """A folder another running process is building is not a leftover: a load must not take it."""
     checkpoint.save(tmp_path / "m", OLD, CONFIG)
