@@ -123,11 +123,10 @@ def test_an_interrupt_just_as_a_temporary_file_is_made_leaves_none(tmp_path, mon
         os.close(real_open(*args, **kwargs))
         raise KeyboardInterrupt  # a signal landing as the file has been made, before its name is handed back
 
-    monkeypatch.setattr(files.os, "open", made_then_interrupted)
-    with pytest.raises(KeyboardInterrupt):
+    with monkeypatch.context() as patched, pytest.raises(KeyboardInterrupt):
+        patched.setattr(files.os, "open", made_then_interrupted)
         with files.atomic_write(tmp_path / "a.npy"):
             pass
-    monkeypatch.undo()
     assert list(tmp_path.iterdir()) == []
 
 
