@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import io
+import os
 import struct
+import subprocess
+import sys
+import textwrap
 import zlib
 
 from PIL import Image
@@ -51,3 +55,14 @@ def at_and_past_the_budget() -> list[tuple[str, bytes, str]]:
         cases.append((f"{kind} past the budget", png_header(side, side + 1, colour),
                       f"too large to read ({side:,} x {side + 1:,} pixels"))
     return cases
+
+
+def run_child(tmp_path, argv, prelude="", env=None, **kwargs) -> subprocess.CompletedProcess:
+    """`digitlab ARGV` in a fresh interpreter in `tmp_path`, after the Python `prelude` (limits, patches)."""
+    import digitlab as package
+
+    code = textwrap.dedent(prelude) + "\nfrom digitlab.cli import main\nraise SystemExit(main(sys.argv[1:]))\n"
+    source = os.path.dirname(os.path.dirname(package.__file__))  # this checkout's digitlab, from any folder
+    return subprocess.run([sys.executable, "-c", "import sys\n" + code, *map(str, argv)], capture_output=True,
+                          env={**os.environ, "PYTHONPATH": source, **(env or {})}, cwd=tmp_path, timeout=300,
+                          **kwargs)

@@ -6,9 +6,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import subprocess
-import sys
-import textwrap
 
 import numpy as np
 import pytest
@@ -17,6 +14,7 @@ from digitlab import cli
 
 from cli_run import digitlab
 from hostile import leftovers, png, png_header, refused
+from hostile import run_child as _run
 
 
 @pytest.fixture(scope="module")
@@ -150,17 +148,6 @@ def test_a_diverging_resume_keeps_the_last_good_checkpoint(kit, tmp_path, capsys
 
 
 # -- a real process: file-size limits, encodings, signals ----------------------------------------
-
-def _run(tmp_path, argv, prelude="", env=None, **kwargs):
-    """`digitlab ARGV` in a fresh interpreter, after the Python `prelude` (limits, patches)."""
-    import digitlab as package
-
-    code = textwrap.dedent(prelude) + "\nfrom digitlab.cli import main\nraise SystemExit(main(sys.argv[1:]))\n"
-    source = os.path.dirname(os.path.dirname(package.__file__))  # this checkout's digitlab, from any folder
-    return subprocess.run([sys.executable, "-c", "import sys\n" + code, *map(str, argv)], capture_output=True,
-                          env={**os.environ, "PYTHONPATH": source, **(env or {})}, cwd=tmp_path, timeout=300,
-                          **kwargs)
-
 
 LIMIT = "import resource; resource.setrlimit(resource.RLIMIT_FSIZE, ({0}, {0}))"  # bytes a file may hold
 DISK_CASES = [  # (case, argv, the file-size limit: under what the command writes, what the line names)

@@ -2,7 +2,8 @@
 
 Each command module defines `add_parser(subparsers)` and `run(args) -> int`, and imports torch only
 inside `run`, so that `digitlab --help` stays fast. A `DigitlabError` (a user's mistake) prints as
-one line and exits 2; Ctrl-C exits 130; a reader that stops reading (`| head`) ends it quietly with
+one line and exits 2; Ctrl-C exits 130, and SIGTERM, raised as `errors.Terminated` (a KeyboardInterrupt)
+so that it takes Ctrl-C's path, 143; a reader that stops reading (`| head`) ends it quietly with
 141 (an output that cannot be written, a full disk, is the command's DigitlabError); anything else is a
 bug and keeps its traceback.
 """
@@ -14,7 +15,9 @@ import codecs
 import importlib
 import io
 import os
+import signal
 import sys
+import threading
 import warnings
 
 from digitlab import __version__
@@ -57,8 +60,23 @@ def _one_line_warnings(message, category, filename, lineno, file=None, line=None
     print(f"digitlab: warning: {message}", file=sys.stderr)
 
 
+def _raise_terminated(signum, frame) -> None:
+    from digitlab.errors import Terminated
+
+    raise Terminated()
+
+
+def _sigterm_as_interrupt(command: str | None) -> list:
+    """Route SIGTERM to Ctrl-C's path for this command; [the handler it replaced] to put back after,
+    or [] where none was set: for `serve`, which stops its server on SIGTERM itself, and off the
+    main thread, where no handler can be set."""
+    if command == "serve" or threading.current_thread() is not threading.main_thread():
+        return []
+    return [signal.signal(signal.SIGTERM, _raise_terminated) or signal.SIG_DFL]
+
+
 def main(argv: list[str] | None = None) -> int:
-    from digitlab.errors import DigitlabError, DigitlabWarning
+    from digitlab.errors import DigitlabError, DigitlabWarning, stopped
 
     safe_output()
     parser = build_parser()
@@ -68,19 +86,24 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     warnings.showwarning = _one_line_warnings
     warnings.simplefilter("always", DigitlabWarning)
+    previous = _sigterm_as_interrupt(args.command)
     try:
         return int(args.run(args) or 0)
     except DigitlabError as err:
         print(f"digitlab: error: {err}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print("digitlab: interrupted", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as stop:  # Ctrl-C or SIGTERM
+        said, code = stopped(stop)
+        print(f"digitlab: {said}", file=sys.stderr)
+        return code
     except BrokenPipeError:
         # The reader of the output went away (`digitlab predict ... | head -1`): stop quietly, as
         # Unix tools do, with the status a process stopped by SIGPIPE has.
         drop_stdout()
         return PIPE_CLOSED
+    finally:
+        for handler in previous:
+            signal.signal(signal.SIGTERM, handler)
 
 
 PIPE_CLOSED = 141  # 128 + SIGPIPE

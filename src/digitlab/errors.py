@@ -42,6 +42,17 @@ class TrainingError(DigitlabError):
     """Training that cannot go on, such as a loss that became NaN."""
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (what docker stop, systemd and a CI's cancel send), raised where the signal lands so
+    that it takes Ctrl-C's path: a checkpoint kept or rolled back, nothing half-written left."""
+
+
+def stopped(stop: KeyboardInterrupt) -> tuple[str, int]:
+    """(what to say, the exit code) for a command stopped by Ctrl-C (130) or SIGTERM (143): 128 + the
+    signal's number, as a shell reports a process the signal killed."""
+    return ("terminated (SIGTERM)", 143) if isinstance(stop, Terminated) else ("interrupted", 130)
+
+
 class DigitlabWarning(UserWarning):
     """Something skipped or adjusted that the user should know about."""
 

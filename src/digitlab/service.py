@@ -107,8 +107,10 @@ def load(folder: str | Path):
     """A saved classifier from its folder (the one place a saved model is loaded); a missing or damaged
     folder is the user's ModelError, naming it."""
     from digitlab import classifiers
+    from digitlab.store import checkpoint
 
     path = Path(folder)
+    checkpoint.recover(path)  # a save a killed process cut short is put right before the folder is looked at
     if not path.is_dir():
         raise ModelError(f"{path}: no such model folder; give a folder written by `digitlab compare` or "
                          "`digitlab train`")

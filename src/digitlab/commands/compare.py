@@ -50,23 +50,31 @@ def _count(labels) -> str:
 def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from rich.console import Console
-
     from digitlab import service
-    from digitlab.compare.config import CompareConfig, DEFAULT_DATASETS
-    from digitlab.compare.job import run_all
-    from digitlab.compare.tasks import load_tasks
-    from digitlab.console import console
-    from digitlab.report import document
-    from digitlab.store.files import check_output_folder
+    from digitlab.compare.config import CompareConfig
+    from digitlab.store import lock
+    from digitlab.store.files import check_output_folder, through_link
     from digitlab.train.devices import resolve_device
 
     device = resolve_device(args.device)
     methods = service.parse_methods(args.methods)
     config = CompareConfig()
     epochs = config.quick_epochs if args.quick and args.epochs is None else args.epochs
-    out = Path(args.out)
+    out = through_link(Path(args.out), "--out")  # a link is followed: the models go into its folder
     check_output_folder(out, "--out")  # before any training, not when the first model is saved
+    with lock.holding(out):  # one compare at a time writes out (a second is refused, naming the first)
+        return _compare(args, out, methods, device, config, epochs)
+
+
+def _compare(args: argparse.Namespace, out, methods, device, config, epochs) -> int:
+    from rich.console import Console
+
+    from digitlab.compare.config import DEFAULT_DATASETS
+    from digitlab.compare.job import run_all
+    from digitlab.compare.tasks import load_tasks
+    from digitlab.console import console
+    from digitlab.report import document
+
     names = args.dataset or DEFAULT_DATASETS
     tasks = load_tasks(names, args.quick, args.seed, config)  # refuses a dataset given twice
     # --quick skips the stress and corruption sets: building them the first time takes longer than the

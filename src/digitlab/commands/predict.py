@@ -65,11 +65,12 @@ def split_model(given: list[str], more: bool = False) -> tuple[str | None, list[
     and images follow it (or `more` come from --from); else every argument is an image, for the
     shipped cnn."""
     from digitlab.errors import DigitlabError
-    from digitlab.store.checkpoint import CONFIG, WEIGHTS
+    from digitlab.store.checkpoint import CONFIG, WEIGHTS, recover
 
     if not given:
         return None, given
     first = Path(given[0])
+    recover(first)  # a model folder a killed save left half swapped is a model folder again
     if not ((first / CONFIG).is_file() or (first / WEIGHTS).is_file()):
         if len(given) > 1 or more:
             _not_a_model(first)

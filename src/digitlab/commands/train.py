@@ -1,7 +1,10 @@
-"""`digitlab train METHOD`: train one classifier, checkpointing after every epoch; Ctrl-C keeps it.
+"""`digitlab train METHOD`: train one classifier, checkpointing after every epoch; Ctrl-C or SIGTERM keeps it.
 
 It fits on the dataset's training images less those held out (heldout.split), then calibrates the
 model's probabilities on the held-out ones and saves it once more with its temperature.
+
+One run at a time writes --out (store/lock.py: a second is refused, naming the first's process id);
+a link given as --out is followed into its folder.
 
 The checkpoint written after epoch e holds the weights and the training state (optimiser, schedule
 position), so `--resume` goes on from epoch e + 1 and ends exactly where an uninterrupted run would.
@@ -111,13 +114,15 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _train(args: argparse.Namespace) -> int:
-    import sys
+    import contextlib
     from pathlib import Path
 
     from digitlab import classifiers, service
     from digitlab.compare.config import DEFAULT_OUT
-    from digitlab.compare.tasks import calibrate, load_task
+    from digitlab.compare.tasks import load_task
     from digitlab.errors import DigitlabError
+    from digitlab.store import checkpoint, lock
+    from digitlab.store.files import through_link
     from digitlab.train import distributed
     from digitlab.train.devices import resolve_device
 
@@ -129,7 +134,20 @@ def _train(args: argparse.Namespace) -> int:
     _check_options(args)
     device = resolve_device(args.device)
     task = load_task(args.dataset)
-    out = Path(args.out or Path(DEFAULT_OUT) / f"{args.method}-{task.slug}")
+    # A link is followed here, once, so that the lock, the checks and every save name the same folder.
+    out = through_link(Path(args.out or Path(DEFAULT_OUT) / f"{args.method}-{task.slug}"), "--out")
+    with lock.holding(out) if distributed.is_main() else contextlib.nullcontext():
+        checkpoint.recover(out)  # a save a killed run cut short: finished or rolled back before anything reads out
+        return _train_into(args, task, out, device)
+
+
+def _train_into(args: argparse.Namespace, task, out, device) -> int:
+    """Train into `out`, which this run holds the lock of."""
+    import sys
+
+    from digitlab.compare.tasks import calibrate
+    from digitlab.train import distributed
+
     clf = _resumed(args, task, out) if args.resume else _new(args, out, device)
     distributed.barrier()  # every process has checked --out before the main one writes there
 
@@ -195,11 +213,11 @@ class _SaveEachEpoch:
 
 def _fit(args: argparse.Namespace, clf, task, out, device, total: int | None) -> int | None:
     """Train `clf`, saved after every epoch; None when it ran to the end, else the exit code (130 after
-    Ctrl-C, with the checkpoint to resume from named)."""
+    Ctrl-C, 143 after SIGTERM, with the checkpoint to resume from named)."""
     import sys
 
     from digitlab.console import progress_bar
-    from digitlab.errors import TrainingError
+    from digitlab.errors import TrainingError, stopped
 
     with progress_bar(transient=False) as bar:
         job = bar.add_task(f"training {args.method} on {task.name}", total=total)
@@ -212,15 +230,16 @@ def _fit(args: argparse.Namespace, clf, task, out, device, total: int | None) ->
             kept = _saved_epoch(out, None)
             where = f"the checkpoint after epoch {kept + 1} in {out} is kept" if kept is not None else "nothing saved"
             raise TrainingError(f"{err}; {where}") from None
-        except KeyboardInterrupt:
+        except KeyboardInterrupt as stop:  # Ctrl-C, or SIGTERM (errors.Terminated)
             bar.stop()
-            kept = _saved_epoch(out, save.last_epoch)  # Ctrl-C may land just after a save finished
+            said, code = stopped(stop)
+            kept = _saved_epoch(out, save.last_epoch)  # the signal may land just after a save finished
             if kept is None:
-                print(f"digitlab: interrupted before an epoch ended; nothing saved in {out}", file=sys.stderr)
+                print(f"digitlab: {said} before an epoch ended; nothing saved in {out}", file=sys.stderr)
             else:  # history counts epochs from 0; people count from 1
-                print(f"digitlab: interrupted; the checkpoint after epoch {kept + 1} is in {out}; "
+                print(f"digitlab: {said}; the checkpoint after epoch {kept + 1} is in {out}; "
                       f"resume with: {resume_hint(args, out)}", file=sys.stderr)
-            return 130
+            return code
     return None
 
 

@@ -197,12 +197,23 @@ def evict(limit: int, keep: Path | None = None) -> None:
 
 
 def clear() -> tuple[int, int]:
-    """Remove every entry, older layouts' (other CACHE_VERSION folders) too: (how many, bytes freed)."""
+    """Remove every entry, older layouts' (other CACHE_VERSION folders) too: (how many, bytes freed).
+    An entry that cannot be removed (a read-only home) is an OutputError, once all the others are gone."""
     count = freed = 0
+    failed: list[OSError] = []
     for path in cache_dir().parent.glob("*/*"):
-        with contextlib.suppress(FileNotFoundError, IsADirectoryError, PermissionError):
+        try:
             size = path.stat().st_size
             path.unlink()
-            count += not path.name.endswith(".tmp")
-            freed += size
+        except (FileNotFoundError, IsADirectoryError):
+            continue  # another process removed it meanwhile; a folder is not an entry
+        except OSError as err:
+            failed.append(err)
+            continue
+        count += not path.name.endswith(".tmp")
+        freed += size
+    if failed:
+        why = failed[0].strerror or str(failed[0])
+        raise OutputError(f"{cache_dir()}: cannot remove {len(failed)} cached folder(s) ({why}); removed "
+                          f"{count}; check that DIGITLAB_HOME can be written, or set it to another folder")
     return count, freed

@@ -18,7 +18,7 @@ import numpy as np
 
 from digitlab.data import idx
 from digitlab.data.digits import part_of
-from digitlab.errors import DataError, warn
+from digitlab.errors import DataError, OutputError, warn
 from digitlab.store.files import atomic_write, home, read_sums, verify_sha256
 
 
@@ -105,8 +105,11 @@ def mnist_arrays(split: str) -> tuple[np.ndarray, np.ndarray]:
         warn(f"{images_path.parent}: the cached MNIST {split} arrays are damaged (they do not match their "
              "checksum); decoding the shipped files again")
     images, labels = _decode_shipped(split)
-    _save_npy(images_path, images)
-    _save_npy(labels_path, labels)
+    try:
+        _save_npy(images_path, images)
+        _save_npy(labels_path, labels)
+    except OutputError as err:  # a full or read-only home: the cache is a convenience, the arrays are here
+        warn(f"MNIST {split}: decoded, but not cached ({err}); it is decoded again each time")
     return images, labels
 
 

@@ -25,11 +25,16 @@ def _digest(arrays: dict[str, np.ndarray]) -> np.ndarray:
 
 
 def save(path: Path, **arrays: np.ndarray) -> None:
-    """The arrays, and their digest, written atomically to `path` (an .npz)."""
+    """The arrays, and their digest, written atomically to `path` (an .npz). A home that cannot take
+    them (full, read-only) costs a warning: the caller has the arrays, and draws them again next time."""
+    from digitlab.errors import OutputError, warn
     from digitlab.store.files import atomic_write
 
-    with atomic_write(path) as f:
-        np.savez(f, **arrays, **{DIGEST: _digest(arrays)})
+    try:
+        with atomic_write(path) as f:
+            np.savez(f, **arrays, **{DIGEST: _digest(arrays)})
+    except OutputError as err:
+        warn(f"drawn, but not cached ({err})")
 
 
 def load(path: Path, names: tuple[str, ...], what: str) -> dict[str, np.ndarray] | None:

@@ -13,8 +13,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import shutil
-import tempfile
 from pathlib import Path
 
 import torch
@@ -23,9 +21,9 @@ from safetensors.torch import load_file
 from safetensors.torch import save as to_bytes
 
 from digitlab import __version__
-from digitlab.errors import ModelError, OutputError
-from digitlab.store import schema
-from digitlab.store.files import cannot_write, default_mode
+from digitlab.errors import DigitlabError, ModelError, OutputError
+from digitlab.store import schema, swap
+from digitlab.store.files import cannot_write, through_link
 
 WEIGHTS, CONFIG = "model.safetensors", "config.json"
 FORMAT = "digitlab-checkpoint-1"
@@ -43,9 +41,11 @@ def _manifest(tensors: dict[str, torch.Tensor]) -> dict[str, dict]:
 def save(directory: str | os.PathLike, tensors: dict[str, torch.Tensor], config: dict) -> Path:
     """Write the checkpoint folder atomically: built under a temporary name, then renamed.
 
-    An existing checkpoint at `directory` is replaced only once the new one is complete.
+    An existing checkpoint at `directory` is replaced only once the new one is complete; a link to a
+    folder is written through (the model goes into its target). A save a killed process left half
+    done is put right first (swap.recover).
     """
-    directory = Path(directory)
+    directory = through_link(Path(directory))
     missing = [k for k in REQUIRED if k not in config]
     if missing:
         raise ValueError(f"checkpoint config lacks {missing}")  # a bug in the caller, not the user
@@ -53,46 +53,36 @@ def save(directory: str | os.PathLike, tensors: dict[str, torch.Tensor], config:
     full = {"format": FORMAT, "digitlab_version": __version__, **config, "tensors": _manifest(tensors)}
     if directory.exists() and not directory.is_dir():  # never move a user's file aside for a model
         raise OutputError(f"{directory}: is a file, not a model folder; choose another place")
+    recover(directory)
+    tmp = swap.new_folder(directory)
     try:
         directory.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(dir=directory.parent, prefix=f".{directory.name}.", suffix=".tmp"))
-    except OSError as err:
-        raise cannot_write(directory, err) from err
-    try:
+        tmp.mkdir()
         (tmp / WEIGHTS).write_bytes(to_bytes(tensors))  # a plain write: a full disk is an OSError with its errno
         (tmp / CONFIG).write_text(json.dumps(full, indent=2, default=str) + "\n")
-        for path, mode in ((tmp, default_mode(folder=True)), (tmp / WEIGHTS, default_mode()),
-                           (tmp / CONFIG, default_mode())):
-            path.chmod(mode)  # mkdtemp's 0700 would keep the model from anyone but its writer
-        _swap_in(tmp, directory)
+        swap.swap_in(tmp, directory)
     except OSError as err:
-        shutil.rmtree(tmp, ignore_errors=True)
+        swap.remove(tmp)
         raise cannot_write(directory, err) from err
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
+    except BaseException:  # Ctrl-C, SIGTERM: nothing half-built is left
+        swap.remove(tmp)
         raise
     return directory
 
 
-def _swap_in(new: Path, directory: Path) -> None:
-    """Put the complete folder `new` at `directory`, never leaving `directory` missing.
+def recover(directory: str | os.PathLike) -> None:
+    """Finish or roll back a save of `directory` that a killed process cut short (swap.recover)."""
+    swap.recover(Path(directory), complete=_is_complete)
 
-    A folder cannot replace a folder in one rename, so the old one steps aside first; if anything
-    (Ctrl-C included) stops the second rename, the old one goes back.
-    """
-    old = None
+
+def _is_complete(folder: Path) -> bool:
+    """Whether a folder a cut-short save left is a whole checkpoint: its config and weights' header
+    check out (the weights are written first, the config second)."""
     try:
-        if directory.exists():
-            old = directory.with_name(f".{directory.name}.old-{os.getpid()}")
-            os.replace(directory, old)
-        os.replace(new, directory)
-    except BaseException:
-        if old is not None and not directory.exists():
-            os.replace(old, directory)
-        shutil.rmtree(new, ignore_errors=True)
-        raise
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
+        _check_header(folder, _read_config(folder)["tensors"])
+    except DigitlabError:
+        return False
+    return True
 
 
 def _read_config(directory: Path) -> dict:
@@ -183,6 +173,7 @@ def _read_tensors(directory: Path) -> dict[str, torch.Tensor]:
 def load(directory: str | os.PathLike) -> tuple[dict[str, torch.Tensor], dict]:
     """(tensors, config) of a checkpoint folder, after checking every tensor against the manifest."""
     directory = Path(directory)
+    recover(directory)
     if not directory.is_dir():
         raise ModelError(f"{directory}: no such checkpoint folder; check the path (or train one first)")
     config = _read_config(directory)

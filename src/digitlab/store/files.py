@@ -6,8 +6,9 @@ import contextlib
 import errno
 import hashlib
 import os
+import re
 import sys
-import tempfile
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO
@@ -29,14 +30,30 @@ def default_mode(folder: bool = False) -> int:
 # What a write fails with when there is no room: said in words, and never a traceback.
 NO_ROOM = {errno.ENOSPC: "the disk is full", errno.EDQUOT: "the disk quota is used up",
            errno.EFBIG: "the file is too large for this system's file-size limit"}
+# numpy's words for a full disk, which carry no errno (np.save to a file, tofile, its allocation)
+NUMPY_NO_ROOM = r"not enough free space to write|^\d+ requested and \d+ written$"
+
+
+def room_error(err: BaseException) -> int | None:
+    """The NO_ROOM errno a failed write stands for, else None. numpy's own writers (`tofile`, under
+    np.save to a real file; its file allocation) say "N requested and M written" or "Not enough free
+    space to write N bytes" with no errno at all: those are a full disk too."""
+    if not isinstance(err, OSError):
+        return None
+    if err.errno in NO_ROOM:
+        return err.errno
+    if err.errno is None and re.search(NUMPY_NO_ROOM, str(err), re.IGNORECASE):
+        return errno.ENOSPC
+    return None
 
 
 def cannot_write(path: str | os.PathLike, err: OSError, option: str | None = None) -> OutputError:
     """The one-line error for a path that could not be written; names a file standing in the way,
     and the option (e.g. "--dest") that chose the path, where one did."""
     blocker = next((p for p in Path(path).parents if p.exists() and not p.is_dir()), None)
-    why = f"{blocker} is a file, not a folder" if blocker else (NO_ROOM.get(err.errno) or err.strerror or str(err))
-    fix = {errno.EFBIG: "raise the limit (ulimit -f) or "}.get(err.errno, "free some space or " if err.errno in NO_ROOM else "")
+    full = room_error(err)
+    why = f"{blocker} is a file, not a folder" if blocker else (NO_ROOM.get(full) or err.strerror or str(err))
+    fix = {errno.EFBIG: "raise the limit (ulimit -f) or "}.get(full, "free some space or " if full else "")
     return OutputError(f"{path}: cannot write here ({why}); {fix}choose another {option or 'place'}")
 
 
@@ -55,6 +72,20 @@ def check_output_folder(path: str | os.PathLike, option: str) -> None:
         raise OutputError(f"{option} {path}: no permission to write in {parent}; choose another {option}")
 
 
+def through_link(path: Path, option: str | None = None) -> Path:
+    """Where a folder path leads: a symbolic link is followed, so that a save writes into its target
+    and never renames the link aside; a link that leads nowhere is refused before anything moves."""
+    if not path.is_symlink():
+        return path
+    try:
+        target = path.resolve(strict=True)
+    except (OSError, RuntimeError):  # leads nowhere, or round in a loop
+        named = f"{option} {path}" if option else str(path)
+        raise OutputError(f"{named}: is a link to {os.readlink(path)}, which does not exist; create that "
+                          f"folder or choose another {option or 'place'}") from None
+    return target
+
+
 @contextlib.contextmanager
 def atomic_write(path: str | os.PathLike, mode: str = "wb") -> Iterator[IO]:
     """Write to a temporary file beside `path`, then rename it into place.
@@ -64,14 +95,20 @@ def atomic_write(path: str | os.PathLike, mode: str = "wb") -> Iterator[IO]:
     OutputError naming `path`, not the temporary file.
     """
     path = Path(path)
+    # Named before it is made (this process's and thread's own name), so that a Ctrl-C or SIGTERM
+    # landing as it is made still knows what to remove.
+    tmp = path.with_name(f".{path.name}.{os.getpid()}-{threading.get_native_id()}.tmp")
     try:
         if path.is_dir():
             raise IsADirectoryError(21, "a folder of that name is there")
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-        os.fchmod(fd, default_mode())
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_BINARY", 0), 0o666)
     except OSError as err:
         raise cannot_write(path, err) from err
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
     finished = False  # the caller's own work is done; what fails after it is the writing
     try:
         with os.fdopen(fd, mode) as f:  # closing flushes what is left: it can find the disk full too
@@ -85,7 +122,7 @@ def atomic_write(path: str | os.PathLike, mode: str = "wb") -> Iterator[IO]:
             os.unlink(tmp)
         # An OSError the caller's own work raises (a network read, say) passes as it is, unless it
         # is its writes to f that found no room.
-        if isinstance(err, OSError) and (finished or err.errno in NO_ROOM):
+        if isinstance(err, OSError) and (finished or room_error(err)):
             raise cannot_write(path, err) from err
         raise
 
