@@ -241,3 +241,76 @@ def test_sigterm_stops_the_server_within_5_s_with_slow_clients_sending(tmp_path,
             status, _, body = answer_of(sock)
             assert status == 503 and b"stopping" in body, (status, body)
             sock.close()
+
+
+# ---- the byte budget itself: every byte taken is given back, whatever becomes of the request ----
+
+def _request(chunks: list[bytes], disconnect: bool = False, length: int | None = None):
+    """A starlette Request whose body arrives as `chunks` (then a disconnect, if told)."""
+    from starlette.requests import Request
+
+    messages = [{"type": "http.request", "body": c, "more_body": True} for c in chunks]
+    messages.append({"type": "http.disconnect"} if disconnect else {"type": "http.request", "body": b"", "more_body": False})
+
+    async def receive():
+        return messages.pop(0)
+
+    headers = [(b"content-length", str(length).encode())] if length is not None else []
+    return Request({"type": "http", "method": "POST", "path": "/", "headers": headers}, receive)
+
+
+def test_the_budget_holds_a_body_until_its_request_is_done_and_then_gives_it_back():
+    import asyncio
+
+    from fastapi import HTTPException
+
+    from digitlab.web.uploads import MAX_UPLOAD_BYTES, BodyBudget, held_body
+
+    async def run():
+        budget = BodyBudget(10_000)
+        async with held_body(_request([b"a" * 3000, b"b" * 2000]), budget) as body:
+            assert body == b"a" * 3000 + b"b" * 2000 and budget.free == 5000  # held while the request uses it
+        assert budget.free == 10_000
+        for request, status in [(_request([b"a" * 3000], disconnect=True), 400),  # gone half way
+                                (_request([b"a" * 3000, b"b" * MAX_UPLOAD_BYTES]), 413)]:  # past the limit
+            with pytest.raises(HTTPException) as refused:
+                async with held_body(request, budget):
+                    pass
+            assert refused.value.status_code == status and budget.free == 10_000  # all given back
+
+    asyncio.run(run())
+
+
+def test_a_body_that_finds_the_budget_spent_waits_for_room_then_is_refused_503(monkeypatch):
+    import asyncio
+
+    from fastapi import HTTPException
+
+    from digitlab.web import uploads
+
+    monkeypatch.setattr(uploads, "BUDGET_WAIT_SECONDS", 0.2)
+
+    async def run():
+        budget = uploads.BodyBudget(5000)
+        async with uploads.held_body(_request([b"a" * 4000]), budget):
+            waiting = asyncio.ensure_future(uploads.read_body(_request([b"b" * 2000]), budget))
+            await asyncio.sleep(0.05)
+            assert not waiting.done()  # no room: it waits
+        assert await waiting == b"b" * 2000 and budget.free == 3000  # room made: it went on
+        budget.give(2000)
+        async with uploads.held_body(_request([b"a" * 4000]), budget):
+            with pytest.raises(HTTPException) as refused:  # no room within the wait: 503, its bytes given back
+                await uploads.read_body(_request([b"c" * 500, b"d" * 2000]), budget)
+            assert refused.value.status_code == 503 and budget.free == 1000
+        assert budget.free == 5000
+
+    asyncio.run(run())
+
+
+@pytest.mark.parametrize("name", ["", "two words", "http://x.example/", "user@x.example"])
+def test_an_allow_host_that_is_no_host_name_is_one_line(capsys, name):
+    from cli_run import assert_one_line_error, digitlab
+
+    # --workers 0, refused next: were the name let through, the test would end, not start a server
+    code, _, err = digitlab(capsys, "serve", "--port", "0", "--allow-host", name, "--workers", "0")
+    assert_one_line_error(code, err, "--allow-host", "host name")

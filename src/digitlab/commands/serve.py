@@ -16,7 +16,10 @@ def add_parser(subparsers) -> None:
         "that runs one saved model per method on a digit drawn with mouse or finger, or on an uploaded "
         "photo: the ten-digit model where a method has several (a drawing can be any digit), else the "
         "newest. Models come from --models, else ./digitlab-out (the last compare), else the four "
-        "that ship with digitlab.",
+        "that ship with digitlab. It holds its clients to limits: 256 connections at once; a request's "
+        "head within 10 s, its URL and each header within 8 KB and all its headers within 64 KB (414 or "
+        "431 past them); its body within 60 s and 2 MB; and it answers only to this machine's loopback "
+        "names and --host (400 for any other Host: see --allow-host). SIGTERM stops it within 5 s.",
     )
     parser.add_argument("--host", default="127.0.0.1",
                         help="address to listen on (default: 127.0.0.1, this machine only; 0.0.0.0 opens it to the network)")
@@ -105,11 +108,11 @@ def run(args: argparse.Namespace) -> int:
     from digitlab.web.hosts import allowed_names, check_name
     from digitlab.web.models import resolve
 
-    if args.workers < 1:
-        raise DigitlabError(f"--workers {args.workers}: give 1 or more server processes")
     for name in args.allow_host:
         if (wrong := check_name(name)) is not None:
             raise DigitlabError(f"--allow-host {name!r}: {wrong}")
+    if args.workers < 1:
+        raise DigitlabError(f"--workers {args.workers}: give 1 or more server processes")
     # First, so a taken port fails before any model is loaded. With workers, this socket only holds
     # the port (a free one, for --port 0) and never listens: each worker listens on its own.
     sock = _listen(args.host, args.port, shared=args.workers > 1, listen=args.workers == 1)
