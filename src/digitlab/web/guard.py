@@ -11,7 +11,7 @@ Python: 0.3-0.7 ms less server CPU a request under load, benchmarks/RESULTS.md) 
 - a request's head (its line and headers) must arrive within `head_seconds` of the connection
   opening or of the previous response, and its body within `body_seconds` of the head;
 - a URL over `line_bytes` is answered 414, a header (name and value) over it or a head over `head_bytes` 431,
-  counted as the bytes arrive: the connection is closed before more than one read (256 kB) past the cap;
+  counted as the bytes arrive: the connection is closed within a read or two (256 kB each) of the cap;
 - a Host header that is not one of `hosts` (hosts.allowed_names) is answered 400;
 - when the server stops, a client still sending its request is answered 503 and closed at once,
   rather than waited for.
