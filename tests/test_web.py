@@ -17,7 +17,8 @@ from digitlab import cli
 from digitlab.classifiers import METHODS
 from digitlab.vision import mnist_style
 from digitlab.web import models as web_models
-from digitlab.web.app import MAX_UPLOAD_BYTES, create_app
+from digitlab.web.app import create_app
+from digitlab.web.uploads import MAX_UPLOAD_BYTES
 
 from hostile import at_and_past_the_budget
 
@@ -446,17 +447,17 @@ def test_the_listening_socket_is_tcp_without_nagle():
 def test_a_client_that_sends_its_head_too_slowly_is_closed(guarded):
     port, _ = guarded
     with connect(port) as sock:
-        sock.sendall(b"GET /healthz HTTP/1.1\r\nhost: x\r\n")  # and never the blank line that ends the head
+        sock.sendall(b"GET /healthz HTTP/1.1\r\nhost: 127.0.0.1\r\n")  # and never the blank line that ends the head
         assert closed_by_server(sock)
     with connect(port) as sock:
-        sock.sendall(b"GET /healthz HTTP/1.1\r\nhost: x\r\n\r\n")
+        sock.sendall(b"GET /healthz HTTP/1.1\r\nhost: 127.0.0.1\r\n\r\n")
         assert b"200 OK" in sock.recv(65536)  # one that keeps its connection open idle is closed too
         assert closed_by_server(sock)
 
 
 def test_a_client_that_sends_its_body_too_slowly_or_leaves_is_closed_quietly(guarded):
     port, limits = guarded
-    head = b"POST /api/predict HTTP/1.1\r\nhost: x\r\ncontent-type: image/png\r\ncontent-length: 5000\r\n\r\n"
+    head = b"POST /api/predict HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-type: image/png\r\ncontent-length: 5000\r\n\r\n"
     with connect(port) as sock:
         sock.sendall(head + digit_png(0)[:100])  # then nothing
         assert closed_by_server(sock)
@@ -464,7 +465,7 @@ def test_a_client_that_sends_its_body_too_slowly_or_leaves_is_closed_quietly(gua
         sock.sendall(head + digit_png(0)[:100])  # then gone
     time.sleep(2 * limits.body_seconds)  # not a timing check: the server has heard of both by now
     with connect(port) as sock:  # the server still answers
-        sock.sendall(b"GET /healthz HTTP/1.1\r\nhost: x\r\n\r\n")
+        sock.sendall(b"GET /healthz HTTP/1.1\r\nhost: 127.0.0.1\r\n\r\n")
         assert b"200 OK" in sock.recv(65536)
 
 

@@ -16,10 +16,17 @@ def add_parser(subparsers) -> None:
         "that runs one saved model per method on a digit drawn with mouse or finger, or on an uploaded "
         "photo: the ten-digit model where a method has several (a drawing can be any digit), else the "
         "newest. Models come from --models, else ./digitlab-out (the last compare), else the four "
-        "that ship with digitlab.",
+        "that ship with digitlab. It holds its clients to limits: 256 connections at once; a request's "
+        "head within 10 s, its URL and each header within 8 KB and all its headers within 64 KB (414 or "
+        "431 past them); its body within 60 s and 2 MB; and it answers only to this machine's loopback "
+        "names and --host (400 for any other Host: see --allow-host). SIGTERM stops it within 5 s.",
     )
     parser.add_argument("--host", default="127.0.0.1",
                         help="address to listen on (default: 127.0.0.1, this machine only; 0.0.0.0 opens it to the network)")
+    parser.add_argument("--allow-host", metavar="NAME", action="append", default=[],
+                        help="a name the page may be reached by besides localhost, 127.0.0.1, [::1] and --host "
+                        "(repeatable): a request naming any other host is refused, so that no web site can reach "
+                        "this server through the visitor's browser (DNS rebinding)")
     parser.add_argument("--port", type=int, default=8000, help="port to listen on; 0 picks a free one (default: 8000)")
     parser.add_argument("--models", metavar="DIR",
                         help="a folder of saved models, as `digitlab compare --out` writes (default: ./digitlab-out)")
@@ -64,15 +71,19 @@ def _listen(host: str, port: int, shared: bool = False, listen: bool = True):
     return sock
 
 
-def _server(app, host: str, port: int):
-    """uvicorn's server for `app`, speaking HTTP through the connection guard."""
+GRACE_SECONDS = 2  # after SIGTERM, answers under way get this long (a large photo decodes in about 1 s)
+
+
+def _server(app, host: str, port: int, hosts: frozenset[str]):
+    """uvicorn's server for `app`, speaking HTTP through the connection guard, answering to `hosts`."""
     import uvicorn
 
     from digitlab.web import guard
 
     limits = guard.Limits()
     config = uvicorn.Config(app, host=host, port=port, log_level="info", access_log=False,
-                            http=guard.protocol(limits), timeout_keep_alive=limits.keep_alive_seconds)
+                            http=guard.protocol(limits, hosts), timeout_keep_alive=limits.keep_alive_seconds,
+                            timeout_graceful_shutdown=GRACE_SECONDS)
     return uvicorn.Server(config)
 
 
@@ -94,8 +105,12 @@ def run(args: argparse.Namespace) -> int:
 
     from digitlab.console import console
     from digitlab.errors import DigitlabError
+    from digitlab.web.hosts import allowed_names, check_name
     from digitlab.web.models import resolve
 
+    for name in args.allow_host:
+        if (wrong := check_name(name)) is not None:
+            raise DigitlabError(f"--allow-host {name!r}: {wrong}")
     if args.workers < 1:
         raise DigitlabError(f"--workers {args.workers}: give 1 or more server processes")
     # First, so a taken port fails before any model is loaded. With workers, this socket only holds
@@ -104,6 +119,7 @@ def run(args: argparse.Namespace) -> int:
     with sock:
         models = resolve(args.models)  # chosen (and checked) here, once
         host, port = sock.getsockname()[:2]
+        hosts = allowed_names(args.host, tuple(args.allow_host))
         workers, stopping = [], []
         previous = signal.getsignal(signal.SIGTERM)
         try:
@@ -112,16 +128,17 @@ def run(args: argparse.Namespace) -> int:
                 # were still starting killed this process alone, and left the workers answering.
                 signal.signal(signal.SIGTERM, lambda *_: stopping.append(True))
                 workers = _start({method: served.folder for method, served in models.items()}, host, port,
-                                 args.workers)
+                                 hosts, args.workers)
                 del models  # each worker loads its own copy
             if args.host not in LOOPBACK:
-                console.print(f"digitlab serve: listening on {args.host}, so other machines can reach this page")
+                console.print(f"digitlab serve: listening on {args.host}, so other machines can reach this page "
+                              f"by the names it answers to: {', '.join(sorted(hosts))} (--allow-host adds one)")
             shown = f"[{host}]" if ":" in host else host
             # Plain print, one unwrapped line, once the port listens: scripts (and the tests) read the port from it.
             print(f"digitlab serve: open http://{shown}:{port}/  (Ctrl-C stops)", file=sys.stderr, flush=True)
             if workers:
                 return _supervise(workers, stopping)
-            _server(_app(models), host, port).run(sockets=[sock])
+            _server(_app(models), host, port, hosts).run(sockets=[sock])
         finally:
             signal.signal(signal.SIGTERM, previous)
     return 0
@@ -135,10 +152,11 @@ def run(args: argparse.Namespace) -> int:
 # kept them (keep-alive). benchmarks/RESULTS.md, the web server, has the figures.
 
 DECODERS_EACH = 1  # decoding threads a worker: more would only wait on its one interpreter lock
-STOP_SECONDS = 10  # a worker gets this long to finish its answers after SIGTERM, then it is killed
+STOP_SECONDS = 4  # a worker gets this long to stop after SIGTERM (GRACE_SECONDS, then its lifespan's end),
+# then it is killed: the server stops within 5 s whatever its clients do (it took 59.7 s with a slow upload)
 
 
-def _worker(folders: dict, host: str, port: int, parent: int, ready) -> None:
+def _worker(folders: dict, host: str, port: int, hosts: frozenset[str], parent: int, ready) -> None:
     """One server process: listens on the shared port, loads the models in `folders` ({method:
     folder}) and serves. Connections that arrive while the models load wait in its queue."""
     import os
@@ -157,10 +175,10 @@ def _worker(folders: dict, host: str, port: int, parent: int, ready) -> None:
     sock = _listen(host, port, shared=True)
     # `ready` is set once the app can answer (models loaded, warmed up), so the server says "open"
     # only then; connections that come sooner wait in the socket's queue.
-    _server(_app(load(folders), decoders=DECODERS_EACH, ready=ready.set), host, port).run(sockets=[sock])
+    _server(_app(load(folders), decoders=DECODERS_EACH, ready=ready.set), host, port, hosts).run(sockets=[sock])
 
 
-def _start(folders: dict, host: str, port: int, workers: int) -> list:
+def _start(folders: dict, host: str, port: int, hosts: frozenset[str], workers: int) -> list:
     """`workers` server processes, returned once each listens on the port and can answer."""
     import multiprocessing
     import os
@@ -171,7 +189,7 @@ def _start(folders: dict, host: str, port: int, workers: int) -> list:
     started, readiness = [], []
     for k in range(workers):  # all started at once: each loads its models while the others do
         ready = context.Event()
-        process = context.Process(target=_worker, args=(folders, host, port, os.getpid(), ready),
+        process = context.Process(target=_worker, args=(folders, host, port, hosts, os.getpid(), ready),
                                   name=f"digitlab-serve-{k + 1}")
         process.start()
         started.append(process)

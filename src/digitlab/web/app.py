@@ -1,9 +1,9 @@
 """The demo server: one page to draw a digit or a number on, and a JSON API that runs every loaded
 model on it.
 
-Nothing a visitor sends is trusted or kept. A request body is read up to MAX_UPLOAD_BYTES, decoded
-within the limits every image has (vision/decoding.py: its formats, refused from its header when its
-pixels would pass the budget), split into its digits, each MNIST's 28 x 28 (numbers.find:
+Nothing a visitor sends is trusted or kept. A request body is read up to MAX_UPLOAD_BYTES (uploads.py),
+decoded within the limits every image has (vision/decoding.py: its formats, refused from its header
+when its pixels would pass the budget), split into its digits, each MNIST's 28 x 28 (numbers.find:
 reading.find_digits; one digit is exactly `mnist_style.to_mnist`'s), answered, and dropped.
 
 Where a request's time and memory go: the event loop reads bodies and answers the cheap routes
@@ -24,12 +24,10 @@ from contextlib import asynccontextmanager
 from importlib import resources
 
 import torch
-from fastapi import FastAPI, HTTPException, Request
+from fastapi import FastAPI, Request
 from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 from PIL import Image
-from starlette.datastructures import UploadFile
-from starlette.requests import ClientDisconnect
 
 from digitlab import __version__, service
 from digitlab.errors import DataError, NotAnImage
@@ -38,87 +36,27 @@ from digitlab.trust import decline
 from digitlab.vision import mnist_style
 from digitlab.web import numbers
 from digitlab.web.batching import Batcher
+from digitlab.web.headers import SecurityHeaders
 from digitlab.web.models import Served
+from digitlab.web.uploads import BodyBudget, held_body, image_bytes, refuse
 
-MAX_UPLOAD_BYTES = 2 * 1024 * 1024  # the page scales photos down before sending; a phone's JPEG as is fits too
-DRAIN_BYTES = 8 * MAX_UPLOAD_BYTES  # an oversized body is read and dropped up to this (see read_body)
 DECODES_AT_ONCE = 2  # threads decoding: one per core; a 4096 x 4096 PNG takes ~70 MB while it decodes
 # (one process's threads share one interpreter lock: with a server process per core, one thread each
 # answered as many requests with fewer stalls of the event loop; benchmarks/RESULTS.md, the web server)
-UPLOADS_AT_ONCE = 32  # bodies held in memory at once (each up to MAX_UPLOAD_BYTES); the rest wait unread
 STATIC = resources.files("digitlab.web") / "static"
-HEADERS = {
-    # The page loads nothing from elsewhere; the 28 x 28 image arrives as a data: URL.
-    "Content-Security-Policy": "default-src 'self'; img-src 'self' data: blob:; object-src 'none'",
-    "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "no-referrer",
-}
-
-
-def _refuse(status: int, message: str, close: bool = False) -> HTTPException:
-    return HTTPException(status_code=status, detail=message, headers={"Connection": "close"} if close else None)
-
-
-async def read_body(request: Request) -> bytes:
-    """The request body, refusing (413) one over MAX_UPLOAD_BYTES by its header or by what arrives.
-
-    An oversized body up to DRAIN_BYTES is still read to its end, and dropped: answering while the
-    client is still sending would close the socket under it, and it would see a reset, not the 413.
-    """
-    declared = request.headers.get("content-length")
-    declared = int(declared) if declared is not None and declared.isdigit() else None
-    limit = f"over the {MAX_UPLOAD_BYTES:,}-byte limit; send a smaller PNG or JPEG"
-    if declared is not None and declared > DRAIN_BYTES:
-        raise _refuse(413, f"upload of {declared:,} bytes is {limit}", close=True)
-    chunks, size = [], 0
-    try:
-        async for chunk in request.stream():
-            size += len(chunk)  # a client may send more than it declared, or declare nothing
-            if size > DRAIN_BYTES:
-                raise _refuse(413, f"upload is {limit}", close=True)
-            if size <= MAX_UPLOAD_BYTES:
-                chunks.append(chunk)
-    except ClientDisconnect:  # gone (or closed by the guard for sending too slowly): nobody hears this
-        raise _refuse(400, "the client closed the connection before its upload arrived", close=True) from None
-    if size > MAX_UPLOAD_BYTES or (declared or 0) > MAX_UPLOAD_BYTES:
-        raise _refuse(413, f"upload of {max(size, declared or 0):,} bytes is {limit}")
-    return b"".join(chunks)
-
-
-async def image_bytes(request: Request) -> bytes:
-    """The image a request carries: the raw body, or the first file of a multipart form."""
-    body = await read_body(request)
-    if not request.headers.get("content-type", "").startswith("multipart/form-data"):
-        return body
-
-    async def replay() -> dict:  # the form parser reads the body again, from the bytes already checked
-        return {"type": "http.request", "body": body, "more_body": False}
-
-    try:
-        form = await Request(request.scope, replay).form(max_files=1, max_fields=10)
-    except Exception as err:  # whatever the form parser makes of a visitor's bytes, it is their mistake
-        raise _refuse(400, f"malformed multipart form ({getattr(err, 'detail', err)}); "
-                      "send the image as a file field") from None
-    try:
-        upload = next((v for v in form.values() if isinstance(v, UploadFile)), None)
-        if upload is None:
-            raise _refuse(400, "the multipart form holds no file; send the image as a file field")
-        return await upload.read()
-    finally:
-        await form.close()
 
 
 def decode(body: bytes, read=mnist_style.to_mnist):
     """Image bytes -> `read(body, name)`'s (to_mnist's (28, 28) float32 in [0, 1] unless told); an
     HTTPException for anything unusable."""
     if not body:
-        raise _refuse(400, "empty request body; send a PNG or JPEG of a digit or a number")
+        raise refuse(400, "empty request body; send a PNG or JPEG of a digit or a number")
     try:
         return read(body, "upload")  # decoded as predict decodes a file
     except NotAnImage as err:
-        raise _refuse(415, str(err)) from None
+        raise refuse(415, str(err)) from None
     except DataError as err:  # damaged, too large, no digit
-        raise _refuse(400, str(err)) from None
+        raise refuse(400, str(err)) from None
 
 
 def predict(models: dict[str, Served], batch: torch.Tensor) -> list[list[dict]]:
@@ -172,25 +110,6 @@ def describe(served: Served) -> dict:
     }
 
 
-class SecurityHeaders:
-    """Adds HEADERS to every response; a plain ASGI wrapper (FastAPI's @middleware costs ~0.3 ms a request)."""
-
-    def __init__(self, app):
-        self.app = app
-        self.headers = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in HEADERS.items()]
-
-    async def __call__(self, scope, receive, send):
-        if scope["type"] != "http":
-            return await self.app(scope, receive, send)
-
-        async def send_with_headers(message):
-            if message["type"] == "http.response.start":
-                message["headers"] = [*message.get("headers", ()), *self.headers]
-            await send(message)
-
-        await self.app(scope, receive, send_with_headers)
-
-
 def create_app(models: dict[str, Served], decoders: int = DECODES_AT_ONCE, ready=None) -> FastAPI:
     """The FastAPI app answering with `models` ({method: Served}, in the order the page shows them),
     decoding uploads on `decoders` threads; `ready()`, when given, is called once it can answer."""
@@ -203,7 +122,7 @@ def create_app(models: dict[str, Served], decoders: int = DECODES_AT_ONCE, ready
         # Made here, in the server's loop, and closed when it stops: nothing runs at import or build time.
         workers["decoders"] = ThreadPoolExecutor(decoders, thread_name_prefix="digitlab-decode")
         workers["batcher"] = Batcher(lambda batch: predict(models, batch))
-        workers["uploads"] = asyncio.Semaphore(UPLOADS_AT_ONCE)
+        workers["bodies"] = BodyBudget()  # bytes of upload bodies in memory at once (uploads.py)
         # "why?" asks run on a thread of their own, one at a time: the live answers never wait behind them
         workers["explainer"] = ThreadPoolExecutor(1, thread_name_prefix="digitlab-explain")
         await asyncio.get_running_loop().run_in_executor(workers["decoders"], numbers.warm_up)
@@ -250,11 +169,11 @@ def create_app(models: dict[str, Served], decoders: int = DECODES_AT_ONCE, ready
     @app.post("/api/predict")
     async def predict_route(request: Request) -> JSONResponse:
         loop = asyncio.get_running_loop()
-        async with workers["uploads"]:
-            body = await image_bytes(request)
+        async with held_body(request, workers["bodies"]) as body:
             start = time.perf_counter()
-            found, seen = await loop.run_in_executor(workers["decoders"], prepare, body)
-            del body
+            image = await image_bytes(request, body)
+            found, seen = await loop.run_in_executor(workers["decoders"], prepare, image)
+            del image  # a multipart form's copy; the body itself goes as the block ends
         said = await workers["batcher"].predict(found.images)  # each digit's answers, every model's
         seconds = time.perf_counter() - start
         return JSONResponse({"image": seen, **numbers.answer(found, said), "seconds": round(seconds, 4)})
@@ -262,13 +181,11 @@ def create_app(models: dict[str, Served], decoders: int = DECODES_AT_ONCE, ready
     @app.post("/api/explain")
     async def explain_route(request: Request, method: str) -> JSONResponse:
         if method not in models:
-            raise _refuse(404, f"no {method!r} model is served; ask for one of {', '.join(models)}")
+            raise refuse(404, f"no {method!r} model is served; ask for one of {', '.join(models)}")
         loop = asyncio.get_running_loop()
-        async with workers["uploads"]:
-            body = await image_bytes(request)
+        async with held_body(request, workers["bodies"]) as body:
             start = time.perf_counter()
-            image = await loop.run_in_executor(workers["decoders"], decode, body)
-            del body
+            image = await loop.run_in_executor(workers["decoders"], decode, await image_bytes(request, body))
         why = await loop.run_in_executor(workers["explainer"], explained, models[method], image)
         return JSONResponse({**why, "seconds": round(time.perf_counter() - start, 4)})
 
