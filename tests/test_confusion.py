@@ -2,18 +2,19 @@
 
 One hand-made case where the two orientations differ (three 3s read as 8, every other digit read
 right), followed through `metrics.confusion_matrix`, `service.evaluate`, the table `digitlab
-evaluate` prints and the report's picture. A totals-only check (sum, diagonal) cannot tell a
+evaluate` prints and the report's table. A totals-only check (sum, diagonal) cannot tell a
 transposed matrix from the right one; these can.
 """
 
 from __future__ import annotations
 
+import re
 import types
 
 import torch
 
 from digitlab import metrics, service
-from digitlab.report import figures
+from digitlab.report import confusion
 from cli_run import digitlab
 
 # Two of every digit but 3, three 3s: (21,) labels. The reader below sees every 3 as an 8.
@@ -89,13 +90,56 @@ def test_the_evaluate_command_prints_actual_rows_and_predicted_columns(monkeypat
     assert f"accuracy {18 / 21:.2%} on 21 test images" in out
 
 
-def test_the_reports_picture_puts_actual_on_the_rows_and_predicted_on_the_columns():
+def test_the_reports_table_puts_actual_on_the_rows_and_predicted_on_the_columns():
     scores = service.evaluate(ThreesAsEights(), _images(), LABELS, worst=3)
     result = types.SimpleNamespace(method="stub", task="0-9", classes=list(range(10)), confusion=scores["confusion"])
-    ax = figures.confusion_figure(result).axes[0]
-    assert ax.get_ylabel() == "actual" and ax.get_xlabel() == "predicted"
-    assert [t.get_text() for t in ax.get_yticklabels()] == [str(d) for d in range(10)]
-    drawn = {(round(t.get_position()[1]), round(t.get_position()[0])): int(t.get_text()) for t in ax.texts}  # (y, x)
-    _assert_threes_read_as_eights([[drawn[(i, j)] for j in range(10)] for i in range(10)])
-    image = ax.images[0].get_array()  # (rows, columns) as imshow draws them: row i at y = i
-    assert image[3, 8] == 3 and image[8, 3] == 0
+    table = confusion.confusion_table(result)
+    header = re.findall(r'<th scope="col">(\d)</th>', table)
+    rows = re.findall(r'<tr><th scope="row">(\d)</th>(.*?)</tr>', table)
+    assert "actual \\ predicted" in table and header == [str(d) for d in range(10)]
+    assert [int(digit) for digit, _ in rows] == list(range(10))
+    drawn = [[int(n) for n in re.findall(r">(\d+)</td>", cells)] for _, cells in rows]
+    _assert_threes_read_as_eights(drawn)
+    assert "<figcaption>Most often: 3 read as 8 (3 times).</figcaption>" in table
+
+
+# A hand-made 4 x 4 matrix whose misreadings are lopsided: 1 read as 2 twelve times, 2 as 1 once.
+LOPSIDED = [[90, 0, 0, 5],
+            [0, 80, 12, 0],
+            [0, 1, 85, 0],
+            [8, 0, 0, 70]]
+
+
+def test_the_largest_confusions_are_read_from_rows_actual_columns_predicted_most_first():
+    assert confusion.largest_confusions(LOPSIDED, [0, 1, 2, 3]) == [(1, 2, 12), (3, 0, 8), (0, 3, 5)]
+    assert confusion.largest_confusions(torch.tensor(LOPSIDED), [3, 5, 7, 9], shown=2) == [(5, 7, 12), (9, 3, 8)]
+    assert (confusion.confusions_sentence(LOPSIDED, [0, 1, 2, 3])
+            == "Most often: 1 read as 2 (12 times), 3 as 0 (8), 0 as 3 (5).")
+    assert confusion.confusions_sentence([[5, 1], [0, 7]], [3, 7]) == "Most often: 3 read as 7 (1 time)."
+    assert confusion.confusions_sentence([[5, 0], [0, 7]], [3, 7]) == "No test digit was misread."
+
+
+def test_a_single_misreading_is_plainly_tinted_and_more_are_darker():
+    """Beside a diagonal of about a thousand and a largest misreading of 500, counts of 1 to 5 still
+    stand out from white (a channel at least 60 below 255), orange, each darker than the last."""
+    white, _ = confusion.tint(0, diagonal=False, top=500)
+    assert white == (255, 255, 255)
+    tints = [confusion.tint(n, diagonal=False, top=500)[0] for n in range(1, 6)]
+    for (r, g, b), darker in zip(tints, tints[1:]):
+        assert 255 - min(r, g, b) >= 60 and r > b  # orange: red above blue
+        assert sum(darker) < r + g + b
+    (r, g, b), _ = confusion.tint(1000, diagonal=True, top=1000)
+    assert b > r  # the right answers are blue
+
+
+def test_every_cells_number_stands_out_from_its_tint():
+    """WCAG's contrast ratio between a cell's number and its background is at least 4.5 at every count."""
+    def contrast(a, b):
+        light, dark = sorted((confusion._luminance(a), confusion._luminance(b)), reverse=True)
+        return (light + 0.05) / (dark + 0.05)
+
+    for diagonal in (True, False):
+        for count in range(0, 1001):
+            background, _ = confusion.tint(count, diagonal, top=1000)
+            ink = (255, 255, 255) if confusion.ink(background) == "#fff" else (0, 0, 0)
+            assert contrast(background, ink) >= 4.5, (diagonal, count, background)

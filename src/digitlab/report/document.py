@@ -15,8 +15,10 @@ import torch
 from matplotlib.figure import Figure
 
 from digitlab import __version__
-from digitlab.report.figures import (confusion_figure, example_digits, learned_figure, learning_curves,
-                                     mean_digits, png_uri, reliability_figure, top_losses_figure, why_wrong_figure)
+from digitlab.report import captions
+from digitlab.report.confusion import confusion_table
+from digitlab.report.figures import (example_digits, learned_figure, learning_curves, mean_digits, png_uri,
+                                     reliability_figure, top_losses_figure, why_wrong_figure)
 from digitlab.store.files import atomic_write
 
 if TYPE_CHECKING:
@@ -69,8 +71,9 @@ def environment(device) -> dict[str, str]:
 
 
 def _not_drawn(result: Result, why: str) -> str:
-    """The visible line that stands where a model's picture cannot be drawn."""
-    return f'<p class="not-drawn">{html.escape(f"{result.method}, {result.task}")}: not drawn ({html.escape(why)}).</p>'
+    """The visible line that stands, under the model's heading, where its picture cannot be drawn."""
+    line = f'<p class="not-drawn">{html.escape(f"{result.method}, {result.task}")}: not drawn ({html.escape(why)}).</p>'
+    return _block(f"{result.method}, {result.task}", line)
 
 
 NO_MODEL = "this report was rendered from results without their fitted models; digitlab compare keeps them"
@@ -85,17 +88,20 @@ def _explained_sections(results: Sequence[Result]) -> tuple[str, str]:
             learned.append(_not_drawn(r, NO_MODEL))
             why.append(_not_drawn(r, NO_MODEL))
             continue
-        learned.append(_img(learned_figure(r.model), f"{r.method}, {r.task}"))
+        name = f"{r.method}, {r.task}"
+        caption, key = captions.learned(r.method, getattr(r.model.config, "ideals", 1))
+        learned.append(_block(name, _img(learned_figure(r.model), f"{name}: what it learned", caption, key)))
         if r.worst:
-            why.append(_img(why_wrong_figure(r.model, r), f"{r.method}, {r.task}"))
+            figure, shown = why_wrong_figure(r.model, r)
+            why.append(_block(name, _img(figure, f"{name}: why its top losses went wrong", captions.WHY[r.method],
+                                         captions.why_key(shown))))
         else:
             why.append(_not_drawn(r, "no top losses were kept for it"))
-    intro = ("<p>Computed by explain.py from the fitted models. pixel: each class's ideal digits, a row a class"
-             " (the class's mean, or the means of its groups of alike digits, the commonest first); linear: each"
-             " class's weight per pixel; simple_net: the first layer's units with the largest outgoing weights;"
-             " cnn: the first convolution's filters. Red is positive, blue negative.</p>")
-    why_intro = ("<p>Each top loss as the model saw it, then its explanation (red pushed towards the wrong"
-                 " answer, blue away; see <code>digitlab predict --explain</code>).</p>")
+    intro = ("<p>What each model keeps once trained, drawn from the fitted model itself; under each picture,"
+             " what it shows and what its colours mean.</p>")
+    why_intro = ("<p>Three of each model's top losses, each as the model saw it and then the maps that explain"
+                 " its answer, the same maps as the web page's \"why?\" and <code>digitlab predict --explain</code>."
+                 " Each row is titled with the true digit and the model's answer.</p>")
     return intro + "".join(learned), why_intro + "".join(why)
 
 
@@ -113,7 +119,8 @@ def calibration_section(results: Sequence[Result]) -> str:
              " right about 89-91 % of the time. A model never calibrated has T = 1.</p>")
     table = _table(["method", "task", "temperature T", "held-out images", "ECE held out, T = 1",
                     "ECE test", "ECE stress set"], rows)
-    figures = "".join(_img(reliability_figure(r), f"{r.method}, {r.task}: reliability")
+    figures = "".join(_block(f"{r.method}, {r.task}", _img(reliability_figure(r), f"{r.method}, {r.task}: reliability",
+                                                           RELIABILITY))
                       for r in results if r.reliability and r.classes == list(range(10)))
     return intro + table + figures
 
@@ -121,12 +128,20 @@ def calibration_section(results: Sequence[Result]) -> str:
 def _table(header: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
     head = "".join(f"<th>{html.escape(str(h))}</th>" for h in header)
     body = "".join("<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in row) + "</tr>" for row in rows)
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+    # In a box of its own that scrolls sideways where the page is narrower, never the page itself.
+    return f'<div class="scroll"><table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>'
 
 
-def _img(fig: Figure, alt: str) -> str:
-    alt = html.escape(alt)
-    return f'<figure><img src="{png_uri(fig)}" alt="{alt}"><figcaption>{alt}</figcaption></figure>'
+def _img(fig: Figure, alt: str, caption: str, key: str = "") -> str:
+    """A picture with its one-sentence caption; a map (`key` given) also says what its colours mean."""
+    kind = ' class="map"' if key else ""
+    return (f'<figure{kind}><img src="{png_uri(fig)}" alt="{html.escape(alt)}">{key}'
+            f"<figcaption>{html.escape(caption)}</figcaption></figure>")
+
+
+def _block(title: str, inner: str) -> str:
+    """One model's (or task's) piece of a section under its own heading."""
+    return f'<div class="block"><h3>{html.escape(title)}</h3>{inner}</div>'
 
 
 def summary_rows(results: Sequence[Result]) -> list[list[str]]:
@@ -176,6 +191,12 @@ def corruption_table(results: Sequence[Result]) -> str:
     return _table(["corruption set", *(f"{r.method}, {r.task}" for r in scored)], rows)
 
 
+RELIABILITY = ("How often the model was right against how sure it said it was, bin by bin (a calibrated model"
+               " keeps to the dashed line); the bars below count the test digits in each bin.")
+TOP_LOSSES = "The test digits the model was most wrong about, the worst first."
+CURVES = ("Each trained model's accuracy and loss after every epoch, measured on the test digits; pixel"
+          " similarity trains nothing and has no line.")
+
 SUMMARY_HEADER = ["method", "task", "test accuracy", "stress set", "corruption set", "ECE test", "ECE stress", "train time", "predict time / image", "parameters", "size on disk"]
 
 STYLE = """
@@ -184,9 +205,23 @@ table { border-collapse: collapse; margin: 1em 0; }
 th, td { border: 1px solid #ccc; padding: 4px 10px; text-align: right; white-space: nowrap; }
 td:last-child { white-space: normal; } th:first-child, th:last-child { text-align: left; }
 th { background: #f2f2f2; } td:first-child, td:nth-child(2), td:last-child { text-align: left; }
-figure { display: inline-block; margin: 0.5em 1em 0.5em 0; vertical-align: top; }
-figcaption { font-size: 0.8em; color: #555; }
+figure { display: inline-block; margin: 0.5em 1em 0.5em 0; vertical-align: top; max-width: 100%; }
+figcaption { font-size: 0.85em; color: #444; max-width: 60em; }
 img { max-width: 100%; }
+.scroll { overflow-x: auto; max-width: 100%; }
+.block { display: inline-block; vertical-align: top; max-width: 100%; box-sizing: border-box; padding-right: 1.5em; }
+.block > figure { margin-right: 0; }
+h3 { font-size: 1em; margin: 1em 0 0.3em; }
+.key { font-size: 0.8em; color: #333; max-width: 60em; margin: 0.3em 0; }
+.key ul { margin: 0.2em 0; padding-left: 1.5em; }
+.ramp { display: inline-block; width: 5em; height: 0.9em; border: 1px solid #888; vertical-align: middle; }
+.swatch { display: inline-block; width: 1em; height: 1em; border: 1px solid #888; vertical-align: middle; }
+figure.confusion { width: min-content; min-width: min(20em, 100%); }
+table.matrix th, table.matrix td { text-align: center; padding: 3px 6px; font-size: 16px; min-width: 1.6em;
+  font-variant-numeric: tabular-nums; }
+table.matrix .corner { font-size: 12px; font-weight: normal; white-space: normal; max-width: 5em; }
+@media (max-width: 600px) { table.matrix th, table.matrix td { padding: 2px 3px; font-size: 14px; }
+  body { padding: 0 0.5em; } .block { display: block; padding-right: 0; } }
 section { border-top: 1px solid #ddd; margin-top: 1.5em; }
 .not-drawn { color: #a40; font-style: italic; }
 """
@@ -202,13 +237,18 @@ def render(results: Sequence[Result], tasks: Sequence[Task], settings: dict, env
         " 21 ways (noise, blur, turns, grey backgrounds, lines, blocks...), as digitlab predict reads them;"
         " its held-out kinds are ones no choice was tuned on. Predict time is per image in one batch; size"
         " on disk is the saved model folder.</p>" + stress_table(results) + corruption_table(results),
-        "examples": "".join(_img(example_digits(t), f"{t.name}: training images, one row per class") for t in tasks),
-        "means": "".join(_img(mean_digits(t), f"{t.name}: the mean training image of each class") for t in tasks),
-        "curves": _img(learning_curves(results), "validation accuracy and loss after each epoch"),
-        "confusion": "".join(_img(confusion_figure(r), f"{r.method}, {r.task}") for r in results),
+        "examples": "".join(_block(t.name, _img(example_digits(t), f"{t.name}: training images, one row per class",
+                                                *captions.EXAMPLES)) for t in tasks),
+        "means": "".join(_block(t.name, _img(mean_digits(t), f"{t.name}: the mean training image of each class",
+                                             *captions.MEANS)) for t in tasks),
+        "curves": _img(learning_curves(results), "validation accuracy and loss after each epoch", CURVES),
+        "confusion": "<p>How each model read the test digits: a row for each true digit, a column for each"
+        " answer, so the diagonal counts the digits read right.</p>"
+        + "".join(_block(f"{r.method}, {r.task}", confusion_table(r)) for r in results),
         "top-losses": "<p>Each test image is titled actual / predicted / the model's probability for its"
         " prediction, highest loss first.</p>"
-        + "".join(_img(top_losses_figure(r), f"{r.method}, {r.task}") for r in results if r.worst),
+        + "".join(_block(f"{r.method}, {r.task}", _img(top_losses_figure(r), f"{r.method}, {r.task}: top losses",
+                                                       TOP_LOSSES)) for r in results if r.worst),
         "calibration": calibration_section(results),
         **dict(zip(("learned", "why-wrong"), _explained_sections(results))),
         "timings": _table(

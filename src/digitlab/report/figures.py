@@ -1,11 +1,13 @@
 """The report's pictures, each a matplotlib Figure drawn off-screen: digit grids, learning curves,
-confusion matrices, top losses, what each model learned and why it got its worst digits wrong,
+top losses, what each model learned and why it got its worst digits wrong,
 reliability diagrams; `png_uri` makes one an inline image."""
 
 from __future__ import annotations
 
 import base64
 import io
+import math
+import textwrap
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
@@ -13,6 +15,8 @@ import matplotlib
 import torch
 from matplotlib.figure import Figure
 from matplotlib.ticker import LogLocator, MaxNLocator, NullFormatter, PercentFormatter, StrMethodFormatter
+
+from digitlab.report.captions import map_name
 
 if TYPE_CHECKING:
     from digitlab.compare.job import Result
@@ -102,33 +106,14 @@ def learning_curves(results: Sequence[Result]) -> Figure:
     return fig
 
 
-def confusion_figure(result: Result) -> Figure:
-    """Counts of (actual, predicted) on the test images; the diagonal is what was right."""
-    counts = result.confusion.cpu()
-    size = 1.6 + 0.28 * len(result.classes)
-    fig = Figure(figsize=(size, size))
-    ax = fig.add_subplot()
-    ax.imshow(counts, cmap="Blues")
-    labels = [str(c) for c in result.classes]
-    ax.set_xticks(range(len(labels)), labels)
-    ax.set_yticks(range(len(labels)), labels)
-    ax.set_xlabel("predicted")
-    ax.set_ylabel("actual")
-    ax.set_title(f"{result.method}, {result.task}", fontsize=9)
-    brightest = float(counts.max())
-    for i in range(len(labels)):
-        for j in range(len(labels)):
-            value = int(counts[i, j])
-            ax.text(j, i, str(value), ha="center", va="center", fontsize=6 if len(labels) > 2 else 10,
-                    color="white" if value > brightest / 2 else "black")
-    fig.tight_layout()
-    return fig
-
-
 def top_losses_figure(result: Result) -> Figure:
     """The test images with the highest loss (least probability on the truth), as fastai shows them."""
     titles = [f"{w.actual} / {w.predicted} / {w.probability:.2f}" for w in result.worst]
     return digit_grid(torch.stack([w.image for w in result.worst]), titles, columns=min(9, len(titles)), inches=0.9)
+
+
+TITLE_POINTS = 7  # the maps' titles' type size
+TITLE_ABOVE = 2  # points between a title and its map
 
 
 def signed_grid(maps: Sequence[torch.Tensor], titles: Sequence[str], columns: int, inches: float = 0.9,
@@ -138,8 +123,13 @@ def signed_grid(maps: Sequence[torch.Tensor], titles: Sequence[str], columns: in
     drawn white ink on black."""
     h, w = maps[0].shape
     rows = max(1, -(-len(maps) // columns))
-    top_gap = max(9, h // 3)
-    cell_h, cell_w = h + top_gap, w + max(3, w // 9)
+    cell_w = w + max(3, w // 9)
+    # Room above each map for its title, in mosaic pixels: a fixed 9 left a cnn's 3 x 3 filters under
+    # 97 points of blank page (a mosaic pixel is 11 points there, 2 to 3 for a 28 x 28 map).
+    points_per_pixel = 72 * inches / cell_w
+    lines = max((title.count("\n") + 1 for title in titles), default=1)
+    top_gap = math.ceil((lines * TITLE_POINTS * 1.25 + TITLE_ABOVE) / points_per_pixel)
+    cell_h = h + top_gap
     mosaic = torch.ones(rows * cell_h, columns * cell_w, 4)  # RGBA, white page
     red_blue, black_white = matplotlib.colormaps["bwr"], matplotlib.colormaps["gray"]
     for i, m in enumerate(maps):
@@ -150,9 +140,10 @@ def signed_grid(maps: Sequence[torch.Tensor], titles: Sequence[str], columns: in
     fig = Figure(figsize=(columns * inches, rows * inches * cell_h / cell_w))
     ax = fig.add_axes((0, 0, 1, 1))
     ax.imshow(mosaic.numpy(), interpolation="nearest")
-    for i, title in enumerate(titles):
-        ax.text((i % columns) * cell_w + w / 2, (i // columns) * cell_h + top_gap - 1, title, ha="center",
-                va="bottom", fontsize=7)
+    for i, title in enumerate(titles):  # just above its map (whose top edge is at y - 0.5), whatever the scale
+        ax.annotate(title, ((i % columns) * cell_w + (w - 1) / 2, (i // columns) * cell_h + top_gap - 0.5),
+                    xytext=(0, TITLE_ABOVE), textcoords="offset points", ha="center", va="bottom",
+                    fontsize=TITLE_POINTS)
     ax.axis("off")
     return fig
 
@@ -170,22 +161,25 @@ def learned_figure(clf) -> Figure:
 
 
 WHY_SHOWN = 3  # top losses explained per model
+TITLE_CHARACTERS = 20  # a map's name wraps at this many characters: about a 1.3-inch cell's width at 7 pt
 
 
-def why_wrong_figure(clf, result: Result) -> Figure:
-    """For each of the first WHY_SHOWN top losses: what the model saw and its explanation's maps."""
+def why_wrong_figure(clf, result: Result) -> tuple[Figure, list[str]]:
+    """For each of the first WHY_SHOWN top losses: what the model saw and its explanation's maps,
+    each titled in the page's words (captions.map_name); and the first row's map keys, for the key."""
     from digitlab.explain import explanations
 
-    maps, titles, grey = [], [], []
+    maps, titles, grey, first = [], [], [], []
     for w in result.worst[:WHY_SHOWN]:
         e = explanations.explain(clf, w.image)
         grey.append(len(maps))
         maps.append(e.seen)
         titles.append(f"{w.actual} seen as {w.predicted}")
-        shown = list(e.maps.items())[:3]  # simple_net's units after its two contributions are left out
-        maps += [m for _, m in shown]
-        titles += [name.replace("_", " ")[:22] for name, _ in shown]
-    return signed_grid(maps, titles, columns=1 + len(shown), inches=1.3, grey=grey)
+        shown = list(e.maps)[:3]  # simple_net's units after the first are left out
+        first = first or shown
+        maps += [e.maps[name] for name in shown]
+        titles += [textwrap.fill(map_name(name), TITLE_CHARACTERS, break_on_hyphens=False) for name in shown]
+    return signed_grid(maps, titles, columns=1 + len(shown), inches=1.3, grey=grey), first
 
 
 def reliability_figure(result: Result) -> Figure:
