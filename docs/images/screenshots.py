@@ -4,7 +4,7 @@
 
 Starts `digitlab serve --port 0` in an empty folder (so the four shipped models answer), draws a 7
 on the pad with the mouse, waits for every method's answer and saves docs/images/serve.png; then
-opens the report file and saves docs/images/report.png. Needs Playwright for Python and a Chromium.
+opens the report file (when given) and saves parts of it as docs/images/report.png. Needs Playwright for Python and a Chromium.
 Both pictures are stored as 256-colour PNGs to stay small (under 150 KB each).
 """
 
@@ -22,6 +22,8 @@ from pathlib import Path
 
 from PIL import Image
 
+import digitlab
+
 HERE = Path(__file__).resolve().parent
 START_SECONDS = 120  # importing torch and loading four models, on a busy 2-core machine
 SEVEN = [(0.42, 0.22), (0.60, 0.22), (0.49, 0.85)]  # shares of the pad's width and height: the bar, then the stem
@@ -34,7 +36,6 @@ def start_server(folder: Path) -> tuple[subprocess.Popen, str, float]:
     log = folder / "serve.log"
     started = time.monotonic()
     # The server runs the digitlab this script imports, whatever its cwd (a relative PYTHONPATH would not).
-    import digitlab
     sources = os.pathsep.join([str(Path(digitlab.__file__).resolve().parents[1]),
                                *filter(None, [os.environ.get("PYTHONPATH")])])
     process = subprocess.Popen([sys.executable, "-m", "digitlab", "serve", "--port", "0"], cwd=folder,
@@ -122,12 +123,11 @@ def main() -> None:
             page.wait_for_timeout(500)
             save_small(page.screenshot(), HERE / "serve.png", 880)
 
-            if args.report is None:
-                return
-            report = browser.new_page(viewport=REPORT)
-            report.goto(args.report.resolve().as_uri())
-            save_small(stacked([report.screenshot(clip=clip, full_page=True) for clip in report_parts(report)]),
-                       HERE / "report.png", 880)
+            if args.report is not None:
+                report = browser.new_page(viewport=REPORT)
+                report.goto(args.report.resolve().as_uri())
+                save_small(stacked([report.screenshot(clip=clip, full_page=True) for clip in report_parts(report)]),
+                           HERE / "report.png", 880)
             browser.close()
         finally:
             server.terminate()
