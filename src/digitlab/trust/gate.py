@@ -31,7 +31,7 @@ from digitlab.trust.gate_config import (DAMAGE_SEED, DRAWN_SEED, MUST_ANSWER, SC
                                         GateConfig)
 
 __all__ = ["OUTPUTS", "DIGIT", "NOT_A_DIGIT", "SEVERAL", "DRAWN_SEED", "DAMAGE_SEED", "SCANNED_SEED",
-           "SCANNED_CALIBRATION_SEED", "MUST_ANSWER", "GateConfig", "GateNet", "Gate", "save", "load", "shipped_path",
+           "SCANNED_CALIBRATION_SEED", "MUST_ANSWER", "GateConfig", "GateNet", "Gate", "save", "load", "load_net", "shipped_path",
            "shipped"]
 
 OUTPUTS = ("digit", "not a digit", "several digits")  # the gate's three answers, in its outputs' order
@@ -95,25 +95,32 @@ def save(gate: Gate, directory: str | Path, passed: dict | None = None) -> Path:
 
 def load(directory: str | Path) -> Gate:
     """A saved gate, through checkpoint.load's checks; a ModelError for anything else."""
+    # a gate saved before scanned digits were a setting learnt none (GateConfig's default is the recipe's)
+    return Gate(*load_net(directory, "gate", GateConfig, "gate", {"scanned_digits": 0}))
+
+
+def load_net(directory: str | Path, method: str, config_class, what: str,
+             defaults: dict | None = None) -> tuple[GateNet, object]:
+    """A saved GateNet of `method` (the gate's, the piece judge's) and its config, through
+    checkpoint.load's checks; a ModelError naming `what` for anything else. `defaults`: settings a
+    folder saved before they existed takes."""
     from digitlab.errors import DigitlabError, ModelError
     from digitlab.store import checkpoint
 
     tensors, saved = checkpoint.load(directory)
-    if saved["method"] != "gate":
-        raise ModelError(f"{directory}: a {saved['method']} model, not a gate; give the gate's folder")
-    # a gate saved before scanned digits were a setting learnt none (GateConfig's default is the recipe's)
-    saved["config"].setdefault("scanned_digits", 0)
+    if saved["method"] != method:
+        raise ModelError(f"{directory}: a {saved['method']} model, not a {what}; give the {what}'s folder")
     try:
-        config = GateConfig(**saved["config"])
+        config = config_class(**{**(defaults or {}), **saved["config"]})
     except (TypeError, ValueError, DigitlabError) as err:
-        raise ModelError(f"{directory}: the gate's config does not fit ({err}); rebuild it") from None
+        raise ModelError(f"{directory}: the {what}'s config does not fit ({err}); rebuild it") from None
     net = GateNet(config.width)
     try:
         net.load_state_dict(tensors)
     except RuntimeError as err:
-        raise ModelError(f"{directory}: the gate's weights do not fit its config "
+        raise ModelError(f"{directory}: the {what}'s weights do not fit its config "
                          f"({str(err).splitlines()[0]}); rebuild it") from None
-    return Gate(net, config)
+    return net, config
 
 
 def shipped_path() -> Path:

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import torch
 
-from digitlab.trust.gate import GateNet
+from digitlab.trust.gate import GateNet, load_net
 from digitlab.trust.piece_config import PieceConfig
 
 __all__ = ["OUTPUTS", "ONE", "PART", "SEVERAL", "PieceConfig", "PieceJudge", "save", "load", "shipped_path", "shipped"]
@@ -58,23 +58,7 @@ def save(judge: PieceJudge, directory: str | Path, scores: dict | None = None) -
 
 def load(directory: str | Path) -> PieceJudge:
     """A saved piece judge, through checkpoint.load's checks; a ModelError for anything else."""
-    from digitlab.errors import DigitlabError, ModelError
-    from digitlab.store import checkpoint
-
-    tensors, saved = checkpoint.load(directory)
-    if saved["method"] != "pieces":
-        raise ModelError(f"{directory}: a {saved['method']} model, not a piece judge; give the piece judge's folder")
-    try:
-        config = PieceConfig(**saved["config"])
-    except (TypeError, ValueError, DigitlabError) as err:
-        raise ModelError(f"{directory}: the piece judge's config does not fit ({err}); rebuild it") from None
-    net = GateNet(config.width)
-    try:
-        net.load_state_dict(tensors)
-    except RuntimeError as err:
-        raise ModelError(f"{directory}: the piece judge's weights do not fit its config "
-                         f"({str(err).splitlines()[0]}); rebuild it") from None
-    return PieceJudge(net, config)
+    return PieceJudge(*load_net(directory, "pieces", PieceConfig, "piece judge"))
 
 
 def shipped_path() -> Path:
