@@ -253,3 +253,15 @@ def test_a_quick_run_has_its_own_folder_marks_its_figures_and_never_replaces_ful
     code, _, err = digitlab(capsys, *quick, "--out", full)
     assert_one_line_error(code, err, f"--out {full}", "pixel-3v7", "quick run's smoke models would replace")
     assert (full / "pixel-3v7" / "config.json").read_bytes() == before and not (full / "linear-3v7").exists()
+
+
+def test_a_model_saved_without_a_compare_record_counts_as_full(tiny, tmp_path):
+    from digitlab.compare import record
+
+    classifiers.make("pixel").fit(tiny.train_images, tiny.train_labels).save(tmp_path / "pixel-3v7")  # as train saves
+    classifiers.make("pixel").fit(tiny.train_images, tiny.train_labels).save(tmp_path / "linear-3v7")
+    assert record.full_models(tmp_path) == ["linear-3v7", "pixel-3v7"]
+    record.mark(tmp_path, ["linear-3v7"], quick=True)
+    assert record.full_models(tmp_path) == ["pixel-3v7"] and record.is_smoke(tmp_path / "linear-3v7")
+    (tmp_path / record.RECORD).write_text("{not json")  # a damaged record marks nothing smoke
+    assert record.full_models(tmp_path) == ["linear-3v7", "pixel-3v7"]
