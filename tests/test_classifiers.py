@@ -423,3 +423,14 @@ def test_a_config_replaced_after_construction_is_refused_before_training():
     X, y = datasets.load("mnist_tiny", "train").images[:20], datasets.load("mnist_tiny", "train").labels[:20]
     with pytest.raises(DigitlabError, match="simple_net: hidden is -3"):
         clf.fit(X, y, progress=False)
+
+
+@pytest.mark.parametrize("method, options", [
+    ("pixel", {"deskew": True, "ideals": 2}), ("linear", {"epochs": 2, "deskew": True, "stretch": True}),
+    ("simple_net", {"epochs": 2, "lr": 0.25, "deskew": True}), ("cnn", QUICK["cnn"])])
+def test_the_historys_accuracy_is_evaluates_on_the_same_digits(method, options, ten):
+    # One accuracy per model: the figure config.json and the web card show (the last epoch's) is the
+    # one `digitlab evaluate` and the report give on the same test digits, not one on images deskewed
+    # (and stretched) twice.
+    clf = make(method, **options).fit(*ten[0], valid=ten[1], progress=False)
+    assert clf.history_[-1]["accuracy"] == pytest.approx(clf.score(*ten[1]), abs=1e-6)

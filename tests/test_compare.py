@@ -216,3 +216,52 @@ def test_the_default_job_deskews_the_cheap_methods_and_trains_the_net_at_its_cho
     made = {m: service.make(m, **config.plan(m)).config for m in ("pixel", "linear", "simple_net")}
     assert all(c.deskew for c in made.values()) and made["pixel"].distance == "l2"
     assert (made["simple_net"].epochs, made["simple_net"].lr, made["simple_net"].batch_size) == (10, 0.25, 128)
+
+
+def test_a_quick_run_has_its_own_folder_marks_its_figures_and_never_replaces_full_models(capsys, tmp_path,
+                                                                                          monkeypatch):
+    import json
+
+    from digitlab.compare import record
+
+    monkeypatch.chdir(tmp_path)
+    quick = ("compare", "--quick", "--methods", "pixel,linear", "--dataset", "mnist_tiny", "--device", "cpu")
+    code, stdout, err = digitlab(capsys, *quick)
+    assert code == 0, err
+    assert not (tmp_path / "digitlab-out").exists()  # where a full compare and serve's default live
+    smoke = tmp_path / "digitlab-quick"
+    assert sorted(p.name for p in smoke.iterdir() if p.is_dir()) == ["linear-3v7", "pixel-3v7"]
+    assert "digitlab compare, quick run" in stdout and stdout.count(record.SMOKE) == 2, stdout  # caption, last line
+    page = (smoke / "report.html").read_text()
+    assert page.count("Quick run: smoke figures") == 2 and "<h1>digitlab compare, quick run</h1>" in page
+    entries = json.loads((smoke / record.RECORD).read_text())["models"]
+    assert set(entries) == {"pixel-3v7", "linear-3v7"} and all(e["quick"] is True for e in entries.values())
+    test_count = len(load_task("mnist_tiny", quick=True).test_labels)
+    assert entries["pixel-3v7"]["measured_on"] == f"mnist_tiny's {test_count:,} test digits"
+    saved = service.load(smoke / "linear-3v7")
+    # One accuracy: the record's is the saved model's own (config.json) and the table's.
+    assert entries["linear-3v7"]["accuracy"] == pytest.approx(saved.history_[-1]["accuracy"], abs=1e-6)
+    assert f"{entries['linear-3v7']['accuracy']:.2%}" in stdout
+
+    code, stdout, err = digitlab(capsys, "compare", "--methods", "pixel", "--dataset", "mnist_tiny", "--device", "cpu")
+    assert code == 0, err
+    full = tmp_path / "digitlab-out"
+    assert record.read(full) == {"pixel-3v7": {"quick": False, "accuracy": pytest.approx(
+        service.load(full / "pixel-3v7").history_[-1]["accuracy"]), "measured_on": f"mnist_tiny's {len(load_task('mnist_tiny').test_labels):,} test digits"}}
+    assert "smoke" not in stdout and "smoke figures" not in (full / "report.html").read_text()
+    before = (full / "pixel-3v7" / "config.json").read_bytes()
+    code, _, err = digitlab(capsys, *quick, "--out", full)
+    assert_one_line_error(code, err, f"--out {full}", "pixel-3v7", "quick run's smoke models would replace")
+    assert (full / "pixel-3v7" / "config.json").read_bytes() == before and not (full / "linear-3v7").exists()
+
+
+def test_a_model_saved_without_a_compare_record_counts_as_full(tiny, tmp_path):
+    from digitlab.compare import record
+
+    classifiers.make("pixel").fit(tiny.train_images, tiny.train_labels).save(tmp_path / "pixel-3v7")  # as train saves
+    classifiers.make("pixel").fit(tiny.train_images, tiny.train_labels).save(tmp_path / "linear-3v7")
+    assert record.full_models(tmp_path) == ["linear-3v7", "pixel-3v7"]
+    record.mark(tmp_path, ["linear-3v7"], quick=True)
+    assert record.full_models(tmp_path) == ["pixel-3v7"] and record.is_smoke(tmp_path / "linear-3v7")
+    (tmp_path / record.RECORD).write_text("{not json")  # a damaged record marks nothing smoke
+    assert record.full_models(tmp_path) == ["linear-3v7", "pixel-3v7"]

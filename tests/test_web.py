@@ -77,6 +77,12 @@ def test_healthz_and_models(client):
         assert model["classes"] == list(range(10))
         assert "/" not in model["folder"]  # names only, never the server's paths
         assert isinstance(model["config"], dict)
+    from digitlab import pretrained
+
+    # The card's figure is the one recorded on all of MNIST's test digits (evaluate's), and says so.
+    recorded = pretrained.recorded()
+    assert [(m["accuracy"], m["accuracy_on"]) for m in described] == [
+        (recorded[m]["mnist_test"], "MNIST's 10,000 test digits") for m in METHODS]
 
 
 def test_predict_raw_png_matches_the_models_run_directly(client, served):
@@ -369,6 +375,40 @@ def test_find_prefers_ten_digits_and_skips_damaged_folders(tmp_path, mnist_train
     assert list(found) == ["pixel"]
     assert found["pixel"].folder.name == "pixel-0-9"
     assert list(web_models.find(tmp_path / "pixel-3v7")["pixel"].clf.classes_.tolist()) == [3, 7]
+
+
+def test_a_quick_compares_smoke_models_are_never_served(tmp_path, mnist_train, mnist_test, monkeypatch):
+    from digitlab import pretrained
+    from digitlab.classifiers import make
+    from digitlab.compare import record
+    from digitlab.errors import DigitlabError
+
+    out = tmp_path / "digitlab-out"
+    test = (mnist_test.images[:200], mnist_test.labels[:200])
+    make("pixel").fit(mnist_train.images[:300], mnist_train.labels[:300], valid=test).save(out / "pixel-0-9")
+    make("linear", epochs=1).fit(mnist_train.images[:300], mnist_train.labels[:300]).save(out / "linear-0-9")
+    record.mark(out, ["pixel-0-9", "linear-0-9"], quick=True)  # as `compare --quick --out digitlab-out` marks them
+    said = []
+    monkeypatch.setattr(web_models, "_say", said.append)
+    monkeypatch.chdir(tmp_path)
+    served = web_models.resolve(None)
+    assert {m: s.folder for m, s in served.items()} == {m: pretrained.path(m) for m in METHODS}
+    assert said == ["./digitlab-out holds only smoke runs of `digitlab compare --quick` (linear-0-9, pixel-0-9), "
+                    "never served: using the models that ship with digitlab (trained on all of MNIST; see "
+                    "`digitlab evaluate`)"]
+    with pytest.raises(DigitlabError, match=r"^--models .*digitlab-out: its models are smoke runs of `digitlab "
+                                            r"compare --quick` \(1 epoch on a few hundred digits\), never served"):
+        web_models.resolve(out)
+    with pytest.raises(DigitlabError, match="smoke runs"):
+        web_models.resolve(out / "linear-0-9")  # one smoke model's own folder, named
+    record.mark(out, ["pixel-0-9"], quick=False)  # a full run's pixel model beside the smoke linear one
+    said.clear()
+    served = web_models.resolve(None)
+    assert list(served) == ["pixel"] and served["pixel"].folder.resolve() == out / "pixel-0-9"
+    assert said == ["using the models of the last compare, in ./digitlab-out (not linear-0-9: smoke runs of "
+                    "`digitlab compare --quick`)"]
+    # No compare record of its accuracy: the last epoch's, on the test digits it was fitted with.
+    assert web_models.accuracy(served["pixel"]) == (served["pixel"].clf.score(*test), "its 200 test digits")
 
 
 def test_serve_command_errors_are_one_line(tmp_path, capsys):

@@ -54,13 +54,16 @@ class BookNetwork(NetworkClassifier):
         if resume:
             self._fitted()
             start_epoch = self.state_["epoch"] + 1
-            X, y, valid = self._images(X), as_labels(y, len(X)), valid
+            X, y = self._images(X), as_labels(y, len(X))
+            if valid is not None:
+                valid = (self._images(valid[0]), as_labels(valid[1], len(valid[0])))
         else:
+            # _start prepares the validation images once: prepared twice (deskewed and stretched again),
+            # the history's accuracy was another figure than evaluate's on the same digits (94.1
+            # against 95.93 % for compare's ten-digit linear model).
             X, y, valid = self._start(X, y, valid)
             self.model_ = seeded(cfg.seed, self._build)
             self.history_, self.state_, start_epoch = [], {"epoch": -1}, 0
-        if valid is not None:
-            valid = (self._images(valid[0]), as_labels(valid[1], len(valid[0])))
         self.model_.to(device)
         train = (X.to(device), self._targets(y).to(device))
         dl = DataLoader(train, cfg.batch_size, shuffle=cfg.shuffle, seed=cfg.seed)

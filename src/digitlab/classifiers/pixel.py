@@ -74,6 +74,7 @@ class PixelSimilarity(Classifier):
 
     def fit(self, X, y, valid=None, epoch_end=None, resume=False, device="cpu", progress=True):
         start = time.perf_counter()
+        raw_valid = valid  # score() prepares images itself; _start's prepared ones would be prepared twice
         X, y, valid = self._start(X, y, valid)
         idx = self._index(y)
         # The book's ideal 3 is `stacked_threes.mean(0)`: with one ideal, the same mean, one class at a time.
@@ -84,7 +85,7 @@ class PixelSimilarity(Classifier):
                                     for c in range(len(self.classes_))])  # (C, k, 28, 28)
         self.history_, self.state_ = [], {"epoch": 0}
         self._record({"epoch": 0, "train_loss": None, "valid_loss": None,
-                      "accuracy": self.score(*valid) if valid is not None else None,
+                      "accuracy": self.score(*raw_valid) if valid is not None else None,
                       "seconds": time.perf_counter() - start}, epoch_end)
         return self
 

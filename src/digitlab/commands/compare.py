@@ -23,19 +23,26 @@ def add_parser(subparsers) -> None:
     arguments.add_setting(parser, "--epochs", spec.EPOCHS, metavar="N", help="epochs for every trained method",
                           default_text="each its own")
     parser.add_argument("--device", default="auto", help="cpu, cuda or auto (default: auto)")
-    parser.add_argument("--quick", action="store_true", help="a seconds-long smoke run: small subsets, 1 epoch each")
-    parser.add_argument("--out", default="digitlab-out", metavar="DIR",
-                        help="where models and report go (default: ./digitlab-out)")
+    parser.add_argument("--quick", action="store_true",
+                        help="a seconds-long smoke run: small subsets, 1 epoch each; its figures are not the "
+                        "models' accuracy, and its models go to ./digitlab-quick, which serve never picks")
+    parser.add_argument("--out", metavar="DIR",
+                        help="where models and report go (default: ./digitlab-out; with --quick ./digitlab-quick; "
+                        "a quick run never writes over a full compare's models)")
     arguments.add_seed(parser)
     parser.set_defaults(run=run)
 
 
-def _table(results):
+def _table(results, quick: bool):
     from rich.table import Table
 
+    from digitlab.compare.record import SMOKE
     from digitlab.report.document import SUMMARY_HEADER, summary_rows
 
-    table = Table(title="digitlab compare")
+    # A quick run's figures come from a few hundred digits and one epoch: said in the title and under
+    # the table, so that nobody takes them for what the methods can do.
+    table = Table(title="digitlab compare, quick run" if quick else "digitlab compare",
+                  caption=SMOKE if quick else None)
     for i, name in enumerate(SUMMARY_HEADER):
         table.add_column(name, justify="left" if i < 2 else "right")
     for row in summary_rows(results):
@@ -51,7 +58,7 @@ def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from digitlab import service
-    from digitlab.compare.config import CompareConfig
+    from digitlab.compare.config import DEFAULT_OUT, QUICK_OUT, CompareConfig
     from digitlab.store import lock
     from digitlab.store.files import check_output_folder, through_link
     from digitlab.train.devices import resolve_device
@@ -60,17 +67,32 @@ def run(args: argparse.Namespace) -> int:
     methods = service.parse_methods(args.methods)
     config = CompareConfig()
     epochs = config.quick_epochs if args.quick and args.epochs is None else args.epochs
-    out = through_link(Path(args.out), "--out")  # a link is followed: the models go into its folder
+    named = args.out or (QUICK_OUT if args.quick else DEFAULT_OUT)
+    out = through_link(Path(named), "--out")  # a link is followed: the models go into its folder
     check_output_folder(out, "--out")  # before any training, not when the first model is saved
     with lock.holding(out):  # one compare at a time writes out (a second is refused, naming the first)
+        if args.quick:
+            _refuse_to_replace_full_models(named, out)
         return _compare(args, out, methods, device, config, epochs)
+
+
+def _refuse_to_replace_full_models(named: str, out) -> None:
+    """A quick run never writes into a folder holding a full compare's (or any unmarked) models."""
+    from digitlab.compare.record import full_models
+    from digitlab.errors import DigitlabError
+
+    if full := full_models(out):
+        raise DigitlabError(f"--out {named}: it holds full models ({', '.join(full)}) that a quick run's smoke "
+                            "models would replace; leave out --out (a quick run writes to ./digitlab-quick) "
+                            "or name another folder")
 
 
 def _compare(args: argparse.Namespace, out, methods, device, config, epochs) -> int:
     from rich.console import Console
 
+    from digitlab.compare import record
     from digitlab.compare.config import DEFAULT_DATASETS
-    from digitlab.compare.job import run_all
+    from digitlab.compare.job import folder_name, run_all
     from digitlab.compare.tasks import load_tasks
     from digitlab.console import console
     from digitlab.report import document
@@ -79,6 +101,8 @@ def _compare(args: argparse.Namespace, out, methods, device, config, epochs) -> 
     tasks = load_tasks(names, args.quick, args.seed, config)  # refuses a dataset given twice
     # --quick skips the stress and corruption sets: building them the first time takes longer than the
     # whole smoke run.
+    # Marked before any model is saved: a run killed halfway leaves no unmarked smoke model behind.
+    record.mark(out, [folder_name(m, t) for t in tasks for m in methods], args.quick)
     results = run_all(tasks, methods, out, args.seed, device, epochs, config, test_sets=not args.quick)
     settings = {
         "datasets": ", ".join(t.dataset for t in tasks),
@@ -90,7 +114,11 @@ def _compare(args: argparse.Namespace, out, methods, device, config, epochs) -> 
     # Each result carries its fitted model (Result.model): the report draws what the models learned and
     # why they erred from those, never from the folders just written.
     with console.status("drawing the report"):
-        page = document.write(out / "report.html", results, tasks, settings, document.environment(device))
-    Console(width=max(Console().width, 170)).print(_table(results))
+        page = document.write(out / "report.html", results, tasks, settings, document.environment(device),
+                              quick=args.quick)
+    record.add_results(out, results, tasks)
+    Console(width=max(Console().width, 170)).print(_table(results, args.quick))
     print(f"models: {out}/<method>-<task>/   report: {page}")
+    if args.quick:
+        print(f"{record.SMOKE}; these smoke models are never served: run without --quick for real ones")
     return 0

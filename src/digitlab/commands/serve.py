@@ -16,7 +16,7 @@ def add_parser(subparsers) -> None:
         "that runs one saved model per method on a digit drawn with mouse or finger, or on an uploaded "
         "photo: the ten-digit model where a method has several (a drawing can be any digit), else the "
         "newest. Models come from --models, else ./digitlab-out (the last compare), else the four "
-        "that ship with digitlab. It holds its clients to limits: 256 connections at once; a request's "
+        "that ship with digitlab; a quick compare's smoke models are never served. It holds its clients to limits: 256 connections at once; a request's "
         "head within 10 s, its URL and each header within 8 KB and all its headers within 64 KB (414 or "
         "431 past them); its body within 60 s and 2 MB; and it answers only to this machine's loopback "
         "names and --host (400 for any other Host: see --allow-host). SIGTERM stops it within 5 s.",

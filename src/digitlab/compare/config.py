@@ -1,5 +1,5 @@
 """What the compare job trains by default: `CompareConfig`, one plan a method (the options it gives
-that method, only ones it has), chosen on held-out digits; where it writes (`DEFAULT_OUT`) and what it reads (`DEFAULT_DATASETS`)."""
+that method, only ones it has), chosen on held-out digits; where it writes (`DEFAULT_OUT`; `QUICK_OUT` for `--quick`) and what it reads (`DEFAULT_DATASETS`)."""
 
 from __future__ import annotations
 
@@ -15,6 +15,9 @@ from digitlab.train.devices import device_kind
 
 DEFAULT_DATASETS = ("mnist_sample", "mnist")
 DEFAULT_OUT = "digitlab-out"
+# `--quick`'s own folder, beside the full compare's and never inside it: its smoke models cannot replace
+# real ones, and `digitlab serve`'s default (the last full compare's, in DEFAULT_OUT) never finds them.
+QUICK_OUT = "digitlab-quick"
 
 
 # One method's settings for the job: option name -> value, only options that method has (checked

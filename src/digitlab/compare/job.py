@@ -78,6 +78,11 @@ def options(method: str, plan: MethodPlan, seed: int, device: str) -> dict:
     return {**chosen, "seed": seed, **device_option(method, device)}
 
 
+def folder_name(method: str, task: Task) -> str:
+    """Where a run's model is saved under `--out`: "linear-0-9", "pixel-3v7-mix"."""
+    return f"{method}-{task.slug}"
+
+
 def run_one(method: str, task: Task, plan: MethodPlan, out: Path, seed: int, device: str,
             worst: int = 9, shaken: Digits | None = None, damaged: Digits | None = None) -> Result:
     """Fit one method on one task, calibrate it on the held-out images, measure it (on the stress set
@@ -90,7 +95,7 @@ def run_one(method: str, task: Task, plan: MethodPlan, out: Path, seed: int, dev
     calibrate(clf, task)
     scores = evaluate(clf, task.test_images, task.test_labels, worst)
     on_stress = stress_evaluation(clf, shaken)
-    model_dir = out / f"{method}-{task.slug}"
+    model_dir = out / folder_name(method, task)
     clf.save(model_dir)
     return Result(
         method=method,

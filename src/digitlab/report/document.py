@@ -15,6 +15,7 @@ import torch
 from matplotlib.figure import Figure
 
 from digitlab import __version__
+from digitlab.compare.record import SMOKE, test_digits
 from digitlab.report import captions
 from digitlab.report.confusion import confusion_table
 from digitlab.report.figures import (example_digits, learned_figure, learning_curves, mean_digits, png_uri,
@@ -224,14 +225,24 @@ table.matrix .corner { font-size: 12px; font-weight: normal; white-space: normal
   body { padding: 0 0.5em; } .block { display: block; padding-right: 0; } }
 section { border-top: 1px solid #ddd; margin-top: 1.5em; }
 .not-drawn { color: #a40; font-style: italic; }
+.smoke { background: #fff3cd; border: 1px solid #d9a400; padding: 0.5em 0.8em; }
 """
 
 
-def render(results: Sequence[Result], tasks: Sequence[Task], settings: dict, env: dict[str, str]) -> str:
-    """The whole page as one HTML string."""
+def _smoke_banner(quick: bool) -> str:
+    """The line that stands at the top of a quick run's report and over its results."""
+    return f'<p class="smoke"><strong>{html.escape(SMOKE[0].upper() + SMOKE[1:])}.</strong></p>' if quick else ""
+
+
+def render(results: Sequence[Result], tasks: Sequence[Task], settings: dict, env: dict[str, str],
+           quick: bool = False) -> str:
+    """The whole page as one HTML string; a `quick` run's figures marked as smoke figures."""
     parts = {
-        "summary": _table(SUMMARY_HEADER, summary_rows(results))
-        + "<p>Test accuracy on each task's held-out images (MNIST's test set). The stress set is 5,000"
+        "summary": _smoke_banner(quick) + _table(SUMMARY_HEADER, summary_rows(results))
+        + "<p>Test accuracy: on each task's test images ("
+        + html.escape("; ".join(f"{t.name}: {test_digits(t)}" for t in tasks)) + "), never used to"
+        " choose anything; the same figure as each model's config.json, <code>digitlab evaluate</code> on"
+        " those digits and the web page. (The held-out training digits calibrate, below.) The stress set is 5,000"
         " digits that are not MNIST's (fonts, pen strokes, photos, small scans), scored for the ten-digit"
         " models; below, by category. The corruption set is 1,000 held-out MNIST training digits damaged"
         " 21 ways (noise, blur, turns, grey backgrounds, lines, blocks...), as digitlab predict reads them;"
@@ -241,7 +252,7 @@ def render(results: Sequence[Result], tasks: Sequence[Task], settings: dict, env
                                                 *captions.EXAMPLES)) for t in tasks),
         "means": "".join(_block(t.name, _img(mean_digits(t), f"{t.name}: the mean training image of each class",
                                              *captions.MEANS)) for t in tasks),
-        "curves": _img(learning_curves(results), "validation accuracy and loss after each epoch", CURVES),
+        "curves": _img(learning_curves(results), "accuracy and loss on the test digits after each epoch", CURVES),
         "confusion": "<p>How each model read the test digits: a row for each true digit, a column for each"
         " answer, so the diagonal counts the digits read right.</p>"
         + "".join(_block(f"{r.method}, {r.task}", confusion_table(r)) for r in results),
@@ -266,20 +277,21 @@ def render(results: Sequence[Result], tasks: Sequence[Task], settings: dict, env
     body = "".join(
         f'<section id="{key}"><h2>{html.escape(title)}</h2>{parts[key]}</section>' for key, title in SECTIONS.items()
     )
+    title = "digitlab compare, quick run" if quick else "digitlab compare"
     return (
         '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
-        f"<title>digitlab compare</title><style>{STYLE}</style></head><body>"
-        f"<h1>digitlab compare</h1><p>Every method on every task, trained and tested by digitlab {__version__}.</p>"
-        f"{body}</body></html>"
+        f"<title>{title}</title><style>{STYLE}</style></head><body>"
+        f"<h1>{title}</h1>{_smoke_banner(quick)}<p>Every method on every task, trained and tested by digitlab"
+        f" {__version__}.</p>{body}</body></html>"
     )
 
 
 def write(path: str | os.PathLike, results: Sequence[Result], tasks: Sequence[Task], settings: dict,
-          env: dict[str, str]) -> Path:
+          env: dict[str, str], quick: bool = False) -> Path:
     """Render the page and write it atomically; returns its path."""
     path = Path(path)
-    page = render(results, tasks, settings, env)
+    page = render(results, tasks, settings, env, quick)
     with atomic_write(path, "w") as f:
         f.write(page)
     return path

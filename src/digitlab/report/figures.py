@@ -70,7 +70,8 @@ def mean_digits(task: Task) -> Figure:
 
 
 def learning_curves(results: Sequence[Result]) -> Figure:
-    """Validation accuracy and losses per epoch, one column per task, every trained method."""
+    """Accuracy and losses on the test digits (compare's validation set) per epoch, one column per task,
+    every trained method."""
     tasks = list(dict.fromkeys(r.task for r in results))
     fig = Figure(figsize=(5.5 * len(tasks), 6.5))
     for column, task in enumerate(tasks):
@@ -94,7 +95,7 @@ def learning_curves(results: Sequence[Result]) -> Figure:
         # up to "105 %"; accuracy reads as a percentage and stops at 100.
         top.yaxis.set_major_formatter(PercentFormatter(1.0))
         top.set_ylim(top=min(top.get_ylim()[1], 1.0 + 1e-3))
-        top.set_title(f"{task}: validation accuracy")
+        top.set_title(f"{task}: accuracy on its test digits")
         bottom.set_title(f"{task}: loss (each method's own)")
         bottom.set_xlabel("epoch")
         bottom.set_yscale("log")

@@ -37,7 +37,7 @@ from digitlab.vision import mnist_style
 from digitlab.web import numbers
 from digitlab.web.batching import Batcher
 from digitlab.web.headers import SecurityHeaders
-from digitlab.web.models import Served
+from digitlab.web.models import Served, accuracy as models_accuracy
 from digitlab.web.uploads import BodyBudget, held_body, image_bytes, refuse
 
 DECODES_AT_ONCE = 2  # threads decoding: one per core; a 4096 x 4096 PNG takes ~70 MB while it decodes
@@ -96,17 +96,20 @@ def _png(picture: Image.Image) -> str:
 
 
 def describe(served: Served) -> dict:
-    """What GET /api/models says about one model: its task, settings and last recorded accuracy."""
+    """What GET /api/models says about one model: its task, settings, and its test accuracy with the
+    digits it was measured on (web/models.py's `accuracy`: one figure, the one evaluate and the report give)."""
     clf = served.clf
     history = clf.history_
     settings = dataclasses.asdict(clf.config)  # the hyperparameters, as the checkpoint stores them
+    accuracy, measured_on = models_accuracy(served)
     return {
         "method": served.method,
         "classes": clf.classes_.tolist(),
         "folder": served.folder.name,  # the name only: the server's own paths are not the visitor's business
         "config": settings,
         "epochs": len(history),
-        "accuracy": history[-1].get("accuracy") if history else None,
+        "accuracy": accuracy,
+        "accuracy_on": measured_on,
     }
 
 

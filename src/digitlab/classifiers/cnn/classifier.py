@@ -39,14 +39,15 @@ class CNNClassifier(NetworkClassifier):
         if resume:
             self._fitted()
             X, y = self._images(X), as_labels(y, len(X))
+            if valid is not None:
+                valid = (self._images(valid[0]), as_labels(valid[1], len(valid[0])))
             start_epoch, opt_state = self.state_["epoch"] + 1, self.state_.get("optimizer") or None
         else:
-            X, y, valid = self._start(X, y, valid)
+            X, y, valid = self._start(X, y, valid)  # the validation images prepared once, as predict prepares them
             self.model_ = seeded(self.config.seed, self._build)
             self.history_, self.state_, start_epoch, opt_state = [], {"epoch": -1}, 0, None
         if valid is not None:
-            Xv = self._images(valid[0])
-            valid = (Xv, self._index(as_labels(valid[1], len(Xv))))
+            valid = (valid[0], self._index(valid[1]))
         watch = Divergence(self.config.lr)
 
         def on_epoch(epoch: int, row: dict, state: dict) -> None:

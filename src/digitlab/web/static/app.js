@@ -341,7 +341,7 @@ function makeCard(model) {
   }
   const facts = [`${model.classes.length} digits`];
   if (model.method !== "pixel") facts.push(`${model.epochs} epoch${model.epochs === 1 ? "" : "s"}`); // averages: nothing to train
-  if (model.accuracy != null) facts.push(`${percent(model.accuracy)} right on its test digits`);
+  if (model.accuracy != null) facts.push(`${percent(model.accuracy)} right on ${model.accuracy_on || "its test digits"}`);
   card.querySelector(".meta").textContent = facts.join(" · ");
   card.querySelector(".why").addEventListener("click", () => why(card));
   return card;
