@@ -17,7 +17,8 @@ class PieceConfig:
     # back: width 16, 6 epochs: 87.3 % classed right, whole digits found 57.8 % (precision 72.0 %);
     # width 24, 12 epochs: 87.7 %, 63.2 % (72.8 %). As the cutter's judge with the gate (reading.py),
     # the number set's choose part (1,200 numbers) read 79.4 % and 79.7 % right, against 78.2 % with
-    # the gate and the cnn alone (2026-12-07, RESULTS.md, reading numbers).
+    # the gate and the cnn alone (2026-12-07, RESULTS.md, reading numbers); not used by default yet
+    # (reading.PIECE_WEIGHT): it takes some pieces of scribbles for digits.
     epochs: int = setting(12, EPOCHS)
     batch_size: int = setting(128, BATCH_SIZE)
     lr: float = setting(3e-3, LR, help="AdamW's peak learning rate (one cycle)")
