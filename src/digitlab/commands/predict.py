@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from digitlab.commands.predict_output import ShownNames, answer, emit, explained, number_answer
+from digitlab.commands.predict_output import ShownNames, Unreadable, answer, emit, explained, number_answer
 
 PARTLY = 1  # exit status when some images could not be read and the rest were predicted
 BATCH = 1024  # images read, predicted and printed together: the cnn's own chunk; 3 MB of inputs, so memory stays flat
@@ -170,46 +170,6 @@ def batches(items, size: int):
     items = iter(items)
     while batch := list(itertools.islice(items, size)):
         yield batch
-
-
-class Unreadable:
-    """The images that could not be read: the first NAMED are named, the rest counted.
-
-    One line per problem: the names wait until an image has been predicted (`said`), so that a lone
-    missing file is the one error line, not a warning that it was skipped and then the same error."""
-
-    def __init__(self):
-        self.first, self.count, self.held = None, 0, []
-
-    def add(self, err) -> None:
-        from digitlab.data.folder_listing import NAMED
-
-        self.first = self.first or err
-        self.count += 1
-        if self.count <= NAMED:
-            self.held.append(err)
-
-    def said(self) -> None:
-        """Name the ones held back: an image has been predicted, so these were skipped, not fatal."""
-        from digitlab.errors import warn
-
-        for err in self.held:
-            warn(f"skipped {err}")
-        self.held = []
-
-    def finish(self, predicted: int) -> None:
-        """Say how many more were skipped; with nothing predicted, that is the error."""
-        from digitlab.data.folder_listing import NAMED
-        from digitlab.errors import DataError, warn
-
-        if self.count == 1 and not predicted:
-            raise self.first
-        self.said()
-        if self.count and not predicted:
-            named = "named above" if self.count <= NAMED else f"the first {NAMED} named above"
-            raise DataError(f"none of the {self.count} images could be read ({named}); give PNG or JPEG images")
-        if self.count > NAMED:
-            warn(f"skipped {self.count - NAMED} more images that could not be read")
 
 
 def read_images(paths: list[str], unreadable: Unreadable, as_is: bool = False, blanks: bool = False,
