@@ -448,15 +448,26 @@ def test_an_unreadable_upload_leaves_no_broken_picture_and_no_old_timing(page, t
     sync_api.expect(page.locator(".card.waiting")).to_have_count(4)
 
 
-def test_enter_and_space_on_the_upload_button_open_the_file_chooser(page):
-    for key in (" ", "Enter"):
+@pytest.mark.parametrize("key", ["Enter", " "])
+def test_enter_and_space_on_the_upload_button_open_the_file_chooser(browser, server, failed_loads, key):
+    page = open_page(browser, server, failed_loads)  # a page of its own: one chooser a page at a time
+    try:
+        # Listening before anything is pressed: Playwright turns on catching the chooser when the first
+        # listener comes, and a chooser opened before that is lost (listening late, it failed now and then on a busy machine).
+        choosers = []
+        page.on("filechooser", lambda chooser: choosers.append(chooser))
         page.click("h1")
         page.keyboard.press("Tab")  # Clear
         page.keyboard.press("Tab")  # Upload a photo
         assert page.evaluate("document.activeElement.id") == "choose-photo"
-        with page.expect_file_chooser(timeout=5_000) as chooser:
-            page.keyboard.press(key)
-        assert not chooser.value.is_multiple()
+        page.keyboard.press(key)
+        for _ in range(100):
+            if choosers:
+                break
+            page.wait_for_timeout(100)
+        assert len(choosers) == 1 and not choosers[0].is_multiple(), choosers
+    finally:
+        page.close()
 
 
 DESKTOP = {"width": 1280, "height": 800}  # a common laptop screen
@@ -472,7 +483,7 @@ def test_at_1280_by_800_each_why_is_on_the_first_screen_named_for_its_answer_and
         names = why.evaluate_all("bs => bs.map(b => b.getAttribute('aria-label'))")
         assert len(set(names)) == 4 and all("no answer" in n for n in names), names
         draw(page, SEVEN)
-        sync_api.expect(page.locator(".card.waiting")).to_have_count(0, timeout=15_000)
+        sync_api.expect(page.locator("#status")).to_contain_text("Your drawing:", timeout=15_000)  # the final answer
         sync_api.expect(why.first).to_be_enabled()
         page.evaluate("window.scrollTo(0, 0)")
         for button in why.all():  # the whole button within the window, unscrolled
@@ -480,7 +491,8 @@ def test_at_1280_by_800_each_why_is_on_the_first_screen_named_for_its_answer_and
             assert 0 <= box["y"] and box["y"] + box["height"] <= DESKTOP["height"], box
         labels = answers(page)
         names = why.evaluate_all("bs => bs.map(b => b.getAttribute('aria-label'))")
-        assert names == [f"why {shown} said {labels[method]}" for shown, method in
+        said = {m: f"said {label}" if label.isdigit() else f"declined: {label}" for m, label in labels.items()}
+        assert names == [f"why {shown} {said[method]}" for shown, method in
                          [("Pixel similarity", "pixel"), ("Linear model", "linear"), ("Simple net", "simple_net"),
                           ("CNN", "cnn")]], (names, labels)
         enabled_look = why.first.evaluate(style)
