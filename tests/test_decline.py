@@ -160,8 +160,8 @@ def test_no_decline_gives_the_old_answers(capsys, files):
     lines = [json.loads(line) for line in out.splitlines()]
     assert all("declined" not in a for a in lines)
     assert lines[0]["label"] in range(10) and lines[1]["label"] == 7
-    code, _, err = run_digitlab(capsys, "predict", folder / "blank.png", "--no-decline")
-    assert code == 2 and "no digit found" in err  # unreadable, as before
+    code, out, err = run_digitlab(capsys, "predict", folder / "blank.png", "--no-decline")
+    assert code == 0 and out.startswith(f"{folder / 'blank.png'}: declined (no digit)")  # read: no digit to give
 
 
 def test_a_3_vs_7_model_names_its_classes(capsys, files):

@@ -52,17 +52,45 @@ IMAGE_CASES = [
 ]
 
 
-def test_a_blank_page_without_declining_is_one_line_naming_it(kit, tmp_path, capsys):
-    # Declining, a blank page is read fine and answered "no digit" (test_decline.py); without, refused as before.
-    (tmp_path / "bad.png").write_bytes(BLANK)
-    refused(capsys, tmp_path, "predict", kit / "model", tmp_path / "bad.png", "--no-decline",
-            names=(f"{tmp_path / 'bad.png'}: ", "no digit found"))
+@pytest.mark.parametrize("declining", [[], ["--no-decline"]], ids=["declining", "not declining"])
+def test_a_blank_page_is_read_and_has_no_digit(kit, tmp_path, capsys, declining):
+    # A blank page is read fine (as digitlab.read reads it): no digit to give, declining or not; never unreadable.
+    (tmp_path / "blank.png").write_bytes(BLANK)
+    code, out, err = digitlab(capsys, "predict", kit / "model", tmp_path / "blank.png", *declining, "--json")
+    assert (code, err) == (0, "")
+    assert (json.loads(out)["label"], json.loads(out)["declined"]) == (None, "no digit")
+
+
+@pytest.mark.parametrize("declining", [[], ["--no-decline"]], ids=["declining", "not declining"])
+def test_the_counts_count_what_they_say(kit, tmp_path, capsys, declining):
+    """Blank images were read (no digit in them); only the junk could not be."""
+    files = [tmp_path / name for name in ("blank1.png", "blank2.png", "digit.png", "junk.png", "missing.png")]
+    files[0].write_bytes(BLANK)
+    files[1].write_bytes(BLANK)
+    shutil.copy(kit / "digit.png", files[2])
+    files[3].write_bytes(b"junk")
+    code, out, err = digitlab(capsys, "predict", kit / "model", *files, *declining)
+    assert code == 1, err  # some could not be read
+    assert [line.split(": ")[0] for line in out.splitlines()] == [str(f) for f in files[:3]]
+    assert out.count("declined (no digit)") == 2
+    assert err.splitlines() == [
+        f"digitlab: warning: skipped {files[3]}: not a readable image (not PNG, JPEG, BMP, GIF or WEBP); "
+        "give a PNG or JPEG of one digit",
+        f"digitlab: warning: skipped {files[4]}: no such image file; check the path",
+        "digitlab: 2 of 5 images could not be read (named above); 3 read and answered"]
 
 
 @pytest.mark.parametrize("content, names", [c[1:] for c in IMAGE_CASES], ids=[c[0] for c in IMAGE_CASES])
 def test_one_bad_image_is_one_line_naming_it(kit, tmp_path, capsys, content, names):
     (tmp_path / "bad.png").write_bytes(content)
-    refused(capsys, tmp_path, "predict", kit / "model", tmp_path / "bad.png", names=(f"{tmp_path / 'bad.png'}: ", names))
+    err = refused(capsys, tmp_path, "predict", kit / "model", tmp_path / "bad.png", names=(f"{tmp_path / 'bad.png'}: ", names))
+    assert len(err.splitlines()) == 1, err  # the error alone: not also a warning that it was skipped
+
+
+def test_a_missing_image_is_one_line(kit, tmp_path, capsys):
+    err = refused(capsys, tmp_path, "predict", kit / "model", tmp_path / "gone.png",
+                  names=(f"{tmp_path / 'gone.png'}: no such image file",))
+    assert len(err.splitlines()) == 1, err
 
 
 def test_predict_names_the_bad_images_predicts_the_rest_and_exits_1(kit, tmp_path, capsys):
@@ -76,14 +104,16 @@ def test_predict_names_the_bad_images_predicts_the_rest_and_exits_1(kit, tmp_pat
     assert code == 1 and "Traceback" not in err, err
     assert [json.loads(line)["image"] for line in out.splitlines()] == [str(folder / f"good{i}.png") for i in range(2)]
     assert sum("skipped" in line and "bad" in line for line in err.splitlines()) == 5  # the first five named
-    assert "skipped 2 more images" in err and "7 of 9 images could not be read" in err
+    assert "skipped 2 more images" in err and "7 of 9 images could not be read (named above); 2 read and answered" in err
 
 
 def test_predict_with_no_readable_image_is_one_line(kit, tmp_path, capsys):
     for i in range(3):
         (tmp_path / f"bad{i}.png").write_bytes(b"junk")
-    refused(capsys, tmp_path, "predict", kit / "model", *sorted(tmp_path.glob("*.png")),
-            names="none of the 3 images could be read; the first: ")
+    err = refused(capsys, tmp_path, "predict", kit / "model", *sorted(tmp_path.glob("*.png")),
+                  names="none of the 3 images could be read (named above)")
+    assert [sum(f"bad{i}.png" in line for line in err.splitlines()) for i in range(3)] == [1, 1, 1]  # each once
+    assert len(err.splitlines()) == 4, err  # three named, then the error
 
 
 DATASET_CASES = [

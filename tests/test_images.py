@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import re
 
 import numpy as np
 import pytest
@@ -133,6 +134,38 @@ def test_not_an_image_and_a_truncated_one_are_data_errors(tmp_path, digits):
         mnist_style.to_mnist(truncated)
     with pytest.raises(DataError, match="no such image file"):
         mnist_style.to_mnist(tmp_path / "missing.png")
+
+
+# Every message a damaged or foreign file can give, in full: nothing of Pillow's or Python's own text
+# ("cannot identify image file <_io.BytesIO object at 0x7f...>", "broken PNG file (chunk b'\\x00...')").
+PLAIN_MESSAGE = re.compile(
+    r"upload: (not a readable image \((not PNG, JPEG, BMP, GIF or WEBP|a damaged (PNG|JPEG|BMP|GIF|WEBP) file(, cut short)?)\)"
+    r"; give a PNG or JPEG of one digit|too large to read \([\d,]+ (x [\d,]+ )?pixels, over 64 MB decoded\); "
+    r"give a smaller image of one digit)")
+
+
+def test_a_damaged_or_foreign_file_is_named_in_plain_words(digits):
+    from digitlab.vision import decoding
+
+    picture = Image.fromarray(digits[0].numpy()).resize((60, 50)).convert("RGB")
+    files = [b"a text file named .png", b"", b"\x89PNG\r\n\x1a\n" + bytes(40)]
+    rng = np.random.default_rng(0)
+    for kind in ("PNG", "JPEG", "BMP", "GIF", "WEBP"):
+        buffer = io.BytesIO()
+        picture.save(buffer, format=kind)
+        whole = buffer.getvalue()
+        for cut in range(8, len(whole), max(1, len(whole) // 40)):  # cut short, garbled, or zeroed past `cut`
+            files += [whole[:cut], whole[:cut] + rng.integers(0, 256, 64, dtype=np.uint8).tobytes(),
+                      whole[:cut] + bytes(len(whole) - cut)]
+    said = set()
+    for data in files:
+        try:
+            decoding.open_image(data, "upload")
+        except DataError as err:
+            said.add(str(err))
+    assert len(said) >= 4  # foreign, damaged, cut short, too large: the cases were met
+    assert [m for m in said if not PLAIN_MESSAGE.fullmatch(m)] == []
+    assert "upload: not a readable image (not PNG, JPEG, BMP, GIF or WEBP); give a PNG or JPEG of one digit" in said
 
 
 @pytest.mark.parametrize("shape, window", [((128, 128), 43), ((128, 91), 31), ((77, 128), 25), ((128, 5), 1), ((9, 40), 3)])

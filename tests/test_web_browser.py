@@ -426,11 +426,81 @@ def test_no_serious_accessibility_violations_and_focus_is_visible(page, failed_l
     serious = serious_violations(page)
     assert not serious, serious
     page.click("h1")  # focus starts on the page, not on a control
-    for control in ("#clear", "#upload"):
+    for control in ("#clear", "#choose-photo"):
         page.keyboard.press("Tab")
         focused = page.evaluate("document.activeElement.id")
         assert f"#{focused}" == control, focused
-        shown_on = "label[for=upload]" if control == "#upload" else control  # the label stands in for the hidden input
-        outline = page.eval_on_selector(shown_on, "e => getComputedStyle(e).outlineStyle + ' ' + getComputedStyle(e).outlineWidth")
+        outline = page.eval_on_selector(control, "e => getComputedStyle(e).outlineStyle + ' ' + getComputedStyle(e).outlineWidth")
         assert not outline.startswith("none"), (control, outline)
     assert not failed_loads, failed_loads  # no favicon 404, no script errors, on either page
+
+
+def test_an_unreadable_upload_leaves_no_broken_picture_and_no_old_timing(page, tmp_path):
+    page.click("#clear")
+    draw(page, SEVEN)
+    sync_api.expect(page.locator("#timing")).to_contain_text("Answered in", timeout=15_000)
+    fake = tmp_path / "notes.png"
+    fake.write_bytes(b"a text file, named as a picture")
+    page.set_input_files("#upload", str(fake))
+    sync_api.expect(page.locator("#status.error")).to_contain_text("notes.png", timeout=15_000)
+    sync_api.expect(page.locator("#photo-figure")).to_be_hidden()  # no broken-image icon under the error
+    sync_api.expect(page.locator("#timing")).to_have_text("")  # nor the last drawing's "Answered in 35 ms"
+    sync_api.expect(page.locator(".card.waiting")).to_have_count(4)
+
+
+@pytest.mark.parametrize("key", ["Enter", " "])
+def test_enter_and_space_on_the_upload_button_open_the_file_chooser(browser, server, failed_loads, key):
+    page = open_page(browser, server, failed_loads)  # a page of its own: one chooser a page at a time
+    try:
+        # Listening before anything is pressed: Playwright turns on catching the chooser when the first
+        # listener comes, and a chooser opened before that is lost (listening late, it failed now and then on a busy machine).
+        choosers = []
+        page.on("filechooser", lambda chooser: choosers.append(chooser))
+        page.click("h1")
+        page.keyboard.press("Tab")  # Clear
+        page.keyboard.press("Tab")  # Upload a photo
+        assert page.evaluate("document.activeElement.id") == "choose-photo"
+        page.keyboard.press(key)
+        for _ in range(100):
+            if choosers:
+                break
+            page.wait_for_timeout(100)
+        assert len(choosers) == 1 and not choosers[0].is_multiple(), choosers
+    finally:
+        page.close()
+
+
+DESKTOP = {"width": 1280, "height": 800}  # a common laptop screen
+
+
+def test_at_1280_by_800_each_why_is_on_the_first_screen_named_for_its_answer_and_disabled_looks_so(
+        browser, server, failed_loads):
+    page = open_page(browser, server, failed_loads, viewport=DESKTOP)
+    try:
+        why = page.locator(".card .why")
+        style = "b => { const s = getComputedStyle(b); return [s.borderStyle, s.color, s.backgroundColor, s.cursor]; }"
+        disabled_look = why.first.evaluate(style)
+        names = why.evaluate_all("bs => bs.map(b => b.getAttribute('aria-label'))")
+        assert len(set(names)) == 4 and all("no answer" in n for n in names), names
+        draw(page, SEVEN)
+        sync_api.expect(page.locator("#status")).to_contain_text("Your drawing:", timeout=15_000)  # the final answer
+        sync_api.expect(why.first).to_be_enabled()
+        page.evaluate("window.scrollTo(0, 0)")
+        for button in why.all():  # the whole button within the window, unscrolled
+            box = button.bounding_box()
+            assert 0 <= box["y"] and box["y"] + box["height"] <= DESKTOP["height"], box
+        labels = answers(page)
+        names = why.evaluate_all("bs => bs.map(b => b.getAttribute('aria-label'))")
+        said = {m: f"said {label}" if label.isdigit() else f"declined: {label}" for m, label in labels.items()}
+        assert names == [f"why {shown} {said[method]}" for shown, method in
+                         [("Pixel similarity", "pixel"), ("Linear model", "linear"), ("Simple net", "simple_net"),
+                          ("CNN", "cnn")]], (names, labels)
+        enabled_look = why.first.evaluate(style)
+        # Disabled: dashed, grey text on grey, a not-allowed pointer; enabled: a solid blue outline on white.
+        assert disabled_look[0] == "dashed" and enabled_look[0] == "solid", (disabled_look, enabled_look)
+        assert disabled_look[1:] != enabled_look[1:] and disabled_look[3] == "not-allowed", (disabled_look, enabled_look)
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.wait_for_timeout(300)
+        page.screenshot(path=str(ARTIFACTS / "web-1280x800.png"))
+    finally:
+        page.close()

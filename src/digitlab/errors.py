@@ -42,6 +42,10 @@ class TrainingError(DigitlabError):
     """Training that cannot go on, such as a loss that became NaN."""
 
 
+class Diverged(TrainingError):
+    """Training that diverged (train.callbacks.Divergence): `train` then checks which lr trains."""
+
+
 class Terminated(KeyboardInterrupt):
     """SIGTERM (what docker stop, systemd and a CI's cancel send), raised where the signal lands so
     that it takes Ctrl-C's path: a checkpoint kept or rolled back, nothing half-written left."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from digitlab.commands.predict_output import ShownNames, answer, emit, explained, number_answer
+from digitlab.commands.predict_output import ShownNames, Unreadable, answer, emit, explained, number_answer
 
 PARTLY = 1  # exit status when some images could not be read and the rest were predicted
 BATCH = 1024  # images read, predicted and printed together: the cnn's own chunk; 3 MB of inputs, so memory stays flat
@@ -20,7 +20,8 @@ def add_parser(subparsers) -> None:
         "PNG of light ink on a dark page (mnist_png's, say) is cleaned as the models clean a tensor "
         "instead, thousands a second. An image that "
         "cannot be read is named on stderr and the rest are predicted; the exit status is then 1 "
-        "(0: all predicted; 2: nothing could be, or another error). An answer is declined, with its reason, "
+        "(0: all read; 2: none could be, or another error). A blank image is read, not unreadable: its answer is "
+        "\"no digit\". An answer is declined, with its reason, "
         "when the image is blank (no digit), is not a digit (a letter, a symbol, a scribble, a shape, a texture), "
         "shows several digits, or the model is unsure; a model trained on fewer than ten digits names them "
         "on every answer. An image holding several digits is read as a number, left to right (lines top "
@@ -43,7 +44,7 @@ def add_parser(subparsers) -> None:
                         "probability; an image of several digits has \"label\": null)")
     parser.add_argument("--no-decline", dest="decline", action="store_false",
                         help="always give the model's top digit, as before digitlab could decline (a blank image "
-                        "is then unreadable)")
+                        "still has none: \"no digit\", as digitlab.read says)")
     parser.add_argument("--single", action="store_true",
                         help="read each image as one digit, even when it holds several (as digitlab did "
                         "before it read numbers)")
@@ -171,34 +172,6 @@ def batches(items, size: int):
         yield batch
 
 
-class Unreadable:
-    """The images that could not be read: the first NAMED are named as they come, the rest counted."""
-
-    def __init__(self):
-        self.first, self.count = None, 0
-
-    def add(self, err) -> None:
-        from digitlab.data.folder_listing import NAMED
-        from digitlab.errors import warn
-
-        self.first = self.first or err
-        self.count += 1
-        if self.count <= NAMED:
-            warn(f"skipped {err}")
-
-    def finish(self, predicted: int) -> None:
-        """Say how many more were skipped; with nothing predicted, that is the error."""
-        from digitlab.data.folder_listing import NAMED
-        from digitlab.errors import DataError, warn
-
-        if self.count and not predicted:
-            if self.count == 1:
-                raise self.first
-            raise DataError(f"none of the {self.count} images could be read; the first: {self.first}")
-        if self.count > NAMED:
-            warn(f"skipped {self.count - NAMED} more images that could not be read")
-
-
 def read_images(paths: list[str], unreadable: Unreadable, as_is: bool = False, blanks: bool = False,
                 found: dict | None = None):
     """((n, 28, 28) inputs in [0, 1], the paths they came from) for the images of `paths` that could
@@ -248,7 +221,10 @@ def answers(clf, model: str, inputs, paths: list[str], args: argparse.Namespace,
     from digitlab.trust import decline
 
     said = service.predict(clf, inputs, model)  # proba (n, K), columns follow classes_
-    reasons = decline.reasons(inputs, said.proba, decline.method_of(clf)) if args.decline else [False] * len(paths)
+    if args.decline:
+        reasons = decline.reasons(inputs, said.proba, decline.method_of(clf))
+    else:  # the model's own answer; a blank image has none to give (as digitlab.read(..., decline=False))
+        reasons = [decline.NO_DIGIT if empty else False for empty in decline.blank(inputs).tolist()]
     lines = []
     for path, seen, row, digit, declined in zip(paths, inputs, said.proba.tolist(), said.digits, reasons):
         shown = Path(args.show) / namer(path) if args.show else None
@@ -274,7 +250,7 @@ def run(args: argparse.Namespace) -> int:
     explained_names = ShownNames()
     for batch in batches(all_paths(args), BATCH):
         found = None if args.single or args.as_is else {}  # path -> the digits found in it
-        inputs, paths = read_images(batch, unreadable, args.as_is, blanks=args.decline, found=found)  # (n, 28, 28)
+        inputs, paths = read_images(batch, unreadable, args.as_is, blanks=True, found=found)  # (n, 28, 28)
         lines = iter(answers(clf, model, inputs, paths, args, namer, explained_names, found) if inputs is not None else [])
         numbers = {p: digits for p, digits in (found or {}).items() if len(digits) > 1}
         out, singles = [], iter(paths)
@@ -287,11 +263,12 @@ def run(args: argparse.Namespace) -> int:
                 out.append(next(lines))
                 single = next(singles, None)
         if out:
+            unreadable.said()
             emit(out)
         predicted += len(out)
     unreadable.finish(predicted)
     if unreadable.count:
         print(f"digitlab: {unreadable.count} of {unreadable.count + predicted} images could not be read (named "
-              "above); the others are predicted", file=sys.stderr)
+              f"above); {predicted:,} read and answered", file=sys.stderr)
         return PARTLY
     return 0

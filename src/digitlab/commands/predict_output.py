@@ -1,5 +1,5 @@
 """What `digitlab predict` prints and saves for each image: a digit's line (text or JSON), a number's,
-the pictures `--show` and `--explain` write, and their file names."""
+the pictures `--show` and `--explain` write, and their file names; the images that could not be read."""
 
 from __future__ import annotations
 
@@ -24,6 +24,46 @@ class ShownNames:
             name = f"{stem}-{n}.png"
         self.taken.add(name.lower())
         return name
+
+
+class Unreadable:
+    """The images that could not be read: the first NAMED are named, the rest counted.
+
+    One line per problem: the names wait until an image has been predicted (`said`), so that a lone
+    missing file is the one error line, not a warning that it was skipped and then the same error."""
+
+    def __init__(self):
+        self.first, self.count, self.held = None, 0, []
+
+    def add(self, err) -> None:
+        from digitlab.data.folder_listing import NAMED
+
+        self.first = self.first or err
+        self.count += 1
+        if self.count <= NAMED:
+            self.held.append(err)
+
+    def said(self) -> None:
+        """Name the ones held back: an image has been predicted, so these were skipped, not fatal."""
+        from digitlab.errors import warn
+
+        for err in self.held:
+            warn(f"skipped {err}")
+        self.held = []
+
+    def finish(self, predicted: int) -> None:
+        """Say how many more were skipped; with nothing predicted, that is the error."""
+        from digitlab.data.folder_listing import NAMED
+        from digitlab.errors import DataError, warn
+
+        if self.count == 1 and not predicted:
+            raise self.first
+        self.said()
+        if self.count and not predicted:
+            named = "named above" if self.count <= NAMED else f"the first {NAMED} named above"
+            raise DataError(f"none of the {self.count} images could be read ({named}); give PNG or JPEG images")
+        if self.count > NAMED:
+            warn(f"skipped {self.count - NAMED} more images that could not be read")
 
 
 def answer(path: str, seen, row: list[float], digit: int, classes: list[int], shown: Path | None, as_json: bool,

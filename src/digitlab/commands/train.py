@@ -216,8 +216,10 @@ def _fit(args: argparse.Namespace, clf, task, out, device, total: int | None) ->
     Ctrl-C, 143 after SIGTERM, with the checkpoint to resume from named)."""
     import sys
 
+    from digitlab.commands import lr_advice
     from digitlab.console import progress_bar
-    from digitlab.errors import TrainingError, stopped
+    from digitlab.errors import Diverged, TrainingError, stopped
+    from digitlab.train import distributed
 
     with progress_bar(transient=False) as bar:
         job = bar.add_task(f"training {args.method} on {task.name}", total=total)
@@ -229,7 +231,9 @@ def _fit(args: argparse.Namespace, clf, task, out, device, total: int | None) ->
             bar.stop()
             kept = _saved_epoch(out, None)
             where = f"the checkpoint after epoch {kept + 1} in {out} is kept" if kept is not None else "nothing saved"
-            raise TrainingError(f"{err}; {where}") from None
+            if isinstance(err, Diverged) and not distributed.is_distributed():  # one process: short checks
+                where = f"{lr_advice.suggestion(args.method, clf.config, task, device)}; {where}"
+            raise TrainingError(f"{err}: {where}" if isinstance(err, Diverged) else f"{err}; {where}") from None
         except KeyboardInterrupt as stop:  # Ctrl-C, or SIGTERM (errors.Terminated)
             bar.stop()
             said, code = stopped(stop)

@@ -17,7 +17,7 @@ from collections.abc import Callable
 
 import torch
 
-from digitlab.errors import TrainingError
+from digitlab.errors import Diverged
 from digitlab.train.optim import one_cycle
 
 
@@ -43,9 +43,10 @@ WEIGHT_LIMIT = 1e4  # |weight| past which a run has diverged: the pixels are in 
 #                     and learning has stopped. Default runs stay under 1 (linear at --lr 100: 10).
 
 
-def diverged(what: str, epoch: int, lr: float) -> TrainingError:
-    return TrainingError(f"training diverged in epoch {epoch}: {what}; try a lower learning rate "
-                         f"(--lr, now {lr:g}; for example {lr / 10:g})")
+def diverged(what: str, epoch: int, lr: float) -> Diverged:
+    # No lr guessed here: lr / 10 often diverged too, or trained badly (`digitlab train` checks which
+    # lr trains before it suggests one: commands/lr_advice.py).
+    return Diverged(f"training diverged in epoch {epoch}: {what}; try a lower learning rate (--lr, now {lr:g})")
 
 
 def check_finite(loss: torch.Tensor | float, epoch: int, batch: int, lr: float) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import os
+import re
 import warnings
 from pathlib import Path
 
@@ -66,7 +67,7 @@ def decode(stream, name: str, side: int) -> Image.Image:
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # the budget below decides
             image = Image.open(stream, formats=FORMATS)  # reads the header only
     except Image.DecompressionBombError as err:  # Pillow's own limit (178 million pixels)
-        raise _too_large(name, str(err).split(" exceeds")[0]) from None
+        raise _too_large(name, _pixels_in(err)) from None
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError):
         raise NotAnImage(f"{name}: not a readable image (not {', '.join(FORMATS[:-1])} or {FORMATS[-1]}); "
                          f"{HINT}") from None
@@ -83,9 +84,24 @@ def decode(stream, name: str, side: int) -> Image.Image:
         image.info[SCALE] = image.width / stored
         return image
     except Image.DecompressionBombError as err:
-        raise _too_large(name, str(err).split(" exceeds")[0]) from None
+        raise _too_large(name, _pixels_in(err)) from None
     except (OSError, SyntaxError, ValueError) as err:
-        raise DataError(f"{name}: not a readable image ({err}); {HINT}") from None
+        raise DataError(f"{name}: not a readable image ({_damage(image, err)}); {HINT}") from None
+
+
+# Pillow's own words are for programmers: "broken PNG file (chunk b'\x00\x00\x00\x00')", "tile cannot
+# extend outside image", "codec configuration error", and, from its opener, "cannot identify image
+# file <_io.BytesIO object at 0x7f...>". A person is told the format and whether the file was cut short.
+def _damage(image: Image.Image, err: Exception) -> str:
+    """What is wrong with a file whose header opened but whose pixels did not decode, in plain words."""
+    kind = f"a damaged {image.format} file" if image.format else "a damaged file"
+    return f"{kind}, cut short" if "truncated" in str(err) else kind
+
+
+def _pixels_in(err: Exception) -> str:
+    """The pixel count Pillow's DecompressionBombError names, as digitlab writes numbers."""
+    found = re.search(r"\((\d+) pixels\)", str(err))
+    return f"{int(found.group(1)):,} pixels" if found else f"over {2 * Image.MAX_IMAGE_PIXELS:,} pixels"
 
 
 def _too_large(name: str, size: str) -> DataError:

@@ -260,6 +260,7 @@ async function send(body, what, final, shown) {
   } catch (error) {
     if (error.name === "AbortError" || inFlight !== controller) return;
     reset();
+    timing.textContent = ""; // the last answer's time belongs to the answer just cleared
     say(error.message, true);
   } finally {
     if (inFlight === controller) inFlight = null;
@@ -278,6 +279,9 @@ function sentence(answer, what) {
 }
 
 // ---- photos: decoded, turned upright and scaled down here, so a 12 MP phone photo sends ~0.3 MB ----
+// The button opens the hidden file input's chooser: a button answers Enter and Space in every browser.
+document.getElementById("choose-photo").addEventListener("click", () => document.getElementById("upload").click());
+
 document.getElementById("upload").addEventListener("change", async (event) => {
   const file = event.target.files[0];
   event.target.value = ""; // the same file chosen again is a new upload
@@ -292,6 +296,8 @@ document.getElementById("upload").addEventListener("change", async (event) => {
     bitmap = await createImageBitmap(file, { imageOrientation: "from-image" }); // EXIF rotation applied
   } catch {
     reset();
+    showPhoto(null); // no picture to show: an <img> of it would be a broken-image icon
+    timing.textContent = "";
     say(`${file.name} is not an image this browser can read; choose a PNG or JPEG photo of a digit or a number.`, true);
     return;
   }
@@ -344,6 +350,7 @@ function makeCard(model) {
   if (model.accuracy != null) facts.push(`${percent(model.accuracy)} right on ${model.accuracy_on || "its test digits"}`);
   card.querySelector(".meta").textContent = facts.join(" · ");
   card.querySelector(".why").addEventListener("click", () => why(card));
+  nameWhy(card, null);
   return card;
 }
 
@@ -357,6 +364,7 @@ function reset(note = "") {
   lastBody = null;
   for (const card of cards.values()) {
     hideWhy(card, true);
+    nameWhy(card, null);
     card.classList.add("waiting");
     card.classList.remove("declined", "number");
     card.querySelector(".label").textContent = "–";
@@ -396,6 +404,7 @@ function show(answer) {
     card.classList.toggle("declined", Boolean(declined));
     card.classList.toggle("number", several); // a number: its digits in the label, no bars
     hideWhy(card, several); // a new answer: the old explanation no longer holds; "why?" explains one digit
+    nameWhy(card, { several, declined, label: prediction.label });
     const label = card.querySelector(".label");
     if (several && !declined) label.replaceChildren(...places(answer.digits, prediction.method));
     else label.textContent = declined || prediction.label;
@@ -473,6 +482,16 @@ function hideWhy(card, disable) {
   card.querySelector(".why").disabled = disable;
 }
 
+// Four buttons all read "why?": each one's accessible name says whose answer it explains, and what
+// the answer was ("why CNN said 7"), or why there is nothing to explain.
+function nameWhy(card, said) {
+  const name = card.querySelector(".name").textContent;
+  card.querySelector(".why").setAttribute("aria-label",
+    said === null ? `why ${name} said nothing: no answer to explain yet`
+      : said.several ? `why ${name} read a number: explains one digit at a time`
+        : said.declined ? `why ${name} declined: ${said.declined}` : `why ${name} said ${said.label}`);
+}
+
 function reason(why) {
   const score = (digit) => why.scores[why.classes.indexOf(digit)];
   if (why.method === "pixel") {
@@ -508,6 +527,7 @@ async function why(card) {
       return figure;
     });
     view.replaceChildren(text, ...figures);
+    view.scrollIntoView({ block: "nearest" }); // the button is at the card's top, its pictures under the bars
   } catch (error) {
     view.textContent = `No explanation: ${error.message}`;
   }
