@@ -164,7 +164,9 @@ def test_drawing_a_digit_shows_four_answers(page):
     draw(page, SEVEN)
     sync_api.expect(page.locator(".card.waiting")).to_have_count(0, timeout=15_000)
     assert set(answers(page)) == {"pixel", "linear", "simple_net", "cnn"}
-    assert all(label.isdigit() for label in answers(page).values()), answers(page)
+    # An answer to the stroke half drawn may still be on the cards (a busy machine): wait for the last.
+    for label in page.locator(".card .label").all():
+        sync_api.expect(label).to_have_text(re.compile(r"^\s*\d\s*$"), timeout=15_000)
     sync_api.expect(page.locator("#hint")).to_be_hidden()
     assert page.locator("#seen").get_attribute("src").startswith("data:image/png;base64,")
     assert page.locator(".card .bars li.best").count() == 4  # each card marks its winning bar
@@ -383,6 +385,10 @@ def draw_42(page) -> None:
     # the final answer is the one with two digits.
     sync_api.expect(page.locator('.card[data-method="cnn"] .label .place')).to_have_count(2, timeout=15_000)
     sync_api.expect(page.locator(".card.waiting")).to_have_count(0)
+    # Two places may still be an answer to the 4 and half the 2: wait for the final one (or 15 s, and fail).
+    deadline = time.monotonic() + 15
+    while number_on(page).get("cnn") != "42" and time.monotonic() < deadline:
+        page.wait_for_timeout(100)
 
 
 @pytest.mark.parametrize("where", ["desktop", "phone"])
