@@ -33,12 +33,16 @@ def _say(message: str) -> None:
     console.print(f"digitlab serve: {message}", soft_wrap=True, highlight=False, markup=False)
 
 
+# Beside the shipped models lie networks that serve every model and are no classifiers: gate/ (declines
+# non-digits, trust/gate.py) and pieces/ (judges the pieces of a number, trust/pieces.py).
+HELPER_NETWORKS = ("gate", "pieces")
+
+
 def _checkpoint_folders(folder: Path) -> list[Path]:
-    """`folder` itself when it is one saved model, else its sub-folders that are (not the shipped
-    models' gate/, which declines non-digits for every model and is no classifier: gate.py)."""
+    """`folder` itself when it is one saved model, else its sub-folders that are (not HELPER_NETWORKS)."""
     if (folder / CONFIG).is_file():
         return [folder]
-    return sorted(p for p in folder.iterdir() if (p / CONFIG).is_file() and p.name != "gate")
+    return sorted(p for p in folder.iterdir() if (p / CONFIG).is_file() and p.name not in HELPER_NETWORKS)
 
 
 def smoke_runs(folder: str | os.PathLike) -> list[str]:
