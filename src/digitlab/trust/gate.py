@@ -31,7 +31,7 @@ from digitlab.trust.gate_config import (DAMAGE_SEED, DRAWN_SEED, MUST_ANSWER, SC
                                         GateConfig)
 
 __all__ = ["OUTPUTS", "DIGIT", "NOT_A_DIGIT", "SEVERAL", "DRAWN_SEED", "DAMAGE_SEED", "SCANNED_SEED",
-           "SCANNED_CALIBRATION_SEED", "MUST_ANSWER", "GateConfig", "GateNet", "Gate", "save", "load", "load_net", "shipped_path",
+           "SCANNED_CALIBRATION_SEED", "MUST_ANSWER", "GateConfig", "GateNet", "Gate", "save", "load", "load_net", "net_proba", "shipped_path",
            "shipped"]
 
 OUTPUTS = ("digit", "not a digit", "several digits")  # the gate's three answers, in its outputs' order
@@ -70,9 +70,7 @@ class Gate:
     @torch.no_grad()
     def proba(self, images: torch.Tensor) -> torch.Tensor:
         """(N, 28, 28) float in [0, 1] (or uint8) -> (N, 3) probabilities of OUTPUTS."""
-        x = images.float() / 255 if images.dtype == torch.uint8 else images.float()
-        out = [self.net(chunk.cpu().unsqueeze(1)).softmax(1) for chunk in x.split(4096)]
-        return torch.cat(out) if out else torch.empty(0, len(OUTPUTS))
+        return net_proba(self.net, images)
 
     def verdicts(self, images: torch.Tensor) -> list[str | None]:
         """None where the gate lets an image through, else "not a digit" or "several digits"."""
@@ -81,6 +79,15 @@ class Gate:
         several = p[:, SEVERAL] > p[:, NOT_A_DIGIT]
         return [None if not s else OUTPUTS[SEVERAL] if v else OUTPUTS[NOT_A_DIGIT]
                 for s, v in zip(stop.tolist(), several.tolist())]
+
+
+@torch.no_grad()
+def net_proba(net: GateNet, images: torch.Tensor) -> torch.Tensor:
+    """(N, 28, 28) float in [0, 1] (or uint8) -> (N, 3) a GateNet's probabilities (the gate's, the piece
+    judge's), in chunks that keep a large batch's memory bounded."""
+    x = images.float() / 255 if images.dtype == torch.uint8 else images.float()
+    out = [net(chunk.cpu().unsqueeze(1)).softmax(1) for chunk in x.split(4096)]
+    return torch.cat(out) if out else torch.empty(0, len(OUTPUTS))
 
 
 def save(gate: Gate, directory: str | Path, passed: dict | None = None) -> Path:

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import torch
 
-from digitlab.trust.gate import GateNet, load_net
+from digitlab.trust.gate import GateNet, load_net, net_proba
 from digitlab.trust.piece_config import PieceConfig
 
 __all__ = ["OUTPUTS", "ONE", "PART", "SEVERAL", "PieceConfig", "PieceJudge", "save", "load", "shipped_path", "shipped"]
@@ -37,9 +37,7 @@ class PieceJudge:
     def proba(self, pieces: torch.Tensor) -> torch.Tensor:
         """(N, 28, 28) float in [0, 1] (or uint8), each piece framed as a digit is (mnist_style.from_ink)
         -> (N, 3) probabilities of OUTPUTS."""
-        x = pieces.float() / 255 if pieces.dtype == torch.uint8 else pieces.float()
-        out = [self.net(chunk.cpu().unsqueeze(1)).softmax(1) for chunk in x.split(4096)]
-        return torch.cat(out) if out else torch.empty(0, len(OUTPUTS))
+        return net_proba(self.net, pieces)
 
     def log_one(self, pieces: torch.Tensor) -> torch.Tensor:
         """(N,) log-probability that each piece is one whole digit."""

@@ -86,7 +86,7 @@ def find_digits(source: str | os.PathLike | bytes | Image.Image, name: str = "im
     """The digits in an image (path, bytes or PIL image), in reading order. Raises DataError for a file
     that cannot be read, BlankImage for one with no ink."""
     page = _work_ink(source, name)
-    cut = None if judge is None else (lambda own, height: cutting.cut(own, height, judge))
+    cut = None if judge is None else (lambda own, height, group: cutting.cut(own, height, judge))
     lines, labels = digit_groups(page.ink, cut)
 
     def box(group: _Group) -> tuple[int, int, int, int]:
@@ -122,7 +122,7 @@ def weighed_pieces(source: str | os.PathLike | bytes | Image.Image,
                 weighed.append((tuple(float(v * page.scale) for v in box), piece))
         return [(0, 0, own)]
 
-    digit_groups(page.ink, record, with_group=True)
+    digit_groups(page.ink, record)
     return weighed
 
 
@@ -184,11 +184,10 @@ def _ink_of(ink: np.ndarray, labels: np.ndarray, group: _Group) -> np.ndarray:
     return np.where(mine, ink[box], 0).astype(np.float32)
 
 
-def digit_groups(ink: np.ndarray, cut: Callable | None = None,
-                 with_group: bool = False) -> tuple[list[list[_Group]], np.ndarray]:
+def digit_groups(ink: np.ndarray, cut: Callable | None = None) -> tuple[list[list[_Group]], np.ndarray]:
     """(H, W) ink in [0, 1] -> (its digits as groups of parts, line by line, each line left to right;
-    the parts' labels, page.components'). A group wider than a digit is cut by `cut(own ink, line's
-    digit height)` (cutting.cut's pieces; `cut(own, height, group)` with_group); not cut when None."""
+    the parts' labels, page.components'). A group wider than a digit is cut by `cut(its own ink, the
+    line's digit height, the group)` into cutting.cut's pieces; not cut when `cut` is None."""
     labels = _labels(ink)
     parts = _parts(ink, labels)
     if not parts:
@@ -204,7 +203,7 @@ def digit_groups(ink: np.ndarray, cut: Callable | None = None,
             wide = cut is not None and group.width > CUT_FROM * height and group.height >= MIN_CUT_HEIGHT
             if wide:
                 own = _ink_of(ink, labels, group)
-                pieces += _pieces(group, cut(own, height, group) if with_group else cut(own, height))
+                pieces += _pieces(group, cut(own, height, group))
             else:
                 pieces.append(group)
         lines.append(pieces)
@@ -275,9 +274,6 @@ def _joined(line: list[_Group]) -> list[_Group]:
 
 
 def _pieces(group: _Group, pieces: list[tuple[int, int, np.ndarray]]) -> list[_Group]:
-    """The group as cut (cutting.cut's pieces: column, row and ink, within the group's box); the group
-    itself when it was left whole."""
-    if len(pieces) == 1 and pieces[0][2].shape == (group.height, group.width):
-        return [group]
+    """The group as cut (cutting.cut's pieces: column, row and ink, within the group's box)."""
     return [_Group(group.labels, group.x0 + x, group.y0 + y, group.x0 + x + piece.shape[1],
                    group.y0 + y + piece.shape[0], float(piece.sum()), ink=piece) for x, y, piece in pieces]
