@@ -7,16 +7,6 @@ const METHODS = {
   simple_net: ["Simple net", "two linear layers with a ReLU between"],
   cnn: ["CNN", "a small ResNet: convolutions and batch norm"],
 };
-// Sizes are shares of the pad's height, so a drawing is the same on any screen.
-const ASPECT = 2.5;        // the pad's width over its height (style.css's aspect-ratio): room for a number
-const PEN = { share: 0.12, min: 0.025, max: 0.075 }; // pen width: 12% of a digit's size (MNIST's strokes), within these
-const WIDE = 1.5;          // a drawing wider than this many times its height holds several digits: each is its height
-const DOT = 0.06;          // a drawing smaller than this both ways is a dot, not a digit
-const SEND_HEIGHT = 128;   // px: the drawing is sent with the height the server cleans a digit at (images.WORK_SIDE)
-// Only the columns around the ink are sent, MARGIN pad heights either side of it: the server scales a
-// picture by its longer side, and one digit sent on the whole wide pad reached it at 40% of its size,
-// thin and blurred (a plain 7 declined as not a digit: the gate's 0.46 for a digit, 0.96 when cropped).
-const MARGIN = 0.15;
 const PHOTO_SIDE = 512;    // px: a photo's longer side is scaled to this in the browser before it is sent
 const LIVE_EVERY_MS = 120; // while the pen moves, ask at most this often (8 answers a second)
 const READY = "Draw a digit or a number on the black pad.";
@@ -27,8 +17,7 @@ const ctx = pad.getContext("2d");
 const statusLine = document.getElementById("status");
 const timing = document.getElementById("timing");
 const cards = new Map(); // method -> its card element
-const sendCanvas = document.createElement("canvas"); // the drawing again: SEND_HEIGHT high, cut to its ink's columns
-sendCanvas.height = SEND_HEIGHT;
+const sendCanvas = document.createElement("canvas"); // the drawing again: DigitPad.SEND_HEIGHT high, cut to its ink's columns
 
 let strokes = [];          // each a list of [x, y] points, in shares of the pad's height
 let drawing = false;       // is the pen down on the pad?
@@ -40,51 +29,9 @@ function say(text, isError = false) {
   statusLine.classList.toggle("error", isError);
 }
 
-// ---- the drawing: kept as strokes, painted at whatever resolution is asked for ----
-function span() { // [width, height] of the drawing, in pad heights
-  const points = strokes.flat();
-  if (!points.length) return [0, 0];
-  const xs = points.map((p) => p[0]), ys = points.map((p) => p[1]);
-  return [Math.max(...xs) - Math.min(...xs), Math.max(...ys) - Math.min(...ys)];
-}
-
-function extent() {
-  return Math.max(...span());
-}
-
-function digitSize() { // one digit: its larger side, as always; a number: its height, each digit's
-  const [w, h] = span();
-  return w > WIDE * h ? h : Math.max(w, h);
-}
-
-function penWidth() { // in pad heights
-  return Math.min(PEN.max, Math.max(PEN.min, PEN.share * digitSize()));
-}
-
-// `height` px is the pad's height: the drawing keeps its shape on any canvas; `left` (pad heights) is
-// the drawing's column at the canvas's left edge.
-function paint(context, width, height, left = 0) {
-  context.fillStyle = "#000";
-  context.fillRect(0, 0, width, height);
-  context.strokeStyle = "#fff";
-  context.lineWidth = height * penWidth();
-  context.lineCap = "round";
-  context.lineJoin = "round";
-  for (const stroke of strokes) {
-    context.beginPath();
-    context.moveTo((stroke[0][0] - left) * height, stroke[0][1] * height);
-    for (const [x, y] of stroke.length > 1 ? stroke.slice(1) : stroke) context.lineTo((x - left) * height, y * height);
-    context.stroke();
-  }
-}
-
-function inkColumns() { // [from, to] in pad heights: the ink's columns, MARGIN either side, within the pad
-  const xs = strokes.flat().map((p) => p[0]), reach = penWidth() / 2 + MARGIN;
-  return [Math.max(0, Math.min(...xs) - reach), Math.min(ASPECT, Math.max(...xs) + reach)];
-}
-
+// ---- the drawing: kept as strokes (pad.js paints them) ----
 function repaint() {
-  paint(ctx, pad.width, pad.height);
+  DigitPad.paint(ctx, strokes, pad.width, pad.height);
 }
 
 // The canvas holds as many pixels as the screen shows (3 per CSS pixel on many phones): sharp strokes.
@@ -221,18 +168,15 @@ function abort() {
 function ask(final) {
   if (!strokes.length) return;
   lastAsked = performance.now();
-  if (extent() < DOT) { // a tap: no digit to read; the server would guess one anyway
+  if (DigitPad.extent(strokes) < DigitPad.DOT) { // a tap: no digit to read; the server would guess one anyway
     abort();
     noDigit("That is a dot, not a digit: draw a whole digit.");
     return;
   }
-  const [from, to] = inkColumns();
-  const width = Math.max(1, Math.round((to - from) * SEND_HEIGHT));
-  if (sendCanvas.width !== width) sendCanvas.width = width;
-  const context = sendCanvas.getContext("2d", { willReadFrequently: true });
-  paint(context, width, SEND_HEIGHT, from);
+  const [context, width, from] = DigitPad.cut(sendCanvas, strokes);
+  const SEND_HEIGHT = DigitPad.SEND_HEIGHT;
   // The boxes come back in the cut's pixels: placed on the whole pad, SEND_HEIGHT px to its height.
-  const shown = { boxes: document.getElementById("boxes"), left: from * SEND_HEIGHT, width: ASPECT * SEND_HEIGHT, height: SEND_HEIGHT };
+  const shown = { boxes: document.getElementById("boxes"), left: from * SEND_HEIGHT, width: DigitPad.ASPECT * SEND_HEIGHT, height: SEND_HEIGHT };
   send(canvasPng(context, width, SEND_HEIGHT), "your drawing", final, shown);
 }
 
