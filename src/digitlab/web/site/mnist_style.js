@@ -30,17 +30,38 @@ const MnistStyle = (() => {
     return Math.abs(x % 1) === 0.5 && r % 2 !== 0 ? r - 1 : r;
   }
 
-  // numpy's percentile (linear between the two nearest ranks) of an array of numbers, or of
-  // `sorted(values)` (taken once for several).
-  const sorted = (values) => Float32Array.from(values).sort(); // exact: every value is a float32
-
-  function percentile(values, q, ready = false) {
-    const s = ready ? values : sorted(values);
-    const at = (q / 100) * (s.length - 1), lo = Math.floor(at), hi = Math.min(lo + 1, s.length - 1);
-    return s[lo] + (s[hi] - s[lo]) * (at - lo);
+  // numpy's percentile (linear between the two nearest ranks) of an array of numbers: the two ranks
+  // found by selection (Hoare's), not a sort, on a copy.
+  function percentile(values, q) {
+    const a = Float64Array.from(values), at = (q / 100) * (a.length - 1), lo = Math.floor(at);
+    const low = select(a, lo), high = lo + 1 < a.length ? least(a, lo + 1) : low;
+    return low + (high - low) * (at - lo);
   }
 
-  const median = (values, ready = false) => percentile(values, 50, ready);
+  function select(a, k) { // the k-th smallest of a (0-based); leaves a[k] there, smaller before, larger after
+    let left = 0, right = a.length - 1;
+    while (left < right) {
+      const pivot = a[(left + right) >> 1];
+      let i = left, j = right;
+      while (i <= j) {
+        while (a[i] < pivot) i++;
+        while (a[j] > pivot) j--;
+        if (i <= j) { const t = a[i]; a[i] = a[j]; a[j] = t; i++; j--; }
+      }
+      if (k <= j) right = j;
+      else if (k >= i) left = i;
+      else break;
+    }
+    return a[k];
+  }
+
+  function least(a, from) { // the smallest of a[from:]
+    let m = Infinity;
+    for (let i = from; i < a.length; i++) if (a[i] < m) m = a[i];
+    return m;
+  }
+
+  const median = (values) => percentile(values, 50);
 
   // page._rim: the pixels along the four edges, `depth` deep (corners twice, as numpy concatenates them).
   function rim(img, depth = Math.max(1, Math.floor(Math.min(img.w, img.h) / 32))) {
@@ -67,14 +88,15 @@ const MnistStyle = (() => {
     const fw = Math.floor((16777216 - (whole * 2 + 1) * ww) / 2);
     let out = Uint8Array.from(img.v);
     const pass = (data, w, h) => { // one box blur along rows of a (h, w) byte image
-      const next = new Uint8Array(w * h), at = (x) => Math.min(Math.max(x, 0), w - 1);
+      const next = new Uint8Array(w * h), last = w - 1;
       for (let y = 0; y < h; y++) {
         const row = y * w;
         for (let x = 0; x < w; x++) {
           let acc = 0;
-          for (let k = -whole; k <= whole; k++) acc += data[row + at(x + k)];
-          const bulk = acc * ww + (data[row + at(x - whole - 1)] + data[row + at(x + whole + 1)]) * fw;
-          next[row + x] = Math.floor((bulk + 8388608) / 16777216);
+          for (let k = x - whole; k <= x + whole; k++) acc += data[row + (k < 0 ? 0 : k > last ? last : k)];
+          const left = x - whole - 1, right = x + whole + 1;
+          const far = data[row + (left < 0 ? 0 : left)] + data[row + (right > last ? last : right)];
+          next[row + x] = Math.floor((acc * ww + far * fw + 8388608) / 16777216);
         }
       }
       return next;
@@ -230,12 +252,11 @@ const MnistStyle = (() => {
     const { w, h } = clean;
     const paper = sweep(sweep(clean, window), window, true);
     const flat = clean.v.map((x, i) => x - paper.v[i]);
-    const order = sorted(flat);
-    let contrast = percentile(order, S.INK_PERCENTILE, true);
+    let contrast = percentile(flat, S.INK_PERCENTILE);
     const split = otsu(flat);
     const edge = rim(image(w, h, flat)), middle = median(edge);
     const grain = 1.4826 * median(edge.map((x) => Math.abs(x - middle)));
-    if (contrast < S.MIN_CONTRAST || contrast - median(order, true) < S.GRAIN_RATIO * grain) return { ink: image(w, h), parts: 0 };
+    if (contrast < S.MIN_CONTRAST || contrast - median(flat) < S.GRAIN_RATIO * grain) return { ink: image(w, h), parts: 0 };
     const floor = Math.max(split / 2, contrast * 0.125, S.NOISE_SIGMAS * grain);
     const mask = flat.map((x) => (x > floor ? 1 : 0));
     const { keep, parts } = withoutBorderBlobs(mask, flat, w, h, speck);

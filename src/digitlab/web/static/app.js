@@ -1,12 +1,6 @@
 // The drawing pad and the four answers, each a digit or a number. Plain JavaScript, nothing fetched from elsewhere.
 "use strict";
 
-const METHODS = {
-  pixel: ["Pixel similarity", "distance to each digit's nearest ideal image: averages of alike training digits"],
-  linear: ["Linear model", "one weight per pixel per digit, trained by SGD"],
-  simple_net: ["Simple net", "two linear layers with a ReLU between"],
-  cnn: ["CNN", "a small ResNet: convolutions and batch norm"],
-};
 const PHOTO_SIDE = 512;    // px: a photo's longer side is scaled to this in the browser before it is sent
 const LIVE_EVERY_MS = 120; // while the pen moves, ask at most this often (8 answers a second)
 const READY = "Draw a digit or a number on the black pad.";
