@@ -5,6 +5,7 @@ these with the mouse (or paint them with pad.js) on both pages."""
 from __future__ import annotations
 
 import math
+import time
 
 import numpy as np
 
@@ -36,3 +37,42 @@ def digit_strokes(digit: int, seed: int) -> list[list[tuple[float, float]]]:
 def fifty() -> list[tuple[int, list[list[tuple[float, float]]]]]:
     """Fifty drawings, five of each digit: (digit, strokes)."""
     return [(k % 10, digit_strokes(k % 10, k // 10)) for k in range(50)]
+
+
+def draw(page, strokes, selector: str = "#pad") -> None:
+    """Draw `strokes` (shares of the pad's width and height) with the mouse, one stroke at a time."""
+    box = page.locator(selector).bounding_box()
+    for stroke in strokes:
+        at = [(box["x"] + x * box["width"], box["y"] + y * box["height"]) for x, y in stroke]
+        page.mouse.move(*at[0])
+        page.mouse.down()
+        for point in at[1:]:
+            page.mouse.move(*point)
+        page.mouse.up()
+
+
+def wait_for(page, condition: str, seconds: float = 60) -> None:
+    """Poll `condition` (a JavaScript expression) until it holds: the static page's Content-Security-
+    Policy allows no eval, which Playwright's wait_for_function needs."""
+    deadline = time.monotonic() + seconds
+    while not page.evaluate(f"() => Boolean({condition})"):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"waited {seconds} s for {condition}")
+        time.sleep(0.05)
+
+
+class OffSite:
+    """Every request a page makes to anywhere but `allowed` (URL beginnings) is stopped and recorded."""
+
+    def __init__(self, page, *allowed: str):
+        self.allowed = ("file://", "blob:", "data:", *allowed)
+        self.requests: list[str] = []
+        page.route("**/*", self._route)
+
+    def _route(self, route) -> None:
+        url = route.request.url
+        if url.startswith(self.allowed):
+            route.continue_()
+        else:
+            self.requests.append(url)
+            route.abort()

@@ -19,7 +19,7 @@ let drawn = 0;       // counts changes to the drawing: an answer for an older on
 let queue = Promise.resolve(); // one reading at a time: a session runs one input at a time
 
 // What the page measured and answered last, for a person (and the tests) to read.
-window.digitlab = { ready: false, penUpMs: [], answer: null };
+window.digitlab = { ready: false, penUpMs: [], answer: null, seen: null };
 
 function say(text, isError = false) {
   statusLine.textContent = text; // the page's one live region: one sentence at a time
@@ -168,6 +168,7 @@ function reset(note = "") {
 // threshold, trust/decline.py) it says so beside it.
 function show(digit, said) {
   drawSeen(digit);
+  window.digitlab.seen = Array.from(digit);
   window.digitlab.answer = {};
   models.forEach(({ method, classes, unsure, card }, k) => {
     const p = said[k], best = p.indexOf(Math.max(...p));
