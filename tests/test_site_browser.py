@@ -20,6 +20,7 @@ import pytest
 import torch
 
 from digitlab import service
+from digitlab.classifiers import METHODS
 from digitlab.web import models as web_models
 from digitlab.web.site import export_site
 
@@ -83,10 +84,9 @@ def opened(browser, url: str, *allowed: str):
 def answer_drawing(page, strokes) -> dict:
     """Draw `strokes`, wait for the pen-up answer; {method: {label, probabilities}}, and "seen" (28 x 28)."""
     page.click("#clear")
-    before = page.evaluate("() => window.digitlab.penUpMs.length")
     draw(page, strokes)
-    wait_for(page, f"window.digitlab.penUpMs.length > {before}", 30)
-    return page.evaluate("() => ({ ...window.digitlab.answer, seen: window.digitlab.seen })")
+    wait_for(page, "window.digitlab.settled()", 30)
+    return page.evaluate("() => ({ ...window.digitlab.answer, seen: window.digitlab.seen, ms: window.digitlab.penUpMs.at(-1) })")
 
 
 @pytest.fixture(scope="module")
@@ -109,7 +109,7 @@ def test_the_page_answers_from_file_with_nothing_from_elsewhere(browser, page_di
     page, guard = opened(browser, (page_dir / "index.html").as_uri())
     for digit in (0, 4, 7):  # drawings every method reads right (a flagged 1 can pass for a 7)
         answer = answer_drawing(page, digit_strokes(digit, 0))
-        assert answer["cnn"]["label"] == digit, (digit, {m: a["label"] for m, a in answer.items() if m != "seen"})
+        assert answer["cnn"]["label"] == digit, (digit, {m: answer[m]["label"] for m in METHODS})
         agrees_with_python(answer, shipped)
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "site-file.png"), full_page=True)
@@ -155,15 +155,15 @@ def test_fifty_drawn_digits_agree_with_serve(browser, page_dir, tmp_path):
         served.goto(f"http://127.0.0.1:{server.port}/")
         sync_api.expect(served.locator(".card")).to_have_count(4)
         static, guard = opened(browser, (page_dir / "index.html").as_uri())
-        agree, rows = 0, []
+        agree, rows, times = 0, [], []  # times: ms from each drawing's last pen-up to its answers
         for digit, strokes in fifty():
             mine = answer_drawing(static, strokes)
+            times.append(mine.pop("ms"))
             theirs = serve_answer(served, strokes)
             same = theirs is not None and all(mine[m]["label"] == theirs[m] for m in theirs)
             agree += same
-            rows.append(f"{digit} static {[mine[m]['label'] for m in sorted(theirs or mine) if m != 'seen']} "
-                        f"serve {theirs and [theirs[m] for m in sorted(theirs)]}")
-        times = static.evaluate("() => window.digitlab.penUpMs")
+            rows.append(f"drawn {digit}: static {[mine[m]['label'] for m in METHODS]}, "
+                        f"serve {theirs and [theirs[m] for m in METHODS]} ({', '.join(METHODS)})")
         assert guard.requests == []
     ARTIFACTS.mkdir(exist_ok=True)
     (ARTIFACTS / "site-agreement.txt").write_text(

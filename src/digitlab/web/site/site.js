@@ -17,9 +17,11 @@ let strokes = [];    // each a list of [x, y] points, in shares of the pad's hei
 let drawing = false; // is the pen down on the pad?
 let drawn = 0;       // counts changes to the drawing: an answer for an older one is not shown
 let queue = Promise.resolve(); // one reading at a time: a session runs one input at a time
+let answered = 0;    // the value of `drawn` the cards answer (or say "no digit" for)
 
 // What the page measured and answered last, for a person (and the tests) to read.
-window.digitlab = { ready: false, penUpMs: [], answer: null, seen: null };
+// `penUpMs`: each pen-up's time to its answer; `settled`: whether the drawing as it stands is answered.
+window.digitlab = { ready: false, penUpMs: [], answer: null, seen: null, settled: () => answered === drawn };
 
 function say(text, isError = false) {
   statusLine.textContent = text; // the page's one live region: one sentence at a time
@@ -111,6 +113,7 @@ async function answer(which, upAt) {
   if (!window.digitlab.ready || which !== drawn) return; // a newer stroke has begun: its own pen-up answers
   const digit = digitOf(strokes);
   if (!digit) {
+    answered = which;
     reset("no digit");
     say(DigitPad.extent(strokes) < DigitPad.DOT ? "That is a dot, not a digit: draw a whole digit." : "No digit found: draw a digit.");
     return;
@@ -118,6 +121,7 @@ async function answer(which, upAt) {
   const said = await probabilities(digit);
   if (which !== drawn) return;
   show(digit, said);
+  answered = which;
   const ms = performance.now() - upAt;
   window.digitlab.penUpMs.push(ms);
   timing.textContent = `Answered in ${Math.round(ms)} ms, here in your browser.`;
