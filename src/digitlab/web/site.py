@@ -28,7 +28,7 @@ VENDOR = WEB / "vendor" / "onnxruntime-web"  # tools/vendor_ort.py writes it
 MARK = "digitlab-site.json"  # written last into every export: a folder holding it may be replaced
 # The page's own files, copied as they are: the server page's look and pad, the port of to_mnist, the page.
 COPIED = {"style.css": WEB / "static" / "style.css", "favicon.svg": WEB / "static" / "favicon.svg",
-          "methods.js": WEB / "static" / "methods.js", "pad.js": WEB / "static" / "pad.js",
+          "methods.js": WEB / "static" / "methods.js", "pad.js": WEB / "static" / "pad.js", "cards.js": WEB / "static" / "cards.js",
           "mnist_style.js": WEB / "site" / "mnist_style.js", "site.js": WEB / "site" / "site.js",
           "index.html": WEB / "site" / "index.html"}
 RUNTIME = "ort.wasm.min.js"  # ONNX Runtime Web's API as a classic script, written out as it came

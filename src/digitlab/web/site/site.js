@@ -41,26 +41,16 @@ function repaint() {
   document.getElementById("hint").hidden = strokes.length > 0;
 }
 
-function fitPad() { // as many canvas pixels as the screen shows
-  const box = pad.getBoundingClientRect(), scale = window.devicePixelRatio || 1;
-  const width = Math.round(box.width * scale), height = Math.round(box.height * scale);
-  if (width > 0 && height > 0 && (pad.width !== width || pad.height !== height)) {
-    pad.width = width;
-    pad.height = height;
-  }
+function fitPad() {
+  DigitPad.fit(pad);
   repaint();
-}
-
-function point(event) {
-  const box = pad.getBoundingClientRect();
-  return [(event.clientX - box.left) / box.height, (event.clientY - box.top) / box.height];
 }
 
 pad.addEventListener("pointerdown", (event) => {
   event.preventDefault();
   pad.setPointerCapture(event.pointerId);
   drawn += 1;
-  strokes.push([point(event)]);
+  strokes.push(DigitPad.points(pad, event).slice(-1));
   drawing = true;
   say("");
   repaint();
@@ -68,8 +58,7 @@ pad.addEventListener("pointerdown", (event) => {
 
 pad.addEventListener("pointermove", (event) => {
   if (!drawing) return;
-  const events = event.getCoalescedEvents ? event.getCoalescedEvents() : [];
-  for (const e of events.length ? events : [event]) strokes[strokes.length - 1].push(point(e));
+  strokes[strokes.length - 1].push(...DigitPad.points(pad, event));
   repaint();
 });
 
@@ -128,44 +117,11 @@ async function answer(which, upAt) {
   say(`Your drawing: ${models.map((m) => `${window.digitlab.answer[m.method].label} (${METHODS[m.method][0]})`).join(", ")}.`);
 }
 
-// ---- the answers ----
-function percent(p) {
-  return `${(100 * p).toFixed(p >= 0.995 || p < 0.005 ? 0 : 1)}%`;
-}
-
-function makeCard(model) {
-  const card = document.getElementById("card").content.firstElementChild.cloneNode(true);
-  const [name, about] = METHODS[model.method] || [model.method, ""];
-  card.querySelector(".name").textContent = name;
-  card.querySelector(".about").textContent = about;
-  card.dataset.method = model.method;
-  for (const digit of model.classes) {
-    const row = document.createElement("li");
-    for (const part of ["digit", "track", "pct"]) row.append(Object.assign(document.createElement("span"), { className: part }));
-    row.querySelector(".track").append(Object.assign(document.createElement("span"), { className: "fill" }));
-    row.querySelector(".digit").textContent = digit;
-    card.querySelector(".bars").append(row);
-  }
-  const facts = [`${model.classes.length} digits`];
-  if (model.method !== "pixel") facts.push(`${model.epochs} epoch${model.epochs === 1 ? "" : "s"}`);
-  if (model.accuracy != null) facts.push(`${percent(model.accuracy)} right on ${model.accuracy_on || "its test digits"}`);
-  card.querySelector(".meta").textContent = facts.join(" · ");
-  return card;
-}
-
+// ---- the answers (cards.js draws the cards) ----
 function reset(note = "") {
   drawSeen(null);
   window.digitlab.answer = null;
-  for (const { card } of models) {
-    card.classList.add("waiting");
-    card.querySelector(".label").textContent = "–";
-    card.querySelector(".confidence").textContent = note;
-    for (const row of card.querySelectorAll(".bars li")) {
-      row.classList.remove("best");
-      row.querySelector(".fill").style.width = "0";
-      row.querySelector(".pct").textContent = "";
-    }
-  }
+  for (const { card } of models) Cards.clear(card, note);
 }
 
 // Each model's answer is its likeliest digit; under its method's `unsure` probability (the server's
@@ -179,12 +135,8 @@ function show(digit, said) {
     window.digitlab.answer[method] = { label: classes[best], probabilities: p };
     card.classList.remove("waiting");
     card.querySelector(".label").textContent = classes[best];
-    card.querySelector(".confidence").textContent = `${percent(p[best])} sure${p[best] < unsure ? " (unsure)" : ""}`;
-    card.querySelectorAll(".bars li").forEach((row, i) => {
-      row.classList.toggle("best", i === best);
-      row.querySelector(".fill").style.width = `${(100 * p[i]).toFixed(1)}%`;
-      row.querySelector(".pct").textContent = percent(p[i]);
-    });
+    card.querySelector(".confidence").textContent = `${Cards.percent(p[best])} sure${p[best] < unsure ? " (unsure)" : ""}`;
+    Cards.bars(card, p, best);
   });
 }
 
@@ -210,7 +162,7 @@ async function start() {
     const holder = document.getElementById("cards");
     for (const model of DIGITLAB_MODELS) {
       const session = await ort.InferenceSession.create(bytes(model.onnx), { executionProviders: ["wasm"] });
-      const card = makeCard(model);
+      const card = Cards.make(model);
       holder.append(card);
       models.push({ ...model, session, card });
     }

@@ -28,24 +28,13 @@ function repaint() {
   DigitPad.paint(ctx, strokes, pad.width, pad.height);
 }
 
-// The canvas holds as many pixels as the screen shows (3 per CSS pixel on many phones): sharp strokes.
 function fitPad() {
-  const box = pad.getBoundingClientRect(), scale = window.devicePixelRatio || 1;
-  const width = Math.round(box.width * scale), height = Math.round(box.height * scale);
-  if (width > 0 && height > 0 && (pad.width !== width || pad.height !== height)) {
-    pad.width = width;
-    pad.height = height;
-  }
+  DigitPad.fit(pad);
   repaint();
 }
 
 function setDrawn() {
   document.getElementById("hint").hidden = strokes.length > 0;
-}
-
-function point(event) {
-  const box = pad.getBoundingClientRect();
-  return [(event.clientX - box.left) / box.height, (event.clientY - box.top) / box.height];
 }
 
 pad.addEventListener("pointerdown", (event) => {
@@ -54,7 +43,7 @@ pad.addEventListener("pointerdown", (event) => {
   if (!strokes.length) showPhoto(null); // a new drawing replaces an uploaded photo
   abort(); // an answer still on its way is for the drawing before this stroke: neither shown nor said
   say(""); // nor the last sentence, which told of it; the next comes as the pen lifts
-  strokes.push([point(event)]);
+  strokes.push(DigitPad.points(pad, event).slice(-1));
   drawing = true;
   setDrawn();
   repaint();
@@ -62,8 +51,7 @@ pad.addEventListener("pointerdown", (event) => {
 
 pad.addEventListener("pointermove", (event) => {
   if (!drawing) return;
-  const events = event.getCoalescedEvents ? event.getCoalescedEvents() : [];
-  for (const e of events.length ? events : [event]) strokes[strokes.length - 1].push(point(e));
+  strokes[strokes.length - 1].push(...DigitPad.points(pad, event));
   repaint();
   // Live: one question at a time. An aborted one still costs the server its split, and splitting a
   // half-drawn digit can be slow (a 7's bar alone: 2 s, its cuts judged one by one), so questions asked
@@ -265,28 +253,11 @@ function showPhoto(file) {
   }
 }
 
-// ---- the answers ----
-function percent(p) {
-  return `${(100 * p).toFixed(p >= 0.995 || p < 0.005 ? 0 : 1)}%`;
-}
+// ---- the answers (cards.js draws the cards) ----
+const percent = Cards.percent;
 
 function makeCard(model) {
-  const card = document.getElementById("card").content.firstElementChild.cloneNode(true);
-  const [name, about] = METHODS[model.method] || [model.method, ""];
-  card.querySelector(".name").textContent = name;
-  card.querySelector(".about").textContent = about;
-  card.dataset.method = model.method;
-  const bars = card.querySelector(".bars");
-  for (const digit of model.classes) {
-    const row = document.createElement("li");
-    row.innerHTML = '<span class="digit"></span><span class="track"><span class="fill"></span></span><span class="pct"></span>';
-    row.querySelector(".digit").textContent = digit;
-    bars.append(row);
-  }
-  const facts = [`${model.classes.length} digits`];
-  if (model.method !== "pixel") facts.push(`${model.epochs} epoch${model.epochs === 1 ? "" : "s"}`); // averages: nothing to train
-  if (model.accuracy != null) facts.push(`${percent(model.accuracy)} right on ${model.accuracy_on || "its test digits"}`);
-  card.querySelector(".meta").textContent = facts.join(" · ");
+  const card = Cards.make(model);
   card.querySelector(".why").addEventListener("click", () => why(card));
   nameWhy(card, null);
   return card;
@@ -303,15 +274,8 @@ function reset(note = "") {
   for (const card of cards.values()) {
     hideWhy(card, true);
     nameWhy(card, null);
-    card.classList.add("waiting");
     card.classList.remove("declined", "number");
-    card.querySelector(".label").textContent = "–";
-    card.querySelector(".confidence").textContent = note;
-    for (const row of card.querySelectorAll(".bars li")) {
-      row.classList.remove("best");
-      row.querySelector(".fill").style.width = "0";
-      row.querySelector(".pct").textContent = "";
-    }
+    Cards.clear(card, note);
   }
 }
 
@@ -349,12 +313,7 @@ function show(answer) {
     card.querySelector(".confidence").textContent = declined ? "declined"
       : several ? `${answer.digits.length} digits` : `${percent(prediction.probabilities[best])} sure`;
     if (prediction.note) card.querySelector(".meta").textContent = prediction.note;
-    card.querySelectorAll(".bars li").forEach((row, i) => {
-      const p = several ? 0 : prediction.probabilities[i];
-      row.classList.toggle("best", i === best);
-      row.querySelector(".fill").style.width = `${(100 * p).toFixed(1)}%`;
-      row.querySelector(".pct").textContent = several ? "" : percent(p);
-    });
+    Cards.bars(card, several ? null : prediction.probabilities, best);
   }
 }
 

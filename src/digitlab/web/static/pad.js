@@ -70,5 +70,22 @@ const DigitPad = (() => {
     return [context, width, from];
   }
 
-  return { ASPECT, DOT, SEND_HEIGHT, extent, paint, cut };
+  // The pad's canvas holds as many pixels as the screen shows (3 per CSS pixel on many phones): sharp strokes.
+  function fit(canvas) {
+    const box = canvas.getBoundingClientRect(), scale = window.devicePixelRatio || 1;
+    const width = Math.round(box.width * scale), height = Math.round(box.height * scale);
+    if (width > 0 && height > 0 && (canvas.width !== width || canvas.height !== height)) {
+      canvas.width = width;
+      canvas.height = height;
+    }
+  }
+
+  // Where a pointer event (and the moves the browser coalesced into it) touched the pad, in pad heights.
+  function points(canvas, event) {
+    const box = canvas.getBoundingClientRect();
+    const events = event.getCoalescedEvents ? event.getCoalescedEvents() : [];
+    return (events.length ? events : [event]).map((e) => [(e.clientX - box.left) / box.height, (e.clientY - box.top) / box.height]);
+  }
+
+  return { ASPECT, DOT, SEND_HEIGHT, extent, paint, cut, fit, points };
 })();
