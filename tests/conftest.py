@@ -57,3 +57,23 @@ def mnist_test():
     from digitlab.data import datasets
 
     return datasets.load("mnist", "test")
+
+
+@pytest.fixture(scope="session")
+def linear_models(tmp_path_factory) -> Path:
+    """A folder of saved models holding the shipped linear model alone."""
+    from digitlab import pretrained
+
+    models = tmp_path_factory.mktemp("models")
+    shutil.copytree(pretrained.path("linear"), models / "linear-0-9")
+    return models
+
+
+@pytest.fixture(scope="session")
+def linear_page(tmp_path_factory, linear_models) -> Path:
+    """`digitlab export-site --models` of the shipped linear model alone, once a session: exporting a
+    model to ONNX takes torch.export 8-20 s, the four shipped ones about a minute (tests/test_site*.py)."""
+    pytest.importorskip("onnx", reason="export-site needs onnx (pip install 'digitlab[onnx]')")
+    from digitlab.web.site import export_site
+
+    return export_site(tmp_path_factory.mktemp("site") / "page", linear_models)

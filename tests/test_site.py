@@ -29,19 +29,9 @@ def constant(path: Path, name: str):
     return json.loads(text[start:text.rindex(";")])
 
 
-@pytest.fixture(scope="module")
-def linear_only(tmp_path_factory) -> Path:
-    """A folder of saved models holding the shipped linear model alone: quick to export."""
-    folder = tmp_path_factory.mktemp("models")
-    shutil.copytree(pretrained.path("linear"), folder / "linear-0-9")
-    return folder
-
-
-@pytest.fixture(scope="module")
-def exported(tmp_path_factory, linear_only) -> Path:
-    out = tmp_path_factory.mktemp("site") / "page"
-    site.export_site(out, linear_only)
-    return out
+@pytest.fixture
+def exported(linear_page) -> Path:
+    return linear_page  # conftest.py: the shipped linear model's page, exported once a session
 
 
 def test_the_page_holds_what_it_loads_and_nothing_from_elsewhere(exported):
@@ -82,13 +72,17 @@ def test_the_vendored_files_are_what_the_notice_names():
         assert hashlib.sha256(lzma.decompress((site.VENDOR / f"{name}.xz").read_bytes())).hexdigest() == digest, name
 
 
-def test_an_earlier_export_is_replaced_whole(tmp_path, linear_only):
+def test_an_earlier_export_is_replaced_whole(tmp_path, exported, linear_models, monkeypatch):
     out = tmp_path / "page"
-    site.export_site(out, linear_only)
+    shutil.copytree(exported, out)
     (out / "stale.txt").write_text("from before")
-    site.export_site(out, linear_only)
+    # The models as the first export described them: what is tested here is the folder, not the export.
+    described = {m["method"]: m for m in constant(exported / "models.js", "DIGITLAB_MODELS")}
+    monkeypatch.setattr(site, "_describe", lambda served, work: described[served.method])
+    site.export_site(out, linear_models)
     assert not (out / "stale.txt").exists() and (out / "index.html").is_file()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["page"]  # nothing left beside it
+    assert constant(out / "models.js", "DIGITLAB_MODELS") == list(described.values())
     mark = json.loads((out / site.MARK).read_text())
     assert sorted(mark["files"]) == sorted(str(p.relative_to(out)) for p in out.rglob("*") if p.is_file() and p.name != site.MARK)
 
