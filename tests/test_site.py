@@ -115,3 +115,13 @@ def test_the_shipped_models_are_the_default_without_their_helper_networks():
     chosen = site._models(None)
     assert list(chosen) == list(METHODS)
     assert {served.folder for served in chosen.values()} == {pretrained.path(m) for m in METHODS}
+
+
+def test_an_export_that_fails_leaves_nothing_behind(tmp_path, linear_models, monkeypatch):
+    def fails(served, work):
+        raise site.DigitlabError(f"{served.folder}: cannot be exported")
+
+    monkeypatch.setattr(site, "_describe", fails)
+    with pytest.raises(site.DigitlabError, match="cannot be exported"):
+        site.export_site(tmp_path / "page", linear_models)
+    assert list(tmp_path.iterdir()) == []

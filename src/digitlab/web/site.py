@@ -15,6 +15,7 @@ import base64
 import json
 import lzma
 import os
+import re
 import shutil
 from pathlib import Path
 
@@ -50,9 +51,11 @@ def export_site(out: str | os.PathLike, models: str | os.PathLike | None = None)
         new.mkdir(parents=True)
         _write_page(new, chosen)
         swap.swap_in(new, out)
-    except OSError as err:
+    except BaseException as err:  # a failed export, a full disk, Ctrl-C: nothing half-built is left
         swap.remove(new)
-        raise cannot_write(out, err, "DIR") from err
+        if isinstance(err, OSError):
+            raise cannot_write(out, err, "DIR") from err
+        raise
     return out
 
 
@@ -108,7 +111,8 @@ def _script(path: Path, name: str, value: str) -> None:
 
 
 def _runtime_version() -> str:
-    return (VENDOR / "NOTICE").read_text().split(":")[0].removeprefix("ONNX Runtime Web ").strip()
+    """The vendored runtime's version, as NOTICE's first line names it ("ONNX Runtime Web 1.31.1: ...")."""
+    return re.match(r"ONNX Runtime Web (\S+):", (VENDOR / "NOTICE").read_text()).group(1)
 
 
 def _describe(served, work: Path) -> dict:
