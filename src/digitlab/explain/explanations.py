@@ -25,6 +25,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from digitlab.classifiers.cnn.network import ShiftAverage
 from digitlab.errors import DataError, ModelError, OutputError
 from digitlab.explain.attribution import integrated_gradients, occlusion
 
@@ -171,14 +172,17 @@ def warm_up(clf=None) -> None:
 
 def _cnn(clf, image) -> Explanation:
     seen = clf._images(image)[0]  # (28, 28); the cnn has no deskew option, so this is as_images
-    model = clf.model_.cpu().eval()  # with test-time shifts, the one batch ShiftAverage makes of them
+    model = clf.model_.cpu().eval()
+    # With test-time shifts, every image averaged over all of them (ShiftAverage.averaged): the maps
+    # need one smooth function, not the plain view for sure images and the shifts for the rest.
+    forward = model.averaged if isinstance(model, ShiftAverage) else model
     with torch.no_grad():
-        scores = model(seen.reshape(1, 1, 28, 28))[0]  # (C,)
+        scores = forward(seen.reshape(1, 1, 28, 28))[0]  # (C,)
     best, second = _top_two(scores)
-    attributions, change, steps = integrated_gradients(model, seen, best)
+    attributions, change, steps = integrated_gradients(forward, seen, best)
     return Explanation("cnn", *_labels(clf, best, second), scores.tolist(), seen, {
         "integrated_gradients": attributions,
-        "occlusion": occlusion(model, seen, best),
+        "occlusion": occlusion(forward, seen, best),
     }, {"baseline_score": scores[best].item() - change, "ig_steps": steps})
 
 
