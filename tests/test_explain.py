@@ -235,7 +235,7 @@ def test_every_map_has_words_and_the_scores_are_said_with_the_probabilities(ship
             assert re.fullmatch(r"[A-Z][^.!?]*\.", sentence), (method, key, each["caption"])  # one sentence
             assert str(e.label) in each["caption"], (method, key)
         best, second = e.classes.index(e.label), e.classes.index(e.runner_up)
-        lean = "how far this digit is" if method == "pixel" else "how strongly the model leans to each digit"
+        lean = "distance to each digit's nearest ideal" if method == "pixel" else "how strongly the model leans to each digit"
         assert said["scores"].lower().startswith(lean), method
         digits_ = 2 if method == "pixel" else 1
         assert f"{e.scores[best]:.{digits_}f} " in said["scores"] and f"{e.scores[second]:.{digits_}f} " in said["scores"]

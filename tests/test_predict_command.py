@@ -194,8 +194,8 @@ def test_explain_saves_pictures_and_json_carries_the_maps(model, capsys, tmp_pat
     assert picture.height > 224 + 100 and answers[0]["explanation"]["words"]["maps"]["evidence"]["caption"] \
         in picture.text["Description"]
     code, out, err = digitlab(capsys, "predict", model, inputs[0], "--explain", why)
-    assert code == 0 and "why: How far this digit is from each digit's nearest ideal" in out, out
-    assert re.search(r"\d\.\d\d from an ideal 7, .* \d+(\.\d)?% for 7,", out), out
+    assert code == 0 and "why: Distance to each digit's nearest ideal" in out, out
+    assert re.search(r"\d\.\d\d to an ideal 7, .* \d+(\.\d)?% for 7,", out), out
 
 
 def test_explain_with_the_shipped_cnn(capsys, tmp_path, mnist_test):

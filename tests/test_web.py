@@ -548,7 +548,7 @@ def test_explain_answers_why_for_each_models_card(client, served, method):
         assert each["blue"] and each["red"], key
     proba = served[method].clf.predict_proba(seen[None])[0]
     sure = words.percent(proba[why["classes"].index(why["label"])].item())
-    lean = "How far this digit is" if method == "pixel" else "How strongly the model leans to each digit"
+    lean = "Distance to each digit's nearest ideal" if method == "pixel" else "How strongly the model leans to each digit"
     assert said["scores"].startswith(lean) and f"{sure} for {why['label']}," in said["scores"], said["scores"]
 
 

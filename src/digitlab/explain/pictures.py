@@ -5,6 +5,7 @@ with its colour key, in one PNG (`captioned`, `save_pictures`). The words are wo
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import os
 import textwrap
@@ -175,6 +176,8 @@ def save_pictures(explanation: Explanation, folder: str | os.PathLike, stem: str
     pages = {"seen": png(captioned(grey(explanation.seen), seen, signed=False), seen)}
     for key in explanation.maps:
         said = words.for_map(explanation, key)
+        if key.startswith("unit_"):  # a picture on its own: it says what a unit is too
+            said = dataclasses.replace(said, caption=f"{said.caption} {words.UNITS}")
         pages[key] = png(captioned(picture(explanation, key), said), said)
     written = []
     for name, data in pages.items():

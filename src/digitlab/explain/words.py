@@ -57,9 +57,10 @@ CAPTIONS = {
     "occlusion": f"How much {{a}}'s score fell when each {OCCLUSION_WINDOW} × {OCCLUSION_WINDOW} patch of the"
                  " digit was blacked out: the reddest patches are the ones the model needed most.",
     "unit": "Unit {u} raised {a}'s score {rank} of the net's {hidden} hidden units for this digit (by"
-            " {share:.1f}); a unit adds up the ink on the pixels, each times its weight, and passes the total on"
-            " when it is above zero, and here are its {strongest} strongest weights over this digit.",
+            " {share:.1f}): here are its {strongest} strongest weights, over this digit in grey.",
 }
+UNITS = ("A hidden unit adds up the ink on every pixel, each times its own weight, and passes the total on to"
+         " the digits' scores when it is above zero: ink on its red pixels switches it on, ink on its blue ones off.")
 ABOUT = {"minus_runner_up_mean": "{r}", "runner_up_contribution": "{r}", "evidence": "{a} against {r}"}  # else {a}
 SEEN = "The digit as the model saw it: 28 × 28 pixels, white ink on black, as MNIST's digits are stored."
 RANKS = ("the most", "the second most", "the third most", "the fourth most", "the fifth most", "the sixth most")
@@ -120,19 +121,19 @@ def scores(e, probabilities: dict[int, float] | None = None) -> str:
     """The answer's and the runner-up's scores in words, with their probabilities when given."""
     a, r = e.label, e.runner_up
     if e.method == "pixel":
-        said = (f"How far this digit is from each digit's nearest ideal (how much a typical pixel differs, from 0"
-                f" for the same picture to 1 for its opposite; the nearest wins): {_score(e, a):.2f} from an ideal"
-                f" {a}, {_score(e, r):.2f} from an ideal {r}, the runner-up.")
+        said = (f"Distance to each digit's nearest ideal (a typical pixel's difference, 0 to 1; the nearest wins):"
+                f" {_score(e, a):.2f} to an ideal {a}, {_score(e, r):.2f} to an ideal {r}, the runner-up.")
     else:
         said = (f"How strongly the model leans to each digit, its score (the highest wins): {_score(e, a):.1f}"
                 f" for {a}, {_score(e, r):.1f} for {r}, the runner-up.")
     if probabilities is None:
         return said
-    return (f"{said} The probabilities turn that lead into how sure it is: {percent(probabilities[a])} for {a},"
-            f" {percent(probabilities[r])} for {r}.")
+    return f"{said} As probabilities: {percent(probabilities[a])} for {a}, {percent(probabilities[r])} for {r}."
 
 
 def to_json(e, probabilities: dict[int, float] | None = None) -> dict:
-    """Every word the page shows beside explanation `e`: the scores, the digit seen, each map's words."""
-    return {"scores": scores(e, probabilities), "seen": SEEN,
+    """Every word the page shows beside explanation `e`: the scores, the digit seen, what a hidden unit is
+    (where units are shown), each map's words."""
+    units = any(key.startswith("unit_") for key in e.maps)
+    return {"scores": scores(e, probabilities), "seen": SEEN, **({"units": UNITS} if units else {}),
             "maps": {key: asdict(for_map(e, key)) for key in e.maps}}

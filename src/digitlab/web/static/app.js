@@ -523,6 +523,10 @@ async function why(card) {
     const text = document.createElement("p");
     text.textContent = answer.words.scores;
     const figures = Object.entries(answer.pictures).map(([key, picture]) => mapFigure(picture, answer.words.maps[key]));
+    if (answer.words.units) { // what a hidden unit is, said once before the units' pictures
+      const units = Object.assign(document.createElement("div"), { className: "units", textContent: answer.words.units });
+      figures.splice(Object.keys(answer.pictures).findIndex((key) => key.startsWith("unit_")), 0, units);
+    }
     view.replaceChildren(text, ...figures);
     view.scrollIntoView({ block: "nearest" }); // the button is at the card's top, its pictures under the bars
   } catch (error) {
