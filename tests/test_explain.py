@@ -214,7 +214,7 @@ def test_each_saved_map_is_captioned_with_its_colour_key_for_this_answer(shipped
         said = words.for_map(e, key)
         assert said.blue == f"lowered {digit}'s score" and said.red == f"raised {digit}'s score"
         assert picture.text["Title"] == said.title and f"({digit})" in said.title
-        assert said.caption in picture.text["Description"] and f"Red: {said.red}." in picture.text["Description"]
+        assert said.caption in picture.text["Description"] and f"red: {said.red}" in picture.text["Description"]
         red, blue = _hues(picture)
         top = 40 + 224  # the title's line and the map above; the key's strip below them
         below = (red[top:] > 240).any(axis=1) & (blue[top:] > 240).any(axis=1)  # rows holding deep red and deep blue

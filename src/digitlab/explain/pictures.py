@@ -108,10 +108,7 @@ def captioned(map_picture, said: words.MapWords, signed: bool = True):
 
     regular, bold = _fonts()
     inner = WIDTH - 2 * MARGIN
-    if signed:
-        key = [f"blue: {said.blue}", "white: no effect", f"red: {said.red}"] + ([f"grey: {said.grey}"] if said.grey else [])
-    else:
-        key = [f"black: {said.blue}", f"white: {said.red}"]
+    key = _key(said, signed)
     key_lines = [line for item in key for line in _lines(item, regular, inner)]
     caption = _lines(said.caption, regular, inner)
     step = FONT_PX + 4  # px a line
@@ -138,6 +135,11 @@ def captioned(map_picture, said: words.MapWords, signed: bool = True):
     return page
 
 
+def _key(said: words.MapWords, signed: bool) -> list[str]:
+    """The colour key's lines: words.MapWords.key's, or for a grey picture black (`said.blue`) and white (`said.red`)."""
+    return said.key() if signed else [f"black: {said.blue}", f"white: {said.red}"]
+
+
 def _strip(width: int, signed: bool):
     """The colour key's strip: blue to white to red as heat draws them (or black to white)."""
     ramp = torch.linspace(-1, 1, width).expand(KEY_HEIGHT, width)  # (KEY_HEIGHT, width)
@@ -146,15 +148,15 @@ def _strip(width: int, signed: bool):
     return heat(ramp, scale=1)
 
 
-def png(picture, said: words.MapWords | None = None) -> bytes:
-    """A picture as PNG bytes; with words, its title and caption in the file's text (PNG's Title and
-    Description), where a screen reader or an image viewer finds them."""
+def png(picture, said: words.MapWords | None = None, signed: bool = True) -> bytes:
+    """A picture as PNG bytes; with words, its title, caption and colour key in the file's text (PNG's
+    Title and Description), where a screen reader or an image viewer finds them."""
     from PIL.PngImagePlugin import PngInfo
 
     info = PngInfo()
     if said is not None:
         info.add_itxt("Title", said.title)
-        info.add_itxt("Description", f"{said.caption} Blue: {said.blue}. Red: {said.red}.")
+        info.add_itxt("Description", f"{said.caption} Colour key: {'; '.join(_key(said, signed))}.")
     buffer = io.BytesIO()
     picture.save(buffer, format="PNG", pnginfo=info)
     return buffer.getvalue()
@@ -173,7 +175,7 @@ def save_pictures(explanation: Explanation, folder: str | os.PathLike, stem: str
         raise OutputError(f"{folder}: cannot make the explanations' folder ({err.strerror}); "
                           "give --explain a folder you can write to") from None
     seen = words.MapWords("the digit as the model saw it", words.SEEN, "the paper", "the pen's ink")
-    pages = {"seen": png(captioned(grey(explanation.seen), seen, signed=False), seen)}
+    pages = {"seen": png(captioned(grey(explanation.seen), seen, signed=False), seen, signed=False)}
     for key in explanation.maps:
         said = words.for_map(explanation, key)
         if key.startswith("unit_"):  # a picture on its own: it says what a unit is too

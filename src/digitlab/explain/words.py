@@ -62,6 +62,7 @@ CAPTIONS = {
 UNITS = ("A hidden unit adds up the ink on every pixel, each times its own weight, and passes the total on to"
          " the digits' scores when it is above zero: ink on its red pixels switches it on, ink on its blue ones off.")
 ABOUT = {"minus_runner_up_mean": "{r}", "runner_up_contribution": "{r}", "evidence": "{a} against {r}"}  # else {a}
+WHITE = "no effect (the deeper a colour, the stronger)"  # each map is scaled by its own strongest pixel
 SEEN = "The digit as the model saw it: 28 × 28 pixels, white ink on black, as MNIST's digits are stored."
 RANKS = ("the most", "the second most", "the third most", "the fourth most", "the fifth most", "the sixth most")
 
@@ -75,6 +76,10 @@ class MapWords:
     blue: str  # what blue means on it
     red: str  # what red means on it
     grey: str = ""  # what grey means, where the map has grey (a hidden unit's picture: this digit)
+
+    def key(self) -> list[str]:
+        """The colour key, a colour a line: blue, white, red (and grey where the map has it)."""
+        return [f"blue: {self.blue}", f"white: {WHITE}", f"red: {self.red}"] + ([f"grey: {self.grey}"] if self.grey else [])
 
 
 def map_name(key: str) -> str:
@@ -136,4 +141,8 @@ def to_json(e, probabilities: dict[int, float] | None = None) -> dict:
     (where units are shown), each map's words."""
     units = any(key.startswith("unit_") for key in e.maps)
     return {"scores": scores(e, probabilities), "seen": SEEN, **({"units": UNITS} if units else {}),
-            "maps": {key: asdict(for_map(e, key)) for key in e.maps}}
+            "maps": {key: _as_json(for_map(e, key)) for key in e.maps}}
+
+
+def _as_json(said: MapWords) -> dict:
+    return {**asdict(said), "key": said.key()}

@@ -499,9 +499,7 @@ function mapFigure(picture, words) {
   const title = Object.assign(document.createElement("b"), { className: "title", textContent: words.title });
   const sentence = Object.assign(document.createElement("span"), { className: "caption", textContent: words.caption });
   const key = Object.assign(document.createElement("span"), { className: "key" });
-  const colours = [`blue: ${words.blue}`, "white: no effect", `red: ${words.red}`];
-  if (words.grey) colours.push(`grey: ${words.grey}`);
-  key.append(Object.assign(document.createElement("span"), { className: "ramp" }), `Colour key: ${colours.join("; ")}.`);
+  key.append(Object.assign(document.createElement("span"), { className: "ramp" }), `Colour key: ${words.key.join("; ")}.`);
   caption.append(title, sentence, key);
   figure.append(img, caption);
   return figure;
