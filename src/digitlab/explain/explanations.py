@@ -139,7 +139,7 @@ def _simple_net(clf, image) -> Explanation:
     through = w2[[best, second]] * on  # (2, H)
     contributions = (through @ w1) * x  # (2, 784)
     shares = w2[best] * hidden  # (H,) each unit's push towards the answer
-    units = shares.argsort(descending=True)[:UNITS_SHOWN].tolist()
+    units = [u for u in shares.argsort(descending=True)[:UNITS_SHOWN].tolist() if shares[u] > 0]  # none that lowered it
     maps = {"contribution": contributions[0].reshape(28, 28),
             "runner_up_contribution": contributions[1].reshape(28, 28)}
     maps |= {f"unit_{u}": w1[u].reshape(28, 28) for u in units}

@@ -57,7 +57,7 @@ CAPTIONS = {
     "occlusion": f"How much {{a}}'s score fell when each {OCCLUSION_WINDOW} × {OCCLUSION_WINDOW} patch of the"
                  " digit was blacked out: the reddest patches are the ones the model needed most.",
     "unit": "Unit {u} raised {a}'s score {rank} of the net's {hidden} hidden units for this digit (by"
-            " {share:.1f}): here are its {strongest} strongest weights, over this digit in grey.",
+            " {share:.2f}): here are its {strongest} strongest weights, over this digit in grey.",
 }
 UNITS = ("A hidden unit adds up the ink on every pixel, each times its own weight, and passes the total on to"
          " the digits' scores when it is above zero: ink on its red pixels switches it on, ink on its blue ones off.")
