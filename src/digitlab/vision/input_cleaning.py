@@ -59,16 +59,17 @@ def _neighbourhoods(x: torch.Tensor) -> torch.Tensor:
 def specks(x: torch.Tensor) -> torch.Tensor:
     """(N, H, W) floats in [0, 1] -> (N,) how many pixels stand alone, far brighter or darker than
     each of their eight neighbours (salt-and-pepper noise; a pen stroke never does)."""
-    h, w = x.shape[1:]
-    padded = nn.functional.pad(x, (1, 1, 1, 1))  # (N, H+2, W+2), 0 beyond the edge
-    brightest = darkest = None
-    for dy in range(3):  # the eight neighbours as shifted views: 16 elementwise passes, no 9x copy
+    n, h, w = x.shape
+    padded = x.new_zeros(n, h + 2, w + 2)  # 0 beyond the edge (nn.functional.pad's general path: 3x slower here)
+    padded[:, 1:-1, 1:-1] = x
+    brightest, darkest = padded[:, :h, :w].clone(), padded[:, :h, :w].clone()
+    for dy in range(3):  # the other seven neighbours as shifted views, folded in place: no 9x copy
         for dx in range(3):
-            if dy == dx == 1:
+            if dy == dx == 1 or dy == dx == 0:
                 continue
             near = padded[:, dy:dy + h, dx:dx + w]
-            brightest = near if brightest is None else torch.maximum(brightest, near)
-            darkest = near if darkest is None else torch.minimum(darkest, near)
+            torch.maximum(brightest, near, out=brightest)
+            torch.minimum(darkest, near, out=darkest)
     alone = ((x - brightest) > SPECK_JUMP) | ((darkest - x) > SPECK_JUMP)
     return alone.flatten(1).sum(1)
 
