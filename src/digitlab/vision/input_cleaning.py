@@ -233,5 +233,8 @@ CHUNK = 4096  # images cleaned at once: the 3 x 3 neighbourhoods take 9x an imag
 
 
 def cleaned(x: torch.Tensor) -> torch.Tensor:
-    """(N, 28, 28) floats in [0, 1] -> what the models read: despeckled, on black, boxed, centred."""
+    """(N, 28, 28) floats in [0, 1] (or uint8 0-255) -> what the models read: despeckled, on black,
+    boxed, centred."""
+    if not x.is_floating_point():  # uint8 pixels: the grey opening's negation would wrap around
+        x = x.float() / 255
     return torch.cat([centred(boxed(on_black(despeckled(part)))) for part in x.split(CHUNK)]) if len(x) else x
