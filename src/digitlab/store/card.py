@@ -134,7 +134,7 @@ def _training(config: dict, card: Card) -> list[str]:
     data, history = config.get("data") or {}, config.get("history") or []
     source = f"`{card.training_data}`" if card.training_data else "a dataset this card was not told"
     calibration = config.get("calibration")
-    apart = f", and {calibration.get('images', 0):,} held-out images kept apart to calibrate on" if calibration else ""
+    apart = f"; calibrated on {calibration.get('images', 0):,} held-out images" if calibration else ""
     lines = ["## How it was trained", "",
              f"- Data: {source}: {data.get('n_train', 0):,} training images{apart}.",
              f"- Epochs trained: {len(history)}" + (f"; the last one's training loss {history[-1]['train_loss']:.4f}."
@@ -153,7 +153,9 @@ def _training(config: dict, card: Card) -> list[str]:
 
 
 def _set_name(name: str, figure: dict) -> str:
-    return {"stress": "stress set", "corrupted": "corruption set"}.get(name, f"`{figure['dataset']}` test images")
+    if name in ("stress", "corrupted"):
+        return {"stress": "stress set", "corrupted": "corruption set"}[name]
+    return f"`{figure['dataset']}` test images"
 
 
 def _figures(config: dict, figures: dict[str, dict]) -> list[str]:
@@ -196,7 +198,7 @@ def _misreadings(figures: dict[str, dict]) -> list[str]:
     categories = {k: v for k, v in stress.items() if k != "all"}
     if categories:
         worst = min(categories, key=categories.get)
-        lines.append(f"- Of the stress set's digits, those {worst} read worst: {percent(categories[worst])} right.")
+        lines.append(f"- Of the stress set's categories, it reads {worst} worst: {percent(categories[worst])} right.")
     kinds = {k: v for k, v in figures.get("corrupted", {}).get("by_kind", {}).items()
              if k not in ("all", "seen kinds", "held-out kinds")}
     if kinds:

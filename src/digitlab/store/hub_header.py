@@ -50,7 +50,7 @@ def _results(figures: dict[str, dict]) -> list[dict]:
     results = []
     for name, figure in figures.items():
         key = name if name in ("stress", "corrupted") else figure["dataset"]
-        kind, words, split = DATASETS.get(key, ("imagefolder", f"{figure['dataset']} (a folder of images)", "test"))
+        kind, words, split = DATASETS[key] if key in DATASETS else ("imagefolder", f"{key} (a folder of images)", "test")
         metrics = [{"type": "accuracy", "value": figure["accuracy"], "name": "Accuracy"}]
         if figure.get("ece") is not None:
             metrics.append({"type": "ece", "value": figure["ece"], "name": ECE_NAME})
