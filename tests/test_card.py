@@ -100,7 +100,9 @@ def test_evaluate_card_writes_the_figures_evaluate_prints_and_touches_nothing_el
     for actual, predicted, count in measured["confusions"]:  # the commonest misreadings, by count
         assert f"- It reads {actual} as {predicted} in {count:,} of the 10,000 `mnist` test images." in text
     counts = [int(n.replace(",", "")) for n in re.findall(r"in ([\d,]+) of the 10,000", text)]
-    assert len(counts) == 3 and counts == sorted(counts, reverse=True) and counts[0] > 0
+    off_diagonal = sorted((c for i, row in enumerate(measured["confusion"]) for j, c in enumerate(row) if i != j),
+                          reverse=True)
+    assert counts == off_diagonal[:3] and counts[0] > 1  # the largest misreadings of the matrix, most first
     assert "Not measured yet" not in text and header(folder)["training_data"] == "mnist"  # kept from the first card
 
 
