@@ -73,8 +73,9 @@ def test_compare_evaluate_keeps_the_orientation():
 
 def test_the_evaluate_command_prints_actual_rows_and_predicted_columns(monkeypatch, capsys):
     from digitlab.data import datasets
+    from digitlab.data.digits import Digits
 
-    test_set = types.SimpleNamespace(images=_images(), labels=LABELS, index=torch.arange(len(LABELS)))
+    test_set = Digits(_images(), LABELS, torch.arange(len(LABELS)), "test")
     monkeypatch.setattr(service, "load", lambda folder: ThreesAsEights())
     monkeypatch.setattr(datasets, "load", lambda name, split=None: test_set)
     code, out, _ = digitlab(capsys, "evaluate", "some-model", "--dataset", "mnist")

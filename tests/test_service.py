@@ -394,8 +394,8 @@ def test_the_job_plans_each_run_for_its_device_and_shows_its_progress(tiny, tmp_
     config = CompareConfig(worst=4)
     assert job.run_all([tiny], ["linear", "cnn"], tmp_path, 3, "cuda", None, config, False) == ["linear", "cnn"]
     assert [run[1] is tiny for run in runs] == [True, True]
-    assert [run[:1] + run[2:] for run in runs] == [("linear", config.linear, tmp_path, 3, "cuda", 4, None, None),
-                                                   ("cnn", config.cnn_on_gpu, tmp_path, 3, "cuda", 4, None, None)]
+    assert [run[:1] + run[2:] for run in runs] == [("linear", config.linear, tmp_path, 3, "cuda", 4, None, None, None),
+                                                   ("cnn", config.cnn_on_gpu, tmp_path, 3, "cuda", 4, None, None, None)]
     assert len(bars) == 1 and bars[0].options == {"transient": False}  # the bar stays on screen afterwards
     assert bars[0].calls == [("add", "compare", 2), ("update", 7, {"description": "linear on 3 vs 7"}), ("advance", 7),
                              ("update", 7, {"description": "cnn on 3 vs 7"}), ("advance", 7),

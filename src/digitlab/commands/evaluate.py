@@ -10,8 +10,9 @@ import argparse
 def add_parser(subparsers) -> None:
     parser = subparsers.add_parser(
         "evaluate",
-        help="accuracy and confusion matrix of a saved model",
-        description="Score a saved model (a folder written by compare or train) on a dataset's test images.",
+        help="accuracy, calibration error and confusion matrix of a saved model; --card writes its model card",
+        description="Score a saved model (a folder written by compare or train) on a dataset's test images; "
+        "with --card, measure every figure of its model card (README.md) and write the card again.",
     )
     parser.add_argument("model", metavar="MODEL", help="the model folder, e.g. digitlab-out/linear-3v7")
     parser.add_argument("--dataset", metavar="NAME|DIR",

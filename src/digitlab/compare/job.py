@@ -74,7 +74,7 @@ def folder_name(method: str, task: Task) -> str:
 
 
 def run_one(method: str, task: Task, plan: MethodPlan, out: Path, seed: int, device: str,
-            worst: int = 9, shaken: Digits | None = None, damaged: Digits | None = None) -> Result:
+            worst: int = 9, shaken: Digits | None = None, damaged: Digits | None = None, note: str | None = None) -> Result:
     """Fit one method on one task, calibrate it on the held-out images, measure it (on the stress set
     `shaken` and the corruption set `damaged` too, where given and the task is the ten digits), save
     it under `out`."""
@@ -89,7 +89,7 @@ def run_one(method: str, task: Task, plan: MethodPlan, out: Path, seed: int, dev
     named = training_data_name(task.dataset)
     measured = {"test": figures(scores, test, named, task.classes), "stress": on_stress, "corrupted": on_damage}
     model_dir = out / folder_name(method, task)
-    clf.save(model_dir, Card(named, {k: v for k, v in measured.items() if v}))
+    clf.save(model_dir, Card(named, {k: v for k, v in measured.items() if v}, note))
     return Result(
         method=method,
         task=task.name,
@@ -116,7 +116,8 @@ def run_one(method: str, task: Task, plan: MethodPlan, out: Path, seed: int, dev
 
 
 def run_all(tasks: Sequence[Task], methods: Sequence[str], out: Path, seed: int = 0, device: str = "cpu",
-            epochs: int | None = None, config: CompareConfig = CompareConfig(), test_sets: bool = True) -> list[Result]:
+            epochs: int | None = None, config: CompareConfig = CompareConfig(), test_sets: bool = True,
+            note: str | None = None) -> list[Result]:
     """Every method on every task, with a progress bar over the runs; models saved under `out` and kept
     in each Result's `model` for the report.
     With `test_sets`, every ten-digit model is also scored on the stress set and on the corruption set
@@ -131,7 +132,7 @@ def run_all(tasks: Sequence[Task], methods: Sequence[str], out: Path, seed: int 
             for method in methods:
                 bar.update(job, description=f"{method} on {task.name}")
                 results.append(run_one(method, task, config.plan(method, epochs, device), out, seed, device,
-                                      config.worst, shaken, damaged))
+                                      config.worst, shaken, damaged, note))
                 bar.advance(job)
         bar.update(job, description="compared")
     return results

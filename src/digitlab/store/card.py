@@ -25,7 +25,6 @@ SETS = ("test", "stress", "corrupted")  # the figures a card can carry, in the o
 TEN = list(range(10))
 WORST_KINDS = 3  # kinds of damage named under "known to misread"
 FILL = "`digitlab evaluate FOLDER --card`"  # what measures every missing figure and writes the card again
-HUB_KEY = "training_data"  # the header's record of what the model trained on, read back when the card is rewritten
 
 WHAT = {  # each method in one sentence
     "pixel": "pixel similarity: an image is read as the digit whose ideal images (the class's mean, or the "
@@ -47,10 +46,12 @@ SET_WORDS = {
 @dataclass(frozen=True)
 class Card:
     """What a card says beyond the config: the dataset the model trained on (a name digitlab knows, or
-    a folder's name; None: not known) and the figures measured, by set (SETS: service.figures' records)."""
+    a folder's name; None: not known), the figures measured, by set (SETS: service.figures' records),
+    and a note shown under the title (a quick compare's: smoke figures)."""
 
     training_data: str | None = None
     figures: dict[str, dict] = field(default_factory=dict)
+    note: str | None = None
 
 
 def training_data_name(dataset: str) -> str:
@@ -80,7 +81,7 @@ def training_data(folder: Path) -> str | None:
     if not path.is_file():
         return None
     for line in path.read_text(errors="replace").splitlines()[:200]:
-        if line.startswith(f"{HUB_KEY}: "):
+        if line.startswith(f"{hub_header.TRAINING_DATA}: "):
             try:
                 named = json.loads(line.split(": ", 1)[1])
             except json.JSONDecodeError:
@@ -117,6 +118,7 @@ def _about(config: dict, card: Card) -> list[str]:
     return [f"# digitlab {method}: {task_words(classes)}", "",
             f"A 28 x 28 image of one handwritten digit in, the digit it shows out: {WHAT.get(method, method)}. "
             f"Trained and saved by digitlab {config.get('digitlab_version', '?')}.", "",
+            *([f"**Note: {card.note}.**", ""] if card.note else []),
             "| | |", "| --- | --- |",
             f"| method | `{method}` |", f"| digits it knows | {', '.join(map(str, classes))} |",
             f"| numbers in its weights | {weights:,} |", f"| input | {config.get('normalisation', '?')} |",
@@ -137,8 +139,7 @@ def _training(config: dict, card: Card) -> list[str]:
     apart = f"; calibrated on {calibration.get('images', 0):,} held-out images" if calibration else ""
     lines = ["## How it was trained", "",
              f"- Data: {source}: {data.get('n_train', 0):,} training images{apart}.",
-             f"- Epochs trained: {len(history)}" + (f"; the last one's training loss {history[-1]['train_loss']:.4f}."
-                                                    if history and history[-1].get("train_loss") is not None else ".")]
+             _epochs(config["config"], history)]
     if calibration:
         lines.append(f"- Calibration: temperature {calibration['temperature']:.3f}, fitted on "
                      f"{calibration.get('images', 0):,} held-out images; their calibration error (ECE) "
@@ -150,6 +151,13 @@ def _training(config: dict, card: Card) -> list[str]:
               "method's config class say what each means):", "", "| setting | value |", "| --- | --- |"]
     lines += [f"| `{name}` | {json.dumps(value)} |" for name, value in config["config"].items()]
     return lines + [""]
+
+
+def _epochs(settings: dict, history: list[dict]) -> str:
+    if "epochs" not in settings:
+        return "- Fitted in one pass over the training images (the method has no epochs)."
+    loss = history[-1].get("train_loss") if history else None
+    return f"- Epochs trained: {len(history)}" + (f"; the last one's training loss {loss:.4f}." if loss is not None else ".")
 
 
 def _set_name(name: str, figure: dict) -> str:

@@ -17,6 +17,7 @@ MNIST_DATASETS = ("mnist", "mnist_sample", "mnist_tiny")  # MNIST and fastai's s
 MNIST_LICENCE = "cc-by-sa-3.0"  # the hub's identifier for CC BY-SA 3.0 (card.py's Licence says why the weights carry it)
 TASK = {"type": "image-classification", "name": "Image classification"}
 ECE_NAME = "Calibration error (ECE, 15 bins)"
+TRAINING_DATA = "training_data"  # the header's key for the dataset the model trained on
 DATASETS = {  # each set a card can carry as the hub names it: type, name, split
     "mnist": ("mnist", "MNIST", "test"),
     "mnist_sample": ("mnist", "MNIST_SAMPLE (MNIST's 3s and 7s)", "test"),
@@ -34,7 +35,7 @@ def front_matter(config: dict, training_data: str | None, figures: dict[str, dic
               "tags": ["digitlab", config["method"], "handwritten-digits", "image-classification", "safetensors"],
               **({"datasets": ["mnist"]} if mnist else {}),
               "metrics": ["accuracy"],
-              "training_data": training_data,  # card.HUB_KEY: what a rewritten card reads back
+              TRAINING_DATA: training_data,  # what a card written again reads back (card.training_data)
               # a hub reads a model-index only with results: none measured, none written
               **({"model-index": [{"name": _model_name(config), "results": _results(figures)}]} if figures else {})}
     return "---\n" + "\n".join(lines(header)) + "\n---\n\n"
