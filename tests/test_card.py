@@ -180,3 +180,14 @@ def test_the_shipped_linear_cards_test_figures_are_what_evaluate_measures_today(
     figures = service.measure(pretrained.load("linear"), mnist_test, "mnist")
     assert results(pretrained.path("linear"))[hub_header.DATASETS["mnist"][1]] == {
         "accuracy": figures["accuracy"], "ece": figures["ece"]}
+
+
+def test_a_card_written_again_keeps_only_a_plain_training_data_name(tmp_path):
+    for named, kept in (('"mnist"', "mnist"), ('"digits"', "digits"), ('"a\\nb"', None), ('"`x`"', None),
+                        ("[1, 2]", None), ('"' + "x" * 201 + '"', None), ("not json", None)):
+        (tmp_path / card.README).write_text(f"---\nlicense: other\ntraining_data: {named}\n---\n\n# a card\n")
+        assert card.training_data(tmp_path) == kept, named
+    (tmp_path / card.README).write_text("x" * card.HEADER_BYTES + '\ntraining_data: "mnist"\n')
+    assert card.training_data(tmp_path) is None  # past where a header ends: not read
+    (tmp_path / card.README).unlink()
+    assert card.training_data(tmp_path) is None

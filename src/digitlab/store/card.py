@@ -27,10 +27,10 @@ WORST_KINDS = 3  # kinds of damage named under "known to misread"
 FILL = "`digitlab evaluate FOLDER --card`"  # what measures every missing figure and writes the card again
 
 WHAT = {  # each method in one sentence
-    "pixel": "pixel similarity: an image is read as the digit whose ideal images (the class's mean, or the "
-             "means of groups of alike digits) it is closest to, by root-mean-square distance",
-    "linear": "a linear model: one weight a pixel for each digit and a bias, trained by stochastic gradient descent",
-    "simple_net": "the book's simple net: two linear layers with a ReLU between them, trained by stochastic "
+    "pixel": "pixel similarity (an image is read as the digit whose ideal images, the class's mean or the "
+             "means of groups of alike digits, it is closest to by root-mean-square distance)",
+    "linear": "a linear model (one weight a pixel for each digit and a bias), trained by stochastic gradient descent",
+    "simple_net": "the book's simple net (two linear layers with a ReLU between them), trained by stochastic "
                   "gradient descent",
     "cnn": "a small residual convolutional network (digitlab's cnn), trained on augmented digits",
     "resnet18": "the book's ResNet-18, trained with the one-cycle schedule",
@@ -75,18 +75,24 @@ def write(folder: Path, written: str) -> None:
         f.write(written.encode())
 
 
+HEADER_BYTES = 64 << 10  # where a card's header must end: a digitlab header is under 4 KB, and a model folder is untrusted
+
+
 def training_data(folder: Path) -> str | None:
-    """The training data a card already in `folder` names (None: no card, or none named)."""
+    """The training data a card already in `folder` names (None: no card, or no plain name in its header)."""
     path = Path(folder) / README
     if not path.is_file():
         return None
-    for line in path.read_text(errors="replace").splitlines()[:200]:
+    with open(path, "rb") as f:
+        head = f.read(HEADER_BYTES).decode(errors="replace")
+    for line in head.splitlines():
         if line.startswith(f"{hub_header.TRAINING_DATA}: "):
             try:
                 named = json.loads(line.split(": ", 1)[1])
             except json.JSONDecodeError:
                 return None
-            return named if isinstance(named, str) else None
+            plain = isinstance(named, str) and 0 < len(named) <= 200 and named.isprintable() and "`" not in named
+            return named if plain else None
     return None
 
 
@@ -116,8 +122,8 @@ def _about(config: dict, card: Card) -> list[str]:
     calibrated = "calibrated (softmax of the scores over a temperature)" if config.get("calibration") else \
         "the model's own (not calibrated)"
     return [f"# digitlab {method}: {task_words(classes)}", "",
-            f"A 28 x 28 image of one handwritten digit in, the digit it shows out: {WHAT.get(method, method)}. "
-            f"Trained and saved by digitlab {config.get('digitlab_version', '?')}.", "",
+            "It reads a 28 x 28 image of one handwritten digit and says which digit it shows. "
+            f"Method: {WHAT.get(method, method)}. Trained and saved by digitlab {config.get('digitlab_version', '?')}.", "",
             *([f"**Note: {card.note}.**", ""] if card.note else []),
             "| | |", "| --- | --- |",
             f"| method | `{method}` |", f"| digits it knows | {', '.join(map(str, classes))} |",
@@ -136,9 +142,8 @@ def _training(config: dict, card: Card) -> list[str]:
     data, history = config.get("data") or {}, config.get("history") or []
     source = f"`{card.training_data}`" if card.training_data else "a dataset this card was not told"
     calibration = config.get("calibration")
-    apart = f"; calibrated on {calibration.get('images', 0):,} held-out images" if calibration else ""
     lines = ["## How it was trained", "",
-             f"- Data: {source}: {data.get('n_train', 0):,} training images{apart}.",
+             f"- Data: {source}, {data.get('n_train', 0):,} training images.",
              _epochs(config["config"], history)]
     if calibration:
         lines.append(f"- Calibration: temperature {calibration['temperature']:.3f}, fitted on "
