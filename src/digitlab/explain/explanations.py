@@ -26,7 +26,7 @@ import torch
 from torch import nn
 
 from digitlab.errors import DataError, ModelError, OutputError
-from digitlab.explain.attribution import integrated_gradients, occlusion
+from digitlab.explain.attribution import captum_attr, integrated_gradients, occlusion
 
 UNITS_SHOWN = 4  # simple_net's hidden units shown for one answer
 PICTURE_SCALE = 8  # a 28 x 28 map saves as 224 x 224
@@ -161,7 +161,7 @@ def warm_up(clf=None) -> None:
     """Import Captum now rather than in the first cnn explanation (0.3 s on an idle machine, 0.8 s on
     a busy one) and, given a classifier, explain a drawn bar once (torch's first passes at each batch
     size are slower): the web server calls this as it starts, on the thread that explains."""
-    import captum.attr  # noqa: F401
+    captum_attr()
 
     if clf is not None:
         bar = torch.zeros(28, 28)
