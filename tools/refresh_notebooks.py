@@ -82,6 +82,7 @@ def stamp(nb, quick: bool = True):
     """`nb` with volatile metadata dropped and the record of what its outputs came from added."""
     for key in VOLATILE_METADATA:
         nb.metadata.pop(key, None)
+    nb.metadata.get("jupytext", {}).pop("text_representation", None)  # the .py's header, as Jupytext's sync leaves it
     for cell in nb.cells:
         cell.metadata.pop("execution", None)
         if cell.cell_type == "code":
