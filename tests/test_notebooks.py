@@ -149,6 +149,20 @@ def test_prose_counts_and_figure_comparison_on_made_up_cells():
     assert not same_figures("tensor(0.91)", "tensor(0.91, grad)")
 
 
+def test_stored_outputs_are_tidied_on_made_up_outputs():
+    """Pieces of one stream join; digitlab's progress lines go, as a stream's line or a display."""
+    new = nbformat.v4
+    outputs = [new.new_output("stream", name="stdout", text="0.91 "),
+               new.new_output("stream", name="stdout", text="0.95\n"),
+               new.new_output("display_data", data={"text/plain": "digitlab: epoch 3: 16 of 57 (28 %), 5 s so far, about 13 s left"}),
+               new.new_output("display_data", data={"text/plain": "     epoch  train_loss"}),
+               new.new_output("stream", name="stderr", text="digitlab: epoch 3: done, 57 in 11 s\nkept\n"),
+               new.new_output("stream", name="stderr", text="digitlab: epoch 4: done, 57 in 12 s\n")]
+    tidied = refresh.coalesced(outputs)
+    assert [(o.output_type, o.get("text") or o.data["text/plain"]) for o in tidied] == [
+        ("stream", "0.91 0.95\n"), ("display_data", "     epoch  train_loss"), ("stream", "kept\n")]
+
+
 @pytest.mark.parametrize("name", NAMES)
 def test_each_notebook_explains_its_code(name):
     code, markdown, longest = prose(stored(name).cells)

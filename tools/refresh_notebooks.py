@@ -33,7 +33,7 @@ ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = ROOT / "notebooks"
 SOURCE = ROOT / "src" / "digitlab"
 QUICK_ENV = "DIGITLAB_NOTEBOOK_QUICK"
-TIMEOUT_S = 600  # per cell; the longest on the quick path (resnet18 on MNIST_TINY) takes about 10 s
+TIMEOUT_S = 600  # per cell; the longest on the quick path, 02's resnet18, took 26 to 43 s on two busy cores
 # digitlab's progress lines ("digitlab: epoch 3: 16 of 57 (28 %), 5 s so far, about 13 s left") say
 # how busy the machine was, not what the notebook computed: the stored outputs leave them out.
 PROGRESS_LINE = re.compile(r"^digitlab: .*(?: s so far.*| in \d+ s)\n", re.M)
