@@ -83,7 +83,8 @@ def stamp(nb, quick: bool = True):
     for key in VOLATILE_METADATA:
         nb.metadata.pop(key, None)
     nb.metadata.get("jupytext", {}).pop("text_representation", None)  # the .py's header, as Jupytext's sync leaves it
-    for cell in nb.cells:
+    for number, cell in enumerate(nb.cells, start=1):
+        cell.id = f"cell-{number}"  # Jupytext draws random ids on every read: stable ones keep the diff to what changed
         cell.metadata.pop("execution", None)
         if cell.cell_type == "code":
             cell.outputs = coalesced(cell.outputs)
