@@ -433,8 +433,9 @@ share_right(linear_model(train_x), train_y)
 # model is. The **loss** is for the computer: it must change smoothly, a little, whenever a
 # weight changes a little, so that its gradient points somewhere useful.
 #
-# The nudge, measured: the weight of the pixel in the middle of the grid (row 14, column 14, the
-# 14·28 + 14 = 406th of the 784) goes up by 0.001. Thousands of scores move, the accuracy does not:
+# The nudge, measured: the weight of the pixel in the middle of the grid (row 14, column 14, so
+# position 14·28 + 14 = 406 counting from 0 in the row of 784) goes up by 0.001. Thousands of
+# scores move, the accuracy does not:
 
 # %%
 before = linear_model(train_x)
