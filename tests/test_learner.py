@@ -272,6 +272,7 @@ def test_the_loss_plot_draws_train_per_batch_and_valid_per_epoch(tiny):
     train, valid = ax.get_lines()
     assert list(train.get_xdata()) == list(range(3, 24)) and list(train.get_ydata()) == learn.recorder.losses[3:]
     assert list(valid.get_xdata()) == [12.0, 24.0] and list(valid.get_ydata()) == [v[1] for v in learn.recorder.values]
+    assert valid.get_marker() == "o"  # each epoch a dot: after one epoch a line alone would show nothing
     assert (ax.get_xlabel(), ax.get_ylabel()) == ("batch", "loss")
     assert [t.get_text() for t in ax.get_legend().get_texts()] == ["train", "valid"]
     assert len(learn.recorder.plot_loss(with_valid=False).axes[0].get_lines()) == 1

@@ -96,6 +96,36 @@ def test_evaluate_on_the_stress_set_reports_each_category(capsys, tmp_path, monk
     assert stress.cache_path().is_file()  # drawn once, then read
 
 
+def test_the_shipped_stress_set_is_the_one_this_code_draws():
+    from digitlab.store import array_cache
+    from digitlab.vision.mnist_style import to_mnist
+
+    path = stress.shipped_path()
+    assert path.is_file(), f"no shipped stress set for this generator and preprocessing: run python -m digitlab.data.stress"
+    shipped = array_cache.load(path, ("images", "labels"), "stress set")
+    assert shipped is not None and shipped["images"].shape == (5000, 28, 28)
+    for c, category in enumerate(stress.CATEGORIES):
+        for i in (0, 1, 617, stress.PER_CATEGORY - 1):  # drawn again here, one by one
+            raw, digit = stress.raw_image(category, i)
+            k = c * stress.PER_CATEGORY + i
+            assert shipped["labels"][k] == digit
+            drawn = (to_mnist(raw).numpy() * 255).round().astype(np.uint8)
+            assert np.array_equal(shipped["images"][k], drawn), (category, i)
+    assert len({tuple(np.bincount(shipped["labels"][c * 1250:(c + 1) * 1250], minlength=10)) for c in range(4)}) == 1
+
+
+def test_the_set_is_read_as_shipped_not_drawn(monkeypatch, tmp_path):
+    monkeypatch.setenv("DIGITLAB_HOME", str(tmp_path))  # an empty cache: nothing to read there
+
+    def never(*args, **kwargs):
+        raise AssertionError("the shipped stress set should have been read, not drawn")
+
+    monkeypatch.setattr(stress, "build", never)
+    images, labels = stress.arrays()
+    assert images.shape == (5000, 28, 28) and labels.tolist()[:10] == list(range(10))
+    assert not (tmp_path / "stress").exists()  # and nothing copied into the home
+
+
 @pytest.fixture(scope="module")
 def font_digits():
     """The stress set's first 500 font digits, through to_mnist, and their labels."""

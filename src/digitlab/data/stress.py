@@ -159,27 +159,54 @@ def build(seed: int = SEED, per_category: int | None = None, progress: bool = Tr
     return images, labels
 
 
-def cache_path(seed: int = SEED) -> Path:
-    from digitlab.store.files import home
+SHIPPED = Path(__file__).resolve().parent / "drawn"  # the set as drawn for the package (see ship)
+
+
+def _name(seed: int) -> str:
     from digitlab.vision.mnist_style import PREPROCESS_VERSION
 
-    # The set is what the preprocessing makes of the raw images, so a change to either rebuilds it.
-    return home() / "stress" / f"{VERSION}-prep{PREPROCESS_VERSION}-seed{seed}-{PER_CATEGORY}.npz"
+    # The set is what the preprocessing makes of the raw images, so a change to either draws it anew.
+    return f"{VERSION}-prep{PREPROCESS_VERSION}-seed{seed}-{PER_CATEGORY}.npz"
+
+
+def cache_path(seed: int = SEED) -> Path:
+    from digitlab.store.files import home
+
+    return home() / "stress" / _name(seed)
+
+
+def shipped_path(seed: int = SEED) -> Path:
+    return SHIPPED / f"stress-{_name(seed)}"
 
 
 def arrays(seed: int = SEED) -> tuple[np.ndarray, np.ndarray]:
-    """The stress set as arrays, from the cache when it is there (and its checksum holds), else drawn
-    (about a minute) and cached."""
+    """The stress set as arrays: as it ships with digitlab (the shipped seed, drawn by this very
+    generator and preprocessing: see ship), else from the cache when it is there (and its checksum
+    holds), else drawn (about a minute) and cached."""
     from digitlab.store import array_cache
 
-    path = cache_path(seed)
-    saved = array_cache.load(path, ("images", "labels"), "stress set")
-    whole = saved and saved["images"].shape == (len(CATEGORIES) * PER_CATEGORY, 28, 28)
-    if whole and len(saved["labels"]) == len(saved["images"]):
-        return saved["images"], saved["labels"]
+    for path, keep in ((shipped_path(seed), False), (cache_path(seed), True)):
+        saved = array_cache.load(path, ("images", "labels"), "stress set") if path.is_file() else None
+        whole = saved and saved["images"].shape == (len(CATEGORIES) * PER_CATEGORY, 28, 28)
+        if whole and len(saved["labels"]) == len(saved["images"]):
+            return saved["images"], saved["labels"]
     images, labels = build(seed)
-    array_cache.save(path, images=images, labels=labels)
+    array_cache.save(cache_path(seed), images=images, labels=labels)
     return images, labels
+
+
+def ship(seed: int = SEED) -> Path:
+    """Draw the set afresh and write it into the package (compressed, 1.1 MB), in place of any other
+    version: a fresh install's first `compare` then reads it rather than drawing it (40 s on two
+    cores, half a first compare). tests/test_stress.py draws a sample again and checks it against
+    this file, so the shipped set is always the one this code draws."""
+    from digitlab.store import array_cache
+
+    images, labels = build(seed)
+    for old in SHIPPED.glob(f"stress-*-seed{seed}-*.npz"):
+        old.unlink()
+    array_cache.save(shipped_path(seed), compress=True, images=images, labels=labels)
+    return shipped_path(seed)
 
 
 def accuracy_by_category(predicted, labels, index) -> dict[str, float]:
@@ -189,3 +216,7 @@ def accuracy_by_category(predicted, labels, index) -> dict[str, float]:
     names = category_of(np.asarray(index))
     scores = {c: float(right[names == c].mean()) for c in CATEGORIES if (names == c).any()}
     return {**scores, "all": float(right.mean())}
+
+
+if __name__ == "__main__":  # python -m digitlab.data.stress: the shipped set drawn again (see ship)
+    print(f"wrote {ship()}")

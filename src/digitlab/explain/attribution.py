@@ -6,6 +6,8 @@ explain.py for the cnn; figures in benchmarks/RESULTS.md ("Explanations").
 
 from __future__ import annotations
 
+import warnings
+
 import torch
 from torch import nn
 
@@ -13,6 +15,16 @@ IG_PIECES = 16  # the path from black to the image is first cut into this many p
 IG_MAX_GRADIENTS = 512  # at most; 200 test digits needed 22 (median), 54 (p95), 122 (max): benchmarks/RESULTS.md
 IG_TOLERANCE = 0.01  # relative gap allowed between the attributions' sum and the score's change
 OCCLUSION_WINDOW = 4  # px: the square blacked out at a time, moved by its own side (49 squares, 7 x 7 blocks)
+
+
+def captum_attr():
+    """captum.attr, imported without tqdm's "IProgress not found" warning: Captum imports tqdm's
+    notebook bars, which warn in a Jupyter kernel without ipywidgets, and digitlab shows no Captum
+    bar (notebooks/02_ten_digits printed it, with the path of the installed tqdm)."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="IProgress not found")
+        import captum.attr
+    return captum.attr
 
 
 def integrated_gradients(forward, image: torch.Tensor, target: int, pieces: int = IG_PIECES,
@@ -27,10 +39,8 @@ def integrated_gradients(forward, image: torch.Tensor, target: int, pieces: int 
     within `tolerance` of the change (or IG_MAX_GRADIENTS gradients), the pieces with the largest gaps
     (at least half the largest) are cut in three, the middle third keeping its gradient (a third of
     its attribution)."""
-    from captum.attr import IntegratedGradients
-
     x = image.reshape(1, 1, 28, 28)
-    ig = IntegratedGradients(forward)
+    ig = captum_attr().IntegratedGradients(forward)
 
     def score(a: torch.Tensor) -> torch.Tensor:  # (k,) points on the path -> (k,) the target's scores
         with torch.no_grad():
@@ -75,16 +85,15 @@ def occlusion(forward, image: torch.Tensor, target: int, window: int = OCCLUSION
     features, all in one pass; the squares with no ink are one feature between them, since blacking
     them out changes nothing (their map is 0): a test digit's 18 inked squares (median) cost a pass
     each, not 49."""
-    from captum.attr import FeatureAblation
-
     x = image.reshape(1, 1, 28, 28)
     inked = nn.functional.max_pool2d(x.abs(), window, ceil_mode=True).flatten() > 0  # (squares,) any ink in each
     feature = torch.cumsum(inked, 0) * inked  # (squares,) 1, 2, ... for the inked squares, 0 for the rest
     per_side = -(-28 // window)  # squares along a side, the last narrower where window does not divide 28
     along = torch.arange(28) // window  # (28,) each row's (and column's) square
     square = along.view(-1, 1) * per_side + along  # (28, 28) each pixel's square
+    ablation = captum_attr().FeatureAblation(forward)
     with torch.no_grad():
-        maps = FeatureAblation(forward).attribute(x, baselines=0.0, target=target,
-                                                  feature_mask=feature[square].view_as(x),  # (1, 1, 28, 28)
-                                                  perturbations_per_eval=int(feature.max()) + 1)
+        maps = ablation.attribute(x, baselines=0.0, target=target,
+                                  feature_mask=feature[square].view_as(x),  # (1, 1, 28, 28)
+                                  perturbations_per_eval=int(feature.max()) + 1)
     return maps.reshape(28, 28)

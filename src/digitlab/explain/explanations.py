@@ -26,7 +26,7 @@ from torch import nn
 from digitlab.classifiers.cnn.network import ShiftAverage
 from digitlab.errors import DataError, ModelError
 from digitlab.explain import words
-from digitlab.explain.attribution import integrated_gradients, occlusion
+from digitlab.explain.attribution import captum_attr, integrated_gradients, occlusion
 
 UNITS_SHOWN = 4  # simple_net's hidden units shown for one answer: those that raised its score most
 
@@ -160,7 +160,7 @@ def warm_up(clf=None) -> None:
     """Import Captum now rather than in the first cnn explanation (0.3 s on an idle machine, 0.8 s on
     a busy one) and, given a classifier, explain a drawn bar once (torch's first passes at each batch
     size are slower): the web server calls this as it starts, on the thread that explains."""
-    import captum.attr  # noqa: F401
+    captum_attr()
 
     if clf is not None:
         bar = torch.zeros(28, 28)

@@ -24,15 +24,16 @@ def _digest(arrays: dict[str, np.ndarray]) -> np.ndarray:
     return np.frombuffer(h.digest(), dtype=np.uint8)
 
 
-def save(path: Path, **arrays: np.ndarray) -> None:
-    """The arrays, and their digest, written atomically to `path` (an .npz). A home that cannot take
-    them (full, read-only) costs a warning: the caller has the arrays, and draws them again next time."""
+def save(path: Path, compress: bool = False, **arrays: np.ndarray) -> None:
+    """The arrays, and their digest, written atomically to `path` (an .npz; `compress`: deflated, for
+    a set that ships). A home that cannot take them (full, read-only) costs a warning: the caller has
+    the arrays, and draws them again next time."""
     from digitlab.errors import OutputError, warn
     from digitlab.store.files import atomic_write
 
     try:
         with atomic_write(path) as f:
-            np.savez(f, **arrays, **{DIGEST: _digest(arrays)})
+            (np.savez_compressed if compress else np.savez)(f, **arrays, **{DIGEST: _digest(arrays)})
     except OutputError as err:
         warn(f"drawn, but not cached ({err})")
 

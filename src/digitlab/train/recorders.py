@@ -72,7 +72,7 @@ class Recorder(Callback):
         if with_valid and self.values:
             per_epoch = len(self.losses) / len(self.values)
             xs = [per_epoch * (i + 1) for i in range(len(self.values))]
-            ax.plot(xs, [v[1] for v in self.values], label="valid")
+            ax.plot(xs, [v[1] for v in self.values], marker="o", label="valid")  # a dot: one epoch is one point
         ax.set_xlabel("batch")
         ax.set_ylabel("loss")
         ax.legend()
