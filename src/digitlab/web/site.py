@@ -32,9 +32,10 @@ COPIED = {"style.css": WEB / "static" / "style.css", "favicon.svg": WEB / "stati
           "methods.js": WEB / "static" / "methods.js", "pad.js": WEB / "static" / "pad.js", "cards.js": WEB / "static" / "cards.js",
           "mnist_style.js": WEB / "site" / "mnist_style.js", "site.js": WEB / "site" / "site.js",
           "index.html": WEB / "site" / "index.html"}
-RUNTIME = "ort.wasm.min.js"  # ONNX Runtime Web's API as a classic script, written out as it came
-GLUE, BINARY = "ort-wasm-simd-threaded.mjs", "ort-wasm-simd-threaded.wasm"  # wrapped in classic scripts:
-WRAPPED = {GLUE: ("ort-glue.js", "ORT_GLUE"), BINARY: ("ort-wasm.js", "ORT_WASM")}  # file, its constant
+# ONNX Runtime Web's three files, as the page holds them:
+RUNTIME = "ort.wasm.min.js"  # its API, a classic script: written out as it came
+GLUE = "ort-wasm-simd-threaded.mjs"  # the glue module: as text in ort-glue.js (ORT_GLUE), imported from a blob: URL
+BINARY = "ort-wasm-simd-threaded.wasm"  # the WebAssembly: as base64 in ort-wasm.js (ORT_WASM)
 MODELS = "models.js"
 
 
@@ -85,11 +86,9 @@ def _models(folder: str | os.PathLike | None) -> dict:
 def _write_page(folder: Path, chosen: dict) -> None:
     for name, source in COPIED.items():
         shutil.copyfile(source, folder / name)
-    (folder / RUNTIME).write_bytes(lzma.decompress((VENDOR / f"{RUNTIME}.xz").read_bytes()))
-    glue = lzma.decompress((VENDOR / f"{GLUE}.xz").read_bytes()).decode("utf-8")
-    binary = lzma.decompress((VENDOR / f"{BINARY}.xz").read_bytes())
-    _script(folder / WRAPPED[GLUE][0], WRAPPED[GLUE][1], json.dumps(glue))
-    _script(folder / WRAPPED[BINARY][0], WRAPPED[BINARY][1], f'"{base64.b64encode(binary).decode("ascii")}"')
+    (folder / RUNTIME).write_bytes(_vendored(RUNTIME))
+    _script(folder / "ort-glue.js", "ORT_GLUE", json.dumps(_vendored(GLUE).decode("utf-8")))
+    _script(folder / "ort-wasm.js", "ORT_WASM", f'"{base64.b64encode(_vendored(BINARY)).decode("ascii")}"')
     onnx_dir = folder / ".onnx"
     onnx_dir.mkdir()
     described = [_describe(served, onnx_dir) for served in chosen.values()]
@@ -103,6 +102,11 @@ def _write_page(folder: Path, chosen: dict) -> None:
     mark = {"digitlab_version": __version__, "runtime": _runtime_version(),
             "models": [{k: d[k] for k in ("method", "classes", "folder")} for d in described], "files": files}
     (folder / MARK).write_text(json.dumps(mark, indent=2) + "\n")
+
+
+def _vendored(name: str) -> bytes:
+    """One of ONNX Runtime Web's files as it came (vendor/, xz-compressed there)."""
+    return lzma.decompress((VENDOR / f"{name}.xz").read_bytes())
 
 
 def _script(path: Path, name: str, value: str) -> None:
