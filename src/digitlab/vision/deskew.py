@@ -30,7 +30,7 @@ STRETCH_RANGE = (0.5, 2.0)  # the most a digit is narrowed or widened: a 1 is wi
 def deskewed(x: torch.Tensor, stretched: bool = False) -> torch.Tensor:
     """(N, 28, 28) float in [0, 1] -> the same digits upright and centred by mass, bilinear;
     stretched: also widened or narrowed to MNIST_ASPECT, within STRETCH_RANGE."""
-    n = len(x)
+    n = x.shape[0]  # not len(x): a symbolic batch size stays symbolic when exported (onnx/graph.py)
     if n == 0:
         return x
     ys, xs = torch.meshgrid(torch.arange(28.0), torch.arange(28.0), indexing="ij")  # (28, 28) each

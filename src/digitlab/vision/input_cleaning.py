@@ -80,8 +80,13 @@ def despeckled(x: torch.Tensor) -> torch.Tensor:
     if not noisy.any():
         return x
     out = x.clone()
-    out[noisy] = _neighbourhoods(x[noisy]).median(dim=-1).values
+    out[noisy] = median3(x[noisy])
     return out
+
+
+def median3(x: torch.Tensor) -> torch.Tensor:
+    """(N, H, W) -> each pixel's 3 x 3 median, 0 counted beyond the edge (the middle of 9 sorted)."""
+    return _neighbourhoods(x).sort(dim=-1).values[..., 4]
 
 
 def _brightest_around(x4: torch.Tensor) -> torch.Tensor:
@@ -109,13 +114,22 @@ def without_pattern(ink: torch.Tensor) -> torch.Tensor:
 
 
 def on_black(x: torch.Tensor) -> torch.Tensor:
-    """(N, 28, 28) floats in [0, 1] -> the ink above its local background (a grey opening
-    BACKGROUND_WINDOW px wide: the darkest level around each pixel, then the brightest of those),
-    stretched to full strength where its brightest pixel is under FULL_INK."""
+    """(N, 28, 28) floats in [0, 1] -> the ink above its local background, a patterned page's pattern
+    cut away, stretched to full strength where its brightest pixel is under FULL_INK."""
+    return full_strength(without_pattern(above_background(x)))
+
+
+def above_background(x: torch.Tensor) -> torch.Tensor:
+    """(N, 28, 28) -> the ink above its local background: a grey opening BACKGROUND_WINDOW px wide
+    (the darkest level around each pixel, then the brightest of those) taken away, floored at 0."""
     x4 = x[:, None]  # (N, 1, 28, 28)
     darkest = -_brightest_around(-x4)
     background = _brightest_around(darkest)
-    ink = without_pattern((x4 - background).clamp_min_(0)[:, 0])  # (N, 28, 28)
+    return (x4 - background).clamp_min(0)[:, 0]  # (N, 28, 28)
+
+
+def full_strength(ink: torch.Tensor) -> torch.Tensor:
+    """(N, 28, 28) ink -> stretched to 1 at its brightest where that is under FULL_INK (and above 0)."""
     peak = ink.amax(dim=(1, 2), keepdim=True)  # (N, 1, 1)
     faint = (peak < FULL_INK) & (peak > 0)
     return torch.where(faint, ink / peak.clamp_min(1e-6), ink)
@@ -130,27 +144,34 @@ def centred(x: torch.Tensor) -> torch.Tensor:
     of mass is within a pixel of the frame's, where it lies further than OFF_CENTRE from it, as
     MNIST's recipe leaves every digit. A digit off to one side otherwise leaves the middle 20 x 20
     that the cnn looks at (translated held-out digits, shipped cnn: see RESULTS.md)."""
+    dy, dx, off = centring_shifts(x)
+    if not off.any():
+        return x
+    return moved(x, torch.where(off, dy, 0), torch.where(off, dx, 0))
+
+
+def centring_shifts(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(N, 28, 28) -> (dy, dx, off), each (N,): the whole pixels down and right that bring each image's
+    centre of mass to pixel (14, 14), and whether it lies further than OFF_CENTRE from it (and has ink)."""
     mass = x.sum(dim=(1, 2)).clamp_min(1e-6)  # (N,)
     where = torch.arange(28, dtype=x.dtype)
     cy = (x.sum(dim=2) @ where) / mass  # (N,) row of the centre of mass
     cx = (x.sum(dim=1) @ where) / mass
     dy, dx = (14 - cy).round().long(), (14 - cx).round().long()  # MNIST centres the mass on pixel (14, 14)
     off = ((dy.abs() > OFF_CENTRE) | (dx.abs() > OFF_CENTRE)) & (x.sum(dim=(1, 2)) > 0)
-    if not off.any():
-        return x
-    out = x.clone()
-    for i in torch.nonzero(off).flatten().tolist():  # few images, each its own shift
-        out[i] = _moved(x[i], int(dy[i]), int(dx[i]))
-    return out
+    return dy, dx, off
 
 
-def _moved(image: torch.Tensor, dy: int, dx: int) -> torch.Tensor:
-    """(28, 28) moved down by dy and right by dx pixels, 0 where nothing comes in."""
-    out = torch.zeros_like(image)
-    h, w = image.shape
-    out[max(dy, 0):h + min(dy, 0), max(dx, 0):w + min(dx, 0)] = image[max(-dy, 0):h - max(dy, 0),
-                                                                      max(-dx, 0):w - max(dx, 0)]
-    return out
+def moved(x: torch.Tensor, dy: torch.Tensor, dx: torch.Tensor) -> torch.Tensor:
+    """(N, 28, 28) each image moved down by its dy and right by its dx ((N,) whole pixels), 0 where
+    nothing comes in: one gather for the batch, no loop, so an ONNX graph does the same (onnx/graph.py)."""
+    n, h, w = x.shape
+    rows = torch.arange(h)[None, :] - dy[:, None]  # (N, H) the row each output row reads
+    cols = torch.arange(w)[None, :] - dx[:, None]  # (N, W)
+    inside = ((rows >= 0) & (rows < h))[:, :, None] & ((cols >= 0) & (cols < w))[:, None, :]  # (N, H, W)
+    read = x.gather(1, rows.clamp(0, h - 1)[:, :, None].expand(n, h, w))  # (N, H, W) rows moved
+    read = read.gather(2, cols.clamp(0, w - 1)[:, None, :].expand(n, h, w))  # then columns
+    return torch.where(inside, read, torch.zeros_like(read))
 
 
 def framed(crop: torch.Tensor) -> torch.Tensor:

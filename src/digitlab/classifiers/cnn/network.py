@@ -112,7 +112,7 @@ class ShiftAverage(nn.Module):
         views = torch.cat([padded[..., 1 + dy:29 + dy, 1 + dx:29 + dx] for dy, dx in self.SHIFTS])  # (5B, 1, 28, 28)
         logits = self.net(views)  # (5B, C)
         # C named, not -1: for an empty batch (B = 0) a -1 would be ambiguous and torch refuses it
-        return logits.reshape(len(self.SHIFTS), len(x), logits.shape[-1]).mean(dim=0)  # (5, B, C) -> (B, C)
+        return logits.reshape(len(self.SHIFTS), x.shape[0], logits.shape[-1]).mean(dim=0)  # (5, B, C) -> (B, C)
 
 
 def build(config: CNNConfig, n_classes: int) -> nn.Module:
