@@ -17,7 +17,7 @@ pytest.importorskip("onnxscript", reason="onnxscript, torch.onnx's exporter, is 
                                          "(pip install 'digitlab[onnx]')")
 onnx = pytest.importorskip("onnx", reason="onnx is not installed (pip install 'digitlab[onnx]')")
 
-from digitlab import classifiers, pretrained, service  # noqa: E402
+from digitlab import classifiers, cli, pretrained, service  # noqa: E402
 from digitlab.errors import DigitlabError  # noqa: E402
 from digitlab.onnx import export_onnx  # noqa: E402
 from digitlab.onnx import export as onnx_export  # noqa: E402
@@ -31,30 +31,42 @@ EVERY = 20  # every 20th MNIST test digit: 500 of them, spread over the whole fi
 
 @pytest.fixture(scope="session")
 def shipped_onnx(tmp_path_factory) -> dict:
-    """Each shipped method copied out of the package and exported once: method -> (folder, file)."""
+    """Each shipped method copied out of the package and exported once: method -> (folder, file);
+    the cnn by the command, the others by `export_onnx`."""
     root = tmp_path_factory.mktemp("shipped-onnx")
     exported = {}
     for method in classifiers.METHODS:
         folder = root / method
         shutil.copytree(pretrained.path(method), folder)
-        exported[method] = (folder, export_onnx(folder))
+        if method == "cnn":
+            assert cli.main(["export-model", str(folder), "--format", "onnx"]) == 0
+            exported[method] = (folder, folder / "model.onnx")
+        else:
+            exported[method] = (folder, export_onnx(folder))
     return exported
+
+
+def binary_export(root, method: str, **options):
+    """A 3-vs-7 model trained on mnist_tiny and exported beside its folder: (folder, file)."""
+    from digitlab.data import datasets
+
+    train = datasets.load("mnist_tiny", "train")
+    folder = root / method
+    classifiers.make(method, **options).fit(train.images, train.labels, progress=False).save(folder)
+    return folder, export_onnx(folder, out=root / f"{method}-3-7.onnx")
 
 
 @pytest.fixture(scope="session")
 def binary_onnx(tmp_path_factory) -> dict:
-    """A 3-vs-7 model, the book's one-output linear model (a sigmoid, not a softmax), trained on
-    mnist_tiny. (The other methods' binary models: benchmarks/onnx_parity.py.)"""
-    from digitlab.data import datasets
+    """3-vs-7 models: the book's one-output linear model (a sigmoid, not a softmax); under -m slow,
+    pixel similarity by the L1 distance too (the graph's own sums: cdist has no ONNX form). Every
+    method's binary model: benchmarks/onnx_parity.py."""
+    return {"linear": binary_export(tmp_path_factory.mktemp("binary-linear"), "linear", epochs=2)}
 
-    root = tmp_path_factory.mktemp("binary-onnx")
-    train = datasets.load("mnist_tiny", "train")
-    exported = {}
-    for method, options in (("linear", {"epochs": 2}),):
-        folder = root / method
-        classifiers.make(method, **options).fit(train.images, train.labels, progress=False).save(folder)
-        exported[method] = (folder, export_onnx(folder, out=root / f"{method}-3-7.onnx"))
-    return exported
+
+@pytest.fixture(scope="session")
+def l1_onnx(tmp_path_factory) -> dict:
+    return {"pixel": binary_export(tmp_path_factory.mktemp("binary-l1"), "pixel", distance="l1")}
 
 
 def run_onnx(path, images: torch.Tensor) -> torch.Tensor:
@@ -124,11 +136,12 @@ def test_any_batch_size_gives_each_image_its_own_answer(shipped_onnx, mnist_test
     assert torch.equal(together.argmax(1), mnist_test.labels[:7])  # and they are the digits shown
 
 
-@pytest.mark.parametrize("method", ["linear"])
-def test_a_binary_model_exports_with_its_own_two_classes(binary_onnx, method):
+@pytest.mark.parametrize("method, models", [("linear", "binary_onnx"),
+                                            pytest.param("pixel", "l1_onnx", marks=pytest.mark.slow)])
+def test_a_binary_model_exports_with_its_own_two_classes(request, method, models):
     from digitlab.data import datasets
 
-    folder, path = binary_onnx[method]
+    folder, path = request.getfixturevalue(models)[method]
     valid = datasets.load("mnist_tiny", "valid")
     meta = {p.key: p.value for p in onnx.load(str(path)).metadata_props}
     assert json.loads(meta["digitlab.classes"]) == [3, 7]

@@ -78,6 +78,9 @@ def to_ideals(x: torch.Tensor, ideals: torch.Tensor, distance: str) -> torch.Ten
         # ||x - m||^2 = ||x||^2 - 2 x.m + ||m||^2: one (N, 784) @ (784, C k) matmul for all pairs.
         sq = (x * x).sum(1, keepdim=True) - 2 * x @ flat.T + (flat * flat).sum(1)  # (N, C k)
         return (sq.clamp_min(0) / (28 * 28)).sqrt().reshape(-1, C, k)
+    if torch.compiler.is_exporting():
+        # cdist has no ONNX form (onnx/graph.py): the same sums from the (N, C k, 784) differences.
+        return ((x[:, None] - flat).abs().sum(2) / (28 * 28)).reshape(-1, C, k)
     # L1 has no matmul trick; cdist sums |x - m| without building the (N, C k, 784) differences.
     return (torch.cdist(x, flat, p=1) / (28 * 28)).reshape(-1, C, k)
 

@@ -14,6 +14,10 @@ patterned page at Otsu's level of a histogram of that image's inked pixels alone
 digits and what `to_mnist` makes alone (none of MNIST's 10,000 test digits is changed by either,
 measured in benchmarks/onnx_parity.py); they matter for a raw photo handed to a model as a tensor,
 which the contract rules out.
+
+Pixel similarity by the L1 distance sums |x - m| from the (N, C k, 784) differences in the graph
+(torch's cdist has no ONNX form): 3.7 MB an image for 120 ideal digits a class, so such a file wants
+small batches; the shipped pixel model measures L2, a matrix product.
 """
 
 from __future__ import annotations
