@@ -76,11 +76,11 @@ def payloads(seed: int) -> tuple[list, list]:
     return good, bad
 
 
-def start_server(models: Path, workers: int, log_path: Path) -> tuple[subprocess.Popen, str]:
+def start_server(models: Path, workers: int | None, log_path: Path) -> tuple[subprocess.Popen, str]:
     with open(log_path, "w") as log:
         process = subprocess.Popen(
             [sys.executable, "-m", "digitlab", "serve", "--host", HOST, "--port", "0", "--models", str(models),
-             *(["--workers", str(workers)] if workers > 1 else [])],  # without it, a tree from before --workers runs too
+             *(["--workers", str(workers)] if workers else [])],  # none: serve's own default, as a user starts it
             stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "NO_COLOR": "1"},
         )
     deadline = time.monotonic() + START_SECONDS
@@ -251,8 +251,8 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=300, help="stop sending after this long (default: 300)")
     parser.add_argument("--bad-fraction", type=float, default=0.3, help="share of malformed requests (default: 0.3)")
     parser.add_argument("--models", type=Path, help="a folder of saved models (default: the shipped ones)")
-    parser.add_argument("--workers", type=int, default=2,
-                        help="`digitlab serve --workers`: server processes, one a core (default: 2)")
+    parser.add_argument("--workers", type=int, default=None,
+                        help="`digitlab serve --workers`: server processes (default: serve's own, one a core)")
     parser.add_argument("--rounds", type=int, default=1,
                         help="repeat the whole load this many times: RSS that keeps growing round after round is a leak (default: 1)")
     parser.add_argument("--seed", type=int, default=0, help="seeds the mix of requests (default: 0)")

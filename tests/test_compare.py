@@ -242,12 +242,17 @@ def test_a_quick_run_has_its_own_folder_marks_its_figures_and_never_replaces_ful
     # One accuracy: the record's is the saved model's own (config.json) and the table's.
     assert entries["linear-3v7"]["accuracy"] == pytest.approx(saved.history_[-1]["accuracy"], abs=1e-6)
     assert f"{entries['linear-3v7']['accuracy']:.2%}" in stdout
+    assert f"**Note: {record.SMOKE}.**" in (smoke / "linear-3v7" / "README.md").read_text()  # its card says so too
 
     code, stdout, err = digitlab(capsys, "compare", "--methods", "pixel", "--dataset", "mnist_tiny", "--device", "cpu")
     assert code == 0, err
     full = tmp_path / "digitlab-out"
     assert record.read(full) == {"pixel-3v7": {"quick": False, "accuracy": pytest.approx(
         service.load(full / "pixel-3v7").history_[-1]["accuracy"]), "measured_on": f"mnist_tiny's {len(load_task('mnist_tiny').test_labels):,} test digits"}}
+    card = (full / "pixel-3v7" / "README.md").read_text()  # a full run's card: the figures compare measured, no note
+    accuracy = record.read(full)["pixel-3v7"]["accuracy"]
+    assert f"| `mnist_tiny` test images | {len(load_task('mnist_tiny').test_labels):,} | {accuracy:.2%} |" in card
+    assert "Note:" not in card
     assert "smoke" not in stdout and "smoke figures" not in (full / "report.html").read_text()
     before = (full / "pixel-3v7" / "config.json").read_bytes()
     code, _, err = digitlab(capsys, *quick, "--out", full)

@@ -73,8 +73,9 @@ def test_compare_evaluate_keeps_the_orientation():
 
 def test_the_evaluate_command_prints_actual_rows_and_predicted_columns(monkeypatch, capsys):
     from digitlab.data import datasets
+    from digitlab.data.digits import Digits
 
-    test_set = types.SimpleNamespace(images=_images(), labels=LABELS, index=torch.arange(len(LABELS)))
+    test_set = Digits(_images(), LABELS, torch.arange(len(LABELS)), "test")
     monkeypatch.setattr(service, "load", lambda folder: ThreesAsEights())
     monkeypatch.setattr(datasets, "load", lambda name, split=None: test_set)
     code, out, _ = digitlab(capsys, "evaluate", "some-model", "--dataset", "mnist")
@@ -111,8 +112,8 @@ LOPSIDED = [[90, 0, 0, 5],
 
 
 def test_the_largest_confusions_are_read_from_rows_actual_columns_predicted_most_first():
-    assert confusion.largest_confusions(LOPSIDED, [0, 1, 2, 3]) == [(1, 2, 12), (3, 0, 8), (0, 3, 5)]
-    assert confusion.largest_confusions(torch.tensor(LOPSIDED), [3, 5, 7, 9], shown=2) == [(5, 7, 12), (9, 3, 8)]
+    assert metrics.largest_confusions(LOPSIDED, [0, 1, 2, 3]) == [(1, 2, 12), (3, 0, 8), (0, 3, 5)]
+    assert metrics.largest_confusions(torch.tensor(LOPSIDED), [3, 5, 7, 9], shown=2) == [(5, 7, 12), (9, 3, 8)]
     assert (confusion.confusions_sentence(LOPSIDED, [0, 1, 2, 3])
             == "Most often: 1 read as 2 (12 times), 3 as 0 (8), 0 as 3 (5).")
     assert confusion.confusions_sentence([[5, 1], [0, 7]], [3, 7]) == "Most often: 3 read as 7 (1 time)."

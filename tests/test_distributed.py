@@ -287,14 +287,14 @@ def test_cnn_recipe_under_two_processes_ends_with_one_model_everywhere(two_proce
     assert ranks[0].keys() == ranks[1].keys()
     for name, value in ranks[0].items():  # weights, BatchNorm statistics, the all-reduced loss
         assert torch.equal(value, ranks[1][name]), name
-    assert sorted(p.name for p in (out / "fit" / "cnn").iterdir()) == ["config.json", "model.safetensors"]
+    assert sorted(p.name for p in (out / "fit" / "cnn").iterdir()) == ["README.md", "config.json", "model.safetensors"]
 
 
 def test_train_command_under_two_processes_writes_one_checkpoint(two_processes):
     out, _ = two_processes
     assert (out / "command-1.pt").exists(), _errors(out)
     assert [int(torch.load(out / f"command-{r}.pt")) for r in range(2)] == [0, 0]
-    assert sorted(p.name for p in (out / "command" / "model").iterdir()) == ["config.json", "model.safetensors"]
+    assert sorted(p.name for p in (out / "command" / "model").iterdir()) == ["README.md", "config.json", "model.safetensors"]
     assert not list(out.glob("command/model/.*")), "a temporary file was left behind"
 
 

@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import json
+import re
 
 import numpy as np
 import pytest
 import torch
+from PIL import Image
 from torch import nn
 
 from digitlab import pretrained
 from digitlab.classifiers import make
 from digitlab.errors import DataError
-from digitlab.explain import attribution, explanations
+from digitlab.explain import attribution, explanations, pictures, words
 from digitlab.vision.deskew import deskewed
 
 
@@ -66,9 +68,10 @@ def test_the_simple_nets_units_are_its_biggest_pushes(shipped, digits):
 
 def test_integrated_gradients_add_up_to_the_change_from_the_baseline(shipped, digits):
     clf = shipped["cnn"]
-    logits = clf.logits(digits)  # (6, 10) through the recipe's own predict path
+    # The explanation's function: the mean over every test-time shift (predict shifts only unsure digits)
     with torch.no_grad():
-        black = clf.model_(torch.zeros(1, 1, 28, 28))[0]  # (10,)
+        logits = clf.model_.averaged(clf._images(digits).unsqueeze(1))  # (6, 10)
+        black = clf.model_.averaged(torch.zeros(1, 1, 28, 28))[0]  # (10,)
     for image, row in zip(digits, logits):
         e = explanations.explain(clf, image)
         assert e.label == row.argmax().item()
@@ -110,7 +113,7 @@ def test_the_shifts_in_one_batch_are_the_mean_of_five_passes(shipped, digits):
     padded = torch.nn.functional.pad(x, (1, 1, 1, 1))
     with torch.no_grad():
         five = [model.net(padded[..., 1 + dy:29 + dy, 1 + dx:29 + dx]) for dy, dx in model.SHIFTS]
-        torch.testing.assert_close(model(x), torch.stack(five).mean(dim=0))
+        torch.testing.assert_close(model.averaged(x), torch.stack(five).mean(dim=0))
 
 
 @pytest.mark.parametrize("distance", ["l2", "l1"])
@@ -189,9 +192,75 @@ def test_json_carries_28_by_28_maps_and_pictures_are_saved(shipped, digits, tmp_
     out = json.loads(json.dumps(explanations.to_json(e)))
     assert out["label"] == 7 and len(out["maps"]["contribution"]) == 28
     assert all(len(row) == 28 for row in out["maps"]["contribution"])
-    written = explanations.save_pictures(e, tmp_path / "why", "seven")
+    written = pictures.save_pictures(e, tmp_path / "why", "seven")
     assert sorted(p.name for p in written) == ["seven-contribution.png", "seven-runner_up_contribution.png",
                                                "seven-seen.png"]
+
+
+def _hues(picture: Image.Image) -> tuple[np.ndarray, np.ndarray]:
+    """(h, w) how red and how blue each pixel of an RGB picture is, 0-255."""
+    rgb = np.asarray(picture.convert("RGB")).astype(int)
+    return rgb[..., 0] - rgb[..., 2], rgb[..., 2] - rgb[..., 0]
+
+
+def test_each_saved_map_is_captioned_with_its_colour_key_for_this_answer(shipped, digits, tmp_path):
+    """predict --explain's pictures: the map, a strip from blue to red, and the words, in the picture and in
+    the PNG's text, naming this answer's digits: 7 for the answer's map, 3 (the runner-up) for its map."""
+    e = explanations.explain(shipped["linear"], digits[0])
+    assert (e.label, e.runner_up) == (7, 3)
+    pictures.save_pictures(e, tmp_path, "seven")
+    for key, digit in (("contribution", "7"), ("runner_up_contribution", "3")):
+        picture = Image.open(tmp_path / f"seven-{key}.png")
+        assert picture.width > 224 and picture.height > 224 + 100  # room for the key and the caption
+        said = words.for_map(e, key)
+        assert said.blue == f"lowered {digit}'s score" and said.red == f"raised {digit}'s score"
+        assert picture.text["Title"] == said.title and f"({digit})" in said.title
+        assert said.caption in picture.text["Description"] and f"red: {said.red}" in picture.text["Description"]
+        red, blue = _hues(picture)
+        top = 40 + 224  # the title's line and the map above; the key's strip below them
+        below = (red[top:] > 240).any(axis=1) & (blue[top:] > 240).any(axis=1)  # rows holding deep red and deep blue
+        assert below.sum() >= pictures.KEY_HEIGHT, key
+    seen = Image.open(tmp_path / "seven-seen.png")
+    assert seen.height > 224 and "white ink on black" in seen.text["Description"]
+
+
+def test_every_map_has_words_and_the_scores_are_said_with_the_probabilities(shipped, digits):
+    for method, clf in shipped.items():
+        e = explanations.explain(clf, digits[1])  # a 2
+        proba = dict(zip(clf.classes_.tolist(), clf.predict_proba(digits[1:2])[0].tolist()))
+        said = explanations.to_json(e, proba)["words"]
+        assert set(said["maps"]) == set(e.maps), method
+        for key, each in said["maps"].items():
+            assert each["title"].startswith(words.map_name(key)) and each["blue"] and each["red"], (method, key)
+            sentence = re.sub(r"(\d)\.(\d)", r"\1,\2", each["caption"])  # a number's point ends no sentence
+            assert re.fullmatch(r"[A-Z][^.!?]*\.", sentence), (method, key, each["caption"])  # one sentence
+            assert str(e.label) in each["caption"], (method, key)
+        best, second = e.classes.index(e.label), e.classes.index(e.runner_up)
+        lean = "distance to each digit's nearest ideal" if method == "pixel" else "how strongly the model leans to each digit"
+        assert said["scores"].lower().startswith(lean), method
+        digits_ = 2 if method == "pixel" else 1
+        assert f"{e.scores[best]:.{digits_}f} " in said["scores"] and f"{e.scores[second]:.{digits_}f} " in said["scores"]
+        assert f"{words.percent(proba[e.label])} for {e.label}," in said["scores"], said["scores"]
+
+
+def test_a_hidden_units_picture_is_its_strongest_weights_over_the_digit(shipped, digits):
+    """The simple net's units drawn as what excites them: the first layer's weights into the unit, the
+    reddest square its largest weight, the bluest its most negative, only its strongest 10 % coloured,
+    and the digit in grey under the rest; the units shown are those that raised the answer's score most."""
+    clf = shipped["simple_net"]
+    e = explanations.explain(clf, digits[0])
+    first, last = [m for m in clf.model_.modules() if isinstance(m, nn.Linear)]
+    hidden = torch.relu(first(e.seen.reshape(1, -1)))[0].detach()  # (H,)
+    pushes = last.weight.detach()[e.label] * hidden  # (H,) each unit's share of the answer's score
+    assert [u for u, _ in e.notes["units"]] == pushes.argsort(descending=True)[:explanations.UNITS_SHOWN].tolist()
+    for unit, _ in e.notes["units"]:
+        weights = first.weight.detach()[unit].reshape(28, 28)
+        red, blue = (h[::pictures.PICTURE_SCALE, ::pictures.PICTURE_SCALE]
+                     for h in _hues(pictures.picture(e, f"unit_{unit}")))  # (28, 28) a square each
+        assert red.argmax() == weights.argmax() and blue.argmax() == weights.argmin(), unit
+        assert ((red > 0) | (blue > 0)).sum() == round(words.STRONGEST_INPUTS * 784)
+        said = words.for_map(e, f"unit_{unit}")
+        assert f"Unit {unit} raised 7's score" in said.caption and said.grey
 
 
 def test_what_each_model_learned(shipped):

@@ -25,7 +25,9 @@ SECURITY = ("content-security-policy", "x-content-type-options", "referrer-polic
 def server(tmp_path_factory):
     """The server, warm: started up (its models warmed) and one upload answered, so what a test
     measures of it is the test's own."""
-    with serving(tmp_path_factory.mktemp("serve"), "--allow-host", OWN_NAME) as server:
+    # One process: the memory measured below must be the process that answers (with workers, the
+    # parent only supervises them).
+    with serving(tmp_path_factory.mktemp("serve"), "--allow-host", OWN_NAME, "--workers", "1") as server:
         png = digit_png()
         assert ask(server.port, POST % len(png), png)[0] == 200
         yield server

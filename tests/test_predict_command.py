@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import numpy as np
 import pytest
@@ -187,16 +188,21 @@ def test_explain_saves_pictures_and_json_carries_the_maps(model, capsys, tmp_pat
         assert e["method"] == "pixel" and e["label"] == answer["label"]
         assert set(e["maps"]) == {"minus_nearest_mean", "minus_runner_up_mean", "evidence"}
         assert all(len(m) == 28 and all(len(row) == 28 for row in m) for m in e["maps"].values())
+        assert set(e["words"]["maps"]) == set(e["maps"]) and f"for {answer['label']}," in e["words"]["scores"]
     assert {"seven-seen.png", "seven-evidence.png", "seven-2-evidence.png"} <= {p.name for p in why.iterdir()}
+    picture = Image.open(why / "seven-evidence.png")  # captioned: taller than the map, its words in the file
+    assert picture.height > 224 + 100 and answers[0]["explanation"]["words"]["maps"]["evidence"]["caption"] \
+        in picture.text["Description"]
     code, out, err = digitlab(capsys, "predict", model, inputs[0], "--explain", why)
-    assert code == 0 and "why: nearest to an ideal 7" in out, out
+    assert code == 0 and "why: Distance to each digit's nearest ideal" in out, out
+    assert re.search(r"\d\.\d\d to an ideal 7, .* \d+(\.\d)?% for 7,", out), out
 
 
 def test_explain_with_the_shipped_cnn(capsys, tmp_path, mnist_test):
     _scan(mnist_test, 0, tmp_path / "seven.png")
     code, out, err = digitlab(capsys, "predict", tmp_path / "seven.png", "--explain", tmp_path / "why")
     assert code == 0, err
-    assert "why: score" in out and "for 7 against" in out
+    assert "why: How strongly the model leans to each digit" in out and re.search(r"\d\.\d for 7, ", out), out
     assert (tmp_path / "why" / "seven-integrated_gradients.png").is_file()
 
 

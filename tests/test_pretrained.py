@@ -12,7 +12,7 @@ from PIL import Image, ImageDraw
 
 from digitlab import pretrained
 from digitlab.classifiers import METHODS
-from digitlab.compare.job import stress_evaluation
+from digitlab.compare.job import set_figures
 from digitlab.data import datasets, glyphs, stress
 from digitlab.vision import mnist_style
 from cli_run import digitlab
@@ -44,7 +44,7 @@ STRESS_TOLERANCE = 0.005  # 25 of the 5,000 images: fonts and rounding differ a 
 def test_each_shipped_model_reads_the_stress_set_as_recorded_within_5_points_of_mnist(method):
     # The target: every method reads other people's digits nearly as well as MNIST's own.
     clf, recorded = pretrained.load(method), pretrained.recorded()[method]
-    scored = stress_evaluation(clf, datasets.load("stress", "valid"))["by_category"]
+    scored = set_figures(clf, datasets.load("stress", "valid"), "stress")["by_category"]
     assert abs(scored["all"] - recorded["stress"]["all"]) <= STRESS_TOLERANCE, (method, scored, recorded)
     assert recorded["mnist_test"] - recorded["stress"]["all"] <= 0.05, (method, recorded)
 

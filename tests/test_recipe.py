@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 from torch.testing import assert_close
 
-from digitlab import service
+from digitlab import pretrained, service
 from digitlab.classifiers.cnn import presets, network, augment, training
 from digitlab.classifiers.cnn.config import CNNConfig
 from digitlab.errors import DataError, DigitlabError
@@ -91,7 +91,23 @@ def test_tta_averages_the_image_and_its_one_pixel_shifts(mnist_test):
     # MNIST's border is blank, so rolling by one pixel is the same as shifting in a zero.
     views = [torch.roll(x, shifts=(dy, dx), dims=(1, 2)) for dy, dx in network.ShiftAverage.SHIFTS]
     expected = torch.stack([model.net(v) for v in views]).mean(dim=0)
-    assert_close(model(x), expected)
+    assert_close(model.averaged(x.unsqueeze(1)), expected)
+    assert_close(model(x), expected)  # gradients on: every image averaged, as explanations need
+
+
+def test_tta_shifts_only_the_digits_the_plain_view_is_unsure_of(mnist_test):
+    model = pretrained.load("cnn").model_.eval()
+    digits = mnist_test.images[:200].float().div(255).unsqueeze(1)  # (200, 1, 28, 28)
+    torch.manual_seed(0)
+    x = torch.cat([digits, digits[:20] * 0.5 + torch.rand(20, 1, 28, 28) * 0.5])  # (220, ...): 20 doubtful ones
+    with torch.no_grad():
+        plain, averaged, got = model.net(x), model.averaged(x), model(x)
+    top = plain.topk(2, dim=1).values
+    sure = top[:, 0] - top[:, 1] >= network.ShiftAverage.SURE_GAP  # (220,)
+    assert 0 < (~sure).sum() < len(x) // 2, "both kinds of image must be present for this test to mean anything"
+    assert_close(got[sure], plain[sure])  # sure: the plain view's logits as they are
+    assert_close(got[~sure], averaged[~sure])  # unsure: the mean of all five views
+    assert not torch.allclose(averaged[~sure], plain[~sure])  # ... which differs from the plain view
 
 
 def test_only_the_last_epoch_is_scored_with_tta(mnist_train, mnist_test):

@@ -23,7 +23,8 @@ from digitlab.compare.job import Result, run_one
 from digitlab.compare.tasks import Task, load_task
 from digitlab.data import corrupted, shipped_mnist, stress
 from digitlab.data.digits import Digits
-from digitlab.report import captions, document, figures
+from digitlab.explain import words
+from digitlab.report import document, figures
 
 CHROMIUM = "/usr/bin/chromium"
 ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
@@ -216,21 +217,21 @@ def test_every_map_has_a_colour_key_and_a_one_sentence_caption_that_is_not_its_t
     # The runner-up's map says whose score its red raised: the page's "red pushed towards 7" was ambiguous there.
     runner_up = "weight × pixel, for the runner-up: blue, lowered the runner-up's score; red, raised the runner-up's"
     assert runner_up in keys["linear, 0-9"]
-    assert "the digit minus the nearest ideal digit: blue, ink the ideal digit has and the digit lacks" in keys["pixel, 0-9"]
+    assert "the digit minus the nearest ideal digit: blue, ink the answer's ideal has and this digit lacks" in keys["pixel, 0-9"]
 
 
 def test_the_report_names_the_maps_in_the_pages_words(runs):
-    """One vocabulary: the report's names for explain's maps are the web page's (app.js's CAPTIONS),
-    in the pictures' titles as on the page; explain.py's own keys never show."""
+    """One vocabulary: the report's names for explain's maps are explain/words.py's, the words the web
+    page gets with each explanation (app.js names none of its own), in the pictures' titles as on the
+    page; explain.py's own keys never show."""
     results, _, _ = runs
     app = (Path(document.__file__).parents[1] / "web" / "static" / "app.js").read_text()
-    on_page = dict(re.findall(r'(\w+): "([^"]*)"', app.split("const CAPTIONS = {")[1].split("};")[0]))
-    assert on_page == captions.MAP_NAMES
+    assert not any(name in app for name in words.MAP_NAMES.values())
     for result, names in ((results[2], ("minus_nearest_mean", "minus_runner_up_mean", "evidence")),
                           (results[3], ("contribution", "runner_up_contribution"))):
         figure, shown = figures.why_wrong_figure(result.model, result)
         titles = [t.get_text().replace("\n", " ") for t in figure.axes[0].texts]
-        assert shown == list(names) and [captions.MAP_NAMES[n] for n in names] == titles[1:1 + len(names)]
+        assert shown == list(names) and [words.MAP_NAMES[n] for n in names] == titles[1:1 + len(names)]
     page = document.render(results, runs[1], {"seed": 0}, document.environment("cpu"))
     assert "nearest mean" not in page and "minus_nearest" not in page
 

@@ -275,18 +275,19 @@ def test_the_stress_and_corruption_sets_are_scored_for_ten_digit_models_only():
     shaken = Digits(written([1, 2, 3, 4]), torch.tensor([1, 2, 3, 4]), torch.tensor([fonts, fonts + 1, pen, pen + 1]),
                     "stress")
     reader = Reader(misread={4: 9})
-    on_stress = job.stress_evaluation(reader, shaken)
-    assert on_stress["by_category"] == {"fonts": 1.0, "pen": 0.5, "all": 0.75}
+    on_stress = job.set_figures(reader, shaken, "stress")
+    assert on_stress["by_category"] == {"fonts": 1.0, "pen": 0.5, "all": 0.75} and on_stress["images"] == 4
     assert on_stress["ece"] == pytest.approx(SURE - 0.75) and sum(on_stress["reliability"]["count"]) == 4
-    assert job.stress_evaluation(reader, None) is None
-    assert job.stress_evaluation(Reader(classes=[3, 7]), shaken) is None
+    assert on_stress["confusions"] == [(4, 9, 1)] and on_stress["dataset"] == "stress"
+    assert job.set_figures(reader, None, "stress") is None
+    assert job.set_figures(Reader(classes=[3, 7]), shaken, "stress") is None
     held_out = corrupted.NAMES.index("zigzag") * corrupted.PER_KIND
     damaged = Digits(written([5, 6, 4]), torch.tensor([5, 6, 4]), torch.tensor([0, 1, held_out]), "corrupted")
-    by_kind = job.corruption_scores(reader, damaged)
+    by_kind = job.set_figures(reader, damaged, "corrupted")["by_kind"]
     assert by_kind == {"shot_noise": 1.0, "zigzag": 0.0, "all": pytest.approx(2 / 3), "seen kinds": 1.0,
                        "held-out kinds": 0.0}
-    assert job.corruption_scores(reader, None) is None
-    assert job.corruption_scores(Reader(classes=[3, 7]), damaged) is None
+    assert job.set_figures(reader, None, "corrupted") is None
+    assert job.set_figures(Reader(classes=[3, 7]), damaged, "corrupted") is None
 
 
 @pytest.fixture(scope="module")
@@ -337,10 +338,10 @@ def test_a_ten_digit_run_is_scored_on_the_stress_and_corruption_sets_given(ten, 
                          damaged=sets["corrupted"])
     took = time.perf_counter() - start
     assert 0 < result.train_seconds < took and 0 < result.predict_seconds_per_image < took
-    on_stress = job.stress_evaluation(result.model, sets["stress"])
+    on_stress = job.set_figures(result.model, sets["stress"], "stress")
     assert result.stress == on_stress["by_category"] and set(result.stress) == {"fonts", "all"}
     assert result.stress_ece == on_stress["ece"] and result.reliability["stress"] == on_stress["reliability"]
-    assert result.corrupted == job.corruption_scores(result.model, sets["corrupted"])
+    assert result.corrupted == job.set_figures(result.model, sets["corrupted"], "corrupted")["by_kind"]
     assert result.corrupted["all"] == result.stress["all"]  # the same 30 digits, read the same way
     assert len(result.worst) == 9  # the default
 
@@ -393,8 +394,8 @@ def test_the_job_plans_each_run_for_its_device_and_shows_its_progress(tiny, tmp_
     config = CompareConfig(worst=4)
     assert job.run_all([tiny], ["linear", "cnn"], tmp_path, 3, "cuda", None, config, False) == ["linear", "cnn"]
     assert [run[1] is tiny for run in runs] == [True, True]
-    assert [run[:1] + run[2:] for run in runs] == [("linear", config.linear, tmp_path, 3, "cuda", 4, None, None),
-                                                   ("cnn", config.cnn_on_gpu, tmp_path, 3, "cuda", 4, None, None)]
+    assert [run[:1] + run[2:] for run in runs] == [("linear", config.linear, tmp_path, 3, "cuda", 4, None, None, None),
+                                                   ("cnn", config.cnn_on_gpu, tmp_path, 3, "cuda", 4, None, None, None)]
     assert len(bars) == 1 and bars[0].options == {"transient": False}  # the bar stays on screen afterwards
     assert bars[0].calls == [("add", "compare", 2), ("update", 7, {"description": "linear on 3 vs 7"}), ("advance", 7),
                              ("update", 7, {"description": "cnn on 3 vs 7"}), ("advance", 7),

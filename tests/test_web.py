@@ -16,6 +16,7 @@ from PIL import Image
 
 from digitlab import cli
 from digitlab.classifiers import METHODS
+from digitlab.explain import words
 from digitlab.vision import mnist_style
 from digitlab.web import models as web_models
 from digitlab.web.app import create_app
@@ -539,6 +540,16 @@ def test_explain_answers_why_for_each_models_card(client, served, method):
         assert len(grid) == 28 and all(len(row) == 28 for row in grid)
     for picture in why["pictures"].values():
         assert Image.open(io.BytesIO(base64.b64decode(picture))).size == (224, 224)
+    # The words the "why?" view shows: the scores beside the card's probabilities, each map's caption and key.
+    said = why["words"]
+    assert set(said["maps"]) == set(why["maps"])
+    for key, each in said["maps"].items():
+        assert each["title"].startswith(words.map_name(key)) and str(why["label"]) in each["caption"], key
+        assert each["blue"] and each["red"], key
+    proba = served[method].clf.predict_proba(seen[None])[0]
+    sure = words.percent(proba[why["classes"].index(why["label"])].item())
+    lean = "Distance to each digit's nearest ideal" if method == "pixel" else "How strongly the model leans to each digit"
+    assert said["scores"].startswith(lean) and f"{sure} for {why['label']}," in said["scores"], said["scores"]
 
 
 def test_explain_for_a_model_not_served_is_404(client):

@@ -181,10 +181,20 @@ def test_why_shows_each_cards_explanation_and_a_new_answer_hides_it(page):
         card = page.locator(f".card[data-method={method}]")
         card.locator(".why").click()
         sync_api.expect(card.locator(".why-view img").first).to_be_visible(timeout=15_000)
-        assert card.locator(".why-view p").inner_text().strip(), method
+        label = card.locator(".label").inner_text().strip()
+        scores = card.locator(".why-view p").inner_text()  # the scores in words, with the bar's probability
+        assert re.search(rf"(leans to each digit|nearest ideal).* \d+(\.\d)?% for {label},", scores), (method, scores)
         assert page.evaluate(f"() => [...document.querySelectorAll('.card[data-method={method}] .why-view img')]"
                              ".every(img => img.complete && img.naturalWidth === 224)"), method
-    ARTIFACTS.mkdir(exist_ok=True)
+        # Each map captioned in a sentence about this answer, with its colour key: the ramp and both colours' words.
+        for figure in card.locator(".why-view figure").all():
+            assert label in figure.locator(".caption").inner_text(), method
+            key = figure.locator(".key").inner_text()
+            assert "blue:" in key and "red:" in key and figure.locator(".key .ramp").is_visible(), (method, key)
+        if method == "simple_net":  # what a hidden unit is, once, before the units' pictures
+            assert "A hidden unit adds up the ink" in card.locator(".why-view .units").inner_text()
+        ARTIFACTS.mkdir(exist_ok=True)
+        card.screenshot(path=str(ARTIFACTS / f"web-why-{method}.png"))
     page.screenshot(path=str(ARTIFACTS / "web-why.png"), full_page=True)
     page.click("#clear")
     sync_api.expect(page.locator(".why-view:visible")).to_have_count(0)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -36,6 +36,16 @@ def confusion_matrix(actual: torch.Tensor, predicted: torch.Tensor, n_classes: i
     """
     flat = actual.reshape(-1).long() * n_classes + predicted.reshape(-1).long()  # (N,) row-major cell
     return torch.bincount(flat, minlength=n_classes * n_classes).reshape(n_classes, n_classes)
+
+
+def largest_confusions(confusion: torch.Tensor | Sequence[Sequence[int]], classes: Sequence[int],
+                       shown: int = 3) -> list[tuple[int, int, int]]:
+    """The `shown` commonest misreadings as (actual, predicted, count), most first; rows are the
+    actual digits and columns the predicted ones (confusion_matrix's layout). The report's sentence
+    under each matrix and a model card's "known to misread" name them."""
+    rows = [[int(c) for c in row] for row in (confusion.tolist() if hasattr(confusion, "tolist") else confusion)]
+    wrong = [(-rows[i][j], i, j) for i in range(len(rows)) for j in range(len(rows)) if i != j and rows[i][j] > 0]
+    return [(classes[i], classes[j], -minus) for minus, i, j in sorted(wrong)[:shown]]
 
 
 def top_losses(

@@ -3,12 +3,13 @@
 `digitlab predict photo.jpg` and `digitlab serve` use them when no other model is given, so that a
 fresh install reads digits at once. They are built from the shipped MNIST by one command, with the
 fixed seeds and recipes below, and their accuracies (MNIST's test set, the stress set by category,
-the corruption set by kind) and calibration errors are written beside them:
+the corruption set by kind) and calibration errors are written beside them (accuracy.json) and
+into each one's model card (README.md, store/card.py) from the same measurement:
 
     python -m digitlab.pretrained            # rebuilds src/digitlab/pretrained/ (a few minutes)
     python -m digitlab.pretrained --methods gate  # only the gate that declines non-digits (gate.py)
     python -m digitlab.pretrained --methods pieces  # only the judge of the cutter's pieces (pieces.py)
-    python -m digitlab.pretrained --rescore  # only scores them again, after a preprocessing change
+    python -m digitlab.pretrained --rescore  # only scores them again (and writes their cards), after a preprocessing change
 
 The recipes were chosen on a validation split held out of MNIST's training images, on the stress
 set and on the corruption set's seen kinds applied to held-out digits (benchmarks/stress_accuracy.py;
@@ -78,38 +79,53 @@ def recorded() -> dict:
     return json.loads((folder() / ACCURACY_FILE).read_text())
 
 
-def scores(clf) -> dict:
-    """What is recorded beside a shipped model: its accuracy on MNIST's test set (and on its first
-    SLICE images), on the stress set, overall and by category, and on the corruption set's two views,
-    by kind; its calibration error on each."""
+SETS = {"test": "mnist", "stress": "stress", "corrupted": "corrupted", "corrupted_raw": "corrupted_raw"}
+CARD_SETS = ("test", "stress", "corrupted")  # what a shipped model's card shows (the raw view is accuracy.json's alone)
+
+
+def measured(clf) -> dict[str, dict]:
+    """A shipped model's figures (service.measure, what `digitlab evaluate` prints) on each of SETS:
+    MNIST's test images, the stress set, and the corruption set as predict reads it and as tensors."""
     from digitlab import service
-    from digitlab.compare.job import stress_evaluation
-    from digitlab.data import corrupted, datasets
+    from digitlab.data import datasets
+
+    return {name: service.measure(clf, datasets.load(named, datasets.evaluation_split(named)), named)
+            for name, named in SETS.items()}
+
+
+def card(figures: dict[str, dict]):
+    """A shipped model's card: trained on MNIST, with the figures `measured` gave."""
+    from digitlab.store.card import Card
+
+    return Card("mnist", {name: figures[name] for name in CARD_SETS})
+
+
+def scores(clf, figures: dict[str, dict]) -> dict:
+    """What is recorded beside a shipped model, from its `measured` figures: its accuracy on MNIST's
+    test set (and on its first SLICE images), on the stress set, overall and by category, and on the
+    corruption set's two views, by kind; its calibration error on each."""
+    from digitlab.data import datasets
 
     test = datasets.load("mnist", "test")
-    on_test = service.evaluate(clf, test.images, test.labels, worst=0)
-    on_stress = stress_evaluation(clf, datasets.load("stress", "valid"))
-    predicted = on_test["predicted"]
+    head = float((clf.predict(test.images[:SLICE]) == test.labels[:SLICE]).float().mean())
     recorded = {
-        "mnist_test": float((predicted == test.labels).float().mean()),
-        "mnist_test_slice": float((predicted[:SLICE] == test.labels[:SLICE]).float().mean()),
-        "stress": on_stress["by_category"],
-        "ece_mnist_test": on_test["ece"],
-        "ece_stress": on_stress["ece"],
+        "mnist_test": figures["test"]["accuracy"],
+        "mnist_test_slice": head,
+        "stress": figures["stress"]["by_category"],
+        "ece_mnist_test": figures["test"]["ece"],
+        "ece_stress": figures["stress"]["ece"],
         "temperature": clf.temperature_,
     }
     for view in ("corrupted", "corrupted_raw"):  # as predict reads the damaged digits, and as tensors
-        damaged = datasets.load(view, "valid")
-        on_view = service.evaluate(clf, damaged.images, damaged.labels, worst=0)
-        recorded[view] = corrupted.accuracy_by_kind(on_view["predicted"], damaged.labels, damaged.index)
-        recorded[f"ece_{view}"] = on_view["ece"]
+        recorded[view] = figures[view]["by_kind"]
+        recorded[f"ece_{view}"] = figures[view]["ece"]
     return recorded
 
 
 def build(out: Path, methods=tuple(RECIPES)) -> dict:
     """Train each method on MNIST's training images less the held-out ones, calibrate it on
-    heldout.CALIBRATION, save it under out/<method>, and write out/accuracy.json with each one's
-    scores and recipe."""
+    heldout.CALIBRATION, save it under out/<method> with its model card, and write out/accuracy.json
+    with each one's scores and recipe."""
     from digitlab import service
     from digitlab.data import datasets, heldout
 
@@ -117,20 +133,22 @@ def build(out: Path, methods=tuple(RECIPES)) -> dict:
     out.mkdir(parents=True, exist_ok=True)
     fitted = {}
     for method in methods:
-        fitted[method] = service.make(method, **RECIPES[method]).fit(fit.images, fit.labels)
-        fitted[method].calibrate(held.images, held.labels)
-        fitted[method].save(out / method)
+        clf = service.make(method, **RECIPES[method]).fit(fit.images, fit.labels)
+        clf.calibrate(held.images, held.labels)
+        fitted[method] = (clf, measured(clf))
+        clf.save(out / method, card(fitted[method][1]))
     return _record(out, fitted)
 
 
 def _record(out: Path, fitted: dict) -> dict:
-    """Score each fitted model and write out/accuracy.json (other methods' entries kept)."""
+    """Write out/accuracy.json from each fitted model's figures ({method: (clf, measured)}; other
+    methods' entries kept)."""
     from digitlab.store.files import atomic_write
 
     path = out / ACCURACY_FILE
     accuracy = json.loads(path.read_text()) if path.is_file() else {}
-    for method, clf in fitted.items():
-        accuracy[method] = {**scores(clf), "recipe": RECIPES[method]}
+    for method, (clf, figures) in fitted.items():
+        accuracy[method] = {**scores(clf, figures), "recipe": RECIPES[method]}
         got = accuracy[method]
         print(f"{method}: MNIST test {got['mnist_test']:.2%}, stress {got['stress']['all']:.2%}, corruption set "
               f"{got['corrupted']['all']:.2%} (as tensors {got['corrupted_raw']['all']:.2%}); calibration error "
@@ -141,23 +159,34 @@ def _record(out: Path, fitted: dict) -> dict:
 
 
 def rescore(out: Path, methods=tuple(RECIPES)) -> dict:
-    """Score the saved models in `out` again and rewrite out/accuracy.json; nothing is trained."""
+    """Score the saved models in `out` again, write each one's model card (README.md) from those
+    figures and rewrite out/accuracy.json; nothing is trained, no weights or config.json written."""
     from digitlab import service
+    from digitlab.store import checkpoint
+    from digitlab.store import card as model_card
 
-    return _record(out, {m: service.load(out / m) for m in methods})
+    fitted = {}
+    for method in methods:
+        clf = service.load(out / method)
+        fitted[method] = (clf, measured(clf))
+        written = model_card.text(checkpoint.read_config(out / method), card(fitted[method][1]))
+        model_card.write(out / method, written)
+    return _record(out, fitted)
 
 
 def recalibrate(out: Path, methods=tuple(RECIPES)) -> dict:
     """Calibrate the saved models in `out` again on today's calibration digits (after a change to
-    heldout.with_damage), save them and rewrite out/accuracy.json; nothing is trained. The same as
-    build for a model whose recipe has not changed: training is seeded."""
+    heldout.with_damage), save them with their cards and rewrite out/accuracy.json; nothing is
+    trained. The same as build for a model whose recipe has not changed: training is seeded."""
     from digitlab import service
     from digitlab.data import datasets, heldout
 
     _, held = heldout.split(datasets.load("mnist", "train"), "mnist")
-    fitted = {m: service.load(out / m).calibrate(held.images, held.labels) for m in methods}
-    for method, clf in fitted.items():
-        clf.save(out / method)
+    fitted = {}
+    for method in methods:
+        clf = service.load(out / method).calibrate(held.images, held.labels)
+        fitted[method] = (clf, measured(clf))
+        clf.save(out / method, card(fitted[method][1]))
     return _record(out, fitted)
 
 
@@ -168,7 +197,7 @@ def main(argv: list[str] | None = None) -> None:
                         "the piece judge, see pieces.py)")
     parser.add_argument("--rescore", action="store_true",
                         help="score the models already there again (after a change to the preprocessing "
-                        "or the stress set) instead of training them")
+                        "or the stress set) and write their model cards, instead of training them")
     parser.add_argument("--recalibrate", action="store_true",
                         help="calibrate the models already there again (after a change to the calibration "
                         "digits) instead of training them")

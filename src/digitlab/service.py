@@ -94,6 +94,36 @@ def evaluate(clf, images: torch.Tensor, labels: torch.Tensor, worst: int = 9, mo
     }
 
 
+CONFUSIONS_NAMED = 3  # the commonest misreadings a set's figures name (a model card's "known to misread")
+
+
+def figures(scores: dict, digits, dataset: str, classes: list[int]) -> dict:
+    """What `digitlab evaluate` prints and a model card records about one set of test digits, from
+    `evaluate`'s scores on `digits` (a data.Digits; `dataset` its name as the user gives it): the
+    count, accuracy, calibration error, confusion matrix and its commonest misreadings, and for the
+    stress set its categories, for the corruption set its kinds (each with its accuracy)."""
+    record = {"dataset": dataset, "images": len(digits.labels), "accuracy": scores["accuracy"], "ece": scores["ece"],
+              "confusion": scores["confusion"].tolist(),
+              "confusions": metrics.largest_confusions(scores["confusion"], classes, CONFUSIONS_NAMED)}
+    if digits.source == "stress":
+        from digitlab.data import stress
+
+        record["by_category"] = stress.accuracy_by_category(scores["predicted"], digits.labels, digits.index)
+    if digits.source in ("corrupted", "corrupted_raw"):
+        from digitlab.data import corrupted
+
+        record["by_kind"] = corrupted.accuracy_by_kind(scores["predicted"], digits.labels, digits.index)
+    return record
+
+
+def measure(clf, digits, dataset: str, model: str = "the model") -> dict:
+    """`figures` of a fitted classifier on `digits`, checked first against the digits it knows: the one
+    measurement behind `digitlab evaluate`'s lines, the compare job's and the shipped models' cards."""
+    check_task(clf, digits.labels, model)
+    scores = evaluate(clf, digits.images, digits.labels, worst=0, model=model)
+    return figures(scores, digits, dataset, clf.classes_.tolist())
+
+
 def check_outputs(proba: torch.Tensor, model: str) -> torch.Tensor:
     """`proba`, once every number in it is finite: weights that are finite but vast can still
     overflow to NaN, which argmax would read as a confident first class."""

@@ -20,6 +20,7 @@ from digitlab.classifiers.inputs import NORMALISATION, as_images, as_labels
 from digitlab.classifiers.state import split_state
 from digitlab.errors import DataError, DigitlabError, ModelError
 from digitlab.store import checkpoint
+from digitlab.store.card import Card
 from digitlab.trust import calibration
 from digitlab.vision.deskew import deskewed
 from digitlab.vision.input_cleaning import cleaned
@@ -164,7 +165,9 @@ class Classifier:
     def _restore(self, tensors: dict[str, torch.Tensor], saved: dict) -> None:
         raise NotImplementedError
 
-    def save(self, directory) -> None:
+    def save(self, directory, card: Card | None = None) -> None:
+        """The checkpoint folder, its model card (README.md) written in the same save: `card` says what
+        the model trained on and the figures measured (none given: a card of what the config holds)."""
         self._fitted()
         state = getattr(self, "state_", {"epoch": -1})
         json_state, state_tensors = split_state(state.get("optimizer", {}), "optimizer")
@@ -179,4 +182,4 @@ class Classifier:
             "history": self.history_,
             "training": {"epoch": state["epoch"], "optimizer": json_state},
             **({"calibration": self.calibration_} if self.calibration_ is not None else {}),
-        })
+        }, card=card or Card())

@@ -103,7 +103,8 @@ def _compare(args: argparse.Namespace, out, methods, device, config, epochs) -> 
     # whole smoke run.
     # Marked before any model is saved: a run killed halfway leaves no unmarked smoke model behind.
     record.mark(out, [folder_name(m, t) for t in tasks for m in methods], args.quick)
-    results = run_all(tasks, methods, out, args.seed, device, epochs, config, test_sets=not args.quick)
+    results = run_all(tasks, methods, out, args.seed, device, epochs, config, test_sets=not args.quick,
+                      note=record.SMOKE if args.quick else None)  # each smoke model's card says so
     settings = {
         "datasets": ", ".join(t.dataset for t in tasks),
         "quick": str(args.quick),

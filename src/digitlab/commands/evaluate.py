@@ -1,4 +1,6 @@
-"""`digitlab evaluate MODEL`: a saved model's accuracy and confusion matrix on a dataset's test images."""
+"""`digitlab evaluate MODEL`: a saved model's accuracy, calibration error and confusion matrix on a
+dataset's test images (service.measure); `--card` measures every figure of its model card and writes
+the card (store/card.py) again from them."""
 
 from __future__ import annotations
 
@@ -8,8 +10,9 @@ import argparse
 def add_parser(subparsers) -> None:
     parser = subparsers.add_parser(
         "evaluate",
-        help="accuracy and confusion matrix of a saved model",
-        description="Score a saved model (a folder written by compare or train) on a dataset's test images.",
+        help="accuracy, calibration error and confusion matrix of a saved model; --card writes its model card",
+        description="Score a saved model (a folder written by compare or train) on a dataset's test images; "
+        "with --card, measure every figure of its model card (README.md) and write the card again.",
     )
     parser.add_argument("model", metavar="MODEL", help="the model folder, e.g. digitlab-out/linear-3v7")
     parser.add_argument("--dataset", metavar="NAME|DIR",
@@ -20,6 +23,9 @@ def add_parser(subparsers) -> None:
                         "scores its valid "
                         "split, or all of a folder without split folders "
                         "(default: mnist_sample for a 3-vs-7 model, mnist for a ten-digit one)")
+    parser.add_argument("--card", action="store_true",
+                        help="measure every figure of the model card (the test images; for a ten-digit model "
+                        "the stress and corruption sets too) and write the card, README.md in MODEL, again")
     parser.set_defaults(run=run)
 
 
@@ -45,35 +51,73 @@ def _temperature(clf) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from rich.console import Console
-
     from digitlab import service
-    from digitlab.compare.tasks import task_name
-    from digitlab.data import datasets
-    from digitlab.metrics import ECE_BINS
 
     clf = service.load(args.model)
-    classes = clf.classes_.tolist()
-    dataset = args.dataset or ("mnist" if len(classes) == 10 else "mnist_sample")
+    dataset = args.dataset or ("mnist" if clf.classes_.tolist() == list(range(10)) else "mnist_sample")
+    if args.card:
+        return write_card(clf, args.model, dataset)
     if dataset == "numbers":
         return read_numbers(clf, args.model)
-    test = datasets.load(dataset, datasets.evaluation_split(dataset))
-    service.check_task(clf, test.labels, args.model)
-    scores = service.evaluate(clf, test.images, test.labels, model=args.model)
-    title = f"{args.model} on {dataset} ({task_name(classes, dataset)}), test images"
-    Console().print(confusion_table(scores["confusion"], classes, title))
-    print(f"accuracy {scores['accuracy']:.2%} on {len(test.labels):,} test images of {dataset}")
-    print(f"calibration error (ECE, {ECE_BINS} bins) {scores['ece']:.2%}" + _temperature(clf))
-    if dataset == "stress":
+    show(measured(clf, dataset, args.model), clf, args.model)
+    return 0
+
+
+def measured(clf, dataset: str, model: str) -> dict:
+    """service.measure on `dataset`'s test images: what evaluate prints and a card records."""
+    from digitlab import service
+    from digitlab.data import datasets
+
+    return service.measure(clf, datasets.load(dataset, datasets.evaluation_split(dataset)), dataset, model)
+
+
+def show(figures: dict, clf, model: str) -> None:
+    """One set's figures as evaluate prints them: the confusion matrix, accuracy, calibration error,
+    and the stress set's categories or the corruption set's kinds."""
+    from rich.console import Console
+
+    from digitlab.compare.tasks import task_name
+    from digitlab.metrics import ECE_BINS
+    from digitlab.store.card import percent
+
+    classes, dataset = clf.classes_.tolist(), figures["dataset"]
+    title = f"{model} on {dataset} ({task_name(classes, dataset)}), test images"
+    Console().print(confusion_table(figures["confusion"], classes, title))
+    print(f"accuracy {percent(figures['accuracy'])} on {figures['images']:,} test images of {dataset}")
+    print(f"calibration error (ECE, {ECE_BINS} bins) {percent(figures['ece'])}" + _temperature(clf))
+    if "by_category" in figures:
         from digitlab.data import stress
 
-        by_category = stress.accuracy_by_category(scores["predicted"], test.labels, test.index)
-        print("by category: " + ", ".join(f"{c} {by_category[c]:.2%}" for c in stress.CATEGORIES))
-    if dataset in ("corrupted", "corrupted_raw"):
+        print("by category: " + ", ".join(f"{c} {percent(figures['by_category'][c])}" for c in stress.CATEGORIES))
+    if "by_kind" in figures:
         from digitlab.data import corrupted
 
-        by_kind = corrupted.accuracy_by_kind(scores["predicted"], test.labels, test.index)
-        print(corrupted.describe(by_kind))
+        print(corrupted.describe(figures["by_kind"]))
+
+
+def write_card(clf, model: str, dataset: str) -> int:
+    """--card: every figure a card carries measured (the test images of `dataset`; for a ten-digit
+    model the stress and corruption sets too), printed as evaluate prints them, and the model card
+    written again from them; the weights and config.json are not touched."""
+    from pathlib import Path
+
+    from digitlab.errors import DigitlabError
+    from digitlab.store import card, checkpoint, lock
+    from digitlab.store.files import through_link
+
+    if dataset in ("numbers", "stress", "corrupted", "corrupted_raw"):
+        raise DigitlabError(f"--dataset {dataset}: with --card, give the test images the card names (mnist, "
+                            "mnist_sample, mnist_tiny or a folder); it measures the stress and corruption sets itself")
+    folder = through_link(Path(model))
+    sets = {"test": dataset, **({"stress": "stress", "corrupted": "corrupted"} if clf.classes_.tolist() == card.TEN else {})}
+    with lock.holding(folder, option="MODEL"):  # no train run saves into it meanwhile
+        figures = {}
+        for name, named in sets.items():
+            figures[name] = measured(clf, named, model)
+            show(figures[name], clf, model)
+        written = card.text(checkpoint.read_config(folder), card.Card(card.training_data(folder), figures))
+        card.write(folder, written)
+    print(f"model card written: {folder / card.README}")
     return 0
 
 

@@ -53,9 +53,10 @@ def add_parser(subparsers) -> None:
                         "DIR/<name>-1.png, -2.png, ... and the image with their boxes as DIR/<name>-boxes.png); "
                         "a name met again gets -2, -3, ... (DIR/<name>-2.png)")
     parser.add_argument("--explain", metavar="DIR",
-                        help="say why: save each answer's explanation as pictures, DIR/<name>-<map>.png (the "
-                        "image as the model saw it, and maps in red for the answer, blue against: "
-                        "see explain.py); with --json each line also carries the maps as 28 x 28 arrays; an image "
+                        help="say why: the scores in words, and each answer's explanation saved as pictures, "
+                        "DIR/<name>-<map>.png (the image as the model saw it, and each map with its colour key "
+                        "and a caption saying what it shows for this answer); with --json each line also carries "
+                        "the maps as 28 x 28 arrays and those words; an image "
                         "read as a number is not explained (read one of its digits alone, or use --single)")
     parser.set_defaults(run=run)
 
@@ -230,7 +231,7 @@ def answers(clf, model: str, inputs, paths: list[str], args: argparse.Namespace,
         shown = Path(args.show) / namer(path) if args.show else None
         why = None
         if args.explain and declined != decline.NO_DIGIT:  # a blank square has nothing to explain
-            why = explained(clf, seen, path, args.explain, explained_names)
+            why = explained(clf, seen, path, args.explain, explained_names, dict(zip(said.classes, row)))
         box = None  # numbers not read: the line as before
         if found is not None:  # the digit's box; a 28 x 28 MNIST-style file is its own; a blank image has none
             box = list(found[path][0].box) if found.get(path) else [0, 0, *seen.shape[::-1]] if seen.any() else []

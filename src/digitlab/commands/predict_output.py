@@ -107,22 +107,18 @@ def answer(path: str, seen, row: list[float], digit: int, classes: list[int], sh
 
 
 def reason(why: dict) -> str:
-    """One line of text from explanations.to_json's dict: the answer against its runner-up."""
-    scores = dict(zip(why["classes"], why["scores"]))
-    label, other = why["label"], why["runner_up"]
-    if why["method"] == "pixel":
-        return (f"nearest to an ideal {label} (distance {scores[label]:.3f}), then to an ideal {other} "
-                f"({scores[other]:.3f})")
-    return f"score {scores[label]:.2f} for {label} against {scores[other]:.2f} for {other}"
+    """One line of text from explanations.to_json's dict: the answer's and the runner-up's scores in words."""
+    return why["words"]["scores"]
 
 
-def explained(clf, seen, path: str, folder: str, namer: ShownNames) -> dict:
-    """The explanation of one answer as JSON, its pictures saved in `folder`."""
-    from digitlab.explain import explanations
+def explained(clf, seen, path: str, folder: str, namer: ShownNames, probabilities: dict[int, float]) -> dict:
+    """The explanation of one answer as JSON (its words with the answer's `probabilities`, digit ->
+    probability), each map saved in `folder` as a captioned picture with its colour key."""
+    from digitlab.explain import explanations, pictures
 
     e = explanations.explain(clf, seen)
-    explanations.save_pictures(e, folder, Path(namer(path)).stem)
-    return explanations.to_json(e)
+    pictures.save_pictures(e, folder, Path(namer(path)).stem)
+    return explanations.to_json(e, probabilities)
 
 
 def _as_number(label: int, probability: float, declined, box: list[int]) -> dict:

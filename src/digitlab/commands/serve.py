@@ -30,11 +30,23 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--port", type=int, default=8000, help="port to listen on; 0 picks a free one (default: 8000)")
     parser.add_argument("--models", metavar="DIR",
                         help="a folder of saved models, as `digitlab compare --out` writes (default: ./digitlab-out)")
-    parser.add_argument("--workers", type=int, default=1,
+    parser.add_argument("--workers", type=int, default=None,
                         help="server processes sharing the port, each with its own copy of the models (about 250 MB): "
-                        "one Python process answers on about one core, so give the number of cores to use "
-                        f"(this machine has {os.cpu_count()}; default: 1)")
+                        "one Python process answers on about one core (default: one a core, at most "
+                        f"{MOST_WORKERS}: {default_workers()} on this machine)")
     parser.set_defaults(run=run)
+
+
+MOST_WORKERS = 3  # by default: each holds its own models (about 250 MB), so 3 stay within about 1 GB
+
+
+def default_workers() -> int:
+    """One server process a core this process may run on, at most MOST_WORKERS."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):  # no affinity on this platform
+        cores = os.cpu_count() or 1
+    return max(1, min(cores, MOST_WORKERS))
 
 
 def _listen(host: str, port: int, shared: bool = False, listen: bool = True):
@@ -111,6 +123,8 @@ def run(args: argparse.Namespace) -> int:
     for name in args.allow_host:
         if (wrong := check_name(name)) is not None:
             raise DigitlabError(f"--allow-host {name!r}: {wrong}")
+    if args.workers is None:
+        args.workers = default_workers()
     if args.workers < 1:
         raise DigitlabError(f"--workers {args.workers}: give 1 or more server processes")
     # First, so a taken port fails before any model is loaded. With workers, this socket only holds

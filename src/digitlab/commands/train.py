@@ -46,6 +46,15 @@ def resume_hint(args: argparse.Namespace, out) -> str:
     return f"digitlab train {args.method} --dataset {args.dataset} --out {out} --resume"
 
 
+def _card(args: argparse.Namespace):
+    """The model card train writes with each save: the dataset, and the accuracy fit measured; the
+    figures that cost a pass over other sets are left to `digitlab evaluate OUT --card`, so
+    that training stays as fast as it was."""
+    from digitlab.store.card import Card, training_data_name
+
+    return Card(training_data=training_data_name(args.dataset))
+
+
 def _saved_epoch(out, fallback: int | None) -> int | None:
     """The last epoch the checkpoint on disk holds: Ctrl-C may land just after a save finished."""
     from digitlab import service
@@ -165,7 +174,7 @@ def _train_into(args: argparse.Namespace, task, out, device) -> int:
     if not distributed.is_main():
         return 0
     calibrate(clf, task)
-    clf.save(out)  # with its temperature; also covers a method with nothing to train, which has no epochs to end
+    clf.save(out, _card(args))  # with its temperature; also covers a method with nothing to train, which has no epochs to end
     return _report(args, clf, task, out)
 
 
@@ -196,15 +205,15 @@ class _SaveEachEpoch:
     """fit's epoch_end: saves the model (on the main process only), moves the bar, and remembers
     the last epoch it saw end, for the message after a Ctrl-C."""
 
-    def __init__(self, out, bar, job: int, label: str):
-        self.out, self.bar, self.job, self.label = out, bar, job, label
+    def __init__(self, out, bar, job: int, label: str, card):
+        self.out, self.bar, self.job, self.label, self.card = out, bar, job, label, card
         self.last_epoch: int | None = None  # counted from 0, as history_ counts
 
     def __call__(self, model, row: dict) -> None:
         from digitlab.train import distributed
 
         if distributed.is_main():
-            model.save(self.out)
+            model.save(self.out, self.card)
         self.last_epoch = row.get("epoch")
         accuracy = row.get("accuracy")
         shown = f"  valid accuracy {accuracy:.2%}" if accuracy is not None else ""
@@ -223,7 +232,7 @@ def _fit(args: argparse.Namespace, clf, task, out, device, total: int | None) ->
 
     with progress_bar(transient=False) as bar:
         job = bar.add_task(f"training {args.method} on {task.name}", total=total)
-        save = _SaveEachEpoch(out, bar, job, f"{args.method} on {task.name}")
+        save = _SaveEachEpoch(out, bar, job, f"{args.method} on {task.name}", _card(args))
         try:
             clf.fit(task.train_images, task.train_labels, valid=(task.test_images, task.test_labels),
                     epoch_end=save, resume=args.resume, device=device)

@@ -1,5 +1,6 @@
 """The compare job's runs: each method fitted on each task, calibrated, measured (the test images,
-the stress and corruption sets) and saved (`run_one`, `run_all`, one `Result` each)."""
+the stress and corruption sets) and saved with its model card of those figures (`run_one`,
+`run_all`, one `Result` each)."""
 
 from __future__ import annotations
 
@@ -16,7 +17,8 @@ from digitlab.compare.tasks import Task, calibrate
 from digitlab.console import progress_bar
 from digitlab.data import datasets
 from digitlab.data.digits import Digits
-from digitlab.service import Worst, count_parameters, device_option, evaluate, folder_bytes, make
+from digitlab.service import Worst, count_parameters, device_option, evaluate, figures, folder_bytes, make
+from digitlab.store.card import TEN, Card, training_data_name
 
 
 @dataclass
@@ -48,27 +50,15 @@ class Result:
     model: object | None = field(default=None, repr=False, compare=False)
 
 
-def stress_evaluation(clf, shaken: Digits | None) -> dict | None:
-    """A ten-digit model on the stress set (`shaken`, datasets.load("stress", "valid")), from one pass:
-    its accuracy by category ("by_category"), calibration error ("ece") and "reliability" bins; None
-    for a model of other digits, or when no stress set is given."""
-    from digitlab.data import stress
-
-    if shaken is None or clf.classes_.tolist() != list(range(10)):
+def set_figures(clf, digits: Digits | None, name: str) -> dict | None:
+    """A ten-digit model's figures on the stress set or the corruption set (`digits`, as
+    datasets.load(name, "valid") gives it), from one pass: service.figures' record (accuracy, ECE,
+    the set's categories or kinds) with its "reliability" bins; None for a model of other digits, or
+    when no set is given."""
+    if digits is None or clf.classes_.tolist() != TEN:
         return None
-    scores = evaluate(clf, shaken.images, shaken.labels, worst=0)
-    return {"by_category": stress.accuracy_by_category(scores["predicted"], shaken.labels, shaken.index),
-            "ece": scores["ece"], "reliability": scores["reliability"]}
-
-
-def corruption_scores(clf, damaged: Digits | None) -> dict | None:
-    """A ten-digit model's accuracy on the corruption set (`damaged`, datasets.load("corrupted", "valid")),
-    by kind; None for a model of other digits, or when no corruption set is given."""
-    from digitlab.data import corrupted
-
-    if damaged is None or clf.classes_.tolist() != list(range(10)):
-        return None
-    return corrupted.accuracy_by_kind(clf.predict(damaged.images), damaged.labels, damaged.index)
+    scores = evaluate(clf, digits.images, digits.labels, worst=0)
+    return {**figures(scores, digits, name, TEN), "reliability": scores["reliability"]}
 
 
 def options(method: str, plan: MethodPlan, seed: int, device: str) -> dict:
@@ -84,7 +74,7 @@ def folder_name(method: str, task: Task) -> str:
 
 
 def run_one(method: str, task: Task, plan: MethodPlan, out: Path, seed: int, device: str,
-            worst: int = 9, shaken: Digits | None = None, damaged: Digits | None = None) -> Result:
+            worst: int = 9, shaken: Digits | None = None, damaged: Digits | None = None, note: str | None = None) -> Result:
     """Fit one method on one task, calibrate it on the held-out images, measure it (on the stress set
     `shaken` and the corruption set `damaged` too, where given and the task is the ten digits), save
     it under `out`."""
@@ -94,9 +84,12 @@ def run_one(method: str, task: Task, plan: MethodPlan, out: Path, seed: int, dev
     train_seconds = time.perf_counter() - start  # the fit alone, comparable with earlier runs' figures
     calibrate(clf, task)
     scores = evaluate(clf, task.test_images, task.test_labels, worst)
-    on_stress = stress_evaluation(clf, shaken)
+    test = Digits(task.test_images, task.test_labels, torch.arange(len(task.test_labels)), "test")
+    on_stress, on_damage = set_figures(clf, shaken, "stress"), set_figures(clf, damaged, "corrupted")
+    named = training_data_name(task.dataset)
+    measured = {"test": figures(scores, test, named, task.classes), "stress": on_stress, "corrupted": on_damage}
     model_dir = out / folder_name(method, task)
-    clf.save(model_dir)
+    clf.save(model_dir, Card(named, {k: v for k, v in measured.items() if v}, note))
     return Result(
         method=method,
         task=task.name,
@@ -117,13 +110,14 @@ def run_one(method: str, task: Task, plan: MethodPlan, out: Path, seed: int, dev
         stress_ece=on_stress["ece"] if on_stress else None,
         calibration=clf.calibration_,
         reliability={"test": scores["reliability"], **({"stress": on_stress["reliability"]} if on_stress else {})},
-        corrupted=corruption_scores(clf, damaged),
+        corrupted=on_damage["by_kind"] if on_damage else None,
         model=clf,
     )
 
 
 def run_all(tasks: Sequence[Task], methods: Sequence[str], out: Path, seed: int = 0, device: str = "cpu",
-            epochs: int | None = None, config: CompareConfig = CompareConfig(), test_sets: bool = True) -> list[Result]:
+            epochs: int | None = None, config: CompareConfig = CompareConfig(), test_sets: bool = True,
+            note: str | None = None) -> list[Result]:
     """Every method on every task, with a progress bar over the runs; models saved under `out` and kept
     in each Result's `model` for the report.
     With `test_sets`, every ten-digit model is also scored on the stress set and on the corruption set
@@ -138,7 +132,7 @@ def run_all(tasks: Sequence[Task], methods: Sequence[str], out: Path, seed: int 
             for method in methods:
                 bar.update(job, description=f"{method} on {task.name}")
                 results.append(run_one(method, task, config.plan(method, epochs, device), out, seed, device,
-                                      config.worst, shaken, damaged))
+                                      config.worst, shaken, damaged, note))
                 bar.advance(job)
         bar.update(job, description="compared")
     return results

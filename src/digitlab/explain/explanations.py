@@ -12,24 +12,23 @@
 
 Every explanation uses the image as the model sees it (`clf._images`: deskewed where the config
 says so). `learned(clf)` gives what a model learned, whatever the image: mean digits, weight
-images, the first layer's units or filters. The maps are (28, 28) tensors; `to_json` and
-`save_pictures` turn them into lists and PNGs.
+images, the first layer's units or filters. The maps are (28, 28) tensors; `to_json` turns them
+into lists, pictures.py into PNGs and words.py into the words beside them.
 """
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import torch
 from torch import nn
 
-from digitlab.errors import DataError, ModelError, OutputError
+from digitlab.classifiers.cnn.network import ShiftAverage
+from digitlab.errors import DataError, ModelError
+from digitlab.explain import words
 from digitlab.explain.attribution import integrated_gradients, occlusion
 
-UNITS_SHOWN = 4  # simple_net's hidden units shown for one answer
-PICTURE_SCALE = 8  # a 28 x 28 map saves as 224 x 224
+UNITS_SHOWN = 4  # simple_net's hidden units shown for one answer: those that raised its score most
 
 
 @dataclass
@@ -141,14 +140,14 @@ def _simple_net(clf, image) -> Explanation:
     through = w2[[best, second]] * on  # (2, H)
     contributions = (through @ w1) * x  # (2, 784)
     shares = w2[best] * hidden  # (H,) each unit's push towards the answer
-    units = shares.argsort(descending=True)[:UNITS_SHOWN].tolist()
+    units = [u for u in shares.argsort(descending=True)[:UNITS_SHOWN].tolist() if shares[u] > 0]  # none that lowered it
     maps = {"contribution": contributions[0].reshape(28, 28),
             "runner_up_contribution": contributions[1].reshape(28, 28)}
     maps |= {f"unit_{u}": w1[u].reshape(28, 28) for u in units}
     return Explanation("simple_net", *_labels(clf, best, second), scores.tolist(), seen, maps, {
         "bias": (through[0] @ b1 + b2[best]).item(),
         "runner_up_bias": (through[1] @ b1 + b2[second]).item(),
-        "units": [[u, round(shares[u].item(), 4)] for u in units],
+        "units": [[u, round(shares[u].item(), 4)] for u in units], "hidden_units": len(hidden),
     })
 
 
@@ -171,14 +170,17 @@ def warm_up(clf=None) -> None:
 
 def _cnn(clf, image) -> Explanation:
     seen = clf._images(image)[0]  # (28, 28); the cnn has no deskew option, so this is as_images
-    model = clf.model_.cpu().eval()  # with test-time shifts, the one batch ShiftAverage makes of them
+    model = clf.model_.cpu().eval()
+    # With test-time shifts, every image averaged over all of them (ShiftAverage.averaged): the maps
+    # need one smooth function, not the plain view for sure images and the shifts for the rest.
+    forward = model.averaged if isinstance(model, ShiftAverage) else model
     with torch.no_grad():
-        scores = model(seen.reshape(1, 1, 28, 28))[0]  # (C,)
+        scores = forward(seen.reshape(1, 1, 28, 28))[0]  # (C,)
     best, second = _top_two(scores)
-    attributions, change, steps = integrated_gradients(model, seen, best)
+    attributions, change, steps = integrated_gradients(forward, seen, best)
     return Explanation("cnn", *_labels(clf, best, second), scores.tolist(), seen, {
         "integrated_gradients": attributions,
-        "occlusion": occlusion(model, seen, best),
+        "occlusion": occlusion(forward, seen, best),
     }, {"baseline_score": scores[best].item() - change, "ig_steps": steps})
 
 
@@ -213,7 +215,7 @@ def learned(clf, units: int = 10) -> list[tuple[str, torch.Tensor]]:
 
 
 # ---------------------------------------------------------------------------------------------
-# As JSON and as pictures
+# As JSON (the pictures: pictures.py)
 # ---------------------------------------------------------------------------------------------
 
 
@@ -221,52 +223,11 @@ def _grid(map_: torch.Tensor, digits: int = 5) -> list[list[float]]:
     return [[round(v, digits) for v in row] for row in map_.tolist()]
 
 
-def to_json(explanation: Explanation) -> dict:
-    """Plain JSON: every map as a 28 x 28 list of lists."""
+def to_json(explanation: Explanation, probabilities: dict[int, float] | None = None) -> dict:
+    """Plain JSON: every map as a 28 x 28 list of lists, and the words beside them (words.to_json; the
+    answer's and the runner-up's `probabilities`, digit -> probability, said with the scores when given)."""
     e = explanation
     return {"method": e.method, "label": e.label, "runner_up": e.runner_up, "classes": e.classes,
             "scores": [round(s, 6) for s in e.scores], "notes": e.notes,
-            "seen": _grid(e.seen, 4), "maps": {name: _grid(m) for name, m in e.maps.items()}}
-
-
-def heat(map_: torch.Tensor, scale: int = PICTURE_SCALE):
-    """A signed map as a PIL image: red where positive, blue where negative, white at 0, scaled by
-    its largest magnitude; each pixel a scale x scale square."""
-    import numpy as np
-    from PIL import Image
-
-    m = map_.float()
-    top = m.abs().max().clamp_min(1e-12)
-    pos, neg = (m / top).clamp_min(0), (-m / top).clamp_min(0)  # (h, w) in [0, 1]
-    rgb = torch.stack([1 - neg, 1 - pos - neg, 1 - pos], dim=-1).clamp(0, 1)  # (h, w, 3)
-    pixels = (rgb * 255).round().to(torch.uint8).numpy()
-    return Image.fromarray(np.ascontiguousarray(pixels), "RGB").resize(
-        (m.shape[1] * scale, m.shape[0] * scale), Image.NEAREST)
-
-
-def grey(image: torch.Tensor, scale: int = PICTURE_SCALE):
-    """A (h, w) image in [0, 1] as a greyscale PIL image, scale x larger."""
-    from PIL import Image
-
-    pixels = (image.clamp(0, 1) * 255).round().to(torch.uint8).numpy()
-    return Image.fromarray(pixels, "L").resize((image.shape[1] * scale, image.shape[0] * scale), Image.NEAREST)
-
-
-def save_pictures(explanation: Explanation, folder: str | os.PathLike, stem: str) -> list[Path]:
-    """DIR/<stem>-seen.png and DIR/<stem>-<map>.png for each map, written atomically; their paths."""
-    from digitlab.store.files import atomic_write
-
-    folder = Path(folder)
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-    except OSError as err:
-        raise OutputError(f"{folder}: cannot make the explanations' folder ({err.strerror}); "
-                          "give --explain a folder you can write to") from None
-    pictures = {"seen": grey(explanation.seen)} | {name: heat(m) for name, m in explanation.maps.items()}
-    written = []
-    for name, picture in pictures.items():
-        path = folder / f"{stem}-{name}.png"
-        with atomic_write(path) as f:
-            picture.save(f, format="PNG")
-        written.append(path)
-    return written
+            "seen": _grid(e.seen, 4), "maps": {name: _grid(m) for name, m in e.maps.items()},
+            "words": words.to_json(e, probabilities)}

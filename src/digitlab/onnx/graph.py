@@ -4,7 +4,7 @@ The contract, the same for pixel similarity, linear, simple_net and the cnn: `pi
 (N, 1, 28, 28), MNIST's own pixels / 255 (light ink on dark, centred as `to_mnist` leaves a digit) ->
 `probabilities` float32 (N, classes), columns in the order of the model's `classes_`. Whatever the
 classifier does between the two is inside: its input cleaning, deskewing, the network or the ideal
-digits, the cnn's test-time shifts and normalisation, the calibrated temperature, softmax (or the
+digits, the cnn's normalisation and its test-time shifts where the plain view is unsure, the calibrated temperature, softmax (or the
 book's one-output sigmoid). `Classifier.predict_proba` on the same images is the answer it must give.
 
 Two steps of the input cleaning (vision/input_cleaning.py) are left out, being decisions per image
@@ -25,6 +25,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from digitlab.classifiers.cnn.network import ShiftAverage, top_two_gap
 from digitlab.classifiers.pixel import to_ideals
 from digitlab.trust import calibration
 from digitlab.vision import input_cleaning
@@ -39,7 +40,7 @@ class Cleaning(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         noisy = (input_cleaning.specks(x) >= input_cleaning.SPECKS)[:, None, None]  # (N, 1, 1)
         x = torch.where(noisy, input_cleaning.median3(x), x)
-        x = input_cleaning.full_strength(input_cleaning.above_background(x))
+        x = input_cleaning.full_strength((x - input_cleaning.grey_opening(x)).clamp_min(0))
         dy, dx, off = input_cleaning.centring_shifts(x)  # (N,) each
         return input_cleaning.moved(x, torch.where(off, dy, 0), torch.where(off, dx, 0))
 
@@ -55,6 +56,30 @@ class IdealScores(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return -to_ideals(x, self.ideals, self.distance).amin(dim=2) / self.sharpness  # (N, C, k) -> (N, C)
+
+
+class SureOrShifted(nn.Module):
+    """The cnn's test-time shifts as `ShiftAverage` gives them outside a graph: the plain view's
+    logits where its top two are SURE_GAP or more apart, else the mean over all five views. A graph
+    makes no choice per image, so every image's five views are scored (5x the plain pass; the plain
+    view is the first of them) and the choice is a `where`. (ShiftAverage itself, exported, averages
+    every image: what explanations' gradients need, but not what `predict_proba` answers.)"""
+
+    def __init__(self, shifting: ShiftAverage):
+        super().__init__()
+        self.net = shifting.net
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.ndim == 3:
+            x = x.unsqueeze(1)  # (N, 28, 28) -> (N, 1, 28, 28)
+        views = ShiftAverage.views(x, ShiftAverage.SHIFTS)  # (5N, 1, 28, 28), the plain view first
+        logits = self.net(views)
+        logits = logits.reshape(len(ShiftAverage.SHIFTS), x.shape[0], logits.shape[-1])  # (5, N, C)
+        plain = logits[0]
+        sure = top_two_gap(plain) >= ShiftAverage.SURE_GAP  # (N,)
+        # ShiftAverage's own sum for the unsure: the plain view plus the four others, over five
+        averaged = (plain + logits[1:].sum(dim=0)) / len(ShiftAverage.SHIFTS)
+        return torch.where(sure[:, None], plain, averaged)
 
 
 class Contract(nn.Module):
@@ -77,6 +102,8 @@ def scores_of(clf) -> nn.Module:
     """The module that turns a classifier's prepared images into its raw scores (`clf.logits`)."""
     if clf.method == "pixel":
         return IdealScores(clf.ideals_, clf.config.distance, clf.config.temperature)
+    if isinstance(clf.model_, ShiftAverage):
+        return SureOrShifted(clf.model_.eval())
     return clf.model_.eval()
 
 

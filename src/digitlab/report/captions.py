@@ -1,48 +1,19 @@
 """The words beside the report's maps: a one-sentence caption in plain words and a colour key for
 each (what blue, white and red, or black and white, mean there).
 
-The maps' names are the web page's (`CAPTIONS` in web/static/app.js; tests/test_report.py checks
-that they agree), so a learner meets one vocabulary in the page, `predict --explain` and the report:
-"the digit minus the nearest ideal digit", never explain.py's key `minus_nearest_mean`.
+The maps' names and colours are explain/words.py's, the words the web page and `predict --explain`
+show, so a learner meets one vocabulary in all three: "the digit minus the nearest ideal digit",
+never explain.py's key `minus_nearest_mean`.
 """
 
 from __future__ import annotations
 
 import html
 
-# explain.explanations' map keys -> what the page calls them
-MAP_NAMES = {
-    "minus_nearest_mean": "the digit minus the nearest ideal digit",
-    "minus_runner_up_mean": "minus the runner-up's ideal",
-    "evidence": "pixels that chose it over the runner-up",
-    "contribution": "weight × pixel, for the answer",
-    "runner_up_contribution": "weight × pixel, for the runner-up",
-    "integrated_gradients": "integrated gradients",
-    "occlusion": "the score lost when blacked out",
-}
-
-# What blue and red mean on each map of an explanation (blue, red); a unit's map is a hidden unit's weights.
-MAP_COLOURS = {
-    "minus_nearest_mean": ("ink the ideal digit has and the digit lacks", "ink the digit has and the ideal lacks"),
-    "minus_runner_up_mean": ("ink the runner-up's ideal has and the digit lacks",
-                             "ink the digit has and the runner-up's ideal lacks"),
-    "evidence": ("pixels that made it look more like the runner-up", "pixels that made it look more like its answer"),
-    "contribution": ("lowered the answer's score", "raised the answer's score"),
-    "runner_up_contribution": ("lowered the runner-up's score", "raised the runner-up's score"),
-    "integrated_gradients": ("lowered the answer's score", "raised the answer's score"),
-    "occlusion": ("the answer's score rose when it was blacked out", "the answer's score fell when it was blacked out"),
-    "unit": ("ink here quiets the unit", "ink here excites the unit"),
-}
+from digitlab.explain.words import colours, map_name
 
 SIGNED = "linear-gradient(to right, #00f, #fff, #f00)"  # figures.signed_grid's "bwr" colours
 GREY = "linear-gradient(to right, #000, #fff)"
-
-
-def map_name(key: str) -> str:
-    """The page's words for one of explain.explanations' maps (a hidden unit: "unit 152's weights")."""
-    if key.startswith("unit_"):
-        return f"unit {key.removeprefix('unit_')}'s weights"
-    return MAP_NAMES.get(key, key.replace("_", " "))
 
 
 def _key(ramp: str, words: str) -> str:
@@ -81,7 +52,7 @@ def learned(method: str, ideals: int = 1) -> tuple[str, str]:
     if method == "simple_net":
         return ("The hidden units whose outputs weigh most in the answers, each drawn as its 784 input weights:"
                 " a unit switches on when ink falls on its red pixels more than on its blue ones.",
-                signed_key(*MAP_COLOURS["unit"]))
+                signed_key(*colours("unit")))
     return ("The first layer's small filters, each slid over the whole digit: a filter responds where the"
             " ink under it matches its red pixels and avoids its blue ones.",
             signed_key("ink here lowers the filter's response", "ink here raises it"))
@@ -105,8 +76,8 @@ def why_key(names: list[str]) -> str:
     columns = ["<li><b>the first picture</b>: the digit as the model saw it, white ink on black</li>"]
     for name in names:
         unit = name.startswith("unit_")  # a different unit on each row
-        blue, red = MAP_COLOURS["unit" if unit else name]
-        named = "the hidden unit that pushed hardest, its weights" if unit else map_name(name)
+        blue, red = colours(name)
+        named = "the hidden unit that pushed hardest, its strongest inputs" if unit else map_name(name)
         columns.append(f"<li><b>{html.escape(named)}</b>: <b>blue</b>, {html.escape(blue)}; <b>red</b>,"
                        f" {html.escape(red)}</li>")
     return (f'<div class="key"><span class="ramp" style="background:{SIGNED}"></span> Colour key, picture by'

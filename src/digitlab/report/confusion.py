@@ -9,6 +9,8 @@ import math
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
+from digitlab.metrics import largest_confusions
+
 if TYPE_CHECKING:
     import torch
 
@@ -22,18 +24,9 @@ FLOOR = 0.3
 NAMED = 3  # misreadings named in the sentence under each table
 
 
-def largest_confusions(confusion: torch.Tensor | Sequence[Sequence[int]], classes: Sequence[int],
-                       shown: int = NAMED) -> list[tuple[int, int, int]]:
-    """The `shown` commonest misreadings as (actual, predicted, count), most first; rows are the
-    actual digits and columns the predicted ones (metrics.confusion_matrix's layout)."""
-    rows = [[int(c) for c in row] for row in (confusion.tolist() if hasattr(confusion, "tolist") else confusion)]
-    wrong = [(-rows[i][j], i, j) for i in range(len(rows)) for j in range(len(rows)) if i != j and rows[i][j] > 0]
-    return [(classes[i], classes[j], -minus) for minus, i, j in sorted(wrong)[:shown]]
-
-
 def confusions_sentence(confusion, classes: Sequence[int]) -> str:
     """"Most often: 4 read as 9 (12 times), 7 as 2 (8), 5 as 3 (6)." from the matrix itself."""
-    largest = largest_confusions(confusion, classes)
+    largest = largest_confusions(confusion, classes, NAMED)
     if not largest:
         return "No test digit was misread."
     (actual, predicted, count), rest = largest[0], largest[1:]

@@ -168,7 +168,7 @@ TITLE_CHARACTERS = 20  # a map's name wraps at this many characters: about a 1.3
 def why_wrong_figure(clf, result: Result) -> tuple[Figure, list[str]]:
     """For each of the first WHY_SHOWN top losses: what the model saw and its explanation's maps,
     each titled in the page's words (captions.map_name); and the first row's map keys, for the key."""
-    from digitlab.explain import explanations
+    from digitlab.explain import explanations, pictures
 
     maps, titles, grey, first = [], [], [], []
     for w in result.worst[:WHY_SHOWN]:
@@ -178,7 +178,7 @@ def why_wrong_figure(clf, result: Result) -> tuple[Figure, list[str]]:
         titles.append(f"{w.actual} seen as {w.predicted}")
         shown = list(e.maps)[:3]  # simple_net's units after the first are left out
         first = first or shown
-        maps += [e.maps[name] for name in shown]
+        maps += [pictures.strongest(e.maps[name]) if name.startswith("unit_") else e.maps[name] for name in shown]
         titles += [textwrap.fill(map_name(name), TITLE_CHARACTERS, break_on_hyphens=False) for name in shown]
     return signed_grid(maps, titles, columns=1 + len(shown), inches=1.3, grey=grey), first
 

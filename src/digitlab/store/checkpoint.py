@@ -1,4 +1,5 @@
-"""Checkpoints: a folder with `model.safetensors` (tensors only, never a pickle) and `config.json`.
+"""Checkpoints: a folder with `model.safetensors` (tensors only, never a pickle), `config.json` and,
+for a classifier, its model card `README.md` (store/card.py), written in the same save.
 
 config.json carries what rebuilds the model (method, classes, hyperparameters, normalisation), what
 it was trained on and how well it did, the digitlab version, the training state a resume needs,
@@ -22,6 +23,7 @@ from safetensors.torch import save as to_bytes
 
 from digitlab import __version__
 from digitlab.errors import DigitlabError, ModelError, OutputError
+from digitlab.store import card as model_card
 from digitlab.store import schema, swap
 from digitlab.store.files import cannot_write, through_link
 
@@ -38,8 +40,10 @@ def _manifest(tensors: dict[str, torch.Tensor]) -> dict[str, dict]:
             for k, t in tensors.items()}
 
 
-def save(directory: str | os.PathLike, tensors: dict[str, torch.Tensor], config: dict) -> Path:
-    """Write the checkpoint folder atomically: built under a temporary name, then renamed.
+def save(directory: str | os.PathLike, tensors: dict[str, torch.Tensor], config: dict,
+         card: model_card.Card | None = None) -> Path:
+    """Write the checkpoint folder atomically: built under a temporary name, then renamed; with a
+    `card`, its README.md (the model card of this config and those figures) is built in the same folder.
 
     An existing checkpoint at `directory` is replaced only once the new one is complete; a link to a
     folder is written through (the model goes into its target). A save a killed process left half
@@ -59,6 +63,8 @@ def save(directory: str | os.PathLike, tensors: dict[str, torch.Tensor], config:
         directory.parent.mkdir(parents=True, exist_ok=True)
         tmp.mkdir()
         (tmp / WEIGHTS).write_bytes(to_bytes(tensors))  # a plain write: a full disk is an OSError with its errno
+        if card is not None:  # before the config, which swap.recover's check reads as the end of a whole folder
+            (tmp / model_card.README).write_text(model_card.text(full, card))
         (tmp / CONFIG).write_text(json.dumps(full, indent=2, default=str) + "\n")
         swap.swap_in(tmp, directory)
     except OSError as err:
@@ -83,6 +89,13 @@ def _is_complete(folder: Path) -> bool:
     except DigitlabError:
         return False
     return True
+
+
+def read_config(directory: str | os.PathLike) -> dict:
+    """A checkpoint folder's config.json, checked as `load` checks it (the weights are not read)."""
+    directory = Path(directory)
+    recover(directory)
+    return _read_config(directory)
 
 
 def _read_config(directory: Path) -> dict:

@@ -53,16 +53,17 @@ def otsu(values: np.ndarray) -> float:
 def specks(x: torch.Tensor) -> torch.Tensor:
     """(N, H, W) floats in [0, 1] -> (N,) how many pixels stand alone, far brighter or darker than
     each of their eight neighbours (salt-and-pepper noise; a pen stroke never does)."""
-    h, w = x.shape[1:]
-    padded = nn.functional.pad(x, (1, 1, 1, 1))  # (N, H+2, W+2), 0 beyond the edge
-    brightest = darkest = None
-    for dy in range(3):  # the eight neighbours as shifted views: 16 elementwise passes, no 9x copy
+    n, h, w = x.shape
+    padded = x.new_zeros(n, h + 2, w + 2)  # 0 beyond the edge (nn.functional.pad's general path: 3x slower here)
+    padded[:, 1:-1, 1:-1] = x
+    brightest, darkest = padded[:, :h, :w].clone(), padded[:, :h, :w].clone()
+    for dy in range(3):  # the other seven neighbours as shifted views, folded in place: no 9x copy
         for dx in range(3):
-            if dy == dx == 1:
+            if dy == dx == 1 or dy == dx == 0:
                 continue
             near = padded[:, dy:dy + h, dx:dx + w]
-            brightest = near if brightest is None else torch.maximum(brightest, near)
-            darkest = near if darkest is None else torch.minimum(darkest, near)
+            torch.maximum(brightest, near, out=brightest)
+            torch.minimum(darkest, near, out=darkest)
     alone = ((x - brightest) > SPECK_JUMP) | ((darkest - x) > SPECK_JUMP)
     return alone.flatten(1).sum(1)
 
@@ -95,12 +96,38 @@ def median3(x: torch.Tensor) -> torch.Tensor:
     return values[4]
 
 
-def _brightest_around(x4: torch.Tensor) -> torch.Tensor:
-    """(N, 1, H, W) -> each pixel's brightest neighbour within BACKGROUND_WINDOW, a square taken as a
-    column then a row (two passes of 11 rather than one of 121: 5x faster)."""
-    reach = BACKGROUND_WINDOW // 2
-    x4 = nn.functional.max_pool2d(x4, (BACKGROUND_WINDOW, 1), stride=1, padding=(reach, 0))
-    return nn.functional.max_pool2d(x4, (1, BACKGROUND_WINDOW), stride=1, padding=(0, reach))
+def _brightest_along_rows(x: torch.Tensor) -> torch.Tensor:
+    """(N, H, W) -> each pixel's brightest neighbour within BACKGROUND_WINDOW along its row."""
+    n, h, w = x.shape
+    rows = nn.functional.max_pool1d(x.reshape(n * h, 1, w), BACKGROUND_WINDOW, stride=1,
+                                    padding=BACKGROUND_WINDOW // 2)  # (N*H, 1, W)
+    return rows.reshape(n, h, w)
+
+
+def _brightest_around(x: torch.Tensor) -> torch.Tensor:
+    """(N, H, W) -> each pixel's brightest neighbour within BACKGROUND_WINDOW, a square taken as a
+    row then a column (two passes of 11 rather than one of 121: 5x faster), each pass as rows of
+    one channel (max_pool1d: 1.6x faster than max_pool2d's (11, 1) window on 10,000 digits)."""
+    along = _brightest_along_rows(x)
+    return _brightest_along_rows(along.transpose(1, 2)).transpose(1, 2)
+
+
+def grey_opening(x: torch.Tensor) -> torch.Tensor:
+    """(N, H, W) -> the grey opening, the page's background: the darkest level around each pixel,
+    then the brightest of those. Without a branch, as onnx/graph.py runs it; `_background` is the same
+    numbers, faster."""
+    return _brightest_around(-_brightest_around(-x))
+
+
+def _background(x: torch.Tensor) -> torch.Tensor:
+    """(N, H, W) -> `grey_opening(x)`. Where the darkest levels are all 0 (every window holds black
+    paper: MNIST's digits and most cleaned ones) the opening is 0 and its second half is skipped."""
+    darkest = -_brightest_around(-x)
+    grey = darkest.flatten(1).amax(1) > 0  # (N,)
+    background = torch.zeros_like(x)
+    if grey.any():
+        background[grey] = _brightest_around(darkest[grey])
+    return background
 
 
 def without_pattern(ink: torch.Tensor) -> torch.Tensor:
@@ -120,18 +147,11 @@ def without_pattern(ink: torch.Tensor) -> torch.Tensor:
 
 
 def on_black(x: torch.Tensor) -> torch.Tensor:
-    """(N, 28, 28) floats in [0, 1] -> the ink above its local background, a patterned page's pattern
-    cut away, stretched to full strength where its brightest pixel is under FULL_INK."""
-    return full_strength(without_pattern(above_background(x)))
-
-
-def above_background(x: torch.Tensor) -> torch.Tensor:
-    """(N, 28, 28) -> the ink above its local background: a grey opening BACKGROUND_WINDOW px wide
-    (the darkest level around each pixel, then the brightest of those) taken away, floored at 0."""
-    x4 = x[:, None]  # (N, 1, 28, 28)
-    darkest = -_brightest_around(-x4)
-    background = _brightest_around(darkest)
-    return (x4 - background).clamp_min(0)[:, 0]  # (N, 28, 28)
+    """(N, 28, 28) floats in [0, 1] -> the ink above its local background (a grey opening
+    BACKGROUND_WINDOW px wide: the darkest level around each pixel, then the brightest of those), a
+    patterned page's pattern cut away, stretched to full strength where its brightest pixel is under
+    FULL_INK."""
+    return full_strength(without_pattern((x - _background(x)).clamp_min_(0)))  # (N, 28, 28)
 
 
 def full_strength(ink: torch.Tensor) -> torch.Tensor:
@@ -242,5 +262,8 @@ CHUNK = 4096  # images cleaned at once: the 3 x 3 neighbourhoods take 9x an imag
 
 
 def cleaned(x: torch.Tensor) -> torch.Tensor:
-    """(N, 28, 28) floats in [0, 1] -> what the models read: despeckled, on black, boxed, centred."""
+    """(N, 28, 28) floats in [0, 1] (or uint8 0-255) -> what the models read: despeckled, on black,
+    boxed, centred."""
+    if not x.is_floating_point():  # uint8 pixels: the grey opening's negation would wrap around
+        x = x.float() / 255
     return torch.cat([centred(boxed(on_black(despeckled(part)))) for part in x.split(CHUNK)]) if len(x) else x

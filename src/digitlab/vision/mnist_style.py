@@ -17,7 +17,7 @@ from PIL import Image
 from digitlab.errors import BlankImage, DataError
 from digitlab.vision.decoding import WORK_SIDE, open_image
 from digitlab.vision.input_cleaning import BOX_SIDE, FRAME_SIDE, cleaned, framed
-from digitlab.vision.page import (MIN_CONTRAST, MIN_INK_PIXELS, SPECK_SHARE, components, despeckled_grey, grey_levels, ink_mask,
+from digitlab.vision.page import (MIN_CONTRAST, MIN_INK_PIXELS, SPECK_SHARE, components, despeckled_grey, grey_levels, ink_masks,
                                   stroke_width, sweep)
 
 
@@ -98,9 +98,14 @@ def _shrunk(values: np.ndarray, side: int, resample=Image.Resampling.BOX) -> np.
 
 def ink_at(grey: np.ndarray, side: int, speck: float = SPECK_SHARE) -> np.ndarray:
     """(H, W) 0-255 grey -> its ink (see ink_mask, and its `speck`) with the longer side `side` px."""
+    return inks_at(grey, side, (speck,))[0]
+
+
+def inks_at(grey: np.ndarray, side: int, specks: tuple[float, ...]) -> list[np.ndarray]:
+    """ink_at for each of `specks`, the image resized and its paper found once (page.ink_masks)."""
     grow = side > max(grey.shape)
     grey = _shrunk(grey, side, Image.Resampling.BICUBIC if grow else Image.Resampling.BOX)
-    return ink_mask(np.clip(grey, 0, 255), speck)
+    return ink_masks(np.clip(grey, 0, 255), specks)
 
 
 def dark_page(batch: np.ndarray) -> np.ndarray:
@@ -162,9 +167,10 @@ def to_mnist(source: str | os.PathLike | bytes | Image.Image, name: str = "image
     return from_ink(digit_ink(grey, label))
 
 
-def digit_ink(grey: np.ndarray, label: str = "image") -> np.ndarray:
-    """(H, W) 0-255 grey of one digit -> its ink at WORK_SIDE (see ink_mask); BlankImage when there is none."""
-    ink = ink_at(grey, WORK_SIDE)  # (H', W')
+def digit_ink(grey: np.ndarray, label: str = "image", first: np.ndarray | None = None) -> np.ndarray:
+    """(H, W) 0-255 grey of one digit -> its ink at WORK_SIDE (see ink_mask); BlankImage when there is
+    none. `first`: ink_at(grey, WORK_SIDE), where the caller has found it already."""
+    ink = ink_at(grey, WORK_SIDE) if first is None else first  # (H', W')
     if (ink > 0).sum() < MIN_INK_PIXELS and max(grey.shape) > WORK_SIDE:
         # A faint hairline shrunk to WORK_SIDE can sink into the paper's grain: look again at twice
         # the size (4x the work, paid only by pages that look blank).

@@ -122,6 +122,12 @@ def ink_mask(grey: np.ndarray, speck: float = SPECK_SHARE) -> np.ndarray:
     """(H, W) 0-255 grey at WORK_SIDE -> (H, W) float32 ink in [0, 1], background exactly 0; a part with
     less than `speck` of the largest part's ink is dropped (a number's reader keeps more: its largest
     part may be several digits that touch, and a 5's flag is no speck)."""
+    return ink_masks(grey, (speck,))[0]
+
+
+def ink_masks(grey: np.ndarray, specks: tuple[float, ...]) -> list[np.ndarray]:
+    """ink_mask's ink for each of `specks`, the page's paper found once: a number's reader and to_mnist
+    both look at a one-digit photo (half of its reading time was the paper found twice)."""
     if _ink_is_dark(grey):
         grey = 255 - grey
     # Sensor noise: a slight blur. (A 3 x 3 median, used before, erased strokes a pixel wide: the thin
@@ -131,23 +137,25 @@ def ink_mask(grey: np.ndarray, speck: float = SPECK_SHARE) -> np.ndarray:
     # Uneven lighting: a grey opening (min then max filter) wider than any stroke erases the ink and
     # leaves the paper's own shading, which is then subtracted.
     window = 2 * (min(grey.shape) // 6) + 1
-    ink, parts = _above_paper(clean, window, speck)
-    # A shadow or a dim corner narrower than that window is left behind as ink (a band across the
-    # top of a photo read with its 1 as a 7). Strokes are far narrower: a second opening a few of
-    # the digit's own stroke widths wide keeps them and takes such patches for paper. Only a page
-    # whose ink came in several parts or reached the frame is looked at again (a drawing seldom is).
-    if parts > 1 or _rim(ink, 1).any():
-        width = stroke_width(_inside(ink))
-        narrow = 2 * int(np.ceil(STROKE_WINDOWS * width / 2)) + 1
-        if width and narrow < window:
-            ink, _ = _above_paper(clean, narrow, speck)
-    return ink
+    inks = []
+    for speck, (ink, parts) in zip(specks, _above_paper(clean, window, specks)):
+        # A shadow or a dim corner narrower than that window is left behind as ink (a band across the
+        # top of a photo read with its 1 as a 7). Strokes are far narrower: a second opening a few of
+        # the digit's own stroke widths wide keeps them and takes such patches for paper. Only a page
+        # whose ink came in several parts or reached the frame is looked at again (a drawing seldom is).
+        if parts > 1 or _rim(ink, 1).any():
+            width = stroke_width(_inside(ink))
+            narrow = 2 * int(np.ceil(STROKE_WINDOWS * width / 2)) + 1
+            if width and narrow < window:
+                ink = _above_paper(clean, narrow, (speck,))[0][0]
+        inks.append(ink)
+    return inks
 
 
-def _above_paper(clean: np.ndarray, window: int, speck: float = SPECK_SHARE) -> tuple[np.ndarray, int]:
-    """Light ink on darker paper, cleaned of noise -> (ink in [0, 1] above the paper that a grey
-    opening `window` px wide finds, background exactly 0 (all zero when nothing stands out);
-    how many separate parts the ink came in before specks and blobs were dropped)."""
+def _above_paper(clean: np.ndarray, window: int, specks: tuple[float, ...]) -> list[tuple[np.ndarray, int]]:
+    """Light ink on darker paper, cleaned of noise -> for each of `specks`: (ink in [0, 1] above the
+    paper that a grey opening `window` px wide finds, background exactly 0 (all zero when nothing
+    stands out); how many separate parts the ink came in before specks and blobs were dropped)."""
     paper = sweep(sweep(clean, window, np.min), window, np.max)
     flat = clean - paper
     contrast = float(np.percentile(flat, INK_PERCENTILE))
@@ -159,14 +167,20 @@ def _above_paper(clean: np.ndarray, window: int, speck: float = SPECK_SHARE) -> 
     # (Measured from the cleaned paper's own level: removing the paper leaves pure noise a little
     # above 0, and the top of that noise is no ink.)
     if contrast < MIN_CONTRAST or contrast - float(np.median(flat)) < GRAIN_RATIO * grain:
-        return np.zeros_like(flat), 0
+        return [(np.zeros_like(flat), 0) for _ in specks]
     # Below half of Otsu's ink/paper split is paper (and its noise); above it, the grey is kept in
     # proportion, so soft stroke edges stay soft, as in MNIST's anti-aliased digits.
     floor = max(split / 2, contrast * 0.125, NOISE_SIGMAS * grain)
-    keep, parts = _without_border_blobs(flat > floor, flat, speck)
-    if not keep.all():  # what was dropped may have set the contrast: take it from the digit's own ink
-        contrast = float(np.percentile(flat[flat > floor][keep[flat > floor]], 99)) if keep.any() else contrast
-    return np.where((flat > floor) & keep, np.clip(flat / contrast, 0, 1), 0).astype(np.float32), parts
+    mask = flat > floor
+    labels = components(mask)
+    found = []
+    for speck in specks:
+        keep, parts = _without_border_blobs(mask, flat, speck, labels)
+        own = contrast
+        if not keep.all():  # what was dropped may have set the contrast: take it from the digit's own ink
+            own = float(np.percentile(flat[mask][keep[mask]], 99)) if keep.any() else contrast
+        found.append((np.where(mask & keep, np.clip(flat / own, 0, 1), 0).astype(np.float32), parts))
+    return found
 
 
 def _inside(ink: np.ndarray) -> np.ndarray:
@@ -221,7 +235,8 @@ def components(mask: np.ndarray, cell: int = 4) -> np.ndarray:
     return np.where(mask, full, 0)
 
 
-def _without_border_blobs(mask: np.ndarray, weight: np.ndarray, speck: float = SPECK_SHARE) -> tuple[np.ndarray, int]:
+def _without_border_blobs(mask: np.ndarray, weight: np.ndarray, speck: float = SPECK_SHARE,
+                          labels: np.ndarray | None = None) -> tuple[np.ndarray, int]:
     """(What of `mask` is the digit, how many parts it came in): the mask less the parts that touch the image's edge, where the rest holds
     a fifth of the ink or more, and less specks far smaller than the largest part.
 
@@ -230,7 +245,7 @@ def _without_border_blobs(mask: np.ndarray, weight: np.ndarray, speck: float = S
     (a tight crop, a drawing to the border) is kept, being most of the ink. A speck of dust or grain
     left far from the digit would stretch the crop around both, shrinking the digit.
     """
-    labels = components(mask)
+    labels = components(mask) if labels is None else labels  # (the mask's own, when given)
     if labels.max() <= 1:
         return np.ones_like(mask), int(labels.max())  # one part (or none): nothing to choose between
     mass = np.bincount(labels.ravel(), weights=weight.ravel())  # (parts + 1,), [0] the background

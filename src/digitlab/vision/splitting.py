@@ -26,8 +26,8 @@ from PIL import Image
 
 from digitlab.vision import cutting
 from digitlab.vision.decoding import SCALE, WORK_SIDE, open_image
-from digitlab.vision.mnist_style import digit_ink, from_ink, ink_at
-from digitlab.vision.page import MIN_INK_PIXELS, components, despeckled_grey, grey_levels
+from digitlab.vision.mnist_style import digit_ink, from_ink, ink_at, inks_at
+from digitlab.vision.page import MIN_INK_PIXELS, SPECK_SHARE, components, despeckled_grey, grey_levels
 
 
 MAX_ACROSS = 8  # the work image is at most this many WORK_SIDEs long: a line of 8 digits keeps ~60 px a digit
@@ -94,7 +94,7 @@ def find_digits(source: str | os.PathLike | bytes | Image.Image, name: str = "im
 
     groups = [(number, group) for number, line in enumerate(lines) for group in line]
     if len(groups) <= 1:  # one digit: read exactly as to_mnist reads it, all its ink
-        one = digit_ink(page.grey, page.label) if page.as_one is None else page.as_one
+        one = digit_ink(page.grey, page.label, page.single) if page.as_one is None else page.as_one
         whole = (0, 0, page.width, page.height)
         return [Digit(box(groups[0][1]) if groups else tuple(map(round, whole)), 0, from_ink(one))]
     inks = [_ink_of(page.ink, labels, group) for _, group in groups]
@@ -135,6 +135,7 @@ class _Page:
     grey: np.ndarray  # (H, W) 0-255, despeckled
     ink: np.ndarray  # (h, w) in [0, 1], the work image's
     as_one: np.ndarray | None
+    single: np.ndarray | None  # ink_at(grey, WORK_SIDE), to_mnist's first look, where it was found with `ink`
     scale: float
     width: float  # the given image's size, in its own pixels
     height: float
@@ -144,14 +145,19 @@ def _work_ink(source: str | os.PathLike | bytes | Image.Image, name: str) -> _Pa
     label = str(source) if isinstance(source, (str, os.PathLike)) else name
     image = open_image(source, label)
     grey = despeckled_grey(grey_levels(image))  # (H, W) 0-255
-    ink = ink_at(grey, WORK_SIDE * _across(grey.shape), NUMBER_SPECK)
+    across = _across(grey.shape)
+    single = None  # to_mnist's own first look (ink_at(grey, WORK_SIDE)), where it comes at no cost
+    if across == 1:  # the same work image as to_mnist's: both looks from one finding of the paper
+        ink, single = inks_at(grey, WORK_SIDE, (NUMBER_SPECK, SPECK_SHARE))
+    else:
+        ink = ink_at(grey, WORK_SIDE * across, NUMBER_SPECK)
     as_one = None  # to_mnist's own ink, once it has been looked for
     if (ink > 0).sum() < MIN_INK_PIXELS:
-        ink = as_one = digit_ink(grey, label)  # to_mnist's own look (a second one for a hairline); BlankImage if none
+        ink = as_one = digit_ink(grey, label, single)  # to_mnist's own look (a second one for a hairline); BlankImage if none
     shrunk = image.info.get(SCALE, 1.0)  # how far decoding shrank the file
     # Work pixels -> the given image's: the work image's scale, then any shrinking while decoding.
     scale = grey.shape[1] / ink.shape[1] / shrunk
-    return _Page(label, grey, ink, as_one, scale, image.width / shrunk, image.height / shrunk)
+    return _Page(label, grey, ink, as_one, single, scale, image.width / shrunk, image.height / shrunk)
 
 
 def _together(a: _Group, ink_a: np.ndarray, b: _Group, ink_b: np.ndarray) -> np.ndarray:

@@ -17,7 +17,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import dataclasses
-import io
 import time
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
@@ -27,11 +26,10 @@ import torch
 from fastapi import FastAPI, Request
 from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
-from PIL import Image
 
 from digitlab import __version__, service
 from digitlab.errors import DataError, NotAnImage
-from digitlab.explain import explanations
+from digitlab.explain import explanations, pictures
 from digitlab.trust import decline
 from digitlab.vision import mnist_style
 from digitlab.web import numbers
@@ -82,17 +80,15 @@ def predict(models: dict[str, Served], batch: torch.Tensor) -> list[list[dict]]:
 
 
 def explained(served: Served, image: torch.Tensor) -> dict:
-    """One model's explanation of its answer for a (28, 28) image: explanations.to_json's maps, and each
-    map drawn as a PNG (red for the answer, blue against) for the page's "why?" view."""
+    """One model's explanation of its answer for a (28, 28) image for the page's "why?" view:
+    explanations.to_json's maps and words (the scores said with the bars' probabilities, each map's
+    caption and colour key), and each map drawn as a 224 x 224 PNG (pictures.picture)."""
     e = explanations.explain(served.clf, image)
-    pictures = {name: _png(explanations.heat(m)) for name, m in e.maps.items()}
-    return {**explanations.to_json(e), "pictures": pictures}
-
-
-def _png(picture: Image.Image) -> str:
-    buffer = io.BytesIO()
-    picture.save(buffer, format="PNG")
-    return base64.b64encode(buffer.getvalue()).decode("ascii")
+    with torch.no_grad():
+        said = service.predict(served.clf, image[None], served.method)  # the card's probabilities, as /api/predict gave them
+    probabilities = dict(zip(said.classes, said.proba[0].tolist()))
+    shown = {key: base64.b64encode(pictures.png(pictures.picture(e, key))).decode("ascii") for key in e.maps}
+    return {**explanations.to_json(e, probabilities), "pictures": shown}
 
 
 def describe(served: Served) -> dict:

@@ -468,12 +468,8 @@ function drawBoxes(shown, digits) {
 
 // ---- why? ----
 // Asked separately (POST /api/explain), one card at a time, so that the live answers stay instant.
-const CAPTIONS = {
-  minus_nearest_mean: "the digit minus the nearest ideal digit", minus_runner_up_mean: "minus the runner-up's ideal",
-  evidence: "pixels that chose it over the runner-up", contribution: "weight × pixel, for the answer",
-  runner_up_contribution: "weight × pixel, for the runner-up", integrated_gradients: "integrated gradients",
-  occlusion: "the score lost when blacked out",
-};
+// Every word shown comes with the answer (explain/words.py's), the same words as predict --explain's
+// pictures and the report: the scores said in words, and each map's name, caption and colour key.
 
 function hideWhy(card, disable) {
   const view = card.querySelector(".why-view");
@@ -492,12 +488,21 @@ function nameWhy(card, said) {
         : said.declined ? `why ${name} declined: ${said.declined}` : `why ${name} said ${said.label}`);
 }
 
-function reason(why) {
-  const score = (digit) => why.scores[why.classes.indexOf(digit)];
-  if (why.method === "pixel") {
-    return `Nearest to an ideal ${why.label} (distance ${score(why.label).toFixed(3)}), then to an ideal ${why.runner_up} (${score(why.runner_up).toFixed(3)}).`;
-  }
-  return `Score ${score(why.label).toFixed(2)} for ${why.label} against ${score(why.runner_up).toFixed(2)} for ${why.runner_up}. Red pixels pushed towards ${why.label}, blue away.`;
+// One map: its picture, and beside it its name, a sentence about this answer and its colour key.
+function mapFigure(picture, words) {
+  const figure = document.createElement("figure");
+  const img = document.createElement("img");
+  img.src = `data:image/png;base64,${picture}`;
+  img.width = img.height = 84;
+  img.alt = words.title;
+  const caption = document.createElement("figcaption");
+  const title = Object.assign(document.createElement("b"), { className: "title", textContent: words.title });
+  const sentence = Object.assign(document.createElement("span"), { className: "caption", textContent: words.caption });
+  const key = Object.assign(document.createElement("span"), { className: "key" });
+  key.append(Object.assign(document.createElement("span"), { className: "ramp" }), `Colour key: ${words.key.join("; ")}.`);
+  caption.append(title, sentence, key);
+  figure.append(img, caption);
+  return figure;
 }
 
 async function why(card) {
@@ -514,18 +519,12 @@ async function why(card) {
     if (!response.ok) throw new Error(answer.detail || `the server answered ${response.status}`);
     if (body !== lastBody) return; // the drawing changed meanwhile
     const text = document.createElement("p");
-    text.textContent = reason(answer);
-    const figures = Object.entries(answer.pictures).map(([name, picture]) => {
-      const figure = document.createElement("figure");
-      const img = document.createElement("img");
-      img.src = `data:image/png;base64,${picture}`;
-      img.width = img.height = 84;
-      img.alt = CAPTIONS[name] || name.replace("_", " ");
-      const caption = document.createElement("figcaption");
-      caption.textContent = img.alt;
-      figure.append(img, caption);
-      return figure;
-    });
+    text.textContent = answer.words.scores;
+    const figures = Object.entries(answer.pictures).map(([key, picture]) => mapFigure(picture, answer.words.maps[key]));
+    if (answer.words.units) { // what a hidden unit is, said once before the units' pictures
+      const units = Object.assign(document.createElement("div"), { className: "units", textContent: answer.words.units });
+      figures.splice(Object.keys(answer.pictures).findIndex((key) => key.startsWith("unit_")), 0, units);
+    }
     view.replaceChildren(text, ...figures);
     view.scrollIntoView({ block: "nearest" }); // the button is at the card's top, its pictures under the bars
   } catch (error) {
