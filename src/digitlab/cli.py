@@ -22,8 +22,8 @@ import warnings
 
 from digitlab import __version__
 
-# Subcommands in the order `digitlab --help` lists them; each is digitlab.commands.<name>.
-COMMANDS = ["compare", "train", "evaluate", "predict", "serve", "data", "export", "download"]
+# Subcommands in the order `digitlab --help` lists them; each is digitlab.commands.<name> (export_model: `export-model`).
+COMMANDS = ["compare", "train", "evaluate", "predict", "serve", "data", "export", "export_model", "download"]
 
 
 def build_parser() -> argparse.ArgumentParser:
