@@ -112,3 +112,23 @@ def test_stretch_needs_deskew_and_is_kept_when_saved(mnist_train, mnist_test, tm
     own.save(tmp_path / "linear")
     again = classifiers.load(tmp_path / "linear")
     assert again.config.stretch and torch.equal(again.predict(test), own.predict(test))
+
+
+def test_the_written_out_grid_samples_where_affine_grid_would(mnist_test):
+    """deskewed's grid, written out elementwise, against F.affine_grid's with the same shear and shifts."""
+    from torch.nn import functional as F
+
+    x = mnist_test.images[:300].float() / 255
+    ys, xs = torch.meshgrid(torch.arange(28.0), torch.arange(28.0), indexing="ij")
+    total = x.sum((1, 2))
+    cy, cx = (x * ys).sum((1, 2)) / total, (x * xs).sum((1, 2)) / total
+    dy, dx = ys - cy[:, None, None], xs - cx[:, None, None]
+    slant = ((x * dx * dy).sum((1, 2)) / (x * dy * dy).sum((1, 2))).clamp(-1, 1)
+    theta = torch.zeros(len(x), 2, 3)
+    theta[:, 0, 0], theta[:, 0, 1], theta[:, 1, 1] = 1, slant, 1
+    theta[:, 0, 2], theta[:, 1, 2] = (cx - 14) * 2 / 28, (cy - 14) * 2 / 28
+    grid = F.affine_grid(theta, [len(x), 1, 28, 28], align_corners=False)
+    expected = F.grid_sample(x[:, None], grid, align_corners=False)[:, 0].clamp(0, 1)
+    got = deskewed(x)
+    assert float((got - expected).abs().max()) < 1e-5
+    assert float((got - x).abs().max()) > 0.5  # and the digits did move

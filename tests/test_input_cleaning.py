@@ -14,7 +14,7 @@ from PIL import Image
 from digitlab import pretrained
 from digitlab.data import corrupted, heldout
 from digitlab.vision import mnist_style
-from digitlab.vision.input_cleaning import cleaned, despeckled, on_black, specks
+from digitlab.vision.input_cleaning import cleaned, despeckled, median3, on_black, specks
 
 
 @pytest.fixture(scope="module")
@@ -122,3 +122,13 @@ def test_a_striped_or_foggy_page_is_taken_away(held_out, cnn, kind):
     assert (out > 0.05).float().mean() < 0.3  # the page gone: about the digit's share is inked
     assert (out - x).abs().mean() < (damaged - x).abs().mean() / 3
     assert (cnn.predict(damaged) == y).float().mean() >= 0.95
+
+
+@pytest.mark.parametrize("levels", [None, 4])  # any floats; few grey levels, so many neighbours tie
+def test_median3s_compare_and_swap_network_is_torchs_median(levels):
+    x = torch.rand(40, 28, 28, generator=torch.Generator().manual_seed(0))
+    if levels:
+        x = (x * levels).round() / levels
+    neighbourhoods = torch.nn.functional.pad(x[:, None], (1, 1, 1, 1)).unfold(2, 3, 1).unfold(3, 3, 1)  # (N, 1, 28, 28, 3, 3)
+    expected = neighbourhoods.reshape(40, 28, 28, 9).median(dim=-1).values
+    assert torch.equal(median3(x), expected)

@@ -22,8 +22,8 @@ import warnings
 
 from digitlab import __version__
 
-# Subcommands in the order `digitlab --help` lists them; each is digitlab.commands.<name> (export_site: `export-site`).
-COMMANDS = ["compare", "train", "evaluate", "predict", "serve", "data", "export", "export_site", "download"]
+# Subcommands in the order `digitlab --help` lists them; each is digitlab.commands.<name> (`export-model`, `export-site`).
+COMMANDS = ["compare", "train", "evaluate", "predict", "serve", "data", "export", "export_model", "export_site", "download"]
 
 
 def build_parser() -> argparse.ArgumentParser:

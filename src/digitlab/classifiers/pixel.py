@@ -69,6 +69,22 @@ def _spread_out_centres(flat: torch.Tensor, k: int, generator: torch.Generator) 
     return torch.stack(centres)
 
 
+def to_ideals(x: torch.Tensor, ideals: torch.Tensor, distance: str) -> torch.Tensor:
+    """(N, 28, 28) prepared images, (C, k, 28, 28) ideal digits -> (N, C, k) the distance of each
+    image to each ideal digit, in pixel units [0, 1] ("l2": root mean square, "l1": mean absolute)."""
+    C, k = ideals.shape[:2]
+    x, flat = x.reshape(-1, 28 * 28), ideals.reshape(C * k, 28 * 28)  # (N, 784), (C k, 784)
+    if distance == "l2":
+        # ||x - m||^2 = ||x||^2 - 2 x.m + ||m||^2: one (N, 784) @ (784, C k) matmul for all pairs.
+        sq = (x * x).sum(1, keepdim=True) - 2 * x @ flat.T + (flat * flat).sum(1)  # (N, C k)
+        return (sq.clamp_min(0) / (28 * 28)).sqrt().reshape(-1, C, k)
+    if torch.compiler.is_exporting():
+        # cdist has no ONNX form (onnx/graph.py): the same sums from the (N, C k, 784) differences.
+        return ((x[:, None] - flat).abs().sum(2) / (28 * 28)).reshape(-1, C, k)
+    # L1 has no matmul trick; cdist sums |x - m| without building the (N, C k, 784) differences.
+    return (torch.cdist(x, flat, p=1) / (28 * 28)).reshape(-1, C, k)
+
+
 class PixelSimilarity(Classifier):
     method, Config = "pixel", PixelConfig
 
@@ -108,14 +124,7 @@ class PixelSimilarity(Classifier):
     def _to_ideals(self, X) -> torch.Tensor:
         """(N, C, k) distance of each image to each ideal digit."""
         self._fitted()
-        X = self._images(X).reshape(-1, 28 * 28)  # (N, 784)
-        ideals, C, k = self._flat_ideals()
-        if self.config.distance == "l2":
-            # ||x - m||^2 = ||x||^2 - 2 x.m + ||m||^2: one (N, 784) @ (784, C k) matmul for all pairs.
-            sq = (X * X).sum(1, keepdim=True) - 2 * X @ ideals.T + (ideals * ideals).sum(1)  # (N, C k)
-            return (sq.clamp_min(0) / (28 * 28)).sqrt().reshape(-1, C, k)
-        # L1 has no matmul trick; cdist sums |x - m| without building the (N, C k, 784) differences.
-        return (torch.cdist(X, ideals, p=1) / (28 * 28)).reshape(-1, C, k)
+        return to_ideals(self._images(X), self.ideals_, self.config.distance)
 
     def _flat_ideals(self) -> tuple[torch.Tensor, int, int]:
         """The ideal digits as (C k, 784) rows, class by class, and C and k."""

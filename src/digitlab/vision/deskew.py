@@ -30,7 +30,7 @@ STRETCH_RANGE = (0.5, 2.0)  # the most a digit is narrowed or widened: a 1 is wi
 def deskewed(x: torch.Tensor, stretched: bool = False) -> torch.Tensor:
     """(N, 28, 28) float in [0, 1] -> the same digits upright and centred by mass, bilinear;
     stretched: also widened or narrowed to MNIST_ASPECT, within STRETCH_RANGE."""
-    n = len(x)
+    n = x.shape[0]  # not len(x): a symbolic batch size stays symbolic when exported (onnx/graph.py)
     if n == 0:
         return x
     ys, xs = torch.meshgrid(torch.arange(28.0), torch.arange(28.0), indexing="ij")  # (28, 28) each
@@ -48,11 +48,15 @@ def deskewed(x: torch.Tensor, stretched: bool = False) -> torch.Tensor:
         widen = (MNIST_ASPECT * (sum_yy.clamp_min(1e-6) / across).sqrt()).clamp(*STRETCH_RANGE)
     # Output pixel (X, Y) reads input ((X - 14) / widen + slant * (Y - 14) + cx, Y - 14 + cy): upright,
     # centred, at MNIST's width when stretched; shear and stretch in one resampling.
-    theta = torch.zeros(n, 2, 3)
-    theta[:, 0, 0], theta[:, 0, 1], theta[:, 1, 1] = 1 / widen, slant, 1
-    # Pixels -> affine_grid's [-1, 1] units; its grid is centred on 13.5, so widening about 14 moves x
-    # by (1 - 1 / widen) / 2 px more.
-    theta[:, 0, 2] = (cx - 14 + (1 - 1 / widen) / 2) * 2 / 28
-    theta[:, 1, 2] = (cy - 14) * 2 / 28
-    grid = F.affine_grid(theta, [n, 1, 28, 28], align_corners=False)  # (N, 28, 28, 2)
+    # Pixels -> grid_sample's [-1, 1] units, whose pixel centres lie at (2k + 1) / 28 - 1 with 13.5 in
+    # the middle, so widening about 14 moves x by (1 - 1 / widen) / 2 px more. The grid written out
+    # elementwise (F.affine_grid's grid to 2e-7: no answer of the shipped models changed on MNIST's test
+    # or the stress set): exported to ONNX, affine_grid became a multiply and a sum over a middle axis,
+    # 44 % of ONNX Runtime's time for the linear model (onnx/graph.py; benchmarks/RESULTS.md).
+    u = (torch.arange(28.0) * 2 + 1) / 28 - 1  # (28,) the pixel centres in grid units
+    shift_x = ((cx - 14 + (1 - 1 / widen) / 2) * 2 / 28)[:, None, None]  # (N, 1, 1)
+    shift_y = ((cy - 14) * 2 / 28)[:, None, None]
+    read_x = u / widen[:, None, None] + slant[:, None, None] * u[:, None] + shift_x  # (N, 28, 28): [row, column]
+    read_y = (u[:, None] + shift_y).expand(n, 28, 28)  # (N, 28, 28)
+    grid = torch.stack([read_x, read_y], dim=-1)  # (N, 28, 28, 2): where each output pixel reads (x, y)
     return F.grid_sample(x[:, None], grid, align_corners=False)[:, 0].clamp(0, 1)  # (N, 28, 28)

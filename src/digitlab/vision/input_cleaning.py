@@ -50,12 +50,6 @@ def otsu(values: np.ndarray) -> float:
     return float(levels[int(np.argmax(between))])
 
 
-def _neighbourhoods(x: torch.Tensor) -> torch.Tensor:
-    """(N, H, W) -> (N, H, W, 9): each pixel's 3 x 3 neighbourhood (itself at [4]), 0 beyond the edge."""
-    padded = nn.functional.pad(x[:, None], (1, 1, 1, 1))  # (N, 1, H+2, W+2)
-    return padded.unfold(2, 3, 1).unfold(3, 3, 1).reshape(*x.shape, 9)
-
-
 def specks(x: torch.Tensor) -> torch.Tensor:
     """(N, H, W) floats in [0, 1] -> (N,) how many pixels stand alone, far brighter or darker than
     each of their eight neighbours (salt-and-pepper noise; a pen stroke never does)."""
@@ -81,8 +75,25 @@ def despeckled(x: torch.Tensor) -> torch.Tensor:
     if not noisy.any():
         return x
     out = x.clone()
-    out[noisy] = _neighbourhoods(x[noisy]).median(dim=-1).values
+    out[noisy] = median3(x[noisy])
     return out
+
+
+# A 3 x 3 neighbourhood's median by 19 compare-and-swaps of its nine values (0-8, row by row), each
+# putting the smaller in the first place: after them the median is in place 4. Elementwise min and
+# max: exported to ONNX, a sort of every neighbourhood took 43 % of ONNX Runtime's time (onnx/graph.py).
+MEDIAN_OF_NINE = ((1, 2), (4, 5), (7, 8), (0, 1), (3, 4), (6, 7), (1, 2), (4, 5), (7, 8), (0, 3), (5, 8),
+                  (4, 7), (3, 6), (1, 4), (2, 5), (4, 7), (4, 2), (6, 4), (4, 2))
+
+
+def median3(x: torch.Tensor) -> torch.Tensor:
+    """(N, H, W) -> each pixel's 3 x 3 median, 0 counted beyond the edge."""
+    h, w = x.shape[1:]
+    padded = nn.functional.pad(x, (1, 1, 1, 1))  # (N, H+2, W+2)
+    values = [padded[:, dy:dy + h, dx:dx + w] for dy in range(3) for dx in range(3)]  # 9 x (N, H, W)
+    for a, b in MEDIAN_OF_NINE:
+        values[a], values[b] = torch.minimum(values[a], values[b]), torch.maximum(values[a], values[b])
+    return values[4]
 
 
 def _brightest_along_rows(x: torch.Tensor) -> torch.Tensor:
@@ -101,10 +112,16 @@ def _brightest_around(x: torch.Tensor) -> torch.Tensor:
     return _brightest_along_rows(along.transpose(1, 2)).transpose(1, 2)
 
 
+def grey_opening(x: torch.Tensor) -> torch.Tensor:
+    """(N, H, W) -> the grey opening, the page's background: the darkest level around each pixel,
+    then the brightest of those. Without a branch, as onnx/graph.py runs it; `_background` is the same
+    numbers, faster."""
+    return _brightest_around(-_brightest_around(-x))
+
+
 def _background(x: torch.Tensor) -> torch.Tensor:
-    """(N, H, W) -> the grey opening: the darkest level around each pixel, then the brightest of
-    those. Where the darkest levels are all 0 (every window holds black paper: MNIST's digits and
-    most cleaned ones) the opening is 0 and its second half is skipped."""
+    """(N, H, W) -> `grey_opening(x)`. Where the darkest levels are all 0 (every window holds black
+    paper: MNIST's digits and most cleaned ones) the opening is 0 and its second half is skipped."""
     darkest = -_brightest_around(-x)
     grey = darkest.flatten(1).amax(1) > 0  # (N,)
     background = torch.zeros_like(x)
@@ -131,9 +148,14 @@ def without_pattern(ink: torch.Tensor) -> torch.Tensor:
 
 def on_black(x: torch.Tensor) -> torch.Tensor:
     """(N, 28, 28) floats in [0, 1] -> the ink above its local background (a grey opening
-    BACKGROUND_WINDOW px wide: the darkest level around each pixel, then the brightest of those),
-    stretched to full strength where its brightest pixel is under FULL_INK."""
-    ink = without_pattern((x - _background(x)).clamp_min_(0))  # (N, 28, 28)
+    BACKGROUND_WINDOW px wide: the darkest level around each pixel, then the brightest of those), a
+    patterned page's pattern cut away, stretched to full strength where its brightest pixel is under
+    FULL_INK."""
+    return full_strength(without_pattern((x - _background(x)).clamp_min_(0)))  # (N, 28, 28)
+
+
+def full_strength(ink: torch.Tensor) -> torch.Tensor:
+    """(N, 28, 28) ink -> stretched to 1 at its brightest where that is under FULL_INK (and above 0)."""
     peak = ink.amax(dim=(1, 2), keepdim=True)  # (N, 1, 1)
     faint = (peak < FULL_INK) & (peak > 0)
     return torch.where(faint, ink / peak.clamp_min(1e-6), ink)
@@ -148,27 +170,34 @@ def centred(x: torch.Tensor) -> torch.Tensor:
     of mass is within a pixel of the frame's, where it lies further than OFF_CENTRE from it, as
     MNIST's recipe leaves every digit. A digit off to one side otherwise leaves the middle 20 x 20
     that the cnn looks at (translated held-out digits, shipped cnn: see RESULTS.md)."""
+    dy, dx, off = centring_shifts(x)
+    if not off.any():
+        return x
+    return moved(x, torch.where(off, dy, 0), torch.where(off, dx, 0))
+
+
+def centring_shifts(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(N, 28, 28) -> (dy, dx, off), each (N,): the whole pixels down and right that bring each image's
+    centre of mass to pixel (14, 14), and whether it lies further than OFF_CENTRE from it (and has ink)."""
     mass = x.sum(dim=(1, 2)).clamp_min(1e-6)  # (N,)
     where = torch.arange(28, dtype=x.dtype)
     cy = (x.sum(dim=2) @ where) / mass  # (N,) row of the centre of mass
     cx = (x.sum(dim=1) @ where) / mass
     dy, dx = (14 - cy).round().long(), (14 - cx).round().long()  # MNIST centres the mass on pixel (14, 14)
     off = ((dy.abs() > OFF_CENTRE) | (dx.abs() > OFF_CENTRE)) & (x.sum(dim=(1, 2)) > 0)
-    if not off.any():
-        return x
-    out = x.clone()
-    for i in torch.nonzero(off).flatten().tolist():  # few images, each its own shift
-        out[i] = _moved(x[i], int(dy[i]), int(dx[i]))
-    return out
+    return dy, dx, off
 
 
-def _moved(image: torch.Tensor, dy: int, dx: int) -> torch.Tensor:
-    """(28, 28) moved down by dy and right by dx pixels, 0 where nothing comes in."""
-    out = torch.zeros_like(image)
-    h, w = image.shape
-    out[max(dy, 0):h + min(dy, 0), max(dx, 0):w + min(dx, 0)] = image[max(-dy, 0):h - max(dy, 0),
-                                                                      max(-dx, 0):w - max(dx, 0)]
-    return out
+def moved(x: torch.Tensor, dy: torch.Tensor, dx: torch.Tensor) -> torch.Tensor:
+    """(N, 28, 28) each image moved down by its dy and right by its dx ((N,) whole pixels), 0 where
+    nothing comes in: one gather for the batch, no loop, so an ONNX graph does the same (onnx/graph.py)."""
+    n, h, w = x.shape
+    rows = torch.arange(h)[None, :] - dy[:, None]  # (N, H) the row each output row reads
+    cols = torch.arange(w)[None, :] - dx[:, None]  # (N, W)
+    inside = ((rows >= 0) & (rows < h))[:, :, None] & ((cols >= 0) & (cols < w))[:, None, :]  # (N, H, W)
+    read = x.gather(1, rows.clamp(0, h - 1)[:, :, None].expand(n, h, w))  # (N, H, W) rows moved
+    read = read.gather(2, cols.clamp(0, w - 1)[:, None, :].expand(n, h, w))  # then columns
+    return torch.where(inside, read, torch.zeros_like(read))
 
 
 def framed(crop: torch.Tensor) -> torch.Tensor:

@@ -103,8 +103,9 @@ class ShiftAverage(nn.Module):
     were SURE_GAP or more apart, for the shipped cnn (5.3, 13.9 and 11.8 % of images under the gap)
     and a fast one (6.8, 19.3 and 16.4 %); the calibration error moved by under 0.15 point
     (benchmarks/RESULTS.md, "Test-time shifts only where unsure"). So only those images get shifted.
-    Where gradients flow (explanations) or the graph is exported (ONNX), every image is averaged:
-    both need one smooth function, not a choice per image.
+    Where gradients flow (explanations) or the module is traced, every image is averaged: both need
+    one function, not a choice per image. `digitlab export-model` makes the same choice as this
+    forward, for every image, as a `where` (onnx/graph.py's SureOrShifted).
     """
 
     SHIFTS = ((0, 0), (1, 0), (-1, 0), (0, 1), (0, -1))  # (rows, columns)
@@ -122,10 +123,10 @@ class ShiftAverage(nn.Module):
         if torch.is_grad_enabled() or _exporting():
             return self.averaged(x)
         plain = self.net(x)  # (B, C)
-        unsure = _top_two_gap(plain) < self.SURE_GAP  # (B,)
+        unsure = top_two_gap(plain) < self.SURE_GAP  # (B,)
         if not unsure.any():
             return plain
-        shifted = self._views(x[unsure], self.SHIFTS[1:])  # the unsure images' four shifts, (4U, 1, 28, 28)
+        shifted = self.views(x[unsure], self.SHIFTS[1:])  # the unsure images' four shifts, (4U, 1, 28, 28)
         others = self.net(shifted).reshape(len(self.SHIFTS) - 1, int(unsure.sum()), plain.shape[-1])
         plain[unsure] = (plain[unsure] + others.sum(dim=0)) / len(self.SHIFTS)
         return plain
@@ -133,18 +134,18 @@ class ShiftAverage(nn.Module):
     def averaged(self, x: torch.Tensor) -> torch.Tensor:
         """(B, 1, 28, 28) -> (B, C): the mean logits over all five views of every image."""
         # The five views as one batch: one call's fixed cost instead of five (a web request's batch is small).
-        logits = self.net(self._views(x, self.SHIFTS))  # (5B, C)
+        logits = self.net(self.views(x, self.SHIFTS))  # (5B, C)
         # C named, not -1: for an empty batch (B = 0) a -1 would be ambiguous and torch refuses it
-        return logits.reshape(len(self.SHIFTS), len(x), logits.shape[-1]).mean(dim=0)  # (5, B, C) -> (B, C)
+        return logits.reshape(len(self.SHIFTS), x.shape[0], logits.shape[-1]).mean(dim=0)  # (5, B, C) -> (B, C)
 
     @staticmethod
-    def _views(x: torch.Tensor, shifts) -> torch.Tensor:
+    def views(x: torch.Tensor, shifts) -> torch.Tensor:
         """(B, 1, 28, 28) -> (len(shifts) * B, 1, 28, 28), shift by shift; the background is 0."""
         padded = nn.functional.pad(x, (1, 1, 1, 1))  # (B, 1, 30, 30)
         return torch.cat([padded[..., 1 + dy:29 + dy, 1 + dx:29 + dx] for dy, dx in shifts])
 
 
-def _top_two_gap(logits: torch.Tensor) -> torch.Tensor:
+def top_two_gap(logits: torch.Tensor) -> torch.Tensor:
     """(B, C) -> (B,) the largest logit minus the second (0 for one class: nothing to be sure of)."""
     if logits.shape[-1] < 2:
         return torch.zeros(len(logits), device=logits.device)
