@@ -10,6 +10,9 @@ Wall seconds include start-up (importing torch: about 2 s on the 2 cores this wa
 Peak memory is the command's own (RUSAGE_CHILDREN of a wrapper that runs only it). `compare`'s
 first run gets a fresh DIGITLAB_HOME (its caches and the stress set drawn anew, as in a fresh
 clone); the second reuses it. The serve target is benchmarks/load_server.py's (run it apart).
+The plain CNN's row is the like-for-like work: its training run beside train and compare, its scoring
+of the 10,000 test digits (no training) beside evaluate, its reading of the same photos (decoded,
+resized, scored: no cleaning, no finding digits) beside predict.
 """
 
 from __future__ import annotations
@@ -53,10 +56,13 @@ def measured(command: list[str], env: dict | None = None) -> tuple[float, float,
     return float(wall), float(peak), text
 
 
-def plain(seed: int) -> dict:
-    wall, peak, text = measured([sys.executable, str(HERE / "plain_cnn.py"), "--seed", str(seed)])
-    accuracy = float(re.search(r"test accuracy ([\d.]+) %", text.replace("%", " %")).group(1))
-    return {"seconds": wall, "accuracy": accuracy, "peak": peak}
+def plain(seed: int, what: str, tmp: Path) -> dict:
+    """The plain CNN's whole process beside `what`: its training run beside train and compare; its
+    scoring of the test digits (no training) beside evaluate; its reading of the same photos beside predict."""
+    extra = {"evaluate": ["--score"], "predict": ["--files", str(tmp / "photos.txt")]}.get(what, [])
+    wall, peak, text = measured([sys.executable, str(HERE / "plain_cnn.py"), "--seed", str(seed), *extra])
+    found = re.search(r"test accuracy ([\d.]+)%", text)
+    return {"seconds": wall, "accuracy": float(found.group(1)) if found else None, "peak": peak}
 
 
 def digitlab(*args: str, env: dict | None = None) -> tuple[float, float, str]:
@@ -127,7 +133,7 @@ def describe(name: str, runs: list[dict], plains: list[dict]) -> str:
     each = ", ".join(f"{r[figure]:.1f}" for r in runs)
     return (f"| {name} | {ours:.1f} {figure} ({each}) | "
             f"{'>=' if direction > 0 else '<='} {target:g} | {'met' if met else 'not met'} | "
-            f"plain cnn {theirs:.1f} s; ratio (ours / plain, seconds) {seconds / theirs:.2f} | "
+            f"plain cnn {theirs:.1f} s; ours / plain (seconds) {seconds / theirs:.2f} | "
             f"peak {max(r['peak'] for r in runs):.0f} MB{extra} |")
 
 
@@ -153,10 +159,10 @@ def main() -> None:
                     run = {"train": run_train, "evaluate": run_evaluate, "predict": run_predict,
                            "medium": lambda s, t: run_train(s, t, "medium")}[what]
                     results.setdefault(what, []).append(run(seed, tmp))
-                p = plain(seed)
+                p = plain(seed, what, tmp)
                 for name in (("compare-first", "compare-after") if what == "compare" else (what,)):
                     plains.setdefault(name, []).append(p)
-                print(f"  run {seed}: {what} done; plain cnn {p['seconds']:.1f} s ({p['accuracy']:.2f} %); "
+                print(f"  run {seed}: {what} done; plain cnn {p['seconds']:.1f} s; "
                       f"load average {os.getloadavg()[0]:.1f}", flush=True)
     print("| target | digitlab (median; runs) | target | status | beside the plain CNN | memory, accuracy |")
     print("| --- | --- | --- | --- | --- | --- |")
