@@ -178,8 +178,11 @@ def test_each_shipped_model_has_a_card_of_the_figures_recorded_beside_it(method)
 
 def test_the_shipped_linear_cards_test_figures_are_what_evaluate_measures_today(mnist_test):
     figures = service.measure(pretrained.load("linear"), mnist_test, "mnist")
-    assert results(pretrained.path("linear"))[hub_header.DATASETS["mnist"][1]] == {
-        "accuracy": figures["accuracy"], "ece": figures["ece"]}
+    carded = results(pretrained.path("linear"))[hub_header.DATASETS["mnist"][1]]
+    assert carded["accuracy"] == figures["accuracy"]  # a count of digits over 10,000: exact
+    # The calibration error's last digits move with the order floats are added in (the deskew's
+    # sampling grid written another way moved it by 3e-12); the card shows it to 0.01 point.
+    assert carded["ece"] == pytest.approx(figures["ece"], abs=1e-8)
 
 
 def test_a_card_written_again_keeps_only_a_plain_training_data_name(tmp_path):
