@@ -102,7 +102,7 @@ class ShiftAverage(nn.Module):
     the mean over the shifts answered every image as the plain view did wherever its top two logits
     were SURE_GAP or more apart, for the shipped cnn (5.3, 13.9 and 11.8 % of images under the gap)
     and a fast one (6.8, 19.3 and 16.4 %); the calibration error moved by under 0.15 point
-    (benchmarks/RESULTS.md, "Test-time shifts only where unsure"). So only those images get shifted.
+    (benchmarks/RESULTS.md, "The levers, each measured"). So only those images get shifted.
     Where gradients flow (explanations) or the module is traced, every image is averaged: both need
     one function, not a choice per image. `digitlab export-model` makes the same choice as this
     forward, for every image, as a `where` (onnx/graph.py's SureOrShifted).
