@@ -185,8 +185,8 @@ def arrays(seed: int = SEED) -> tuple[np.ndarray, np.ndarray]:
     holds), else drawn (about a minute) and cached."""
     from digitlab.store import array_cache
 
-    for path, keep in ((shipped_path(seed), False), (cache_path(seed), True)):
-        saved = array_cache.load(path, ("images", "labels"), "stress set") if path.is_file() else None
+    for path in (shipped_path(seed), cache_path(seed)):
+        saved = array_cache.load(path, ("images", "labels"), "stress set")  # None where there is none
         whole = saved and saved["images"].shape == (len(CATEGORIES) * PER_CATEGORY, 28, 28)
         if whole and len(saved["labels"]) == len(saved["images"]):
             return saved["images"], saved["labels"]
