@@ -391,22 +391,34 @@ def draw_42(page) -> None:
     for stroke in FOUR + TWO:
         draw(page, stroke)
     sync_api.expect(page.locator("#status")).to_contain_text("Your drawing:", timeout=15_000)
-    # The status may still be an answer to the strokes before the last (the 4 alone, on a busy machine):
-    # the final answer is the one with two digits.
-    # 30 s: in a fresh clone's run beside a whole `digitlab compare` (load 5) the first number took over 15
-    sync_api.expect(page.locator('.card[data-method="cnn"] .label .place')).to_have_count(2, timeout=30_000)
-    sync_api.expect(page.locator(".card.waiting")).to_have_count(0)
-    # Two places may still be an answer to the 4 and half the 2: wait for the final one (or 15 s, and fail).
-    deadline = time.monotonic() + 15
+    # The cards may still show an answer to the strokes before the last (the 4 alone, or the 4 and half
+    # the 2, on a busy machine): wait for the final one. 45 s: in a fresh clone's run beside a whole
+    # `digitlab compare` (load 5) the first number took over 15. Whatever is shown then, the test's
+    # assertion reports it (the status, each card's number) with a screenshot: a CI run once saw the
+    # status answered and no number on the cnn's card for 30 s, and could not say what it showed.
+    deadline = time.monotonic() + 45
     while number_on(page).get("cnn") != "42" and time.monotonic() < deadline:
         page.wait_for_timeout(100)
+    sync_api.expect(page.locator(".card.waiting")).to_have_count(0)
+
+
+def number_shown(page, where: str) -> str:
+    """The cnn's number on the page; when it is not 42, a screenshot is kept beside the others and the
+    returned text says everything the page shows, for the assertion's message."""
+    shown = number_on(page)
+    if shown.get("cnn") == "42":
+        return "42"
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / f"web-number-{where}-failed.png"), full_page=True)
+    return f"{shown} {answers(page)} status: {page.locator('#status').inner_text()!r}"
 
 
 @pytest.mark.parametrize("where", ["desktop", "phone"])
 def test_a_number_drawn_is_read_by_every_method_with_its_digits_boxed(where, request):
     page = request.getfixturevalue({"desktop": "page", "phone": "phone"}[where])
     draw_42(page)
-    assert number_on(page)["cnn"] == "42", (number_on(page), answers(page), page.locator("#status").inner_text())
+    shown = number_shown(page, where)
+    assert shown == "42", shown
     assert page.locator(".card.number").count() == 4  # every method's answer is a number: no bars
     pad = page.locator("#pad").bounding_box()
     boxes = [b.bounding_box() for b in page.locator("#boxes .box").all()]
