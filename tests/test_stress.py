@@ -137,6 +137,9 @@ def font_digits():
     return torch.stack([mnist_style.to_mnist(image) for image, _ in drawn]), torch.tensor([digit for _, digit in drawn])
 
 
+# Under -m slow: six cnn runs, 45-77 s of the suite's 10-minute budget on two cores. Each step of the
+# augmentation is checked image by image in test_augment.py on every run; this is its effect.
+@pytest.mark.slow
 def test_the_augmentation_raises_the_short_runs_accuracy_on_font_digits(mnist_train, font_digits):
     # The cnn recipe's augmentation (recipe.ROBUST: turns, zooms, slants, widths, stroke weights) is
     # there for digits MNIST's writers do not make; fonts are the stress set's plainest case of them.
