@@ -103,7 +103,7 @@ def save(gate: Gate, directory: str | Path, passed: dict | None = None) -> Path:
 def load(directory: str | Path) -> Gate:
     """A saved gate, through checkpoint.load's checks; a ModelError for anything else."""
     # a gate saved before scanned digits were a setting learnt none (GateConfig's default is the recipe's)
-    return Gate(*load_net(directory, "gate", GateConfig, "gate", {"scanned_digits": 0}))
+    return Gate(*load_net(directory, "gate", GateConfig, "gate", {"scanned_digits": 0, "read_damaged": 0, "read_own": False}))
 
 
 def load_net(directory: str | Path, method: str, config_class, what: str,

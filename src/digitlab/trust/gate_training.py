@@ -61,6 +61,19 @@ def scanned_digits(mnist: np.ndarray, count: int, seed: int = SCANNED_SEED) -> n
     return as_read(scanned.cached(mnist, range(heldout.START), count, seed))
 
 
+def read_damaged_digits(mnist: np.ndarray, count: int, seed: int = DAMAGE_SEED, own: bool = True) -> np.ndarray:
+    """(count, 28, 28) uint8: MNIST training digits below heldout.START, spread evenly over them, each
+    under one of gate_digits.KINDS of damage in turn (without "own" when not `own`) and read as
+    predict reads them (gate_digits.read_damaged: cached), kind by kind."""
+    from digitlab.data import heldout
+    from digitlab.trust import gate_digits
+
+    kinds = [kind for kind in gate_digits.KINDS if own or kind != "own"]
+    picks = np.linspace(0, heldout.START - 1, count).round().astype(int)
+    parts = [gate_digits.read_damaged(mnist, picks[j::len(kinds)], kind, seed) for j, kind in enumerate(kinds)]
+    return np.concatenate(parts) if count > 0 else np.zeros((0, 28, 28), dtype=np.uint8)
+
+
 def training_set(config: GateConfig) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """(MNIST digits (55,000, 28, 28) uint8, other images (M, 28, 28) uint8, their labels (M,)): the
     drawn digits, the damaged ones and the scanned ones (DIGIT) and the training non-digits
@@ -71,7 +84,8 @@ def training_set(config: GateConfig) -> tuple[torch.Tensor, torch.Tensor, torch.
     mnist, _ = mnist_arrays("train")
     drawn = np.concatenate([drawn_digits(config.drawn_digits, config.drawn_seed),
                             damaged_digits(mnist, config.damaged_digits, config.damage_seed),
-                            scanned_digits(mnist, config.scanned_digits, config.scanned_seed)])
+                            scanned_digits(mnist, config.scanned_digits, config.scanned_seed),
+                            read_damaged_digits(mnist, config.read_damaged, config.damage_seed, config.read_own)])
     others = nondigits.cached("train", "train", range(nondigits.TRAIN_PER_CATEGORY), mnist)
     kinds = np.repeat(np.asarray(nondigits.CATEGORIES), nondigits.TRAIN_PER_CATEGORY)
     labels = np.where(kinds == "several", SEVERAL, NOT_A_DIGIT)
@@ -148,7 +162,7 @@ class TorchOneCycle(Callback):
             self.schedule.step()
 
 
-MUST_PASS = ("mnist", "stress", "damaged", "scanned")  # held_out_images' sets the threshold lets through
+MUST_PASS = ("mnist", "stress", "damaged", "scanned", "damaged, as read")  # held_out_images' sets the threshold lets through
 
 
 def held_out_images() -> dict[str, torch.Tensor]:
@@ -169,7 +183,17 @@ def held_out_images() -> dict[str, torch.Tensor]:
     scans = scanned.cached(mnist, heldout.CALIBRATION, len(heldout.CALIBRATION), SCANNED_CALIBRATION_SEED)
     return {"mnist": cleaned(calibration), "stress": cleaned(datasets.load("stress", "valid", dtype=torch.float32).images),
             "damaged": cleaned(damaged), "scanned": cleaned(torch.from_numpy(scans).float() / 255),
-            "nondigits": cleaned(drawn)}
+            "damaged, as read": damaged_as_read(mnist), "nondigits": cleaned(drawn)}
+
+
+def damaged_as_read(mnist: np.ndarray) -> torch.Tensor:
+    """Calibration digits under the seen kinds, digitlab's own and the clutter (gate_config.CHOICE_PICKS),
+    read as predict reads them: (3,600, 28, 28) float in [0, 1]."""
+    from digitlab.trust import gate_digits
+    from digitlab.trust.gate_config import CHOICE_PICKS
+
+    read = [gate_digits.read_damaged(mnist, picks, kind, seed) for kind, (picks, seed) in CHOICE_PICKS.items()]
+    return torch.from_numpy(np.concatenate(read)).float() / 255
 
 
 def choose_threshold(gate: Gate, held: dict[str, torch.Tensor] | None = None) -> tuple[float, dict]:
