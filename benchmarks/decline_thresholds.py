@@ -1,8 +1,6 @@
 """Choose decline.UNSURE again: for each shipped model, the top probability under which its answer is
-"unsure", on held-out digits only (MNIST's calibration digits, heldout.CALIBRATION, the stress set,
-the calibration digits under the corruption set's seen kinds, corrupted.tuning_set, and other
-calibration digits under the seen kinds, digitlab's own and the cnn's clutter read as predict reads
-them, gate_training.damaged_as_read).
+"unsure", on held-out digits only (MNIST's calibration digits, heldout.CALIBRATION, the stress set, and
+the calibration digits under the corruption set's seen kinds, corrupted.tuning_set).
 
 For each method and each of the three sets, the MUST_ANSWER quantile of the model's top probability
 over the digits the gate lets through; the lowest is the threshold, so that each set keeps
@@ -25,7 +23,7 @@ import torch
 from digitlab import pretrained
 from digitlab.data import corrupted, datasets, heldout
 from digitlab.data.shipped_mnist import mnist_arrays
-from digitlab.trust import decline, gate, gate_training
+from digitlab.trust import decline, gate
 
 MUST_ANSWER = 0.995  # share of each held-out set that the unsure rule alone lets through
 
@@ -36,8 +34,7 @@ def held_out_digits() -> dict[str, torch.Tensor]:
     damaged = corrupted.tuning_set((mnist, labels))[0]  # seen kinds on calibration digits, not the set's own
     return {"mnist held-out": torch.from_numpy(calibration.copy()).float() / 255,
             "stress": datasets.load("stress", "valid", dtype=torch.float32).images,
-            "damaged held-out": torch.from_numpy(damaged).float() / 255,
-            "damaged, as read": gate_training.damaged_as_read(mnist)}
+            "damaged held-out": torch.from_numpy(damaged).float() / 255}
 
 
 def main() -> None:

@@ -43,12 +43,18 @@ def damaged(images: np.ndarray, kind: str, seed: int) -> np.ndarray:
     raise ValueError(f"no damage kind {kind!r}; choose one of {KINDS}")
 
 
+def as_read(images: np.ndarray) -> np.ndarray:
+    """(n, 28, 28) uint8 -> the same as the models read them (input_cleaning.cleaned), uint8."""
+    from digitlab.vision.input_cleaning import cleaned
+
+    return (cleaned(torch.from_numpy(images).float() / 255) * 255).round().to(torch.uint8).numpy()
+
+
 def as_predict_reads(raw: np.ndarray) -> np.ndarray:
     """(n, 28, 28) uint8 images -> what the gate judges of each saved as a PNG and given to predict:
     mnist_style.prepare (corrupted.cleaned), then input_cleaning (decline.screen's), uint8. One that
     to_mnist refuses stays black (the gate never sees it: it is "no digit")."""
     from digitlab.data import corrupted
-    from digitlab.trust.gate_training import as_read
 
     return as_read(corrupted.cleaned(raw)) if len(raw) else raw.copy()
 

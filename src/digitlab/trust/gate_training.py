@@ -1,5 +1,6 @@
 """How the gate is trained: its training set (stress-style drawn digits, damaged digits, scanned
-MNIST digits and the training non-digits, as drawn and as read), `fit`, the threshold chosen on
+MNIST digits, damaged digits read as predict reads them (gate_digits.py) and the training non-digits,
+as drawn and as read), `fit`, the threshold chosen on
 held-out images (`choose_threshold`), and `build`, which `python -m digitlab.pretrained --methods gate` runs."""
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import numpy as np
 import torch
 
 from digitlab.train.callbacks import Callback
+from digitlab.trust.gate_digits import as_read
 from digitlab.trust.gate import (DAMAGE_SEED, DIGIT, DRAWN_SEED, NOT_A_DIGIT, SCANNED_CALIBRATION_SEED, SCANNED_SEED,
                                  SEVERAL, Gate, GateConfig, GateNet, save)
 
@@ -29,13 +31,6 @@ def drawn_digits(count: int, seed: int = DRAWN_SEED) -> np.ndarray:
     images, _ = stress.build(seed, per_category=count // len(stress.CATEGORIES))
     array_cache.save(path, images=images)
     return images
-
-
-def as_read(images: np.ndarray) -> np.ndarray:
-    """(n, 28, 28) uint8 -> the same as the models read them (input_cleaning.cleaned), uint8."""
-    from digitlab.vision.input_cleaning import cleaned
-
-    return (cleaned(torch.from_numpy(images).float() / 255) * 255).round().to(torch.uint8).numpy()
 
 
 def damaged_digits(mnist: np.ndarray, count: int, seed: int = DAMAGE_SEED) -> np.ndarray:
@@ -76,7 +71,7 @@ def read_damaged_digits(mnist: np.ndarray, count: int, seed: int = DAMAGE_SEED, 
 
 def training_set(config: GateConfig) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """(MNIST digits (55,000, 28, 28) uint8, other images (M, 28, 28) uint8, their labels (M,)): the
-    drawn digits, the damaged ones and the scanned ones (DIGIT) and the training non-digits
+    drawn digits, the damaged ones, the scanned ones and the damaged ones read (DIGIT) and the training non-digits
     (NOT_A_DIGIT, SEVERAL), blank ones left out."""
     from digitlab.data import heldout, nondigits
     from digitlab.data.shipped_mnist import mnist_arrays
@@ -169,8 +164,8 @@ def held_out_images() -> dict[str, torch.Tensor]:
     """The images the threshold is chosen on, each as the models read them (input_cleaning), which is
     how the gate judges at prediction time (decline.screen): {"mnist": MNIST's calibration digits,
     "stress": the stress set, "damaged": calibration digits under the corruption set's seen kinds,
-    "scanned": calibration digits scanned (data/scanned.py, SCANNED_CALIBRATION_SEED; all four must
-    pass), "nondigits": the training generator's held-out draws (must not)}."""
+    "scanned": calibration digits scanned (data/scanned.py, SCANNED_CALIBRATION_SEED), "damaged, as
+    read": others damaged and read as predict reads them (damaged_as_read; all five must pass), "nondigits": the training generator's held-out draws (must not)}."""
     from digitlab.data import corrupted, datasets, heldout, nondigits, scanned
     from digitlab.data.shipped_mnist import mnist_arrays
     from digitlab.vision.input_cleaning import cleaned
@@ -199,7 +194,7 @@ def damaged_as_read(mnist: np.ndarray) -> torch.Tensor:
 def choose_threshold(gate: Gate, held: dict[str, torch.Tensor] | None = None) -> tuple[float, dict]:
     """The highest threshold that still lets the config's must_answer share of each MUST_PASS set
     through (the held-out MNIST digits, the stress set, the damaged and the scanned calibration
-    digits), and what it does there: (threshold, {set: share let through})."""
+    digits, and damaged ones read as predict reads them), and what it does there: (threshold, {set: share let through})."""
     held = held or held_out_images()
     p = {name: gate.proba(images)[:, DIGIT] for name, images in held.items()}
     share = gate.config.must_answer  # MUST_ANSWER unless the config says otherwise
