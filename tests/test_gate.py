@@ -52,17 +52,12 @@ def test_the_training_set_labels_drawn_damaged_and_scanned_digits_digit_and_keep
     scans = np.full((2, 28, 28), 77, np.uint8)
     monkeypatch.setattr(gate_training, "scanned_digits",
                         lambda mnist, count, seed: scans[:count] if seed == gate.SCANNED_SEED else None)
-    read = np.full((4, 28, 28), 55, np.uint8)
-    monkeypatch.setattr(gate_training, "read_damaged_digits",
-                        lambda mnist, count, seed, own: read[:count] if (seed, own) == (gate.DAMAGE_SEED, True) else None)
-    config = gate.GateConfig(damaged_digits=10, scanned_digits=2, read_damaged=4)
+    config = gate.GateConfig(damaged_digits=10, scanned_digits=2)
     _, images, labels = gate_training.training_set(config)
     labels = labels.numpy()
-    assert (labels[:19] == gate.DIGIT).all()  # 3 drawn, then 10 damaged, 2 scanned, 4 damaged and read
+    assert (labels[:15] == gate.DIGIT).all()  # 3 drawn, then 10 damaged, then 2 scanned
     assert np.array_equal(images[3:13].numpy(), gate_training.damaged_digits(mnist, 10))
     assert np.array_equal(images[13:15].numpy(), scans)
-    assert np.array_equal(images[15:19].numpy(), read)
-    labels, images = np.concatenate([labels[:15], labels[19:]]), torch.cat([images[:15], images[19:]])
     rest = labels[15:]
     assert len(rest) == 2 * len(others)  # each non-digit twice
     several = np.repeat(np.asarray(nondigits.CATEGORIES), per) == "several"
@@ -71,7 +66,7 @@ def test_the_training_set_labels_drawn_damaged_and_scanned_digits_digit_and_keep
     assert np.array_equal(images[15:15 + len(others)].numpy(), others)
     assert np.array_equal(images[15 + len(others):].numpy(), gate_training.as_read(others))
     assert not np.array_equal(gate_training.as_read(others), others)
-    _, images, labels = gate_training.training_set(gate.GateConfig(damaged_digits=0, scanned_digits=0, read_damaged=0,
+    _, images, labels = gate_training.training_set(gate.GateConfig(damaged_digits=0, scanned_digits=0,
                                                                           cleaned_copies=False))
     assert len(labels) == 3 + len(others) and (labels[3:] != gate.DIGIT).all()
 
@@ -194,7 +189,7 @@ def test_the_threshold_lets_the_must_answer_share_of_the_scanned_calibration_dig
     def held(*values):
         return torch.tensor(values).reshape(-1, 1, 1).float()
 
-    sets = {name: held(0.6, 0.7, 0.8, 0.9) for name in ("mnist", "stress", "damaged", "damaged, as read")}
+    sets = {name: held(0.6, 0.7, 0.8, 0.9) for name in ("mnist", "stress", "damaged")}
     sets |= {"scanned": held(0.2, 0.3, 0.4, 0.5), "nondigits": held(0.1, 0.25, 0.35, 0.45)}
     threshold, passed = gate_training.choose_threshold(Known(), sets)
     assert threshold == pytest.approx(0.275)  # the scanned digits' lowest quarter-quantile binds

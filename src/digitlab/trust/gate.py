@@ -6,16 +6,14 @@ strokes, photos, small scans) drawn with a seed of its own (DRAWN_SEED; the stre
 stress.SEED), the MNIST digits under the cnn's ROBUST augmentation, and from MNIST digits below
 heldout.START under the corruption set's seen damage kinds (DAMAGE_SEED: never the set's nor the
 calibration digits' draws), and from MNIST digits below heldout.START scanned as a user's file
-brings them (data/scanned.py, SCANNED_SEED), and from MNIST digits below heldout.START damaged (the
-seen kinds, digitlab's own, data/own_damage.py, and the cnn's clutter) and read as predict reads them
-(gate_digits.py), against the training generator's non-digits
+brings them (data/scanned.py, SCANNED_SEED), against the training generator's non-digits
 (nondigits.py), each both as drawn and as the models read it (input_cleaning: what the gate judges
 at prediction time). The
 drawn digits are not augmented, so that a clean image is no sign of a non-digit; nor are the
 non-digits: thickened and warped alike, they held out 74 % of the training non-digits against 98 %
 unaugmented (3 epochs). Its threshold is chosen afterwards on held-out images only
 (`choose_threshold`): MNIST's calibration digits (heldout.CALIBRATION), the stress set, damaged
-scanned and damaged calibration digits (the last also read as predict reads them) must pass, the training generator's held-out draws must not, all as the models
+and scanned calibration digits must pass, the training generator's held-out draws must not, all as the models
 read them. It ships in the package (pretrained/gate: safetensors + config.json, loaded through
 checkpoint.load's checks); `python -m digitlab.pretrained --methods gate` rebuilds it.
 
@@ -105,7 +103,7 @@ def save(gate: Gate, directory: str | Path, passed: dict | None = None) -> Path:
 def load(directory: str | Path) -> Gate:
     """A saved gate, through checkpoint.load's checks; a ModelError for anything else."""
     # a gate saved before scanned digits were a setting learnt none (GateConfig's default is the recipe's)
-    return Gate(*load_net(directory, "gate", GateConfig, "gate", {"scanned_digits": 0, "read_damaged": 0, "read_own": False}))
+    return Gate(*load_net(directory, "gate", GateConfig, "gate", {"scanned_digits": 0}))
 
 
 def load_net(directory: str | Path, method: str, config_class, what: str,

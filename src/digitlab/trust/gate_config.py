@@ -13,12 +13,6 @@ DAMAGE_SEED = 2  # the damaged training digits' draws: neither the corruption se
 #                  the calibration digits' (damage.TUNING_SEED = 1)
 SCANNED_SEED = 3  # the scanned training digits' pages (data/scanned.py) ...
 SCANNED_CALIBRATION_SEED = 4  # ... and the scanned calibration digits' pages, which the threshold must let through
-# The damaged calibration digits (heldout.CALIBRATION: 55,000-58,999) that gate levers and the gate's
-# threshold are chosen on, read as predict reads them (gate_digits.py), by kind: (MNIST training
-# indices, seed). The seen kinds' seed is the calibration digits' own (damage.TUNING_SEED); the own
-# kinds' is own_damage.CHOICE_SEED; the clutter's is 7, no other draw's.
-CHOICE_PICKS = {"seen": (range(55_000, 56_600), 1), "own": (range(56_600, 57_600), 6),
-                "clutter": (range(57_600, 58_600), 7)}
 MUST_ANSWER = 0.995  # share of held-out digits (MNIST's, the stress set's, damaged and scanned ones) let through, each
 
 
@@ -53,13 +47,6 @@ class GateConfig:
     # (set by the stress and damaged digits again), 2.28 % of the draws passed (RESULTS.md, declining).
     scanned_digits: int = setting(8_000, range=(0, 55_000), unit="images",
                                   help="MNIST training digits scanned and read through to_mnist, seed scanned_seed")
-    # Damaged digits as predict reads them (gate_digits.py: saved as a PNG, through prepare, then
-    # cleaned): the shipped gate (2026-12-07, 01:47) declined 0.4 % of calibration digits under the
-    # seen kinds read so, 2.0 % under digitlab's own kinds and 4.2 % under the cnn's clutter
-    # (benchmarks/gate_damage.py, 09:01 UTC; RESULTS.md, declining to answer).
-    read_damaged: int = setting(6_000, range=(0, 55_000), unit="images",
-                                help="MNIST training digits damaged and read as predict reads them, seed damage_seed")
-    read_own: bool = setting(True, help="digitlab's own kinds of damage among read_damaged's (else the seen kinds and clutter)")
     cleaned_copies: bool = setting(True, help="the training non-digits twice: as drawn, and as the models read them")
     seed: int = setting(0, SEED, help="seeds the initial weights and each epoch's draw of MNIST digits")
     threshold: float = setting(0.5, range=(0, 1), help="the digit probability under which the gate declines: "

@@ -1,6 +1,5 @@
 """How the gate is trained: its training set (stress-style drawn digits, damaged digits, scanned
-MNIST digits, damaged digits read as predict reads them (gate_digits.py) and the training non-digits,
-as drawn and as read), `fit`, the threshold chosen on
+MNIST digits and the training non-digits, as drawn and as read), `fit`, the threshold chosen on
 held-out images (`choose_threshold`), and `build`, which `python -m digitlab.pretrained --methods gate` runs."""
 
 from __future__ import annotations
@@ -12,7 +11,6 @@ import numpy as np
 import torch
 
 from digitlab.train.callbacks import Callback
-from digitlab.trust.gate_digits import as_read
 from digitlab.trust.gate import (DAMAGE_SEED, DIGIT, DRAWN_SEED, NOT_A_DIGIT, SCANNED_CALIBRATION_SEED, SCANNED_SEED,
                                  SEVERAL, Gate, GateConfig, GateNet, save)
 
@@ -31,6 +29,13 @@ def drawn_digits(count: int, seed: int = DRAWN_SEED) -> np.ndarray:
     images, _ = stress.build(seed, per_category=count // len(stress.CATEGORIES))
     array_cache.save(path, images=images)
     return images
+
+
+def as_read(images: np.ndarray) -> np.ndarray:
+    """(n, 28, 28) uint8 -> the same as the models read them (input_cleaning.cleaned), uint8."""
+    from digitlab.vision.input_cleaning import cleaned
+
+    return (cleaned(torch.from_numpy(images).float() / 255) * 255).round().to(torch.uint8).numpy()
 
 
 def damaged_digits(mnist: np.ndarray, count: int, seed: int = DAMAGE_SEED) -> np.ndarray:
@@ -56,22 +61,9 @@ def scanned_digits(mnist: np.ndarray, count: int, seed: int = SCANNED_SEED) -> n
     return as_read(scanned.cached(mnist, range(heldout.START), count, seed))
 
 
-def read_damaged_digits(mnist: np.ndarray, count: int, seed: int = DAMAGE_SEED, own: bool = True) -> np.ndarray:
-    """(count, 28, 28) uint8: MNIST training digits below heldout.START, spread evenly over them, each
-    under one of gate_digits.KINDS of damage in turn (without "own" when not `own`) and read as
-    predict reads them (gate_digits.read_damaged: cached), kind by kind."""
-    from digitlab.data import heldout
-    from digitlab.trust import gate_digits
-
-    kinds = [kind for kind in gate_digits.KINDS if own or kind != "own"]
-    picks = np.linspace(0, heldout.START - 1, count).round().astype(int)
-    parts = [gate_digits.read_damaged(mnist, picks[j::len(kinds)], kind, seed) for j, kind in enumerate(kinds)]
-    return np.concatenate(parts) if count > 0 else np.zeros((0, 28, 28), dtype=np.uint8)
-
-
 def training_set(config: GateConfig) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """(MNIST digits (55,000, 28, 28) uint8, other images (M, 28, 28) uint8, their labels (M,)): the
-    drawn digits, the damaged ones, the scanned ones and the damaged ones read (DIGIT) and the training non-digits
+    drawn digits, the damaged ones and the scanned ones (DIGIT) and the training non-digits
     (NOT_A_DIGIT, SEVERAL), blank ones left out."""
     from digitlab.data import heldout, nondigits
     from digitlab.data.shipped_mnist import mnist_arrays
@@ -79,8 +71,7 @@ def training_set(config: GateConfig) -> tuple[torch.Tensor, torch.Tensor, torch.
     mnist, _ = mnist_arrays("train")
     drawn = np.concatenate([drawn_digits(config.drawn_digits, config.drawn_seed),
                             damaged_digits(mnist, config.damaged_digits, config.damage_seed),
-                            scanned_digits(mnist, config.scanned_digits, config.scanned_seed),
-                            read_damaged_digits(mnist, config.read_damaged, config.damage_seed, config.read_own)])
+                            scanned_digits(mnist, config.scanned_digits, config.scanned_seed)])
     others = nondigits.cached("train", "train", range(nondigits.TRAIN_PER_CATEGORY), mnist)
     kinds = np.repeat(np.asarray(nondigits.CATEGORIES), nondigits.TRAIN_PER_CATEGORY)
     labels = np.where(kinds == "several", SEVERAL, NOT_A_DIGIT)
@@ -157,15 +148,15 @@ class TorchOneCycle(Callback):
             self.schedule.step()
 
 
-MUST_PASS = ("mnist", "stress", "damaged", "scanned", "damaged, as read")  # held_out_images' sets the threshold lets through
+MUST_PASS = ("mnist", "stress", "damaged", "scanned")  # held_out_images' sets the threshold lets through
 
 
 def held_out_images() -> dict[str, torch.Tensor]:
     """The images the threshold is chosen on, each as the models read them (input_cleaning), which is
     how the gate judges at prediction time (decline.screen): {"mnist": MNIST's calibration digits,
     "stress": the stress set, "damaged": calibration digits under the corruption set's seen kinds,
-    "scanned": calibration digits scanned (data/scanned.py, SCANNED_CALIBRATION_SEED), "damaged, as
-    read": others damaged and read as predict reads them (damaged_as_read; all five must pass), "nondigits": the training generator's held-out draws (must not)}."""
+    "scanned": calibration digits scanned (data/scanned.py, SCANNED_CALIBRATION_SEED; all four must
+    pass), "nondigits": the training generator's held-out draws (must not)}."""
     from digitlab.data import corrupted, datasets, heldout, nondigits, scanned
     from digitlab.data.shipped_mnist import mnist_arrays
     from digitlab.vision.input_cleaning import cleaned
@@ -178,23 +169,13 @@ def held_out_images() -> dict[str, torch.Tensor]:
     scans = scanned.cached(mnist, heldout.CALIBRATION, len(heldout.CALIBRATION), SCANNED_CALIBRATION_SEED)
     return {"mnist": cleaned(calibration), "stress": cleaned(datasets.load("stress", "valid", dtype=torch.float32).images),
             "damaged": cleaned(damaged), "scanned": cleaned(torch.from_numpy(scans).float() / 255),
-            "damaged, as read": damaged_as_read(mnist), "nondigits": cleaned(drawn)}
-
-
-def damaged_as_read(mnist: np.ndarray) -> torch.Tensor:
-    """Calibration digits under the seen kinds, digitlab's own and the clutter (gate_config.CHOICE_PICKS),
-    read as predict reads them: (3,600, 28, 28) float in [0, 1]."""
-    from digitlab.trust import gate_digits
-    from digitlab.trust.gate_config import CHOICE_PICKS
-
-    read = [gate_digits.read_damaged(mnist, picks, kind, seed) for kind, (picks, seed) in CHOICE_PICKS.items()]
-    return torch.from_numpy(np.concatenate(read)).float() / 255
+            "nondigits": cleaned(drawn)}
 
 
 def choose_threshold(gate: Gate, held: dict[str, torch.Tensor] | None = None) -> tuple[float, dict]:
     """The highest threshold that still lets the config's must_answer share of each MUST_PASS set
     through (the held-out MNIST digits, the stress set, the damaged and the scanned calibration
-    digits, and damaged ones read as predict reads them), and what it does there: (threshold, {set: share let through})."""
+    digits), and what it does there: (threshold, {set: share let through})."""
     held = held or held_out_images()
     p = {name: gate.proba(images)[:, DIGIT] for name, images in held.items()}
     share = gate.config.must_answer  # MUST_ANSWER unless the config says otherwise
