@@ -283,14 +283,14 @@ def counted_cut(net: StripNet, mode: str, clf=None, vouched: dict | None = None)
     return cut
 
 
-def read_vouched(clf, found, vouched: dict, sure: float, decline: bool = True):
+def read_vouched(clf, found, vouched: dict, sure: float, decline: bool = True, read_digits=None):
     """reading.read_digits, but a cut digit the gate calls not a digit (or the cnn unsure) is answered
     when the strip reader read its group with at least `sure` probability and the cnn reads it as the
     strip reader did; the whole-image rule still counts the gate's verdicts."""
     from digitlab import reading
     from digitlab.trust import decline as declining
 
-    number = reading.read_digits(clf, found, decline)
+    number = (read_digits or reading.read_digits)(clf, found, decline)
     if not decline or number.declined:
         return number
     digits = []
@@ -408,6 +408,35 @@ def choose(model: Path, per_category: int, modes: list[str], decline: bool = Tru
     cutting.cut = plain
 
 
+def with_reader(model: Path, argv: list[str]) -> None:
+    """benchmarks/number_accuracy.py run with the strip reader in place (mode "vouched", sure 0): the
+    cutter told the count and the digits, a cut digit the cnn reads as the strip reader did answered."""
+    import sys
+
+    import number_accuracy
+    from digitlab import pretrained, reading
+
+    net, clf, vouched = load_net(model), pretrained.load("cnn"), {}
+    cutting.cut = counted_cut(net, "vouched", clf, vouched)
+    plain = reading.read_digits
+    reading.read_digits = lambda c, found, decline=True: read_vouched(c, found, vouched, 0.0, decline, plain)
+    sys.argv = ["number_accuracy.py", *(a for a in argv if a != "--")]
+    number_accuracy.main()
+
+
+def mnist_test_split(model: Path) -> None:
+    """How many of MNIST's test digits (28 x 28 on a dark page) the reader, with the strip reader in
+    place, finds as more than one digit."""
+    from digitlab import pretrained, reading
+    from digitlab.data.shipped_mnist import mnist_arrays
+
+    net, clf, vouched = load_net(model), pretrained.load("cnn"), {}
+    cutting.cut = counted_cut(net, "vouched", clf, vouched)
+    images, _ = mnist_arrays("test")
+    split = sum(len(reading.find_digits(Image.fromarray(image))) > 1 for image in images)
+    print(f"MNIST test digits found as more than one: {split} of {len(images):,}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="step", required=True)
@@ -430,12 +459,21 @@ def main() -> None:
     g = sub.add_parser("groups")
     g.add_argument("--model", type=Path, default=WORK / "strip.pt")
     g.add_argument("--per-category", type=int, default=84)
+    w = sub.add_parser("number-accuracy", help="benchmarks/number_accuracy.py with the strip reader in place")
+    w.add_argument("--model", type=Path, default=WORK / "strip.pt")
+    w.add_argument("rest", nargs=argparse.REMAINDER)
+    m = sub.add_parser("mnist-test")
+    m.add_argument("--model", type=Path, default=WORK / "strip.pt")
     args = parser.parse_args()
     torch.set_num_threads(1)
     if args.step == "data":
         make_data(args.numbers, args.seed)
     elif args.step == "train":
         train(args.data, args.epochs, args.width, args.hidden, args.lr, args.out)
+    elif args.step == "number-accuracy":
+        with_reader(args.model, args.rest)
+    elif args.step == "mnist-test":
+        mnist_test_split(args.model)
     elif args.step == "groups":
         groups(args.model, args.per_category)
     else:
