@@ -1,19 +1,24 @@
-"""A prototype (issue 32): a learned reader of a strip of ink, for digits that touch. A small CNN reads
-a group of ink (vision/splitting.py's, 28 px high, its columns as time steps) and CTC says how many
-digits it holds and which; the cutter (vision/cutting.py) then keeps the candidate cuts that leave
-that many pieces, as the judge scores them.
+"""A prototype (issue 32), measured and not landed: a learned reader of a strip of ink, for digits
+that touch. A small CNN reads a group of ink (vision/splitting.py's, 28 px high, a time step every
+two columns) and CTC says how many digits it holds and which. The cutter (vision/cutting.py), for a
+group it cuts, then keeps the candidate cuts that leave that many pieces: "count" as the judge scores
+them, "guided" adding the cnn's log-probability that each piece is the digit the strip reader read
+there; "vouched" is guided, and a piece of a group cut in two or more that the gate declines is
+answered when the cnn reads it as the strip reader did.
 
 It learns from the groups the splitter finds (uncut) in numbers drawn as data/numbers.py draws its
 own, but from MNIST's fit digits only (numbers.FIT: training digits below 55,000), every gap kind
-included (touching and overlapping too); each group labelled by the true digits whose box centres it
-holds. Then the number set's choose part is read (as benchmarks/choose_judge.py does, declining on)
-with and without it, and the non-digit generator's held-out draws (nondigits.CHOICE_FROM).
+included; each group labelled by the true digits whose box centres it holds. What RESULTS.md
+("Reading numbers", the strip reader) records was made with:
 
-    python benchmarks/strip_reader.py data --numbers 4000
-    python benchmarks/strip_reader.py train --epochs 8
-    python benchmarks/strip_reader.py choose --per-category 84
+    python benchmarks/strip_reader.py data --numbers 4000                      # seed 7
+    python benchmarks/strip_reader.py data --numbers 8000 --seed 8
+    python benchmarks/strip_reader.py train --epochs 10 --data A.npz B.npz --out R.pt   # the files under home()/strips
+    python benchmarks/strip_reader.py groups --model R.pt                      # the choose part's wide groups
+    python benchmarks/strip_reader.py choose --model R.pt --modes today guided vouched@0
+    python benchmarks/strip_reader.py number-accuracy --model R.pt -- --skip choose   # the one look
 
-Nothing here is part of the package: RESULTS.md ("Reading numbers") says what it measured.
+Nothing here is part of the package; its files live under home()/strips.
 """
 
 from __future__ import annotations
@@ -116,6 +121,28 @@ def make_data(count: int, seed: int = SEED) -> None:
     print(f"{count} numbers -> {len(strips)} strips ({multi} of several digits; {skipped} numbers skipped), {time.perf_counter() - start:.0f} s")
 
 
+def make_nondigit_data(per_category: int) -> None:
+    """The non-digit training generator's draws (below nondigits.CHOICE_FROM, which choices keep for
+    themselves), every group the splitter finds in each labelled with no digits: a scribble read as nothing."""
+    from digitlab.data import nondigits
+    from digitlab.errors import BlankImage
+
+    strips, start = [], time.perf_counter()
+    for category in nondigits.CATEGORIES[:-1]:  # not "several": those are digits
+        for i in range(per_category):
+            try:
+                page = splitting._work_ink(nondigits.raw_image(category, i, "train"), "non-digit")
+            except BlankImage:
+                continue
+            lines, labels = splitting.digit_groups(page.ink)
+            strips += [(strip(splitting._ink_of(page.ink, labels, g)) * 255).round().astype(np.uint8)
+                       for line in lines for g in line if g.height >= splitting.MIN_CUT_HEIGHT]
+    np.savez(WORK / f"nondigit-strips-{per_category}.npz", columns=np.concatenate(strips, 1),
+             widths=np.array([s.shape[1] for s in strips]), texts=np.array([""] * len(strips)),
+             numbers=np.arange(len(strips)))
+    print(f"{per_category} non-digits a category -> {len(strips)} strips, {time.perf_counter() - start:.0f} s")
+
+
 def load_data(path: Path) -> tuple[list[np.ndarray], list[str], np.ndarray]:
     saved = np.load(path)
     edges = np.r_[0, np.cumsum(saved["widths"])]
@@ -206,7 +233,7 @@ def train(paths: list[Path], epochs: int, width: int, hidden: int, lr: float, ou
             x, steps = batch([strips[i] for i in idx])
             if rng.random() < 0.5:  # a pixel's shift up or down
                 x = torch.roll(x, int(rng.choice([-1, 1])), 2)
-            targets = torch.tensor([int(c) for i in idx for c in texts[i]])
+            targets = torch.tensor([int(c) for i in idx for c in texts[i]], dtype=torch.long)
             lengths = torch.tensor([len(texts[i]) for i in idx])
             loss = ctc(net(x), targets, steps, lengths)
             opt.zero_grad()
@@ -223,16 +250,15 @@ def train(paths: list[Path], epochs: int, width: int, hidden: int, lr: float, ou
 
 @torch.no_grad()
 def evaluate(net: StripNet, strips: list[np.ndarray], texts: list[str]) -> dict:
+    """The share of `strips` read right, of those of several digits, and of counts right."""
     net.eval()
-    said = []
     order = np.argsort([s.shape[1] for s in strips])
-    got = [None] * len(strips)
+    said = [""] * len(strips)
     for k in range(0, len(order), 256):
         idx = order[k:k + 256]
         x, steps = batch([strips[i] for i in idx])
         for i, (text, _, _) in zip(idx, greedy(net(x), steps)):
-            got[i] = text
-    said = got
+            said[i] = text
     several = [i for i, t in enumerate(texts) if len(t) > 1]
     return {"all": np.mean([s == t for s, t in zip(said, texts)]),
             "several": np.mean([said[i] == texts[i] for i in several]) if several else 0.0,
@@ -345,7 +371,7 @@ def _best_counted(own, paths, height, judge, text: str, clf=None):
 # Reading the choose part
 # ---------------------------------------------------------------------------------------------
 
-def choose(model: Path, per_category: int, modes: list[str], decline: bool = True, explain: bool = False) -> None:
+def choose(model: Path, per_category: int, modes: list[str], decline: bool = True) -> None:
     from digitlab import pretrained, reading
     from digitlab.data import nondigits
     from digitlab.data.shipped_mnist import mnist_arrays
@@ -374,16 +400,6 @@ def choose(model: Path, per_category: int, modes: list[str], decline: bool = Tru
                 said.append(read_vouched(clf, found, vouched, float(sure or 0), decline).text or "")
             else:
                 said.append(reading.read_digits(clf, found, decline).text or "")
-            if explain and mode != "today":
-                cutting.cut = plain
-                before = reading.read_digits(clf, reading.find_digits(n.image), decline)
-                cutting.cut = counted_cut(net, mode, clf)
-                if n.gap == "touching" and (before.text or "") != said[-1]:
-                    now = reading.read_digits(clf, found, decline)
-                    print(f"  {n.category} {n.text}: today {before.text} {before.declined} "
-                          f"{[d.declined for d in before.digits if d.declined]}; now {now.text} {now.declined} "
-                          f"{[d.declined for d in now.digits if d.declined]}; without declining "
-                          f"{reading.read_digits(clf, found, False).text}")
         seconds = time.perf_counter() - start
         result = numbers.accuracy(said, kept)
         by = {**{c: v["whole"] for c, v in result["by_category"].items()},
@@ -443,6 +459,7 @@ def main() -> None:
     d = sub.add_parser("data")
     d.add_argument("--numbers", type=int, default=4000)
     d.add_argument("--seed", type=int, default=SEED)
+    d.add_argument("--nondigits", type=int, default=0, help="instead: this many non-digits a category, read as nothing")
     t = sub.add_parser("train")
     t.add_argument("--data", type=Path, nargs="+", default=[WORK / f"strips-{SEED}-4000.npz"])
     t.add_argument("--epochs", type=int, default=8)
@@ -455,7 +472,6 @@ def main() -> None:
     c.add_argument("--per-category", type=int, default=84)
     c.add_argument("--modes", nargs="+", default=["today", "count"])
     c.add_argument("--no-decline", dest="decline", action="store_false")
-    c.add_argument("--explain", action="store_true", help="each touching number read otherwise, and why")
     g = sub.add_parser("groups")
     g.add_argument("--model", type=Path, default=WORK / "strip.pt")
     g.add_argument("--per-category", type=int, default=84)
@@ -467,7 +483,7 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(1)
     if args.step == "data":
-        make_data(args.numbers, args.seed)
+        make_nondigit_data(args.nondigits) if args.nondigits else make_data(args.numbers, args.seed)
     elif args.step == "train":
         train(args.data, args.epochs, args.width, args.hidden, args.lr, args.out)
     elif args.step == "number-accuracy":
@@ -477,7 +493,7 @@ def main() -> None:
     elif args.step == "groups":
         groups(args.model, args.per_category)
     else:
-        choose(args.model, args.per_category, args.modes, args.decline, args.explain)
+        choose(args.model, args.per_category, args.modes, args.decline)
 
 
 def groups(model: Path, per_category: int) -> None:
