@@ -57,25 +57,26 @@ def _circle(n: int, radius: float = 0.5, start: float = -math.pi / 2) -> np.ndar
     return np.stack([radius * np.cos(t), radius * np.sin(t)], 1)
 
 
-def star_polygon(rng: np.random.Generator) -> Image.Image:
+def star_polygon(rng: np.random.Generator, tips: int | None = None) -> Image.Image:
     """A star drawn in one closed stroke, as people draw a pentagram: {n/k}, n = 5, 7, 8 or 9 tips."""
-    n = int(rng.choice([5, 7, 8, 9]))
+    n = int(rng.choice([5, 7, 8, 9])) if tips is None else tips
     k = int(rng.choice([k for k in range(2, (n + 1) // 2) if math.gcd(n, k) == 1]))
     path = _circle(n)[(np.arange(n + 1) * k) % n]
     return doodles.strokes([_turn(path, rng.uniform(0, 2 * math.pi)) * rng.uniform(0.8, 1.0) + 0.5], rng)
 
 
-def spiky_star(rng: np.random.Generator) -> Image.Image:
+def spiky_star(rng: np.random.Generator, tips: int | None = None) -> Image.Image:
     """A star of 5-10 sharp tips (filled or outlined), or a seal of 11-16 blunt ones (filled: an
     outline of blunt tips is nearly a ring)."""
-    if rng.random() < 0.6:
-        return doodles.polygon(doodles.star(int(rng.integers(5, 11)), rng.uniform(0.15, 0.35)), rng)
-    return _small(doodles.polygon(doodles.star(int(rng.integers(11, 17)), rng.uniform(0.7, 0.85)), rng, filled=True), rng)
+    if rng.random() < 0.6 if tips is None else tips <= 10:
+        return doodles.polygon(doodles.star(tips or int(rng.integers(5, 11)), rng.uniform(0.15, 0.35)), rng)
+    seal = doodles.star(tips or int(rng.integers(11, 17)), rng.uniform(0.7, 0.85))
+    return _small(doodles.polygon(seal, rng, filled=True), rng)
 
 
-def regular_polygon(rng: np.random.Generator) -> Image.Image:
+def regular_polygon(rng: np.random.Generator, sides: int | None = None) -> Image.Image:
     """A regular polygon of 3, 4, 7, 8, 10 or 12 sides; the many-sided ones filled (an outline is a 0)."""
-    n = int(rng.choice([3, 4, 7, 8, 10, 12]))
+    n = int(rng.choice([3, 4, 7, 8, 10, 12])) if sides is None else sides
     return _small(doodles.polygon(_circle(n), rng, filled=True), rng) if n > 4 else doodles.polygon(_circle(n), rng)
 
 
@@ -97,34 +98,36 @@ def nested(rng: np.random.Generator) -> Image.Image:
     return canvas
 
 
-def line_arrow(rng: np.random.Generator) -> Image.Image:
-    """An arrow drawn as strokes: a straight or bent shaft, a head of two barbs at one end or both."""
+def line_arrow(rng: np.random.Generator, ends: int | None = None) -> Image.Image:
+    """An arrow drawn as strokes: a straight or bent shaft, a head of two barbs at one end or both
+    (`ends` heads when given)."""
     bend = rng.uniform(-0.25, 0.25) if rng.random() < 0.5 else 0.0
     shaft = np.array([[-0.5, 0.0], [0.0, bend], [0.5, 0.0]])
     barb, spread = rng.uniform(0.15, 0.3), rng.uniform(0.5, 1.0)
     back = math.atan2(*(shaft[-2] - shaft[-1])[::-1])  # the way back along the shaft from its tip
     heads = [np.array([shaft[-1] + barb * np.array([math.cos(back + spread), math.sin(back + spread)]), shaft[-1],
                        shaft[-1] + barb * np.array([math.cos(back - spread), math.sin(back - spread)])])]
-    if rng.random() < 0.3:  # double-headed: the tail's head, mirrored
+    if rng.random() < 0.3 if ends is None else ends == 2:  # double-headed: the tail's head, mirrored
         heads.append(heads[0] * np.array([-1, 1]))
     turn = rng.uniform(0, 2 * math.pi)
     return doodles.strokes([_turn(line, turn) * 0.9 + 0.5 for line in [shaft, *heads]], rng)
 
 
-def asterisk(rng: np.random.Generator) -> Image.Image:
+def asterisk(rng: np.random.Generator, arms: int | None = None) -> Image.Image:
     """Two to four strokes of one length crossing at the middle: a plus, an x, an asterisk."""
-    n = int(rng.integers(2, 5))
+    n = int(rng.integers(2, 5)) if arms is None else arms
     turn = rng.uniform(0, math.pi)
     ends = [np.array([[math.cos(a), math.sin(a)], [-math.cos(a), -math.sin(a)]]) * 0.5
             for a in turn + np.arange(n) * math.pi / n]
     return doodles.strokes([e + 0.5 for e in ends], rng)
 
 
-def flower(rng: np.random.Generator) -> Image.Image:
-    """A daisy (5-8 petals round a disc) or a cloud (6-9 discs along an oval), filled."""
+def flower(rng: np.random.Generator, petals: int | None = None) -> Image.Image:
+    """A daisy (5-8 petals round a disc) or a cloud (6-9 discs along an oval), filled; a daisy of
+    `petals` when given."""
     canvas, draw = _canvas()
-    if rng.random() < 0.5:
-        petals, r = int(rng.integers(5, 9)), rng.uniform(0.08, 0.14)
+    if rng.random() < 0.5 if petals is None else True:
+        petals, r = petals or int(rng.integers(5, 9)), rng.uniform(0.08, 0.14)
         for x, y in _turn(_circle(petals, 0.32), rng.uniform(0, math.pi)) + 0.5:
             draw.ellipse([(x - r) * SIDE, (y - r) * SIDE, (x + r) * SIDE, (y + r) * SIDE], fill=255)
         c = rng.uniform(0.12, 0.2)
@@ -138,10 +141,10 @@ def flower(rng: np.random.Generator) -> Image.Image:
     return _small(canvas, rng)
 
 
-def sun(rng: np.random.Generator) -> Image.Image:
+def sun(rng: np.random.Generator, rays: int | None = None) -> Image.Image:
     """A filled disc with 6-12 rays standing off it."""
     canvas, draw = _canvas()
-    rays, r = int(rng.integers(6, 13)), rng.uniform(0.14, 0.22)
+    rays, r = rays or int(rng.integers(6, 13)), rng.uniform(0.14, 0.22)
     draw.ellipse([(0.5 - r) * SIDE, (0.5 - r) * SIDE, (0.5 + r) * SIDE, (0.5 + r) * SIDE], fill=255)
     width = _weight(rng)
     for (x0, y0), (x1, y1) in zip(_circle(rays, r + 0.06) + 0.5, _circle(rays, 0.48) + 0.5):
@@ -149,8 +152,9 @@ def sun(rng: np.random.Generator) -> Image.Image:
     return canvas
 
 
-def house(rng: np.random.Generator) -> Image.Image:
-    """A house: a square body under a triangular roof, outlined or filled, with a door."""
+def house(rng: np.random.Generator, turn: float | None = None) -> Image.Image:
+    """A house: a square body under a triangular roof, outlined or filled, with a door; turned up to
+    30 degrees (`turn`, degrees, when given)."""
     canvas, draw = _canvas()
     body = np.array([[-0.35, -0.05], [0.35, -0.05], [0.35, 0.45], [-0.35, 0.45]])
     roof = np.array([[-0.45, -0.05], [0.0, -0.5], [0.45, -0.05]])
@@ -165,7 +169,7 @@ def house(rng: np.random.Generator) -> Image.Image:
         draw.polygon(_in_box(roof, 1.0), fill=255)
         draw.rectangle(door, fill=0)
         canvas = _small(canvas, rng)
-    return canvas.rotate(float(rng.uniform(-30, 30)), resample=Image.BILINEAR)
+    return canvas.rotate(float(rng.uniform(-30, 30)) if turn is None else turn, resample=Image.BILINEAR)
 
 
 def face(rng: np.random.Generator) -> Image.Image:
@@ -191,36 +195,36 @@ def teardrop(rng: np.random.Generator) -> Image.Image:
     return _small(doodles.polygon(np.stack([x, y], 1), rng, filled=True), rng)
 
 
-def envelope(rng: np.random.Generator) -> Image.Image:
+def envelope(rng: np.random.Generator, turn: float | None = None) -> Image.Image:
     """An envelope: a rectangle outline with its flap, a V from the top corners."""
     h = rng.uniform(0.28, 0.4)
     outline = np.array([[-0.5, -h], [0.5, -h], [0.5, h], [-0.5, h], [-0.5, -h]])
     flap = np.array([[-0.5, -h], [0.0, rng.uniform(0.0, h * 0.6)], [0.5, -h]])
-    turn = rng.uniform(-0.5, 0.5)
+    turn = rng.uniform(-0.5, 0.5) if turn is None else turn
     return doodles.strokes([_turn(line, turn) * 0.95 + 0.5 for line in (outline, flap)], rng)
 
 
-def crown(rng: np.random.Generator) -> Image.Image:
-    """A crown: a filled band under 3-5 spikes."""
-    spikes = int(rng.integers(3, 6))
+def crown(rng: np.random.Generator, spikes: int | None = None, turn: float | None = None) -> Image.Image:
+    """A crown: a filled band under spikes + 1 points (spikes 3-5), turned at random (`turn` radians)."""
+    spikes = int(rng.integers(3, 6)) if spikes is None else spikes
     xs = np.linspace(-0.5, 0.5, 2 * spikes + 1)
     top = np.stack([xs, np.where(np.arange(len(xs)) % 2 == 0, -0.45, -0.45 + rng.uniform(0.35, 0.55))], 1)
     band = np.array([[0.5, 0.3], [-0.5, 0.3]])
-    return _small(doodles.polygon(np.vstack([top, band]), rng, filled=True), rng)
+    return _small(doodles.polygon(np.vstack([top, band]), rng, filled=True, turn=turn), rng)
 
 
-def tick(rng: np.random.Generator) -> Image.Image:
+def tick(rng: np.random.Generator, turn: float | None = None) -> Image.Image:
     """A tick mark: a short stroke down to the right, then a long one up to the right."""
     low = rng.uniform(-0.15, 0.05)
     path = np.array([[-0.5, 0.05], [low, 0.45], [0.5, -0.5]])
-    return doodles.strokes([_turn(path, rng.uniform(-0.3, 0.3)) * 0.9 + 0.5], rng)
+    return doodles.strokes([_turn(path, rng.uniform(-0.3, 0.3) if turn is None else turn) * 0.9 + 0.5], rng)
 
 
-def noughts_grid(rng: np.random.Generator) -> Image.Image:
+def noughts_grid(rng: np.random.Generator, turn: float | None = None) -> Image.Image:
     """A noughts-and-crosses grid: two strokes each way, crossing."""
     a, b = rng.uniform(-0.25, -0.1), rng.uniform(0.1, 0.25)
     lines = [np.array([[x, -0.5], [x, 0.5]]) for x in (a, b)] + [np.array([[-0.5, y], [0.5, y]]) for y in (a, b)]
-    turn = rng.uniform(-0.4, 0.4)
+    turn = rng.uniform(-0.4, 0.4) if turn is None else turn
     return doodles.strokes([_turn(line, turn) * 0.9 + 0.5 for line in lines], rng)
 
 
