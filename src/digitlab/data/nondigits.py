@@ -12,8 +12,8 @@ rendering are reused), in six categories:
 
 The TRAINING generator (`kind="train"`) types in glyphs.FONT_FILES and draws random-point
 scribbles, rectangles, triangles, stars, crosses, kites, cogs, chevrons, L blocks, strewn small
-shapes (and, for half its shapes, shape_families.py's sixteen families), noise, stripes, checks, dots, graph paper, diamonds, mosaics, hay and plaid; its several
-digits are MNIST training digits below heldout.START and pen or font digits. Its draws from
+shapes (and, for half its shapes, shape_families.py's sixteen families), noise, stripes, checks,
+dots, graph paper, diamonds, mosaics, hay and plaid; its several digits are MNIST training digits below heldout.START and pen or font digits. Its draws from
 CHOICE_FROM on are never trained on: thresholds are chosen on them. The TEST set (`kind="test"`,
 `data.load("nondigits", "valid")`, refused for training) shares no font, family or digit with it:
 TeX's math italic and symbol fonts (cmmi10, cmsy10), STIX's non-Unicode Greek and relations,
