@@ -265,3 +265,16 @@ def test_about_half_the_training_shapes_come_from_the_new_families_and_none_of_t
     for i in range(50):
         nondigits.raw_image("shapes", i, kind="test")
     assert not calls  # the test set's shapes stay families the gate never trained on
+
+
+def test_the_shipped_gate_declines_a_held_out_draw_of_each_family():
+    import torch
+
+    from digitlab.trust import decline
+    from digitlab.vision.mnist_style import to_mnist
+
+    # seeds 31.. and 131..: not the training generator's (nondigits._rng), drawn as its shapes are
+    images = torch.stack([to_mnist(nondigits._on_page(draw(rng(31 + k)), rng(131 + k)))
+                          for k, draw in enumerate(families.FAMILIES.values())])
+    verdicts = dict(zip(families.FAMILIES, decline.screen(images)))
+    assert all(v in (decline.NOT_A_DIGIT, decline.SEVERAL) for v in verdicts.values()), verdicts
