@@ -41,11 +41,9 @@ def training_scribble(rng: np.random.Generator) -> Image.Image:
     return strokes(lines, rng)
 
 
-def polygon(points: np.ndarray, rng: np.random.Generator, side: int = 256, filled: bool | None = None,
-            turn: float | None = None) -> Image.Image:
-    """`points` ((n, 2) about 0 in a unit box) turned at random (by `turn` radians when given), drawn
-    filled or as an outline."""
-    turn = rng.uniform(0, 2 * math.pi) if turn is None else turn
+def polygon(points: np.ndarray, rng: np.random.Generator, side: int = 256, filled: bool | None = None) -> Image.Image:
+    """`points` ((n, 2) about 0 in a unit box) turned at random, drawn filled or as an outline."""
+    turn = rng.uniform(0, 2 * math.pi)
     c, s = math.cos(turn), math.sin(turn)
     xy = points @ np.array([[c, s], [-s, c]]) * rng.uniform(0.5, 0.8) + 0.5
     canvas = Image.new("L", (side, side), 0)

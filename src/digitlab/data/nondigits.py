@@ -12,8 +12,8 @@ rendering are reused), in six categories:
 
 The TRAINING generator (`kind="train"`) types in glyphs.FONT_FILES and draws random-point
 scribbles, rectangles, triangles, stars, crosses, kites, cogs, chevrons, L blocks, strewn small
-shapes (and, for half its shapes, shape_families.py's sixteen families), noise, stripes, checks,
-dots, graph paper, diamonds, mosaics, hay and plaid; its several digits are MNIST training digits below heldout.START and pen or font digits. Its draws from
+shapes, noise, stripes, checks, dots, graph paper, diamonds, mosaics, hay and plaid; its several
+digits are MNIST training digits below heldout.START and pen or font digits. Its draws from
 CHOICE_FROM on are never trained on: thresholds are chosen on them. The TEST set (`kind="test"`,
 `data.load("nondigits", "valid")`, refused for training) shares no font, family or digit with it:
 TeX's math italic and symbol fonts (cmmi10, cmsy10), STIX's non-Unicode Greek and relations,
@@ -33,7 +33,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from digitlab.data import doodles, glyphs, heldout, shape_families, unseen_doodles
+from digitlab.data import doodles, glyphs, heldout, unseen_doodles
 
 CATEGORIES = ("letters", "symbols", "scribbles", "shapes", "textures", "several")
 KINDS = ("train", "test")
@@ -41,7 +41,7 @@ PER_CATEGORY = 300  # test images per category: 1,800 in all
 TRAIN_PER_CATEGORY = 1500  # training draws per category (indices 0 .. 1,499)
 CHOICE_FROM = 1_000_000  # training-generator draws from here on are held out, for choosing thresholds
 SEED = 0
-VERSION = "v4"  # bump when what either generator draws changes (v3: the later shapes and textures; v4: shape_families)
+VERSION = "v3"  # bump when what either generator draws changes (v3: the later shapes and textures)
 
 # Glyphs a person could not tell from a digit, in some font or hand, so neither set has them:
 # O o D Q and the Greek O's and thetas are 0; I l i | ! and the Greek iota are 1; Z z are 2; S s $ and
@@ -156,12 +156,6 @@ def _several(rng: np.random.Generator, mnist: np.ndarray, mnist_range: range) ->
     return Image.eval(row, lambda v: 255 - v) if rng.random() < 0.5 else row
 
 
-def _training_shape(rng: np.random.Generator) -> Image.Image:
-    """Half the time one of shape_families' sixteen (2026-12-07), else one of doodles' first twelve: the
-    gate declined 96-98 % of the training generator's own held-out shapes but 87 % of the test set's."""
-    return shape_families.any_shape(rng) if rng.random() < 0.5 else doodles.training_shape(rng)
-
-
 TRAIN_DIGITS = range(0, heldout.START)  # the several-digit images' MNIST digits, training
 TEST_DIGITS = heldout.CALIBRATION  # and the test set's: never trained on by the gate or the models
 
@@ -171,7 +165,7 @@ MAKERS = {
                                                _stress_fonts(TRAIN_GREEK, unicode_only=True), rng), rng),
         "symbols": lambda rng: _on_page(_typed(_stress_fonts(TRAIN_SYMBOLS, unicode_only=True), rng), rng),
         "scribbles": lambda rng: _on_page(doodles.training_scribble(rng), rng),
-        "shapes": lambda rng: _on_page(_training_shape(rng), rng),
+        "shapes": lambda rng: _on_page(doodles.training_shape(rng), rng),
         "textures": lambda rng: _on_page(doodles.training_texture(rng), rng),
         "several": lambda rng, mnist: _several(rng, mnist, TRAIN_DIGITS),
     },
