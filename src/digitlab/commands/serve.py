@@ -130,11 +130,9 @@ def run(args: argparse.Namespace) -> int:
     # the port (a free one, for --port 0) and never listens: each worker listens on its own.
     sock = _listen(args.host, args.port, shared=args.workers > 1, listen=args.workers == 1)
     with sock:
-        models = None
         if args.workers == 1:  # chosen (and checked) once: here, or with workers in a process of its own (`_chosen`)
             from digitlab.web.models import resolve  # torch with it (store.checkpoint)
-
-            models = resolve(args.models)
+        models = resolve(args.models) if args.workers == 1 else None
         host, port = sock.getsockname()[:2]
         hosts = allowed_names(args.host, tuple(args.allow_host))
         workers, stopping = [], []
@@ -175,45 +173,36 @@ STOP_SECONDS = 4  # a worker gets this long to stop after SIGTERM (GRACE_SECONDS
 
 
 def _chosen(models: str | None, stopping: list) -> dict | None:
-    """{method: folder}, as `web.models.resolve` chooses them (its lines and warnings printed as ever), chosen
-    in a process of its own that ends once it has answered: so the process that supervises the workers
-    never imports torch or loads a model. It held 236 MB of a two-worker server's 1,058 MB after a load
-    test's round, for nothing (benchmarks/RESULTS.md, "Memory"). None: SIGTERM came first (`stopping`)."""
+    """{method: folder} as `web.models.resolve` chooses them, in a process of its own that ends once it has
+    answered: the supervisor never imports torch (236 MB of a two-worker server's 1,058 after a load test's
+    round; benchmarks/RESULTS.md, "Memory"). None: SIGTERM came first (`stopping`)."""
     import multiprocessing
 
     from digitlab.errors import DigitlabError
 
-    context = multiprocessing.get_context("spawn")
-    reading, writing = context.Pipe(duplex=False)
-    process = context.Process(target=_choose, args=(models, writing), name="digitlab-serve-choose")
+    reading, writing = multiprocessing.Pipe(duplex=False)
+    process = multiprocessing.get_context("spawn").Process(target=_choose, args=(models, writing),
+                                                           name="digitlab-serve-choose")
     process.start()
     writing.close()  # the chooser holds the only writing end now: its end reads as EOF here
-    answer = None
     try:
         while not stopping and process.is_alive() and not reading.poll(0.1):
             pass  # polled, not waited on: SIGTERM must stop the server within 5 s, choosing or not
-        if not stopping and reading.poll():
-            answer = reading.recv()
-    except EOFError:  # it ended without answering
-        pass
+        kind, value = reading.recv() if not stopping and reading.poll() else ("stopped", None)
+    except EOFError:  # it ended without answering: a bug, its traceback above
+        kind, value = "error", "the process choosing the models to serve ended without choosing; see the lines above"
     finally:
         if stopping:
             process.terminate()
         process.join()
         reading.close()
-    if stopping:
-        return None
-    if answer is None:  # a bug: its traceback is above
-        raise DigitlabError(f"the process choosing the models to serve stopped (exit status {process.exitcode}) "
-                            "before it chose; see the lines above")
-    kind, value = answer
     if kind == "error":
         raise DigitlabError(value)
     return value
 
 
 def _choose(models: str | None, answer) -> None:
-    """The chooser process (`_chosen`): resolve's folders, or the DigitlabError's words, sent on `answer`."""
+    """The chooser process (`_chosen`): resolve's folders, or its DigitlabError's words, sent on `answer`."""
     import warnings
 
     from digitlab.errors import DigitlabError, DigitlabWarning, one_line_warnings
