@@ -3,12 +3,13 @@ memory sampled every SAMPLE_SECONDS with what its main thread was doing (the inn
 functions), first in a fresh DIGITLAB_HOME (its caches built, as in a fresh clone) and then again in
 the same home, as benchmarks/targets.py runs it.
 
-    python benchmarks/compare_memory.py              # both runs: their peaks, and the phases above FLOOR_MB
+    python benchmarks/compare_memory.py              # both runs: their peaks, and where they were made
     python benchmarks/compare_memory.py --runs after # the second run alone (a home built first, not sampled)
 
-Prints each run's peak (the process's own high-water mark, VmHWM, as RUSAGE_CHILDREN of a wrapper
-reports it) and, per phase (the innermost FRAMES digitlab functions), the largest resident memory
-seen in it, largest first. Extra options go to `digitlab compare` (e.g. `-- --methods cnn`).
+Prints each compare's peak (the process's own high-water mark, VmHWM, as RUSAGE_CHILDREN of a wrapper
+reports it), the largest resident memory sampled in each of its runs (a method on a task), and the
+last SHOWN places where the high-water mark rose (the run, then the innermost FRAMES digitlab
+functions). Extra options go to `digitlab compare` (e.g. `-- --methods cnn`).
 """
 
 from __future__ import annotations
@@ -24,8 +25,8 @@ from pathlib import Path
 
 SAMPLE_SECONDS = 0.05
 FRAMES = 2  # digitlab functions named per phase, innermost first
-FLOOR_MB = 600  # phases whose largest sample is below this are left out of the table
-SHOWN = 12  # at most this many phases a run
+RISE_MB = 25  # a rise of the high-water mark this large is named with its phase
+SHOWN = 8  # the last rises shown
 
 
 def sampled_run(arguments: list[str], samples_path: str) -> None:
@@ -43,12 +44,16 @@ def sampled_run(arguments: list[str], samples_path: str) -> None:
         return 0.0
 
     def phase() -> str:
-        frame, names = sys._current_frames().get(main), []
-        while frame is not None and len(names) < FRAMES:
-            if f"{os.sep}digitlab{os.sep}" in frame.f_code.co_filename:
-                names.append(f"{Path(frame.f_code.co_filename).stem}.{frame.f_code.co_name}")
+        """"cnn on 0-9: augment.restroked < augment.augmented": the run (job.run_one's), then where in it."""
+        frame, names, run = sys._current_frames().get(main), [], ""
+        while frame is not None:
+            code = frame.f_code
+            if f"{os.sep}digitlab{os.sep}" in code.co_filename and len(names) < FRAMES:
+                names.append(f"{Path(code.co_filename).stem}.{code.co_name}")
+            if code.co_name == "run_one" and code.co_filename.endswith(f"compare{os.sep}job.py"):
+                run = f"{frame.f_locals['method']} on {frame.f_locals['task'].name}: "
             frame = frame.f_back
-        return " < ".join(names) or "-"
+        return run + (" < ".join(names) or "-")
 
     def sample() -> None:
         start = time.perf_counter()
@@ -81,13 +86,23 @@ def run(name: str, arguments: list[str], home: Path, tmp: Path) -> dict:
     return record
 
 
-def phases(samples: list) -> list[tuple[str, float, float, float]]:
-    """(phase, largest MB, first and last second seen), largest first."""
-    found: dict[str, list[float]] = {}
+def by_run(samples: list) -> dict[str, float]:
+    """{run ("cnn on 0-9", or "-" outside any): the largest MB sampled in it}, in the order they ran."""
+    largest: dict[str, float] = {}
+    for _, mb, where in samples:
+        run = where.split(": ", 1)[0] if ": " in where else "-"
+        largest[run] = max(largest.get(run, 0.0), mb)
+    return largest
+
+
+def rises(samples: list) -> list[tuple[float, float, str]]:
+    """(second, MB, phase) wherever the high-water mark rose by RISE_MB or more: where the peak was made."""
+    found, mark = [], 0.0
     for second, mb, where in samples:
-        seen = found.setdefault(where, [mb, second, second])
-        seen[0], seen[2] = max(seen[0], mb), second
-    return sorted(((k, *v) for k, v in found.items()), key=lambda row: -row[1])
+        if mb >= mark + RISE_MB:
+            found.append((second, mb, where))
+            mark = mb
+    return found
 
 
 def main() -> None:
@@ -113,9 +128,10 @@ def main() -> None:
             record = run(name, out, home, tmp)
             print(f"\ncompare {name}: peak {record['peak']:.0f} MB, {record['seconds']:.0f} s "
                   f"(load average now {os.getloadavg()[0]:.1f})")
-            for where, mb, first, last in phases(record["samples"])[:SHOWN]:
-                if mb >= FLOOR_MB:
-                    print(f"  {mb:6.0f} MB  {first:6.1f}-{last:6.1f} s  {where}")
+            print("  largest in each run: " + ", ".join(f"{run} {mb:.0f}" for run, mb in by_run(record["samples"]).items()))
+            print("  where the high-water mark rose:")
+            for second, mb, where in rises(record["samples"])[-SHOWN:]:
+                print(f"  {second:6.1f} s  {mb:6.0f} MB  {where}")
 
 
 if __name__ == "__main__":

@@ -206,11 +206,11 @@ def _choose(models: str | None, answer) -> None:
     import warnings
 
     from digitlab.errors import DigitlabError, DigitlabWarning, one_line_warnings
-    from digitlab.web.models import resolve
 
     warnings.showwarning = one_line_warnings  # as the command line prints them
     warnings.simplefilter("always", DigitlabWarning)
     try:
+        from digitlab.web.models import resolve  # torch with it: the seconds a Ctrl-C most likely comes in
         answer.send(("folders", {method: served.folder for method, served in resolve(models).items()}))
     except DigitlabError as err:
         answer.send(("error", str(err)))
