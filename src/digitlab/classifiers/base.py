@@ -78,11 +78,11 @@ class Classifier:
         """(N, 28, 28) float in [0, 1] as this classifier sees them: cleaned (input_cleaning: noise
         removed, the background black), then deskewed (and stretched) when its config says so.
 
-        Prepared CLEANING_CHUNK images at a time into the one float tensor returned: done on the whole
-        set at once, its float copy, its cleaned copy and deskewing's (N, 28, 28) temporaries (six of them,
-        two of them pairs) were alive together, 1.4 GB of `digitlab compare`'s 1.8 GB peak for MNIST's
-        55,000 fit digits (benchmarks/RESULTS.md, "Memory"). Every step reads one image at a time, so
-        the chunks give the very same pixels (checked bit for bit on MNIST, the stress and corruption sets)."""
+        Prepared CLEANING_CHUNK images at a time into the one float tensor returned: on the whole set at
+        once, its float copy, its cleaned copy and deskewing's (N, 28, 28) temporaries were alive together,
+        172 MB each for MNIST's 55,000 fit digits, and made `digitlab compare`'s peak (1,784 MB; about
+        800 MB a chunk at a time: benchmarks/RESULTS.md, "Memory"). Every step reads one image at a time,
+        so the chunks give the very same pixels (bit for bit on MNIST, the stress and corruption sets)."""
         X = as_pixels(X)
         deskew, stretch = getattr(self.config, "deskew", False), getattr(self.config, "stretch", False)
         out = torch.empty(X.shape, dtype=torch.float32, device=X.device)

@@ -117,8 +117,9 @@ def augmented(images: torch.Tensor, config: CNNConfig, generator: torch.Generato
     restroked, then some blurred or put through a low resolution; written into `out` (a tensor like
     `images`, not `images` itself), else into a new tensor.
     The warp writes straight into `out` and the restroke works there in place: the fast preset's
-    epoch of 55,000 float digits drew with one (N, 28, 28) copy where it held three (and the picked
-    images' copies), 540 MB of `digitlab compare`'s peak (benchmarks/RESULTS.md, "Memory")."""
+    epoch of 55,000 float digits draws beside the images and their view alone, where it held two more
+    whole copies and the picked images' (`digitlab compare`'s peak 1,391 -> 934 MB, benchmarks/RESULTS.md,
+    "Memory")."""
     out = torch.empty_like(images) if out is None else out
     if config.rotate or config.scale or config.shear or config.aspect:
         warped(images, config.shift, config.rotate, config.scale, generator,
