@@ -16,6 +16,12 @@ def to_unit(x: torch.Tensor) -> torch.Tensor:
     return x.float().div_(255) if x.dtype == torch.uint8 else x.float()
 
 
+# Images warped or restroked at once. A chunk's grid, float copy and output stay beside the epoch's
+# images: 2,048 left an epoch draw of the fast preset on 55,000 float digits 80-90 MB lower than 8,192
+# at the same 0.72 s (two processes each, one thread, 09:51 UTC, load 3.5).
+DRAW_CHUNK = 2048
+
+
 def shifted(images: torch.Tensor, shift: int, generator: torch.Generator) -> torch.Tensor:
     """Each image moved by its own random (dy, dx) in [-shift, shift]^2, the border filled with 0."""
     n = len(images)
@@ -30,7 +36,7 @@ def shifted(images: torch.Tensor, shift: int, generator: torch.Generator) -> tor
 
 
 def warped(images: torch.Tensor, shift: float, rotate: float, scale: float, generator: torch.Generator,
-           chunk: int = 8192, shear: float = 0.0, aspect: float = 0.0, margin: int = 0,
+           chunk: int = DRAW_CHUNK, shear: float = 0.0, aspect: float = 0.0, margin: int = 0,
            out: torch.Tensor | None = None) -> torch.Tensor:
     """Each image turned by up to +-rotate degrees, zoomed by up to 1 +- scale, slanted by up to
     +-shear, widened or narrowed by up to 1 +- aspect and moved by up to +-shift pixels, each drawn
@@ -71,7 +77,7 @@ def _sampling_grid(theta: torch.Tensor, margin: int) -> torch.Tensor:
     return (base @ theta.transpose(1, 2)).reshape(len(theta), side, side, 2)  # (b, S*S, 2) -> (b, S, S, 2)
 
 
-def restroked(images: torch.Tensor, thicken: int, generator: torch.Generator, chunk: int = 8192,
+def restroked(images: torch.Tensor, thicken: int, generator: torch.Generator, chunk: int = DRAW_CHUNK,
               out: torch.Tensor | None = None) -> torch.Tensor:
     """Each image's strokes grown by k px (k drawn from -1 .. thicken per image): a (2k+1)-wide max
     filter for k > 0, a 2 x 2 min filter (half a pixel off each side) for k = -1, none for k = 0.
