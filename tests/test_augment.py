@@ -11,7 +11,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from digitlab.classifiers.cnn import augment
+from digitlab.classifiers.cnn import augment, presets
 from digitlab.classifiers.cnn.config import CNNConfig
 from digitlab.train import clutter
 
@@ -219,3 +219,18 @@ def test_clutter_with_smears_only_draws_no_lines(digits):
     expected = clutter.smeared(digits.float() / 255, 0.5, replay).mul(255).round().to(torch.uint8)
     assert torch.equal(out, expected)
     assert torch.equal(torch.rand(3, generator=generator), torch.rand(3, generator=replay))
+
+
+def test_augmented_writes_into_the_view_it_is_given_and_restrokes_there_a_chunk_at_a_time(digits):
+    # The cnn's epoch draw goes straight into the step's view (training._EpochDraw): no whole-set copies
+    # beside it, which made most of `digitlab compare`'s peak memory (benchmarks/RESULTS.md, "Memory").
+    config = presets.preset("fast")  # turned, slanted, cropped and restroked, as compare trains the cnn
+    floats = digits.float() / 255
+    expected = augment.augmented(floats, config, torch.Generator().manual_seed(17))
+    view = torch.full_like(floats, 0.5)  # stale pixels, the crop's margin among them: each must be written
+    assert augment.augmented(floats, config, torch.Generator().manual_seed(17), out=view) is view
+    assert torch.equal(view, expected)
+    once = augment.restroked(digits, 2, torch.Generator().manual_seed(5))  # image by image: the test above
+    in_place = digits.clone()
+    augment.restroked(in_place, 2, torch.Generator().manual_seed(5), chunk=10, out=in_place)
+    assert torch.equal(in_place, once)

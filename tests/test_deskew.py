@@ -132,3 +132,23 @@ def test_the_written_out_grid_samples_where_affine_grid_would(mnist_test):
     got = deskewed(x)
     assert float((got - expected).abs().max()) < 1e-5
     assert float((got - x).abs().max()) > 0.5  # and the digits did move
+
+
+def test_a_classifier_prepares_its_images_a_chunk_at_a_time_into_the_whole_sets_pixels(mnist_train, monkeypatch):
+    # Prepared all at once, 55,000 digits' float copies and deskewing's temporaries made most of
+    # `digitlab compare`'s peak memory (benchmarks/RESULTS.md, "Memory"): a chunk at a time, the same pixels.
+    from digitlab.classifiers import base
+
+    x = mnist_train.images[:300]  # (300, 28, 28) uint8
+    expected = deskewed(cleaned(x.float() / 255), stretched=True)  # the whole set at once
+    sizes = []
+
+    def spy(part, stretched):
+        sizes.append(len(part))
+        return deskewed(part, stretched=stretched)
+
+    monkeypatch.setattr(base, "CLEANING_CHUNK", 64)
+    monkeypatch.setattr(base, "deskewed", spy)
+    prepared = classifiers.make("linear", deskew=True, stretch=True)._images(x)
+    assert prepared.dtype == torch.float32 and torch.equal(prepared, expected)
+    assert sizes == [64, 64, 64, 64, 44]  # never more than a chunk deskewed at once, every image once

@@ -620,6 +620,8 @@ def test_two_workers_share_the_connections_and_stop_with_the_server(tmp_path):
         answer = clients[0].post("/api/predict", content=digit_png(3), headers={"Content-Type": "image/png"})
         assert answer.status_code == 200 and len(answer.json()["predictions"]) == len(METHODS)
         workers = _children(server.pid)
+        # It only supervises: the models were chosen in a process of their own, so torch never loaded here.
+        assert "libtorch" not in open(f"/proc/{server.pid}/maps").read()
         held = {pid: _connections_held(pid, port) for pid in workers}
         assert len([pid for pid in held if held[pid]]) == 2, held  # both workers answer (16 in one: 3 in 100,000)
         assert sum(held.values()) == 16, held

@@ -56,10 +56,6 @@ def safe_output() -> None:
             stream.reconfigure(errors="digitlab-escape")
 
 
-def _one_line_warnings(message, category, filename, lineno, file=None, line=None):
-    print(f"digitlab: warning: {message}", file=sys.stderr)
-
-
 def _raise_terminated(signum, frame) -> None:
     from digitlab.errors import Terminated
 
@@ -76,7 +72,7 @@ def _sigterm_as_interrupt(command: str | None) -> list:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from digitlab.errors import DigitlabError, DigitlabWarning, stopped
+    from digitlab.errors import DigitlabError, DigitlabWarning, one_line_warnings, stopped
 
     safe_output()
     parser = build_parser()
@@ -84,7 +80,7 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "run", None):
         parser.print_help()
         return 0
-    warnings.showwarning = _one_line_warnings
+    warnings.showwarning = one_line_warnings
     warnings.simplefilter("always", DigitlabWarning)
     previous = _sigterm_as_interrupt(args.command)
     try:

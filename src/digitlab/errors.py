@@ -7,6 +7,7 @@ escapes is a bug and keeps its traceback.
 
 from __future__ import annotations
 
+import sys
 import warnings
 
 
@@ -63,3 +64,8 @@ class DigitlabWarning(UserWarning):
 
 def warn(message: str) -> None:
     warnings.warn(message, DigitlabWarning, stacklevel=2)
+
+
+def one_line_warnings(message, category, filename, lineno, file=None, line=None) -> None:
+    """`warnings.showwarning` for the command line: "digitlab: warning: ..." on stderr, one line."""
+    print(f"digitlab: warning: {message}", file=sys.stderr)

@@ -16,14 +16,14 @@ from collections.abc import Callable
 import torch
 
 from digitlab import metrics
-from digitlab.classifiers.inputs import NORMALISATION, as_images, as_labels
+from digitlab.classifiers.inputs import NORMALISATION, as_images, as_labels, as_pixels
 from digitlab.classifiers.state import split_state
 from digitlab.errors import DataError, DigitlabError, ModelError
 from digitlab.store import checkpoint
 from digitlab.store.card import Card
 from digitlab.trust import calibration
 from digitlab.vision.deskew import deskewed
-from digitlab.vision.input_cleaning import cleaned
+from digitlab.vision.input_cleaning import CHUNK as CLEANING_CHUNK, cleaned
 
 
 def require(ok: bool, message: str) -> None:
@@ -76,11 +76,20 @@ class Classifier:
     # -- what every method shares -------------------------------------------------------------
     def _images(self, X) -> torch.Tensor:
         """(N, 28, 28) float in [0, 1] as this classifier sees them: cleaned (input_cleaning: noise
-        removed, the background black), then deskewed (and stretched) when its config says so."""
-        X = cleaned(as_images(X))
-        if not getattr(self.config, "deskew", False):
-            return X
-        return deskewed(X, stretched=getattr(self.config, "stretch", False))
+        removed, the background black), then deskewed (and stretched) when its config says so.
+
+        Prepared CLEANING_CHUNK images at a time into the one float tensor returned: on the whole set at
+        once, its float copy, its cleaned copy and deskewing's (N, 28, 28) temporaries were alive together,
+        172 MB each for MNIST's 55,000 fit digits, and made `digitlab compare`'s peak (1,784 MB; about
+        800 MB a chunk at a time: benchmarks/RESULTS.md, "Memory"). Every step reads one image at a time,
+        so the chunks give the very same pixels (bit for bit on MNIST, the stress and corruption sets)."""
+        X = as_pixels(X)
+        deskew, stretch = getattr(self.config, "deskew", False), getattr(self.config, "stretch", False)
+        out = torch.empty(X.shape, dtype=torch.float32, device=X.device)
+        for start in range(0, len(X), CLEANING_CHUNK):
+            part = cleaned(as_images(X[start:start + CLEANING_CHUNK]))  # (<= CLEANING_CHUNK, 28, 28)
+            out[start:start + CLEANING_CHUNK] = deskewed(part, stretched=stretch) if deskew else part
+        return out
 
     def _start(self, X, y, valid) -> tuple[torch.Tensor, torch.Tensor, tuple | None]:
         self._check_config()  # again: a config can be replaced after construction (service.with_overrides)

@@ -118,7 +118,6 @@ def run(args: argparse.Namespace) -> int:
     from digitlab.console import console
     from digitlab.errors import DigitlabError
     from digitlab.web.hosts import allowed_names, check_name
-    from digitlab.web.models import resolve
 
     for name in args.allow_host:
         if (wrong := check_name(name)) is not None:
@@ -131,7 +130,9 @@ def run(args: argparse.Namespace) -> int:
     # the port (a free one, for --port 0) and never listens: each worker listens on its own.
     sock = _listen(args.host, args.port, shared=args.workers > 1, listen=args.workers == 1)
     with sock:
-        models = resolve(args.models)  # chosen (and checked) here, once
+        if args.workers == 1:  # chosen (and checked) once: here, or with workers in a process of its own (`_chosen`)
+            from digitlab.web.models import resolve  # torch with it (store.checkpoint)
+        models = resolve(args.models) if args.workers == 1 else None
         host, port = sock.getsockname()[:2]
         hosts = allowed_names(args.host, tuple(args.allow_host))
         workers, stopping = [], []
@@ -141,9 +142,10 @@ def run(args: argparse.Namespace) -> int:
                 # SIGTERM is heard from before the first worker starts: one that came while the others
                 # were still starting killed this process alone, and left the workers answering.
                 signal.signal(signal.SIGTERM, lambda *_: stopping.append(True))
-                workers = _start({method: served.folder for method, served in models.items()}, host, port,
-                                 hosts, args.workers)
-                del models  # each worker loads its own copy
+                folders = _chosen(args.models, stopping)
+                if folders is None:  # SIGTERM came while they were chosen
+                    return 0
+                workers = _start(folders, host, port, hosts, args.workers)  # each loads its own copy
             if args.host not in LOOPBACK:
                 console.print(f"digitlab serve: listening on {args.host}, so other machines can reach this page "
                               f"by the names it answers to: {', '.join(sorted(hosts))} (--allow-host adds one)")
@@ -168,6 +170,52 @@ def run(args: argparse.Namespace) -> int:
 DECODERS_EACH = 1  # decoding threads a worker: more would only wait on its one interpreter lock
 STOP_SECONDS = 4  # a worker gets this long to stop after SIGTERM (GRACE_SECONDS, then its lifespan's end),
 # then it is killed: the server stops within 5 s whatever its clients do (it took 59.7 s with a slow upload)
+
+
+def _chosen(models: str | None, stopping: list) -> dict | None:
+    """{method: folder} as `web.models.resolve` chooses them, in a process of its own that ends once it has
+    answered: the supervisor never imports torch (236 MB of a two-worker server's 1,058 after a load test's
+    round; benchmarks/RESULTS.md, "Memory"). None: SIGTERM came first (`stopping`)."""
+    import multiprocessing
+
+    from digitlab.errors import DigitlabError
+
+    reading, writing = multiprocessing.Pipe(duplex=False)
+    process = multiprocessing.get_context("spawn").Process(target=_choose, args=(models, writing),
+                                                           name="digitlab-serve-choose")
+    process.start()
+    writing.close()  # the chooser holds the only writing end now: its end reads as EOF here
+    try:
+        while not stopping and process.is_alive() and not reading.poll(0.1):
+            pass  # polled, not waited on: SIGTERM must stop the server within 5 s, choosing or not
+        kind, value = reading.recv() if not stopping and reading.poll() else ("stopped", None)
+    except EOFError:  # it ended without answering: a bug, its traceback above
+        kind, value = "error", "the process choosing the models to serve ended without choosing; see the lines above"
+    finally:
+        if stopping:
+            process.terminate()
+        process.join()
+        reading.close()
+    if kind == "error":
+        raise DigitlabError(value)
+    return value
+
+
+def _choose(models: str | None, answer) -> None:
+    """The chooser process (`_chosen`): resolve's folders, or its DigitlabError's words, sent on `answer`."""
+    import warnings
+
+    from digitlab.errors import DigitlabError, DigitlabWarning, one_line_warnings
+
+    warnings.showwarning = one_line_warnings  # as the command line prints them
+    warnings.simplefilter("always", DigitlabWarning)
+    try:
+        from digitlab.web.models import resolve  # torch with it: the seconds a Ctrl-C most likely comes in
+        answer.send(("folders", {method: served.folder for method, served in resolve(models).items()}))
+    except DigitlabError as err:
+        answer.send(("error", str(err)))
+    except KeyboardInterrupt:  # Ctrl-C reached the whole group: the parent says so
+        pass
 
 
 def _worker(folders: dict, host: str, port: int, hosts: frozenset[str], parent: int, ready) -> None:

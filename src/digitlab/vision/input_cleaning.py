@@ -258,7 +258,10 @@ def boxed(x: torch.Tensor) -> torch.Tensor:
     return out
 
 
-CHUNK = 4096  # images cleaned at once: the 3 x 3 neighbourhoods take 9x an image's memory
+# Images cleaned at once: the 3 x 3 neighbourhoods take 9x an image's memory. 1,024 rather than 4,096: a
+# classifier preparing MNIST's 55,000 fit digits peaked 140 MB lower (a chunk's temporaries 30 MB, not 115)
+# in the same 2.5 s (two processes each, one thread, 10:06 UTC; benchmarks/RESULTS.md, "Memory").
+CHUNK = 1024
 
 
 def cleaned(x: torch.Tensor) -> torch.Tensor:

@@ -141,7 +141,7 @@ class _EpochDraw(Callback):
         learn.dls.train.order = order.to(self.x.device)
         if self.config.augment:  # each member of an ensemble gets its own augmentation of the images
             for view in self.views:
-                view.copy_(augmented(self.x, self.config, generator))
+                augmented(self.x, self.config, generator, out=view)
 
 
 class _Score(Callback):
