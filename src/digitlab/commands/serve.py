@@ -31,13 +31,13 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--models", metavar="DIR",
                         help="a folder of saved models, as `digitlab compare --out` writes (default: ./digitlab-out)")
     parser.add_argument("--workers", type=int, default=None,
-                        help="server processes sharing the port, each with its own copy of the models (about 250 MB): "
+                        help="server processes sharing the port, each with its own copy of the models (330-440 MB): "
                         "one Python process answers on about one core (default: one a core, at most "
                         f"{MOST_WORKERS}: {default_workers()} on this machine)")
     parser.set_defaults(run=run)
 
 
-MOST_WORKERS = 3  # by default: each holds its own models (about 250 MB), so 3 stay within about 1 GB
+MOST_WORKERS = 2  # each holds its models and torch (330-440 MB, 2026-12-07): two peak at 900 MB, three pass 1 GB
 
 
 def default_workers() -> int:
