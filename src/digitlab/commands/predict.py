@@ -187,6 +187,7 @@ def read_images(paths: list[str], unreadable: Unreadable, as_is: bool = False, b
     import torch
 
     from digitlab.data.folders import read_small_pngs
+    from digitlab.data.parallel import default_workers
     from digitlab.errors import DataError
     from digitlab.vision import mnist_style
 
@@ -208,7 +209,8 @@ def read_images(paths: list[str], unreadable: Unreadable, as_is: bool = False, b
             found[name] = find_digits(source, name)
             return found[name][0].image
 
-    inputs, read = mnist_style.prepare(small, at, sources, paths, unreadable.add, blanks=blanks, read_one=read_one)
+    inputs, read = mnist_style.prepare(small, at, sources, paths, unreadable.add, blanks=blanks, read_one=read_one,
+                                       workers=default_workers())  # photos on both cores: RESULTS.md, issue 35
     if found is not None:
         read &= [len(found.get(p, ())) <= 1 for p in paths]  # a number is read from `found`
     return (inputs[torch.from_numpy(read)] if read.any() else None), [p for p, ok in zip(paths, read) if ok]
