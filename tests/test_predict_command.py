@@ -248,3 +248,27 @@ def test_predict_meets_the_limit_uploads_meet(model, capsys, tmp_path, case, bod
     code, _, err = digitlab(capsys, "predict", model, path)
     assert_one_line_error(code, err, f"{path}: ", words)
     assert ("too large" in err) == ("past" in case)
+
+
+def test_prepare_on_two_threads_gives_what_one_thread_gives_in_the_order_given():
+    # predict reads photos on both cores (issue 35): every image's input, whether it was read, and the
+    # errors passed on must come out as on one thread, in the order given, across several of the
+    # threads' chunks (READ_CHUNK images each).
+    from digitlab.data import stress
+
+    sources = [stress.raw_image("photo", i, seed=7)[0] for i in range(2 * mnist_style.READ_CHUNK + 3)]
+    sources[3] = b"\x89PNG\r\n\x1a\n broken"
+    sources[11] = Image.new("L", (60, 60), 255)  # a blank page: read as the black square it is
+    sources[13] = b"not an image either"
+    names = [f"photo-{i}.png" for i in range(len(sources))]
+    runs = []
+    for workers in (1, 2):
+        errors = []
+        inputs, read = mnist_style.prepare(np.zeros((0, 28, 28), np.uint8), [], sources, names,
+                                           errors.append, blanks=True, workers=workers)
+        runs.append((inputs, read, [str(e) for e in errors]))
+    (one, read_one, errors_one), (two, read_two, errors_two) = runs
+    assert read_one.tolist() == [i not in (3, 13) for i in range(len(sources))]
+    assert [e.split(":")[0] for e in errors_one] == ["photo-3.png", "photo-13.png"]
+    assert not one[11].any() and one[10].any() and one[12].any()
+    assert torch.equal(one, two) and read_two.tolist() == read_one.tolist() and errors_two == errors_one
