@@ -166,7 +166,7 @@ READ_CHUNK = 8  # images a thread takes at a time: 300 photos in 38 tasks keep b
 def _outcomes(reader, given: list[tuple], workers: int) -> list[tuple]:
     """(image, None) or (None, the DataError) of reader(source, name) for each of `given`, in order, on
     `workers` threads. Two threads, not processes: decoding, PIL's filters and numpy's whole-array steps
-    release the GIL, and a process would import torch again (1.6 s). 300 photos through
+    release the GIL, and a process would import torch again (1.0-1.9 s here). 300 photos through
     reading.find_digits, 2026-12-07, load 0.5: 2.4 s on one thread, 1.84 s on two, answers identical
     (the rest of each photo's time holds the GIL: small numpy calls and Python)."""
     from digitlab.data.parallel import map_chunks
