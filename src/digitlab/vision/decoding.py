@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import os
 import re
+import threading
 import warnings
 from pathlib import Path
 
@@ -28,6 +29,10 @@ MAX_DECODE_BYTES = 64 << 20  # one image's decoded pixels
 BYTES_PER_PIXEL = {"1": 1, "L": 1, "I;16": 2, "I;16B": 2, "I;16L": 2}  # Pillow's storage; 4 for the rest
 HINT = "give a PNG or JPEG of one digit"
 SCALE = "digitlab_scale"  # the decoded image's info: its width over the file's
+# warnings.catch_warnings swaps the process's one list of filters in and out: two threads opening files
+# at once (predict reads photos on both cores) could restore each other's list and let Pillow's
+# DecompressionBombWarning through. Opening reads the header only, so one at a time costs nothing.
+_OPENING = threading.Lock()
 
 
 def open_image(source: str | os.PathLike | bytes | Image.Image, name: str = "image") -> Image.Image:
@@ -63,7 +68,7 @@ def decode(stream, name: str, side: int) -> Image.Image:
     and a large one is box-averaged down to `side` at once, so what follows works on a small image.
     """
     try:
-        with warnings.catch_warnings():
+        with _OPENING, warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # the budget below decides
             image = Image.open(stream, formats=FORMATS)  # reads the header only
     except Image.DecompressionBombError as err:  # Pillow's own limit (178 million pixels)
