@@ -18,7 +18,6 @@ import os
 import signal
 import sys
 import threading
-import warnings
 
 from digitlab import __version__
 
@@ -72,7 +71,7 @@ def _sigterm_as_interrupt(command: str | None) -> list:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from digitlab.errors import DigitlabError, DigitlabWarning, one_line_warnings, stopped
+    from digitlab.errors import DigitlabError, stopped, warn_on_one_line
 
     safe_output()
     parser = build_parser()
@@ -80,8 +79,7 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "run", None):
         parser.print_help()
         return 0
-    warnings.showwarning = one_line_warnings
-    warnings.simplefilter("always", DigitlabWarning)
+    warn_on_one_line()
     previous = _sigterm_as_interrupt(args.command)
     try:
         return int(args.run(args) or 0)

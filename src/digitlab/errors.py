@@ -69,3 +69,10 @@ def warn(message: str) -> None:
 def one_line_warnings(message, category, filename, lineno, file=None, line=None) -> None:
     """`warnings.showwarning` for the command line: "digitlab: warning: ..." on stderr, one line."""
     print(f"digitlab: warning: {message}", file=sys.stderr)
+
+
+def warn_on_one_line() -> None:
+    """Warnings as the command line shows them (its process, and any it starts to do its work): each
+    DigitlabWarning every time, one line on stderr."""
+    warnings.showwarning = one_line_warnings
+    warnings.simplefilter("always", DigitlabWarning)

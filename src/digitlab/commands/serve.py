@@ -132,7 +132,7 @@ def run(args: argparse.Namespace) -> int:
     with sock:
         if args.workers == 1:  # chosen (and checked) once: here, or with workers in a process of its own (`_chosen`)
             from digitlab.web.models import resolve  # torch with it (store.checkpoint)
-        models = resolve(args.models) if args.workers == 1 else None
+            models = resolve(args.models)  # served below, where no worker was started
         host, port = sock.getsockname()[:2]
         hosts = allowed_names(args.host, tuple(args.allow_host))
         workers, stopping = [], []
@@ -203,12 +203,9 @@ def _chosen(models: str | None, stopping: list) -> dict | None:
 
 def _choose(models: str | None, answer) -> None:
     """The chooser process (`_chosen`): resolve's folders, or its DigitlabError's words, sent on `answer`."""
-    import warnings
+    from digitlab.errors import DigitlabError, warn_on_one_line
 
-    from digitlab.errors import DigitlabError, DigitlabWarning, one_line_warnings
-
-    warnings.showwarning = one_line_warnings  # as the command line prints them
-    warnings.simplefilter("always", DigitlabWarning)
+    warn_on_one_line()
     try:
         from digitlab.web.models import resolve  # torch with it: the seconds a Ctrl-C most likely comes in
         answer.send(("folders", {method: served.folder for method, served in resolve(models).items()}))
