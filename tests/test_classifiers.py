@@ -9,7 +9,7 @@ import torch
 
 from digitlab import service
 from digitlab.classifiers import METHODS, CNNClassifier, as_images, load, make
-from digitlab.classifiers.pixel import ideal_digits
+from digitlab.classifiers.pixel import _DistancesFrom, ideal_digits
 from digitlab.data import datasets
 from digitlab.errors import DataError, DigitlabError, ModelError, TrainingError
 
@@ -153,6 +153,24 @@ def test_ideal_digits_are_the_means_of_a_classs_styles_the_commonest_first():
     assert torch.allclose(ideal_digits(digits, 1, torch.Generator()), digits.mean(0, keepdim=True))
     few = ideal_digits(digits[:3], 5, torch.Generator())  # fewer digits than ideals: each is its own
     assert torch.equal(few, digits[[0, 1, 2, 0, 1]])
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_k_means_distances_are_cdists_bit_for_bit(threads, ten):
+    """k-means' shared-matmul distances must be torch.cdist's exactly, not merely close: a nearest
+    centre that flips on a near-tie would change every pixel model's ideal digits."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        digits = as_images(ten[0][0]).reshape(-1, 28 * 28)  # 2,000 real digits
+        g = torch.Generator().manual_seed(0)
+        for n, k in ((2000, 15), (2000, 1), (700, 120), (30, 3), (25, 25), (20, 26), (26, 1), (3, 2)):
+            flat = digits[torch.randperm(2000, generator=g)[:n]]
+            distances = _DistancesFrom(flat)
+            for centres in (flat[:k], flat[:k] * 0.5 + 0.01 * torch.rand(min(n, k), 784, generator=g)):
+                assert torch.equal(distances(centres), torch.cdist(flat, centres)), (n, k)
+    finally:
+        torch.set_num_threads(before)
 
 
 def test_pixel_with_several_ideals_measures_each_class_by_its_nearest_one(ten, tmp_path):

@@ -132,3 +132,30 @@ def test_median3s_compare_and_swap_network_is_torchs_median(levels):
     neighbourhoods = torch.nn.functional.pad(x[:, None], (1, 1, 1, 1)).unfold(2, 3, 1).unfold(3, 3, 1)  # (N, 1, 28, 28, 3, 3)
     expected = neighbourhoods.reshape(40, 28, 28, 9).median(dim=-1).values
     assert torch.equal(median3(x), expected)
+
+
+def test_a_chunk_cleaned_again_is_remembered_and_the_very_same(held_out):
+    """The memo (cleaning_memo.py) rebuilds a chunk from what cleaning changed: it must give the
+    cleaning's pixels bit for bit, on digits it leaves alone and on damaged ones it changes."""
+    from digitlab.vision import input_cleaning
+    from digitlab.vision.cleaning_memo import CleaningMemo
+
+    digits = held_out[0][:100]
+    kinds = ["fog", "impulse_noise", "translation", "brightness"] * 25
+    damaged = torch.stack([torch.from_numpy(corrupted.damaged(kind, i, (d.numpy() * 255).round().astype(np.uint8)))
+                           for i, (d, kind) in enumerate(zip(digits, kinds))]).float() / 255
+    memo = CleaningMemo()
+    for images in (digits, damaged, torch.cat([digits[:50], damaged[:50]])):
+        direct = input_cleaning._cleaned_chunk(images)
+        first, again = memo.cleaned(images, input_cleaning._cleaned_chunk), memo.cleaned(images.clone(), _refuse)
+        assert torch.equal(first.view(torch.int32), direct.view(torch.int32))
+        assert torch.equal(again.view(torch.int32), direct.view(torch.int32))
+    assert (memo.hits, memo.misses) == (3, 3)
+    assert not torch.equal(damaged, input_cleaning._cleaned_chunk(damaged))  # the damaged ones were changed
+    tiny = CleaningMemo(most_bytes=1)  # too small to keep a changed row: cleans every time, still right
+    assert torch.equal(tiny.cleaned(damaged, input_cleaning._cleaned_chunk), input_cleaning._cleaned_chunk(damaged))
+    assert tiny.cleaned(damaged, input_cleaning._cleaned_chunk) is not None and tiny.misses == 2
+
+
+def _refuse(x):
+    raise AssertionError("a chunk seen before was cleaned again")

@@ -17,6 +17,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from digitlab.vision.cleaning_memo import CleaningMemo
+
 BOX_SIDE = 20  # px: MNIST fits each digit into a 20 x 20 box ...
 FRAME_SIDE = 28  # px: ... centred by mass in a 28 x 28 frame
 BOX_RANGE = (15, 22)  # px: a digit whose box's longer side is outside this, clear of the frame's
@@ -269,4 +271,11 @@ def cleaned(x: torch.Tensor) -> torch.Tensor:
     boxed, centred."""
     if not x.is_floating_point():  # uint8 pixels: the grey opening's negation would wrap around
         x = x.float() / 255
-    return torch.cat([centred(boxed(on_black(despeckled(part)))) for part in x.split(CHUNK)]) if len(x) else x
+    return torch.cat([_MEMO.cleaned(part, _cleaned_chunk) for part in x.split(CHUNK)]) if len(x) else x
+
+
+def _cleaned_chunk(x: torch.Tensor) -> torch.Tensor:
+    return centred(boxed(on_black(despeckled(x))))
+
+
+_MEMO = CleaningMemo()  # chunks already cleaned in this process (cleaning_memo.py: compare cleans each set often)
