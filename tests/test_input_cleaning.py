@@ -155,6 +155,10 @@ def test_a_chunk_cleaned_again_is_remembered_and_the_very_same(held_out):
     tiny = CleaningMemo(most_bytes=1)  # too small to keep a changed row: cleans every time, still right
     assert torch.equal(tiny.cleaned(damaged, input_cleaning._cleaned_chunk), input_cleaning._cleaned_chunk(damaged))
     assert tiny.cleaned(damaged, input_cleaning._cleaned_chunk) is not None and tiny.misses == 2
+    few = CleaningMemo(most_chunks=2)  # a bound on chunks too: unchanged ones cost no rows but still count
+    for start in range(0, 100, 20):
+        few.cleaned(digits[start:start + 20], input_cleaning._cleaned_chunk)
+    assert len(few.entries) == 2 and few.cleaned(digits[80:], _refuse) is not None
 
 
 def _refuse(x):

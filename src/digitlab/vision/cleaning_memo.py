@@ -11,42 +11,52 @@ most of it, hence a bound on the bytes kept, the oldest forgotten first).
 from __future__ import annotations
 
 import hashlib
+import threading
 from collections import OrderedDict
 from typing import Callable
 
 import torch
 
 MOST_BYTES = 64 * 2**20  # rows kept at most: 21,000 damaged digits, every row changed, are 66 MB
+MOST_CHUNKS = 4096  # chunks remembered at most, changed or not: a server answering for days sees a new
+#                     one every request (compare: about 200 of input_cleaning.CHUNK images)
 
 
 class CleaningMemo:
     """chunk (n, 28, 28) float -> its cleaned form, computed once per distinct chunk of pixels."""
 
-    def __init__(self, most_bytes: int = MOST_BYTES):
-        self.most_bytes, self.kept_bytes = most_bytes, 0
+    def __init__(self, most_bytes: int = MOST_BYTES, most_chunks: int = MOST_CHUNKS):
+        self.most_bytes, self.most_chunks, self.kept_bytes = most_bytes, most_chunks, 0
         self.entries: OrderedDict[bytes, tuple[torch.Tensor, torch.Tensor]] = OrderedDict()
         self.hits = self.misses = 0
+        self.lock = threading.Lock()  # predict's reading threads and the server's may clean at once
 
     @staticmethod
     def key(x: torch.Tensor) -> bytes:
         """The chunk's pixels (and shape and type), hashed: equal chunks, equal keys."""
         pixels = x.detach().contiguous().cpu().numpy()
         head = f"{tuple(x.shape)} {x.dtype}".encode()
-        return hashlib.blake2b(pixels.data, digest_size=20, person=b"digitlab-clean").digest() + head
+        # SHA-256 rather than BLAKE2: the CPU's SHA instructions make it twice as fast here (55,000
+        # digits as floats, 172 MB: 0.54 s against 1.17 s at load 3), a tenth of what cleaning them costs.
+        return hashlib.sha256(pixels.data).digest() + head
 
     def cleaned(self, x: torch.Tensor, clean: Callable[[torch.Tensor], torch.Tensor]) -> torch.Tensor:
         """clean(x), or the same tensor rebuilt from what an earlier equal chunk's cleaning changed."""
         if x.device.type != "cpu" or x.requires_grad or torch.compiler.is_exporting():
             return clean(x)  # remembered for plain CPU tensors only
         key = self.key(x)
-        if key in self.entries:
-            self.hits += 1
-            self.entries.move_to_end(key)
-            where, rows = self.entries[key]
+        with self.lock:
+            kept = self.entries.get(key)
+            if kept is not None:
+                self.hits += 1
+                self.entries.move_to_end(key)
+        if kept is not None:
+            where, rows = kept
             out = x.clone()
             out[where] = rows
             return out
-        self.misses += 1
+        with self.lock:
+            self.misses += 1
         out = clean(x)
         if out.shape == x.shape and out.dtype == x.dtype:
             where = torch.nonzero(_differ(out, x).flatten(1).any(1)).flatten()
@@ -57,9 +67,15 @@ class CleaningMemo:
         size = rows.numel() * rows.element_size()
         if size > self.most_bytes:
             return
+        with self.lock:
+            self._store(key, where, rows, size)
+
+    def _store(self, key: bytes, where: torch.Tensor, rows: torch.Tensor, size: int) -> None:
+        if key in self.entries:  # another thread cleaned the same chunk meanwhile
+            return
         self.entries[key] = (where, rows)
         self.kept_bytes += size
-        while self.kept_bytes > self.most_bytes:
+        while self.kept_bytes > self.most_bytes or len(self.entries) > self.most_chunks:
             _, (_, old) = self.entries.popitem(last=False)
             self.kept_bytes -= old.numel() * old.element_size()
 
