@@ -121,6 +121,38 @@ def test_clutter_smears_before_it_draws_lines_in_the_images_own_dtype(digits):
     assert floats.dtype == torch.float32 and torch.equal(floats, x)
 
 
+def test_clutter_turns_and_outlines_before_it_smears_and_draws_lines(digits):
+    config = CNNConfig(turn=0.5, outline=0.3, smear=0.3, lines=0.3)
+    generator, replay = _twin(19)
+    out = augment._cluttered(digits, config, generator)
+    x = clutter.turned(digits.float() / 255, 0.5, replay)
+    x = clutter.crossed(clutter.smeared(clutter.outlined(x, 0.3, replay), 0.3, replay), 0.3, replay)
+    assert out.dtype == torch.uint8 and torch.equal(out, x.mul(255).round().to(torch.uint8))
+
+
+def _thick_inside(x: torch.Tensor) -> torch.Tensor:
+    """(n, 28, 28) in [0, 1] -> bool: pixels whose whole 3 x 3 neighbourhood is ink (over half)."""
+    return -F.max_pool2d(-(x > 0.5).float()[:, None], 3, stride=1, padding=1)[:, 0] > 0
+
+
+@pytest.mark.parametrize("option", ["turn", "outline"])
+def test_a_turn_or_outline_share_changes_about_that_share_of_the_epochs_images_its_way(digits, option):
+    config = CNNConfig(augment=True, shift=0, **{option: 0.5})  # shift 0: the clutter is the only step
+    out = augment.augmented(digits, config, torch.Generator().manual_seed(29)).float() / 255
+    x = digits.float() / 255
+    changed = (out - x).abs().flatten(1).amax(1) > 0.02  # (64,): rounding moves a pixel by 1/255 at most
+    assert 16 <= changed.sum() <= 48  # about half of the 64
+    assert torch.equal(out[~changed], x[~changed])
+    if option == "turn":  # the ink kept, moved about the centre: rows' and columns' ink sums change
+        assert torch.allclose(out[changed].sum(dim=(1, 2)), x[changed].sum(dim=(1, 2)), rtol=0.1)
+        moved = (out[changed].sum(1) - x[changed].sum(1)).abs().sum(1)  # (n,) ink moved between columns
+        assert (moved > 5).float().mean() > 0.8
+    else:  # hollow: dark inside every thick stroke, and lit just outside the old strokes
+        inside = _thick_inside(x[changed])
+        assert inside.any() and (out[changed][inside] == 0).all()
+        assert ((out[changed] > 0) & (x[changed] <= 0.5)).any(dim=(1, 2)).all()
+
+
 @pytest.mark.parametrize("changes, steps", [
     ({"shift": 2}, ["shifted"]),
     ({"shift": 2, "rotate": 10, "crop": 2}, ["warped"]),

@@ -138,15 +138,19 @@ def augmented(images: torch.Tensor, config: CNNConfig, generator: torch.Generato
         restroked(out, config.thicken, generator, out=out)
     if config.blur or config.lowres:
         out.copy_(degraded(out, config.blur, config.lowres, generator))
-    if config.lines or config.smear:
+    if config.turn or config.outline or config.lines or config.smear:
         out.copy_(_cluttered(out, config, generator))
     return out
 
 
 def _cluttered(images: torch.Tensor, config: CNNConfig, generator: torch.Generator) -> torch.Tensor:
-    """clutter.py's smears then lines (a smear drags the ink, not a line drawn after), in the images'
-    own dtype."""
+    """clutter.py's turns, outlines, smears then lines, in the images' own dtype: the digit turned and
+    drawn in outline first (what a pen or an edge filter did to it), then a smear drags that ink, and a
+    line is drawn last, crossing what is there. A share of 0 draws nothing from the generator, so a
+    config without turns or outlines draws the images it drew before they existed."""
     x = to_unit(images)
+    x = clutter.turned(x, config.turn, generator) if config.turn else x
+    x = clutter.outlined(x, config.outline, generator) if config.outline else x
     x = clutter.smeared(x, config.smear, generator) if config.smear else x
     x = clutter.crossed(x, config.lines, generator) if config.lines else x
     return x.mul_(255).round_().to(torch.uint8) if images.dtype == torch.uint8 else x

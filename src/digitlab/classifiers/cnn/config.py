@@ -54,6 +54,8 @@ class CNNConfig:
     lowres: float = setting(0.0, SHARE, help="when augmenting, this share shrunk to 10-16 px a side and grown back")
     lines: float = setting(0.0, SHARE, help="when augmenting, this share crossed by a line or two (clutter.py)")
     smear: float = setting(0.0, SHARE, help="when augmenting, this share smeared, as by a hand that moved")
+    turn: float = setting(0.0, SHARE, help="when augmenting, this share turned again, by up to clutter.TURN_DEGREES")
+    outline: float = setting(0.0, SHARE, help="when augmenting, this share drawn as the outline of its strokes")
     tta: bool = setting(False, help="at prediction, also average the logits of the image shifted by 1 pixel")
     ensemble: int = setting(1, range=(1, 8), unit="networks", help="networks trained side by side on the same "
                             "batches (each on its own augmentation of them when augmenting), their logits averaged")

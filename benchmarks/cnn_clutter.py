@@ -1,0 +1,73 @@
+"""Do turned and outlined digits in the shipped cnn's per-epoch clutter (CNNConfig's turn, outline)
+help it read rotated digits and edge images, as they helped simple_net? Chosen without MNIST's test
+set or the corruption set's own digits.
+
+Each candidate is the shipped cnn's recipe as it was when this was first run (BEFORE) plus options,
+trained on MNIST's training digits 0-54,999 as pretrained.build trains it (heldout.split), and scored
+on the 4,000 held-out calibration digits (heldout.CALIBRATION, undamaged), on the stress set, and on
+the corruption set's seen kinds applied to the first `--per-kind` calibration digits with the tuning
+seed (corrupted.tuning_set), as raw tensors, kind by kind. The corruption set's held-out kinds are
+never looked at. The rule it chose by (benchmarks/RESULTS.md, "Robust models"): held-out not lower
+than base by more than 0.1 point, stress not lower by more than 0.2, the seen kinds' mean up the most.
+
+    OMP_NUM_THREADS=1 python benchmarks/cnn_clutter.py --only base,turn
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+# pretrained.RECIPES["cnn"] as it was when this was first run (2026-12-07), so that "base" stays the baseline.
+BEFORE = {"preset": "medium", "epochs": 6, "lines": 0.1, "smear": 0.1, "seed": 0}
+
+CANDIDATES = {  # name -> options added to the recipe (shares of each epoch's digits, clutter.py)
+    "base": {},
+    "turn": {"turn": 0.1},
+    "outline": {"outline": 0.05},
+    "turn+outline": {"turn": 0.1, "outline": 0.05},
+    "turn 0.2+outline 0.1": {"turn": 0.2, "outline": 0.1},
+    "outline 0.1": {"outline": 0.1},
+    "turn+outline 0.1": {"turn": 0.1, "outline": 0.1},
+    "turn 0.2": {"turn": 0.2},
+}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--only", help="comma list of candidate names (default: all)")
+    parser.add_argument("--per-kind", type=int, default=300, help="calibration digits per seen kind")
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--seed", type=int, help="instead of the recipe's seed (weights, order, augmentation)")
+    args = parser.parse_args()
+
+    import numpy as np
+    import torch
+
+    from digitlab import classifiers
+    from digitlab.data import corrupted, datasets, heldout, shipped_mnist, stress
+
+    torch.set_num_threads(args.threads)
+    fit, held = heldout.split(datasets.load("mnist", "train"), "mnist")
+    clean = held.images[:len(heldout.CALIBRATION)], held.labels[:len(heldout.CALIBRATION)]  # the undamaged half
+    shaken = datasets.load("stress", "valid")
+    images, labels = corrupted.tuning_set(shipped_mnist.mnist_arrays("train"), per_kind=args.per_kind)
+    kinds = [k for k in corrupted.NAMES if k not in corrupted.HELD_OUT_KINDS]
+    names = np.repeat(kinds, args.per_kind)
+    for name in (args.only.split(",") if args.only else CANDIDATES):
+        options = {**BEFORE, **CANDIDATES[name]}
+        options = options if args.seed is None else {**options, "seed": args.seed}
+        started = time.perf_counter()
+        clf = classifiers.make("cnn", **options).fit(fit.images, fit.labels, progress=False)
+        seconds = time.perf_counter() - started
+        on_stress = stress.accuracy_by_category(clf.predict(shaken.images), shaken.labels, shaken.index)
+        right = (clf.predict(torch.from_numpy(images)).numpy() == labels)
+        by_kind = {k: right[names == k].mean() for k in kinds}
+        shown = ", ".join(f"{k} {v:.1%}" for k, v in by_kind.items())
+        print(f"cnn {name:<20} seed {options['seed']} {seconds:6.1f} s  held-out {clf.score(*clean):.2%}  stress "
+              f"{on_stress['all']:.2%} (fonts {on_stress['fonts']:.2%})  tuning kinds {right.mean():.2%}\n  {shown}",
+              flush=True)
+
+
+if __name__ == "__main__":
+    main()
