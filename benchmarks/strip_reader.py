@@ -47,6 +47,7 @@ SEED = 7  # the training numbers' draws (the number set's own parts: numbers.SEE
 GAPS = ("wide", "normal", "touching", "overlapping", "touching", "overlapping")
 CATEGORIES = numbers.CATEGORIES
 WORK = home() / "strips"  # the prototype's own files, beside the cache
+STEERED = {"groups": 0, "steered": 0}  # the wide groups counted_cut saw, and those the strip reader steered
 
 
 # ---------------------------------------------------------------------------------------------
@@ -276,21 +277,24 @@ def load_net(path: Path) -> StripNet:
 # The cutter, told how many digits a group holds
 # ---------------------------------------------------------------------------------------------
 
-def counted_cut(net: StripNet, mode: str, clf=None, vouched: dict | None = None):
+def counted_cut(net: StripNet, mode: str, clf=None, vouched: dict | None = None, sure: float = 0.0):
     """A stand-in for cutting.cut: the strip reader says how many digits the group holds and which; the
     cuts are the judge's best that leave that many pieces (mode "count"), or whose pieces the cnn
     (`clf`) also reads as the strip reader's digits (mode "guided": each piece's judge score plus the
-    cnn's log-probability of its digit). cutting.cut's own choice where the reader reads nothing."""
+    cnn's log-probability of its digit). cutting.cut's own choice where the reader reads nothing, or
+    where its best path's probability is below `sure` (mode "trusted": it steers only where it is sure)."""
     plain = cutting.cut
 
     @torch.no_grad()
     def cut(own: np.ndarray, height: float, judge) -> list[tuple[int, int, np.ndarray]]:
         x, steps = batch([strip(own)])
         text, _, path_score = greedy(net(x), steps)[0]
-        if not text:
+        STEERED["groups"] += 1
+        if not text or np.exp(path_score) < sure:
             return plain(own, height, judge)
+        STEERED["steered"] += 1
         paths = cutting.candidate_paths(own, height)
-        chosen = _best_counted(own, paths, height, judge, text, clf if mode in ("guided", "vouched") else None)
+        chosen = _best_counted(own, paths, height, judge, text, clf if mode in ("guided", "vouched", "trusted") else None)
         if chosen is None:
             return plain(own, height, judge)
         pieces = []
@@ -388,7 +392,8 @@ def choose(model: Path, per_category: int, modes: list[str], decline: bool = Tru
     for mode in modes:
         vouched: dict = {}
         mode, _, sure = mode.partition("@")
-        cutting.cut = plain if mode == "today" else counted_cut(net, mode, clf, vouched)
+        cutting.cut = (plain if mode == "today" else
+                       counted_cut(net, mode, clf, vouched, float(sure or 0) if mode == "trusted" else 0.0))
         start = time.perf_counter()
         said = []
         for n in drawn:
@@ -396,11 +401,13 @@ def choose(model: Path, per_category: int, modes: list[str], decline: bool = Tru
                 found = reading.find_digits(n.image)
             except BlankImage:
                 found = []
-            if mode == "vouched":
+            if mode in ("vouched", "trusted"):
                 said.append(read_vouched(clf, found, vouched, float(sure or 0), decline).text or "")
             else:
                 said.append(reading.read_digits(clf, found, decline).text or "")
         seconds = time.perf_counter() - start
+        steered_numbers = STEERED["steered"] / max(1, STEERED["groups"])
+        STEERED.update(groups=0, steered=0)
         result = numbers.accuracy(said, kept)
         by = {**{c: v["whole"] for c, v in result["by_category"].items()},
               **{g: v["whole"] for g, v in result["by_gap"].items()},
@@ -411,31 +418,35 @@ def choose(model: Path, per_category: int, modes: list[str], decline: bool = Tru
             for i in range(nondigits.CHOICE_FROM, nondigits.CHOICE_FROM + 100):
                 try:
                     found = reading.find_digits(nondigits.raw_image(category, i, "train", mnist=mnist))
-                    r = (read_vouched(clf, found, vouched, float(sure or 0)) if mode == "vouched"
+                    r = (read_vouched(clf, found, vouched, float(sure or 0)) if mode in ("vouched", "trusted")
                          else reading.read_digits(clf, found))
                 except BlankImage:
                     r = None
                 count += r is None or r.declined is not None or not r.digits or (
                     len(r.digits) == 1 and r.digits[0].declined is not None)
             declined[category] = count / 100
+            declined[category + " steered"] = STEERED["steered"] / max(1, STEERED["groups"])
+            STEERED.update(groups=0, steered=0)
         print(f"{mode}{'@' + sure if sure else ''}: whole {result['whole']:.1%} " + " ".join(f"{k} {v:.1%}" for k, v in by.items())
-              + f"; {seconds / len(drawn) * 1000:.0f} ms a number; non-digit choice draws declined "
+              + f"; {seconds / len(drawn) * 1000:.0f} ms a number; wide groups steered {steered_numbers:.0%}; non-digit choice draws declined "
               + " ".join(f"{k} {v:.0%}" for k, v in declined.items()), flush=True)
     cutting.cut = plain
 
 
-def with_reader(model: Path, argv: list[str]) -> None:
-    """benchmarks/number_accuracy.py run with the strip reader in place (mode "vouched", sure 0): the
-    cutter told the count and the digits, a cut digit the cnn reads as the strip reader did answered."""
+def with_reader(model: Path, argv: list[str], mode: str = "vouched", sure: float = 0.0) -> None:
+    """benchmarks/number_accuracy.py run with the strip reader in place (mode "vouched", sure 0, unless
+    told): the cutter told the count and the digits, a cut digit the cnn reads as the strip reader did
+    answered ("trusted": only where the strip reader's best path is at least `sure` likely)."""
     import sys
 
     import number_accuracy
     from digitlab import pretrained, reading
 
     net, clf, vouched = load_net(model), pretrained.load("cnn"), {}
-    cutting.cut = counted_cut(net, "vouched", clf, vouched)
+    cutting.cut = counted_cut(net, mode, clf, vouched, sure if mode == "trusted" else 0.0)
     plain = reading.read_digits
-    reading.read_digits = lambda c, found, decline=True: read_vouched(c, found, vouched, 0.0, decline, plain)
+    reading.read_digits = lambda c, found, decline=True: read_vouched(c, found, vouched, sure, decline, plain)
+    print(f"strip reader {model.name}, mode {mode}, sure {sure}", flush=True)
     sys.argv = ["number_accuracy.py", *(a for a in argv if a != "--")]
     number_accuracy.main()
 
@@ -477,6 +488,8 @@ def main() -> None:
     g.add_argument("--per-category", type=int, default=84)
     w = sub.add_parser("number-accuracy", help="benchmarks/number_accuracy.py with the strip reader in place")
     w.add_argument("--model", type=Path, default=WORK / "strip.pt")
+    w.add_argument("--mode", default="vouched", choices=("vouched", "trusted"))
+    w.add_argument("--sure", type=float, default=0.0)
     w.add_argument("rest", nargs=argparse.REMAINDER)
     m = sub.add_parser("mnist-test")
     m.add_argument("--model", type=Path, default=WORK / "strip.pt")
@@ -487,7 +500,7 @@ def main() -> None:
     elif args.step == "train":
         train(args.data, args.epochs, args.width, args.hidden, args.lr, args.out)
     elif args.step == "number-accuracy":
-        with_reader(args.model, args.rest)
+        with_reader(args.model, args.rest, args.mode, args.sure)
     elif args.step == "mnist-test":
         mnist_test_split(args.model)
     elif args.step == "groups":
