@@ -34,9 +34,8 @@ def _say(message: str) -> None:
 
 
 # Beside the shipped models lie networks that serve every model and are no classifiers: gate/ (declines
-# non-digits, trust/gate.py), pieces/ (judges the pieces of a number, trust/pieces.py) and strips/
-# (reads a group of ink, vision/strip_reading.py).
-HELPER_NETWORKS = ("gate", "pieces", "strips")
+# non-digits, trust/gate.py) and pieces/ (judges the pieces of a number, trust/pieces.py).
+HELPER_NETWORKS = ("gate", "pieces")
 
 
 def _checkpoint_folders(folder: Path) -> list[Path]:
