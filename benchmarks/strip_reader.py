@@ -17,6 +17,11 @@ included; each group labelled by the true digits whose box centres it holds. Wha
     python benchmarks/strip_reader.py groups --model R.pt                      # the choose part's wide groups
     python benchmarks/strip_reader.py choose --model R.pt --modes today guided vouched@0
     python benchmarks/strip_reader.py number-accuracy --model R.pt -- --skip choose   # the one look
+    python benchmarks/strip_reader.py mnist-files                               # no MNIST test file split
+    python benchmarks/strip_reader.py sure-by-gap --model R.pt                  # how sure its reads are
+
+The non-digit variant (RESULTS.md, 12:25 UTC look): `data --nondigits 400`, its file added to train's
+--data; the look with `number-accuracy --mode trusted --sure 0.8`.
 
 Nothing here is part of the package; its files live under home()/strips.
 """
@@ -464,6 +469,59 @@ def mnist_test_split(model: Path) -> None:
     print(f"MNIST test digits found as more than one: {split} of {len(images):,}")
 
 
+def mnist_files() -> None:
+    """No MNIST test file split: MNIST's 10,000 test digits written as 28 x 28 PNGs and read as `digitlab
+    predict` reads them (read_images, numbers on): how many went through the splitter, how many were
+    found as several digits."""
+    import tempfile
+
+    from digitlab.commands import predict
+    from digitlab.data.shipped_mnist import mnist_arrays
+
+    images, _ = mnist_arrays("test")
+    with tempfile.TemporaryDirectory() as folder:
+        paths = [str(Path(folder) / f"{i:05d}.png") for i in range(len(images))]
+        for image, path in zip(images, paths):
+            Image.fromarray(image).save(path)
+        found, unreadable = {}, []
+
+        class Unreadable:
+            def add(self, error) -> None:
+                unreadable.append(error)
+
+        _, read = predict.read_images(paths, Unreadable(), False, blanks=True, found=found)
+    print(f"{len(read):,} of {len(paths):,} read as one digit; through the splitter: {len(found)}; found as "
+          f"several: {sum(len(v) > 1 for v in found.values())}; unreadable: {len(unreadable)}")
+
+
+@torch.no_grad()
+def sure_by_gap(model: Path, count: int, seed: int = 9) -> None:
+    """How sure the strip reader is of strips of several digits, by gap kind, in fit numbers drawn with a
+    seed no training used (no held-out data): the share whose best path is at least 0.8 likely, and the
+    share whose read (its label, summed over every path that spells it: CTC's probability) is; how many
+    are read right, and how many of the sure ones."""
+    import collections
+
+    net = load_net(model)
+    ctc = nn.CTCLoss(blank=BLANK, reduction="none", zero_infinity=True)
+    tally = collections.defaultdict(lambda: np.zeros(5))  # strips, right, path sure, label sure, right of label sure
+    for n in range(count):
+        number = fit_number(CATEGORIES[n % len(CATEGORIES)], n // len(CATEGORIES), seed)
+        several = [(s, t) for s, t in labelled_strips(number) if len(t) > 1]
+        if not several:
+            continue
+        x, steps = batch([s for s, _ in several])
+        logp = net(x)
+        for b, ((_, truth), (text, _, path)) in enumerate(zip(several, greedy(logp, steps))):
+            label = float(np.exp(-float(ctc(logp[:, b:b + 1], torch.tensor([int(c) for c in text] or [0]), steps[b:b + 1],
+                                           torch.tensor([len(text)]))))) if text else 0.0
+            row = tally[number.category if number.category == "typed" else number.gap]
+            row += [1, text == truth, np.exp(path) >= 0.8, label >= 0.8, label >= 0.8 and text == truth]
+    for kind, (strips, right, path, label, right_label) in sorted(tally.items()):
+        print(f"{kind}: {strips:.0f} strips of several digits, read right {right / strips:.0%}; best path >= 0.8 "
+              f"likely {path / strips:.0%}; its read >= 0.8 likely {label / strips:.0%}, right of those {right_label / max(1, label):.0%}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="step", required=True)
@@ -493,6 +551,10 @@ def main() -> None:
     w.add_argument("rest", nargs=argparse.REMAINDER)
     m = sub.add_parser("mnist-test")
     m.add_argument("--model", type=Path, default=WORK / "strip.pt")
+    sub.add_parser("mnist-files", help="MNIST's test digits as PNGs through predict's reading: none split?")
+    sg = sub.add_parser("sure-by-gap", help="how sure the reader is of strips of several digits, by gap kind")
+    sg.add_argument("--model", type=Path, default=WORK / "strip.pt")
+    sg.add_argument("--numbers", type=int, default=800)
     args = parser.parse_args()
     torch.set_num_threads(1)
     if args.step == "data":
@@ -503,6 +565,10 @@ def main() -> None:
         with_reader(args.model, args.rest, args.mode, args.sure)
     elif args.step == "mnist-test":
         mnist_test_split(args.model)
+    elif args.step == "mnist-files":
+        mnist_files()
+    elif args.step == "sure-by-gap":
+        sure_by_gap(args.model, args.numbers)
     elif args.step == "groups":
         groups(args.model, args.per_category)
     else:
