@@ -17,6 +17,11 @@ included; each group labelled by the true digits whose box centres it holds. Wha
     python benchmarks/strip_reader.py groups --model R.pt                      # the choose part's wide groups
     python benchmarks/strip_reader.py choose --model R.pt --modes today guided vouched@0
     python benchmarks/strip_reader.py number-accuracy --model R.pt -- --skip choose   # the one look
+    python benchmarks/strip_reader.py mnist-files                               # no MNIST test file split
+    python benchmarks/strip_reader.py sure-by-gap --model R.pt                  # how sure its reads are
+
+The non-digit variant (RESULTS.md, 12:25 UTC look): `data --nondigits 400`, its file added to train's
+--data; the look with `number-accuracy --mode trusted --sure 0.8`.
 
 Nothing here is part of the package; its files live under home()/strips.
 """
@@ -47,6 +52,7 @@ SEED = 7  # the training numbers' draws (the number set's own parts: numbers.SEE
 GAPS = ("wide", "normal", "touching", "overlapping", "touching", "overlapping")
 CATEGORIES = numbers.CATEGORIES
 WORK = home() / "strips"  # the prototype's own files, beside the cache
+STEERED = {"groups": 0, "steered": 0}  # the wide groups counted_cut saw, and those the strip reader steered
 
 
 # ---------------------------------------------------------------------------------------------
@@ -276,21 +282,24 @@ def load_net(path: Path) -> StripNet:
 # The cutter, told how many digits a group holds
 # ---------------------------------------------------------------------------------------------
 
-def counted_cut(net: StripNet, mode: str, clf=None, vouched: dict | None = None):
+def counted_cut(net: StripNet, mode: str, clf=None, vouched: dict | None = None, sure: float = 0.0):
     """A stand-in for cutting.cut: the strip reader says how many digits the group holds and which; the
     cuts are the judge's best that leave that many pieces (mode "count"), or whose pieces the cnn
     (`clf`) also reads as the strip reader's digits (mode "guided": each piece's judge score plus the
-    cnn's log-probability of its digit). cutting.cut's own choice where the reader reads nothing."""
+    cnn's log-probability of its digit). cutting.cut's own choice where the reader reads nothing, or
+    where its best path's probability is below `sure` (mode "trusted": it steers only where it is sure)."""
     plain = cutting.cut
 
     @torch.no_grad()
     def cut(own: np.ndarray, height: float, judge) -> list[tuple[int, int, np.ndarray]]:
         x, steps = batch([strip(own)])
         text, _, path_score = greedy(net(x), steps)[0]
-        if not text:
+        STEERED["groups"] += 1
+        if not text or np.exp(path_score) < sure:
             return plain(own, height, judge)
+        STEERED["steered"] += 1
         paths = cutting.candidate_paths(own, height)
-        chosen = _best_counted(own, paths, height, judge, text, clf if mode in ("guided", "vouched") else None)
+        chosen = _best_counted(own, paths, height, judge, text, clf if mode in ("guided", "vouched", "trusted") else None)
         if chosen is None:
             return plain(own, height, judge)
         pieces = []
@@ -388,7 +397,8 @@ def choose(model: Path, per_category: int, modes: list[str], decline: bool = Tru
     for mode in modes:
         vouched: dict = {}
         mode, _, sure = mode.partition("@")
-        cutting.cut = plain if mode == "today" else counted_cut(net, mode, clf, vouched)
+        cutting.cut = (plain if mode == "today" else
+                       counted_cut(net, mode, clf, vouched, float(sure or 0) if mode == "trusted" else 0.0))
         start = time.perf_counter()
         said = []
         for n in drawn:
@@ -396,11 +406,13 @@ def choose(model: Path, per_category: int, modes: list[str], decline: bool = Tru
                 found = reading.find_digits(n.image)
             except BlankImage:
                 found = []
-            if mode == "vouched":
+            if mode in ("vouched", "trusted"):
                 said.append(read_vouched(clf, found, vouched, float(sure or 0), decline).text or "")
             else:
                 said.append(reading.read_digits(clf, found, decline).text or "")
         seconds = time.perf_counter() - start
+        steered_numbers = STEERED["steered"] / max(1, STEERED["groups"])
+        STEERED.update(groups=0, steered=0)
         result = numbers.accuracy(said, kept)
         by = {**{c: v["whole"] for c, v in result["by_category"].items()},
               **{g: v["whole"] for g, v in result["by_gap"].items()},
@@ -411,31 +423,35 @@ def choose(model: Path, per_category: int, modes: list[str], decline: bool = Tru
             for i in range(nondigits.CHOICE_FROM, nondigits.CHOICE_FROM + 100):
                 try:
                     found = reading.find_digits(nondigits.raw_image(category, i, "train", mnist=mnist))
-                    r = (read_vouched(clf, found, vouched, float(sure or 0)) if mode == "vouched"
+                    r = (read_vouched(clf, found, vouched, float(sure or 0)) if mode in ("vouched", "trusted")
                          else reading.read_digits(clf, found))
                 except BlankImage:
                     r = None
                 count += r is None or r.declined is not None or not r.digits or (
                     len(r.digits) == 1 and r.digits[0].declined is not None)
             declined[category] = count / 100
+            declined[category + " steered"] = STEERED["steered"] / max(1, STEERED["groups"])
+            STEERED.update(groups=0, steered=0)
         print(f"{mode}{'@' + sure if sure else ''}: whole {result['whole']:.1%} " + " ".join(f"{k} {v:.1%}" for k, v in by.items())
-              + f"; {seconds / len(drawn) * 1000:.0f} ms a number; non-digit choice draws declined "
+              + f"; {seconds / len(drawn) * 1000:.0f} ms a number; wide groups steered {steered_numbers:.0%}; non-digit choice draws declined "
               + " ".join(f"{k} {v:.0%}" for k, v in declined.items()), flush=True)
     cutting.cut = plain
 
 
-def with_reader(model: Path, argv: list[str]) -> None:
-    """benchmarks/number_accuracy.py run with the strip reader in place (mode "vouched", sure 0): the
-    cutter told the count and the digits, a cut digit the cnn reads as the strip reader did answered."""
+def with_reader(model: Path, argv: list[str], mode: str = "vouched", sure: float = 0.0) -> None:
+    """benchmarks/number_accuracy.py run with the strip reader in place (mode "vouched", sure 0, unless
+    told): the cutter told the count and the digits, a cut digit the cnn reads as the strip reader did
+    answered ("trusted": only where the strip reader's best path is at least `sure` likely)."""
     import sys
 
     import number_accuracy
     from digitlab import pretrained, reading
 
     net, clf, vouched = load_net(model), pretrained.load("cnn"), {}
-    cutting.cut = counted_cut(net, "vouched", clf, vouched)
+    cutting.cut = counted_cut(net, mode, clf, vouched, sure if mode == "trusted" else 0.0)
     plain = reading.read_digits
-    reading.read_digits = lambda c, found, decline=True: read_vouched(c, found, vouched, 0.0, decline, plain)
+    reading.read_digits = lambda c, found, decline=True: read_vouched(c, found, vouched, sure, decline, plain)
+    print(f"strip reader {model.name}, mode {mode}, sure {sure}", flush=True)
     sys.argv = ["number_accuracy.py", *(a for a in argv if a != "--")]
     number_accuracy.main()
 
@@ -451,6 +467,59 @@ def mnist_test_split(model: Path) -> None:
     images, _ = mnist_arrays("test")
     split = sum(len(reading.find_digits(Image.fromarray(image))) > 1 for image in images)
     print(f"MNIST test digits found as more than one: {split} of {len(images):,}")
+
+
+def mnist_files() -> None:
+    """No MNIST test file split: MNIST's 10,000 test digits written as 28 x 28 PNGs and read as `digitlab
+    predict` reads them (read_images, numbers on): how many went through the splitter, how many were
+    found as several digits."""
+    import tempfile
+
+    from digitlab.commands import predict
+    from digitlab.data.shipped_mnist import mnist_arrays
+
+    images, _ = mnist_arrays("test")
+    with tempfile.TemporaryDirectory() as folder:
+        paths = [str(Path(folder) / f"{i:05d}.png") for i in range(len(images))]
+        for image, path in zip(images, paths):
+            Image.fromarray(image).save(path)
+        found, unreadable = {}, []
+
+        class Unreadable:
+            def add(self, error) -> None:
+                unreadable.append(error)
+
+        _, read = predict.read_images(paths, Unreadable(), False, blanks=True, found=found)
+    print(f"{len(read):,} of {len(paths):,} read as one digit; through the splitter: {len(found)}; found as "
+          f"several: {sum(len(v) > 1 for v in found.values())}; unreadable: {len(unreadable)}")
+
+
+@torch.no_grad()
+def sure_by_gap(model: Path, count: int, seed: int = 9) -> None:
+    """How sure the strip reader is of strips of several digits, by gap kind, in fit numbers drawn with a
+    seed no training used (no held-out data): the share whose best path is at least 0.8 likely, and the
+    share whose read (its label, summed over every path that spells it: CTC's probability) is; how many
+    are read right, and how many of the sure ones."""
+    import collections
+
+    net = load_net(model)
+    ctc = nn.CTCLoss(blank=BLANK, reduction="none", zero_infinity=True)
+    tally = collections.defaultdict(lambda: np.zeros(5))  # strips, right, path sure, label sure, right of label sure
+    for n in range(count):
+        number = fit_number(CATEGORIES[n % len(CATEGORIES)], n // len(CATEGORIES), seed)
+        several = [(s, t) for s, t in labelled_strips(number) if len(t) > 1]
+        if not several:
+            continue
+        x, steps = batch([s for s, _ in several])
+        logp = net(x)
+        for b, ((_, truth), (text, _, path)) in enumerate(zip(several, greedy(logp, steps))):
+            label = float(np.exp(-float(ctc(logp[:, b:b + 1], torch.tensor([int(c) for c in text] or [0]), steps[b:b + 1],
+                                           torch.tensor([len(text)]))))) if text else 0.0
+            row = tally[number.category if number.category == "typed" else number.gap]
+            row += [1, text == truth, np.exp(path) >= 0.8, label >= 0.8, label >= 0.8 and text == truth]
+    for kind, (strips, right, path, label, right_label) in sorted(tally.items()):
+        print(f"{kind}: {strips:.0f} strips of several digits, read right {right / strips:.0%}; best path >= 0.8 "
+              f"likely {path / strips:.0%}; its read >= 0.8 likely {label / strips:.0%}, right of those {right_label / max(1, label):.0%}")
 
 
 def main() -> None:
@@ -477,9 +546,15 @@ def main() -> None:
     g.add_argument("--per-category", type=int, default=84)
     w = sub.add_parser("number-accuracy", help="benchmarks/number_accuracy.py with the strip reader in place")
     w.add_argument("--model", type=Path, default=WORK / "strip.pt")
+    w.add_argument("--mode", default="vouched", choices=("vouched", "trusted"))
+    w.add_argument("--sure", type=float, default=0.0)
     w.add_argument("rest", nargs=argparse.REMAINDER)
     m = sub.add_parser("mnist-test")
     m.add_argument("--model", type=Path, default=WORK / "strip.pt")
+    sub.add_parser("mnist-files", help="MNIST's test digits as PNGs through predict's reading: none split?")
+    sg = sub.add_parser("sure-by-gap", help="how sure the reader is of strips of several digits, by gap kind")
+    sg.add_argument("--model", type=Path, default=WORK / "strip.pt")
+    sg.add_argument("--numbers", type=int, default=800)
     args = parser.parse_args()
     torch.set_num_threads(1)
     if args.step == "data":
@@ -487,9 +562,13 @@ def main() -> None:
     elif args.step == "train":
         train(args.data, args.epochs, args.width, args.hidden, args.lr, args.out)
     elif args.step == "number-accuracy":
-        with_reader(args.model, args.rest)
+        with_reader(args.model, args.rest, args.mode, args.sure)
     elif args.step == "mnist-test":
         mnist_test_split(args.model)
+    elif args.step == "mnist-files":
+        mnist_files()
+    elif args.step == "sure-by-gap":
+        sure_by_gap(args.model, args.numbers)
     elif args.step == "groups":
         groups(args.model, args.per_category)
     else:
