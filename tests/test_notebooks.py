@@ -44,6 +44,13 @@ REFRESH = "python tools/refresh_notebooks.py"
 # CPU's maths libraries may round differently and training amplifies that a little. A library
 # change that moves a figure further has changed what the notebook teaches.
 FIGURE_ABS, FIGURE_REL = 0.01, 0.02
+# Except a cell that trains a network from scratch for so short a time that rounding decides much of
+# it: the chapter's quick resnet18 (one epoch on MNIST_TINY) stored train loss / valid loss / accuracy
+# 0.2968 / 0.1773 / 0.9328 on an AMD EPYC (AVX2), and gave 0.2957 / 0.2184 / 0.9227 on an Intel Xeon
+# (AVX-512), 0.3423 / 0.1476 / 0.9442 there with torch's and oneDNN's kernels held to AVX2 (2026-12-07):
+# such a cell's figures must stay within CHAOTIC_ABS of the stored ones (what it teaches, a loss well
+# under 1 and nine in ten right, test_chapter_runs_and_shows_its_figures checks on its own).
+CHAOTIC_CELLS, CHAOTIC_ABS = ("if QUICK:",), 0.08
 NUMBER = re.compile(r"-?\d+(?:\.\d+)?(?:e[-+]?\d+)?")
 
 
@@ -116,15 +123,15 @@ def prose(cells) -> tuple[int, int, int]:
     return code, markdown, longest
 
 
-def same_figures(before: str, after: str) -> bool:
-    """The same text with the same numbers: whole numbers exactly, decimals within FIGURE_ABS +
-    FIGURE_REL; the Learner's time column (mm:ss) is left out."""
+def same_figures(before: str, after: str, absolute: float = FIGURE_ABS, relative: float = FIGURE_REL) -> bool:
+    """The same text with the same numbers: whole numbers exactly, decimals within `absolute` +
+    `relative` (FIGURE_ABS + FIGURE_REL); the Learner's time column (mm:ss) is left out."""
     before, after = (re.sub(r"\b\d\d:\d\d\b", "mm:ss", t) for t in (before, after))
     if NUMBER.sub("#", before) != NUMBER.sub("#", after):
         return False
     for a, b in zip(NUMBER.findall(before), NUMBER.findall(after)):
         decimal = "." in a or "e" in a
-        if (not decimal and a != b) or (decimal and abs(float(a) - float(b)) > FIGURE_ABS + FIGURE_REL * abs(float(a))):
+        if (not decimal and a != b) or (decimal and abs(float(a) - float(b)) > absolute + relative * abs(float(a))):
             return False
     return True
 
@@ -134,7 +141,9 @@ def assert_matches_stored(name: str, fresh) -> None:
     kept = stored(name)
     assert [c.source for c in code_cells(kept)] == [c.source for c in code_cells(fresh)]
     for old, new in zip(code_cells(kept), code_cells(fresh)):
-        assert same_figures(shown(old), shown(new)) and images(old) == images(new), (
+        chaotic = old.source.startswith(CHAOTIC_CELLS)
+        tolerance = (CHAOTIC_ABS, 0.0) if chaotic else (FIGURE_ABS, FIGURE_REL)
+        assert same_figures(shown(old), shown(new), *tolerance) and images(old) == images(new), (
             f"{name}: the cell starting {old.source.splitlines()[0]!r} now shows\n{shown(new)}\n"
             f"where the stored output shows\n{shown(old)}\nrun `{REFRESH} {name}` if the change is meant"
         )
@@ -147,6 +156,9 @@ def test_prose_counts_and_figure_comparison_on_made_up_cells():
     assert same_figures("acc 0.9811 at 00:03", "acc 0.9823 at 00:41")
     assert not same_figures("acc 0.9811", "acc 0.9511") and not same_figures("(#6131)", "(#6132)")
     assert not same_figures("tensor(0.91)", "tensor(0.91, grad)")
+    stored, elsewhere = "0 0.296757 0.177291 0.932761", "0 0.295722 0.218363 0.922747"  # one seed, two CPUs
+    assert same_figures(stored, elsewhere, CHAOTIC_ABS, 0.0) and not same_figures(stored, elsewhere)
+    assert not same_figures(stored, "0 0.296757 0.177291 0.832761", CHAOTIC_ABS, 0.0)  # a point in ten lost
 
 
 def test_stored_outputs_are_tidied_on_made_up_outputs():
