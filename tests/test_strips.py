@@ -2,9 +2,12 @@
 (cutting.read_cut) and vouches for a piece (reading.vouched). Numbers come from the number set's choose
 part (held-out MNIST digits) and non-digits from the generator's held-out draws, never the reader's own."""
 
+import dataclasses
+
 import numpy as np
 import pytest
 import torch
+from PIL import Image
 
 from digitlab import reading
 from digitlab.data import nondigits, numbers
@@ -17,10 +20,15 @@ from digitlab.vision import cutting, mnist_style, splitting, strip_reading, stri
 
 def test_a_numbers_strips_are_labelled_with_the_digits_whose_centres_they_hold():
     drawn = numbers.number("handwritten", 3, numbers.FIT, 7, ("touching",))  # 5 digits, some touching
-    found = strip_training.labelled_strips(drawn)
-    assert "".join(text for _, text in found) == drawn.text  # every digit in one strip, in order
-    assert any(len(text) > 1 for _, text in found)  # touching digits make one group
-    assert all(s.shape[0] == strip_reading.HEIGHT and s.max() <= 1 for s, _ in found)
+    # the same number scanned at three times the size: its boxes in the image's pixels, the groups' in work pixels
+    w, h = drawn.image.size
+    large = dataclasses.replace(drawn, image=drawn.image.resize((3 * w, 3 * h), Image.Resampling.BILINEAR),
+                                boxes=tuple(tuple(3 * v for v in box) for box in drawn.boxes))
+    for number in (drawn, large):
+        found = strip_training.labelled_strips(number)
+        assert "".join(text for _, text in found) == drawn.text  # every digit in one strip, in order
+        assert any(len(text) > 1 for _, text in found)  # touching digits make one group
+        assert all(s.shape[0] == strip_reading.HEIGHT and s.max() <= 1 for s, _ in found)
 
 
 class _Read:
