@@ -538,6 +538,32 @@ def sure_by_gap(model: Path, count: int, seed: int = 9) -> None:
               f"likely {path / strips:.0%}; its read >= 0.8 likely {label / strips:.0%}, right of those {right_label / max(1, label):.0%}")
 
 
+def export(model: Path, data: list[Path], out: Path) -> None:
+    """The prototype's trained reader (`model`, torch.save's dict) saved as the package's strip reader
+    (vision/strip_reading.save: safetensors + config.json), its figures measured again on the strips
+    train kept back (every tenth number's, and every tenth non-digit strip, of the same `data` files).
+    The weights are the very ones the 12:59 UTC look measured. Its StripConfig is the package's default
+    but for the widths, which are the model's: the prototype drew its numbers in two files (4,000 with
+    seed 7, 8,000 with seed 8) and trained through its own loop, so `python -m digitlab.pretrained
+    --methods strips` (one draw of 12,000, Learner.fit) trains a like reader, not this one."""
+    from digitlab.vision import strip_reading, strip_training
+
+    saved = torch.load(model)
+    net = strip_reading.StripNet(saved["width"], saved["hidden"])
+    net.load_state_dict(saved["state"])
+    config = strip_reading.StripConfig(width=saved["width"], hidden=saved["hidden"])
+    reader = strip_reading.StripReader(net, config)
+    strips, texts = [], []
+    for k, path in enumerate(data):
+        more, said, which = load_data(path)
+        kept = np.flatnonzero(which % 10 == 9)  # train's own split: a number's strips all on one side
+        strips += [more[i] for i in kept]
+        texts += [said[i] for i in kept]
+    figures = strip_training.scores(reader, strips, texts)
+    strip_reading.save(reader, out, figures)
+    print(f"{model.name} -> {out}: " + ", ".join(f"{k.removeprefix('valid_')} {v:.4g}" for k, v in figures.items()))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="step", required=True)
@@ -567,6 +593,11 @@ def main() -> None:
     w.add_argument("rest", nargs=argparse.REMAINDER)
     m = sub.add_parser("mnist-test")
     m.add_argument("--model", type=Path, default=WORK / "strip.pt")
+    e = sub.add_parser("export", help="the trained reader saved as the package's (safetensors + config.json)")
+    e.add_argument("--model", type=Path, default=WORK / "R-nd.pt")
+    e.add_argument("--data", type=Path, nargs="+", default=[WORK / f"strips-{SEED}-4000.npz", WORK / "strips-8-8000.npz",
+                                                            WORK / "nondigit-strips-400.npz"])
+    e.add_argument("--out", type=Path, required=True)
     sub.add_parser("mnist-files", help="MNIST's test digits as PNGs through predict's reading: none split?")
     sg = sub.add_parser("sure-by-gap", help="how sure the reader is of strips of several digits, by gap kind")
     sg.add_argument("--model", type=Path, default=WORK / "strip.pt")
@@ -581,6 +612,8 @@ def main() -> None:
         with_reader(args.model, args.rest, args.mode, args.sure)
     elif args.step == "mnist-test":
         mnist_test_split(args.model)
+    elif args.step == "export":
+        export(args.model, args.data, args.out)
     elif args.step == "mnist-files":
         mnist_files()
     elif args.step == "sure-by-gap":

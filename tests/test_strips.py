@@ -106,3 +106,39 @@ def test_loading_a_gate_as_the_strip_reader_is_a_one_line_error():
         strip_reading.load(gate.shipped_path())
     reader = strip_reading.shipped()
     assert reader.config.width == reader.net.features[0][0].out_channels
+
+
+def test_a_reads_probability_is_the_sum_over_every_path_that_spells_it():
+    """Against every path of a 4-step strip counted by hand: a path spells its labels with repeats merged
+    and blanks dropped. (The best path alone is not it: it falls with a strip's length.)"""
+    import itertools
+
+    logp = torch.randn(4, 1, strip_reading.BLANK + 1, generator=torch.Generator().manual_seed(0)).log_softmax(2)
+    steps = torch.tensor([4])
+
+    def spelt(path) -> str:
+        merged = [label for k, label in enumerate(path) if k == 0 or label != path[k - 1]]
+        return "".join(str(label) for label in merged if label != strip_reading.BLANK)
+
+    for text in ("3", "37", "33", ""):
+        by_hand = sum(float(logp[range(4), 0, list(path)].sum().exp())
+                      for path in itertools.product(range(strip_reading.BLANK + 1), repeat=4) if spelt(path) == text)
+        assert strip_reading.read_probabilities(logp, steps, [text]) == pytest.approx([by_hand], rel=1e-4)
+    # in a batch: each strip's own, its steps and read as given
+    two = strip_reading.read_probabilities(torch.cat([logp, logp], 1), torch.tensor([4, 3]), ["37", "3"])
+    assert two[0] == pytest.approx(strip_reading.read_probabilities(logp, steps, ["37"])[0], rel=1e-5)
+    assert two[1] == pytest.approx(strip_reading.read_probabilities(logp[:3], torch.tensor([3]), ["3"])[0], rel=1e-5)
+
+
+def test_the_shipped_strip_reader_reads_by_its_reads_probability():
+    """The reader that ships vouches by how likely its read is, not its best path (RESULTS.md: readsure)."""
+    reader = strip_reading.shipped()
+    drawn = numbers.number("handwritten", 3, numbers.FIT, 7, ("touching",))
+    strips = [s for s, _ in strip_training.labelled_strips(drawn)]
+    read = reader.read_strips(strips[:1])  # alone: a batch pads it, and padding moves the last steps
+    x, steps = strip_reading.batch(strips[:1])
+    with torch.no_grad():
+        logp = reader.net(x)
+    text, best = strip_reading.greedy(logp, steps)[0]
+    assert read[0].text == text and read[0].probability >= float(np.exp(best)) - 1e-6
+    assert read[0].probability == pytest.approx(strip_reading.read_probabilities(logp, steps, [text])[0], rel=1e-4)

@@ -27,7 +27,7 @@ from torch import nn
 from digitlab.vision.strip_config import StripConfig
 
 __all__ = ["HEIGHT", "BLANK", "StripConfig", "StripNet", "StripRead", "StripReader", "strip", "batch",
-           "greedy", "save", "load", "shipped_path", "shipped"]
+           "greedy", "read_probabilities", "save", "load", "shipped_path", "shipped"]
 
 HEIGHT = 28  # px: a strip's height ...
 INNER = 24  # ... its ink this high, centred
@@ -98,9 +98,24 @@ def greedy(logp: torch.Tensor, steps: torch.Tensor) -> list[tuple[str, float]]:
     return out
 
 
+def read_probabilities(logp: torch.Tensor, steps: torch.Tensor, texts: list[str]) -> list[float]:
+    """(T, B, 11) log-probabilities, (B,) steps, each strip's read -> the probability of each read
+    itself: CTC's sum over every path that spells it (its digits with blanks and repeats between). The
+    best path's probability is a product over the steps and falls with a strip's length; this does not:
+    it is >= 0.8 for 72 % of touching strips of several digits against 19 % (RESULTS.md, reading numbers)."""
+    longest = max(1, max(len(t) for t in texts))
+    targets = torch.zeros(len(texts), longest, dtype=torch.long)  # (B, S) each read's digits, padded
+    for b, text in enumerate(texts):
+        targets[b, :len(text)] = torch.tensor([int(c) for c in text], dtype=torch.long)
+    lengths = torch.tensor([len(t) for t in texts])
+    loss = torch.nn.functional.ctc_loss(logp, targets, steps, lengths, blank=BLANK, reduction="none")  # (B,)
+    return torch.exp(-loss).tolist()
+
+
 @dataclass(frozen=True)
 class StripRead:
-    """What the strip reader reads in a group: its digits ("" for none) and its best path's probability."""
+    """What the strip reader reads in a group: its digits ("" for none) and how likely that read is
+    (read_probabilities: summed over every path that spells it)."""
 
     text: str
     probability: float
@@ -120,8 +135,10 @@ class StripReader:
         for k in range(0, len(order), 256):
             idx = order[k:k + 256]
             x, steps = batch([strips[i] for i in idx])
-            for i, (text, logp) in zip(idx, greedy(self.net(x), steps)):
-                said[i] = StripRead(text, float(np.exp(logp)))
+            logp = self.net(x)  # (T, B, 11)
+            texts = [text for text, _ in greedy(logp, steps)]
+            for i, text, p in zip(idx, texts, read_probabilities(logp, steps, texts)):
+                said[i] = StripRead(text, p)
         return said
 
     def read(self, own: np.ndarray) -> StripRead:
