@@ -21,7 +21,9 @@ included; each group labelled by the true digits whose box centres it holds. Wha
     python benchmarks/strip_reader.py sure-by-gap --model R.pt                  # how sure its reads are
 
 The non-digit variant (RESULTS.md, 12:25 UTC look): `data --nondigits 400`, its file added to train's
---data; the look with `number-accuracy --mode trusted --sure 0.8`.
+--data; the look with `number-accuracy --mode trusted --sure 0.8`. Its next try (strip32b): mode
+"readsure@p", sure by the read's own probability, chosen with `choose --modes today vouched@0
+trusted@0.8 readsure@0.5 ...`.
 
 Nothing here is part of the package; its files live under home()/strips.
 """
@@ -52,6 +54,7 @@ SEED = 7  # the training numbers' draws (the number set's own parts: numbers.SEE
 GAPS = ("wide", "normal", "touching", "overlapping", "touching", "overlapping")
 CATEGORIES = numbers.CATEGORIES
 WORK = home() / "strips"  # the prototype's own files, beside the cache
+SURE_MODES = ("trusted", "readsure")  # the modes whose strip reader steers only where it is `sure` of its read
 STEERED = {"groups": 0, "steered": 0}  # the wide groups counted_cut saw, and those the strip reader steered
 
 
@@ -287,19 +290,22 @@ def counted_cut(net: StripNet, mode: str, clf=None, vouched: dict | None = None,
     cuts are the judge's best that leave that many pieces (mode "count"), or whose pieces the cnn
     (`clf`) also reads as the strip reader's digits (mode "guided": each piece's judge score plus the
     cnn's log-probability of its digit). cutting.cut's own choice where the reader reads nothing, or
-    where its best path's probability is below `sure` (mode "trusted": it steers only where it is sure)."""
+    where it is less than `sure` sure of its read: mode "trusted" by its best path's probability, mode
+    "readsure" by the read's own (CTC's sum over every path that spells it; see read_probability)."""
     plain = cutting.cut
 
     @torch.no_grad()
     def cut(own: np.ndarray, height: float, judge) -> list[tuple[int, int, np.ndarray]]:
         x, steps = batch([strip(own)])
-        text, _, path_score = greedy(net(x), steps)[0]
+        logp = net(x)  # (T, 1, 11)
+        text, _, path_score = greedy(logp, steps)[0]
+        sureness = read_probability(logp, steps, text) if mode == "readsure" and text else float(np.exp(path_score))
         STEERED["groups"] += 1
-        if not text or np.exp(path_score) < sure:
+        if not text or sureness < sure:
             return plain(own, height, judge)
         STEERED["steered"] += 1
         paths = cutting.candidate_paths(own, height)
-        chosen = _best_counted(own, paths, height, judge, text, clf if mode in ("guided", "vouched", "trusted") else None)
+        chosen = _best_counted(own, paths, height, judge, text, clf if mode in ("guided", *("vouched", "trusted", "readsure")) else None)
         if chosen is None:
             return plain(own, height, judge)
         pieces = []
@@ -312,10 +318,19 @@ def counted_cut(net: StripNet, mode: str, clf=None, vouched: dict | None = None,
             from digitlab.vision.mnist_style import from_ink
 
             for (_, _, ink), said in zip(pieces, text):
-                vouched[from_ink(ink).numpy().tobytes()] = (int(said), float(np.exp(path_score)))
+                vouched[from_ink(ink).numpy().tobytes()] = (int(said), sureness)
         return pieces
 
     return cut
+
+
+def read_probability(logp: torch.Tensor, steps: torch.Tensor, text: str) -> float:
+    """(T, 1, 11) one strip's log-probabilities -> the probability of its read `text` itself: CTC's sum
+    over every path that spells it. Unlike the best path's (a product over the steps), it does not fall
+    with a strip's length: >= 0.8 for 72 % of touching strips of several digits against 19 % (sure-by-gap)."""
+    target = torch.tensor([[int(c) for c in text]])  # (1, digits)
+    loss = nn.functional.ctc_loss(logp, target, steps, torch.tensor([len(text)]), blank=BLANK, reduction="sum")
+    return float(torch.exp(-loss))
 
 
 def read_vouched(clf, found, vouched: dict, sure: float, decline: bool = True, read_digits=None):
@@ -398,7 +413,7 @@ def choose(model: Path, per_category: int, modes: list[str], decline: bool = Tru
         vouched: dict = {}
         mode, _, sure = mode.partition("@")
         cutting.cut = (plain if mode == "today" else
-                       counted_cut(net, mode, clf, vouched, float(sure or 0) if mode == "trusted" else 0.0))
+                       counted_cut(net, mode, clf, vouched, float(sure or 0) if mode in SURE_MODES else 0.0))
         start = time.perf_counter()
         said = []
         for n in drawn:
@@ -406,7 +421,7 @@ def choose(model: Path, per_category: int, modes: list[str], decline: bool = Tru
                 found = reading.find_digits(n.image)
             except BlankImage:
                 found = []
-            if mode in ("vouched", "trusted"):
+            if mode in ("vouched", "trusted", "readsure"):
                 said.append(read_vouched(clf, found, vouched, float(sure or 0), decline).text or "")
             else:
                 said.append(reading.read_digits(clf, found, decline).text or "")
@@ -423,7 +438,7 @@ def choose(model: Path, per_category: int, modes: list[str], decline: bool = Tru
             for i in range(nondigits.CHOICE_FROM, nondigits.CHOICE_FROM + 100):
                 try:
                     found = reading.find_digits(nondigits.raw_image(category, i, "train", mnist=mnist))
-                    r = (read_vouched(clf, found, vouched, float(sure or 0)) if mode in ("vouched", "trusted")
+                    r = (read_vouched(clf, found, vouched, float(sure or 0)) if mode in ("vouched", "trusted", "readsure")
                          else reading.read_digits(clf, found))
                 except BlankImage:
                     r = None
@@ -441,14 +456,15 @@ def choose(model: Path, per_category: int, modes: list[str], decline: bool = Tru
 def with_reader(model: Path, argv: list[str], mode: str = "vouched", sure: float = 0.0) -> None:
     """benchmarks/number_accuracy.py run with the strip reader in place (mode "vouched", sure 0, unless
     told): the cutter told the count and the digits, a cut digit the cnn reads as the strip reader did
-    answered ("trusted": only where the strip reader's best path is at least `sure` likely)."""
+    answered ("trusted": only where the strip reader's best path is at least `sure` likely; "readsure":
+    where its read is, summed over every path that spells it)."""
     import sys
 
     import number_accuracy
     from digitlab import pretrained, reading
 
     net, clf, vouched = load_net(model), pretrained.load("cnn"), {}
-    cutting.cut = counted_cut(net, mode, clf, vouched, sure if mode == "trusted" else 0.0)
+    cutting.cut = counted_cut(net, mode, clf, vouched, sure if mode in SURE_MODES else 0.0)
     plain = reading.read_digits
     reading.read_digits = lambda c, found, decline=True: read_vouched(c, found, vouched, sure, decline, plain)
     print(f"strip reader {model.name}, mode {mode}, sure {sure}", flush=True)
@@ -522,6 +538,32 @@ def sure_by_gap(model: Path, count: int, seed: int = 9) -> None:
               f"likely {path / strips:.0%}; its read >= 0.8 likely {label / strips:.0%}, right of those {right_label / max(1, label):.0%}")
 
 
+def export(model: Path, data: list[Path], out: Path) -> None:
+    """The prototype's trained reader (`model`, torch.save's dict) saved as the package's strip reader
+    (vision/strip_reading.save: safetensors + config.json), its figures measured again on the strips
+    train kept back (every tenth number's, and every tenth non-digit strip, of the same `data` files).
+    The weights are the very ones the 12:59 UTC look measured. Its StripConfig is the package's default
+    but for the widths, which are the model's: the prototype drew its numbers in two files (4,000 with
+    seed 7, 8,000 with seed 8) and trained through its own loop, so `python -m digitlab.pretrained
+    --methods strips` (one draw of 12,000, Learner.fit) trains a like reader, not this one."""
+    from digitlab.vision import strip_reading, strip_training
+
+    saved = torch.load(model)
+    net = strip_reading.StripNet(saved["width"], saved["hidden"])
+    net.load_state_dict(saved["state"])
+    config = strip_reading.StripConfig(width=saved["width"], hidden=saved["hidden"])
+    reader = strip_reading.StripReader(net, config)
+    strips, texts = [], []
+    for k, path in enumerate(data):
+        more, said, which = load_data(path)
+        kept = np.flatnonzero(which % 10 == 9)  # train's own split: a number's strips all on one side
+        strips += [more[i] for i in kept]
+        texts += [said[i] for i in kept]
+    figures = strip_training.scores(reader, strips, texts)
+    strip_reading.save(reader, out, figures)
+    print(f"{model.name} -> {out}: " + ", ".join(f"{k.removeprefix('valid_')} {v:.4g}" for k, v in figures.items()))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="step", required=True)
@@ -546,11 +588,16 @@ def main() -> None:
     g.add_argument("--per-category", type=int, default=84)
     w = sub.add_parser("number-accuracy", help="benchmarks/number_accuracy.py with the strip reader in place")
     w.add_argument("--model", type=Path, default=WORK / "strip.pt")
-    w.add_argument("--mode", default="vouched", choices=("vouched", "trusted"))
+    w.add_argument("--mode", default="vouched", choices=("vouched", *SURE_MODES))
     w.add_argument("--sure", type=float, default=0.0)
     w.add_argument("rest", nargs=argparse.REMAINDER)
     m = sub.add_parser("mnist-test")
     m.add_argument("--model", type=Path, default=WORK / "strip.pt")
+    e = sub.add_parser("export", help="the trained reader saved as the package's (safetensors + config.json)")
+    e.add_argument("--model", type=Path, default=WORK / "R-nd.pt")
+    e.add_argument("--data", type=Path, nargs="+", default=[WORK / f"strips-{SEED}-4000.npz", WORK / "strips-8-8000.npz",
+                                                            WORK / "nondigit-strips-400.npz"])
+    e.add_argument("--out", type=Path, required=True)
     sub.add_parser("mnist-files", help="MNIST's test digits as PNGs through predict's reading: none split?")
     sg = sub.add_parser("sure-by-gap", help="how sure the reader is of strips of several digits, by gap kind")
     sg.add_argument("--model", type=Path, default=WORK / "strip.pt")
@@ -565,6 +612,8 @@ def main() -> None:
         with_reader(args.model, args.rest, args.mode, args.sure)
     elif args.step == "mnist-test":
         mnist_test_split(args.model)
+    elif args.step == "export":
+        export(args.model, args.data, args.out)
     elif args.step == "mnist-files":
         mnist_files()
     elif args.step == "sure-by-gap":

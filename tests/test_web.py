@@ -69,7 +69,7 @@ def test_without_saved_models_the_shipped_ones_serve(served):
         assert model.clf.classes_.tolist() == list(range(10)), method
         assert model.folder == pretrained.path(method)
     with warnings.catch_warnings():
-        warnings.simplefilter("error")  # the helper networks beside them (gate/, pieces/) are no models to warn of
+        warnings.simplefilter("error")  # the helper networks beside them (gate/, pieces/, strips/) are no models to warn of
         assert list(web_models.find(pretrained.folder())) == list(METHODS)  # --models on them finds the same
 
 

@@ -9,6 +9,7 @@ into each one's model card (README.md, store/card.py) from the same measurement:
     python -m digitlab.pretrained            # rebuilds src/digitlab/pretrained/ (a few minutes)
     python -m digitlab.pretrained --methods gate  # only the gate that declines non-digits (gate.py)
     python -m digitlab.pretrained --methods pieces  # only the judge of the cutter's pieces (pieces.py)
+    python -m digitlab.pretrained --methods strips  # only the reader of a group of ink (vision/strip_reading.py)
     python -m digitlab.pretrained --rescore  # only scores them again (and writes their cards), after a preprocessing change
 
 The recipes were chosen on a validation split held out of MNIST's training images, on the stress
@@ -200,7 +201,7 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="Rebuild the models that ship with digitlab.")
     parser.add_argument("--out", type=Path, default=folder(), help="where to write them (default: the package's own)")
     parser.add_argument("--methods", default=",".join(RECIPES), help="which (default: all four; gate: the gate, see gate.py; pieces: "
-                        "the piece judge, see pieces.py)")
+                        "the piece judge, see pieces.py; strips: the strip reader, see strip_reading.py)")
     parser.add_argument("--rescore", action="store_true",
                         help="score the models already there again (after a change to the preprocessing "
                         "or the stress set) and write their model cards, instead of training them")
@@ -217,7 +218,11 @@ def main(argv: list[str] | None = None) -> None:
         from digitlab.trust import piece_training
 
         piece_training.build(args.out / "pieces")
-    methods = tuple(m for m in methods if m not in ("gate", "pieces"))
+    if "strips" in methods:  # nor this: the reader of a group of ink that steers the cutter (vision/strip_reading.py)
+        from digitlab.vision import strip_training
+
+        strip_training.build(args.out / "strips")
+    methods = tuple(m for m in methods if m not in ("gate", "pieces", "strips"))
     if not methods:
         return
     if args.rescore:

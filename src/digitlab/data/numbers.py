@@ -81,8 +81,9 @@ class Number:
     font: str = ""  # the font file a typed number is typed in
 
 
-def number(category: str, i: int, part: str = "choose", seed: int = SEED) -> Number:
-    """Number i of `category` in `part`, drawn alone."""
+def number(category: str, i: int, part: str = "choose", seed: int = SEED, gaps: tuple[str, ...] | None = None) -> Number:
+    """Number i of `category` in `part`, drawn alone; `gaps` the gap kinds taken in turn (the part's own
+    when None; a model learning from FIT numbers may ask for others)."""
     _check_part(part)
     if category not in CATEGORIES:
         raise DataError(f"unknown number category {category!r}; choose one of {', '.join(CATEGORIES)}")
@@ -90,7 +91,7 @@ def number(category: str, i: int, part: str = "choose", seed: int = SEED) -> Num
     digits = rng.integers(0, 10, LENGTHS[i % len(LENGTHS)])
     text = "".join(str(d) for d in digits)
     dark = (i // len(LENGTHS)) % 2 == 0  # dark ink on light paper
-    gaps = PART_GAPS[part]
+    gaps = PART_GAPS[part] if gaps is None else gaps
     gap = None if category == "typed" else gaps[(i // (2 * len(LENGTHS))) % len(gaps)]
     indices: tuple[int, ...] = ()
     font = ""

@@ -21,6 +21,7 @@ from digitlab.store import spec
 from digitlab.trust.calibration import MAX_TEMPERATURE, MIN_TEMPERATURE
 from digitlab.trust.gate_config import GateConfig
 from digitlab.trust.piece_config import PieceConfig
+from digitlab.vision.strip_config import StripConfig
 
 Rule = Callable[[object, str], None]
 DTYPES = ("float32", "float64", "float16", "bfloat16", "int64", "int32", "int16", "int8", "uint8", "bool")
@@ -167,7 +168,8 @@ RECIPE = config_rule(CNNConfig)  # the recipe a cnn saved before it had one conf
 CONFIGS = {"pixel": config_rule(PixelConfig), "linear": config_rule(LinearConfig),
            "simple_net": config_rule(SimpleNetConfig), "cnn": RECIPE, "resnet18": config_rule(ResNet18Config),
            "gate": config_rule(GateConfig),  # gate: the network that says digit, not a digit or several digits
-           "pieces": config_rule(PieceConfig)}  # pieces: the judge of the cutter's pieces (trust/pieces.py)
+           "pieces": config_rule(PieceConfig),  # pieces: the judge of the cutter's pieces (trust/pieces.py)
+           "strips": config_rule(StripConfig)}  # strips: the reader of a group of ink (vision/strip_reading.py)
 
 # A cnn saved before it had one config (classifiers/upgrade.py reads it): these settings under
 # "config", and the recipe it trained with under "recipe".

@@ -9,6 +9,7 @@ cut (CUT_COST), with the uncut group among the choices, by dynamic programming o
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
@@ -31,11 +32,46 @@ CUT_COST = 0.0  # log-score paid for each cut (0: the judge's scores alone decid
 Judge = Callable[[torch.Tensor], torch.Tensor]  # (n, 28, 28) pieces -> (n,) log-score: is each one sure digit?
 
 
+@dataclass(frozen=True)
+class Guide:
+    """What steers the cuts where a strip reader reads a group: `read(own)` its digits and how sure
+    (strip_reading.StripReader.read), `digit_log` (n, 28, 28) pieces -> (n, 10) each digit's
+    log-probability (the shipped cnn's); a read less sure than `sure` steers nothing."""
+
+    read: Callable
+    digit_log: Callable[[torch.Tensor], torch.Tensor]
+    sure: float = 0.0
+
+
 def cut(own: np.ndarray, height: float, judge: Judge) -> list[tuple[int, int, np.ndarray]]:
     """(h, w) a group's ink, its line's digit height in px -> its pieces, left to right, each as (column,
     row, ink cut to its box) within `own`; the whole group as one piece when no cut scores better."""
     paths = candidate_paths(own, height)
     chosen = _best_paths(own, paths, height, judge) if len(paths) > 2 else [paths[0], paths[-1]]
+    return _along(own, chosen)
+
+
+def read_cut(own: np.ndarray, height: float, judge: Judge, guide: Guide) -> tuple[list[tuple[int, int, np.ndarray]], str | None]:
+    """`cut`, steered by the digits guide.read reads in the group: the cuts that leave as many pieces as
+    it read digits, each piece scored by the judge plus guide.digit_log's log-probability that it is the
+    digit read there. (The pieces, the digit read in each where it read several; None where it read one
+    (the group left whole), or nothing, or was unsure, or no cuts leave that many pieces (then cut as
+    `cut` cuts).)"""
+    said = guide.read(own)
+    if not said.text or said.probability < guide.sure:
+        return cut(own, height, judge), None
+    if len(said.text) == 1:
+        return _along(own, [np.zeros(own.shape[0], dtype=np.int64), np.full(own.shape[0], own.shape[1])]), None
+    paths = candidate_paths(own, height)
+    chosen = _counted_paths(own, paths, height, judge, guide.digit_log, said.text)
+    if chosen is None:
+        return cut(own, height, judge), None
+    pieces = _along(own, chosen)
+    return pieces, (said.text if len(pieces) == len(said.text) else None)
+
+
+def _along(own: np.ndarray, chosen: list[np.ndarray]) -> list[tuple[int, int, np.ndarray]]:
+    """The pieces between each two neighbouring paths of `chosen`, each cut to its ink."""
     pieces = []
     for left, right in zip(chosen, chosen[1:]):
         piece = _between(own, left, right)
@@ -133,3 +169,28 @@ def _best_paths(own: np.ndarray, paths: list[np.ndarray], height: float, judge: 
         if options:
             best[j] = max(options, key=lambda o: o[0])
     return [paths[k] for k in best[last][1]] if last in best else [paths[0], paths[-1]]
+
+
+def _counted_paths(own: np.ndarray, paths: list[np.ndarray], height: float, judge: Judge,
+                   digit_log: Callable[[torch.Tensor], torch.Tensor], text: str) -> list[np.ndarray] | None:
+    """The paths that leave exactly len(text) pieces, piece k scoring the judge's log-score plus
+    digit_log's for digit text[k], best in sum (dynamic programming over (path, pieces so far)); None
+    when no such cuts exist."""
+    candidates = candidate_pieces(own, paths, height)
+    inked = torch.tensor([bool((p > 0).sum() >= MIN_INK_PIXELS) for _, _, p in candidates], dtype=torch.bool)
+    if not bool(inked.any()):
+        return None
+    framed = torch.stack([from_ink(cropped(p)) for (_, _, p), ok in zip(candidates, inked.tolist()) if ok])  # (m, 28, 28)
+    scores = torch.full((len(candidates), 10), -float("inf"))  # (n, 10) each piece scored as each digit
+    scores[inked] = judge(framed).float()[:, None] + digit_log(framed).float()
+    score = {(i, j): row for (i, j, _), row in zip(candidates, scores.tolist())}
+    best = {(0, 0): (0.0, [0])}  # (path index, pieces so far) -> (score, paths so far)
+    for j in range(1, len(paths)):
+        for k in range(1, len(text) + 1):
+            digit = int(text[k - 1])
+            options = [(best[(i, k - 1)][0] + score[(i, j)][digit], best[(i, k - 1)][1] + [j]) for i in range(j)
+                       if (i, k - 1) in best and (i, j) in score and score[(i, j)][digit] > -float("inf")]
+            if options:
+                best[(j, k)] = max(options, key=lambda o: o[0])
+    done = best.get((len(paths) - 1, len(text)))
+    return None if done is None else [paths[k] for k in done[1]]

@@ -54,6 +54,7 @@ class Digit:
     line: int
     image: torch.Tensor
     pair: torch.Tensor | None = None  # (28, 28): this digit and the next on its line framed together
+    said: int | None = None  # the strip reader's digit, where it read this one's group as several (cutting.read_cut)
 
 
 @dataclass
@@ -67,6 +68,7 @@ class _Group:
     y1: int
     mass: float
     ink: np.ndarray | None = None  # its own ink, cut to its box, when it is a piece of a cut part
+    said: int | None = None  # the digit the strip reader read here, when it steered the cut
 
     @property
     def width(self) -> int:
@@ -82,11 +84,12 @@ class _Group:
 
 
 def find_digits(source: str | os.PathLike | bytes | Image.Image, name: str = "image",
-                judge: cutting.Judge | None = None) -> list[Digit]:
-    """The digits in an image (path, bytes or PIL image), in reading order. Raises DataError for a file
-    that cannot be read, BlankImage for one with no ink."""
+                judge: cutting.Judge | None = None, guide: cutting.Guide | None = None) -> list[Digit]:
+    """The digits in an image (path, bytes or PIL image), in reading order, cut with `judge` (steered by
+    `guide`'s strip reader where given). Raises DataError for an unreadable file, BlankImage for no ink."""
     page = _work_ink(source, name)
-    cut = None if judge is None else (lambda own, height, group: cutting.cut(own, height, judge))
+    cut = None if judge is None else (lambda own, height, group: cutting.read_cut(own, height, judge, guide)
+                                      if guide else (cutting.cut(own, height, judge), None))
     lines, labels = digit_groups(page.ink, cut)
 
     def box(group: _Group) -> tuple[int, int, int, int]:
@@ -102,7 +105,7 @@ def find_digits(source: str | os.PathLike | bytes | Image.Image, name: str = "im
     for k, ((number, group), own) in enumerate(zip(groups, inks)):
         after = groups[k + 1] if k + 1 < len(groups) and groups[k + 1][0] == number else None
         pair = from_ink(_together(group, own, after[1], inks[k + 1])) if after else None
-        found.append(Digit(box(group), number, from_ink(own), pair))
+        found.append(Digit(box(group), number, from_ink(own), pair, group.said))
     return found
 
 
@@ -120,10 +123,19 @@ def weighed_pieces(source: str | os.PathLike | bytes | Image.Image,
             if len(rows):
                 box = (group.x0 + cols[0], group.y0 + rows[0], group.x0 + cols[-1] + 1, group.y0 + rows[-1] + 1)
                 weighed.append((tuple(float(v * page.scale) for v in box), piece))
-        return [(0, 0, own)]
+        return [(0, 0, own)], None
 
     digit_groups(page.ink, record)
     return weighed
+
+
+def group_inks(source: str | os.PathLike | bytes | Image.Image,
+               name: str = "image") -> tuple[list[tuple[tuple[int, int, int, int], np.ndarray]], float]:
+    """Every group of ink the splitter finds in an image, uncut: ([(box (x0, y0, x1, y1) in work pixels,
+    its own ink)], the scale from work pixels to the image's). What the strip reader learns from."""
+    page = _work_ink(source, name)
+    lines, labels = digit_groups(page.ink)
+    return [((g.x0, g.y0, g.x1, g.y1), _ink_of(page.ink, labels, g)) for line in lines for g in line], page.scale
 
 
 @dataclass(frozen=True)
@@ -193,7 +205,8 @@ def _ink_of(ink: np.ndarray, labels: np.ndarray, group: _Group) -> np.ndarray:
 def digit_groups(ink: np.ndarray, cut: Callable | None = None) -> tuple[list[list[_Group]], np.ndarray]:
     """(H, W) ink in [0, 1] -> (its digits as groups of parts, line by line, each line left to right;
     the parts' labels, page.components'). A group wider than a digit is cut by `cut(its own ink, the
-    line's digit height, the group)` into cutting.cut's pieces; not cut when `cut` is None."""
+    line's digit height, the group)` into (cutting.cut's pieces, the digit read in each or None); not
+    cut when `cut` is None."""
     labels = _labels(ink)
     parts = _parts(ink, labels)
     if not parts:
@@ -209,7 +222,7 @@ def digit_groups(ink: np.ndarray, cut: Callable | None = None) -> tuple[list[lis
             wide = cut is not None and group.width > CUT_FROM * height and group.height >= MIN_CUT_HEIGHT
             if wide:
                 own = _ink_of(ink, labels, group)
-                pieces += _pieces(group, cut(own, height, group))
+                pieces += _pieces(group, *cut(own, height, group))
             else:
                 pieces.append(group)
         lines.append(pieces)
@@ -279,7 +292,8 @@ def _joined(line: list[_Group]) -> list[_Group]:
     return sorted(groups, key=lambda g: g.x0)
 
 
-def _pieces(group: _Group, pieces: list[tuple[int, int, np.ndarray]]) -> list[_Group]:
-    """The group as cut (cutting.cut's pieces: column, row and ink, within the group's box)."""
-    return [_Group(group.labels, group.x0 + x, group.y0 + y, group.x0 + x + piece.shape[1],
-                   group.y0 + y + piece.shape[0], float(piece.sum()), ink=piece) for x, y, piece in pieces]
+def _pieces(group: _Group, pieces: list[tuple[int, int, np.ndarray]], said: str | None) -> list[_Group]:
+    """The group as cut (cutting.cut's pieces: column, row and ink, within the group's box; `said` the
+    digit the strip reader read in each)."""
+    return [_Group(group.labels, group.x0 + x, group.y0 + y, group.x0 + x + piece.shape[1], group.y0 + y + piece.shape[0],
+                   float(piece.sum()), ink=piece, said=int(said[k]) if said else None) for k, (x, y, piece) in enumerate(pieces)]

@@ -34,8 +34,9 @@ def _say(message: str) -> None:
 
 
 # Beside the shipped models lie networks that serve every model and are no classifiers: gate/ (declines
-# non-digits, trust/gate.py) and pieces/ (judges the pieces of a number, trust/pieces.py).
-HELPER_NETWORKS = ("gate", "pieces")
+# non-digits, trust/gate.py), pieces/ (judges the pieces of a number, trust/pieces.py) and strips/
+# (reads a group of ink, vision/strip_reading.py).
+HELPER_NETWORKS = ("gate", "pieces", "strips")
 
 
 def _checkpoint_folders(folder: Path) -> list[Path]:
