@@ -45,12 +45,13 @@ REFRESH = "python tools/refresh_notebooks.py"
 # change that moves a figure further has changed what the notebook teaches.
 FIGURE_ABS, FIGURE_REL = 0.01, 0.02
 # Except a cell that trains a network from scratch for so short a time that rounding decides much of
-# it: the chapter's quick resnet18 (one epoch on MNIST_TINY) stored train loss / valid loss / accuracy
-# 0.2968 / 0.1773 / 0.9328 on an AMD EPYC (AVX2), and gave 0.2957 / 0.2184 / 0.9227 on an Intel Xeon
-# (AVX-512), 0.3423 / 0.1476 / 0.9442 there with torch's and oneDNN's kernels held to AVX2 (2026-12-07):
-# such a cell's figures must stay within CHAOTIC_ABS of the stored ones (what it teaches, a loss well
-# under 1 and nine in ten right, test_chapter_runs_and_shows_its_figures checks on its own).
-CHAOTIC_CELLS, CHAOTIC_ABS = ("if QUICK:",), 0.08
+# it, the two quick resnet18 runs. Stored on an AMD EPYC (AVX2), run again 2026-12-07 on an Intel Xeon
+# (AVX-512), train loss / valid loss / accuracy: the chapter's (one epoch on MNIST_TINY) 0.2968 / 0.1773
+# / 0.9328 stored, 0.2957 / 0.2184 / 0.9227 there, 0.3423 / 0.1476 / 0.9442 with torch's and oneDNN's
+# kernels held to AVX2; 02_ten_digits' (5 % of an epoch of MNIST) 1.0548 / 0.5914 / 0.8110 stored,
+# 1.0358 / 0.4681 / 0.8630 there. Such a cell's figures must stay within CHAOTIC_ABS of the stored
+# ones; what it teaches (a loss under 1, most digits right) the worked-answer tests check on their own.
+CHAOTIC_CELLS, CHAOTIC_ABS = ("if QUICK:", "dls = ImageDataLoaders.from_folder("), 0.15
 NUMBER = re.compile(r"-?\d+(?:\.\d+)?(?:e[-+]?\d+)?")
 
 
@@ -158,7 +159,7 @@ def test_prose_counts_and_figure_comparison_on_made_up_cells():
     assert not same_figures("tensor(0.91)", "tensor(0.91, grad)")
     stored, elsewhere = "0 0.296757 0.177291 0.932761", "0 0.295722 0.218363 0.922747"  # one seed, two CPUs
     assert same_figures(stored, elsewhere, CHAOTIC_ABS, 0.0) and not same_figures(stored, elsewhere)
-    assert not same_figures(stored, "0 0.296757 0.177291 0.832761", CHAOTIC_ABS, 0.0)  # a point in ten lost
+    assert not same_figures(stored, "0 0.296757 0.177291 0.752761", CHAOTIC_ABS, 0.0)  # 18 points lost
 
 
 def test_stored_outputs_are_tidied_on_made_up_outputs():
