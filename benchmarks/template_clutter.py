@@ -17,6 +17,8 @@ from __future__ import annotations
 import argparse
 import time
 
+import choice_sets  # benchmarks/choice_sets.py, beside this script
+
 # pretrained.RECIPES as they were when this was first run (2026-12-06), so that "base" stays the baseline.
 BEFORE = {
     "pixel": {"deskew": True, "ideals": 15, "seed": 0},
@@ -56,19 +58,15 @@ def main() -> None:
     parser.add_argument("--seed", type=int, help="instead of the recipe's seed (weights, order, copies)")
     args = parser.parse_args()
 
-    import numpy as np
     import torch
 
     from digitlab import classifiers
-    from digitlab.data import corrupted, datasets, heldout, shipped_mnist, stress
+    from digitlab.data import stress
 
     torch.set_num_threads(args.threads)
-    fit, held = heldout.split(datasets.load("mnist", "train"), "mnist")
-    clean = held.images[:len(heldout.CALIBRATION)], held.labels[:len(heldout.CALIBRATION)]  # the undamaged half
-    shaken = datasets.load("stress", "valid")
-    images, labels = corrupted.tuning_set(shipped_mnist.mnist_arrays("train"), per_kind=args.per_kind)
-    kinds = [k for k in corrupted.NAMES if k not in corrupted.HELD_OUT_KINDS]
-    names = np.repeat(kinds, args.per_kind)
+    sets = choice_sets.load(args.per_kind)
+    fit, clean, shaken = sets["fit"], sets["clean"], sets["stress"]
+    images, labels, names, kinds = sets["images"], sets["labels"], sets["names"], sets["kinds"]
     for name in (args.only.split(",") if args.only else CANDIDATES):
         options = {**BEFORE[args.method], **CANDIDATES[name]}
         options = options if args.seed is None else {**options, "seed": args.seed}
