@@ -16,7 +16,6 @@ than base by more than 0.1 point, stress not lower by more than 0.2, the seen ki
 from __future__ import annotations
 
 import argparse
-import time
 
 import choice_sets  # benchmarks/choice_sets.py, beside this script
 
@@ -37,34 +36,9 @@ CANDIDATES = {  # name -> options added to the recipe (shares of each epoch's di
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--only", help="comma list of candidate names (default: all)")
-    parser.add_argument("--per-kind", type=int, default=300, help="calibration digits per seen kind")
-    parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--seed", type=int, help="instead of the recipe's seed (weights, order, augmentation)")
+    choice_sets.add_arguments(parser, per_kind=300)
     args = parser.parse_args()
-
-    import torch
-
-    from digitlab import classifiers
-    from digitlab.data import stress
-
-    torch.set_num_threads(args.threads)
-    sets = choice_sets.load(args.per_kind)
-    fit, clean, shaken = sets["fit"], sets["clean"], sets["stress"]
-    images, labels, names, kinds = sets["images"], sets["labels"], sets["names"], sets["kinds"]
-    for name in (args.only.split(",") if args.only else CANDIDATES):
-        options = {**BEFORE, **CANDIDATES[name]}
-        options = options if args.seed is None else {**options, "seed": args.seed}
-        started = time.perf_counter()
-        clf = classifiers.make("cnn", **options).fit(fit.images, fit.labels, progress=False)
-        seconds = time.perf_counter() - started
-        on_stress = stress.accuracy_by_category(clf.predict(shaken.images), shaken.labels, shaken.index)
-        right = (clf.predict(torch.from_numpy(images)).numpy() == labels)
-        by_kind = {k: right[names == k].mean() for k in kinds}
-        shown = ", ".join(f"{k} {v:.1%}" for k, v in by_kind.items())
-        print(f"cnn {name:<20} seed {options['seed']} {seconds:6.1f} s  held-out {clf.score(*clean):.2%}  stress "
-              f"{on_stress['all']:.2%} (fonts {on_stress['fonts']:.2%})  tuning kinds {right.mean():.2%}\n  {shown}",
-              flush=True)
+    choice_sets.score_candidates("cnn", BEFORE, CANDIDATES, args)
 
 
 if __name__ == "__main__":

@@ -15,7 +15,6 @@ at.
 from __future__ import annotations
 
 import argparse
-import time
 
 import choice_sets  # benchmarks/choice_sets.py, beside this script
 
@@ -52,34 +51,9 @@ CANDIDATES = {  # name -> options added to the recipe
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--method", choices=("pixel", "linear", "simple_net"), default="linear")
-    parser.add_argument("--only", help="comma list of candidate names (default: all)")
-    parser.add_argument("--per-kind", type=int, default=200, help="calibration digits per seen kind")
-    parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--seed", type=int, help="instead of the recipe's seed (weights, order, copies)")
+    choice_sets.add_arguments(parser, per_kind=200)
     args = parser.parse_args()
-
-    import torch
-
-    from digitlab import classifiers
-    from digitlab.data import stress
-
-    torch.set_num_threads(args.threads)
-    sets = choice_sets.load(args.per_kind)
-    fit, clean, shaken = sets["fit"], sets["clean"], sets["stress"]
-    images, labels, names, kinds = sets["images"], sets["labels"], sets["names"], sets["kinds"]
-    for name in (args.only.split(",") if args.only else CANDIDATES):
-        options = {**BEFORE[args.method], **CANDIDATES[name]}
-        options = options if args.seed is None else {**options, "seed": args.seed}
-        started = time.perf_counter()
-        clf = classifiers.make(args.method, **options).fit(fit.images, fit.labels, progress=False)
-        seconds = time.perf_counter() - started
-        on_stress = stress.accuracy_by_category(clf.predict(shaken.images), shaken.labels, shaken.index)
-        right = (clf.predict(torch.from_numpy(images)).numpy() == labels)
-        by_kind = {k: right[names == k].mean() for k in kinds}
-        shown = ", ".join(f"{k} {v:.1%}" for k, v in by_kind.items())
-        print(f"{args.method} {name:<12} seed {options.get('seed', 0)} {seconds:6.1f} s  held-out {clf.score(*clean):.2%}  stress "
-              f"{on_stress['all']:.2%} (fonts {on_stress['fonts']:.2%})  tuning kinds {right.mean():.2%}\n  {shown}",
-              flush=True)
+    choice_sets.score_candidates(args.method, BEFORE[args.method], CANDIDATES, args)
 
 
 if __name__ == "__main__":
