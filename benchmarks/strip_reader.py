@@ -45,11 +45,10 @@ from digitlab.data import numbers
 from digitlab.data.number_drawing import photographed, typed
 from digitlab.store.files import home
 from digitlab.vision import cutting, splitting
+# The strip, the network and the batch as the package has them (the prototype's own copies, from which
+# the shipped weights came, were these very lines; R-nd.pt's keys load into either).
+from digitlab.vision.strip_reading import BLANK, StripNet, batch, strip
 
-HEIGHT = 28  # px: a strip's height ...
-INNER = 24  # ... its ink this high, centred
-SIDE = 2  # px of background left and right of the ink
-BLANK = 10  # CTC's blank, after the ten digits
 SEED = 7  # the training numbers' draws (the number set's own parts: numbers.SEED = 0; the piece judge's: 5)
 GAPS = ("wide", "normal", "touching", "overlapping", "touching", "overlapping")
 CATEGORIES = numbers.CATEGORIES
@@ -61,16 +60,6 @@ STEERED = {"groups": 0, "steered": 0}  # the wide groups counted_cut saw, and th
 # ---------------------------------------------------------------------------------------------
 # Strips: a group of ink, 28 px high
 # ---------------------------------------------------------------------------------------------
-
-def strip(own: np.ndarray) -> np.ndarray:
-    """(h, w) a group's ink in [0, 1] -> (HEIGHT, w') float32 in [0, 1]: cut to its ink, INNER px high."""
-    rows, cols = np.flatnonzero(own.any(1)), np.flatnonzero(own.any(0))
-    ink = own[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1].astype(np.float32)
-    width = max(1, round(ink.shape[1] * INNER / ink.shape[0]))
-    small = np.asarray(Image.fromarray(ink).resize((width, INNER), Image.Resampling.BILINEAR))
-    top = (HEIGHT - INNER) // 2
-    return np.pad(np.clip(small, 0, 1), ((top, HEIGHT - INNER - top), (SIDE, SIDE)))
-
 
 def fit_number(category: str, i: int, seed: int = SEED) -> numbers.Number:
     """A number drawn as numbers.number draws it, from MNIST's fit digits (numbers.FIT), with GAPS in turn."""
@@ -163,39 +152,6 @@ def load_data(path: Path) -> tuple[list[np.ndarray], list[str], np.ndarray]:
 # ---------------------------------------------------------------------------------------------
 # The network and CTC
 # ---------------------------------------------------------------------------------------------
-
-def conv(a: int, b: int) -> nn.Sequential:
-    return nn.Sequential(nn.Conv2d(a, b, 3, padding=1, bias=False), nn.BatchNorm2d(b), nn.ReLU())
-
-
-class StripNet(nn.Module):
-    """(B, 1, 28, W) strips -> (W // 2, B, 11) log-probabilities a column pair: the ten digits, then blank."""
-
-    def __init__(self, width: int = 32, hidden: int = 128):
-        super().__init__()
-        self.features = nn.Sequential(conv(1, width), nn.MaxPool2d(2),  # (B, c, 14, W/2)
-                                      conv(width, 2 * width), nn.MaxPool2d((2, 1)),  # (B, 2c, 7, W/2)
-                                      conv(2 * width, 2 * width))
-        self.columns = nn.Sequential(nn.Conv1d(2 * width * 7, hidden, 1), nn.ReLU(),
-                                     nn.Conv1d(hidden, hidden, 5, padding=2), nn.ReLU(),
-                                     nn.Conv1d(hidden, hidden, 5, padding=2), nn.ReLU(),
-                                     nn.Conv1d(hidden, BLANK + 1, 1))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        f = self.features(x)  # (B, C, 7, T)
-        f = f.flatten(1, 2)  # (B, C * 7, T)
-        return self.columns(f).permute(2, 0, 1).log_softmax(2)  # (T, B, 11)
-
-
-def batch(strips: list[np.ndarray]) -> tuple[torch.Tensor, torch.Tensor]:
-    """(B, 1, 28, W) padded with background on the right, and each strip's steps (B,)."""
-    width = max(s.shape[1] for s in strips)
-    width += width % 2
-    x = torch.zeros(len(strips), 1, HEIGHT, width)
-    for k, s in enumerate(strips):
-        x[k, 0, :, :s.shape[1]] = torch.from_numpy(np.asarray(s, dtype=np.float32) / (255 if s.dtype == np.uint8 else 1))
-    return x, torch.tensor([max(1, s.shape[1] // 2) for s in strips])
-
 
 def greedy(logp: torch.Tensor, steps: torch.Tensor) -> list[tuple[str, list[int], float]]:
     """(T, B, 11) -> for each strip: (its digits, the step each one peaks at, the best path's log-probability)."""
