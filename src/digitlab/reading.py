@@ -81,11 +81,20 @@ SURE_WEIGHT = 1.0
 _CNN: list = []
 
 
+def _shipped_cnn():
+    """The shipped cnn, loaded once per process (as the gate and the strip reader are), when first needed."""
+    from digitlab import pretrained
+
+    if not _CNN:
+        _CNN.append(pretrained.load("cnn"))
+    return _CNN[0]
+
+
 def weighed_judge(piece: float = PIECE_WEIGHT, gate: float = GATE_WEIGHT, sure: float = SURE_WEIGHT):
     """A judge for the cutter (cutting.Judge) that weighs its three signs so (a weight of 0 leaves one out)."""
     def judge(pieces: torch.Tensor) -> torch.Tensor:
         """(n, 28, 28) pieces of a group of ink -> (n,) log-score that each is one whole digit, surely read."""
-        from digitlab import pretrained, service
+        from digitlab import service
         from digitlab.trust import gate as gates
         from digitlab.trust import pieces as piece_judges
         from digitlab.vision.input_cleaning import cleaned
@@ -96,9 +105,7 @@ def weighed_judge(piece: float = PIECE_WEIGHT, gate: float = GATE_WEIGHT, sure: 
         if gate:
             score += gate * gates.shipped().proba(cleaned(pieces))[:, gates.DIGIT].clamp_min(1e-6).log()
         if sure:
-            if not _CNN:
-                _CNN.append(pretrained.load("cnn"))  # loaded once per process, as the gate is
-            top = service.predict(_CNN[0], pieces, "the shipped cnn").proba.max(1).values
+            top = service.predict(_shipped_cnn(), pieces, "the shipped cnn").proba.max(1).values
             score += sure * top.clamp_min(1e-6).log()
         return score
 
@@ -119,18 +126,16 @@ STRIP_SURE = 0.95
 
 
 def guide():
-    """The cutter's guide (cutting.Guide): the shipped strip reader, and the shipped cnn's log-probabilities."""
-    from digitlab import pretrained, service
+    """The cutter's guide (cutting.Guide): the shipped strip reader, and the shipped cnn's log-probabilities;
+    each loaded when a group first needs it, not for an image of one digit."""
+    from digitlab import service
     from digitlab.vision import cutting, strip_reading
-
-    if not _CNN:
-        _CNN.append(pretrained.load("cnn"))
 
     def digit_log(pieces: torch.Tensor) -> torch.Tensor:
         """(n, 28, 28) pieces -> (n, 10) the shipped cnn's log-probability of each digit."""
-        return service.predict(_CNN[0], pieces, "the shipped cnn").proba.clamp_min(1e-6).log()
+        return service.predict(_shipped_cnn(), pieces, "the shipped cnn").proba.clamp_min(1e-6).log()
 
-    return cutting.Guide(strip_reading.shipped().read, digit_log, STRIP_SURE)
+    return cutting.Guide(lambda own: strip_reading.shipped().read(own), digit_log, STRIP_SURE)
 
 
 def find_digits(source, name: str = "image"):
