@@ -60,3 +60,39 @@ def test_batched_moves_only_a_batch_at_a_time_to_the_device():
 
     assert batched(fn, torch.zeros(5, 28, 28), 2, "meta").shape == (5,)
     assert moved == [True, True, True]
+
+
+def _channels_last(net: torch.nn.Module) -> bool:
+    convs = [m.weight for m in net.modules() if isinstance(m, torch.nn.Conv2d) and m.weight.shape[1] > 1]
+    return bool(convs) and all(w.is_contiguous(memory_format=torch.channels_last) and not w.is_contiguous()
+                               for w in convs)
+
+
+def test_the_shipped_networks_predict_channels_last_and_answer_as_laid_out_plainly():
+    """Every network digitlab loads to predict (the cnn, the gate, the piece judge, the strip reader)
+    runs with channels-last weights (devices.for_inference: torch's NCHW max pooling was 4-9x slower
+    on CPU), and answers as the plain layout does, within float rounding."""
+    from digitlab import pretrained
+    from digitlab.data import datasets
+    from digitlab.trust import gate, pieces
+    from digitlab.vision import strip_reading
+
+    cnn = pretrained.load("cnn")
+    images = datasets.load("mnist", "test").images[:64].float() / 255
+    fast = cnn.logits(images)  # predict_logits lays the loaded model out for inference
+    nets = {"cnn": cnn.model_, "gate": gate.shipped().net, "pieces": pieces.shipped().net,
+            "strips": strip_reading.shipped().net}
+    assert {name: _channels_last(net) for name, net in nets.items()} == dict.fromkeys(nets, True)
+    assert not any(net.training for net in nets.values())
+    gate_fast = gate.shipped().proba(images)
+    for net in nets.values():
+        net.to(memory_format=torch.contiguous_format)
+    try:
+        plain_gate = gate.net_proba(gate.shipped().net, images)
+        with torch.no_grad():
+            plain = cnn.model_(images[:, None])
+    finally:
+        for net in nets.values():
+            net.to(memory_format=torch.channels_last)
+    assert torch.equal(fast.argmax(1), plain.argmax(1)) and torch.allclose(fast, plain, atol=1e-4)
+    assert torch.equal(gate_fast.argmax(1), plain_gate.argmax(1)) and torch.allclose(gate_fast, plain_gate, atol=1e-5)

@@ -42,6 +42,18 @@ def device_kind(device: str | torch.device) -> str:
     return kind
 
 
+def for_inference(net: torch.nn.Module) -> torch.nn.Module:
+    """`net` in eval mode with its weights channels-last, as training keeps them (cnn/training.fit).
+
+    A network loaded from its file had its weights as PyTorch lays them out (NCHW), so oneDNN ran its
+    convs and, slower still, its max pooling in that layout: torch's CPU max_pool2d on NCHW maps took
+    4-9x as long as on channels-last ones. Weights channels-last make each conv's output so, and the
+    pooling after it. Shipped gate on 1,000 digits, one thread: 654 -> 311 ms; shipped cnn 114 -> 53 ms
+    (benchmarks/RESULTS.md, issue 35). The sums run in another order: logits move by ~1e-5, and no
+    answer or decline of the shipped models moved on the sets RESULTS.md names."""
+    return net.eval().to(memory_format=torch.channels_last)
+
+
 @torch.no_grad()
 def batched(fn: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, batch_size: int,
             device: str | torch.device) -> torch.Tensor:

@@ -27,6 +27,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from digitlab.train.devices import for_inference
 from digitlab.trust.gate_config import (DAMAGE_SEED, DRAWN_SEED, MUST_ANSWER, SCANNED_CALIBRATION_SEED, SCANNED_SEED,
                                         GateConfig)
 
@@ -65,7 +66,7 @@ class Gate:
     """A trained gate: `proba(images)` and `declines(images)`."""
 
     def __init__(self, net: GateNet, config: GateConfig):
-        self.net, self.config = net.eval(), config
+        self.net, self.config = for_inference(net), config
 
     @torch.no_grad()
     def proba(self, images: torch.Tensor) -> torch.Tensor:

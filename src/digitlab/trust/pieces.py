@@ -18,6 +18,7 @@ from pathlib import Path
 
 import torch
 
+from digitlab.train.devices import for_inference
 from digitlab.trust.gate import GateNet, load_net, net_proba
 from digitlab.trust.piece_config import PieceConfig
 
@@ -31,7 +32,7 @@ class PieceJudge:
     """A trained piece judge: `proba(pieces)`, `log_one(pieces)`."""
 
     def __init__(self, net: GateNet, config: PieceConfig):
-        self.net, self.config = net.eval(), config
+        self.net, self.config = for_inference(net), config
 
     @torch.no_grad()
     def proba(self, pieces: torch.Tensor) -> torch.Tensor:

@@ -24,6 +24,7 @@ import torch
 from PIL import Image
 from torch import nn
 
+from digitlab.train.devices import for_inference
 from digitlab.vision.strip_config import StripConfig
 
 __all__ = ["HEIGHT", "BLANK", "StripConfig", "StripNet", "StripRead", "StripReader", "strip", "batch",
@@ -125,7 +126,7 @@ class StripReader:
     """A trained strip reader: `read(own)` for one group's ink, `read_strips(strips)` for many."""
 
     def __init__(self, net: StripNet, config: StripConfig):
-        self.net, self.config = net.eval(), config
+        self.net, self.config = for_inference(net), config
 
     @torch.no_grad()
     def read_strips(self, strips: list[np.ndarray]) -> list[StripRead]:

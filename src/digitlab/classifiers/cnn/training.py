@@ -41,7 +41,7 @@ from digitlab.errors import DataError
 from digitlab.train import distributed
 from digitlab.train.callbacks import Callback, EpochEnd, FusedStep, OneCycle
 from digitlab.train.cuda_graphs import GraphedStep
-from digitlab.train.devices import batched, resolve_device
+from digitlab.train.devices import batched, for_inference, resolve_device
 from digitlab.train.learner import DataLoaders, IndexLoader, Learner
 from digitlab.train.optim import NesterovSGD
 from digitlab.train.recorders import ProgressCallback, StepLossSum
@@ -196,7 +196,7 @@ def predict_logits(model: nn.Module, x, *, device="cpu", batch_size: int = 1024)
     """(N, 28, 28) uint8 or float in [0, 1] -> (N, n_classes) float32 logits, on `device`."""
     device = resolve_device(device)
     x = as_pixels(x)
-    model.to(device).eval()
+    for_inference(model.to(device))  # eval, channels-last (a loaded model is not)
     on_cuda = device.type == "cuda"
 
     def scores(chunk: torch.Tensor) -> torch.Tensor:
