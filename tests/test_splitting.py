@@ -235,3 +235,41 @@ def test_evaluate_refuses_the_number_set_for_a_model_of_fewer_digits(capsys, tmp
     clf.save(tmp_path / "pixel-3v7")
     code, _, err = run_digitlab(capsys, "evaluate", tmp_path / "pixel-3v7", "--dataset", "numbers")
     assert code != 0 and "knows the digits [3, 7]" in err
+
+
+def _one_path(own: np.ndarray, column: int, height: float) -> list[int]:
+    """The cheapest path near `column`, as cutting._paths defines it, found the plain way: one column at a
+    time, row by row, in Python (ties to the left-most move, then the left-most end)."""
+    h, w = own.shape
+    reach = max(1, int(cutting.BEND * height))
+    xs = list(range(max(0, column - reach), min(w, column + reach + 1)))
+    cell = [[float(own[y, x]) + cutting.STRAY * abs(x - column) / reach for x in xs] for y in range(h)]
+    cost, moves = list(cell[0]), [[0] * len(xs)]
+    for y in range(1, h):
+        row, step = [], []
+        for i in range(len(xs)):
+            options = [cost[i - 1] if i else np.inf, cost[i], cost[i + 1] if i + 1 < len(xs) else np.inf]
+            k = options.index(min(options))
+            row.append(options[k] + cell[y][i])
+            step.append(k - 1)
+        cost, moves = row, moves + [step]
+    i = cost.index(min(cost))
+    path = [0] * h
+    for y in range(h - 1, -1, -1):
+        path[y] = xs[i]
+        i += moves[y][i]
+    return path
+
+
+def test_every_cut_path_is_the_cheapest_one_found_column_by_column(held):
+    """_paths finds every column's path at once; each must be the one the plain dynamic programme finds,
+    near the group's edges too (where a band is cut short)."""
+    images, labels = held
+    image, _ = number_image([images[i] for i in _first(labels, [4, 7, 2])], gap=None)
+    own = (255 - np.asarray(image, dtype=np.float32)) / 255
+    own = own[:, own.any(0)]  # the group's own columns, edge to edge
+    rng = np.random.default_rng(0)
+    for ink, height in ((own, float(own.shape[0])), (own, 40.0), (rng.random((30, 45)), 20.0)):
+        columns = [0, 1, 5, ink.shape[1] // 2, ink.shape[1] - 2, ink.shape[1] - 1]
+        found = cutting._paths(ink, columns, height)
+        assert [p.tolist() for p in found] == [_one_path(ink, c, height) for c in columns]

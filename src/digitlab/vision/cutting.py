@@ -97,7 +97,7 @@ def candidate_paths(own: np.ndarray, height: float) -> list[np.ndarray]:
     even = np.arange(low, high, max(1, int(COVER * height), w // most))
     columns += [int(c) for c in even if not any(abs(c - k) < COVER * height / 2 for k in columns)]
     columns = sorted(sorted(set(columns), key=lambda c: profile[c])[:most])
-    return [np.zeros(h, dtype=np.int64)] + [_path(own, c, height) for c in columns] + [np.full(h, w)]
+    return [np.zeros(h, dtype=np.int64)] + _paths(own, columns, height) + [np.full(h, w)]
 
 
 def candidate_pieces(own: np.ndarray, paths: list[np.ndarray], height: float) -> list[tuple[int, int, np.ndarray]]:
@@ -121,27 +121,39 @@ def _spread(minima: list[int], profile: np.ndarray, most: int, apart: float) -> 
     return sorted(taken)
 
 
-def _path(own: np.ndarray, column: int, height: float) -> np.ndarray:
-    """(h,) the column at each row of the cheapest path from top to bottom near `column`: it crosses as
-    little ink as it can, moving at most a pixel a row and at most BEND digit heights aside, so that
-    it passes between two digits that touch or lean into each other rather than through them."""
+def _paths(own: np.ndarray, columns: list[int], height: float) -> list[np.ndarray]:
+    """For each of `columns`, (h,) the column at each row of the cheapest path from top to bottom near
+    it: it crosses as little ink as it can, moving at most a pixel a row and at most BEND digit heights
+    aside, so that it passes between two digits that touch or lean into each other rather than through
+    them. Every column's path is found at once, row by row over a (columns, 2 reach + 1) band (a band
+    cut by the group's edge is padded with cost inf, which no path takes): the one dynamic programme
+    per column it was, with the same sums and the same first-of-equals choices, so the same paths, at
+    a tenth of the numpy calls (RESULTS.md, issue 35)."""
     h, w = own.shape
+    if not columns:
+        return []
     reach = max(1, int(BEND * height))
-    lo, hi = max(0, column - reach), min(w, column + reach + 1)
-    band = own[:, lo:hi].astype(np.float64) + STRAY * np.abs(np.arange(lo, hi) - column) / reach  # (h, b)
-    cost = band[0].copy()
-    step = np.zeros((h, hi - lo), dtype=np.int8)  # each row's move from the row above: -1, 0 or +1
+    offsets = np.arange(-reach, reach + 1)  # (b,)
+    at = np.asarray(columns)[:, None] + offsets  # (p, b): the image column of each band cell
+    inside = (at >= 0) & (at < w)
+    ink = np.where(inside[:, None, :], own[:, np.clip(at, 0, w - 1)].transpose(1, 0, 2).astype(np.float64), np.inf)
+    band = ink + STRAY * np.abs(offsets) / reach  # (p, h, b): what each cell costs
+    cost = band[:, 0].copy()  # (p, b)
+    step = np.zeros((len(columns), h, len(offsets)), dtype=np.int8)  # each row's move from the row above
+    edge = np.full((len(columns), 1), np.inf)
+    cells = np.arange(len(offsets))
     for y in range(1, h):
-        shifted = np.stack([np.r_[np.inf, cost[:-1]], cost, np.r_[cost[1:], np.inf]])  # (3, b): from x-1, x, x+1
-        move = shifted.argmin(0)
-        cost = shifted[move, np.arange(len(cost))] + band[y]
-        step[y] = move - 1
-    x = int(cost.argmin())
-    path = np.empty(h, dtype=np.int64)
+        shifted = np.stack([np.hstack([edge, cost[:, :-1]]), cost, np.hstack([cost[:, 1:], edge])])  # (3, p, b)
+        move = shifted.argmin(0)  # (p, b): from x-1, x or x+1, the first of equals
+        cost = np.take_along_axis(shifted, move[None], 0)[0] + band[:, y]
+        step[:, y] = move - 1
+    x = cost.argmin(1)  # (p,)
+    paths = np.empty((len(columns), h), dtype=np.int64)
+    rows = np.arange(len(columns))
     for y in range(h - 1, -1, -1):
-        path[y] = x + lo
-        x += int(step[y, x])
-    return path
+        paths[:, y] = at[rows, x]
+        x = x + step[rows, y, x]
+    return list(paths)
 
 
 def _between(own: np.ndarray, left: np.ndarray, right: np.ndarray) -> np.ndarray:
