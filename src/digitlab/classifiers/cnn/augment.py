@@ -10,6 +10,7 @@ from torch import nn
 
 from digitlab.classifiers.cnn.config import CNNConfig
 from digitlab.train import clutter
+from digitlab.train.flags import flagged
 
 
 def to_unit(x: torch.Tensor) -> torch.Tensor:
@@ -118,7 +119,7 @@ def _spread(x: torch.Tensor, reach: int, pick, one_sided: bool = False) -> torch
 
 
 def augmented(images: torch.Tensor, config: CNNConfig, generator: torch.Generator,
-              out: torch.Tensor | None = None) -> torch.Tensor:
+              out: torch.Tensor | None = None, ones: torch.Tensor | None = None) -> torch.Tensor:
     """The epoch's training images under config's augmentation: warped (or moved by whole pixels),
     restroked, then some blurred or put through a low resolution; written into `out` (a tensor like
     `images`, not `images` itself), else into a new tensor.
@@ -134,6 +135,9 @@ def augmented(images: torch.Tensor, config: CNNConfig, generator: torch.Generato
         out.copy_(shifted(images, config.shift, generator))
     else:
         out.copy_(images)
+    if config.flags and ones is not None:  # after the warp, before the restroke and the blur: a flag drawn with the pen
+        x = flagged(to_unit(out), ones, config.flags, generator)
+        out.copy_(x.mul_(255).round_().to(torch.uint8) if out.dtype == torch.uint8 else x)
     if config.thicken:
         restroked(out, config.thicken, generator, out=out)
     if config.blur or config.lowres:

@@ -58,7 +58,8 @@ class CNNClassifier(NetworkClassifier):
 
         with torch.random.fork_rng(devices=[]):
             training.fit(self.model_, self.config, X, self._index(y), valid=valid, device=device,
-                       start_epoch=start_epoch, state=opt_state, epoch_end=on_epoch, progress=progress)
+                       start_epoch=start_epoch, state=opt_state, epoch_end=on_epoch, progress=progress,
+                       ones=torch.as_tensor(y) == 1)  # the digit 1, for config.flags
         self.model_.to("cpu").eval()
         return self
 

@@ -56,6 +56,8 @@ class CNNConfig:
     smear: float = setting(0.0, SHARE, help="when augmenting, this share smeared, as by a hand that moved")
     turn: float = setting(0.0, SHARE, help="when augmenting, this share turned again, by up to clutter.TURN_DEGREES")
     outline: float = setting(0.0, SHARE, help="when augmenting, this share drawn as the outline of its strokes")
+    flags: float = setting(0.0, SHARE, help="when augmenting, this share of the 1s given a flag from the top, "
+                           "down to the left, as many people write a 1 (train/flags.py)")
     tta: bool = setting(False, help="at prediction, also average the logits of the image shifted by 1 pixel")
     ensemble: int = setting(1, range=(1, 8), unit="networks", help="networks trained side by side on the same "
                             "batches (each on its own augmentation of them when augmenting), their logits averaged")

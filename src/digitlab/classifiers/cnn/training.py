@@ -72,11 +72,12 @@ def one_cycle_schedule(config: CNNConfig) -> OneCycle:
 
 def fit(model: nn.Module, config: CNNConfig, x, y, valid=None, *, device="cpu", start_epoch: int = 0,
         state: dict | None = None, epoch_end: Callable | None = None, progress: bool = True,
-        cuda_graph: bool = True) -> list[dict]:
+        cuda_graph: bool = True, ones: torch.Tensor | None = None) -> list[dict]:
     """Train `model` for epochs start_epoch .. config.epochs-1 through Learner.fit; return one
     history row per epoch.
 
-    x: (N, 28, 28) uint8 or float in [0, 1]; y: (N,) int64 class ids; valid: (xv, yv) or None.
+    x: (N, 28, 28) uint8 or float in [0, 1]; y: (N,) int64 class ids; valid: (xv, yv) or None;
+    ones: (N,) bool, which images are the digit 1 (what config.flags draws a flag on).
     `epoch_end(epoch, row, state)` runs after each epoch; `state` is what `fit(...,
     start_epoch=epoch + 1, state=state)` needs to go on exactly as if never stopped.
     On one CUDA device the steps are replayed from a CUDA graph unless cuda_graph=False (cuda_graphs.py).
@@ -121,7 +122,7 @@ def fit(model: nn.Module, config: CNNConfig, x, y, valid=None, *, device="cpu", 
     learn = Learner(DataLoaders(loader, None), net, opt_func=partial(_optimizer, config=config),
                     recorder=StepLossSum(loss_sum), progress=progress and ProgressCallback(table=False))
     learn.fit(config.epochs, config.lr, start_epoch=start_epoch, opt_state=state and state["optimizer"],
-              cbs=[FusedStep(make_step), _EpochDraw(config, x, views), one_cycle_schedule(config),
+              cbs=[FusedStep(make_step), _EpochDraw(config, x, views, ones), one_cycle_schedule(config),
                    _Score(model, valid, device), EpochEnd(on_epoch)])
     return history
 
@@ -132,8 +133,9 @@ class _EpochDraw(Callback):
 
     order = 55  # after the recorder has started the epoch's clock: the draw is part of its cost
 
-    def __init__(self, config: CNNConfig, x: torch.Tensor, views: list[torch.Tensor]):
+    def __init__(self, config: CNNConfig, x: torch.Tensor, views: list[torch.Tensor], ones: torch.Tensor | None):
         self.config, self.x, self.views = config, x, views
+        self.ones = None if ones is None else ones.to(x.device)  # (N,) bool: which images are 1s (config.flags)
 
     def before_epoch(self, learn) -> None:
         generator = recipe_generator(self.config.seed, learn.epoch)
@@ -141,7 +143,7 @@ class _EpochDraw(Callback):
         learn.dls.train.order = order.to(self.x.device)
         if self.config.augment:  # each member of an ensemble gets its own augmentation of the images
             for view in self.views:
-                augmented(self.x, self.config, generator, out=view)
+                augmented(self.x, self.config, generator, out=view, ones=self.ones)
 
 
 class _Score(Callback):
