@@ -11,7 +11,7 @@ Run it again whenever a model's probabilities change (a new shipped model, calib
 the table it prints into decline.py:
 
     python benchmarks/decline_thresholds.py
-    python benchmarks/decline_thresholds.py --folder /tmp/built --methods cnn   # a build not yet shipped
+    python benchmarks/decline_thresholds.py --folder digitlab-out/built --methods cnn   # a build not yet shipped
 """
 
 from __future__ import annotations
