@@ -11,16 +11,19 @@ Run it again whenever a model's probabilities change (a new shipped model, calib
 the table it prints into decline.py:
 
     python benchmarks/decline_thresholds.py
+    python benchmarks/decline_thresholds.py --folder digitlab-out/built --methods cnn   # a build not yet shipped
 """
 
 from __future__ import annotations
 
+import argparse
 import math
+from pathlib import Path
 
 import numpy as np
 import torch
 
-from digitlab import pretrained
+from digitlab import pretrained, service
 from digitlab.data import corrupted, datasets, heldout
 from digitlab.data.shipped_mnist import mnist_arrays
 from digitlab.trust import decline, gate
@@ -38,13 +41,18 @@ def held_out_digits() -> dict[str, torch.Tensor]:
 
 
 def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--folder", type=Path, help="read the models from this build's folder (pretrained.build's "
+                        "out) rather than the package's")
+    parser.add_argument("--methods", default=",".join(pretrained.RECIPES), help="which (default: all four)")
+    args = parser.parse_args()
     sets = held_out_digits()
     passed = {name: torch.tensor([s is None for s in decline.screen(x)]) for name, x in sets.items()}
     for name, ok in passed.items():
         print(f"the gate lets through {ok.float().mean():.2%} of {name} ({len(ok):,})")
     chosen = {}
-    for method in pretrained.RECIPES:
-        clf = pretrained.load(method)
+    for method in args.methods.split(","):
+        clf = service.load(args.folder / method) if args.folder else pretrained.load(method)
         lows = {}
         for name, x in sets.items():
             top = clf.predict_proba(x).float().max(1).values[passed[name]]

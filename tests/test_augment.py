@@ -153,6 +153,25 @@ def test_a_turn_or_outline_share_changes_about_that_share_of_the_epochs_images_i
         assert ((out[changed] > 0) & (x[changed] <= 0.5)).any(dim=(1, 2)).all()
 
 
+def test_bent_moves_about_its_share_of_the_images_ink_by_a_few_pixels_and_no_more(digits):
+    out = augment.bent(digits, 0.5, torch.Generator().manual_seed(31)).float() / 255
+    x = digits.float() / 255
+    changed = (out - x).abs().flatten(1).amax(1) > 0  # (64,)
+    assert 16 <= changed.sum() <= 48  # about half of the 64
+    assert torch.equal(out[~changed], x[~changed])
+    ink = out[changed].sum(dim=(1, 2)) / x[changed].sum(dim=(1, 2))  # (n,): a stretched part holds more, a squeezed less
+    assert abs(ink.mean() - 1) < 0.05 and ((0.6 < ink) & (ink < 1.4)).all()
+    moved = (out[changed] - x[changed]).abs().sum(dim=(1, 2)) / x[changed].sum(dim=(1, 2))  # (n,)
+    assert (moved > 0.2).all()  # bent, not merely resampled
+
+    def far_from_old_ink(reach: int) -> torch.Tensor:
+        near = F.max_pool2d((x[changed] > 0)[:, None].float(), 2 * reach + 1, stride=1, padding=reach)[:, 0] > 0
+        return (out[changed] > 0.2) & ~near
+
+    assert far_from_old_ink(1).any()  # some ink moved by more than a pixel
+    assert not far_from_old_ink(math.ceil(augment.BEND_PX) + 1).any()  # none further than BEND_PX and bilinear's pixel
+
+
 @pytest.mark.parametrize("changes, steps", [
     ({"shift": 2}, ["shifted"]),
     ({"shift": 2, "rotate": 10, "crop": 2}, ["warped"]),
@@ -160,6 +179,7 @@ def test_a_turn_or_outline_share_changes_about_that_share_of_the_epochs_images_i
     ({"shift": 1, "aspect": 0.15, "crop": 4}, ["warped"]),
     ({"shift": 0, "thicken": 1}, ["restroked"]),
     ({"shift": 2, "scale": 0.1, "thicken": 1, "blur": 0.3, "lines": 0.2}, ["warped", "restroked", "degraded", "clutter"]),
+    ({"shift": 0, "thicken": 1, "elastic": 0.5, "blur": 0.3}, ["restroked", "bent", "degraded"]),
 ])
 def test_augmented_applies_the_configs_steps_in_order_from_one_generator(digits, changes, steps):
     config = CNNConfig(augment=True, **changes)
@@ -174,6 +194,8 @@ def test_augmented_applies_the_configs_steps_in_order_from_one_generator(digits,
                                aspect=config.aspect, margin=config.crop)
         elif step == "restroked":
             x = augment.restroked(x, config.thicken, replay)
+        elif step == "bent":
+            x = augment.bent(x, config.elastic, replay)
         elif step == "degraded":
             x = augment.degraded(x, config.blur, config.lowres, replay)
         else:

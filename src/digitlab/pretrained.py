@@ -58,7 +58,11 @@ RECIPES: dict[str, dict] = {
     # digits raised that mean by 0.08 only, and 10 % outlines (with or without turns) cost the stress set
     # 0.3-0.4 points. Then looked at once, its pass rule written first: the corruption set through
     # predict 96.25 -> 96.79 % (RESULTS.md, "Robust models", 2026-12-07).
-    "cnn": {"preset": "medium", "epochs": 6, "lines": 0.1, "smear": 0.1, "outline": 0.05, "seed": 0},
+    # 15 % of the digits crossed by lines rather than 10 %: of six general levers, each alone on two seeds
+    # (benchmarks/cnn_levers.py), the one that kept held-out (-0.06) and stress (-0.09) and raised the seen
+    # kinds' mean at all (+0.01, within the noise). Looked at once, its pass rule written first: the
+    # corruption set through predict 96.79 -> 97.00 % (one image over the bar), MNIST test 99.47 -> 99.37 %.
+    "cnn": {"preset": "medium", "epochs": 6, "lines": 0.15, "smear": 0.1, "outline": 0.05, "seed": 0},
 }
 
 

@@ -1,5 +1,6 @@
 """The cnn's training augmentation, drawn anew each epoch from the epoch's generator: shifts, turns,
-zooms and slants (`warped`), stroke weight (`restroked`), clutter, blur and low resolution."""
+zooms and slants (`warped`), stroke weight (`restroked`), bent strokes (`bent`), clutter, blur and low
+resolution."""
 
 from __future__ import annotations
 
@@ -121,7 +122,7 @@ def _spread(x: torch.Tensor, reach: int, pick, one_sided: bool = False) -> torch
 def augmented(images: torch.Tensor, config: CNNConfig, generator: torch.Generator,
               out: torch.Tensor | None = None, ones: torch.Tensor | None = None) -> torch.Tensor:
     """The epoch's training images under config's augmentation: warped (or moved by whole pixels),
-    restroked, then some blurred or put through a low resolution; written into `out` (a tensor like
+    restroked, some bent, then some blurred or put through a low resolution; written into `out` (a tensor like
     `images`, not `images` itself), else into a new tensor.
     The warp writes straight into `out` and the restroke works there in place: the fast preset's
     epoch of 55,000 float digits draws beside the images and their view alone, where it held two more
@@ -140,6 +141,8 @@ def augmented(images: torch.Tensor, config: CNNConfig, generator: torch.Generato
         out.copy_(x.mul_(255).round_().to(torch.uint8) if out.dtype == torch.uint8 else x)
     if config.thicken:
         restroked(out, config.thicken, generator, out=out)
+    if config.elastic:  # a share of 0 draws nothing: runs without it draw the images they drew before it existed
+        out.copy_(bent(out, config.elastic, generator))
     if config.blur or config.lowres:
         out.copy_(degraded(out, config.blur, config.lowres, generator))
     if config.turn or config.outline or config.lines or config.smear:
@@ -158,6 +161,29 @@ def _cluttered(images: torch.Tensor, config: CNNConfig, generator: torch.Generat
     x = clutter.smeared(x, config.smear, generator) if config.smear else x
     x = clutter.crossed(x, config.lines, generator) if config.lines else x
     return x.mul_(255).round_().to(torch.uint8) if images.dtype == torch.uint8 else x
+
+
+BEND_PX = 2.0  # px, the largest move of a control point in x and in y (see bent)
+BEND_KNOTS = 4  # control points a side: about 9 px apart, so a stroke bends as a whole rather than jitters
+
+
+def bent(images: torch.Tensor, share: float, generator: torch.Generator) -> torch.Tensor:
+    """A `share` of the images (drawn per image) bent by a smooth random field, as hands and pens bend
+    strokes in ways no affine map (`warped`) does: each of BEND_KNOTS x BEND_KNOTS control points spread
+    over the image is moved by up to +-BEND_PX px in x and y, drawn uniformly, the moves spread between
+    them bicubically, and each pixel read from where its move points; bilinear, 0 beyond the edge."""
+    picked = torch.rand(len(images), generator=generator) < share  # (N,), drawn on the generator's device
+    knots = torch.rand(int(picked.sum()), 2, BEND_KNOTS, BEND_KNOTS, generator=generator) * 2 - 1  # (k, 2, K, K)
+    if not picked.any():
+        return images.clone()
+    pick, knots = picked.to(images.device), knots.to(images.device)
+    moves = nn.functional.interpolate(knots, size=(28, 28), mode="bicubic", align_corners=True)  # (k, 2, 28, 28)
+    identity = torch.tensor([[[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]]], device=images.device)  # (1, 2, 3)
+    grid = _sampling_grid(identity, 0) + moves.permute(0, 2, 3, 1) * (BEND_PX * 2 / 28)  # px -> grid units
+    moved = nn.functional.grid_sample(to_unit(images[pick]).unsqueeze(1), grid, align_corners=False)[:, 0]
+    out = images.clone()
+    out[pick] = moved.mul_(255).round_().clamp_(0, 255).to(torch.uint8) if images.dtype == torch.uint8 else moved
+    return out
 
 
 BLUR_SIGMAS = (0.5, 0.8, 1.2)  # px, the blurs drawn from (see degraded)

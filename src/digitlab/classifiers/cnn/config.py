@@ -49,6 +49,8 @@ class CNNConfig:
     # drawn per image: pens and fonts are not MNIST's width
     thicken: int = setting(0, range=(0, 3), unit="pixels", help="when augmenting, each image's strokes grown by "
                            "0 .. thicken px or thinned by 1 (a max or min filter)")
+    elastic: float = setting(0.0, SHARE, help="when augmenting, this share's strokes bent by a smooth random field "
+                             "(augment.bent: up to 2 px)")
     blur: float = setting(0.0, SHARE, help="when augmenting, this share of the images blurred (a Gaussian of 0.5-1.2 px)")
     # as a small scan or a thumbnail comes out of the preprocessing
     lowres: float = setting(0.0, SHARE, help="when augmenting, this share shrunk to 10-16 px a side and grown back")
