@@ -59,7 +59,6 @@ def test_the_recipe_flags_the_ones_and_a_share_of_0_trains_as_before_the_option(
     bare = augment.augmented(images, classifiers.make("cnn", preset="fast").config, _gen())
     assert out.dtype == images.dtype
     assert not torch.equal(out[ones], bare[ones])
-    # a run without flags draws what it drew before the option existed (no draws for a share of 0)
-    plain = classifiers.make("cnn", preset="fast", epochs=1, seed=0).fit(images[:300], labels[:300], progress=False)
-    again = classifiers.make("cnn", preset="fast", epochs=1, seed=0, flags=0.0).fit(images[:300], labels[:300], progress=False)
-    assert all(torch.equal(a, b) for a, b in zip(plain.model_.state_dict().values(), again.model_.state_dict().values()))
+    # flags 0 draws nothing: the epoch's images as a run drew them before the option existed (no 1s told of)
+    plain = classifiers.make("cnn", preset="fast").config
+    assert torch.equal(augment.augmented(images, plain, _gen(), ones=ones), augment.augmented(images, plain, _gen()))
