@@ -50,8 +50,12 @@ def for_inference(net: torch.nn.Module) -> torch.nn.Module:
     4-9x as long as on channels-last ones. Weights channels-last make each conv's output so, and the
     pooling after it. Shipped gate on 1,000 digits, one thread: 654 -> 311 ms; shipped cnn 114 -> 53 ms
     (benchmarks/RESULTS.md, issue 35). The sums run in another order: logits move by ~1e-5, and no
-    answer or decline of the shipped models moved on the sets RESULTS.md names."""
-    return net.eval().to(memory_format=torch.channels_last)
+    answer or decline of the shipped models moved on the sets RESULTS.md names. A network already so
+    is left as it is: walking its modules again cost a web request 0.5 ms a model."""
+    convs = [p for p in net.parameters() if p.dim() == 4]
+    if net.training or not all(p.is_contiguous(memory_format=torch.channels_last) for p in convs):
+        net.eval().to(memory_format=torch.channels_last)
+    return net
 
 
 @torch.no_grad()

@@ -198,7 +198,9 @@ def predict_logits(model: nn.Module, x, *, device="cpu", batch_size: int = 1024)
     """(N, 28, 28) uint8 or float in [0, 1] -> (N, n_classes) float32 logits, on `device`."""
     device = resolve_device(device)
     x = as_pixels(x)
-    for_inference(model.to(device))  # eval, channels-last (a loaded model is not)
+    if next(model.parameters()).device != device:  # (moving it walks every module, even to where it is)
+        model.to(device)
+    for_inference(model)  # eval, channels-last (a loaded model is not)
     on_cuda = device.type == "cuda"
 
     def scores(chunk: torch.Tensor) -> torch.Tensor:
