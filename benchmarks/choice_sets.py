@@ -16,6 +16,14 @@ def add_arguments(parser: argparse.ArgumentParser, per_kind: int) -> None:
     parser.add_argument("--seed", type=int, help="instead of the recipe's seed (weights, order, damage drawn)")
 
 
+def cnn_main(doc: str, base: dict, candidates: dict) -> None:
+    """A cnn candidates script's command line (cnn_clutter.py, cnn_levers.py): --only, --per-kind 300,
+    --threads, --seed; then each candidate scored."""
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
+    add_arguments(parser, per_kind=300)
+    score_candidates("cnn", base, candidates, parser.parse_args())
+
+
 def score_candidates(method: str, base: dict, candidates: dict, args: argparse.Namespace) -> None:
     """Each candidate (options added to `base`) trained and printed: seconds, held-out, stress (and its
     typed digits), the seen kinds' mean and each kind."""

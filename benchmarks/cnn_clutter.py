@@ -15,7 +15,6 @@ than base by more than 0.1 point, stress not lower by more than 0.2, the seen ki
 
 from __future__ import annotations
 
-import argparse
 
 import choice_sets  # benchmarks/choice_sets.py, beside this script
 
@@ -35,10 +34,7 @@ CANDIDATES = {  # name -> options added to the recipe (shares of each epoch's di
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    choice_sets.add_arguments(parser, per_kind=300)
-    args = parser.parse_args()
-    choice_sets.score_candidates("cnn", BEFORE, CANDIDATES, args)
+    choice_sets.cnn_main(__doc__, BEFORE, CANDIDATES)
 
 
 if __name__ == "__main__":

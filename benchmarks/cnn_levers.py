@@ -17,7 +17,6 @@ not lower by more than 0.2, the seen kinds' mean up the most.
 
 from __future__ import annotations
 
-import argparse
 
 import choice_sets  # benchmarks/choice_sets.py, beside this script
 
@@ -36,10 +35,7 @@ CANDIDATES = {  # name -> the one option changed (CNNConfig; shares are of each 
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    choice_sets.add_arguments(parser, per_kind=300)
-    args = parser.parse_args()
-    choice_sets.score_candidates("cnn", BEFORE, CANDIDATES, args)
+    choice_sets.cnn_main(__doc__, BEFORE, CANDIDATES)
 
 
 if __name__ == "__main__":
