@@ -14,6 +14,9 @@ Prints, for a shipped model (the cnn unless told):
     python benchmarks/number_accuracy.py                      # everything, the shipped cnn
     python benchmarks/number_accuracy.py --per-category 140 --skip singles,nondigits
     python benchmarks/number_accuracy.py --method simple_net --no-decline
+    python benchmarks/number_accuracy.py --strips /tmp/strips-A --per-category 84 --choice-draws \
+        --skip held_out,photo,singles,nondigits             # a strip reader that does not ship, on the choose side
+    python benchmarks/number_accuracy.py --seed 1 --skip choose   # a fresh draw of the held-out part
 """
 
 from __future__ import annotations
@@ -32,10 +35,40 @@ from digitlab.data import numbers
 from digitlab.errors import BlankImage
 
 
-def read_part(clf, part: str, per_category: int | None, decline: bool) -> tuple[dict, dict]:
+class CountingReader:
+    """A strip reader that counts the groups it reads and those it steers (a read of some digits at least
+    reading.STRIP_SURE likely: what cutting.read_cut acts on), as benchmarks/strip_reader.py counted them."""
+
+    def __init__(self, reader):
+        self.reader, self.groups, self.steered = reader, 0, 0
+
+    def read(self, own):
+        said = self.reader.read(own)
+        self.groups += 1
+        self.steered += bool(said.text) and said.probability >= reading.STRIP_SURE
+        return said
+
+    def share(self) -> float:
+        """The share of groups steered since the last call; the counts start again."""
+        share = self.steered / max(1, self.groups)
+        self.groups = self.steered = 0
+        return share
+
+
+def use_strips(directory: str | None) -> CountingReader:
+    """The strip reader the cutter's guide reads with (the package's, or the one saved in `directory`),
+    counting: reading.guide asks strip_reading.shipped() for it on every group, so it is replaced there."""
+    from digitlab.vision import strip_reading
+
+    counting = CountingReader(strip_reading.load(directory) if directory else strip_reading.shipped())
+    strip_reading.shipped = lambda: counting
+    return counting
+
+
+def read_part(clf, part: str, per_category: int | None, decline: bool, seed: int = numbers.SEED) -> tuple[dict, dict]:
     """(numbers.accuracy of the part, seconds per number by category)."""
     read, kept, seconds = [], [], collections.defaultdict(list)
-    for number in numbers.each(part, per_category):
+    for number in numbers.each(part, per_category, seed):
         start = time.perf_counter()
         said = reading.read_number(number.image, clf, decline)
         seconds[number.category].append(time.perf_counter() - start)
@@ -77,24 +110,32 @@ def singles(every: int) -> str:
     return f"stress images found as one digit {one:,} of {total:,}; of those read exactly as to_mnist {same:,}"
 
 
-def nondigits_declined(clf, per_category: int) -> dict[str, float]:
+def nondigits_declined(clf, per_category: int, kind: str = "test", counting: CountingReader | None = None) -> dict[str, float]:
     """The share of the non-digit test set's images (the first `per_category` of each) that the number
-    reader declines: as a whole, or as its one digit (blank counts as declined)."""
+    reader declines: as a whole, or as its one digit (blank counts as declined). kind "choice": the
+    training generator's draws from nondigits.CHOICE_FROM on (held out from training, for choosing), the
+    five categories that are not digits, each with the share of its groups the strip reader steered."""
     from digitlab.data import nondigits
     from digitlab.data.shipped_mnist import mnist_arrays
 
     mnist, _ = mnist_arrays("train")
+    first, generator = (nondigits.CHOICE_FROM, "train") if kind == "choice" else (0, "test")
+    categories = nondigits.CATEGORIES[:-1] if kind == "choice" else nondigits.CATEGORIES  # "several" are digits
+    if counting:
+        counting.share()
     shares = {}
-    for category in nondigits.CATEGORIES:
+    for category in categories:
         declined = 0
-        for i in range(per_category):
+        for i in range(first, first + per_category):
             try:
-                said = reading.read_number(nondigits.raw_image(category, i, "test", mnist=mnist), clf)
+                said = reading.read_number(nondigits.raw_image(category, i, generator, mnist=mnist), clf)
             except BlankImage:
                 said = None
             declined += said is None or said.declined is not None or (
                 len(said.digits) == 1 and said.digits[0].declined is not None) or not said.digits
         shares[category] = declined / per_category
+        if counting:
+            shares[category + " steered"] = counting.share()
     return shares
 
 
@@ -104,15 +145,24 @@ def main() -> None:
     parser.add_argument("--per-category", type=int, help="numbers a category of each part (default: all)")
     parser.add_argument("--no-decline", dest="decline", action="store_false", help="every digit answered")
     parser.add_argument("--skip", default="", help="comma list of: choose, held_out, photo, singles, nondigits")
+    parser.add_argument("--seed", type=int, default=numbers.SEED,
+                        help="draws the number set's parts (its own: %(default)s; another is a fresh draw)")
+    parser.add_argument("--strips", help="a saved strip reader's folder to read with instead of the package's")
+    parser.add_argument("--choice-draws", action="store_true",
+                        help="also the non-digit choice draws (100 a category) declined, and their groups steered")
     args = parser.parse_args()
     skip = set(filter(None, args.skip.split(",")))
     clf = pretrained.load(args.method)
-    print(f"{args.method}, decline {'on' if args.decline else 'off'}; load average {os.getloadavg()[0]:.2f}")
+    counting = use_strips(args.strips)
+    print(f"{args.method}, decline {'on' if args.decline else 'off'}, strip reader {args.strips or 'shipped'}, "
+          f"seed {args.seed}; load average {os.getloadavg()[0]:.2f}, {time.strftime('%H:%M:%S', time.gmtime())} UTC")
     for part in numbers.PARTS:
         if part in skip:
             continue
-        result, seconds = read_part(clf, part, args.per_category, args.decline)
-        print(f"\n{part} part\n" + numbers.describe(result))
+        counting.share()
+        result, seconds = read_part(clf, part, args.per_category, args.decline, args.seed)
+        print(f"\n{part} part (seed {args.seed}), groups the strip reader steered {counting.share():.1%}\n"
+              + numbers.describe(result))
         print("seconds a number: " + ", ".join(f"{c} {s * 1000:.0f} ms" for c, s in seconds.items()))
     if "photo" not in skip:
         print(f"\na 4-digit photo, one thread: {photo_time(clf) * 1000:.1f} ms (median)")
@@ -122,6 +172,11 @@ def main() -> None:
         shares = nondigits_declined(clf, per_category=100)
         print("\nnon-digit test set declined through the number reader: " +
               ", ".join(f"{c} {s:.0%}" for c, s in shares.items()))
+    if args.choice_draws:
+        shares = nondigits_declined(clf, per_category=100, kind="choice", counting=counting)
+        print("\nnon-digit choice draws declined (and their groups steered): " +
+              ", ".join(f"{c} {s:.0%}" for c, s in shares.items()))
+    print(f"\ndone {time.strftime('%H:%M:%S', time.gmtime())} UTC, load average {os.getloadavg()[0]:.2f}")
 
 
 if __name__ == "__main__":

@@ -52,7 +52,7 @@ def test_each_shipped_model_reads_the_stress_set_as_recorded_within_5_points_of_
 def test_the_shipped_files_are_a_few_megabytes():
     total = sum(p.stat().st_size for p in pretrained.folder().rglob("*") if p.is_file())
     # pixel's 120 ideal digits a class (3.8 MB of float32) are most of it; the strip reader's 280,000
-    # weights 1.1 MB (strips/, float32: the very weights its one look measured); the rest under 1 MB
+    # weights 1.1 MB (strips/, float32, as `--methods strips` trains them); the rest under 1 MB
     assert total < 7 << 20, total
 
 

@@ -120,7 +120,8 @@ judge = weighed_judge()
 # reads it so too (`vouched`). STRIP_SURE chosen on the choose part and the non-digit choice draws (the
 # least steering of non-digits within 1 point of the best whole figure); its prototype
 # (benchmarks/strip_reader.py, readsure@0.95) read the held-out part 72.57 % whole against 68.21 %
-# without it, the non-digit test set declined as before (RESULTS.md, reading numbers).
+# without it, the non-digit test set declined as before (RESULTS.md, reading numbers). The reader that
+# ships now is the package's own build (strip_config.py), as good on a fresh held-out draw.
 STRIP_READER = True
 STRIP_SURE = 0.95
 
