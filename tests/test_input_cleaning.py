@@ -63,6 +63,23 @@ def test_specks_count_salt_and_pepper_but_not_strokes(held_out):
     assert (specks(despeckled(noisy)) < 4).float().mean() > 0.95
 
 
+def test_a_pages_lone_pixels_are_counted_as_specks_counts_them():
+    """page.lone_pixels counts whole grey levels its own way (int16): the count must be specks's, pixel
+    jumps of 76 and 77 levels either side of SPECK_JUMP included, and other greys go through specks."""
+    from digitlab.vision.page import lone_pixels
+
+    rng = np.random.default_rng(0)
+    pages = [rng.integers(0, 256, (31, 45)).astype(np.float32) for _ in range(30)]
+    pages += [np.where(rng.random((40, 40)) < 0.05, rng.integers(0, 256, (40, 40)), 128).astype(np.float32)
+              for _ in range(30)]
+    edge = np.full((9, 9), 100, dtype=np.float32)
+    edge[2, 2], edge[6, 6], edge[2, 6], edge[6, 2] = 177, 176, 23, 24  # jumps of 77, 76, -77, -76
+    pages += [edge, rng.random((20, 30)).astype(np.float32) * 255]  # the last: not whole levels
+    counts = [lone_pixels(page) for page in pages]
+    assert counts == [int(specks(torch.from_numpy(page / 255)[None])[0]) for page in pages]
+    assert lone_pixels(edge) == 2 and max(counts) > 20  # only the 77-level jumps; the noisy pages count many
+
+
 @pytest.mark.parametrize("damage", ["brightness", "low contrast", "salt and pepper"])
 def test_the_shipped_cnn_reads_damaged_digits_from_raw_tensors(held_out, cnn, damage):
     x, y = held_out
