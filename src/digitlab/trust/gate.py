@@ -22,6 +22,7 @@ How it is trained and its threshold chosen: gate_training.py."""
 from __future__ import annotations
 
 import dataclasses
+import functools
 from pathlib import Path
 
 import torch
@@ -138,11 +139,7 @@ def shipped_path() -> Path:
     return Path(str(resources.files("digitlab") / "pretrained" / "gate"))
 
 
-_SHIPPED: list[Gate] = []
-
-
+@functools.cache
 def shipped() -> Gate:
     """The gate that ships in the package, loaded once per process."""
-    if not _SHIPPED:
-        _SHIPPED.append(load(shipped_path()))
-    return _SHIPPED[0]
+    return load(shipped_path())

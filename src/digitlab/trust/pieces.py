@@ -14,6 +14,7 @@ checkpoint.load's checks); `python -m digitlab.pretrained --methods pieces` rebu
 from __future__ import annotations
 
 import dataclasses
+import functools
 from pathlib import Path
 
 import torch
@@ -67,11 +68,7 @@ def shipped_path() -> Path:
     return Path(str(resources.files("digitlab") / "pretrained" / "pieces"))
 
 
-_SHIPPED: list[PieceJudge] = []
-
-
+@functools.cache
 def shipped() -> PieceJudge:
     """The piece judge that ships in the package, loaded once per process."""
-    if not _SHIPPED:
-        _SHIPPED.append(load(shipped_path()))
-    return _SHIPPED[0]
+    return load(shipped_path())

@@ -16,6 +16,7 @@ checks); `python -m digitlab.pretrained --methods strips` rebuilds it (strip_tra
 from __future__ import annotations
 
 import dataclasses
+import functools
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -186,11 +187,7 @@ def shipped_path() -> Path:
     return Path(str(resources.files("digitlab") / "pretrained" / "strips"))
 
 
-_SHIPPED: list[StripReader] = []
-
-
+@functools.cache
 def shipped() -> StripReader:
     """The strip reader that ships in the package, loaded once per process."""
-    if not _SHIPPED:
-        _SHIPPED.append(load(shipped_path()))
-    return _SHIPPED[0]
+    return load(shipped_path())
