@@ -112,6 +112,35 @@ def test_the_cleaned_view_is_exactly_what_predict_reads_from_each_image_saved_as
     assert 0 < (seen.images == raw.images).all(2).all(1).sum() < len(paths)
 
 
+def test_the_shipped_cleaned_view_is_the_one_this_code_builds():
+    from digitlab.store import array_cache
+
+    path = corrupted.shipped_path()
+    assert path.is_file(), "no shipped corruption set for this version and preprocessing: run python -m digitlab.data.corrupted"
+    shipped = array_cache.load(path, ("images", "labels"), "corruption set")
+    assert shipped is not None and shipped["images"].shape == (len(corrupted.NAMES) * corrupted.PER_KIND, 28, 28)
+    clean, labels = corrupted.digits(shipped_mnist.mnist_arrays("train"))
+    picks = (0, 1, 502, corrupted.PER_KIND - 1)  # built again here, a few of every kind
+    raw = np.stack([corrupted.damaged(kind, i, clean[i], corrupted.SEED) for kind in corrupted.NAMES for i in picks])
+    rows = [k * corrupted.PER_KIND + i for k in range(len(corrupted.NAMES)) for i in picks]
+    assert np.array_equal(shipped["images"][rows], corrupted.cleaned(raw))
+    assert np.array_equal(shipped["labels"], np.tile(labels, len(corrupted.NAMES)))
+
+
+def test_the_cleaned_view_is_read_as_shipped_and_the_raw_one_built(monkeypatch, tmp_path):
+    monkeypatch.setenv("DIGITLAB_HOME", str(tmp_path))  # an empty cache: nothing to read there
+
+    def never(*args, **kwargs):
+        raise AssertionError("the shipped corruption set should have been read, not built")
+
+    monkeypatch.setattr(corrupted, "build_raw", never)
+    images, labels = corrupted.arrays(never, "corrupted")
+    assert images.shape == (21000, 28, 28) and labels[:3].tolist() == labels[1000:1003].tolist()
+    assert not (tmp_path / "corrupted").exists()  # and nothing copied into the home
+    with pytest.raises(AssertionError, match="not built"):  # the raw view does not ship
+        corrupted.arrays(never, "corrupted_raw")
+
+
 def test_accuracy_by_kind_scores_each_kind_and_the_seen_and_held_out_ones_apart():
     per = corrupted.PER_KIND
     index = np.concatenate([np.arange(k * per, k * per + 4) for k in range(len(corrupted.NAMES))])
