@@ -31,6 +31,8 @@ class PixelConfig:
     # Cluttered copies, as LinearConfig's (clutter.py): each a share of the fit digits added once more,
     # damaged, before cleaning and deskewing, drawn once with `seed`; with ideals > 1 k-means may then
     # make ideal digits of damaged ones (a group of outlined 3s, an ideal near an edge image of a 3).
+    # Off in the shipped recipe: nine mixes with its 120 ideals (one with 240) raised the seen kinds by 0.2-2.3
+    # points but cost the stress set 1.0-2.9, seed 0 (benchmarks/RESULTS.md, "Robust models", 2026-12-07).
     lines: float = setting(0.0, SHARE, help="this share again, crossed by a line or two, solid or dotted")
     smear: float = setting(0.0, SHARE, help="this share again, smeared as by a hand that moved")
     turn: float = setting(0.0, SHARE, help="this share again, turned by up to clutter.TURN_DEGREES")
