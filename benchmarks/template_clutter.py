@@ -1,6 +1,6 @@
-"""Do cluttered copies of the training digits (LinearConfig's lines, smear, turn, outline) help the
-linear model and simple_net read damaged digits, and more ideal digits pixel? Chosen without MNIST's
-test set or the corruption set's own digits.
+"""Do cluttered copies of the training digits (LinearConfig's and PixelConfig's lines, smear, turn,
+outline) help the linear model, simple_net and pixel read damaged digits, and more ideal digits pixel?
+Chosen without MNIST's test set or the corruption set's own digits.
 
 Each candidate is the recipe shipped before these were chosen (BEFORE) plus options, trained on
 MNIST's training digits 0-54,999 as the shipped models are (heldout.split), and scored on the 4,000
@@ -10,6 +10,7 @@ seed (corrupted.tuning_set), as raw tensors. The corruption set's held-out kinds
 at.
 
     OMP_NUM_THREADS=1 python benchmarks/template_clutter.py --method linear --only base,lines
+    OMP_NUM_THREADS=1 python benchmarks/template_clutter.py --method pixel --only "ideals 120,120 turn 0.1"
 """
 
 from __future__ import annotations
@@ -45,6 +46,17 @@ CANDIDATES = {  # name -> options added to the recipe
     "ideals 60": {"ideals": 60},  # pixel only
     "ideals 120": {"ideals": 120},  # pixel only
     "ideals 240": {"ideals": 240},  # pixel only
+    # pixel's shipped recipe since 2026-12-06 20:05 UTC is BEFORE's with 120 ideals ("ideals 120"); with
+    # cluttered copies (PixelConfig's shares, 2026-12-07):
+    "120 turn 0.1": {"ideals": 120, "turn": 0.1},
+    "120 turn 0.3": {"ideals": 120, "turn": 0.3},
+    "120 outline 0.05": {"ideals": 120, "outline": 0.05},
+    "120 outline 0.1": {"ideals": 120, "outline": 0.1},
+    "120 lines 0.1": {"ideals": 120, "lines": 0.1},
+    "120 lines 0.3": {"ideals": 120, "lines": 0.3},
+    "120 lines+turn+outline small": {"ideals": 120, "lines": 0.1, "turn": 0.1, "outline": 0.05},
+    "120 lines+turn+outline": {"ideals": 120, "lines": 0.3, "turn": 0.3, "outline": 0.1},  # simple_net's mix
+    "240 lines+turn+outline": {"ideals": 240, "lines": 0.3, "turn": 0.3, "outline": 0.1},  # room for the copies' groups
 }
 
 

@@ -183,11 +183,13 @@ def test_make_refuses_an_option_of_another_method_naming_it_and_the_methods_opti
     with pytest.raises(DigitlabError) as caught:
         service.make("pixel", ideals=2, lr=0.1, epochs=None)
     assert str(caught.value) == ("lr: the pixel method has no such option; its options are "
-                                 "deskew, distance, ideals, kmeans_rounds, kmeans_starts, seed, temperature")
+                                 "deskew, distance, ideals, kmeans_rounds, kmeans_starts, lines, outline, seed, smear, "
+                                 "temperature, turn")
 
 
 def test_options_are_the_configs_fields():
-    assert service.options_of("pixel") == {"deskew", "distance", "ideals", "kmeans_rounds", "kmeans_starts", "seed", "temperature"}
+    assert service.options_of("pixel") == {"deskew", "distance", "ideals", "kmeans_rounds", "kmeans_starts", "lines",
+                                           "outline", "seed", "smear", "temperature", "turn"}
     assert "device" in service.options_of("cnn") and "device" not in service.options_of("simple_net")
 
 

@@ -21,6 +21,7 @@ from digitlab.classifiers.state import split_state
 from digitlab.errors import DataError, DigitlabError, ModelError
 from digitlab.store import checkpoint
 from digitlab.store.card import Card
+from digitlab.train import clutter
 from digitlab.trust import calibration
 from digitlab.vision.deskew import deskewed
 from digitlab.vision.input_cleaning import CHUNK as CLEANING_CHUNK, cleaned
@@ -90,6 +91,17 @@ class Classifier:
             part = cleaned(as_images(X[start:start + CLEANING_CHUNK]))  # (<= CLEANING_CHUNK, 28, 28)
             out[start:start + CLEANING_CHUNK] = deskewed(part, stretched=stretch) if deskew else part
         return out
+
+    def _with_copies(self, X, y) -> tuple:
+        """The fit digits, then the cluttered copies the config asks for (its `lines`, `smear`, `turn`,
+        `outline` shares: clutter.with_copies, drawn with its `seed`), before cleaning and deskewing, as
+        damage reaches a digit. linear, simple_net and pixel call it in fit; the cnn draws its clutter
+        every epoch instead (augment.py). No share above 0: X and y as they came, untouched."""
+        shares = {name: getattr(self.config, name, 0.0) for name in clutter.COPIES}
+        if not any(shares.values()):
+            return X, y
+        X = as_images(X)  # (N, 28, 28) float in [0, 1], what the damage draws on
+        return clutter.with_copies(X, as_labels(y, len(X)), shares, self.config.seed)
 
     def _start(self, X, y, valid) -> tuple[torch.Tensor, torch.Tensor, tuple | None]:
         self._check_config()  # again: a config can be replaced after construction (service.with_overrides)

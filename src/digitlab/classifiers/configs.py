@@ -20,7 +20,7 @@ class PixelConfig:
     deskew: bool = setting(False, help="shear each digit upright first (deskew.py), in fit and predict; the book does not")
     ideals: int = setting(1, range=(1, IDEALS_MAX), unit="digits per class",
                           help="ideal digits per class: 1 is the book's mean; more are the means of groups of alike digits")
-    seed: int = setting(0, SEED, help="seeds the grouping's first guesses (ideals > 1)")
+    seed: int = setting(0, SEED, help="seeds the grouping's first guesses (ideals > 1) and the cluttered copies")
     # logits = -distance / temperature, distance in [0, 1] (calibrate's temperature_ then divides these)
     temperature: float = setting(0.01, range=(0, 1e6), above=True, unit="pixel distance", help="the scores' scale")
     # k-means (ideals > 1): 50 rounds moved the stress set's accuracy by 0.1 point. One run's groups vary
@@ -28,6 +28,15 @@ class PixelConfig:
     # from one start, 91.2-92.1 % from five), hence the tightest grouping of several starts is kept.
     kmeans_rounds: int = setting(20, range=(1, 1000), unit="rounds", help="Lloyd's rounds at most per start")
     kmeans_starts: int = setting(5, range=(1, 100), unit="starts", help="k-means runs from fresh first guesses")
+    # Cluttered copies, as LinearConfig's (clutter.py): each a share of the fit digits added once more,
+    # damaged, before cleaning and deskewing, drawn once with `seed`; with ideals > 1 k-means may then
+    # make ideal digits of damaged ones (a group of outlined 3s, an ideal near an edge image of a 3).
+    # Off in the shipped recipe: nine mixes with its 120 ideals (one with 240) raised the seen kinds by 0.2-2.3
+    # points but cost the stress set 1.0-2.9, seed 0 (benchmarks/RESULTS.md, "Robust models", 2026-12-07).
+    lines: float = setting(0.0, SHARE, help="this share again, crossed by a line or two, solid or dotted")
+    smear: float = setting(0.0, SHARE, help="this share again, smeared as by a hand that moved")
+    turn: float = setting(0.0, SHARE, help="this share again, turned by up to clutter.TURN_DEGREES")
+    outline: float = setting(0.0, SHARE, help="this share again, drawn as the outline of its strokes")
 
     def __post_init__(self):
         check(self, "pixel")

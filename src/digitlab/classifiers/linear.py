@@ -18,19 +18,15 @@ from torch import nn
 
 from digitlab.classifiers import networks
 from digitlab.classifiers.configs import LinearConfig
-from digitlab.classifiers.inputs import as_images, as_labels
+from digitlab.classifiers.inputs import as_labels
 from digitlab.classifiers.network_classifier import NetworkClassifier
 from digitlab.metrics import accuracy
-from digitlab.train import clutter, scratch
+from digitlab.train import scratch
 from digitlab.train.callbacks import DivergenceGuard, EpochEnd
 from digitlab.train.recorders import MeanLossRecorder, ProgressCallback
 from digitlab.train.learner import DataLoader, DataLoaders, Learner
 from digitlab.train.optim import SGD, BasicOptim
 from digitlab.train.seeding import seeded
-
-
-CLUTTER = {"lines": clutter.crossed, "smear": clutter.smeared, "turn": clutter.turned,
-           "outline": clutter.outlined}  # config field -> what it does to its copies
 
 
 class BookNetwork(NetworkClassifier):
@@ -71,23 +67,6 @@ class BookNetwork(NetworkClassifier):
         self._fit_learner(dl, valid_t, start_epoch, self.state_.get("optimizer", {}), epoch_end, progress, device)
         self.model_.to("cpu").eval()
         return self
-
-    def _with_copies(self, X, y) -> tuple[torch.Tensor, torch.Tensor]:
-        """The fit digits, then the config's cluttered copies of shares of them (CLUTTER), the same
-        ones on every call with the same seed (so that a resumed fit trains on the same images)."""
-        shares = {name: getattr(self.config, name) for name in CLUTTER}
-        if not any(shares.values()):
-            return X, y
-        X = as_images(X)
-        y = as_labels(y, len(X))
-        generator = torch.Generator().manual_seed(self.config.seed)
-        images, labels = [X], [y]
-        for name, share in shares.items():
-            if share:
-                pick = torch.rand(len(X), generator=generator) < share  # (N,)
-                images.append(CLUTTER[name](X[pick], 1.0, generator))
-                labels.append(y[pick])
-        return torch.cat(images), torch.cat(labels)
 
     def _fit_learner(self, dl, valid, start_epoch, opt_state, epoch_end, progress, device) -> None:
         book = self.config.trainer == "loop"

@@ -122,6 +122,7 @@ class PixelSimilarity(Classifier):
     def fit(self, X, y, valid=None, epoch_end=None, resume=False, device="cpu", progress=True):
         start = time.perf_counter()
         raw_valid = valid  # score() prepares images itself; _start's prepared ones would be prepared twice
+        X, y = self._with_copies(X, y)  # the config's cluttered copies, grouped with the digits they copy
         X, y, valid = self._start(X, y, valid)
         idx = self._index(y)
         # The book's ideal 3 is `stacked_threes.mean(0)`: with one ideal, the same mean, one class at a time.

@@ -3,9 +3,9 @@ smears, a turn, strokes drawn in outline.
 
 Other people's images carry marks MNIST's never do: a line struck through, a hand that moved. The
 cnn recipe's `lines` and `smear` settings put a share of each epoch's training images through these,
-each image drawing its own kind and amount. The linear model's and simple_net's `lines`, `smear`,
-`turn` and `outline` add a damaged copy of a share of their training digits, once
-(classifiers/linear.py). (A patterned or foggy page behind the digit is left to input_cleaning,
+each image drawing its own kind and amount. The linear model's, simple_net's and pixel's `lines`,
+`smear`, `turn` and `outline` add a damaged copy of a share of their training digits, once
+(`with_copies`, called by Classifier._with_copies). (A patterned or foggy page behind the digit is left to input_cleaning,
 which takes it away before any model reads it: trained on such pages instead, 20 % of the images,
 the fast cnn lost a point on the stress set's typed digits, benchmarks/RESULTS.md.) Written from the
 descriptions of the kinds of damage, not from the corruption set's code (and blind to its held-out
@@ -122,3 +122,25 @@ def outlined(x: torch.Tensor, share: float, generator: torch.Generator) -> torch
     shrunk = -nn.functional.max_pool2d(-ink, 3, stride=1, padding=1)
     out[pick] = (grown - shrunk)[:, 0]
     return out
+
+
+# A config's field -> the damage its copies get (LinearConfig's and PixelConfig's shares of the fit digits).
+COPIES = {"lines": crossed, "smear": smeared, "turn": turned, "outline": outlined}
+
+
+def with_copies(images: torch.Tensor, labels: torch.Tensor, shares: dict[str, float],
+                seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """(N, 28, 28) float images in [0, 1] and their (N,) labels -> the images, then for each field of
+    COPIES whose share is above 0, in COPIES' order, a damaged copy of about that share of them (which
+    ones drawn anew for each field), with their labels. One generator seeded `seed` draws them all, so the
+    same images and shares give the same copies on every call (a resumed fit trains on the same ones)."""
+    generator = torch.Generator().manual_seed(seed)
+    copied, copied_labels = [images], [labels]
+    for name, damage in COPIES.items():
+        share = shares.get(name, 0.0)
+        if share:
+            pick = torch.rand(len(images), generator=generator) < share  # (N,)
+            copied.append(damage(images[pick], 1.0, generator))  # every picked image damaged
+            copied_labels.append(labels[pick])
+    return torch.cat(copied), torch.cat(copied_labels)
+
