@@ -49,6 +49,7 @@ function fitPad() {
 pad.addEventListener("pointerdown", (event) => {
   event.preventDefault();
   pad.setPointerCapture(event.pointerId);
+  DigitPad.hold(); // an answer to the stroke before may shorten the cards mid-stroke: the pad must not move
   drawn += 1;
   strokes.push(DigitPad.points(pad, event).slice(-1));
   drawing = true;
@@ -73,6 +74,7 @@ for (const type of ["pointerup", "pointercancel"]) {
 
 document.getElementById("clear").addEventListener("click", () => {
   drawn += 1;
+  DigitPad.release();
   strokes = [];
   repaint();
   reset();

@@ -40,6 +40,7 @@ function setDrawn() {
 pad.addEventListener("pointerdown", (event) => {
   event.preventDefault();
   pad.setPointerCapture(event.pointerId);
+  DigitPad.hold(); // the answers below may shorten mid-stroke: the page must not scroll the pad away
   if (!strokes.length) showPhoto(null); // a new drawing replaces an uploaded photo
   abort(); // an answer still on its way is for the drawing before this stroke: neither shown nor said
   say(""); // nor the last sentence, which told of it; the next comes as the pen lifts
@@ -69,6 +70,7 @@ for (const type of ["pointerup", "pointercancel"]) {
 
 document.getElementById("clear").addEventListener("click", () => {
   abort();
+  DigitPad.release();
   strokes = [];
   setDrawn();
   repaint();

@@ -87,5 +87,18 @@ const DigitPad = (() => {
     return (events.length ? events : [event]).map((e) => [(e.clientX - box.left) / box.height, (e.clientY - box.top) / box.height]);
   }
 
-  return { ASPECT, DOT, SEND_HEIGHT, extent, paint, cut, fit, points };
+  // The page never gets shorter under the pen. Scrolled down, a page that shortens while a stroke is
+  // drawn (an answer arriving mid-stroke: a number's card has no bars) scrolls back by itself, the pad
+  // slides down under a pointer that has not moved, and the rest of the stroke lands higher on the pad.
+  // `hold` at each pen-down keeps <main> at least as tall as it is then; `release` (Clear) lets it go.
+  function hold() {
+    const main = document.querySelector("main");
+    main.style.minHeight = `${main.offsetHeight}px`;
+  }
+
+  function release() {
+    document.querySelector("main").style.minHeight = "";
+  }
+
+  return { ASPECT, DOT, SEND_HEIGHT, extent, paint, cut, fit, points, hold, release };
 })();
