@@ -57,6 +57,11 @@ CANDIDATES = {  # name -> options added to the recipe
     "120 lines+turn+outline small": {"ideals": 120, "lines": 0.1, "turn": 0.1, "outline": 0.05},
     "120 lines+turn+outline": {"ideals": 120, "lines": 0.3, "turn": 0.3, "outline": 0.1},  # simple_net's mix
     "240 lines+turn+outline": {"ideals": 240, "lines": 0.3, "turn": 0.3, "outline": 0.1},  # room for the copies' groups
+    # The copies with ideal digits of their own (PixelConfig.copy_ideals), the 120 clean ones kept as they are:
+    "120 + 15 of small mix": {"ideals": 120, "lines": 0.1, "turn": 0.1, "outline": 0.05, "copy_ideals": 15},
+    "120 + 30 of small mix": {"ideals": 120, "lines": 0.1, "turn": 0.1, "outline": 0.05, "copy_ideals": 30},
+    "120 + 30 of simple_net's mix": {"ideals": 120, "lines": 0.3, "turn": 0.3, "outline": 0.1, "copy_ideals": 30},
+    "120 + 60 of simple_net's mix": {"ideals": 120, "lines": 0.3, "turn": 0.3, "outline": 0.1, "copy_ideals": 60},
 }
 
 

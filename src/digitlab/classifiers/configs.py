@@ -37,6 +37,11 @@ class PixelConfig:
     smear: float = setting(0.0, SHARE, help="this share again, smeared as by a hand that moved")
     turn: float = setting(0.0, SHARE, help="this share again, turned by up to clutter.TURN_DEGREES")
     outline: float = setting(0.0, SHARE, help="this share again, drawn as the outline of its strokes")
+    # 0: the copies are grouped with the digits they copy, sharing the class's `ideals`. More: the clean
+    # digits keep their `ideals` as without copies, and the copies get this many ideal digits of their own.
+    copy_ideals: int = setting(0, range=(0, IDEALS_MAX), unit="digits per class",
+                               help="ideal digits per class made of the cluttered copies alone, beside `ideals` "
+                               "made of the clean digits (0: copies and digits grouped together)")
 
     def __post_init__(self):
         check(self, "pixel")

@@ -122,15 +122,24 @@ class PixelSimilarity(Classifier):
     def fit(self, X, y, valid=None, epoch_end=None, resume=False, device="cpu", progress=True):
         start = time.perf_counter()
         raw_valid = valid  # score() prepares images itself; _start's prepared ones would be prepared twice
-        X, y = self._with_copies(X, y)  # the config's cluttered copies, grouped with the digits they copy
+        clean = len(X)
+        X, y = self._with_copies(X, y)  # the config's cluttered copies after the digits they copy
         X, y, valid = self._start(X, y, valid)
         idx = self._index(y)
+        copied = torch.arange(len(X)) >= clean  # (N,) which images are copies
         # The book's ideal 3 is `stacked_threes.mean(0)`: with one ideal, the same mean, one class at a time.
         generator = torch.Generator().manual_seed(self.config.seed)
         cfg = self.config
-        self.ideals_ = torch.stack([ideal_digits(X[idx == c], cfg.ideals, generator, cfg.kmeans_starts,
-                                                 cfg.kmeans_rounds)
-                                    for c in range(len(self.classes_))])  # (C, k, 28, 28)
+
+        def ideals(images: torch.Tensor, k: int) -> torch.Tensor:
+            return ideal_digits(images, k, generator, cfg.kmeans_starts, cfg.kmeans_rounds)
+
+        if not cfg.copy_ideals or not copied.any():
+            self.ideals_ = torch.stack([ideals(X[idx == c], cfg.ideals) for c in range(len(self.classes_))])
+        else:  # (C, ideals + copy_ideals, 28, 28): the clean digits' ideals, then the copies'
+            self.ideals_ = torch.stack([torch.cat([ideals(X[(idx == c) & ~copied], cfg.ideals),
+                                                   ideals(X[(idx == c) & copied], cfg.copy_ideals)])
+                                        for c in range(len(self.classes_))])
         self.history_, self.state_ = [], {"epoch": 0}
         self._record({"epoch": 0, "train_loss": None, "valid_loss": None,
                       "accuracy": self.score(*raw_valid) if valid is not None else None,
@@ -179,12 +188,18 @@ class PixelSimilarity(Classifier):
         scores = torch.addmm(-(ideals * ideals).sum(1), x, ideals.T * 2)  # (N, C k)
         return self.classes_[scores.reshape(-1, C, k).amax(dim=2).argmax(dim=1)]
 
+    def _ideals_a_class(self) -> int:
+        """How many ideal digits each class keeps: its clean digits' and, with copies, theirs."""
+        cfg = self.config
+        copies = cfg.copy_ideals if any((cfg.lines, cfg.smear, cfg.turn, cfg.outline)) else 0
+        return cfg.ideals + copies
+
     def _tensors(self) -> dict[str, torch.Tensor]:
         # One ideal a class is saved as the book's means, as it always was.
         return {"means": self.means_} if self.config.ideals == 1 else {"ideals": self.ideals_}
 
     def _restore(self, tensors, saved) -> None:
-        n_classes, k = len(saved["classes"]), self.config.ideals
+        n_classes, k = len(saved["classes"]), self._ideals_a_class()
         name, shape = ("means", (n_classes, 28, 28)) if k == 1 else ("ideals", (n_classes, k, 28, 28))
         held = tensors.get(name)
         if held is None or tuple(held.shape) != shape:
