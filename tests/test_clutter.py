@@ -121,6 +121,22 @@ def test_a_pixel_model_with_clutter_saves_and_loads_its_options(mnist_train, tmp
     assert torch.equal(again.ideals_, clf.ideals_)
 
 
+def test_pixel_copy_ideals_keep_the_clean_ideals_and_add_the_copies_own(mnist_train, tmp_path):
+    """copy_ideals: the clean digits' ideals are those of a model without copies (the same seed), and
+    the copies' own follow them in each class; saved and loaded with their count."""
+    x, y = mnist_train.images[:600], mnist_train.labels[:600]
+    plain = classifiers.make("pixel", ideals=4).fit(x, y, progress=False)
+    both = classifiers.make("pixel", ideals=4, outline=1.0, copy_ideals=3).fit(x, y, progress=False)
+    assert both.ideals_.shape == (10, 7, 28, 28)
+    assert torch.equal(both.ideals_[:, :4], plain.ideals_)  # the copies took none of the clean digits' ideals
+    outlined = clutter.outlined(x[y == 3].float() / 255, 1.0, _gen(7))  # the 3s in outline lie nearer ...
+    ideal_3 = both.ideals_[list(both.classes_).index(3)].reshape(7, 784)
+    d = torch.cdist(outlined.reshape(-1, 784), ideal_3)  # (n, 7)
+    assert (d[:, 4:].amin(1) < d[:, :4].amin(1)).float().mean() > 0.8  # ... to the copies' ideals than the clean ones
+    both.save(tmp_path / "pixel")
+    assert torch.equal(classifiers.load(tmp_path / "pixel").ideals_, both.ideals_)
+
+
 @pytest.mark.parametrize("method", ["linear", "pixel"])
 @pytest.mark.parametrize("bad", [{"lines": 1.5}, {"turn": -0.1}])
 def test_a_share_out_of_range_is_refused(bad, method):

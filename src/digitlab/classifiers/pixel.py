@@ -136,10 +136,10 @@ class PixelSimilarity(Classifier):
 
         if not cfg.copy_ideals or not copied.any():
             self.ideals_ = torch.stack([ideals(X[idx == c], cfg.ideals) for c in range(len(self.classes_))])
-        else:  # (C, ideals + copy_ideals, 28, 28): the clean digits' ideals, then the copies'
-            self.ideals_ = torch.stack([torch.cat([ideals(X[(idx == c) & ~copied], cfg.ideals),
-                                                   ideals(X[(idx == c) & copied], cfg.copy_ideals)])
-                                        for c in range(len(self.classes_))])
+        else:  # (C, ideals + copy_ideals, 28, 28): the clean digits' ideals (drawn as without copies), then the copies'
+            own = [ideals(X[(idx == c) & ~copied], cfg.ideals) for c in range(len(self.classes_))]
+            theirs = [ideals(X[(idx == c) & copied], cfg.copy_ideals) for c in range(len(self.classes_))]
+            self.ideals_ = torch.stack([torch.cat(pair) for pair in zip(own, theirs)])
         self.history_, self.state_ = [], {"epoch": 0}
         self._record({"epoch": 0, "train_loss": None, "valid_loss": None,
                       "accuracy": self.score(*raw_valid) if valid is not None else None,
