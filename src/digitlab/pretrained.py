@@ -39,7 +39,7 @@ RECIPES: dict[str, dict] = {
     # pixel: 120 ideal digits a class rather than 15, one seed: held-out 96.30 -> 98.22 %, stress 91.36 ->
     # 94.84 %, the corruption set's seen kinds on calibration digits 89.9 -> 92.5 % (60: 97.60, 92.92,
     # 92.3; 240: 98.10, 93.56, 93.7); its file grows from 0.5 to 3.8 MB (RESULTS.md, "Robust models").
-    "pixel": {"deskew": True, "ideals": 120, "seed": 0},
+    "pixel": {"deskew": True, "ideals": 120, "seed": 0, "lines": 0.3, "turn": 0.3, "outline": 0.1, "copy_ideals": 30},
     "linear": {"epochs": 20, "deskew": True, "stretch": True, "seed": 0},
     # simple_net also trains on cluttered copies of its digits (LinearConfig's lines, turn, outline:
     # 30 % crossed, 30 % turned, 10 % outlined): two seeds, held-out 98.42 -> 98.71 %, stress 95.44 ->
