@@ -51,9 +51,10 @@ def test_each_shipped_model_reads_the_stress_set_as_recorded_within_5_points_of_
 
 def test_the_shipped_files_are_a_few_megabytes():
     total = sum(p.stat().st_size for p in pretrained.folder().rglob("*") if p.is_file())
-    # pixel's 120 ideal digits a class (3.8 MB of float32) are most of it; the strip reader's 280,000
-    # weights 1.1 MB (strips/, float32, as `--methods strips` trains them); the rest under 1 MB
-    assert total < 7 << 20, total
+    # pixel's 150 ideal digits a class (120 of its digits, 30 of their cluttered copies: 4.7 MB of float32)
+    # are most of it; the strip reader's 280,000 weights 1.1 MB (strips/, float32, as `--methods strips`
+    # trains them); the rest under 1 MB
+    assert total < 8 << 20, total
 
 
 def _thin_one_photo(seed: int = 0) -> bytes:

@@ -182,14 +182,14 @@ def test_make_puts_each_set_option_in_the_defaults_place():
 def test_make_refuses_an_option_of_another_method_naming_it_and_the_methods_options():
     with pytest.raises(DigitlabError) as caught:
         service.make("pixel", ideals=2, lr=0.1, epochs=None)
-    assert str(caught.value) == ("lr: the pixel method has no such option; its options are "
+    assert str(caught.value) == ("lr: the pixel method has no such option; its options are copy_ideals, "
                                  "deskew, distance, ideals, kmeans_rounds, kmeans_starts, lines, outline, seed, smear, "
                                  "temperature, turn")
 
 
 def test_options_are_the_configs_fields():
-    assert service.options_of("pixel") == {"deskew", "distance", "ideals", "kmeans_rounds", "kmeans_starts", "lines",
-                                           "outline", "seed", "smear", "temperature", "turn"}
+    assert service.options_of("pixel") == {"copy_ideals", "deskew", "distance", "ideals", "kmeans_rounds", "kmeans_starts",
+                                           "lines", "outline", "seed", "smear", "temperature", "turn"}
     assert "device" in service.options_of("cnn") and "device" not in service.options_of("simple_net")
 
 

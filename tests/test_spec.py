@@ -22,7 +22,7 @@ from digitlab.trust import gate
 
 # Within the spec but small: (low, high) that a draw may not leave, for speed (and an lr that trains).
 CAPS = {"epochs": (1, 2), "batch_size": (8, 64), "lr": (1e-3, 0.05), "width": (1, 6), "last_width": (1, 2),
-        "blocks": (0, 1), "ensemble": (1, 2), "ideals": (1, 4), "kmeans_rounds": (1, 5), "kmeans_starts": (1, 2),
+        "blocks": (0, 1), "ensemble": (1, 2), "ideals": (1, 4), "copy_ideals": (0, 3), "kmeans_rounds": (1, 5), "kmeans_starts": (1, 2),
         "hidden": (1, 16), "div": (1, 100), "div_final": (1, 1e6), "temperature": (1e-3, 10), "mnist_digits": (1, 100)}
 DRAWS = {"pixel": 4, "linear": 3, "simple_net": 3, "cnn": 5, "resnet18": 1}
 
@@ -49,6 +49,8 @@ def random_config(config_class, rng: random.Random, **fixed):
     values.update(fixed)
     if "stretch" in values:
         values["stretch"] = values["stretch"] and values["deskew"]
+    if "copy_ideals" in values and values["ideals"] == 1:
+        values["copy_ideals"] = 0  # one ideal a class is the book's mean, saved alone
     if "crop" in values:
         values["crop"] -= values["crop"] % 2
     if "momentum_swing" in values:

@@ -31,8 +31,10 @@ class PixelConfig:
     # Cluttered copies, as LinearConfig's (clutter.py): each a share of the fit digits added once more,
     # damaged, before cleaning and deskewing, drawn once with `seed`; with ideals > 1 k-means may then
     # make ideal digits of damaged ones (a group of outlined 3s, an ideal near an edge image of a 3).
-    # Off in the shipped recipe: nine mixes with its 120 ideals (one with 240) raised the seen kinds by 0.2-2.3
-    # points but cost the stress set 1.0-2.9, seed 0 (benchmarks/RESULTS.md, "Robust models", 2026-12-07).
+    # Grouped with the clean digits (copy_ideals 0), nine mixes with 120 ideals (one with 240) raised the seen
+    # kinds by 0.2-2.3 points but cost the stress set 1.0-2.9, seed 0; with ideal digits of their own
+    # (copy_ideals 30, simple_net's mix) the stress set lost 0.49 (two seeds) and the shipped recipe has them
+    # (benchmarks/RESULTS.md, "Robust models", 2026-12-07).
     lines: float = setting(0.0, SHARE, help="this share again, crossed by a line or two, solid or dotted")
     smear: float = setting(0.0, SHARE, help="this share again, smeared as by a hand that moved")
     turn: float = setting(0.0, SHARE, help="this share again, turned by up to clutter.TURN_DEGREES")
@@ -45,6 +47,8 @@ class PixelConfig:
 
     def __post_init__(self):
         check(self, "pixel")
+        require(self.ideals > 1 or not self.copy_ideals, "pixel", "copy_ideals needs ideals > 1: one ideal a "
+                "class is the book's mean, saved alone")
 
 
 @dataclass

@@ -138,7 +138,9 @@ class PixelSimilarity(Classifier):
             self.ideals_ = torch.stack([ideals(X[idx == c], cfg.ideals) for c in range(len(self.classes_))])
         else:  # (C, ideals + copy_ideals, 28, 28): the clean digits' ideals (drawn as without copies), then the copies'
             own = [ideals(X[(idx == c) & ~copied], cfg.ideals) for c in range(len(self.classes_))]
-            theirs = [ideals(X[(idx == c) & copied], cfg.copy_ideals) for c in range(len(self.classes_))]
+            # A class none of whose digits was picked for a copy (a few fit digits) groups its clean ones again.
+            theirs = [ideals(X[(idx == c) & copied] if ((idx == c) & copied).any() else X[idx == c], cfg.copy_ideals)
+                      for c in range(len(self.classes_))]
             self.ideals_ = torch.stack([torch.cat(pair) for pair in zip(own, theirs)])
         self.history_, self.state_ = [], {"epoch": 0}
         self._record({"epoch": 0, "train_loss": None, "valid_loss": None,
