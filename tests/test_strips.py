@@ -130,6 +130,28 @@ def test_a_reads_probability_is_the_sum_over_every_path_that_spells_it():
     assert two[1] == pytest.approx(strip_reading.read_probabilities(logp[:3], torch.tensor([3]), ["3"])[0], rel=1e-5)
 
 
+def test_a_strip_with_no_digits_weighs_nondigit_weight_in_the_training_loss():
+    """Against torch's own CTC loss: weight 1 is its "mean" reduction, value and gradients to the bit (A's
+    training unchanged); weight 4 is the mean of each strip's loss alone (torch's "mean" of a batch of
+    one), a strip with no digits counted four times; and loss_for takes the weight from the config."""
+    ctc = torch.nn.functional.ctc_loss
+    texts = ["", "3", "47", ""]
+    strips = [np.zeros((strip_reading.HEIGHT, 12), np.uint8)] * len(texts)  # 6 time steps each
+    _, y = next(iter(strip_training.StripLoader(strips, texts, len(texts), False, 0)))  # packed as fit's
+    logp = torch.randn(6, len(texts), strip_reading.BLANK + 1, generator=torch.Generator().manual_seed(0))
+    logp = logp.log_softmax(2).requires_grad_()
+    by_torch = ctc(logp, y[:, 2:], y[:, 0], y[:, 1], blank=strip_reading.BLANK, zero_infinity=True)
+    ours = strip_training.ctc_loss(logp, y)
+    assert torch.equal(ours, by_torch)
+    assert torch.equal(torch.autograd.grad(ours, logp)[0], torch.autograd.grad(by_torch, logp)[0])
+    alone = [float(ctc(logp[:, [k]], y[[k], 2:], y[[k], 0], y[[k], 1], blank=strip_reading.BLANK))
+             for k in range(len(texts))]
+    weighted = (4 * alone[0] + alone[1] + alone[2] + 4 * alone[3]) / (4 + 1 + 1 + 4)
+    loss = strip_training.loss_for(strip_reading.StripConfig(nondigit_weight=4.0))
+    assert float(loss(logp, y)) == pytest.approx(weighted, rel=1e-6)
+    assert weighted != pytest.approx(sum(alone) / len(alone), rel=1e-3)  # the weight does move it
+
+
 def test_the_shipped_strip_reader_reads_by_its_reads_probability():
     """The reader that ships vouches by how likely its read is, not its best path (RESULTS.md: readsure)."""
     reader = strip_reading.shipped()

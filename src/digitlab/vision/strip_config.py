@@ -30,6 +30,10 @@ class StripConfig:
     nondigits: int = setting(400, range=(0, 100_000), unit="images a category",
                              help="non-digit training draws a category (letters, symbols, scribbles, shapes, "
                              "textures) whose groups it learns to read as no digits")
+    nondigit_weight: float = setting(1.0, range=(0, 100), unit="times a digit strip's",
+                                     help="how much each strip with no digits weighs in a batch's mean CTC loss "
+                                     "(a small share of the strips: more draws alone did not teach them, strip32d; "
+                                     "4 with 24,000 numbers measured, not chosen: RESULTS.md, strip32e)")
     numbers_seed: int = setting(NUMBERS_SEED, SEED, help="seeds the training numbers' draws")
     seed: int = setting(0, SEED, help="seeds the initial weights, the shifts and each epoch's order")
 

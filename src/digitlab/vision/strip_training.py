@@ -7,6 +7,7 @@ number set's own parts or the non-digit test set."""
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 import numpy as np
@@ -104,10 +105,24 @@ class StripLoader:
             yield x, y
 
 
-def ctc_loss(logp: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    """(T, B, 11) log-probabilities, y as StripLoader packs it -> CTC's loss, a mean over the batch
-    (a strip too short for its digits adds nothing rather than infinity)."""
-    return torch.nn.functional.ctc_loss(logp, y[:, 2:], y[:, 0], y[:, 1], blank=BLANK, zero_infinity=True)
+def ctc_loss(logp: torch.Tensor, y: torch.Tensor, nondigit_weight: float = 1.0) -> torch.Tensor:
+    """(T, B, 11) log-probabilities, y as StripLoader packs it -> CTC's loss of each strip over its
+    digits' count (at least 1), as torch's "mean" takes it, then a mean over the batch in which a strip
+    with no digits weighs `nondigit_weight` (1: torch's "mean" exactly, bit for bit). A strip too short
+    for its digits adds nothing rather than infinity."""
+    counts = y[:, 1]  # (B,) digits a strip
+    each = torch.nn.functional.ctc_loss(logp, y[:, 2:], y[:, 0], counts, blank=BLANK, reduction="none",
+                                        zero_infinity=True) / counts.clamp(min=1)  # (B,)
+    weights = torch.ones_like(each)
+    weights[counts == 0] = nondigit_weight
+    # sum(w * each) / sum(w) written as a plain mean of each scaled by w / mean(w): with every w 1 the
+    # scale is exactly 1, so the loss and its gradients are torch's "mean" reduction's to the bit
+    return (each * (weights / weights.mean())).mean()
+
+
+def loss_for(config: StripConfig):
+    """The loss `fit` trains `config`'s reader with: CTC's, its no-digit strips weighted as config says."""
+    return functools.partial(ctc_loss, nondigit_weight=config.nondigit_weight)
 
 
 class _Shift(Callback):
@@ -142,7 +157,7 @@ def fit(config: StripConfig, progress: bool = True) -> tuple[StripReader, dict]:
         return torch.optim.AdamW(params, lr=lr, weight_decay=config.weight_decay)
 
     net = StripNet(config.width, config.hidden)
-    learn = Learner(dls, net, opt_func=adamw, loss_func=ctc_loss, lr=config.lr, progress=progress)
+    learn = Learner(dls, net, opt_func=adamw, loss_func=loss_for(config), lr=config.lr, progress=progress)
     learn.fit(config.epochs, cbs=[_Shift(config.seed), TorchOneCycle(config.lr, config.epochs * len(dls.train))])
     reader = StripReader(net, config)
     return reader, scores(reader, *pick(valid_i))
@@ -169,5 +184,5 @@ def build(out: Path, config: StripConfig | None = None) -> dict:
     return figures
 
 
-__all__ = ["GAPS", "labelled_strips", "nondigit_strips", "training_strips", "StripLoader", "ctc_loss", "fit",
-           "scores", "build"]
+__all__ = ["GAPS", "labelled_strips", "nondigit_strips", "training_strips", "StripLoader", "ctc_loss", "loss_for",
+           "fit", "scores", "build"]
