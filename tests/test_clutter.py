@@ -137,6 +137,16 @@ def test_pixel_copy_ideals_keep_the_clean_ideals_and_add_the_copies_own(mnist_tr
     assert torch.equal(classifiers.load(tmp_path / "pixel").ideals_, both.ideals_)
 
 
+def test_pixel_copy_ideals_are_kept_even_when_no_digit_was_copied(mnist_train, tmp_path):
+    """A share so small that no fit digit is picked still gives each class its copy_ideals (of its clean
+    digits), so that the saved model has the shape its config says and loads."""
+    clf = classifiers.make("pixel", ideals=2, lines=1e-4, copy_ideals=2)
+    clf.fit(mnist_train.images[:40], mnist_train.labels[:40], progress=False)
+    assert clf.data_["n_train"] == 40 and clf.ideals_.shape[1] == 4  # nothing copied, four ideals a class
+    clf.save(tmp_path / "pixel")
+    assert torch.equal(classifiers.load(tmp_path / "pixel").ideals_, clf.ideals_)
+
+
 @pytest.mark.parametrize("method", ["linear", "pixel"])
 @pytest.mark.parametrize("bad", [{"lines": 1.5}, {"turn": -0.1}])
 def test_a_share_out_of_range_is_refused(bad, method):

@@ -134,7 +134,7 @@ class PixelSimilarity(Classifier):
         def ideals(images: torch.Tensor, k: int) -> torch.Tensor:
             return ideal_digits(images, k, generator, cfg.kmeans_starts, cfg.kmeans_rounds)
 
-        if not cfg.copy_ideals or not copied.any():
+        if self._ideals_a_class() == cfg.ideals:  # no copies asked for, or no ideals of their own
             self.ideals_ = torch.stack([ideals(X[idx == c], cfg.ideals) for c in range(len(self.classes_))])
         else:  # (C, ideals + copy_ideals, 28, 28): the clean digits' ideals (drawn as without copies), then the copies'
             own = [ideals(X[(idx == c) & ~copied], cfg.ideals) for c in range(len(self.classes_))]
