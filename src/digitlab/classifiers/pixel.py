@@ -18,6 +18,7 @@ import torch
 from digitlab.classifiers.base import Classifier
 from digitlab.classifiers.configs import PixelConfig
 from digitlab.errors import ModelError
+from digitlab.train import clutter
 
 def ideal_digits(images: torch.Tensor, k: int, generator: torch.Generator,
                  starts: int = PixelConfig.kmeans_starts, rounds: int = PixelConfig.kmeans_rounds) -> torch.Tensor:
@@ -193,7 +194,7 @@ class PixelSimilarity(Classifier):
     def _ideals_a_class(self) -> int:
         """How many ideal digits each class keeps: its clean digits' and, with copies, theirs."""
         cfg = self.config
-        copies = cfg.copy_ideals if any((cfg.lines, cfg.smear, cfg.turn, cfg.outline)) else 0
+        copies = cfg.copy_ideals if any(getattr(cfg, name) for name in clutter.COPIES) else 0
         return cfg.ideals + copies
 
     def _tensors(self) -> dict[str, torch.Tensor]:
