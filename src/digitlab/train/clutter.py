@@ -143,4 +143,3 @@ def with_copies(images: torch.Tensor, labels: torch.Tensor, shares: dict[str, fl
             copied.append(damage(images[pick], 1.0, generator))  # every picked image damaged
             copied_labels.append(labels[pick])
     return torch.cat(copied), torch.cat(copied_labels)
-
