@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import pickle
 
 import pytest
 import torch
@@ -270,3 +271,13 @@ def test_a_model_saved_without_a_compare_record_counts_as_full(tiny, tmp_path):
     assert record.full_models(tmp_path) == ["pixel-3v7"] and record.is_smoke(tmp_path / "linear-3v7")
     (tmp_path / record.RECORD).write_text("{not json")  # a damaged record marks nothing smoke
     assert record.full_models(tmp_path) == ["linear-3v7", "pixel-3v7"]
+
+
+def test_a_result_keeps_its_worst_digits_not_the_test_set(tiny):
+    clf = service.make("pixel").fit(tiny.train_images, tiny.train_labels)
+    worst = service.evaluate(clf, tiny.test_images, tiny.test_labels, worst=9)["worst"]
+    # Each a copy of its own 784 pixels: a view would keep every test digit alive, and pickled, carry them all.
+    assert len(worst) == 9 and all(w.image.untyped_storage().nbytes() == 28 * 28 for w in worst)
+    assert len(pickle.dumps(worst)) < 20_000
+    assert all(torch.equal(w.image, tiny.test_images[(tiny.test_images == w.image).flatten(1).all(1)][0])
+               for w in worst)

@@ -88,7 +88,8 @@ def evaluate(clf, images: torch.Tensor, labels: torch.Tensor, worst: int = 9, mo
         "reliability": {k: v.tolist() for k, v in metrics.reliability(proba, actual).items()},
         "seconds_per_image": seconds / max(1, len(labels)),
         "worst": [
-            Worst(images[i].cpu(), int(labels[i]), int(classes[predicted[i]]), float(proba[i, predicted[i]]))
+            # a copy, not a view: a view keeps (and a pickled one carries) every image of the set
+            Worst(images[i].cpu().clone(), int(labels[i]), int(classes[predicted[i]]), float(proba[i, predicted[i]]))
             for i in rows.tolist()
         ],
     }
