@@ -17,23 +17,28 @@ import statistics
 import time
 
 
+def held_out_sets(method: str) -> tuple:
+    """What a compare plan is chosen on, on one torch thread: compare's ten-digit task (its fit digits,
+    and its held-out calibration digits to score), the stress set, and `method`'s plan as it is today."""
+    import torch
+
+    from digitlab.compare.config import CompareConfig
+    from digitlab.compare.tasks import load_task
+    from digitlab.data import datasets
+
+    torch.set_num_threads(1)
+    return load_task("mnist"), datasets.load("stress", "valid"), dict(CompareConfig().plan(method))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--starts", default="1,2,3,5")
     parser.add_argument("--seeds", default="0,1,2")
     args = parser.parse_args()
 
-    import torch
-
     from digitlab import service
-    from digitlab.compare.config import CompareConfig
-    from digitlab.compare.tasks import load_task
-    from digitlab.data import datasets
 
-    torch.set_num_threads(1)
-    task = load_task("mnist")
-    shaken = datasets.load("stress", "valid")
-    plan = dict(CompareConfig().plan("pixel"))
+    task, shaken, plan = held_out_sets("pixel")
     rows = {}
     for starts in map(int, args.starts.split(",")):
         for seed in map(int, args.seeds.split(",")):

@@ -14,23 +14,17 @@ from __future__ import annotations
 import argparse
 import statistics
 
+from pixel_starts import held_out_sets  # the same sets and plan as the pixel choice
+
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", default="0,1,2")
     args = parser.parse_args()
 
-    import torch
-
     from digitlab import service
-    from digitlab.compare.config import CompareConfig
-    from digitlab.compare.tasks import load_task
-    from digitlab.data import datasets
 
-    torch.set_num_threads(1)
-    task = load_task("mnist")
-    shaken = datasets.load("stress", "valid")
-    plan = dict(CompareConfig().plan("simple_net"))
+    task, shaken, plan = held_out_sets("simple_net")
     rows: dict[int, list[tuple[float, float, float]]] = {}
     for seed in map(int, args.seeds.split(",")):
         seconds = 0.0
