@@ -42,7 +42,7 @@ def main() -> None:
     rows = {}
     for starts in map(int, args.starts.split(",")):
         for seed in map(int, args.seeds.split(",")):
-            clf = service.make("pixel", **plan, kmeans_starts=starts, seed=seed)
+            clf = service.make("pixel", **{**plan, "kmeans_starts": starts}, seed=seed)
             begun = time.perf_counter()
             clf.fit(task.train_images, task.train_labels)
             seconds = time.perf_counter() - begun

@@ -6,7 +6,7 @@ compare's own fit part of MNIST (compare.tasks.load_task: heldout.split) and pri
 the accuracy on its held-out calibration digits and on the stress set, and the training seconds so far.
 MNIST's test images are never read here.
 
-    python benchmarks/simple_net_epochs.py [--seeds 0,1,2]
+    python benchmarks/simple_net_epochs.py [--seeds 0,1,2] [--epochs 10]
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from pixel_starts import held_out_sets  # the same sets and plan as the pixel ch
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", default="0,1,2")
+    parser.add_argument("--epochs", type=int, default=10, help="the longest run (each shorter one is read on the way)")
     args = parser.parse_args()
 
     from digitlab import service
@@ -38,7 +39,7 @@ def main() -> None:
             print(f"seed {seed} epoch {row['epoch'] + 1:>2}: held out {held:.2%}, stress {stress:.2%}, "
                   f"{seconds:.1f} s of training", flush=True)
 
-        service.make("simple_net", **plan, seed=seed).fit(task.train_images, task.train_labels,
+        service.make("simple_net", **{**plan, "epochs": args.epochs}, seed=seed).fit(task.train_images, task.train_labels,
                                                          epoch_end=after_epoch, progress=False)
     print("\n| epochs | held out (mean) | stress (mean) | training seconds (mean) |\n| --- | --- | --- | --- |")
     for epochs, found in sorted(rows.items()):
