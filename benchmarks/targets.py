@@ -7,7 +7,7 @@ machine slows both: each row prints digitlab's figure, the plain CNN's beside it
     python benchmarks/targets.py --only medium    # --recipe medium (about 35 s a run)
 
 Wall seconds include start-up (importing torch: about 2 s on the 2 cores this was written on).
-Peak memory is the command's own, all its processes together (WRAPPER says how). `compare`'s
+Peak memory is the command's own (RUSAGE_CHILDREN of a wrapper that runs only it). `compare`'s
 first run gets a fresh DIGITLAB_HOME (its caches and the stress set drawn anew, as in a fresh
 clone); the second reuses it. The serve target is benchmarks/load_server.py's (run it apart).
 The plain CNN's row is the like-for-like work: its training run beside train and compare, its scoring
@@ -40,54 +40,14 @@ TARGETS = {  # figure, target, direction (+1: at least, -1: at most)
 PHOTOS = 300  # photo-like digits (the stress set's photo maker, another seed) given to predict
 
 
-# The wrapper that runs one command: its wall time, and its peak memory as the larger of the kernel's
-# high-water mark of the biggest process (RUSAGE_CHILDREN) and the summed PSS of the whole process tree,
-# sampled every 50 ms: `compare` trains in worker processes, and one process's peak would hide the others'.
-# PSS shares each page among the processes that map it (a forked worker's copy of the job's images counts
-# once), so the sum is what the command holds of the machine's memory.
-WRAPPER = """
-import os, resource, subprocess, sys, threading, time
-
-def tree(pid):
-    found = [pid]
-    try:
-        for thread in os.listdir(f"/proc/{pid}/task"):
-            with open(f"/proc/{pid}/task/{thread}/children") as f:
-                for child in f.read().split():
-                    found += tree(int(child))
-    except OSError:
-        pass
-    return found
-
-def pss_kb(pid):
-    try:
-        with open(f"/proc/{pid}/smaps_rollup") as f:
-            return next((int(line.split()[1]) for line in f if line.startswith("Pss:")), 0)
-    except OSError:
-        return 0
-
-start = time.perf_counter()
-proc = subprocess.Popen(sys.argv[1:], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-peak = [0]
-
-def sample():
-    while proc.poll() is None:
-        peak[0] = max(peak[0], sum(pss_kb(p) for p in tree(proc.pid)))
-        time.sleep(0.05)
-
-sampler = threading.Thread(target=sample, daemon=True)
-sampler.start()
-out = proc.communicate()[0]
-wall = time.perf_counter() - start
-sampler.join()
-print(out)
-print("@@", wall, max(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, peak[0]) / 1024, proc.returncode)
-"""
-
-
 def measured(command: list[str], env: dict | None = None) -> tuple[float, float, str]:
-    """(wall seconds, peak MB, stdout + stderr) of `command` in a wrapper process that runs only it."""
-    done = subprocess.run([sys.executable, "-c", WRAPPER, *command], capture_output=True, text=True,
+    """(wall seconds, peak resident MB, stdout + stderr) of `command` in a wrapper process that runs only it."""
+    wrapper = ("import resource, subprocess, sys, time; start = time.perf_counter(); "
+               "done = subprocess.run(sys.argv[1:], capture_output=True, text=True); "
+               "wall = time.perf_counter() - start; "
+               "print(done.stdout + done.stderr); "
+               "print('@@', wall, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024, done.returncode)")
+    done = subprocess.run([sys.executable, "-c", wrapper, *command], capture_output=True, text=True,
                           env={**os.environ, **(env or {})})
     text, tail = done.stdout.rsplit("@@", 1)
     wall, peak, code = tail.split()
