@@ -17,6 +17,8 @@ Prints, for a shipped model (the cnn unless told):
     python benchmarks/number_accuracy.py --strips /tmp/strips-A --per-category 84 --choice-draws \
         --skip held_out,photo,singles,nondigits             # a strip reader that does not ship, on the choose side
     python benchmarks/number_accuracy.py --seed 1 --skip choose   # a fresh draw of the held-out part
+    python benchmarks/number_accuracy.py --per-category 84 --skip held_out,photo,singles,nondigits \
+        --per-number a.jsonl                                   # and each number as read, for comparing readers
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from __future__ import annotations
 import argparse
 import collections
 import dataclasses
+import json
 import os
 import statistics
 import time
@@ -65,8 +68,10 @@ def use_strips(directory: str | None) -> CountingReader:
     return counting
 
 
-def read_part(clf, part: str, per_category: int | None, decline: bool, seed: int = numbers.SEED) -> tuple[dict, dict]:
-    """(numbers.accuracy of the part, seconds per number by category)."""
+def read_part(clf, part: str, per_category: int | None, decline: bool, seed: int = numbers.SEED
+              ) -> tuple[dict, dict, list[dict]]:
+    """(numbers.accuracy of the part, seconds per number by category, each number as read: its place in
+    the part's draw, category, text, what was read and whether that is the whole number)."""
     read, kept, seconds = [], [], collections.defaultdict(list)
     for number in numbers.each(part, per_category, seed):
         start = time.perf_counter()
@@ -74,7 +79,9 @@ def read_part(clf, part: str, per_category: int | None, decline: bool, seed: int
         seconds[number.category].append(time.perf_counter() - start)
         read.append(said.text or "")  # a number declined as a whole is read as nothing
         kept.append(dataclasses.replace(number, image=None))
-    return numbers.accuracy(read, kept), {c: statistics.mean(v) for c, v in seconds.items()}
+    each = [{"part": part, "place": i, "category": n.category, "text": n.text, "read": r, "whole": r == n.text}
+            for i, (n, r) in enumerate(zip(kept, read))]
+    return numbers.accuracy(read, kept), {c: statistics.mean(v) for c, v in seconds.items()}, each
 
 
 def photo_time(clf, repeats: int = 3) -> float:
@@ -148,6 +155,8 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=numbers.SEED,
                         help="draws the number set's parts (its own: %(default)s; another is a fresh draw)")
     parser.add_argument("--strips", help="a saved strip reader's folder to read with instead of the package's")
+    parser.add_argument("--per-number", metavar="FILE", help="also write each number as read, a JSON line each "
+                        "(two readers' files compared number by number: which numbers one gains and loses)")
     parser.add_argument("--choice-draws", action="store_true",
                         help="also the non-digit choice draws (100 a category) declined, and their groups steered")
     args = parser.parse_args()
@@ -160,7 +169,10 @@ def main() -> None:
         if part in skip:
             continue
         counting.share()
-        result, seconds = read_part(clf, part, args.per_category, args.decline, args.seed)
+        result, seconds, each = read_part(clf, part, args.per_category, args.decline, args.seed)
+        if args.per_number:
+            with open(args.per_number, "a") as out:
+                out.writelines(json.dumps(row) + "\n" for row in each)
         print(f"\n{part} part (seed {args.seed}), groups the strip reader steered {counting.share():.1%}\n"
               + numbers.describe(result))
         print("seconds a number: " + ", ".join(f"{c} {s * 1000:.0f} ms" for c, s in seconds.items()))
