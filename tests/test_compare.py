@@ -216,6 +216,7 @@ def test_the_default_job_deskews_the_cheap_methods_and_trains_the_net_at_its_cho
     config = CompareConfig()
     made = {m: service.make(m, **config.plan(m)).config for m in ("pixel", "linear", "simple_net")}
     assert all(c.deskew for c in made.values()) and made["pixel"].distance == "l2"
+    assert (made["pixel"].ideals, made["pixel"].kmeans_starts) == (15, 1)
     assert (made["simple_net"].epochs, made["simple_net"].lr, made["simple_net"].batch_size) == (9, 0.25, 128)
 
 

@@ -51,9 +51,9 @@ class CompareConfig:
     the cnn's CNNConfig from its preset); the report lists every one.
     """
 
-    # no epochs: 15 ideal digits per class, each class's k-means from one start (its default 5 gave the
-    # same figures, held out 94.47 against 94.62 %, stress 91.52 against 91.99 %, mean of 3 seeds, in
-    # twice the time: benchmarks/pixel_starts.py, 2026-12-07)
+    # no epochs: 15 ideal digits per class, each class's k-means from one start (five, PixelConfig's
+    # default, were no better: held out 94.47 against one start's 94.62 %, stress 91.52 against 91.99 %,
+    # mean of 3 seeds, in twice the time: benchmarks/pixel_starts.py, 2026-12-07)
     pixel: MethodPlan = _plan(distance="l2", deskew=True, ideals=15, kmeans_starts=1)
     linear: MethodPlan = _plan(epochs=5, deskew=True, stretch=True)
     # 9 epochs: the fewest within 0.10 point of 10 on held-out digits and 0.30 on the stress set (96.66 /
