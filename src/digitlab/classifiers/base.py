@@ -97,11 +97,15 @@ class Classifier:
         `outline` shares: clutter.with_copies, drawn with its `seed`), before cleaning and deskewing, as
         damage reaches a digit. linear, simple_net and pixel call it in fit; the cnn draws its clutter
         every epoch instead (augment.py). No share above 0: X and y as they came, untouched."""
-        shares = {name: getattr(self.config, name, 0.0) for name in clutter.COPIES}
+        shares = self._copy_shares()
         if not any(shares.values()):
             return X, y
         X = as_images(X)  # (N, 28, 28) float in [0, 1], what the damage draws on
         return clutter.with_copies(X, as_labels(y, len(X)), shares, self.config.seed)
+
+    def _copy_shares(self) -> dict[str, float]:
+        """The config's share of each kind of cluttered copy (clutter.COPIES), 0 where it has none."""
+        return {name: getattr(self.config, name, 0.0) for name in clutter.COPIES}
 
     def _start(self, X, y, valid) -> tuple[torch.Tensor, torch.Tensor, tuple | None]:
         self._check_config()  # again: a config can be replaced after construction (service.with_overrides)

@@ -18,7 +18,6 @@ import torch
 from digitlab.classifiers.base import Classifier
 from digitlab.classifiers.configs import PixelConfig
 from digitlab.errors import ModelError
-from digitlab.train import clutter
 
 def ideal_digits(images: torch.Tensor, k: int, generator: torch.Generator,
                  starts: int = PixelConfig.kmeans_starts, rounds: int = PixelConfig.kmeans_rounds) -> torch.Tensor:
@@ -140,7 +139,7 @@ class PixelSimilarity(Classifier):
         else:  # (C, ideals + copy_ideals, 28, 28): the clean digits' ideals (drawn as without copies), then the copies'
             own = [ideals(X[(idx == c) & ~copied], cfg.ideals) for c in range(len(self.classes_))]
             # A class none of whose digits was picked for a copy (a few fit digits) groups its clean ones again.
-            theirs = [ideals(X[(idx == c) & copied] if ((idx == c) & copied).any() else X[idx == c], cfg.copy_ideals)
+            theirs = [ideals(X[mine] if (mine := (idx == c) & copied).any() else X[idx == c], cfg.copy_ideals)
                       for c in range(len(self.classes_))]
             self.ideals_ = torch.stack([torch.cat(pair) for pair in zip(own, theirs)])
         self.history_, self.state_ = [], {"epoch": 0}
@@ -194,8 +193,7 @@ class PixelSimilarity(Classifier):
     def _ideals_a_class(self) -> int:
         """How many ideal digits each class keeps: its clean digits' and, with copies, theirs."""
         cfg = self.config
-        copies = cfg.copy_ideals if any(getattr(cfg, name) for name in clutter.COPIES) else 0
-        return cfg.ideals + copies
+        return cfg.ideals + (cfg.copy_ideals if any(self._copy_shares().values()) else 0)
 
     def _tensors(self) -> dict[str, torch.Tensor]:
         # One ideal a class is saved as the book's means, as it always was.
