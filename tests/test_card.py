@@ -172,8 +172,14 @@ def test_each_shipped_model_has_a_card_of_the_figures_recorded_beside_it(method)
     worst = sorted((v, k) for k, v in recorded["corrupted"].items() if k not in ("all", "seen kinds", "held-out kinds"))
     assert f"The damage it reads worst: {worst[0][1]} ({percent(worst[0][0])} right)" in text
     assert header(folder)["license"] == "cc-by-sa-3.0" and "CC BY-SA 3.0" in text and "Apache-2.0" in text
-    for name, value in json.loads((folder / checkpoint.CONFIG).read_text())["config"].items():
+    saved = json.loads((folder / checkpoint.CONFIG).read_text())
+    for name, value in saved["config"].items():
         assert f"| `{name}` | {json.dumps(value)} |" in text
+    # Every shipped model learnt from MNIST's 55,000 fit digits; damaged copies of them are counted apart
+    assert saved["data"]["n_train"] == 55_000 and "- Data: `mnist`, 55,000 training images" in text
+    copied = method != "cnn" and any(saved["config"].get(name) for name in card.COPY_WORDS)  # the cnn draws
+    # its clutter afresh every epoch (augment.py): no copies
+    assert ("damaged copies" in text) == copied == (saved["data"].get("n_copies", 0) > 0)
 
 
 def test_the_shipped_linear_cards_test_figures_are_what_evaluate_measures_today(mnist_test):

@@ -93,8 +93,11 @@ def test_each_template_method_fits_cluttered_copies_after_the_digits(mnist_train
 def test_a_book_network_with_clutter_saves_and_loads_its_options(mnist_train, tmp_path):
     clf = classifiers.make("simple_net", epochs=1, hidden=8, lines=0.3, smear=0.1, turn=0.2, outline=0.05)
     clf.fit(mnist_train.images[:200], mnist_train.labels[:200], progress=False)
-    assert clf.data_["n_train"] > 200  # the copies were trained on
+    copies = len(clf._with_copies(mnist_train.images[:200], mnist_train.labels[:200])[0]) - 200
+    assert copies > 100 and clf.data_ == {"n_train": 200, "n_valid": 0, "n_copies": copies}  # counted apart
     clf.save(tmp_path / "net")
+    assert (f"200 training images, and {copies:,} damaged copies of some of them (30% crossed by lines, 10% "
+            "smeared, 20% turned, 5% outlined)") in (tmp_path / "net" / "README.md").read_text()
     again = classifiers.load(tmp_path / "net")
     assert (again.config.lines, again.config.smear, again.config.turn, again.config.outline) == (0.3, 0.1, 0.2, 0.05)
     assert torch.equal(again.predict(mnist_train.images[:50]), clf.predict(mnist_train.images[:50]))
@@ -108,7 +111,7 @@ def test_pixel_makes_ideal_digits_of_its_outlined_copies(mnist_train):
     outlined = clutter.outlined(unseen.float() / 255, 1.0, _gen(7))  # (300, 28, 28)
     plain = classifiers.make("pixel", ideals=10).fit(x, y, progress=False)
     copied = classifiers.make("pixel", ideals=10, outline=1.0).fit(x, y, progress=False)
-    assert copied.data_["n_train"] == 2000  # every digit once more, outlined, among the ones grouped
+    assert copied.data_["n_copies"] == 1000 and copied.data_["n_train"] == 1000  # every digit once more, outlined
     assert copied.score(outlined, labels) > plain.score(outlined, labels) + 0.05
 
 
@@ -142,7 +145,7 @@ def test_pixel_copy_ideals_are_kept_even_when_no_digit_was_copied(mnist_train, t
     digits), so that the saved model has the shape its config says and loads."""
     clf = classifiers.make("pixel", ideals=2, lines=1e-4, copy_ideals=2)
     clf.fit(mnist_train.images[:40], mnist_train.labels[:40], progress=False)
-    assert clf.data_["n_train"] == 40 and clf.ideals_.shape[1] == 4  # nothing copied, four ideals a class
+    assert clf.data_ == {"n_train": 40, "n_valid": 0} and clf.ideals_.shape[1] == 4  # nothing copied, four ideals a class
     clf.save(tmp_path / "pixel")
     assert torch.equal(classifiers.load(tmp_path / "pixel").ideals_, clf.ideals_)
 

@@ -107,7 +107,10 @@ class Classifier:
         """The config's share of each kind of cluttered copy (clutter.COPIES), 0 where it has none."""
         return {name: getattr(self.config, name, 0.0) for name in clutter.COPIES}
 
-    def _start(self, X, y, valid) -> tuple[torch.Tensor, torch.Tensor, tuple | None]:
+    def _start(self, X, y, valid, copies: int = 0) -> tuple[torch.Tensor, torch.Tensor, tuple | None]:
+        """X, y and valid prepared, classes_ and data_ set. `copies`: how many of X's last images are
+        the config's cluttered copies (_with_copies), counted apart in data_ so that a model card says
+        "55,000 training images and 38,302 damaged copies", not "93,302 training images"."""
         self._check_config()  # again: a config can be replaced after construction (service.with_overrides)
         X = self._images(X)
         y = as_labels(y, len(X))
@@ -115,7 +118,7 @@ class Classifier:
         if len(classes) < 2:
             raise DataError(f"the training labels hold {len(classes)} class(es); give at least two digits")
         self.classes_ = classes
-        self.data_ = {"n_train": len(X), "n_valid": 0}
+        self.data_ = {"n_train": len(X) - copies, "n_valid": 0, **({"n_copies": copies} if copies else {})}
         if valid is not None:
             Xv = self._images(valid[0])
             valid = (Xv, as_labels(valid[1], len(Xv)))

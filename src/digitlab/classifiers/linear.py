@@ -46,6 +46,7 @@ class BookNetwork(NetworkClassifier):
 
     def fit(self, X, y, valid=None, epoch_end=None, resume=False, device="cpu", progress=True):
         cfg = self.config
+        clean = len(X)
         X, y = self._with_copies(X, y)
         if resume:
             self._fitted()
@@ -57,7 +58,7 @@ class BookNetwork(NetworkClassifier):
             # _start prepares the validation images once: prepared twice (deskewed and stretched again),
             # the history's accuracy was another figure than evaluate's on the same digits (94.1
             # against 95.93 % for compare's ten-digit linear model).
-            X, y, valid = self._start(X, y, valid)
+            X, y, valid = self._start(X, y, valid, copies=len(X) - clean)
             self.model_ = seeded(cfg.seed, self._build)
             self.history_, self.state_, start_epoch = [], {"epoch": -1}, 0
         self.model_.to(device)

@@ -124,7 +124,7 @@ class PixelSimilarity(Classifier):
         raw_valid = valid  # score() prepares images itself; _start's prepared ones would be prepared twice
         clean = len(X)
         X, y = self._with_copies(X, y)  # the config's cluttered copies after the digits they copy
-        X, y, valid = self._start(X, y, valid)
+        X, y, valid = self._start(X, y, valid, copies=len(X) - clean)
         idx = self._index(y)
         copied = torch.arange(len(X)) >= clean  # (N,) which images are copies
         # The book's ideal 3 is `stacked_threes.mean(0)`: with one ideal, the same mean, one class at a time.

@@ -143,7 +143,7 @@ def _training(config: dict, card: Card) -> list[str]:
     source = f"`{card.training_data}`" if card.training_data else "a dataset this card was not told"
     calibration = config.get("calibration")
     lines = ["## How it was trained", "",
-             f"- Data: {source}, {data.get('n_train', 0):,} training images.",
+             f"- Data: {source}, {data.get('n_train', 0):,} training images{_copies(config)}.",
              _epochs(config["config"], history)]
     if calibration:
         lines.append(f"- Calibration: temperature {calibration['temperature']:.3f}, fitted on "
@@ -156,6 +156,20 @@ def _training(config: dict, card: Card) -> list[str]:
               "method's config class say what each means):", "", "| setting | value |", "| --- | --- |"]
     lines += [f"| `{name}` | {json.dumps(value)} |" for name, value in config["config"].items()]
     return lines + [""]
+
+
+COPY_WORDS = {"lines": "crossed by lines", "smear": "smeared", "turn": "turned", "outline": "outlined"}  # clutter.COPIES
+
+
+def _copies(config: dict) -> str:
+    """", and N damaged copies of some of them (...)" where the model also trained on cluttered copies
+    (the config's shares of its digits, each added once more, damaged)."""
+    count = (config.get("data") or {}).get("n_copies")
+    if not count:
+        return ""
+    settings = config["config"]
+    kinds = ", ".join(f"{settings[name]:.0%} {words}" for name, words in COPY_WORDS.items() if settings.get(name))
+    return f", and {count:,} damaged copies of some of them ({kinds})"
 
 
 def _epochs(settings: dict, history: list[dict]) -> str:
