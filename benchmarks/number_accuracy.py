@@ -17,6 +17,7 @@ Prints, for a shipped model (the cnn unless told):
     python benchmarks/number_accuracy.py --strips /tmp/strips-A --per-category 84 --choice-draws \
         --skip held_out,photo,singles,nondigits             # a strip reader that does not ship, on the choose side
     python benchmarks/number_accuracy.py --seed 1 --skip choose   # a fresh draw of the held-out part
+    python benchmarks/number_accuracy.py --seed 1 --skip choose --model-digits   # as read before STRIP_DIGITS
     python benchmarks/number_accuracy.py --per-category 84 --skip held_out,photo,singles,nondigits \
         --per-number a.jsonl                                   # and each number as read, for comparing readers
 """
@@ -157,13 +158,17 @@ def main() -> None:
     parser.add_argument("--strips", help="a saved strip reader's folder to read with instead of the package's")
     parser.add_argument("--per-number", metavar="FILE", help="also write each number as read, a JSON line each "
                         "(two readers' files compared number by number: which numbers one gains and loses)")
+    parser.add_argument("--model-digits", action="store_true",
+                        help="the model reads every piece, the strip reader's digits only vouching (reading.STRIP_DIGITS off)")
     parser.add_argument("--choice-draws", action="store_true",
                         help="also the non-digit choice draws (100 a category) declined, and their groups steered")
     args = parser.parse_args()
     skip = set(filter(None, args.skip.split(",")))
+    reading.STRIP_DIGITS = not args.model_digits
     clf = pretrained.load(args.method)
     counting = use_strips(args.strips)
-    print(f"{args.method}, decline {'on' if args.decline else 'off'}, strip reader {args.strips or 'shipped'}, "
+    print(f"{args.method}, decline {'on' if args.decline else 'off'}, strip reader {args.strips or 'shipped'}"
+          f"{', the model reading every piece' if args.model_digits else ''}, "
           f"seed {args.seed}; load average {os.getloadavg()[0]:.2f}, {time.strftime('%H:%M:%S', time.gmtime())} UTC")
     for part in numbers.PARTS:
         if part in skip:

@@ -54,7 +54,7 @@ def test_the_cutter_leaves_as_many_pieces_as_the_strip_reader_read():
     flat = lambda p: torch.zeros(len(p), 10)  # noqa: E731  the cnn's say left out
     assert len(cutting.cut(own, 40, _one_stroke_judge)) == 3
     pieces, said = cutting.read_cut(own, 40, _one_stroke_judge, cutting.Guide(lambda o: _Read("17"), flat))
-    assert len(pieces) == 2 and said == "17"  # two pieces, though the judge likes three
+    assert len(pieces) == 2 and said.text == "17"  # two pieces, though the judge likes three
     pieces, said = cutting.read_cut(own, 40, _one_stroke_judge, cutting.Guide(lambda o: _Read("4"), flat))
     assert len(pieces) == 1 and pieces[0][2].shape == own.shape and said is None  # one digit: left whole
     pieces, said = cutting.read_cut(own, 40, _one_stroke_judge, cutting.Guide(lambda o: _Read(""), flat))
@@ -80,7 +80,7 @@ def test_the_cnns_say_picks_which_cuts_leave_the_digits_read():
     for text, strokes in (("17", [1, 2]), ("71", [2, 1])):
         pieces, said = cutting.read_cut(own, 40, indifferent, cutting.Guide(lambda o: _Read(text), says))
         framed = [mnist_style.from_ink(mnist_style.cropped(p)) for _, _, p in pieces]
-        assert said == text and [_strokes(f) for f in framed] == strokes
+        assert said.text == text and [_strokes(f) for f in framed] == strokes
 
 
 @pytest.fixture(scope="module")
@@ -164,3 +164,26 @@ def test_the_shipped_strip_reader_reads_by_its_reads_probability():
     text, best = strip_reading.greedy(logp, steps)[0]
     assert read[0].text == text and read[0].probability >= float(np.exp(best)) - 1e-6
     assert read[0].probability == pytest.approx(strip_reading.read_probabilities(logp, steps, [text])[0], rel=1e-4)
+
+
+def test_a_piece_of_touching_digits_answers_the_digit_the_strip_reader_read_there(cnn, monkeypatch):
+    """The choose part's handwritten 2369, its 6 and 9 touching: the cut leaves part of the 9 out of its
+    piece, which the model reads as a 7; the strip reader read the group uncut as 69. With its digits
+    (reading.STRIP_DIGITS) the number is read right, each of the two with the read's own probability."""
+    drawn = numbers.number("handwritten", 79, "choose")
+    assert drawn.text == "2369" and drawn.gap == "touching"
+    said = reading.read_number(drawn.image, cnn)
+    assert said.text == "2369"
+    steered = [d for d in said.digits if d.probability >= reading.STRIP_SURE and d.label in (6, 9)]
+    assert [d.label for d in steered] == [6, 9] and steered[0].probability == steered[1].probability < 1
+    monkeypatch.setattr(reading, "STRIP_DIGITS", False)
+    assert reading.read_number(drawn.image, cnn).text == "2367"  # the model's own reading of the pieces
+
+
+def test_strip_read_answers_only_the_pieces_the_strip_reader_read():
+    seven = torch.zeros(28, 28)
+    found = [splitting.Digit((0, 0, 1, 1), 0, seven, None, 7, 0.97), splitting.Digit((1, 0, 2, 1), 0, seven)]
+    digits = [reading.DigitRead(None, 0.3, decline.NOT_A_DIGIT, f.box, 0, seven) for f in found]
+    read = reading.strip_read(found, digits)
+    assert (read[0].label, read[0].probability, read[0].declined) == (7, 0.97, None)
+    assert read[1] == digits[1]  # no strip reader's say: as the model and the gate had it

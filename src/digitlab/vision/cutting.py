@@ -51,12 +51,12 @@ def cut(own: np.ndarray, height: float, judge: Judge) -> list[tuple[int, int, np
     return _along(own, chosen)
 
 
-def read_cut(own: np.ndarray, height: float, judge: Judge, guide: Guide) -> tuple[list[tuple[int, int, np.ndarray]], str | None]:
+def read_cut(own: np.ndarray, height: float, judge: Judge, guide: Guide) -> tuple[list[tuple[int, int, np.ndarray]], object | None]:
     """`cut`, steered by the digits guide.read reads in the group: the cuts that leave as many pieces as
     it read digits, each piece scored by the judge plus guide.digit_log's log-probability that it is the
-    digit read there. (The pieces, the digit read in each where it read several; None where it read one
-    (the group left whole), or nothing, or was unsure, or no cuts leave that many pieces (then cut as
-    `cut` cuts).)"""
+    digit read there. (The pieces, and the read (its `text`, a digit a piece, and `probability`) where it
+    read several; None where it read one (the group left whole), or nothing, or was unsure, or no cuts
+    leave that many pieces (then cut as `cut` cuts).)"""
     said = guide.read(own)
     if not said.text or said.probability < guide.sure:
         return cut(own, height, judge), None
@@ -67,7 +67,7 @@ def read_cut(own: np.ndarray, height: float, judge: Judge, guide: Guide) -> tupl
     if chosen is None:
         return cut(own, height, judge), None
     pieces = _along(own, chosen)
-    return pieces, (said.text if len(pieces) == len(said.text) else None)
+    return pieces, (said if len(pieces) == len(said.text) else None)
 
 
 def _along(own: np.ndarray, chosen: list[np.ndarray]) -> list[tuple[int, int, np.ndarray]]:

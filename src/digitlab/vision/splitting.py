@@ -55,6 +55,7 @@ class Digit:
     image: torch.Tensor
     pair: torch.Tensor | None = None  # (28, 28): this digit and the next on its line framed together
     said: int | None = None  # the strip reader's digit, where it read this one's group as several (cutting.read_cut)
+    said_probability: float | None = None  # ... and how likely its read of the whole group is
 
 
 @dataclass
@@ -69,6 +70,7 @@ class _Group:
     mass: float
     ink: np.ndarray | None = None  # its own ink, cut to its box, when it is a piece of a cut part
     said: int | None = None  # the digit the strip reader read here, when it steered the cut
+    said_probability: float | None = None  # its read's probability (the whole group's)
 
     @property
     def width(self) -> int:
@@ -105,7 +107,7 @@ def find_digits(source: str | os.PathLike | bytes | Image.Image, name: str = "im
     for k, ((number, group), own) in enumerate(zip(groups, inks)):
         after = groups[k + 1] if k + 1 < len(groups) and groups[k + 1][0] == number else None
         pair = from_ink(_together(group, own, after[1], inks[k + 1])) if after else None
-        found.append(Digit(box(group), number, from_ink(own), pair, group.said))
+        found.append(Digit(box(group), number, from_ink(own), pair, group.said, group.said_probability))
     return found
 
 
@@ -292,8 +294,9 @@ def _joined(line: list[_Group]) -> list[_Group]:
     return sorted(groups, key=lambda g: g.x0)
 
 
-def _pieces(group: _Group, pieces: list[tuple[int, int, np.ndarray]], said: str | None) -> list[_Group]:
+def _pieces(group: _Group, pieces: list[tuple[int, int, np.ndarray]], said=None) -> list[_Group]:
     """The group as cut (cutting.cut's pieces: column, row and ink, within the group's box; `said` the
-    digit the strip reader read in each)."""
+    strip reader's read, a digit a piece, or None)."""
     return [_Group(group.labels, group.x0 + x, group.y0 + y, group.x0 + x + piece.shape[1], group.y0 + y + piece.shape[0],
-                   float(piece.sum()), ink=piece, said=int(said[k]) if said else None) for k, (x, y, piece) in enumerate(pieces)]
+                   float(piece.sum()), ink=piece, said=int(said.text[k]) if said else None,
+                   said_probability=float(said.probability) if said else None) for k, (x, y, piece) in enumerate(pieces)]
