@@ -176,8 +176,24 @@ def test_a_piece_of_touching_digits_answers_the_digit_the_strip_reader_read_ther
     assert said.text == "2369"
     steered = [d for d in said.digits if d.probability >= reading.STRIP_SURE and d.label in (6, 9)]
     assert [d.label for d in steered] == [6, 9] and steered[0].probability == steered[1].probability < 1
+    assert [d.read_by for d in said.digits].count(reading.STRIP_READ) >= 2  # and says who read them
     monkeypatch.setattr(reading, "STRIP_DIGITS", False)
     assert reading.read_number(drawn.image, cnn).text == "2367"  # the model's own reading of the pieces
+
+
+def test_predict_says_which_digits_the_strip_reader_read(tmp_path, capsys):
+    import json
+
+    from cli_run import digitlab
+
+    numbers.number("handwritten", 79, "choose").image.save(tmp_path / "2369.png")
+    code, out, err = digitlab(capsys, "predict", tmp_path / "2369.png", "--json")
+    assert code == 0, err
+    line = json.loads(out)
+    assert line["number"] == "2369"
+    assert [d["label"] for d in line["digits"] if d.get("read_by") == "strip reader"][-2:] == [6, 9]
+    code, out, err = digitlab(capsys, "predict", tmp_path / "2369.png")
+    assert "number 2369" in out and "9 (0." in out and ", strip reader)" in out
 
 
 def test_strip_read_answers_only_the_pieces_the_strip_reader_read():

@@ -146,12 +146,13 @@ def number_answer(path: str, number, shown: Path | None, as_json: bool) -> str:
             "image": str(path), "label": None, **({"declined": number.declined} if number.declined else {}),
             "number": number.text,
             "digits": [{"label": d.label, "box": list(d.box), "probability": round(d.probability, 6),
-                        **({"declined": d.declined} if d.declined else {})} for d in number.digits],
+                        **({"declined": d.declined} if d.declined else {}),
+                        **({"read_by": d.read_by} if d.read_by else {})} for d in number.digits],
             **({"classes": number.classes} if knows else {}),
             **({"shown": str(shown.parent / f"{shown.stem}-boxes.png")} if shown else {}),
         }, allow_nan=False)
-    each = "  ".join(f"{d.label} ({d.probability:.3f})" if d.label is not None else f"? ({d.declined})"
-                     for d in number.digits)
+    each = "  ".join(f"{d.label} ({d.probability:.3f}{', ' + d.read_by if d.read_by else ''})" if d.label is not None
+                     else f"? ({d.declined})" for d in number.digits)
     said = f"declined ({number.declined})" if number.declined else f"number {number.text}"
     return f"{path}: {said}  [{each}]" + (f"  ({knows})" if knows else "")
 

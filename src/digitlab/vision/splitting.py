@@ -69,8 +69,7 @@ class _Group:
     y1: int
     mass: float
     ink: np.ndarray | None = None  # its own ink, cut to its box, when it is a piece of a cut part
-    said: int | None = None  # the digit the strip reader read here, when it steered the cut
-    said_probability: float | None = None  # its read's probability (the whole group's)
+    said: tuple[int, float] | None = None  # the strip reader's digit here, its read's probability (it steered the cut)
 
     @property
     def width(self) -> int:
@@ -107,7 +106,7 @@ def find_digits(source: str | os.PathLike | bytes | Image.Image, name: str = "im
     for k, ((number, group), own) in enumerate(zip(groups, inks)):
         after = groups[k + 1] if k + 1 < len(groups) and groups[k + 1][0] == number else None
         pair = from_ink(_together(group, own, after[1], inks[k + 1])) if after else None
-        found.append(Digit(box(group), number, from_ink(own), pair, group.said, group.said_probability))
+        found.append(Digit(box(group), number, from_ink(own), pair, *(group.said or (None, None))))
     return found
 
 
@@ -295,8 +294,7 @@ def _joined(line: list[_Group]) -> list[_Group]:
 
 
 def _pieces(group: _Group, pieces: list[tuple[int, int, np.ndarray]], said=None) -> list[_Group]:
-    """The group as cut (cutting.cut's pieces: column, row and ink, within the group's box; `said` the
-    strip reader's read, a digit a piece, or None)."""
+    """The group as cut (cut's pieces: column, row, ink in its box; `said` the strip reader's read or None)."""
     return [_Group(group.labels, group.x0 + x, group.y0 + y, group.x0 + x + piece.shape[1], group.y0 + y + piece.shape[0],
-                   float(piece.sum()), ink=piece, said=int(said.text[k]) if said else None,
-                   said_probability=float(said.probability) if said else None) for k, (x, y, piece) in enumerate(pieces)]
+                   float(piece.sum()), ink=piece, said=(int(said.text[k]), float(said.probability)) if said else None)
+            for k, (x, y, piece) in enumerate(pieces)]
