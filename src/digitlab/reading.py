@@ -29,6 +29,7 @@ LINES = " "  # between the lines of a number written on several
 # declined 4.2 % of the right numbers for the same 98.2 %. benchmarks/number_accuracy.py measures it.
 PAIRS_NOT = 1.0
 DIGITS_NOT = 0.5
+ASK_READ_PAIRS = True  # False: a pair of two digits the strip reader read (Digit.said) is not asked of the gate
 
 
 @dataclass(frozen=True)
@@ -211,7 +212,8 @@ def not_digits(found, reasons: list[str | None]) -> bool:
 
     if len(reasons) > 1 and sum(r == NOT_A_DIGIT for r in reasons) >= DIGITS_NOT * len(reasons):
         return True
-    pairs = [d.pair for d in found if d.pair is not None]
+    pairs = [d.pair for d, after in zip(found, [*found[1:], None]) if d.pair is not None
+             and (ASK_READ_PAIRS or d.said is None or after.said is None)]
     if not pairs:
         return False
     p = gate.shipped().proba(cleaned(torch.stack(pairs)))  # (n, 3)
