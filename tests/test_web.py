@@ -149,6 +149,24 @@ def test_a_number_is_read_by_every_model_from_the_same_digits(client, served):
     assert Image.open(io.BytesIO(base64.b64decode(answer["image"]))).size == (2 * 28 + 4, 28)  # side by side
 
 
+def test_the_page_says_how_predict_reads_digits_that_touch(client, served, monkeypatch):
+    """The number set's touching 2369 (choose part): the cards keep each method's own reading of every piece
+    (the cnn's, 2367), and "read" is the number as reading.read_digits (digitlab predict) reads it, 2369."""
+    from digitlab import reading
+    from digitlab.data import numbers
+
+    buffer = io.BytesIO()
+    numbers.number("handwritten", 79, "choose").image.save(buffer, format="PNG")
+    answer = client.post("/api/predict", content=buffer.getvalue(), headers={"Content-Type": "image/png"}).json()
+    cnn = served["cnn"].clf
+    found = reading.find_digits(buffer.getvalue())
+    assert answer["read"] == reading.read_digits(cnn, found).text == "2369"
+    monkeypatch.setattr(reading, "STRIP_DIGITS", False)
+    own = {p["method"]: p["number"] for p in answer["predictions"]}["cnn"]
+    assert own == "2367" and "read" not in client.post(
+        "/api/predict", content=buffer.getvalue(), headers={"Content-Type": "image/png"}).json()
+
+
 def test_one_digit_keeps_its_fields_and_gains_its_number_and_box(client):
     body = digit_png(0, side=140)
     answer = client.post("/api/predict", content=body, headers={"Content-Type": "image/png"}).json()

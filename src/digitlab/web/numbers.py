@@ -73,12 +73,15 @@ def answer(found: Found, said: list[list[dict]]) -> dict:
     model's in METHODS order). One digit: each prediction as it always was, and its "number". Several:
     each prediction's "number" ("4?2": a digit declined; null: the image declined, as "declined"
     says) with "label" null and no "probabilities" (a number has no one distribution). "digits" gives
-    each digit's box in the upload's pixels, its 28 x 28 picture and every model's answer."""
+    each digit's box in the upload's pixels, its 28 x 28 picture and every model's answer; "read" (only
+    where it differs from the cnn's own) the number as `digitlab predict` reads it, with the strip
+    reader's digits where digits touch."""
     methods = [a["method"] for a in said[0]]
     if len(found.digits) == 1:
         predictions = [{**a, "number": None if a["declined"] else str(a["label"])} for a in said[0]]
     else:
         predictions = [_number(found, [row[m] for row in said]) for m in range(len(methods))]
+    read = _read_as_predict(found, said, methods)
     digits = [{
         "box": list(digit.box),
         "line": digit.line,
@@ -86,7 +89,20 @@ def answer(found: Found, said: list[list[dict]]) -> dict:
         "answers": {a["method"]: {"label": a["label"], "probability": round(max(a["probabilities"]), 6),
                                   "declined": a["declined"]} for a in answers},
     } for digit, answers in zip(found.digits, said)]
-    return {"predictions": predictions, "digits": digits}
+    return {"predictions": predictions, "digits": digits, **({"read": read} if read else {})}
+
+
+def _read_as_predict(found: Found, said: list[list[dict]], methods: list[str]) -> str | None:
+    """The number as `digitlab predict` reads it (reading.read_digits: the cnn's digits, the strip
+    reader's where it steered a cut through digits that touch), where that is not the served cnn's own
+    number; else None. The cards show each method's own reading of every piece: the page compares them."""
+    if not reading.STRIP_DIGITS or "cnn" not in methods or all(d.said is None for d in found.digits):
+        return None
+    answers = [row[methods.index("cnn")] for row in said]
+    own = [reading.DigitRead(a["label"], max(a["probabilities"]), a["declined"], d.box, d.line, d.image)
+           for a, d in zip(answers, found.digits)]
+    text = reading.Number(reading.strip_read(found.digits, own), answers[0]["classes"], found.declined).text
+    return text if text != reading.Number(own, answers[0]["classes"], found.declined).text else None
 
 
 def _number(found: Found, answers: list[dict]) -> dict:

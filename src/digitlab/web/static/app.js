@@ -201,9 +201,11 @@ function sentence(answer, what) {
   if (reasons.size === 1 && !reasons.has(null)) return `${start}declined, ${[...reasons][0]}.`; // every model alike: said once
   const several = answer.digits.length > 1;
   const numbers = new Set(answer.predictions.map((p) => p.number));
-  if (several && numbers.size === 1 && reasons.size === 1 && reasons.has(null)) return `${start}the number ${[...numbers][0]} (every method).`;
+  // Where digits touch, digitlab predict takes the strip reader's digits; the cards keep each method's own.
+  const read = answer.read ? ` digitlab predict reads ${answer.read}: the strip reader's digits where they touch.` : "";
+  if (several && numbers.size === 1 && reasons.size === 1 && reasons.has(null)) return `${start}the number ${[...numbers][0]} (every method).${read}`;
   const each = answer.predictions.map((p) => `${p.declined ? `declined, ${p.declined}` : several ? p.number : p.label} (${(METHODS[p.method] || [p.method])[0]})`);
-  return `${start}${each.join(", ")}.`;
+  return `${start}${each.join(", ")}.${read}`;
 }
 
 // ---- photos: decoded, turned upright and scaled down here, so a 12 MP phone photo sends ~0.3 MB ----
