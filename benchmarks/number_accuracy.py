@@ -162,19 +162,20 @@ def main() -> None:
                         help="the model reads every piece, the strip reader's digits only vouching (reading.STRIP_DIGITS off)")
     parser.add_argument("--strip-sure", type=float, default=reading.STRIP_SURE,
                         help="how likely the strip reader's read must be to steer a cut (reading.STRIP_SURE)")
-    parser.add_argument("--skip-read-pairs", action="store_true",
-                        help="two digits the strip reader read are not asked of the gate as a pair (reading.ASK_READ_PAIRS off)")
+    parser.add_argument("--read-pairs-sure", type=float, default=reading.READ_PAIRS_SURE,
+                        help="two digits the strip reader read, each at least this likely, are not asked of the gate "
+                        "as a pair (reading.READ_PAIRS_SURE; 0: no read pair is asked)")
     parser.add_argument("--choice-draws", action="store_true",
                         help="also the non-digit choice draws (100 a category) declined, and their groups steered")
     args = parser.parse_args()
     skip = set(filter(None, args.skip.split(",")))
     reading.STRIP_DIGITS = not args.model_digits
-    reading.STRIP_SURE, reading.ASK_READ_PAIRS = args.strip_sure, not args.skip_read_pairs
+    reading.STRIP_SURE, reading.READ_PAIRS_SURE = args.strip_sure, args.read_pairs_sure
     clf = pretrained.load(args.method)
     counting = use_strips(args.strips)
     print(f"{args.method}, decline {'on' if args.decline else 'off'}, strip reader {args.strips or 'shipped'}"
           f"{', the model reading every piece' if args.model_digits else ''}, STRIP_SURE {reading.STRIP_SURE}"
-          f"{', read pairs not asked' if args.skip_read_pairs else ''}, "
+          f"{'' if args.read_pairs_sure is None else f', read pairs from {args.read_pairs_sure} not asked'}, "
           f"seed {args.seed}; load average {os.getloadavg()[0]:.2f}, {time.strftime('%H:%M:%S', time.gmtime())} UTC")
     for part in numbers.PARTS:
         if part in skip:

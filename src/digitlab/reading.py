@@ -29,10 +29,11 @@ LINES = " "  # between the lines of a number written on several
 # declined 4.2 % of the right numbers for the same 98.2 %. benchmarks/number_accuracy.py measures it.
 PAIRS_NOT = 1.0
 DIGITS_NOT = 0.5
-# False: a pair of two digits the strip reader read (Digit.said) is not asked of the gate. Measured with
-# STRIP_SURE 0.95 and 0.8 (2026-12-07): the choose part +0.7 and +0.9 point whole, but the non-digit
-# choice draws' symbols declined 98 -> 96 %: not chosen (RESULTS.md, "Reading numbers").
-ASK_READ_PAIRS = True
+# A pair of two digits the strip reader read (Digit.said), each in a read at least this likely, is not
+# asked of the gate; None: every pair is. Not asking any read pair (0.0) was measured with STRIP_SURE 0.95
+# and 0.8 (2026-12-07): the choose part +0.7 and +0.9 point whole, but the non-digit choice draws'
+# symbols declined 98 -> 96 %: not chosen (RESULTS.md, "Reading numbers").
+READ_PAIRS_SURE: float | None = None
 
 
 @dataclass(frozen=True)
@@ -123,7 +124,7 @@ judge = weighed_judge()
 # read is at least STRIP_SURE likely (summed over every path that spells it) steers the cuts to as many
 # pieces as it read digits, each answered as it read it (STRIP_DIGITS, below). STRIP_SURE 0.8 (was 0.95),
 # chosen with STRIP_DIGITS on, by the rule of 0d76408: of 0.95 and 0.8, each with and without the
-# gate's pair question for two digits it read (ASK_READ_PAIRS), and 0.5 without it, the best whole
+# gate's pair question for two digits it read (READ_PAIRS_SURE), and 0.5 without it, the best whole
 # figure on the choose part (140 a category) among those that keep every category of the non-digit
 # choice draws declined within 1 point: 0.8, 83.39 -> 85.18 % (the others cost symbols 2 points);
 # then a fresh draw of the held-out part (seed 2) 75.36 -> 79.14 %, the non-digit test set declined as
@@ -217,12 +218,18 @@ def not_digits(found, reasons: list[str | None]) -> bool:
 
     if len(reasons) > 1 and sum(r == NOT_A_DIGIT for r in reasons) >= DIGITS_NOT * len(reasons):
         return True
-    pairs = [d.pair for d, after in zip(found, [*found[1:], None]) if d.pair is not None
-             and (ASK_READ_PAIRS or d.said is None or after.said is None)]
+    pairs = [d.pair for d, after in zip(found, [*found[1:], None]) if d.pair is not None and not _read_pair(d, after)]
     if not pairs:
         return False
     p = gate.shipped().proba(cleaned(torch.stack(pairs)))  # (n, 3)
     return float((p[:, gate.NOT_A_DIGIT] > p[:, gate.SEVERAL]).float().mean()) >= PAIRS_NOT
+
+
+def _read_pair(digit, after) -> bool:
+    """Whether `digit` and the one `after` it were both read by the strip reader, each in a read at least
+    READ_PAIRS_SURE likely (never when that is None)."""
+    return READ_PAIRS_SURE is not None and all(d.said is not None and d.said_probability >= READ_PAIRS_SURE
+                                                for d in (digit, after))
 
 
 def read_number(image: str | os.PathLike | bytes, model=None, decline: bool = True) -> Number:
