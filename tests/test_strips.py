@@ -203,3 +203,15 @@ def test_strip_read_answers_only_the_pieces_the_strip_reader_read():
     read = reading.strip_read(found, digits)
     assert (read[0].label, read[0].probability, read[0].declined) == (7, 0.97, None)
     assert read[1] == digits[1]  # no strip reader's say: as the model and the gate had it
+
+
+def test_two_touching_digits_the_strip_reader_is_sure_of_are_not_declined_as_a_pair(cnn, monkeypatch):
+    """The choose part's pen 80, its digits touching: framed together the gate calls them no digit, which
+    declined the number whole; the strip reader read them, each in a read at least READ_PAIRS_SURE likely."""
+    drawn = numbers.number("pen", 77, "choose")
+    assert drawn.text == "80" and drawn.gap == "touching"
+    assert reading.read_number(drawn.image, cnn).text == "80"
+    monkeypatch.setattr(reading, "READ_PAIRS_SURE", None)  # every pair asked, as before
+    assert reading.read_number(drawn.image, cnn).text is None
+    monkeypatch.setattr(reading, "READ_PAIRS_SURE", 1.0)  # a read less sure than that: asked
+    assert reading.read_number(drawn.image, cnn).text is None

@@ -30,10 +30,12 @@ LINES = " "  # between the lines of a number written on several
 PAIRS_NOT = 1.0
 DIGITS_NOT = 0.5
 # A pair of two digits the strip reader read (Digit.said), each in a read at least this likely, is not
-# asked of the gate; None: every pair is. Not asking any read pair (0.0) was measured with STRIP_SURE 0.95
-# and 0.8 (2026-12-07): the choose part +0.7 and +0.9 point whole, but the non-digit choice draws'
-# symbols declined 98 -> 96 %: not chosen (RESULTS.md, "Reading numbers").
-READ_PAIRS_SURE: float | None = None
+# asked of the gate (None: every pair is): framed together, two digits that touch look to the gate like
+# no digit, and a number of two such was declined whole. 0.95, chosen 2026-12-07 by the rule of 01432d3
+# (reader F, STRIP_SURE 0.8): the choose part 86.25 -> 87.14 % whole (0.99: 86.61), the non-digit choice
+# draws declined as before; a fresh held-out draw (seed 4) 82.71 -> 84.29 %. Not asking any read pair
+# (0.0) cost the choice draws' symbols 2 points (RESULTS.md, "Reading numbers").
+READ_PAIRS_SURE: float | None = 0.95
 
 
 @dataclass(frozen=True)
