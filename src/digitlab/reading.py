@@ -212,8 +212,9 @@ def vouched(clf, found, digits: list[DigitRead]) -> list[DigitRead]:
 
 def not_digits(found, reasons: list[str | None]) -> bool:
     """Whether the digits found are parts of something else: PAIRS_NOT of their neighbouring pairs are,
-    framed together, what the gate calls not a digit rather than several digits, or DIGITS_NOT of the
-    digits themselves are not digits (`reasons`: each digit's, decline.screen's or an answer's)."""
+    framed together, what the gate calls not a digit rather than several digits (a pair the strip reader
+    read surely, READ_PAIRS_SURE, is not asked), or DIGITS_NOT of the digits themselves are not digits
+    (`reasons`: each digit's, decline.screen's or an answer's)."""
     from digitlab.trust import gate
     from digitlab.trust.decline import NOT_A_DIGIT
     from digitlab.vision.input_cleaning import cleaned
