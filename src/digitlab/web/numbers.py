@@ -99,17 +99,20 @@ def _read_as_predict(found: Found, said: list[list[dict]], methods: list[str]) -
     if not reading.STRIP_DIGITS or "cnn" not in methods or all(d.said is None for d in found.digits):
         return None
     answers = [row[methods.index("cnn")] for row in said]
-    own = [reading.DigitRead(a["label"], max(a["probabilities"]), a["declined"], d.box, d.line, d.image)
-           for a, d in zip(answers, found.digits)]
+    own = _digit_reads(found, answers)
     text = reading.Number(reading.strip_read(found.digits, own), answers[0]["classes"], found.declined).text
     return text if text != reading.Number(own, answers[0]["classes"], found.declined).text else None
 
 
+def _digit_reads(found: Found, answers: list[dict]) -> list[reading.DigitRead]:
+    """One model's answer for each digit found (`answers`, app.predict's), as reading.DigitReads."""
+    return [reading.DigitRead(a["label"], max(a["probabilities"]), a["declined"], d.box, d.line, d.image)
+            for a, d in zip(answers, found.digits)]
+
+
 def _number(found: Found, answers: list[dict]) -> dict:
     """One model's prediction for a number: `answers` its answer for each digit."""
-    read = [reading.DigitRead(a["label"], max(a["probabilities"]), a["declined"], d.box, d.line, d.image)
-            for a, d in zip(answers, found.digits)]
-    number = reading.Number(read, answers[0]["classes"], found.declined)
+    number = reading.Number(_digit_reads(found, answers), answers[0]["classes"], found.declined)
     first = answers[0]
     return {"method": first["method"], "label": None, "declined": found.declined, "classes": first["classes"],
             "number": number.text, **({"note": first["note"]} if "note" in first else {})}
