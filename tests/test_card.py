@@ -200,3 +200,9 @@ def test_a_card_written_again_keeps_only_a_plain_training_data_name(tmp_path):
     assert card.training_data(tmp_path) is None  # past where a header ends: not read
     (tmp_path / card.README).unlink()
     assert card.training_data(tmp_path) is None
+
+
+def test_a_card_has_words_for_every_kind_of_damaged_copy():
+    from digitlab.train import clutter
+
+    assert list(card.COPY_WORDS) == list(clutter.COPIES)  # a new kind of copy needs its words on the card
