@@ -25,7 +25,9 @@ def add_parser(subparsers) -> None:
         "when the image is blank (no digit), is not a digit (a letter, a symbol, a scribble, a shape, a texture), "
         "shows several digits, or the model is unsure; a model trained on fewer than ten digits names them "
         "on every answer. An image holding several digits is read as a number, left to right (lines top "
-        "to bottom): each digit found, cut where two touch, and read alone; a declined digit shows as ?.",
+        "to bottom): each digit found, cut where two touch, and read alone; where the strip reader read "
+        "touching digits and steered the cut, its digit answers (marked \"strip reader\"); a declined digit "
+        "shows as ?.",
     )
     parser.add_argument("images", metavar="[MODEL] IMAGE", nargs="*",
                         help="a model folder first (e.g. digitlab-out/cnn-0-9; without one, the cnn that "
@@ -41,7 +43,8 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--json", action="store_true", help="print one JSON object per line instead of text "
                         "(a declined answer: \"label\": null and \"declined\": the reason, its probabilities kept; "
                         "\"number\": the digits read, and \"digits\": each one's label, box [x0, y0, x1, y1] and "
-                        "probability; an image of several digits has \"label\": null)")
+                        "probability, and \"read_by\": \"strip reader\" where that reader's digit answers; an image "
+                        "of several digits has \"label\": null)")
     parser.add_argument("--no-decline", dest="decline", action="store_false",
                         help="always give the model's top digit, as before digitlab could decline (a blank image "
                         "still has none: \"no digit\", as digitlab.read says)")
