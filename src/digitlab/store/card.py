@@ -158,7 +158,8 @@ def _training(config: dict, card: Card) -> list[str]:
     return lines + [""]
 
 
-COPY_WORDS = {"lines": "crossed by lines", "smear": "smeared", "turn": "turned", "outline": "outlined"}  # clutter.COPIES
+# Each kind of damaged copy (train/clutter.py's COPIES, in its order) as a card says it
+COPY_WORDS = {"lines": "crossed by lines", "smear": "smeared", "turn": "turned", "outline": "outlined"}
 
 
 def _copies(config: dict) -> str:

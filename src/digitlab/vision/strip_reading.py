@@ -8,7 +8,8 @@ log-probabilities of the ten digits and a blank, and CTC (connectionist temporal
 trains it to spell the group's digits without being told where each one is. The cutter then keeps
 only cuts that leave as many pieces as it read digits, each piece scored too by how likely the cnn
 finds the digit read there, and each such piece answers the digit it read there (reading.STRIP_DIGITS;
-off, a piece it vouches for is answered though the gate declines it). It learns from non-digits' groups read as nothing, so that a scribble is cut as before.
+off, a piece it vouches for is answered though the gate declines it). It learns from non-digits' groups
+read as nothing, so that a scribble is cut as before.
 
 It ships in the package (pretrained/strips: safetensors + config.json, loaded through checkpoint.load's
 checks); `python -m digitlab.pretrained --methods strips` rebuilds it (strip_training.py)."""
