@@ -20,6 +20,11 @@ import pytest
 # own (not "ignore") is reset to the default in each child, as a terminal would have it.
 if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
     signal.signal(signal.SIGINT, signal.default_int_handler)
+# Under pytest-xdist (`-n 2`) each worker is a process of its own: one torch thread each, so that two
+# workers on two cores do not wait on each other's threads at every op (set before torch is imported;
+# the commands the tests start inherit it).
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    os.environ["OMP_NUM_THREADS"] = "1"
 SESSION_HOME = Path(tempfile.mkdtemp(prefix="digitlab-test-home-"))
 os.environ["DIGITLAB_HOME"] = str(SESSION_HOME)
 os.environ.setdefault("MPLBACKEND", "Agg")

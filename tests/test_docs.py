@@ -150,6 +150,6 @@ def test_every_figure_in_the_readme_is_checked():
 
 def test_ci_runs_the_readmes_test_command_verbatim():
     commands = re.findall(r"```bash\n(.*?)\n```", README, re.S)
-    tests = [c for c in commands if c.endswith("pytest -q")]
+    tests = [c for c in commands if c.endswith("pytest -q -n 2")]
     assert len(tests) == 1, commands
     assert tests[0] in (ROOT / ".ci" / "run").read_text().splitlines()
