@@ -145,6 +145,14 @@ def _mnist_digits(part: str) -> tuple[np.ndarray, list[np.ndarray]]:
 
 def _handwritten(digits: np.ndarray, gap: str, part: str,
                  rng: np.random.Generator) -> tuple[np.ndarray, list[Box], tuple[int, ...]]:
+    glyphs, indices = handwritten_glyphs(digits, part, rng)
+    ink, boxes = compose(glyphs, gap, rng)
+    return ink, boxes, indices
+
+
+def handwritten_glyphs(digits: np.ndarray, part: str, rng: np.random.Generator) -> tuple[list[np.ndarray], tuple[int, ...]]:
+    """(each digit's ink: a held-out MNIST digit of `part`'s range, cut to its ink and scaled as the
+    number's digits are, the MNIST indices)."""
     images, by_digit = _mnist_digits(part)
     indices = tuple(int(rng.choice(by_digit[d])) for d in digits)
     scale = rng.uniform(*MNIST_SCALE)
@@ -154,12 +162,18 @@ def _handwritten(digits: np.ndarray, gap: str, part: str,
         factor = scale * rng.uniform(1 - SIZE_JITTER, 1 + SIZE_JITTER)
         size = (max(1, round(ink.width * factor)), max(1, round(ink.height * factor)))
         glyphs.append(np.asarray(ink.resize(size, Image.Resampling.BILINEAR), dtype=np.float32))
-    ink, boxes = compose(glyphs, gap, rng)
-    return ink, boxes, indices
+    return glyphs, indices
 
 
 def _pen(digits: np.ndarray, gap: str, rng: np.random.Generator) -> tuple[np.ndarray, list[Box]]:
     """Digits drawn with one pen (4-30 px wide, as the pad's users draw) at one size, side by side."""
+    glyphs, _ = pen_glyphs(digits, rng)
+    return compose(glyphs, gap, rng)
+
+
+def pen_glyphs(digits: np.ndarray, rng: np.random.Generator) -> tuple[list[np.ndarray], float]:
+    """(each digit's ink drawn with one pen at one size, as `_pen` sets them side by side; the pen's
+    width in px)."""
     from digitlab.data.glyphs import pen_ink
 
     side = PAD_HEIGHT * rng.uniform(*PEN_SIDE)
@@ -169,7 +183,7 @@ def _pen(digits: np.ndarray, gap: str, rng: np.random.Generator) -> tuple[np.nda
         square = round(side * rng.uniform(1 - SIZE_JITTER / 2, 1 + SIZE_JITTER / 2))
         ink = pen_ink(int(digit), rng, square, width * PAD_HEIGHT / square)  # pen_ink's width is on a 280 px pad
         glyphs.append(cropped(np.asarray(ink, dtype=np.float32)))
-    return compose(glyphs, gap, rng)
+    return glyphs, width
 
 
 def _polarity(ink: np.ndarray, dark: bool) -> Image.Image:
