@@ -35,7 +35,8 @@ CELL = 2  # px: parts closer than this (at the work image's scale) are one part 
 NUMBER_SPECK = 0.005  # the page's ink keeps parts with this share of the largest's (page.ink_mask's `speck`) ...
 SPECK = 0.15  # ... and a digit needs this share of its line's median digit's ink, else it is a speck
 SHORT = 0.55  # a part shorter than this share of its line's digit height is a piece of a digit ...
-NEAR = 0.25  # ... and joins a neighbour closer than this many digit heights (else it stands alone)
+NEAR = 0.25  # ... and joins a neighbour closer than this many digit heights (else it stands alone) ...
+FLAG_ZONE: float | None = None  # ... across a gap only if its middle is this high on it (share of its height from the top)
 STACKED = 0.5  # two parts overlapping left to right by this share of the narrower one are one digit
 LINE_OVERLAP = 0.5  # a part shares a line with parts it overlaps top to bottom by this share of its height
 CUT_FROM = 1.0  # a group wider than this many digit heights may hold several digits: cuts are tried ...
@@ -285,12 +286,21 @@ def _joined(line: list[_Group]) -> list[_Group]:
             others = [(j, b) for j, b in enumerate(groups) if j != i]
             j, b = max(others, key=lambda jb: _overlap(a, jb[1]))
             stacked = _overlap(a, b) >= STACKED * min(a.width, b.width)
-            short = a.height < SHORT * tallest and _overlap(a, b) > -NEAR * tallest
+            short = a.height < SHORT * tallest and _overlap(a, b) > -NEAR * tallest and _may_join(a, b)
             if stacked or short:
                 groups = [g for k, g in enumerate(groups) if k not in (i, j)] + [a.joined(b)]
                 changed = True
                 break
     return sorted(groups, key=lambda g: g.x0)
+
+
+def _may_join(short: _Group, digit: _Group) -> bool:
+    """Whether a short part may join `digit`: where it overlaps it left to right, always (a crossbar, a
+    broken stroke); across a gap only as a flag does, high on it (FLAG_ZONE), not as a dash across the
+    middle or a dot on the baseline between two digits."""
+    if FLAG_ZONE is None or _overlap(short, digit) > 0:
+        return True
+    return (short.y0 + short.y1) / 2 - digit.y0 <= FLAG_ZONE * digit.height
 
 
 def _pieces(group: _Group, pieces: list[tuple[int, int, np.ndarray]], said=None) -> list[_Group]:
