@@ -56,8 +56,8 @@ def main() -> None:
     parser.add_argument("--part", default="choose", choices=tuple(separated.PART_MARKS))
     parser.add_argument("--per-category", type=int, help="numbers a category (default: the part's all)")
     parser.add_argument("--seed", type=int, default=separated.SEED)
-    parser.add_argument("--flag-zone", type=float, default=splitting.FLAG_ZONE,
-                        help="a short part joins a digit across a gap only this high on it (splitting.FLAG_ZONE)")
+    parser.add_argument("--flag-zone", type=lambda v: None if v == "none" else float(v), default=splitting.FLAG_ZONE,
+                        help="a short part joins a digit across a gap only this high on it (splitting.FLAG_ZONE; none: always)")
     parser.add_argument("--per-number", metavar="FILE", help="also write each number as read, a JSON line each")
     args = parser.parse_args()
     splitting.FLAG_ZONE = args.flag_zone

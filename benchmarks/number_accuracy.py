@@ -166,8 +166,8 @@ def main() -> None:
     parser.add_argument("--read-pairs-sure", type=float, default=reading.READ_PAIRS_SURE,
                         help="two digits the strip reader read, each at least this likely, are not asked of the gate "
                         "as a pair (reading.READ_PAIRS_SURE; 0: no read pair is asked)")
-    parser.add_argument("--flag-zone", type=float, default=splitting.FLAG_ZONE,
-                        help="a short part joins a digit across a gap only this high on it (splitting.FLAG_ZONE)")
+    parser.add_argument("--flag-zone", type=lambda v: None if v == "none" else float(v), default=splitting.FLAG_ZONE,
+                        help="a short part joins a digit across a gap only this high on it (splitting.FLAG_ZONE; none: always)")
     parser.add_argument("--choice-draws", action="store_true",
                         help="also the non-digit choice draws (100 a category) declined, and their groups steered")
     args = parser.parse_args()
