@@ -65,7 +65,7 @@ def marked(category: str, i: int, part: str = "choose", seed: int = SEED) -> Mar
     text = "".join(str(rng.integers(10)) if c == "d" else c for c in form)
     dark = (i // 7) % 2 == 0
     if category == "typed":
-        ink, boxes, _ = typed(text, numbers.PART_FONTS[part], rng)
+        ink, boxes = _typed(text, numbers.PART_FONTS[part], rng)
         image, boxes = numbers._on_page(ink, boxes, rng, dark)
         return Marked(image, text, category, part, tuple(boxes))
     digits = np.array([int(c) for c in text if c.isdigit()])
@@ -82,6 +82,17 @@ def marked(category: str, i: int, part: str = "choose", seed: int = SEED) -> Mar
     place = numbers._on_pad if category == "pen" else numbers._on_page
     image, boxes = place(ink, boxes, rng, dark)
     return Marked(image, text, category, part, tuple(boxes))
+
+
+def _typed(text: str, fonts: tuple[str, ...], rng: np.random.Generator) -> tuple[np.ndarray, list[Box]]:
+    """number_drawing.typed's ink and boxes; a font drawn without the mark's glyph is drawn again."""
+    for _ in range(len(fonts)):
+        try:
+            ink, boxes, _ = typed(text, fonts, rng)
+            return ink, boxes
+        except DataError:
+            continue
+    raise DataError(f"no font of {len(fonts)} typed {text!r}")
 
 
 def each(part: str = "choose", per_category: int | None = None, seed: int = SEED) -> Iterator[Marked]:
