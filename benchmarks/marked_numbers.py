@@ -20,7 +20,7 @@ import time
 
 from digitlab import pretrained, reading
 from digitlab.data import separated
-from digitlab.vision import splitting
+from digitlab.vision import grouping
 
 
 def read_part(clf, part: str, per_category: int | None, seed: int) -> list[dict]:
@@ -56,13 +56,13 @@ def main() -> None:
     parser.add_argument("--part", default="choose", choices=tuple(separated.PART_MARKS))
     parser.add_argument("--per-category", type=int, help="numbers a category (default: the part's all)")
     parser.add_argument("--seed", type=int, default=separated.SEED)
-    parser.add_argument("--flag-zone", type=lambda v: None if v == "none" else float(v), default=splitting.FLAG_ZONE,
-                        help="a short part joins a digit across a gap only this high on it (splitting.FLAG_ZONE; none: always)")
+    parser.add_argument("--flag-zone", type=lambda v: None if v == "none" else float(v), default=grouping.FLAG_ZONE,
+                        help="a short part joins a digit across a gap only this high on it (grouping.FLAG_ZONE; none: always)")
     parser.add_argument("--per-number", metavar="FILE", help="also write each number as read, a JSON line each")
     args = parser.parse_args()
-    splitting.FLAG_ZONE = args.flag_zone
+    grouping.FLAG_ZONE = args.flag_zone
     print(f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, load average {os.getloadavg()[0]:.2f}; "
-          f"the shipped cnn, declining on, FLAG_ZONE {splitting.FLAG_ZONE}; {args.part} part, seed {args.seed}")
+          f"the shipped cnn, declining on, FLAG_ZONE {grouping.FLAG_ZONE}; {args.part} part, seed {args.seed}")
     rows = read_part(pretrained.load("cnn"), args.part, args.per_category, args.seed)
     print(summary(rows))
     if args.per_number:

@@ -9,6 +9,7 @@ import torch
 from PIL import Image, ImageDraw
 
 from digitlab import reading
+from digitlab.data import separated
 from digitlab.data.shipped_mnist import mnist_arrays
 from digitlab.vision import cutting, mnist_style, splitting
 from cli_run import digitlab as run_digitlab
@@ -118,6 +119,26 @@ def test_a_five_whose_flag_is_drawn_apart_is_one_digit():
     found = splitting.find_digits(image, judge=reading.judge)
     assert len(found) == 1
     assert reading.read_number(image).text == "5"
+
+
+def _holds(box, inner) -> bool:
+    """Whether the middle of `inner` lies inside `box` (both (x0, y0, x1, y1))."""
+    x, y = (inner[0] + inner[2]) / 2, (inner[1] + inner[3]) / 2
+    return box[0] <= x <= box[2] and box[1] <= y <= box[3]
+
+
+def test_a_dash_or_a_dot_between_digits_stands_apart_from_them():
+    """A phone number's dash or a decimal's dot is no flag: it never joins the digit beside it (which the
+    gate then declined, "92-98" read "92?8"), while a 5's flag still does (above)."""
+    numbers = [separated.marked(category, i) for category in ("handwritten", "pen") for i in range(12)]
+    numbers = [n for n in numbers if set(n.text) & {"-", "."}]
+    assert len(numbers) >= 12
+    for number in numbers:
+        digits = [b for b, c in zip(number.boxes, number.text) if c.isdigit()]
+        marks = [b for b, c in zip(number.boxes, number.text) if c in "-."]
+        for found in splitting.find_digits(number.image):  # grouped, not cut
+            assert not (any(_holds(found.box, b) for b in digits) and any(_holds(found.box, m) for m in marks)), \
+                (number.category, number.text, found.box)
 
 
 def test_lines_are_read_top_to_bottom_each_left_to_right(held):

@@ -4,9 +4,10 @@ and each as the 28 x 28 MNIST-style digit a model reads.
 The page's ink is found as for one digit (page.ink_mask), on a work image wide enough to give each
 digit WORK_SIDE's height. Its connected parts are then grouped into digits:
 
-- parts of one digit go together: a part far shorter than its line's digits (a 5's flag, a broken
-  stroke) joins the neighbour it overlaps or nearly touches, and parts that overlap left to right
-  for most of the narrower one's width (the halves of a broken 0, a 4 drawn in two strokes) join;
+- parts of one digit go together (grouping.py): a part far shorter than its line's digits (a 5's
+  flag, a broken stroke) joins the neighbour it overlaps or nearly touches (across a gap only high
+  on it, as a flag: a dash or a dot between two digits stands apart), and parts that overlap left
+  to right for most of the narrower one's width (the halves of a broken 0, a 4 in two strokes) join;
 - a group wider than one digit can be (two digits that touch or overlap) is cut apart (cutting.py)
   into the pieces a `judge` (the gate and the shipped cnn: reading.judge) is surest are digits.
 
@@ -24,8 +25,9 @@ import numpy as np
 import torch
 from PIL import Image
 
-from digitlab.vision import cutting
+from digitlab.vision import cutting, grouping
 from digitlab.vision.decoding import SCALE, WORK_SIDE, open_image
+from digitlab.vision.grouping import SHORT, Group
 from digitlab.vision.mnist_style import digit_ink, from_ink, ink_at, inks_at
 from digitlab.vision.page import MIN_INK_PIXELS, SPECK_SHARE, components, despeckled_grey, grey_levels
 
@@ -34,11 +36,6 @@ MAX_ACROSS = 8  # the work image is at most this many WORK_SIDEs long: a line of
 CELL = 2  # px: parts closer than this (at the work image's scale) are one part (page.components)
 NUMBER_SPECK = 0.005  # the page's ink keeps parts with this share of the largest's (page.ink_mask's `speck`) ...
 SPECK = 0.15  # ... and a digit needs this share of its line's median digit's ink, else it is a speck
-SHORT = 0.55  # a part shorter than this share of its line's digit height is a piece of a digit ...
-NEAR = 0.25  # ... and joins a neighbour closer than this many digit heights (else it stands alone) ...
-FLAG_ZONE: float | None = 0.35  # ... across a gap only if its middle is this high on it (share of its height from the top)
-STACKED = 0.5  # two parts overlapping left to right by this share of the narrower one are one digit
-LINE_OVERLAP = 0.5  # a part shares a line with parts it overlaps top to bottom by this share of its height
 CUT_FROM = 1.0  # a group wider than this many digit heights may hold several digits: cuts are tried ...
 MIN_CUT_HEIGHT = 16  # ... if it is this many px high at least (work pixels; a line of digits is ~40-110): a
 #                      dash or a stroke is not cut into hundreds of pieces to judge (2 s for one bar)
@@ -59,32 +56,6 @@ class Digit:
     said_probability: float | None = None  # ... and how likely its read of the whole group is
 
 
-@dataclass
-class _Group:
-    """Parts of the ink taken for one digit: their labels and joint box (work pixels)."""
-
-    labels: list[int]
-    x0: int
-    y0: int
-    x1: int
-    y1: int
-    mass: float
-    ink: np.ndarray | None = None  # its own ink, cut to its box, when it is a piece of a cut part
-    said: tuple[int, float] | None = None  # the strip reader's digit here, its read's probability (it steered the cut)
-
-    @property
-    def width(self) -> int:
-        return self.x1 - self.x0
-
-    @property
-    def height(self) -> int:
-        return self.y1 - self.y0
-
-    def joined(self, other: "_Group") -> "_Group":
-        return _Group(self.labels + other.labels, min(self.x0, other.x0), min(self.y0, other.y0),
-                      max(self.x1, other.x1), max(self.y1, other.y1), self.mass + other.mass)
-
-
 def find_digits(source: str | os.PathLike | bytes | Image.Image, name: str = "image",
                 judge: cutting.Judge | None = None, guide: cutting.Guide | None = None) -> list[Digit]:
     """The digits in an image (path, bytes or PIL image), in reading order, cut with `judge` (steered by
@@ -94,7 +65,7 @@ def find_digits(source: str | os.PathLike | bytes | Image.Image, name: str = "im
                                       if guide else (cutting.cut(own, height, judge), None))
     lines, labels = digit_groups(page.ink, cut)
 
-    def box(group: _Group) -> tuple[int, int, int, int]:
+    def box(group: Group) -> tuple[int, int, int, int]:
         return tuple(int(round(v * page.scale)) for v in (group.x0, group.y0, group.x1, group.y1))
 
     groups = [(number, group) for number, line in enumerate(lines) for group in line]
@@ -119,7 +90,7 @@ def weighed_pieces(source: str | os.PathLike | bytes | Image.Image,
     page = _work_ink(source, name)
     weighed = []
 
-    def record(own: np.ndarray, height: float, group: _Group) -> list[tuple[int, int, np.ndarray]]:
+    def record(own: np.ndarray, height: float, group: Group) -> list[tuple[int, int, np.ndarray]]:
         for _, _, piece in cutting.candidate_pieces(own, cutting.candidate_paths(own, height), height):
             rows, cols = np.flatnonzero(piece.any(1)), np.flatnonzero(piece.any(0))
             if len(rows):
@@ -174,7 +145,7 @@ def _work_ink(source: str | os.PathLike | bytes | Image.Image, name: str) -> _Pa
     return _Page(label, grey, ink, as_one, single, scale, image.width / shrunk, image.height / shrunk)
 
 
-def _together(a: _Group, ink_a: np.ndarray, b: _Group, ink_b: np.ndarray) -> np.ndarray:
+def _together(a: Group, ink_a: np.ndarray, b: Group, ink_b: np.ndarray) -> np.ndarray:
     """Two groups' ink in their joint box, as they lie on the page."""
     x0, y0 = min(a.x0, b.x0), min(a.y0, b.y0)
     both = np.zeros((max(a.y1, b.y1) - y0, max(a.x1, b.x1) - x0), dtype=np.float32)
@@ -195,7 +166,7 @@ def _labels(ink: np.ndarray) -> np.ndarray:
     return components(ink > 0, CELL)
 
 
-def _ink_of(ink: np.ndarray, labels: np.ndarray, group: _Group) -> np.ndarray:
+def _ink_of(ink: np.ndarray, labels: np.ndarray, group: Group) -> np.ndarray:
     """The group's own ink, cut to its box (a neighbour's ink inside that box left out)."""
     if group.ink is not None:
         return group.ink
@@ -204,18 +175,18 @@ def _ink_of(ink: np.ndarray, labels: np.ndarray, group: _Group) -> np.ndarray:
     return np.where(mine, ink[box], 0).astype(np.float32)
 
 
-def digit_groups(ink: np.ndarray, cut: Callable | None = None) -> tuple[list[list[_Group]], np.ndarray]:
+def digit_groups(ink: np.ndarray, cut: Callable | None = None) -> tuple[list[list[Group]], np.ndarray]:
     """(H, W) ink in [0, 1] -> (its digits as groups of parts, line by line, each line left to right;
     the parts' labels, page.components'). A group wider than a digit is cut by `cut(its own ink, the
     line's digit height, the group)` into (cutting.cut's pieces, the digit read in each or None); not
     cut when `cut` is None."""
     labels = _labels(ink)
-    parts = _parts(ink, labels)
+    parts = grouping.parts(ink, labels)
     if not parts:
         return [], labels
     lines = []
-    for line in _lines(parts):
-        groups = _joined(line)
+    for line in grouping.lines(parts):
+        groups = grouping.joined(line)
         height = float(np.median([g.height for g in groups if g.height >= SHORT * max(x.height for x in groups)]))
         typical = float(np.median([g.mass for g in groups if g.height >= SHORT * max(x.height for x in groups)]))
         groups = [g for g in groups if g.mass >= SPECK * typical]
@@ -231,80 +202,8 @@ def digit_groups(ink: np.ndarray, cut: Callable | None = None) -> tuple[list[lis
     return lines, labels
 
 
-def _parts(ink: np.ndarray, labels: np.ndarray) -> list[_Group]:
-    """Every connected part of the ink, with its box and mass."""
-    ys, xs = np.nonzero(labels)
-    if not len(ys):
-        return []
-    which = labels[ys, xs]
-    order = np.argsort(which, kind="stable")
-    which, ys, xs = which[order], ys[order], xs[order]
-    starts = np.flatnonzero(np.r_[True, which[1:] != which[:-1]])
-    mass = np.add.reduceat(ink[ys, xs], starts)
-    y0, y1 = np.minimum.reduceat(ys, starts), np.maximum.reduceat(ys, starts) + 1
-    x0, x1 = np.minimum.reduceat(xs, starts), np.maximum.reduceat(xs, starts) + 1
-    return [_Group([int(which[s])], int(a), int(b), int(c), int(d), float(m))
-            for s, a, b, c, d, m in zip(starts, x0, y0, x1, y1, mass)]
-
-
-def _lines(parts: list[_Group]) -> list[list[_Group]]:
-    """Parts grouped into lines of writing, top to bottom: a tall part starts or joins the line it
-    overlaps top to bottom; a short one (a flag, a speck) joins the line it overlaps most."""
-    tallest = max(p.height for p in parts)
-    tall = sorted((p for p in parts if p.height >= SHORT * tallest), key=lambda p: (p.y0 + p.y1) / 2)
-    lines: list[list[_Group]] = []
-    for part in tall:
-        line = lines[-1] if lines else None
-        if line is not None:
-            top, bottom = min(p.y0 for p in line), max(p.y1 for p in line)
-            shared = min(bottom, part.y1) - max(top, part.y0)
-            if shared >= LINE_OVERLAP * min(part.height, float(np.median([p.height for p in line]))):
-                line.append(part)
-                continue
-        lines.append([part])
-    for part in (p for p in parts if p.height < SHORT * tallest):
-        def shared(line: list[_Group]) -> float:
-            top, bottom = min(p.y0 for p in line), max(p.y1 for p in line)
-            return min(bottom, part.y1) - max(top, part.y0)
-        max(lines, key=shared).append(part)
-    return [sorted(line, key=lambda p: p.x0) for line in lines]
-
-
-def _overlap(a: _Group, b: _Group) -> int:
-    """How many columns the two boxes share (negative: the gap between them)."""
-    return min(a.x1, b.x1) - max(a.x0, b.x0)
-
-
-def _joined(line: list[_Group]) -> list[_Group]:
-    """One line's parts grouped into digits (see the module's notes), left to right."""
-    groups = list(line)
-    changed = True
-    while changed and len(groups) > 1:
-        changed = False
-        tallest = max(g.height for g in groups)
-        for i, a in enumerate(groups):
-            others = [(j, b) for j, b in enumerate(groups) if j != i]
-            j, b = max(others, key=lambda jb: _overlap(a, jb[1]))
-            stacked = _overlap(a, b) >= STACKED * min(a.width, b.width)
-            short = a.height < SHORT * tallest and _overlap(a, b) > -NEAR * tallest and _may_join(a, b)
-            if stacked or short:
-                groups = [g for k, g in enumerate(groups) if k not in (i, j)] + [a.joined(b)]
-                changed = True
-                break
-    return sorted(groups, key=lambda g: g.x0)
-
-
-def _may_join(short: _Group, digit: _Group) -> bool:
-    """Whether a short part may join `digit`: where it overlaps it left to right, always (a crossbar, a
-    broken stroke); across a gap only as a flag does, high on it (FLAG_ZONE), not as a dash across the
-    middle or a dot on the baseline between two digits."""
-    if FLAG_ZONE is None or _overlap(short, digit) > 0:
-        return True
-    return (short.y0 + short.y1) / 2 - digit.y0 <= FLAG_ZONE * digit.height
-
-
-def _pieces(group: _Group, pieces: list[tuple[int, int, np.ndarray]], said=None) -> list[_Group]:
+def _pieces(group: Group, pieces: list[tuple[int, int, np.ndarray]], said=None) -> list[Group]:
     """The group as cut (cut's pieces: column, row, ink in its box; `said` the strip reader's read or None)."""
-    return [_Group(group.labels, group.x0 + x, group.y0 + y, group.x0 + x + piece.shape[1], group.y0 + y + piece.shape[0],
+    return [Group(group.labels, group.x0 + x, group.y0 + y, group.x0 + x + piece.shape[1], group.y0 + y + piece.shape[0],
                    float(piece.sum()), ink=piece, said=(int(said.text[k]), float(said.probability)) if said else None)
             for k, (x, y, piece) in enumerate(pieces)]
