@@ -56,16 +56,13 @@ def main() -> None:
     parser.add_argument("--part", default="choose", choices=tuple(separated.PART_MARKS))
     parser.add_argument("--per-category", type=int, help="numbers a category (default: the part's all)")
     parser.add_argument("--seed", type=int, default=separated.SEED)
-    parser.add_argument("--number-sure", type=lambda v: None if v == "none" else float(v), default=reading.NUMBER_SURE,
-                        help="a digit of a number the gate declines is answered where the model is this sure "
-                        "(reading.NUMBER_SURE; none: never)")
     parser.add_argument("--flag-zone", type=lambda v: None if v == "none" else float(v), default=grouping.FLAG_ZONE,
                         help="a short part joins a digit across a gap only this high on it (grouping.FLAG_ZONE; none: always)")
     parser.add_argument("--per-number", metavar="FILE", help="also write each number as read, a JSON line each")
     args = parser.parse_args()
-    grouping.FLAG_ZONE, reading.NUMBER_SURE = args.flag_zone, args.number_sure
+    grouping.FLAG_ZONE = args.flag_zone
     print(f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, load average {os.getloadavg()[0]:.2f}; "
-          f"the shipped cnn, declining on, FLAG_ZONE {grouping.FLAG_ZONE}, NUMBER_SURE {reading.NUMBER_SURE}; {args.part} part, seed {args.seed}")
+          f"the shipped cnn, declining on, FLAG_ZONE {grouping.FLAG_ZONE}; {args.part} part, seed {args.seed}")
     rows = read_part(pretrained.load("cnn"), args.part, args.per_category, args.seed)
     print(summary(rows))
     if args.per_number:

@@ -36,11 +36,6 @@ DIGITS_NOT = 0.5
 # draws declined as before; a fresh held-out draw (seed 4) 82.71 -> 84.29 %. Not asking any read pair
 # (0.0) cost the choice draws' symbols 2 points (RESULTS.md, "Reading numbers").
 READ_PAIRS_SURE: float | None = 0.95
-# Inside a number (two digits or more found, the image not declined as a whole), a digit the gate calls
-# not a digit is answered with the model's own digit where the model is at least this sure (None: never).
-# A lone 1 drawn with a pen or a slab-serif 2 looks to the gate like no digit; a date's or a phone
-# number's mark should still not be read as one (data/separated.py measures that).
-NUMBER_SURE: float | None = None
 
 
 @dataclass(frozen=True)
@@ -183,8 +178,6 @@ def read_digits(clf, found, decline: bool = True) -> Number:
     answers = declining.answers(clf, images, decline)
     digits = [DigitRead(a.label, a.probability, a.declined, d.box, d.line, d.image) for a, d in zip(answers, found)]
     whole = decline and not_digits(found, [d.declined for d in digits])
-    if decline and not whole and len(found) > 1:
-        digits = in_a_number(digits, answers)
     if STRIP_DIGITS:
         digits = strip_read(found, digits)
     elif decline and not whole:
@@ -199,22 +192,6 @@ def strip_read(found, digits: list[DigitRead]) -> list[DigitRead]:
     never vouches for it."""
     return [d if f.said is None else dataclasses.replace(d, label=f.said, probability=f.said_probability, declined=None,
                                                          read_by=STRIP_READ) for f, d in zip(found, digits)]
-
-
-def in_a_number(digits: list[DigitRead], answers) -> list[DigitRead]:
-    """Each digit of a number the gate called not a digit answered with the model's own digit where the
-    model is at least NUMBER_SURE sure of it (`answers`: decline.answers, one a digit); the rest as they are."""
-    from digitlab.trust import decline as declining
-
-    if NUMBER_SURE is None:
-        return digits
-    out = []
-    for d, a in zip(digits, answers):
-        if d.declined == declining.NOT_A_DIGIT and a.probability >= NUMBER_SURE:
-            top = max(range(len(a.classes)), key=lambda k: a.probabilities[k])
-            d = dataclasses.replace(d, label=a.classes[top], declined=None)
-        out.append(d)
-    return out
 
 
 def vouched(clf, found, digits: list[DigitRead]) -> list[DigitRead]:
