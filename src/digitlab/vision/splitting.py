@@ -37,7 +37,7 @@ CELL = 2  # px: parts closer than this (at the work image's scale) are one part 
 NUMBER_SPECK = 0.005  # the page's ink keeps parts with this share of the largest's (page.ink_mask's `speck`) ...
 SPECK = 0.15  # ... and a digit needs this share of its line's median digit's ink, else it is a speck
 CUT_FROM = 1.0  # a group wider than this many digit heights may hold several digits: cuts are tried ...
-NARROW_FROM: float | None = None  # ... and one wider than this, where the strip reader surely reads several
+NARROW_FROM: float | None = 0.8  # ... and one wider than this, where the strip reader surely reads several
 MIN_CUT_HEIGHT = 16  # ... if it is this many px high at least (work pixels; a line of digits is ~40-110): a
 #                      dash or a stroke is not cut into hundreds of pieces to judge (2 s for one bar)
 
