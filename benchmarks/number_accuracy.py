@@ -37,7 +37,7 @@ import torch
 from digitlab import pretrained, reading
 from digitlab.data import numbers
 from digitlab.errors import BlankImage
-from digitlab.vision import grouping, splitting
+from digitlab.vision import grouping
 
 
 class CountingReader:
@@ -166,11 +166,6 @@ def main() -> None:
     parser.add_argument("--read-pairs-sure", type=float, default=reading.READ_PAIRS_SURE,
                         help="two digits the strip reader read, each at least this likely, are not asked of the gate "
                         "as a pair (reading.READ_PAIRS_SURE; 0: no read pair is asked)")
-    parser.add_argument("--singles-every", type=int, default=5, help="every this many stress images checked as "
-                        "one digit (1: the whole stress set)")
-    parser.add_argument("--narrow-from", type=lambda v: None if v == "none" else float(v),
-                        default=splitting.NARROW_FROM, help="a group this many digit heights wide is cut where the "
-                        "strip reader surely reads several digits in it (splitting.NARROW_FROM; none: never)")
     parser.add_argument("--flag-zone", type=lambda v: None if v == "none" else float(v), default=grouping.FLAG_ZONE,
                         help="a short part joins a digit across a gap only this high on it (grouping.FLAG_ZONE; none: always)")
     parser.add_argument("--choice-draws", action="store_true",
@@ -179,13 +174,13 @@ def main() -> None:
     skip = set(filter(None, args.skip.split(",")))
     reading.STRIP_DIGITS = not args.model_digits
     reading.STRIP_SURE, reading.READ_PAIRS_SURE = args.strip_sure, args.read_pairs_sure
-    grouping.FLAG_ZONE, splitting.NARROW_FROM = args.flag_zone, args.narrow_from
+    grouping.FLAG_ZONE = args.flag_zone
     clf = pretrained.load(args.method)
     counting = use_strips(args.strips)
     print(f"{args.method}, decline {'on' if args.decline else 'off'}, strip reader {args.strips or 'shipped'}"
           f"{', the model reading every piece' if args.model_digits else ''}, STRIP_SURE {reading.STRIP_SURE}"
           f"{'' if args.read_pairs_sure is None else f', read pairs from {args.read_pairs_sure} not asked'}, "
-          f"FLAG_ZONE {grouping.FLAG_ZONE}, NARROW_FROM {splitting.NARROW_FROM}, seed {args.seed}; load average {os.getloadavg()[0]:.2f}, {time.strftime('%H:%M:%S', time.gmtime())} UTC")
+          f"FLAG_ZONE {grouping.FLAG_ZONE}, seed {args.seed}; load average {os.getloadavg()[0]:.2f}, {time.strftime('%H:%M:%S', time.gmtime())} UTC")
     for part in numbers.PARTS:
         if part in skip:
             continue
@@ -200,7 +195,7 @@ def main() -> None:
     if "photo" not in skip:
         print(f"\na 4-digit photo, one thread: {photo_time(clf) * 1000:.1f} ms (median)")
     if "singles" not in skip:
-        print("\n" + singles(every=args.singles_every))
+        print("\n" + singles(every=5))
     if "nondigits" not in skip:
         shares = nondigits_declined(clf, per_category=100)
         print("\nnon-digit test set declined through the number reader: " +

@@ -51,23 +51,21 @@ def cut(own: np.ndarray, height: float, judge: Judge) -> list[tuple[int, int, np
     return _along(own, chosen)
 
 
-def read_cut(own: np.ndarray, height: float, judge: Judge, guide: Guide,
-             only_read: bool = False) -> tuple[list[tuple[int, int, np.ndarray]], object | None]:
+def read_cut(own: np.ndarray, height: float, judge: Judge, guide: Guide) -> tuple[list[tuple[int, int, np.ndarray]], object | None]:
     """`cut`, steered by the digits guide.read reads in the group: the cuts that leave as many pieces as
     it read digits, each piece scored by the judge plus guide.digit_log's log-probability that it is the
     digit read there. (The pieces, and the read (its `text`, a digit a piece, and `probability`) where it
     read several; None where it read one (the group left whole), or nothing, or was unsure, or no cuts
-    leave that many pieces (then cut as `cut` cuts, or left whole with `only_read`).)"""
+    leave that many pieces (then cut as `cut` cuts).)"""
     said = guide.read(own)
-    whole = _along(own, [np.zeros(own.shape[0], dtype=np.int64), np.full(own.shape[0], own.shape[1])])
     if not said.text or said.probability < guide.sure:
-        return (whole if only_read else cut(own, height, judge)), None
+        return cut(own, height, judge), None
     if len(said.text) == 1:
-        return whole, None
+        return _along(own, [np.zeros(own.shape[0], dtype=np.int64), np.full(own.shape[0], own.shape[1])]), None
     paths = candidate_paths(own, height)
     chosen = _counted_paths(own, paths, height, judge, guide.digit_log, said.text)
     if chosen is None:
-        return (whole if only_read else cut(own, height, judge)), None
+        return cut(own, height, judge), None
     pieces = _along(own, chosen)
     return pieces, (said if len(pieces) == len(said.text) else None)
 

@@ -37,7 +37,6 @@ CELL = 2  # px: parts closer than this (at the work image's scale) are one part 
 NUMBER_SPECK = 0.005  # the page's ink keeps parts with this share of the largest's (page.ink_mask's `speck`) ...
 SPECK = 0.15  # ... and a digit needs this share of its line's median digit's ink, else it is a speck
 CUT_FROM = 1.0  # a group wider than this many digit heights may hold several digits: cuts are tried ...
-NARROW_FROM: float | None = 0.8  # ... and one wider than this, where the strip reader surely reads several
 MIN_CUT_HEIGHT = 16  # ... if it is this many px high at least (work pixels; a line of digits is ~40-110): a
 #                      dash or a stroke is not cut into hundreds of pieces to judge (2 s for one bar)
 
@@ -64,9 +63,7 @@ def find_digits(source: str | os.PathLike | bytes | Image.Image, name: str = "im
     page = _work_ink(source, name)
     cut = None if judge is None else (lambda own, height, group: cutting.read_cut(own, height, judge, guide)
                                       if guide else (cutting.cut(own, height, judge), None))
-    narrow = None if judge is None or guide is None else (
-        lambda own, height, group: cutting.read_cut(own, height, judge, guide, only_read=True))
-    lines, labels = digit_groups(page.ink, cut, narrow)
+    lines, labels = digit_groups(page.ink, cut)
 
     def box(group: Group) -> tuple[int, int, int, int]:
         return tuple(int(round(v * page.scale)) for v in (group.x0, group.y0, group.x1, group.y1))
@@ -178,13 +175,11 @@ def _ink_of(ink: np.ndarray, labels: np.ndarray, group: Group) -> np.ndarray:
     return np.where(mine, ink[box], 0).astype(np.float32)
 
 
-def digit_groups(ink: np.ndarray, cut: Callable | None = None,
-                 narrow: Callable | None = None) -> tuple[list[list[Group]], np.ndarray]:
+def digit_groups(ink: np.ndarray, cut: Callable | None = None) -> tuple[list[list[Group]], np.ndarray]:
     """(H, W) ink in [0, 1] -> (its digits as groups of parts, line by line, each line left to right;
     the parts' labels, page.components'). A group wider than a digit is cut by `cut(its own ink, the
     line's digit height, the group)` into (cutting.cut's pieces, the digit read in each or None); not
-    cut when `cut` is None. One a little narrower (from NARROW_FROM digit heights) goes to `narrow`,
-    which leaves it whole unless the strip reader surely reads several digits in it."""
+    cut when `cut` is None."""
     labels = _labels(ink)
     parts = grouping.parts(ink, labels)
     if not parts:
@@ -197,12 +192,10 @@ def digit_groups(ink: np.ndarray, cut: Callable | None = None,
         groups = [g for g in groups if g.mass >= SPECK * typical]
         pieces = []
         for group in groups:
-            tall = group.height >= MIN_CUT_HEIGHT
-            wide = cut is not None and group.width > CUT_FROM * height and tall
-            near = narrow is not None and NARROW_FROM is not None and group.width > NARROW_FROM * height and tall
-            if wide or near:
+            wide = cut is not None and group.width > CUT_FROM * height and group.height >= MIN_CUT_HEIGHT
+            if wide:
                 own = _ink_of(ink, labels, group)
-                pieces += _pieces(group, *(cut if wide else narrow)(own, height, group))
+                pieces += _pieces(group, *cut(own, height, group))
             else:
                 pieces.append(group)
         lines.append(pieces)
