@@ -85,8 +85,8 @@ def marked(category: str, i: int, part: str = "choose", seed: int = SEED) -> Mar
 
 
 def _typed(text: str, fonts: tuple[str, ...], rng: np.random.Generator) -> tuple[np.ndarray, list[Box]]:
-    """number_drawing.typed's ink and boxes; a number whose mark the draw left without ink (a colon as a
-    small hairline) is drawn again, in the font, size and weight the generator draws next."""
+    """number_drawing.typed's ink and boxes; a number whose mark the draw left without ink (a colon's dots
+    thinned and stroked light) is drawn again, in the font, size and weight the generator draws next."""
     for _ in range(len(fonts)):
         try:
             ink, boxes, _ = typed(text, fonts, rng)
