@@ -20,7 +20,7 @@ import time
 
 from digitlab import pretrained, reading
 from digitlab.data import separated
-from digitlab.vision import grouping
+from digitlab.vision import grouping, strip_reading
 
 
 def read_part(clf, part: str, per_category: int | None, seed: int) -> list[dict]:
@@ -58,11 +58,15 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=separated.SEED)
     parser.add_argument("--flag-zone", type=lambda v: None if v == "none" else float(v), default=grouping.FLAG_ZONE,
                         help="a short part joins a digit across a gap only this high on it (grouping.FLAG_ZONE; none: always)")
+    parser.add_argument("--strips", help="a saved strip reader's folder to read with instead of the package's")
     parser.add_argument("--per-number", metavar="FILE", help="also write each number as read, a JSON line each")
     args = parser.parse_args()
     grouping.FLAG_ZONE = args.flag_zone
+    if args.strips:  # reading.guide asks strip_reading.shipped() for its reader on every group
+        reader = strip_reading.load(args.strips)
+        strip_reading.shipped = lambda: reader
     print(f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, load average {os.getloadavg()[0]:.2f}; "
-          f"the shipped cnn, declining on, FLAG_ZONE {grouping.FLAG_ZONE}; {args.part} part, seed {args.seed}")
+          f"the shipped cnn, declining on, FLAG_ZONE {grouping.FLAG_ZONE}, strip reader {args.strips or 'shipped'}; {args.part} part, seed {args.seed}")
     rows = read_part(pretrained.load("cnn"), args.part, args.per_category, args.seed)
     print(summary(rows))
     if args.per_number:

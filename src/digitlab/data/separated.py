@@ -32,8 +32,7 @@ CATEGORIES = ("handwritten", "pen", "typed")
 FORMS = {"/": ("dd/dd", "dd/dd/dddd", "d/dd"), "-": ("ddd-dddd", "dd-dd", "dddd-dd-dd"),
          ".": ("d.dd", "dd.d", "ddd.dd"), ":": ("dd:dd", "d:dd")}
 HELD_OUT_MARK = ":"  # only in the held-out part
-PART_MARKS = {"choose": tuple(m for m in FORMS if m != HELD_OUT_MARK), "held_out": tuple(FORMS),
-              numbers.FIT: tuple(m for m in FORMS if m != HELD_OUT_MARK)}  # to learn from: MNIST below heldout.START
+PART_MARKS = {"choose": tuple(m for m in FORMS if m != HELD_OUT_MARK), "held_out": tuple(FORMS)}
 PER_CATEGORY = {"choose": 150, "held_out": 120}
 GAPS = ("normal", "wide")  # marks are written apart from their digits (touching is the number set's)
 SEED = 0

@@ -35,9 +35,6 @@ class StripConfig:
                                      help="how much each strip with no digits weighs in a batch's mean CTC loss "
                                      "(a small share of the strips: more draws alone did not teach them, strip32d; "
                                      "1, 4, 8 and 12 with 24,000 numbers measured: RESULTS.md, reading numbers)")
-    marked: int = setting(0, range=(0, 1_000_000), unit="numbers",
-                          help="training numbers with marks between digits (data/separated.py: dates, phone "
-                          "numbers, decimals; the three categories in turn), each mark read as no digit")
     numbers_seed: int = setting(NUMBERS_SEED, SEED, help="seeds the training numbers' draws")
     seed: int = setting(0, SEED, help="seeds the initial weights, the shifts and each epoch's order")
 

@@ -39,24 +39,6 @@ def labelled_strips(number) -> list[tuple[np.ndarray, str]]:
     return out if sorted(used) == list(range(len(centres))) else []
 
 
-def marked_strips(number) -> list[tuple[np.ndarray, str]]:
-    """Each group the splitter finds in a number with marks (separated.Marked), uncut, as a strip, with
-    the digits whose box centres it holds (a mark is no digit: a group of a mark alone reads as none);
-    none when some digit falls in no group or in two."""
-    from digitlab.vision import splitting
-
-    groups, scale = splitting.group_inks(number.image)
-    centres = [((x0 + x1) / 2 / scale, (y0 + y1) / 2 / scale, c) for (x0, y0, x1, y1), c in zip(number.boxes, number.text)]
-    out, used = [], []
-    for (x0, y0, x1, y1), own in groups:
-        inside = [k for k, (x, y, _) in enumerate(centres) if x0 <= x < x1 and y0 - NEAR_LINE <= y < y1 + NEAR_LINE]
-        if inside:
-            used += [k for k in inside if centres[k][2].isdigit()]
-            out.append((strip(own), "".join(centres[k][2] for k in inside if centres[k][2].isdigit())))
-    digits = [k for k, (_, _, c) in enumerate(centres) if c.isdigit()]
-    return out if sorted(used) == digits else []
-
-
 def nondigit_strips(image) -> list[np.ndarray]:
     """The strips of every group of a non-digit image tall enough to be cut (splitting.MIN_CUT_HEIGHT)."""
     from digitlab.errors import BlankImage
@@ -81,14 +63,6 @@ def training_strips(config: StripConfig) -> tuple[list[np.ndarray], list[str], n
         for s, text in labelled_strips(drawn):
             strips.append((s * 255).round().astype(np.uint8)), texts.append(text), which.append(n)
     k = config.numbers
-    for m in range(config.marked):
-        from digitlab.data import separated
-
-        drawn = separated.marked(separated.CATEGORIES[m % len(separated.CATEGORIES)], m // len(separated.CATEGORIES),
-                                 numbers.FIT, config.numbers_seed)
-        for s, text in marked_strips(drawn):
-            strips.append((s * 255).round().astype(np.uint8)), texts.append(text), which.append(k)
-        k += 1
     for category in nondigits.CATEGORIES[:-1]:  # not "several": those are digits
         for i in range(config.nondigits):
             for s in nondigit_strips(nondigits.raw_image(category, i, "train")):
@@ -210,5 +184,5 @@ def build(out: Path, config: StripConfig | None = None) -> dict:
     return figures
 
 
-__all__ = ["GAPS", "labelled_strips", "marked_strips", "nondigit_strips", "training_strips", "StripLoader", "ctc_loss", "loss_for",
+__all__ = ["GAPS", "labelled_strips", "nondigit_strips", "training_strips", "StripLoader", "ctc_loss", "loss_for",
            "fit", "scores", "build"]
