@@ -23,6 +23,7 @@ NEAR = 0.25  # ... and joins a neighbour closer than this many digit heights (el
 # the number set, the non-digit choice draws and the stress images as before; the held-out part of
 # the marks 56.94 -> 65.83 % (dashes 58.9 -> 85.6 %, dots 84.4 -> 93.3 %).
 FLAG_ZONE: float | None = 0.35
+BETWEEN = False  # ... held to FLAG_ZONE only between two tall parts (None of this while it is off)
 STACKED = 0.5  # two parts overlapping left to right by this share of the narrower one are one digit
 LINE_OVERLAP = 0.5  # a part shares a line with parts it overlaps top to bottom by this share of its height
 
@@ -108,7 +109,7 @@ def joined(line: list[Group]) -> list[Group]:
             others = [(j, b) for j, b in enumerate(groups) if j != i]
             j, b = max(others, key=lambda jb: overlap(a, jb[1]))
             stacked = overlap(a, b) >= STACKED * min(a.width, b.width)
-            short = a.height < SHORT * tallest and overlap(a, b) > -NEAR * tallest and may_join(a, b)
+            short = a.height < SHORT * tallest and overlap(a, b) > -NEAR * tallest and may_join(a, b, groups)
             if stacked or short:
                 groups = [g for k, g in enumerate(groups) if k not in (i, j)] + [a.joined(b)]
                 changed = True
@@ -116,10 +117,21 @@ def joined(line: list[Group]) -> list[Group]:
     return sorted(groups, key=lambda g: g.x0)
 
 
-def may_join(short: Group, digit: Group) -> bool:
+def may_join(short: Group, digit: Group, groups: list[Group] | None = None) -> bool:
     """Whether a short part may join `digit`: where it overlaps it left to right, always (a crossbar, a
     broken stroke); across a gap only as a flag does, high on it (FLAG_ZONE), not as a dash across the
-    middle or a dot on the baseline between two digits."""
+    middle or a dot on the baseline between two digits. With BETWEEN, only a part that has a tall part
+    of `groups` on each side is held to that (a smudge beside one digit joins it as before)."""
     if FLAG_ZONE is None or overlap(short, digit) > 0:
         return True
+    if BETWEEN and groups is not None and not _between(short, groups):
+        return True
     return (short.y0 + short.y1) / 2 - digit.y0 <= FLAG_ZONE * digit.height
+
+
+def _between(short: Group, groups: list[Group]) -> bool:
+    """Whether tall parts of `groups` lie both left and right of the short part's middle."""
+    tallest = max(g.height for g in groups)
+    middle = (short.x0 + short.x1) / 2
+    tall = [(g.x0 + g.x1) / 2 for g in groups if g.height >= SHORT * tallest]
+    return any(m < middle for m in tall) and any(m > middle for m in tall)
