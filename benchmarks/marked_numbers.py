@@ -68,7 +68,7 @@ def main() -> None:
         reader = strip_reading.load(args.strips)
         strip_reading.shipped = lambda: reader
     print(f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, load average {os.getloadavg()[0]:.2f}; "
-          f"the shipped cnn, declining on, FLAG_ZONE {grouping.FLAG_ZONE}{" between" if grouping.BETWEEN else ""}, strip reader {args.strips or 'shipped'}; {args.part} part, seed {args.seed}")
+          f"the shipped cnn, declining on, FLAG_ZONE {grouping.FLAG_ZONE}{' between' if grouping.BETWEEN else ''}, strip reader {args.strips or 'shipped'}; {args.part} part, seed {args.seed}")
     rows = read_part(pretrained.load("cnn"), args.part, args.per_category, args.seed)
     print(summary(rows))
     if args.per_number:

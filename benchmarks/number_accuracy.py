@@ -182,7 +182,7 @@ def main() -> None:
     print(f"{args.method}, decline {'on' if args.decline else 'off'}, strip reader {args.strips or 'shipped'}"
           f"{', the model reading every piece' if args.model_digits else ''}, STRIP_SURE {reading.STRIP_SURE}"
           f"{'' if args.read_pairs_sure is None else f', read pairs from {args.read_pairs_sure} not asked'}, "
-          f"FLAG_ZONE {grouping.FLAG_ZONE}{" between" if grouping.BETWEEN else ""}, seed {args.seed}; load average {os.getloadavg()[0]:.2f}, {time.strftime('%H:%M:%S', time.gmtime())} UTC")
+          f"FLAG_ZONE {grouping.FLAG_ZONE}{' between' if grouping.BETWEEN else ''}, seed {args.seed}; load average {os.getloadavg()[0]:.2f}, {time.strftime('%H:%M:%S', time.gmtime())} UTC")
     for part in numbers.PARTS:
         if part in skip:
             continue
