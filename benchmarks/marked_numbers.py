@@ -56,14 +56,15 @@ def main() -> None:
     parser.add_argument("--part", default="choose", choices=tuple(separated.PART_MARKS))
     parser.add_argument("--per-category", type=int, help="numbers a category (default: the part's all)")
     parser.add_argument("--seed", type=int, default=separated.SEED)
-    parser.add_argument("--between", action="store_true",
-                        help="hold a short part to FLAG_ZONE only between two tall parts (grouping.BETWEEN)")
+    parser.add_argument("--between", type=lambda v: v == "on", default=grouping.BETWEEN,
+                        help="on: hold a short part to FLAG_ZONE only between two tall parts; off: anywhere "
+                        "(grouping.BETWEEN)")
     parser.add_argument("--flag-zone", type=lambda v: None if v == "none" else float(v), default=grouping.FLAG_ZONE,
                         help="a short part joins a digit across a gap only this high on it (grouping.FLAG_ZONE; none: always)")
     parser.add_argument("--strips", help="a saved strip reader's folder to read with instead of the package's")
     parser.add_argument("--per-number", metavar="FILE", help="also write each number as read, a JSON line each")
     args = parser.parse_args()
-    grouping.FLAG_ZONE, grouping.BETWEEN = args.flag_zone, args.between or grouping.BETWEEN
+    grouping.FLAG_ZONE, grouping.BETWEEN = args.flag_zone, args.between
     if args.strips:  # reading.guide asks strip_reading.shipped() for its reader on every group
         reader = strip_reading.load(args.strips)
         strip_reading.shipped = lambda: reader

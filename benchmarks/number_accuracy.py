@@ -166,8 +166,9 @@ def main() -> None:
     parser.add_argument("--read-pairs-sure", type=float, default=reading.READ_PAIRS_SURE,
                         help="two digits the strip reader read, each at least this likely, are not asked of the gate "
                         "as a pair (reading.READ_PAIRS_SURE; 0: no read pair is asked)")
-    parser.add_argument("--between", action="store_true",
-                        help="hold a short part to FLAG_ZONE only between two tall parts (grouping.BETWEEN)")
+    parser.add_argument("--between", type=lambda v: v == "on", default=grouping.BETWEEN,
+                        help="on: hold a short part to FLAG_ZONE only between two tall parts; off: anywhere "
+                        "(grouping.BETWEEN)")
     parser.add_argument("--flag-zone", type=lambda v: None if v == "none" else float(v), default=grouping.FLAG_ZONE,
                         help="a short part joins a digit across a gap only this high on it (grouping.FLAG_ZONE; none: always)")
     parser.add_argument("--choice-draws", action="store_true",
@@ -176,7 +177,7 @@ def main() -> None:
     skip = set(filter(None, args.skip.split(",")))
     reading.STRIP_DIGITS = not args.model_digits
     reading.STRIP_SURE, reading.READ_PAIRS_SURE = args.strip_sure, args.read_pairs_sure
-    grouping.FLAG_ZONE, grouping.BETWEEN = args.flag_zone, args.between or grouping.BETWEEN
+    grouping.FLAG_ZONE, grouping.BETWEEN = args.flag_zone, args.between
     clf = pretrained.load(args.method)
     counting = use_strips(args.strips)
     print(f"{args.method}, decline {'on' if args.decline else 'off'}, strip reader {args.strips or 'shipped'}"

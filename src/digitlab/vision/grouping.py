@@ -23,7 +23,7 @@ NEAR = 0.25  # ... and joins a neighbour closer than this many digit heights (el
 # the number set, the non-digit choice draws and the stress images as before; the held-out part of
 # the marks 56.94 -> 65.83 % (dashes 58.9 -> 85.6 %, dots 84.4 -> 93.3 %).
 FLAG_ZONE: float | None = 0.35
-BETWEEN = False  # ... held to FLAG_ZONE only between two tall parts (None of this while it is off)
+BETWEEN = True  # ... held to FLAG_ZONE only between two tall parts: a smudge beside one digit joins it
 STACKED = 0.5  # two parts overlapping left to right by this share of the narrower one are one digit
 LINE_OVERLAP = 0.5  # a part shares a line with parts it overlaps top to bottom by this share of its height
 
