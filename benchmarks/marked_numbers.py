@@ -59,8 +59,9 @@ def main() -> None:
     parser.add_argument("--between", type=lambda v: v == "on", default=grouping.BETWEEN,
                         help="on: hold a short part to FLAG_ZONE only between two tall parts; off: anywhere "
                         "(grouping.BETWEEN)")
-    parser.add_argument("--flag-zone", type=lambda v: None if v == "none" else float(v), default=grouping.FLAG_ZONE,
-                        help="a short part joins a digit across a gap only this high on it (grouping.FLAG_ZONE; none: always)")
+    parser.add_argument("--flag-zone", type=lambda v: None if v == "none" else float(v),
+                        default=grouping.FLAG_ZONE, help="a short part joins a digit across a gap only this high "
+                        "on it (grouping.FLAG_ZONE; none: always)")
     parser.add_argument("--strips", help="a saved strip reader's folder to read with instead of the package's")
     parser.add_argument("--per-number", metavar="FILE", help="also write each number as read, a JSON line each")
     args = parser.parse_args()
@@ -69,7 +70,8 @@ def main() -> None:
         reader = strip_reading.load(args.strips)
         strip_reading.shipped = lambda: reader
     print(f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, load average {os.getloadavg()[0]:.2f}; "
-          f"the shipped cnn, declining on, FLAG_ZONE {grouping.FLAG_ZONE}{' between' if grouping.BETWEEN else ''}, strip reader {args.strips or 'shipped'}; {args.part} part, seed {args.seed}")
+          f"the shipped cnn, declining on, FLAG_ZONE {grouping.FLAG_ZONE}{' between' if grouping.BETWEEN else ''}, "
+          f"strip reader {args.strips or 'shipped'}; {args.part} part, seed {args.seed}")
     rows = read_part(pretrained.load("cnn"), args.part, args.per_category, args.seed)
     print(summary(rows))
     if args.per_number:

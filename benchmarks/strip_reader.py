@@ -77,9 +77,9 @@ def fit_number(category: str, i: int, seed: int = SEED) -> numbers.Number:
     if category == "photo":
         image, boxes = photographed(ink, boxes, rng, dark)
     elif category == "pen":
-        image, boxes = numbers._on_pad(ink, boxes, rng, dark)
+        image, boxes = numbers.on_pad(ink, boxes, rng, dark)
     else:
-        image, boxes = numbers._on_page(ink, boxes, rng, dark)
+        image, boxes = numbers.on_page(ink, boxes, rng, dark)
     return numbers.Number(image, text, category, gap, tuple(boxes), numbers.FIT)
 
 

@@ -142,9 +142,10 @@ def typed(text: str, fonts: tuple[str, ...], rng: np.random.Generator) -> tuple[
         ink = np.asarray(glyph, dtype=np.float32)
         x = round(font.getlength(text[:k]))
         np.maximum(line[:, x:x + glyph.width], ink, out=line[:, x:x + glyph.width])
-        if ink_box(ink) is None:  # a colon's dots thinned to a skeleton and stroked light can leave none
+        box = ink_box(ink)
+        if box is None:  # a colon's dots thinned to a skeleton and stroked light can leave none
             raise DataError(f"{char!r} typed in {font_file.name} at {size} px, {weight}, left no ink")
-        x0, y0, x1, y1 = ink_box(ink)
+        x0, y0, x1, y1 = box
         boxes.append((x + x0, y0, x + x1, y1))
     x0, y0, x1, y1 = ink_box(line, 1)
     return line[y0:y1, x0:x1], shifted(boxes, -x0, -y0), font_file.name

@@ -104,9 +104,9 @@ def number(category: str, i: int, part: str = "choose", seed: int = SEED, gaps: 
     if category == "photo":
         image, boxes = photographed(ink, boxes, rng, dark)
     elif category == "pen":
-        image, boxes = _on_pad(ink, boxes, rng, dark)
+        image, boxes = on_pad(ink, boxes, rng, dark)
     else:
-        image, boxes = _on_page(ink, boxes, rng, dark)
+        image, boxes = on_page(ink, boxes, rng, dark)
     return Number(image, text, category, gap, tuple(boxes), part, indices, font)
 
 
@@ -150,7 +150,8 @@ def _handwritten(digits: np.ndarray, gap: str, part: str,
     return ink, boxes, indices
 
 
-def handwritten_glyphs(digits: np.ndarray, part: str, rng: np.random.Generator) -> tuple[list[np.ndarray], tuple[int, ...]]:
+def handwritten_glyphs(digits: np.ndarray, part: str,
+                       rng: np.random.Generator) -> tuple[list[np.ndarray], tuple[int, ...]]:
     """(each digit's ink: a held-out MNIST digit of `part`'s range, cut to its ink and scaled as the
     number's digits are, the MNIST indices)."""
     images, by_digit = _mnist_digits(part)
@@ -191,14 +192,14 @@ def _polarity(ink: np.ndarray, dark: bool) -> Image.Image:
     return Image.fromarray(255 - grey if dark else grey)
 
 
-def _on_page(ink: np.ndarray, boxes: list[Box], rng: np.random.Generator, dark: bool) -> tuple[Image.Image, list[Box]]:
+def on_page(ink: np.ndarray, boxes: list[Box], rng: np.random.Generator, dark: bool) -> tuple[Image.Image, list[Box]]:
     """The ink with margins of 0.1 to 1.2 digit heights on every side, in its polarity."""
     height = int(np.median([y1 - y0 for _, y0, _, y1 in boxes]))
     left, top, right, bottom = (int(rng.uniform(0.1, 1.2) * height) for _ in range(4))
     return _polarity(np.pad(ink, ((top, bottom), (left, right))), dark), shifted(boxes, left, top)
 
 
-def _on_pad(ink: np.ndarray, boxes: list[Box], rng: np.random.Generator, dark: bool) -> tuple[Image.Image, list[Box]]:
+def on_pad(ink: np.ndarray, boxes: list[Box], rng: np.random.Generator, dark: bool) -> tuple[Image.Image, list[Box]]:
     """The ink on a wide pad PAD_HEIGHT high (higher only where the number is), at a random height,
     with 10-80 px of pad left and right."""
     h, w = ink.shape

@@ -66,7 +66,7 @@ def marked(category: str, i: int, part: str = "choose", seed: int = SEED) -> Mar
     dark = (i // 7) % 2 == 0
     if category == "typed":
         ink, boxes = _typed(text, numbers.PART_FONTS[part], rng)
-        image, boxes = numbers._on_page(ink, boxes, rng, dark)
+        image, boxes = numbers.on_page(ink, boxes, rng, dark)
         return Marked(image, text, category, part, tuple(boxes))
     digits = np.array([int(c) for c in text if c.isdigit()])
     if category == "pen":
@@ -79,7 +79,7 @@ def marked(category: str, i: int, part: str = "choose", seed: int = SEED) -> Mar
     glyphs = iter(glyphs)
     drawn = [next(glyphs) if c.isdigit() else mark_ink(c, height, pen, rng) for c in text]
     ink, boxes = compose(drawn, GAPS[(i // 14) % len(GAPS)], rng)
-    place = numbers._on_pad if category == "pen" else numbers._on_page
+    place = numbers.on_pad if category == "pen" else numbers.on_page
     image, boxes = place(ink, boxes, rng, dark)
     return Marked(image, text, category, part, tuple(boxes))
 

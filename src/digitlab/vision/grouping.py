@@ -4,7 +4,7 @@ joined, left to right.
 
 A part far shorter than its line's digits (a 5's flag, a broken stroke, a crossbar) joins the
 neighbour it overlaps or nearly touches, but between two digits across a gap only as a flag does, high
-on that digit: a dash across the middle or a dot on the baseline between two digits stands apart (a date's or a phone
+on that digit: a dash across the middle or a dot on the baseline stands apart (a date's or a phone
 number's marks, data/separated.py). Parts that overlap left to right for most of the narrower one's
 width (the halves of a broken 0, a 4 drawn in two strokes) join.
 """
@@ -112,7 +112,7 @@ def joined(line: list[Group]) -> list[Group]:
             others = [(j, b) for j, b in enumerate(groups) if j != i]
             j, b = max(others, key=lambda jb: overlap(a, jb[1]))
             stacked = overlap(a, b) >= STACKED * min(a.width, b.width)
-            short = a.height < SHORT * tallest and overlap(a, b) > -NEAR * tallest and may_join(a, b, groups)
+            short = a.height < SHORT * tallest and overlap(a, b) > -NEAR * tallest and may_join(a, b, groups, tallest)
             if stacked or short:
                 groups = [g for k, g in enumerate(groups) if k not in (i, j)] + [a.joined(b)]
                 changed = True
@@ -120,21 +120,19 @@ def joined(line: list[Group]) -> list[Group]:
     return sorted(groups, key=lambda g: g.x0)
 
 
-def may_join(short: Group, digit: Group, groups: list[Group] | None = None) -> bool:
+def may_join(short: Group, digit: Group, groups: list[Group], tallest: int) -> bool:
     """Whether a short part may join `digit`: where it overlaps it left to right, always (a crossbar, a
     broken stroke); across a gap only as a flag does, high on it (FLAG_ZONE), not as a dash across the
-    middle or a dot on the baseline between two digits. With BETWEEN, only a part that has a tall part
-    of `groups` on each side is held to that (a smudge beside one digit joins it as before)."""
-    if FLAG_ZONE is None or overlap(short, digit) > 0:
-        return True
-    if BETWEEN and groups is not None and not _between(short, groups):
+    middle or a dot on the baseline between two digits. With BETWEEN, only a part with a tall part of
+    its line's `groups` (`tallest` the tallest's height) on each side is held to that: a smudge beside
+    one digit joins it as before."""
+    if FLAG_ZONE is None or overlap(short, digit) > 0 or (BETWEEN and not _between(short, groups, tallest)):
         return True
     return (short.y0 + short.y1) / 2 - digit.y0 <= FLAG_ZONE * digit.height
 
 
-def _between(short: Group, groups: list[Group]) -> bool:
+def _between(short: Group, groups: list[Group], tallest: int) -> bool:
     """Whether tall parts of `groups` lie both left and right of the short part's middle."""
-    tallest = max(g.height for g in groups)
     middle = (short.x0 + short.x1) / 2
     tall = [(g.x0 + g.x1) / 2 for g in groups if g.height >= SHORT * tallest]
     return any(m < middle for m in tall) and any(m > middle for m in tall)
