@@ -20,7 +20,7 @@ import time
 
 from digitlab import pretrained, reading
 from digitlab.data import separated
-from digitlab.vision import grouping, strip_reading
+from number_accuracy import add_grouping_options, grouping_from, grouping_said, use_strips
 
 
 def read_part(clf, part: str, per_category: int | None, seed: int) -> list[dict]:
@@ -56,21 +56,14 @@ def main() -> None:
     parser.add_argument("--part", default="choose", choices=tuple(separated.PART_MARKS))
     parser.add_argument("--per-category", type=int, help="numbers a category (default: the part's all)")
     parser.add_argument("--seed", type=int, default=separated.SEED)
-    parser.add_argument("--between", type=lambda v: v == "on", default=grouping.BETWEEN,
-                        help="on: hold a short part to FLAG_ZONE only between two tall parts; off: anywhere "
-                        "(grouping.BETWEEN)")
-    parser.add_argument("--flag-zone", type=lambda v: None if v == "none" else float(v),
-                        default=grouping.FLAG_ZONE, help="a short part joins a digit across a gap only this high "
-                        "on it (grouping.FLAG_ZONE; none: always)")
+    add_grouping_options(parser)
     parser.add_argument("--strips", help="a saved strip reader's folder to read with instead of the package's")
     parser.add_argument("--per-number", metavar="FILE", help="also write each number as read, a JSON line each")
     args = parser.parse_args()
-    grouping.FLAG_ZONE, grouping.BETWEEN = args.flag_zone, args.between
-    if args.strips:  # reading.guide asks strip_reading.shipped() for its reader on every group
-        reader = strip_reading.load(args.strips)
-        strip_reading.shipped = lambda: reader
+    grouping_from(args)
+    use_strips(args.strips)
     print(f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, load average {os.getloadavg()[0]:.2f}; "
-          f"the shipped cnn, declining on, FLAG_ZONE {grouping.FLAG_ZONE}{' between' if grouping.BETWEEN else ''}, "
+          f"the shipped cnn, declining on, {grouping_said()}, "
           f"strip reader {args.strips or 'shipped'}; {args.part} part, seed {args.seed}")
     rows = read_part(pretrained.load("cnn"), args.part, args.per_category, args.seed)
     print(summary(rows))

@@ -73,9 +73,9 @@ def marked(category: str, i: int, part: str = "choose", seed: int = SEED) -> Mar
         glyphs, pen = numbers.pen_glyphs(digits, rng)
     else:
         glyphs, _ = numbers.handwritten_glyphs(digits, part, rng)
-        pen = None
     height = float(np.median([g.shape[0] for g in glyphs]))
-    pen = pen if pen is not None else height * rng.uniform(0.1, 0.16)  # MNIST's strokes, scaled with it
+    if category != "pen":
+        pen = height * rng.uniform(0.1, 0.16)  # MNIST's strokes, scaled with them
     glyphs = iter(glyphs)
     drawn = [next(glyphs) if c.isdigit() else mark_ink(c, height, pen, rng) for c in text]
     ink, boxes = compose(drawn, GAPS[(i // 14) % len(GAPS)], rng)
