@@ -20,7 +20,7 @@ import time
 
 from digitlab import pretrained, reading
 from digitlab.data import separated
-from number_accuracy import add_reading_options, reading_from, reading_said, use_strips
+from number_accuracy import add_grouping_options, grouping_from, grouping_said, use_strips
 
 
 def read_part(clf, part: str, per_category: int | None, seed: int) -> list[dict]:
@@ -56,14 +56,14 @@ def main() -> None:
     parser.add_argument("--part", default="choose", choices=tuple(separated.PART_MARKS))
     parser.add_argument("--per-category", type=int, help="numbers a category (default: the part's all)")
     parser.add_argument("--seed", type=int, default=separated.SEED)
-    add_reading_options(parser)
+    add_grouping_options(parser)
     parser.add_argument("--strips", help="a saved strip reader's folder to read with instead of the package's")
     parser.add_argument("--per-number", metavar="FILE", help="also write each number as read, a JSON line each")
     args = parser.parse_args()
-    reading_from(args)
+    grouping_from(args)
     use_strips(args.strips)
     print(f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, load average {os.getloadavg()[0]:.2f}; "
-          f"the shipped cnn, declining on, {reading_said()}, "
+          f"the shipped cnn, declining on, {grouping_said()}, "
           f"strip reader {args.strips or 'shipped'}; {args.part} part, seed {args.seed}")
     rows = read_part(pretrained.load("cnn"), args.part, args.per_category, args.seed)
     print(summary(rows))

@@ -70,31 +70,23 @@ def use_strips(directory: str | None) -> CountingReader:
     return counting
 
 
-def add_reading_options(parser: argparse.ArgumentParser) -> None:
-    """--flag-zone and --between: how a short part joins a digit (vision/grouping.py); --number-sure and
-    --number-tall: which digits of a number the gate declines are answered (reading.in_a_number)."""
+def add_grouping_options(parser: argparse.ArgumentParser) -> None:
+    """--flag-zone and --between: how a short part joins a digit (vision/grouping.py), for measuring."""
     parser.add_argument("--flag-zone", type=lambda v: None if v == "none" else float(v),
                         default=grouping.FLAG_ZONE, help="a short part joins a digit across a gap only this high "
                         "on it (grouping.FLAG_ZONE; none: always)")
     parser.add_argument("--between", type=lambda v: v == "on", default=grouping.BETWEEN,
                         help="on: hold a short part to FLAG_ZONE only between two tall parts; off: anywhere "
                         "(grouping.BETWEEN)")
-    parser.add_argument("--number-sure", type=lambda v: None if v == "none" else float(v), default=reading.NUMBER_SURE,
-                        help="a digit of a number the gate declines is answered where the model is this sure "
-                        "(reading.NUMBER_SURE; none: never)")
-    parser.add_argument("--number-tall", type=float, default=reading.NUMBER_TALL,
-                        help="... and its ink this tall against the line's other digits (reading.NUMBER_TALL)")
 
 
-def reading_from(args: argparse.Namespace) -> None:
-    """grouping's and reading's settings as add_reading_options' options say."""
+def grouping_from(args: argparse.Namespace) -> None:
+    """grouping's settings as add_grouping_options' options say."""
     grouping.FLAG_ZONE, grouping.BETWEEN = args.flag_zone, args.between
-    reading.NUMBER_SURE, reading.NUMBER_TALL = args.number_sure, args.number_tall
 
 
-def reading_said() -> str:
-    return (f"FLAG_ZONE {grouping.FLAG_ZONE}{' between' if grouping.BETWEEN else ''}, "
-            f"NUMBER_SURE {reading.NUMBER_SURE}" + (f" tall {reading.NUMBER_TALL}" if reading.NUMBER_SURE else ""))
+def grouping_said() -> str:
+    return f"FLAG_ZONE {grouping.FLAG_ZONE}{' between' if grouping.BETWEEN else ''}"
 
 
 def read_part(clf, part: str, per_category: int | None, decline: bool, seed: int = numbers.SEED
@@ -196,20 +188,20 @@ def main() -> None:
     parser.add_argument("--singles-every", type=int, default=1,
                         help="every this many stress images checked as one digit (1, the whole stress set, about "
                         "3 minutes on one core: every fifth, the old default, missed three photos on 2026-12-08)")
-    add_reading_options(parser)
+    add_grouping_options(parser)
     parser.add_argument("--choice-draws", action="store_true",
                         help="also the non-digit choice draws (100 a category) declined, and their groups steered")
     args = parser.parse_args()
     skip = set(filter(None, args.skip.split(",")))
     reading.STRIP_DIGITS = not args.model_digits
     reading.STRIP_SURE, reading.READ_PAIRS_SURE = args.strip_sure, args.read_pairs_sure
-    reading_from(args)
+    grouping_from(args)
     clf = pretrained.load(args.method)
     counting = use_strips(args.strips)
     print(f"{args.method}, decline {'on' if args.decline else 'off'}, strip reader {args.strips or 'shipped'}"
           f"{', the model reading every piece' if args.model_digits else ''}, STRIP_SURE {reading.STRIP_SURE}"
           f"{'' if args.read_pairs_sure is None else f', read pairs from {args.read_pairs_sure} not asked'}, "
-          f"{reading_said()}, seed {args.seed}; load average {os.getloadavg()[0]:.2f}, "
+          f"{grouping_said()}, seed {args.seed}; load average {os.getloadavg()[0]:.2f}, "
           f"{time.strftime('%H:%M:%S', time.gmtime())} UTC")
     for part in numbers.PARTS:
         if part in skip:

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import statistics
 from dataclasses import dataclass
 
 import torch
@@ -37,14 +36,6 @@ DIGITS_NOT = 0.5
 # draws declined as before; a fresh held-out draw (seed 4) 82.71 -> 84.29 %. Not asking any read pair
 # (0.0) cost the choice draws' symbols 2 points (RESULTS.md, "Reading numbers").
 READ_PAIRS_SURE: float | None = 0.95
-# Inside a number (the image not declined as a whole), a digit the gate calls not a digit is answered with
-# the model's own digit where the model is at least NUMBER_SURE sure (None: never) and its ink is at least
-# NUMBER_TALL times the median height of the other digits on its line: a pen's lone 1 or a slab-serif 2
-# looks to the gate like no digit, while a date's or a phone number's mark, which the gate's "not a digit"
-# alone keeps out of the number (the cnn is 99 % sure of a lone dash: RESULTS.md, "A digit of a number the
-# gate declines"), is short.
-NUMBER_SURE: float | None = None
-NUMBER_TALL = 0.75
 
 
 @dataclass(frozen=True)
@@ -187,8 +178,6 @@ def read_digits(clf, found, decline: bool = True) -> Number:
     answers = declining.answers(clf, images, decline)
     digits = [DigitRead(a.label, a.probability, a.declined, d.box, d.line, d.image) for a, d in zip(answers, found)]
     whole = decline and not_digits(found, [d.declined for d in digits])
-    if decline and not whole:
-        digits = in_a_number(digits, [top(a.classes, a.probabilities) for a in answers])
     if STRIP_DIGITS:
         digits = strip_read(found, digits)
     elif decline and not whole:
@@ -203,29 +192,6 @@ def strip_read(found, digits: list[DigitRead]) -> list[DigitRead]:
     never vouches for it."""
     return [d if f.said is None else dataclasses.replace(d, label=f.said, probability=f.said_probability, declined=None,
                                                          read_by=STRIP_READ) for f, d in zip(found, digits)]
-
-
-def top(classes: list[int], probabilities: list[float]) -> int:
-    """The class the model thinks likeliest, declined or not."""
-    return classes[max(range(len(classes)), key=probabilities.__getitem__)]
-
-
-def in_a_number(digits: list[DigitRead], tops: list[int]) -> list[DigitRead]:
-    """`digits` with each one the gate called not a digit answered as the model's top digit (`tops`, one a
-    digit) where the model is at least NUMBER_SURE sure of it and the digit is as tall as a digit of its
-    line (NUMBER_TALL); the rest as they are."""
-    from digitlab.trust import decline as declining
-
-    if NUMBER_SURE is None:
-        return digits
-    out = []
-    for k, (d, best) in enumerate(zip(digits, tops)):
-        others = [o.box[3] - o.box[1] for j, o in enumerate(digits) if j != k and o.line == d.line]
-        if (d.declined == declining.NOT_A_DIGIT and d.probability >= NUMBER_SURE and others
-                and d.box[3] - d.box[1] >= NUMBER_TALL * statistics.median(others)):
-            d = dataclasses.replace(d, label=best, declined=None)
-        out.append(d)
-    return out
 
 
 def vouched(clf, found, digits: list[DigitRead]) -> list[DigitRead]:

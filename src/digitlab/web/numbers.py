@@ -105,13 +105,9 @@ def _read_as_predict(found: Found, said: list[list[dict]], methods: list[str]) -
 
 
 def _digit_reads(found: Found, answers: list[dict]) -> list[reading.DigitRead]:
-    """One model's answer for each digit found (`answers`, app.predict's), as reading.DigitReads, put
-    together as reading.read_digits puts them (reading.in_a_number, where the image is not declined)."""
-    reads = [reading.DigitRead(a["label"], max(a["probabilities"]), a["declined"], d.box, d.line, d.image)
-             for a, d in zip(answers, found.digits)]
-    if found.declined:
-        return reads
-    return reading.in_a_number(reads, [reading.top(a["classes"], a["probabilities"]) for a in answers])
+    """One model's answer for each digit found (`answers`, app.predict's), as reading.DigitReads."""
+    return [reading.DigitRead(a["label"], max(a["probabilities"]), a["declined"], d.box, d.line, d.image)
+            for a, d in zip(answers, found.digits)]
 
 
 def _number(found: Found, answers: list[dict]) -> dict:
