@@ -71,27 +71,22 @@ def use_strips(directory: str | None) -> CountingReader:
 
 
 def add_grouping_options(parser: argparse.ArgumentParser) -> None:
-    """--flag-zone and --between: how a short part joins a digit (vision/grouping.py); --pairs-min: when the
-    gate's verdict on pairs declines a number (reading.PAIRS_MIN); for measuring."""
+    """--flag-zone and --between: how a short part joins a digit (vision/grouping.py), for measuring."""
     parser.add_argument("--flag-zone", type=lambda v: None if v == "none" else float(v),
                         default=grouping.FLAG_ZONE, help="a short part joins a digit across a gap only this high "
                         "on it (grouping.FLAG_ZONE; none: always)")
     parser.add_argument("--between", type=lambda v: v == "on", default=grouping.BETWEEN,
                         help="on: hold a short part to FLAG_ZONE only between two tall parts; off: anywhere "
                         "(grouping.BETWEEN)")
-    parser.add_argument("--pairs-min", type=int, default=reading.PAIRS_MIN,
-                        help="the gate's verdict on neighbouring pairs declines a number only where this many were "
-                        "asked (reading.PAIRS_MIN)")
 
 
 def grouping_from(args: argparse.Namespace) -> None:
     """grouping's settings as add_grouping_options' options say."""
     grouping.FLAG_ZONE, grouping.BETWEEN = args.flag_zone, args.between
-    reading.PAIRS_MIN = args.pairs_min
 
 
 def grouping_said() -> str:
-    return f"FLAG_ZONE {grouping.FLAG_ZONE}{' between' if grouping.BETWEEN else ''}, PAIRS_MIN {reading.PAIRS_MIN}"
+    return f"FLAG_ZONE {grouping.FLAG_ZONE}{' between' if grouping.BETWEEN else ''}"
 
 
 def read_part(clf, part: str, per_category: int | None, decline: bool, seed: int = numbers.SEED

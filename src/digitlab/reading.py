@@ -29,9 +29,6 @@ LINES = " "  # between the lines of a number written on several
 # declined 4.2 % of the right numbers for the same 98.2 %. benchmarks/number_accuracy.py measures it.
 PAIRS_NOT = 1.0
 DIGITS_NOT = 0.5
-# The pairs' verdict counts only where at least PAIRS_MIN pairs were asked: two touching digits framed
-# together look to the gate like no digit (a pen's touching "30" was declined whole).
-PAIRS_MIN = 1
 # A pair of two digits the strip reader read (Digit.said), each in a read at least this likely, is not
 # asked of the gate (None: every pair is): framed together, two digits that touch look to the gate like
 # no digit, and a number of two such was declined whole. 0.95, chosen 2026-12-07 by the rule of 01432d3
@@ -225,7 +222,7 @@ def not_digits(found, reasons: list[str | None]) -> bool:
     if len(reasons) > 1 and sum(r == NOT_A_DIGIT for r in reasons) >= DIGITS_NOT * len(reasons):
         return True
     pairs = [d.pair for d, after in zip(found, [*found[1:], None]) if d.pair is not None and not _read_pair(d, after)]
-    if not pairs or len(pairs) < PAIRS_MIN:
+    if not pairs:
         return False
     p = gate.shipped().proba(cleaned(torch.stack(pairs)))  # (n, 3)
     return float((p[:, gate.NOT_A_DIGIT] > p[:, gate.SEVERAL]).float().mean()) >= PAIRS_NOT
