@@ -29,8 +29,9 @@ SESSION_HOME = Path(tempfile.mkdtemp(prefix="digitlab-test-home-"))
 os.environ["DIGITLAB_HOME"] = str(SESSION_HOME)
 os.environ.setdefault("MPLBACKEND", "Agg")
 # What a test's home shares with the session's: caches derived from the shipped files alone (MNIST
-# decoded, the stress and corruption sets drawn, the book's exported mnist_tiny), built once a session, not per test.
-SHARED = ("mnist", "stress", "corrupted", "book")
+# decoded, the stress and corruption sets drawn, the book's exported mnist_tiny, data sets cleaned as the models
+# read them), built once a session, not per test.
+SHARED = ("mnist", "stress", "corrupted", "book", "cleaned")
 
 
 def pytest_unconfigure(config) -> None:

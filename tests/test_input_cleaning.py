@@ -180,3 +180,78 @@ def test_a_chunk_cleaned_again_is_remembered_and_the_very_same(held_out):
 
 def _refuse(x):
     raise AssertionError("a chunk seen before was cleaned again")
+
+
+def test_a_data_sets_chunk_is_shelved_on_disk_and_read_back_by_the_next_process(mnist_train, tmp_path):
+    """cleaning_memo.Shelf: a chunk of SHELF_FROM images or more that cleaning leaves almost alone is
+    written once and read back by a later memo (the next command) bit for bit, never cleaned again; a
+    request-sized chunk and a damaged set (most of it changed) are not written."""
+    from digitlab.vision import input_cleaning
+    from digitlab.vision.cleaning_memo import SHELF_FROM, CleaningMemo, Shelf
+
+    digits = mnist_train.images[heldout.CALIBRATION.start:heldout.CALIBRATION.start + 2 * SHELF_FROM].float() / 255
+    digits[3] = salt_and_pepper(digits[3], 0.2)  # one digit cleaning changes: its row is what the file holds
+    direct = input_cleaning._cleaned_chunk(digits)
+    assert not torch.equal(direct[3], digits[3])
+    first = CleaningMemo(shelf=lambda: Shelf(tmp_path))
+    assert torch.equal(first.cleaned(digits, input_cleaning._cleaned_chunk).view(torch.int32), direct.view(torch.int32))
+    assert len(list(tmp_path.glob("*.safetensors"))) == 1
+    later = CleaningMemo(shelf=lambda: Shelf(tmp_path))  # nothing in memory: a new process
+    again = later.cleaned(digits.clone(), _refuse)
+    assert torch.equal(again.view(torch.int32), direct.view(torch.int32))
+    assert (later.shelved, later.misses) == (1, 0)
+
+    small = digits[:SHELF_FROM - 1]
+    CleaningMemo(shelf=lambda: Shelf(tmp_path)).cleaned(small, input_cleaning._cleaned_chunk)
+    fog = torch.stack([torch.from_numpy(corrupted.damaged("fog", i, (d.numpy() * 255).round().astype(np.uint8)))
+                       for i, d in enumerate(digits)]).float() / 255
+    CleaningMemo(shelf=lambda: Shelf(tmp_path)).cleaned(fog, input_cleaning._cleaned_chunk)
+    assert len(list(tmp_path.glob("*.safetensors"))) == 1
+
+
+def test_a_shelf_file_cut_short_is_cleaned_again_and_a_home_that_cannot_be_written_is_no_error(mnist_train, tmp_path):
+    from digitlab.vision import input_cleaning
+    from digitlab.vision.cleaning_memo import SHELF_FROM, CleaningMemo, Shelf
+
+    digits = mnist_train.images[:SHELF_FROM].float() / 255
+    direct = input_cleaning._cleaned_chunk(digits)
+    CleaningMemo(shelf=lambda: Shelf(tmp_path)).cleaned(digits, input_cleaning._cleaned_chunk)
+    (file,) = tmp_path.glob("*.safetensors")
+    file.write_bytes(file.read_bytes()[:40])
+    memo = CleaningMemo(shelf=lambda: Shelf(tmp_path))
+    assert torch.equal(memo.cleaned(digits, input_cleaning._cleaned_chunk), direct)
+    assert (memo.shelved, memo.misses) == (0, 1)
+    blocked = tmp_path / "a file, not a folder"
+    blocked.write_text("")
+    memo = CleaningMemo(shelf=lambda: Shelf(blocked / "cleaned"))
+    assert torch.equal(memo.cleaned(digits, input_cleaning._cleaned_chunk), direct)
+
+
+def test_the_shelf_is_named_by_the_cleanings_sources_and_an_older_one_is_forgotten(tmp_path, monkeypatch):
+    """A changed cleaning (its source) reads a shelf of its own, and the old one is removed when the new
+    one is first written."""
+    from digitlab.vision.cleaning_memo import Shelf, version
+
+    source = tmp_path / "input_cleaning.py"
+    source.write_text("SPECKS = 4\n")
+    before = version(source)
+    source.write_text("SPECKS = 5\n")
+    assert version(source) != before
+    old = tmp_path / "cleaned" / before
+    old.mkdir(parents=True)
+    (old / "x.safetensors").write_bytes(b"")
+    Shelf(tmp_path / "cleaned" / version(source)).put(b"key", torch.zeros(0, dtype=torch.long), torch.zeros(0, 28, 28))
+    assert [p.name for p in (tmp_path / "cleaned").iterdir()] == [version(source)]
+
+
+def test_the_shelf_keeps_at_most_shelf_most_files_the_oldest_out(tmp_path, monkeypatch):
+    import os
+
+    from digitlab.vision import cleaning_memo
+
+    monkeypatch.setattr(cleaning_memo, "SHELF_MOST", 3)
+    shelf = cleaning_memo.Shelf(tmp_path)
+    for k in range(5):
+        shelf.put(bytes([k]), torch.zeros(0, dtype=torch.long), torch.zeros(0, 28, 28))
+        os.utime(shelf._path(bytes([k])), (k, k))  # written in this order, a second apart
+    assert sorted(p.name for p in tmp_path.glob("*.safetensors")) == sorted(shelf._path(bytes([k])).name for k in (2, 3, 4))

@@ -17,6 +17,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from digitlab.vision import cleaning_memo
 from digitlab.vision.cleaning_memo import CleaningMemo
 
 BOX_SIDE = 20  # px: MNIST fits each digit into a 20 x 20 box ...
@@ -278,4 +279,20 @@ def _cleaned_chunk(x: torch.Tensor) -> torch.Tensor:
     return centred(boxed(on_black(despeckled(x))))
 
 
-_MEMO = CleaningMemo()  # chunks already cleaned in this process (cleaning_memo.py: compare cleans each set often)
+_VERSION: list[str] = []
+
+
+def shelf() -> cleaning_memo.Shelf:
+    """Where chunks of data sets cleaned by this very cleaning are shelved: home()/cleaned/<version>."""
+    from pathlib import Path
+
+    from digitlab.store.files import home
+
+    if not _VERSION:
+        _VERSION.append(cleaning_memo.version(Path(__file__), Path(cleaning_memo.__file__)))
+    return cleaning_memo.Shelf(home() / "cleaned" / _VERSION[0])
+
+
+# chunks already cleaned in this process, and data sets' chunks cleaned before (cleaning_memo.py:
+# compare cleans each set often; train and compare clean MNIST's digits every run)
+_MEMO = CleaningMemo(shelf=shelf)
