@@ -200,6 +200,7 @@ def test_a_data_sets_chunk_is_shelved_on_disk_and_read_back_by_the_next_process(
     again = later.cleaned(digits.clone(), _refuse)
     assert torch.equal(again.view(torch.int32), direct.view(torch.int32))
     assert (later.shelved, later.misses) == (1, 0)
+    assert not later.entries  # read again from the shelf rather than kept: kept, they fragmented the heap
 
     small = digits[:SHELF_FROM - 1]
     CleaningMemo(shelf=lambda: Shelf(tmp_path)).cleaned(small, input_cleaning._cleaned_chunk)

@@ -72,11 +72,11 @@ class CleaningMemo:
             return out
         shelf = self.shelf() if len(x) >= SHELF_FROM else None
         shelved = shelf.get(key, x) if shelf else None
-        if shelved is not None:
+        if shelved is not None:  # not kept in memory too: small tensors kept between a data set's chunks
+            # (3 MB each, freed) fragmented the heap: compare's peak 0.89 -> 1.44 GB (read again: 0.1 ms)
             where, rows = shelved
             with self.lock:
                 self.shelved += 1
-            self._keep(key, where, rows)
             out = x.clone()
             out[where] = rows
             return out
