@@ -31,8 +31,8 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--out", metavar="DIR", help="the model folder (default: digitlab-out/<method>-<task>)")
     parser.add_argument("--recipe", metavar="NAME",
                         help="cnn only: fast (default; two epochs of turned, slanted and restroked digits, ~99.4 %% "
-                        "on MNIST and ~97 %% on other people's digits in ~15 s on 2 CPU cores), medium (~99.5 %%, "
-                        "~32 s) or best (~99.7 %%, about 11 minutes); on an H100 GPU ~99.3 %%, "
+                        "on MNIST and ~97 %% on other people's digits in ~11 s on 2 CPU cores), medium (~99.5 %%, "
+                        "~27 s) or best (~99.7 %%, about 11 minutes); on an H100 GPU ~99.3 %%, "
                         "~99.55 %% and ~99.7 %% in 0.3 s, 0.5 s and 10 s of training; benchmarks/RESULTS.md")
     parser.add_argument("--best", action="store_const", const="best", dest="recipe",
                         help="cnn only: the same as --recipe best")
