@@ -13,6 +13,7 @@ from PIL import Image
 
 from digitlab import pretrained
 from digitlab.data import corrupted, heldout
+from digitlab.errors import DigitlabWarning
 from digitlab.vision import mnist_style
 from digitlab.vision.input_cleaning import cleaned, despeckled, median3, on_black, specks
 
@@ -225,7 +226,10 @@ def test_a_shelf_file_cut_short_is_cleaned_again_and_a_home_that_cannot_be_writt
     blocked = tmp_path / "a file, not a folder"
     blocked.write_text("")
     memo = CleaningMemo(shelf=lambda: Shelf(blocked / "cleaned"))
-    assert torch.equal(memo.cleaned(digits, input_cleaning._cleaned_chunk), direct)
+    with pytest.warns(DigitlabWarning, match="cleaned digits not kept on disk") as said:
+        assert torch.equal(memo.cleaned(digits, input_cleaning._cleaned_chunk), direct)
+        assert torch.equal(memo.cleaned(digits.flip(0), input_cleaning._cleaned_chunk), direct.flip(0))
+    assert len(said) == 1  # once, not once a chunk
 
 
 def test_the_shelf_is_named_by_the_cleanings_sources_and_an_older_one_is_forgotten(tmp_path, monkeypatch):

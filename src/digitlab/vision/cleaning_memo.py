@@ -111,6 +111,8 @@ class Shelf:
     """Cleaned chunks on disk, in `directory`: one safetensors file a chunk, named by its key, holding
     what cleaning changed (`where`, `rows`). A file that cannot be read or written is as if absent."""
 
+    warned: set[Path] = set()  # homes already said to be unwritable in this process: one line, not one a chunk
+
     def __init__(self, directory: Path):
         self.directory = directory
 
@@ -134,7 +136,7 @@ class Shelf:
 
     def put(self, key: bytes, where: torch.Tensor, rows: torch.Tensor) -> None:
         """Shelve a chunk's changes (store.files.atomic_write: a reader never meets half a file)."""
-        from digitlab.errors import OutputError
+        from digitlab.errors import OutputError, warn
         from digitlab.store.files import atomic_write
 
         try:
@@ -143,8 +145,10 @@ class Shelf:
             with atomic_write(self._path(key)) as f:
                 f.write(save({"where": where.contiguous(), "rows": rows.contiguous()}))
             self._bound()
-        except (OSError, OutputError):  # a home that cannot be written (read-only, full, not a folder): no shelf
-            pass
+        except (OSError, OutputError) as err:  # a home that cannot be written (read-only, full, not a folder)
+            if self.directory not in Shelf.warned:  # the shelf is a convenience: say so once, and go on
+                Shelf.warned.add(self.directory)
+                warn(f"cleaned digits not kept on disk ({err}); they are cleaned again each run")
 
     def _bound(self) -> None:
         """At most SHELF_MOST files: a predict of many folders shelves a file for each big chunk."""
