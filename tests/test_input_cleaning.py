@@ -260,3 +260,19 @@ def test_the_shelf_keeps_at_most_shelf_most_files_the_oldest_out(tmp_path, monke
         shelf.put(bytes([k]), torch.zeros(0, dtype=torch.long), torch.zeros(0, 28, 28))
         os.utime(shelf._path(bytes([k])), (k, k))  # written in this order, a second apart
     assert sorted(p.name for p in tmp_path.glob("*.safetensors")) == sorted(shelf._path(bytes([k])).name for k in (2, 3, 4))
+
+
+def test_no_shelf_where_the_cleanings_sources_cannot_be_read(monkeypatch, mnist_train):
+    """The version names the cleaning by its sources: unread, there is no shelf (never one of another
+    cleaning), and cleaning goes on."""
+    from digitlab.vision import cleaning_memo, input_cleaning
+
+    def unreadable(*sources):
+        raise OSError("no such file")
+
+    monkeypatch.setattr(cleaning_memo, "version", unreadable)
+    monkeypatch.setattr(input_cleaning, "_VERSION", [])
+    assert input_cleaning.shelf() is None
+    digits = mnist_train.images[-300:].float() / 255
+    memo = cleaning_memo.CleaningMemo(shelf=input_cleaning.shelf)
+    assert torch.equal(memo.cleaned(digits, input_cleaning._cleaned_chunk), input_cleaning._cleaned_chunk(digits))

@@ -282,15 +282,19 @@ def _cleaned_chunk(x: torch.Tensor) -> torch.Tensor:
 _VERSION: list[str] = []
 
 
-def shelf() -> cleaning_memo.Shelf:
-    """Where chunks of data sets cleaned by this very cleaning are shelved: home()/cleaned/<version>."""
+def shelf() -> cleaning_memo.Shelf | None:
+    """Where chunks of data sets cleaned by this very cleaning are shelved: home()/cleaned/<version>
+    (None where the sources cannot be read to name the version: no shelf, never a stale one)."""
     from pathlib import Path
 
     from digitlab.store.files import home
 
     if not _VERSION:
-        _VERSION.append(cleaning_memo.version(Path(__file__), Path(cleaning_memo.__file__)))
-    return cleaning_memo.Shelf(home() / "cleaned" / _VERSION[0])
+        try:
+            _VERSION.append(cleaning_memo.version(Path(__file__), Path(cleaning_memo.__file__)))
+        except OSError:
+            _VERSION.append("")
+    return cleaning_memo.Shelf(home() / "cleaned" / _VERSION[0]) if _VERSION[0] else None
 
 
 # chunks already cleaned in this process, and data sets' chunks cleaned before (cleaning_memo.py:
