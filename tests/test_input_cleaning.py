@@ -262,17 +262,13 @@ def test_the_shelf_keeps_at_most_shelf_most_files_the_oldest_out(tmp_path, monke
     assert sorted(p.name for p in tmp_path.glob("*.safetensors")) == sorted(shelf._path(bytes([k])).name for k in (2, 3, 4))
 
 
-def test_no_shelf_where_the_cleanings_sources_cannot_be_read(monkeypatch, mnist_train):
+def test_no_shelf_where_the_cleanings_sources_cannot_be_read(tmp_path, mnist_train):
     """The version names the cleaning by its sources: unread, there is no shelf (never one of another
     cleaning), and cleaning goes on."""
     from digitlab.vision import cleaning_memo, input_cleaning
 
-    def unreadable(*sources):
-        raise OSError("no such file")
-
-    monkeypatch.setattr(cleaning_memo, "version", unreadable)
-    monkeypatch.setattr(input_cleaning, "_VERSION", [])
-    assert input_cleaning.shelf() is None
+    assert cleaning_memo.home_shelf(tmp_path / "no such file.py")() is None
+    assert cleaning_memo.home_shelf(*input_cleaning._MEMO_SOURCES)().directory.parent.name == "cleaned"
     digits = mnist_train.images[-300:].float() / 255
-    memo = cleaning_memo.CleaningMemo(shelf=input_cleaning.shelf)
+    memo = cleaning_memo.CleaningMemo(shelf=cleaning_memo.home_shelf(tmp_path / "no such file.py"))
     assert torch.equal(memo.cleaned(digits, input_cleaning._cleaned_chunk), input_cleaning._cleaned_chunk(digits))

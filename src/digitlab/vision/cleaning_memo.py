@@ -166,6 +166,24 @@ class Shelf:
                     shutil.rmtree(old, ignore_errors=True)
 
 
+def home_shelf(*sources: Path) -> Callable[[], Shelf | None]:
+    """A memo's shelf: home()/cleaned/<the version of `sources`>, asked each time (the home can change);
+    None where the sources cannot be read to name the version (no shelf, never a stale one)."""
+    named: list[str] = []
+
+    def shelf() -> Shelf | None:
+        from digitlab.store.files import home
+
+        if not named:
+            try:
+                named.append(version(*sources))
+            except OSError:
+                named.append("")
+        return Shelf(home() / "cleaned" / named[0]) if named[0] else None
+
+    return shelf
+
+
 def version(*sources: Path) -> str:
     """A name for the cleaning as it is: its sources' bytes and torch's version, hashed."""
     digest = hashlib.sha256(torch.__version__.encode())

@@ -13,6 +13,8 @@ ink holds a square as wide as the background window), so models trained before r
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import torch
 from torch import nn
@@ -279,24 +281,7 @@ def _cleaned_chunk(x: torch.Tensor) -> torch.Tensor:
     return centred(boxed(on_black(despeckled(x))))
 
 
-_VERSION: list[str] = []
-
-
-def shelf() -> cleaning_memo.Shelf | None:
-    """Where chunks of data sets cleaned by this very cleaning are shelved: home()/cleaned/<version>
-    (None where the sources cannot be read to name the version: no shelf, never a stale one)."""
-    from pathlib import Path
-
-    from digitlab.store.files import home
-
-    if not _VERSION:
-        try:
-            _VERSION.append(cleaning_memo.version(Path(__file__), Path(cleaning_memo.__file__)))
-        except OSError:
-            _VERSION.append("")
-    return cleaning_memo.Shelf(home() / "cleaned" / _VERSION[0]) if _VERSION[0] else None
-
-
 # chunks already cleaned in this process, and data sets' chunks cleaned before (cleaning_memo.py:
 # compare cleans each set often; train and compare clean MNIST's digits every run)
-_MEMO = CleaningMemo(shelf=shelf)
+_MEMO_SOURCES = (Path(__file__), Path(cleaning_memo.__file__))  # what names the shelf's version
+_MEMO = CleaningMemo(shelf=cleaning_memo.home_shelf(*_MEMO_SOURCES))
