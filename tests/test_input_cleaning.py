@@ -232,7 +232,7 @@ def test_a_shelf_file_cut_short_is_cleaned_again_and_a_home_that_cannot_be_writt
     assert len(said) == 1  # once, not once a chunk
 
 
-def test_the_shelf_is_named_by_the_cleanings_sources_and_an_older_one_is_forgotten(tmp_path, monkeypatch):
+def test_the_shelf_is_named_by_the_cleanings_sources_and_an_older_one_is_forgotten(tmp_path):
     """A changed cleaning (its source) reads a shelf of its own, and the old one is removed when the new
     one is first written."""
     from digitlab.vision.cleaning_memo import Shelf, version
@@ -259,7 +259,8 @@ def test_the_shelf_keeps_at_most_shelf_most_files_the_oldest_out(tmp_path, monke
     for k in range(5):
         shelf.put(bytes([k]), torch.zeros(0, dtype=torch.long), torch.zeros(0, 28, 28))
         os.utime(shelf._path(bytes([k])), (k, k))  # written in this order, a second apart
-    assert sorted(p.name for p in tmp_path.glob("*.safetensors")) == sorted(shelf._path(bytes([k])).name for k in (2, 3, 4))
+    kept = sorted(p.name for p in tmp_path.glob("*.safetensors"))
+    assert kept == sorted(shelf._path(bytes([k])).name for k in (2, 3, 4))
 
 
 def test_no_shelf_where_the_cleanings_sources_cannot_be_read(tmp_path, mnist_train):

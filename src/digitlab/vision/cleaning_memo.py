@@ -10,8 +10,8 @@ most of it, hence a bound on the bytes kept, the oldest forgotten first).
 A chunk of a data set (SHELF_FROM images or more) that cleaning leaves almost alone is also put on a
 shelf on disk (`Shelf`: home()/cleaned/<version>, one small file a chunk), so that the next command
 that cleans the same digits (`digitlab train` again, `compare` after its first run) reads them back
-rather than cleaning them: MNIST's 55,000 fit digits take 1.1-1.6 s to clean, 0.2 s to read back. The version names the
-cleaning's own source and torch's, so a changed cleaning never reads an old shelf.
+rather than cleaning them: MNIST's 55,000 fit digits take 1.1-1.6 s to clean, 0.2 s to read back.
+The version names the cleaning's own source and torch's, so a changed cleaning never reads an old shelf.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Callable
 
 import torch
+from safetensors import SafetensorError
 from safetensors.torch import load_file, save
 
 MOST_BYTES = 64 * 2**20  # rows kept at most: 21,000 damaged digits, every row changed, are 66 MB
@@ -127,7 +128,7 @@ class Shelf:
         try:
             kept = load_file(path)
             where, rows = kept["where"], kept["rows"]
-        except Exception:  # a file cut short or written by something else: clean the chunk again
+        except (OSError, SafetensorError, KeyError):  # cut short, or written by something else: clean again
             return None
         if where.ndim != 1 or rows.shape != (len(where), *x.shape[1:]) or rows.dtype != x.dtype or \
                 (len(where) and int(where.max()) >= len(x)):
