@@ -31,7 +31,7 @@ MOST_BYTES = 64 * 2**20  # rows kept at most: 21,000 damaged digits, every row c
 MOST_CHUNKS = 4096  # chunks remembered at most, changed or not: a server answering for days sees a new
 #                     one every request (compare: about 200 of input_cleaning.CHUNK images)
 SHELF_FROM = 256  # images: a chunk at least this big is a data set's, worth a file (a request's is not)
-SHELF_MOST = 2048  # files on the shelf at most, the oldest removed first: MNIST's 70,000 are 69 (about 330 KB)
+SHELF_MOST = 2048  # files on the shelf at most, the oldest removed first: MNIST's 55,000 fit digits are 54 (264 KB)
 SHELF_CHANGED = 1 / 8  # a chunk is shelved only where cleaning changed at most this share of its images:
 #                        MNIST's, a few bytes a chunk (a damaged set, changed almost whole, is not)
 
