@@ -47,6 +47,9 @@ class CountingReader:
     def __init__(self, reader):
         self.reader, self.groups, self.steered = reader, 0, 0
 
+    def read_strips(self, strips):  # a number's digits read again (reading.read_twice): not groups, not counted
+        return self.reader.read_strips(strips)
+
     def read(self, own):
         said = self.reader.read(own)
         self.groups += 1
@@ -78,15 +81,22 @@ def add_grouping_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--between", type=lambda v: v == "on", default=grouping.BETWEEN,
                         help="on: hold a short part to FLAG_ZONE only between two tall parts; off: anywhere "
                         "(grouping.BETWEEN)")
+    parser.add_argument("--single-strip-sure", type=lambda v: None if v == "none" else float(v),
+                        default=reading.SINGLE_STRIP_SURE, help="a number's digit the model answered is answered as the "
+                        "strip reader reads it where that read is this likely (reading.SINGLE_STRIP_SURE; none: never)")
+    parser.add_argument("--single-model-below", type=float, default=reading.SINGLE_MODEL_BELOW,
+                        help="... and the model is less sure than this (reading.SINGLE_MODEL_BELOW)")
 
 
 def grouping_from(args: argparse.Namespace) -> None:
     """grouping's settings as add_grouping_options' options say."""
     grouping.FLAG_ZONE, grouping.BETWEEN = args.flag_zone, args.between
+    reading.SINGLE_STRIP_SURE, reading.SINGLE_MODEL_BELOW = args.single_strip_sure, args.single_model_below
 
 
 def grouping_said() -> str:
-    return f"FLAG_ZONE {grouping.FLAG_ZONE}{' between' if grouping.BETWEEN else ''}"
+    return (f"FLAG_ZONE {grouping.FLAG_ZONE}{' between' if grouping.BETWEEN else ''}, "
+            f"SINGLE_STRIP_SURE {reading.SINGLE_STRIP_SURE} below {reading.SINGLE_MODEL_BELOW}")
 
 
 def read_part(clf, part: str, per_category: int | None, decline: bool, seed: int = numbers.SEED

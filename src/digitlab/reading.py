@@ -143,6 +143,13 @@ STRIP_SURE = 0.8
 # of the held-out part 71.71 -> 76.64 % (touching 41.7 -> 56.0, overlapping 30.6 -> 41.3 %), the
 # non-digit test set declined as before (RESULTS.md, "Reading numbers").
 STRIP_DIGITS = True
+# A digit of a number the model answered (its group not cut, so the strip reader did not read it) is
+# read by the strip reader too; where that read is one digit at least SINGLE_STRIP_SURE likely, another
+# than the model's, and the model is less than SINGLE_MODEL_BELOW sure, the strip reader's digit answers
+# (None: never). The strip reader learnt from whole numbers, a pen's flagged 1 among them, which the cnn
+# reads as a 7 (RESULTS.md, "A second reader for a number's digits").
+SINGLE_STRIP_SURE: float | None = None
+SINGLE_MODEL_BELOW = 0.99
 STRIP_READ = "strip reader"  # DigitRead.read_by of such a digit: predict and read_number say who read it
 
 
@@ -180,6 +187,8 @@ def read_digits(clf, found, decline: bool = True) -> Number:
     whole = decline and not_digits(found, [d.declined for d in digits])
     if STRIP_DIGITS:
         digits = strip_read(found, digits)
+        if not whole:
+            digits = read_twice(digits, classes)
     elif decline and not whole:
         digits = vouched(clf, found, digits)
     return Number(digits, classes, declining.NOT_A_DIGIT if whole else None)
@@ -192,6 +201,25 @@ def strip_read(found, digits: list[DigitRead]) -> list[DigitRead]:
     never vouches for it."""
     return [d if f.said is None else dataclasses.replace(d, label=f.said, probability=f.said_probability, declined=None,
                                                          read_by=STRIP_READ) for f, d in zip(found, digits)]
+
+
+def read_twice(digits: list[DigitRead], classes: list[int]) -> list[DigitRead]:
+    """The digits of a number (two or more) that the model answered, each read by the strip reader too,
+    and answered as it reads them where it is sure and the model is not (SINGLE_STRIP_SURE); the rest,
+    and a model of fewer than ten digits, as they are."""
+    from digitlab.vision import strip_reading
+
+    ask = [k for k, d in enumerate(digits) if d.read_by is None and d.label is not None]
+    if SINGLE_STRIP_SURE is None or len(digits) < 2 or not ask or classes != list(range(10)):
+        return digits
+    reads = strip_reading.shipped().read_strips([strip_reading.strip(digits[k].image.numpy()) for k in ask])
+    out = list(digits)
+    for k, said in zip(ask, reads):
+        d = digits[k]
+        if (len(said.text) == 1 and int(said.text) != d.label and said.probability >= SINGLE_STRIP_SURE
+                and d.probability < SINGLE_MODEL_BELOW):
+            out[k] = dataclasses.replace(d, label=int(said.text), probability=said.probability, read_by=STRIP_READ)
+    return out
 
 
 def vouched(clf, found, digits: list[DigitRead]) -> list[DigitRead]:
