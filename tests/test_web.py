@@ -167,6 +167,20 @@ def test_the_page_says_how_predict_reads_digits_that_touch(client, served, monke
         "/api/predict", content=buffer.getvalue(), headers={"Content-Type": "image/png"}).json()
 
 
+def test_the_page_reads_a_numbers_digit_twice_as_predict_does(client, served):
+    """The number set's pen 9884061 (choose part): the cnn's own card number keeps its 7 (9884067); "read",
+    the number as `digitlab predict` reads it, has the strip reader's 1 (reading.read_twice)."""
+    from digitlab import reading
+    from digitlab.data import numbers
+
+    buffer = io.BytesIO()
+    numbers.number("pen", 26, "choose").image.save(buffer, format="PNG")
+    answer = client.post("/api/predict", content=buffer.getvalue(), headers={"Content-Type": "image/png"}).json()
+    own = {p["method"]: p["number"] for p in answer["predictions"]}["cnn"]
+    assert own == "9884067"
+    assert answer["read"] == reading.read_number(buffer.getvalue()).text == "9884061"
+
+
 def test_one_digit_keeps_its_fields_and_gains_its_number_and_box(client):
     body = digit_png(0, side=140)
     answer = client.post("/api/predict", content=body, headers={"Content-Type": "image/png"}).json()
