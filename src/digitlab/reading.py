@@ -189,9 +189,7 @@ def read_digits(clf, found, decline: bool = True) -> Number:
     digits = [DigitRead(a.label, a.probability, a.declined, d.box, d.line, d.image) for a, d in zip(answers, found)]
     whole = decline and not_digits(found, [d.declined for d in digits])
     if STRIP_DIGITS:
-        digits = strip_read(found, digits)
-        if not whole:
-            digits = read_twice(digits, classes)
+        digits = strip_reads(found, digits, classes, whole)
     elif decline and not whole:
         digits = vouched(clf, found, digits)
     return Number(digits, classes, declining.NOT_A_DIGIT if whole else None)
@@ -204,6 +202,14 @@ def strip_read(found, digits: list[DigitRead]) -> list[DigitRead]:
     never vouches for it."""
     return [d if f.said is None else dataclasses.replace(d, label=f.said, probability=f.said_probability, declined=None,
                                                          read_by=STRIP_READ) for f, d in zip(found, digits)]
+
+
+def strip_reads(found, digits: list[DigitRead], classes: list[int], whole: bool) -> list[DigitRead]:
+    """What the strip reader changes of `digits` (one model's, for the digits `found`): its digits where it
+    steered a cut (strip_read), then, unless the image is declined as a whole, the model's own read twice
+    (read_twice). `digitlab predict` and the page's "read" both put a number together so."""
+    digits = strip_read(found, digits)
+    return digits if whole else read_twice(digits, classes)
 
 
 def read_twice(digits: list[DigitRead], classes: list[int]) -> list[DigitRead]:

@@ -93,17 +93,15 @@ def answer(found: Found, said: list[list[dict]]) -> dict:
 
 
 def _read_as_predict(found: Found, said: list[list[dict]], methods: list[str]) -> str | None:
-    """The number as `digitlab predict` reads it (reading.read_digits: the cnn's digits, the strip
-    reader's where it steered a cut through digits that touch), where that is not the served cnn's own
-    number; else None. The cards show each method's own reading of every piece: the page compares them."""
+    """The number as `digitlab predict` reads it (reading.strip_reads: the cnn's digits, the strip
+    reader's where it steered a cut through digits that touch or read a digit the cnn was unsure of),
+    where that is not the served cnn's own number; else None. The cards show each method's own reading of every piece: the page compares them."""
     twice = reading.SINGLE_STRIP_SURE is not None and len(found.digits) > 1
     if not reading.STRIP_DIGITS or "cnn" not in methods or (all(d.said is None for d in found.digits) and not twice):
         return None
     answers = [row[methods.index("cnn")] for row in said]
     own = _digit_reads(found, answers)
-    read = reading.strip_read(found.digits, own)
-    if not found.declined:
-        read = reading.read_twice(read, answers[0]["classes"])
+    read = reading.strip_reads(found.digits, own, answers[0]["classes"], bool(found.declined))
     text = reading.Number(read, answers[0]["classes"], found.declined).text
     return text if text != reading.Number(own, answers[0]["classes"], found.declined).text else None
 
